@@ -1,1 +1,39 @@
-//! placeholder
+//! Strata's time-series storage: series identity and postings, a CRC-framed WAL, the
+//! in-memory head (compressed chunks, out-of-order window), immutable Parquet blocks through
+//! `object_store`, compaction, retention, tombstones, and DataFusion `TableProvider`s.
+//!
+//! It knows no PromQL: queries arrive as label [`Matcher`]s and time ranges. Samples enter
+//! only through the [`Appender`] trait.
+//!
+//! Layout of a data directory:
+//! ```text
+//! wal/00000012, wal/checkpoint.00000012     framed records (series, samples, tombstones)
+//! blocks/<ULID>/meta.json                     time range, counts, compaction lineage
+//! blocks/<ULID>/series.parquet                series_id, metric, labels (map), hash, row range
+//! blocks/<ULID>/samples.parquet               series_id, timestamp, value (sorted by both)
+//! blocks/<ULID>/tombstones.json               deleted intervals, until compaction
+//! ```
+//! Deviation from the agreed design: on a graceful stop the whole head is written to blocks
+//! and the WAL emptied, so a stopped server's data directory is plain Parquet only (and
+//! smaller than a WAL would make it).
+
+pub mod block;
+mod chunk;
+mod compact;
+pub mod db;
+pub mod error;
+pub mod head;
+pub mod index;
+pub mod labels;
+pub mod matcher;
+pub mod options;
+pub mod provider;
+mod series;
+pub mod wal;
+
+pub use db::{AppendReport, Appender, Db, SeriesSamples};
+pub use error::{Result, StorageError};
+pub use labels::{Label, Labels, METRIC_NAME};
+pub use matcher::{MatchOp, Matcher};
+pub use options::Options;
+pub use series::Rejection;

@@ -1,0 +1,48 @@
+//! `meta.json` of a block (in the spirit of Prometheus's) and `tombstones.json`, the deleted
+//! intervals recorded against an immutable block until compaction rewrites it.
+
+use serde::{Deserialize, Serialize};
+
+/// Contents of `meta.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockMeta {
+    pub ulid: String,
+    /// Oldest sample, ms (inclusive).
+    pub min_time: i64,
+    /// Newest sample + 1, ms (exclusive), as Prometheus.
+    pub max_time: i64,
+    pub stats: BlockStats,
+    pub compaction: Compaction,
+    pub version: u32,
+}
+
+/// Counts of a block.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockStats {
+    pub num_samples: u64,
+    pub num_series: u64,
+}
+
+/// Compaction lineage.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Compaction {
+    pub level: u32,
+    pub sources: Vec<String>,
+}
+
+/// One deleted interval of one series (block-local id), inclusive bounds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tombstone {
+    pub series_id: u32,
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
+/// Whether `t` of `series` is deleted.
+pub(crate) fn is_deleted(tombs: &[Tombstone], series: u32, t: i64) -> bool {
+    tombs
+        .iter()
+        .any(|x| x.series_id == series && x.min_time <= t && t <= x.max_time)
+}

@@ -1,0 +1,303 @@
+//! Gorilla-style compressed chunk for the head: delta-of-delta timestamps and XOR'd float
+//! values in a bit stream, as Prometheus's XOR chunk. About 1–2 bytes per sample instead of
+//! 16, which is what keeps head memory per active series low. Samples are appended in time
+//! order only; out-of-order samples live beside the chunks (see `series`).
+
+/// Samples per chunk before a new one is started (Prometheus uses 120).
+pub(crate) const MAX_SAMPLES: u16 = 120;
+
+#[derive(Debug, Clone, Default)]
+struct BitWriter {
+    buf: Vec<u8>,
+    /// Bits used in the last byte (0 means the last byte is full or there is none).
+    used: u8,
+}
+
+impl BitWriter {
+    fn write_bit(&mut self, bit: bool) {
+        if self.used == 0 {
+            self.buf.push(0);
+        }
+        if bit {
+            if let Some(last) = self.buf.last_mut() {
+                *last |= 0x80 >> self.used;
+            }
+        }
+        self.used = (self.used + 1) % 8;
+    }
+
+    fn write_bits(&mut self, value: u64, n: u8) {
+        let mut left = n;
+        while left > 0 {
+            if self.used == 0 {
+                self.buf.push(0);
+            }
+            let free = 8 - self.used;
+            let take = free.min(left);
+            let shift = left - take;
+            let chunk = ((value >> shift) & ((1u64 << take) - 1)) as u8;
+            if let Some(last) = self.buf.last_mut() {
+                *last |= chunk << (free - take);
+            }
+            self.used = (self.used + take) % 8;
+            left -= take;
+        }
+    }
+}
+
+struct BitReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    fn read_bit(&mut self) -> Option<bool> {
+        let byte = *self.buf.get(self.pos / 8)?;
+        let bit = byte & (0x80 >> (self.pos % 8)) != 0;
+        self.pos += 1;
+        Some(bit)
+    }
+
+    fn read_bits(&mut self, n: u8) -> Option<u64> {
+        let mut v = 0u64;
+        let mut left = n as usize;
+        while left > 0 {
+            let byte = *self.buf.get(self.pos / 8)? as u64;
+            let off = self.pos % 8;
+            let avail = 8 - off;
+            let take = avail.min(left);
+            let bits = (byte >> (avail - take)) & ((1u64 << take) - 1);
+            v = (v << take) | bits;
+            self.pos += take;
+            left -= take;
+        }
+        Some(v)
+    }
+}
+
+/// A compressed, append-only run of time-ordered samples.
+#[derive(Debug, Clone)]
+pub(crate) struct XorChunk {
+    bits: BitWriter,
+    count: u16,
+    first_t: i64,
+    first_v: u64,
+    last_t: i64,
+    last_delta: i64,
+    last_v: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl XorChunk {
+    /// A chunk holding one sample.
+    pub(crate) fn new(t: i64, v: f64) -> Self {
+        XorChunk {
+            bits: BitWriter::default(),
+            count: 1,
+            first_t: t,
+            first_v: v.to_bits(),
+            last_t: t,
+            last_delta: 0,
+            last_v: v.to_bits(),
+            leading: 0xff,
+            trailing: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> u16 {
+        self.count
+    }
+
+    pub(crate) fn min_time(&self) -> i64 {
+        self.first_t
+    }
+
+    pub(crate) fn max_time(&self) -> i64 {
+        self.last_t
+    }
+
+    /// The newest value.
+    pub(crate) fn last_value(&self) -> f64 {
+        f64::from_bits(self.last_v)
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.count >= MAX_SAMPLES
+    }
+
+    /// Heap bytes used.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bits.buf.capacity()
+    }
+
+    pub(crate) fn shrink(&mut self) {
+        self.bits.buf.shrink_to_fit();
+    }
+
+    /// Appends a sample; the caller guarantees `t > max_time()`.
+    pub(crate) fn append(&mut self, t: i64, v: f64) {
+        let delta = t.wrapping_sub(self.last_t);
+        let dod = delta.wrapping_sub(self.last_delta);
+        let w = &mut self.bits;
+        if dod == 0 {
+            w.write_bit(false);
+        } else if (-(1 << 13)..(1 << 13)).contains(&dod) {
+            w.write_bits(0b10, 2);
+            w.write_bits(dod as u64, 14);
+        } else if (-(1 << 16)..(1 << 16)).contains(&dod) {
+            w.write_bits(0b110, 3);
+            w.write_bits(dod as u64, 17);
+        } else if (-(1 << 19)..(1 << 19)).contains(&dod) {
+            w.write_bits(0b1110, 4);
+            w.write_bits(dod as u64, 20);
+        } else {
+            w.write_bits(0b1111, 4);
+            w.write_bits(dod as u64, 64);
+        }
+        let vb = v.to_bits();
+        let xor = vb ^ self.last_v;
+        if xor == 0 {
+            w.write_bit(false);
+        } else {
+            w.write_bit(true);
+            let lead = (xor.leading_zeros() as u8).min(31);
+            let trail = xor.trailing_zeros() as u8;
+            if self.leading != 0xff && lead >= self.leading && trail >= self.trailing {
+                w.write_bit(false);
+                let sig = 64 - self.leading - self.trailing;
+                w.write_bits(xor >> self.trailing, sig);
+            } else {
+                w.write_bit(true);
+                let sig = 64 - lead - trail;
+                w.write_bits(lead as u64, 5);
+                // sig is 1..=64; 64 is written as 0 in 6 bits.
+                w.write_bits((sig % 64) as u64, 6);
+                w.write_bits(xor >> trail, sig);
+                self.leading = lead;
+                self.trailing = trail;
+            }
+        }
+        self.last_t = t;
+        self.last_delta = delta;
+        self.last_v = vb;
+        self.count += 1;
+    }
+
+    /// Decodes every sample, in time order, into `out`.
+    pub(crate) fn decode_into(&self, out: &mut Vec<(i64, f64)>) {
+        let mut r = BitReader {
+            buf: &self.bits.buf,
+            pos: 0,
+        };
+        let mut t = self.first_t;
+        let mut delta = 0i64;
+        let mut v = self.first_v;
+        out.push((t, f64::from_bits(v)));
+        let (mut leading, mut trailing) = (0u8, 0u8);
+        for _ in 1..self.count {
+            let Some(dod) = read_dod(&mut r) else { return };
+            delta = delta.wrapping_add(dod);
+            t = t.wrapping_add(delta);
+            match r.read_bit() {
+                Some(false) => {}
+                Some(true) => {
+                    match r.read_bit() {
+                        Some(false) => {}
+                        Some(true) => {
+                            let (Some(l), Some(s)) = (r.read_bits(5), r.read_bits(6)) else {
+                                return;
+                            };
+                            let sig = if s == 0 { 64 } else { s as u8 };
+                            leading = l as u8;
+                            trailing = 64u8.saturating_sub(leading + sig);
+                        }
+                        None => return,
+                    }
+                    let sig = 64 - leading - trailing;
+                    let Some(bits) = r.read_bits(sig) else { return };
+                    v ^= bits << trailing;
+                }
+                None => return,
+            }
+            out.push((t, f64::from_bits(v)));
+        }
+    }
+}
+
+fn read_dod(r: &mut BitReader<'_>) -> Option<i64> {
+    let mut prefix = 0u8;
+    while prefix < 4 {
+        if !r.read_bit()? {
+            break;
+        }
+        prefix += 1;
+    }
+    let n = match prefix {
+        0 => return Some(0),
+        1 => 14,
+        2 => 17,
+        3 => 20,
+        _ => 64,
+    };
+    let raw = r.read_bits(n)?;
+    Some(sign_extend(raw, n))
+}
+
+fn sign_extend(raw: u64, n: u8) -> i64 {
+    if n == 64 {
+        return raw as i64;
+    }
+    let shift = 64 - n;
+    ((raw << shift) as i64) >> shift
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(samples: &[(i64, f64)]) {
+        let mut c = XorChunk::new(samples[0].0, samples[0].1);
+        for &(t, v) in &samples[1..] {
+            c.append(t, v);
+        }
+        let mut out = Vec::new();
+        c.decode_into(&mut out);
+        assert_eq!(out.len(), samples.len());
+        for (a, b) in out.iter().zip(samples) {
+            assert_eq!(a.0, b.0);
+            assert_eq!(a.1.to_bits(), b.1.to_bits());
+        }
+    }
+
+    #[test]
+    fn regular_counter() {
+        let s: Vec<(i64, f64)> = (0..120).map(|i| (1_700_000_000_000 + i * 15_000, (i * 3) as f64)).collect();
+        roundtrip(&s);
+    }
+
+    #[test]
+    fn irregular_and_special_values() {
+        let s = vec![
+            (-5, f64::NAN),
+            (0, 1.5),
+            (1, f64::INFINITY),
+            (1_000_000_000, -0.0),
+            (1_000_000_001, f64::from_bits(0x7ff0000000000002)),
+            (i64::MAX / 2, 1e300),
+            (i64::MAX / 2 + 7, f64::MIN_POSITIVE),
+        ];
+        roundtrip(&s);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_sorted_samples(mut ts in proptest::collection::vec(-1_000_000_000_000i64..1_000_000_000_000, 1..120),
+                              vs in proptest::collection::vec(proptest::num::f64::ANY, 120)) {
+            ts.sort_unstable();
+            ts.dedup();
+            let s: Vec<(i64, f64)> = ts.iter().zip(vs).map(|(t, v)| (*t, v)).collect();
+            roundtrip(&s);
+        }
+    }
+}

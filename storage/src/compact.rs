@@ -1,0 +1,157 @@
+//! Compaction: merges overlapping blocks, then adjacent blocks into larger aligned ranges
+//! (2h → 6h → 18h → … up to the maximum block range), applying tombstones. Merging streams
+//! series in label order in batches, so memory stays bounded by the batch, not the blocks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use roaring::RoaringBitmap;
+
+use crate::block::{Block, BlockWriter};
+use crate::db::Db;
+use crate::error::{Result, StorageError};
+use crate::labels::Labels;
+
+/// Series merged per batch.
+const MERGE_BATCH: usize = 2048;
+
+impl Db {
+    /// Runs compaction until nothing is left to merge.
+    pub(crate) async fn compact(&self) -> Result<()> {
+        while let Some(group) = self.plan() {
+            if let Err(e) = self.merge(&group).await {
+                self.metrics.compaction_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next set of blocks to merge, if any.
+    fn plan(&self) -> Option<Vec<Arc<Block>>> {
+        let blocks = self.blocks();
+        if blocks.len() < 2 {
+            return None;
+        }
+        // Overlapping blocks first (out-of-order data, replays): merge each overlap run.
+        let mut run: Vec<Arc<Block>> = vec![blocks[0].clone()];
+        let mut run_max = blocks[0].meta.max_time;
+        for b in &blocks[1..] {
+            if b.meta.min_time < run_max {
+                run.push(b.clone());
+                run_max = run_max.max(b.meta.max_time);
+            } else {
+                if run.len() > 1 {
+                    return Some(run);
+                }
+                run = vec![b.clone()];
+                run_max = b.meta.max_time;
+            }
+        }
+        if run.len() > 1 {
+            return Some(run);
+        }
+        // Then level by level: blocks inside one aligned window of the next range.
+        let newest = blocks.iter().map(|b| b.meta.max_time).max()?;
+        let max_range = self.opts.max_block_range_ms();
+        let mut range = self.opts.block_range_ms * 3;
+        while range <= max_range {
+            let mut windows: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
+            for b in &blocks {
+                let w = b.meta.min_time.div_euclid(range);
+                if (b.meta.max_time - 1).div_euclid(range) == w {
+                    windows.entry(w).or_default().push(b.clone());
+                }
+            }
+            for (w, group) in windows {
+                let end = (w + 1) * range;
+                // Only windows no new block can fall into any more.
+                if group.len() > 1 && (end <= newest || end <= self.head.min_time()) {
+                    return Some(group);
+                }
+            }
+            range *= 3;
+        }
+        None
+    }
+
+    /// Merges `group` into one block (or none, when tombstones removed everything) and
+    /// replaces the group by it.
+    pub(crate) async fn merge(&self, group: &[Arc<Block>]) -> Result<()> {
+        // Older blocks (by ULID: write order) take precedence on equal timestamps.
+        let mut order: Vec<usize> = (0..group.len()).collect();
+        order.sort_by(|a, b| group[*a].meta.ulid.cmp(&group[*b].meta.ulid));
+        // Union of series in label order → per source block, its local id.
+        let mut all: BTreeMap<Labels, Vec<(usize, u32)>> = BTreeMap::new();
+        for &bi in &order {
+            let b = &group[bi];
+            for (id, s) in b.series().iter().enumerate() {
+                all.entry(s.labels.clone()).or_default().push((bi, id as u32));
+            }
+        }
+        let entries: Vec<(Labels, Vec<(usize, u32)>)> = all.into_iter().collect();
+        let mut writer = BlockWriter::new()?;
+        for batch in entries.chunks(MERGE_BATCH) {
+            let mut per_block: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); group.len()];
+            for (_, srcs) in batch {
+                for (bi, id) in srcs {
+                    per_block[*bi].insert(*id);
+                }
+            }
+            let mut read: Vec<std::collections::HashMap<u32, Vec<(i64, f64)>>> = Vec::new();
+            for (bi, ids) in per_block.iter().enumerate() {
+                let v = group[bi].read(ids, i64::MIN, i64::MAX).await?;
+                read.push(v.into_iter().collect());
+            }
+            let batch = batch.to_vec();
+            writer = tokio::task::spawn_blocking(move || -> Result<BlockWriter> {
+                for (labels, srcs) in batch {
+                    let mut samples: Vec<(i64, f64)> = Vec::new();
+                    for (bi, id) in &srcs {
+                        if let Some(s) = read[*bi].remove(id) {
+                            samples.extend(s);
+                        }
+                    }
+                    if srcs.len() > 1 {
+                        samples.sort_by_key(|s| s.0);
+                        samples.dedup_by_key(|s| s.0);
+                    }
+                    writer.add(labels, &samples)?;
+                }
+                Ok(writer)
+            })
+            .await
+            .map_err(|e| StorageError::Task(e.to_string()))??;
+        }
+        let level = group.iter().map(|b| b.meta.compaction.level).max().unwrap_or(1) + 1;
+        let sources: Vec<String> = group
+            .iter()
+            .flat_map(|b| b.meta.compaction.sources.iter().cloned())
+            .collect();
+        let encoded = tokio::task::spawn_blocking(move || writer.finish(level, sources))
+            .await
+            .map_err(|e| StorageError::Task(e.to_string()))??;
+        let new = match encoded {
+            Some(enc) => vec![Arc::new(Block::write(self.store.clone(), &self.blocks_root, enc).await?)],
+            None => Vec::new(),
+        };
+        tracing::info!(sources = group.len(), new = ?new.iter().map(|b| &b.meta.ulid).collect::<Vec<_>>(), "compacted blocks");
+        self.publish(new, group);
+        for b in group {
+            b.delete().await?;
+        }
+        self.metrics.compactions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Rewrites every block that has tombstones, dropping the deleted samples.
+    pub async fn clean_tombstones(&self) -> Result<()> {
+        for b in self.blocks() {
+            if !b.tombstones().is_empty() {
+                self.merge(std::slice::from_ref(&b)).await?;
+            }
+        }
+        Ok(())
+    }
+}

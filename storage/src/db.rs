@@ -1,0 +1,507 @@
+//! The database: WAL + head + blocks behind one handle. Owns the write path (the
+//! [`Appender`]), the read path (`select`), and maintenance: cutting the head into blocks,
+//! WAL checkpoints, compaction, retention and deletion.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use parking_lot::RwLock;
+
+use crate::block::{Block, BlockWriter, Tombstone};
+use crate::error::{Result, StorageError};
+use crate::head::Head;
+use crate::labels::Labels;
+use crate::matcher::Matcher;
+use crate::options::Options;
+use crate::series::{Appended, Rejection};
+use crate::wal::{self, Record, ReplayStats, Wal};
+
+/// Samples of one series, as appended or returned by a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesSamples {
+    pub labels: Labels,
+    /// `(timestamp ms, value)`, sorted by time.
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// What happened to a batch.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct AppendReport {
+    pub appended: u64,
+    pub duplicates_ignored: u64,
+    pub out_of_bounds: u64,
+    pub duplicate_timestamp: u64,
+    /// The first rejection, described for the client.
+    pub first_rejection: Option<String>,
+}
+
+/// The only way samples enter storage.
+pub trait Appender: Send + Sync {
+    /// Appends a batch. When this returns `Ok`, every accepted sample is in the WAL.
+    fn append(&self, batch: &[SeriesSamples]) -> Result<AppendReport>;
+}
+
+/// Counters of the database (exposed on `/metrics`).
+#[derive(Debug, Default)]
+pub struct DbMetrics {
+    pub blocks_cut: AtomicU64,
+    pub compactions: AtomicU64,
+    pub compaction_failures: AtomicU64,
+    pub checkpoints: AtomicU64,
+    pub blocks_removed_by_retention: AtomicU64,
+}
+
+/// A time-series database.
+pub struct Db {
+    pub(crate) opts: Options,
+    pub head: Head,
+    pub(crate) wal: Wal,
+    /// Appends hold it shared; head truncation and WAL rotation hold it exclusively.
+    gate: RwLock<()>,
+    pub(crate) blocks: RwLock<Vec<Arc<Block>>>,
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) blocks_root: Path,
+    maintenance: tokio::sync::Mutex<()>,
+    pub metrics: DbMetrics,
+    replay: ReplayStats,
+    closed: AtomicBool,
+}
+
+impl Db {
+    /// Opens (or creates) the database in `opts.dir`: opens the blocks, then replays the WAL.
+    pub async fn open(opts: Options) -> Result<Arc<Db>> {
+        std::fs::create_dir_all(&opts.dir).map_err(|e| StorageError::io("create", &opts.dir, e))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(
+            LocalFileSystem::new_with_prefix(&opts.dir)?.with_automatic_cleanup(true),
+        );
+        let blocks_root = Path::from("blocks");
+        let blocks = open_blocks(&store, &blocks_root).await?;
+        let head = Head::default();
+        let wal_dir = opts.dir.join("wal");
+        let block_range = opts.block_range_ms;
+        let (wal, replay) = tokio::task::block_in_place(|| {
+            Wal::open(&wal_dir, |rec| replay_record(&head, rec, block_range))
+        })?;
+        head.recompute_range();
+        if !replay.corruptions.is_empty() {
+            tracing::warn!(corruptions = ?replay.corruptions, "WAL replay cut off corrupt records");
+        }
+        tracing::info!(records = replay.records, segments = replay.segments,
+            series = head.num_series(), blocks = blocks.len(), "storage opened");
+        Ok(Arc::new(Db {
+            opts,
+            head,
+            wal,
+            gate: RwLock::new(()),
+            blocks: RwLock::new(blocks),
+            store,
+            blocks_root,
+            maintenance: tokio::sync::Mutex::new(()),
+            metrics: DbMetrics::default(),
+            replay,
+            closed: AtomicBool::new(false),
+        }))
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// What WAL replay found at open.
+    pub fn replay_stats(&self) -> &ReplayStats {
+        &self.replay
+    }
+
+    /// The open blocks, oldest first.
+    pub fn blocks(&self) -> Vec<Arc<Block>> {
+        self.blocks.read().clone()
+    }
+
+    /// WAL fsyncs so far.
+    pub fn wal_fsyncs(&self) -> u64 {
+        self.wal.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// Group commit: fsyncs the WAL if anything was written since the last call.
+    pub fn sync_wal(&self) -> Result<()> {
+        self.wal.sync()
+    }
+
+    /// Series matching `matchers` with their samples in `[mint, maxt]`, from head and
+    /// blocks merged (a timestamp present in several places is returned once, the value
+    /// written first winning), sorted by labels.
+    pub async fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<SeriesSamples>> {
+        // Precedence on equal timestamps: older blocks (by ULID, i.e. write order) first,
+        // then the head; the first sample of a timestamp wins.
+        let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        let mut blocks = self.blocks();
+        blocks.sort_by(|a, b| a.meta.ulid.cmp(&b.meta.ulid));
+        for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
+            let ids = b.select(matchers);
+            for (id, v) in b.read(&ids, mint, maxt).await? {
+                let labels = b.series()[id as usize].labels.clone();
+                by_labels.entry(labels).or_default().extend(v);
+            }
+        }
+        for s in self.head.select(matchers) {
+            let mut v = Vec::new();
+            s.data.lock().samples(mint, maxt, &mut v);
+            if !v.is_empty() {
+                by_labels.entry(s.labels.clone()).or_default().extend(v);
+            }
+        }
+        let mut out: Vec<SeriesSamples> = by_labels
+            .into_iter()
+            .map(|(labels, mut samples)| {
+                samples.sort_by_key(|s| s.0);
+                samples.dedup_by_key(|s| s.0);
+                SeriesSamples { labels, samples }
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    /// Label sets of the series matching `matchers` that have samples in `[mint, maxt]`
+    /// (head series count when the head overlaps the range).
+    pub async fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
+        let mut set: std::collections::HashSet<Labels> = std::collections::HashSet::new();
+        if self.head.min_time() <= maxt && mint <= self.head.max_time() {
+            for s in self.head.select(matchers) {
+                set.insert(s.labels.clone());
+            }
+        }
+        for b in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
+            for id in b.select(matchers).iter() {
+                set.insert(b.series()[id as usize].labels.clone());
+            }
+        }
+        let mut v: Vec<Labels> = set.into_iter().collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// Marks the samples of matching series in `[mint, maxt]` deleted: removed from the
+    /// head at once (and logged), recorded as tombstones on blocks until compaction.
+    pub async fn delete_series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<()> {
+        {
+            let _g = self.gate.read();
+            let mut logged = Vec::new();
+            for s in self.head.select(matchers) {
+                s.data.lock().delete(mint, maxt);
+                logged.push((s.id, mint, maxt));
+            }
+            let mut framed = Vec::new();
+            wal::encode_tombstones(&mut framed, &logged);
+            self.wal.write(&framed)?;
+        }
+        for b in self.blocks() {
+            if !b.overlaps(mint, maxt) {
+                continue;
+            }
+            let t: Vec<Tombstone> = b
+                .select(matchers)
+                .iter()
+                .map(|id| Tombstone {
+                    series_id: id,
+                    min_time: mint,
+                    max_time: maxt,
+                })
+                .collect();
+            b.add_tombstones(t).await?;
+        }
+        Ok(())
+    }
+
+    /// Cuts the head into blocks when it spans more than 1.5 block ranges, then compacts
+    /// and applies retention. Runs one at a time.
+    pub async fn maintain(&self) -> Result<()> {
+        let _m = self.maintenance.lock().await;
+        let range = self.opts.block_range_ms;
+        loop {
+            let (lo, hi) = (self.head.min_time(), self.head.max_time());
+            if lo == i64::MAX || hi.saturating_sub(lo) <= range + range / 2 {
+                break;
+            }
+            let boundary = (lo.div_euclid(range) + 1) * range;
+            self.cut(boundary).await?;
+        }
+        self.compact().await?;
+        self.apply_retention().await
+    }
+
+    /// Writes the whole head to blocks and empties the WAL; the graceful-stop path, so a
+    /// stopped server's data directory holds only Parquet.
+    pub async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let _m = self.maintenance.lock().await;
+        self.cut(i64::MAX).await?;
+        self.compact().await?;
+        self.wal.sync()
+    }
+
+    /// Moves every head sample older than `boundary` into blocks (one per aligned range),
+    /// then truncates the head and checkpoints the WAL.
+    async fn cut(&self, boundary: i64) -> Result<()> {
+        let range = self.opts.block_range_ms;
+        // 1. Copy what goes out, under the gate so it is a consistent snapshot.
+        let mut groups: HashMap<i64, Vec<(Labels, Vec<(i64, f64)>)>> = HashMap::new();
+        let mut written: HashMap<u32, Vec<(i64, f64)>> = HashMap::new();
+        {
+            let _g = self.gate.write();
+            for s in self.head.all_series() {
+                let mut v = Vec::new();
+                s.data.lock().samples(i64::MIN, boundary.saturating_sub(1), &mut v);
+                if v.is_empty() {
+                    continue;
+                }
+                let mut start = 0;
+                while start < v.len() {
+                    let key = v[start].0.div_euclid(range);
+                    let end = start + v[start..].partition_point(|x| x.0.div_euclid(range) == key);
+                    groups.entry(key).or_default().push((s.labels.clone(), v[start..end].to_vec()));
+                    start = end;
+                }
+                written.insert(s.id, v);
+            }
+        }
+        // 2. Encode and write the blocks (appends go on meanwhile).
+        let mut keys: Vec<i64> = groups.keys().copied().collect();
+        keys.sort();
+        for k in keys {
+            let Some(mut series) = groups.remove(&k) else { continue };
+            series.sort_by(|a, b| a.0.cmp(&b.0));
+            let encoded = tokio::task::spawn_blocking(move || -> Result<_> {
+                let mut w = BlockWriter::new()?;
+                for (l, s) in series {
+                    w.add(l, &s)?;
+                }
+                w.finish(1, Vec::new())
+            })
+            .await
+            .map_err(|e| StorageError::Task(e.to_string()))??;
+            if let Some(enc) = encoded {
+                let b = Block::write(self.store.clone(), &self.blocks_root, enc).await?;
+                tracing::info!(block = %b.meta.ulid, min_time = b.meta.min_time, max_time = b.meta.max_time,
+                    samples = b.meta.stats.num_samples, "head cut into block");
+                self.publish(vec![Arc::new(b)], &[]);
+                self.metrics.blocks_cut.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // 3. Drop from the head exactly what was written; rotate the WAL.
+        let upto = {
+            let _g = self.gate.write();
+            for s in self.head.all_series() {
+                if let Some(w) = written.get(&s.id) {
+                    s.data.lock().remove_written(boundary, w);
+                }
+            }
+            self.head.gc();
+            self.wal.rotate()?
+        };
+        self.head.recompute_range();
+        // 4. Checkpoint: the live head stands for every segment below `upto`.
+        let framed = tokio::task::block_in_place(|| self.snapshot_head());
+        tokio::task::block_in_place(|| self.wal.checkpoint(upto, &framed))?;
+        self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn snapshot_head(&self) -> Vec<u8> {
+        let mut framed = Vec::new();
+        let series = self.head.all_series();
+        for chunk in series.chunks(1024) {
+            let recs: Vec<(u32, Vec<(&str, &str)>)> = chunk
+                .iter()
+                .map(|s| (s.id, s.labels.iter().map(|l| (&*l.name, &*l.value)).collect()))
+                .collect();
+            wal::encode_series(&mut framed, &recs);
+        }
+        let mut batch: Vec<(u32, i64, f64)> = Vec::new();
+        for s in &series {
+            for (t, v) in s.data.lock().all_samples() {
+                batch.push((s.id, t, v));
+            }
+            if batch.len() >= 16 * 1024 {
+                wal::encode_samples(&mut framed, &batch);
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            wal::encode_samples(&mut framed, &batch);
+        }
+        framed
+    }
+
+    /// Replaces `old` blocks by `new` ones in the list (kept sorted by time).
+    pub(crate) fn publish(&self, new: Vec<Arc<Block>>, old: &[Arc<Block>]) {
+        let mut b = self.blocks.write();
+        b.retain(|x| !old.iter().any(|o| Arc::ptr_eq(o, x)));
+        b.extend(new);
+        b.sort_by_key(|x| (x.meta.min_time, x.meta.max_time));
+    }
+
+    async fn apply_retention(&self) -> Result<()> {
+        let blocks = self.blocks();
+        let mut drop: Vec<Arc<Block>> = Vec::new();
+        if let Some(ret) = self.opts.retention_time_ms {
+            let newest = blocks
+                .iter()
+                .map(|b| b.meta.max_time - 1)
+                .chain(std::iter::once(self.head.max_time()))
+                .max()
+                .unwrap_or(i64::MIN);
+            let cutoff = newest.saturating_sub(ret);
+            drop.extend(blocks.iter().filter(|b| b.meta.max_time <= cutoff).cloned());
+        }
+        if let Some(limit) = self.opts.retention_size_bytes {
+            let mut total: u64 = blocks.iter().map(|b| b.size_bytes).sum::<u64>() + self.wal.disk_bytes();
+            for b in &blocks {
+                if total <= limit {
+                    break;
+                }
+                total = total.saturating_sub(b.size_bytes);
+                if !drop.iter().any(|d| Arc::ptr_eq(d, b)) {
+                    drop.push(b.clone());
+                }
+            }
+        }
+        if drop.is_empty() {
+            return Ok(());
+        }
+        self.publish(Vec::new(), &drop);
+        for b in &drop {
+            tracing::info!(block = %b.meta.ulid, "block removed by retention");
+            b.delete().await?;
+            self.metrics
+                .blocks_removed_by_retention
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Bytes of blocks + WAL.
+    pub fn disk_bytes(&self) -> u64 {
+        self.blocks().iter().map(|b| b.size_bytes).sum::<u64>() + self.wal.disk_bytes()
+    }
+}
+
+impl Appender for Db {
+    fn append(&self, batch: &[SeriesSamples]) -> Result<AppendReport> {
+        let mut report = AppendReport::default();
+        let mut accepted: Vec<(u32, i64, f64)> = Vec::with_capacity(batch.iter().map(|s| s.samples.len()).sum());
+        let range = self.opts.block_range_ms;
+        let _g = self.gate.read();
+        let max_t = self.head.max_time();
+        let min_ooo = if max_t == i64::MIN { i64::MIN } else { max_t.saturating_sub(self.opts.ooo_window_ms) };
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for s in batch {
+            if s.samples.is_empty() {
+                continue;
+            }
+            let series = self.head.get_or_create(&s.labels, Some(&self.wal))?;
+            let mut d = series.data.lock();
+            for &(t, v) in &s.samples {
+                match d.append(t, v, min_ooo, range) {
+                    Ok(Appended::New) => {
+                        accepted.push((series.id, t, v));
+                        lo = lo.min(t);
+                        hi = hi.max(t);
+                    }
+                    Ok(Appended::Duplicate) => report.duplicates_ignored += 1,
+                    Err(r) => {
+                        match r {
+                            Rejection::OutOfBounds => report.out_of_bounds += 1,
+                            Rejection::DuplicateTimestamp => report.duplicate_timestamp += 1,
+                        }
+                        if report.first_rejection.is_none() {
+                            report.first_rejection = Some(match r {
+                                Rejection::OutOfBounds => format!("out of bounds: sample at {t} of {} is older than the out-of-order window", s.labels),
+                                Rejection::DuplicateTimestamp => format!("duplicate sample for timestamp {t} of {} with a different value", s.labels),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if !accepted.is_empty() {
+            let mut framed = Vec::with_capacity(accepted.len() * 14 + 16);
+            wal::encode_samples(&mut framed, &accepted);
+            self.wal.write(&framed)?;
+            self.head.observe(lo, hi);
+        }
+        report.appended = accepted.len() as u64;
+        let st = &self.head.stats;
+        st.samples_appended.fetch_add(report.appended, Ordering::Relaxed);
+        st.out_of_bounds.fetch_add(report.out_of_bounds, Ordering::Relaxed);
+        st.duplicate_timestamp.fetch_add(report.duplicate_timestamp, Ordering::Relaxed);
+        st.duplicates_ignored.fetch_add(report.duplicates_ignored, Ordering::Relaxed);
+        Ok(report)
+    }
+}
+
+fn replay_record(head: &Head, rec: Record, block_range: i64) {
+    match rec {
+        Record::Series(v) => {
+            for (id, pairs) in v {
+                head.create_with_id(id, &Labels::from_pairs(pairs));
+            }
+        }
+        Record::Samples(v) => {
+            let mut lo = i64::MAX;
+            let mut hi = i64::MIN;
+            for (id, t, val) in v {
+                if let Some(s) = head.series(id) {
+                    // Replay accepts any age: these samples were acknowledged.
+                    if s.data.lock().append(t, val, i64::MIN, block_range).is_ok() {
+                        lo = lo.min(t);
+                        hi = hi.max(t);
+                    }
+                }
+            }
+            if lo <= hi {
+                head.observe(lo, hi);
+            }
+        }
+        Record::Tombstones(v) => {
+            for (id, a, b) in v {
+                if let Some(s) = head.series(id) {
+                    s.data.lock().delete(a, b);
+                }
+            }
+        }
+    }
+}
+
+async fn open_blocks(store: &Arc<dyn ObjectStore>, root: &Path) -> Result<Vec<Arc<Block>>> {
+    let listing = match store.list_with_delimiter(Some(root)).await {
+        Ok(l) => l,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut blocks = Vec::new();
+    for dir in listing.common_prefixes {
+        match Block::open(store.clone(), dir.clone()).await {
+            Ok(b) => blocks.push(Arc::new(b)),
+            Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) => {
+                tracing::warn!(block = %dir, "removing unfinished block (no meta.json)");
+                let files = store.list_with_delimiter(Some(&dir)).await?;
+                for f in files.objects {
+                    store.delete(&f.location).await?;
+                }
+            }
+            Err(e) => {
+                tracing::error!(block = %dir, error = %e, "cannot open block; leaving it in place and skipping it");
+            }
+        }
+    }
+    blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
+    Ok(blocks)
+}

@@ -1,0 +1,48 @@
+//! Storage options, with Prometheus's defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Two hours: the head window and the smallest block range.
+pub const DEFAULT_BLOCK_RANGE_MS: i64 = 2 * 3600 * 1000;
+
+/// How the database behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Data directory (`--storage.tsdb.path`).
+    pub dir: PathBuf,
+    /// Blocks whose newest sample is older than this (relative to the newest sample
+    /// stored) are dropped. `None` keeps data forever.
+    pub retention_time_ms: Option<i64>,
+    /// Oldest blocks are dropped while blocks + WAL exceed this many bytes.
+    pub retention_size_bytes: Option<u64>,
+    /// Head window and smallest block range.
+    pub block_range_ms: i64,
+    /// How far behind the newest sample an out-of-order sample may be.
+    pub ooo_window_ms: i64,
+    /// WAL group-commit interval (fsync).
+    pub wal_fsync_interval: Duration,
+}
+
+impl Options {
+    /// Defaults for a data directory: 15d retention, 2h blocks, 1h out-of-order window,
+    /// fsync every 100 ms.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Options {
+            dir: dir.into(),
+            retention_time_ms: Some(15 * 24 * 3600 * 1000),
+            retention_size_bytes: None,
+            block_range_ms: DEFAULT_BLOCK_RANGE_MS,
+            ooo_window_ms: 3600 * 1000,
+            wal_fsync_interval: Duration::from_millis(100),
+        }
+    }
+
+    /// Largest block compaction produces: 10% of retention, at most 31 days.
+    pub fn max_block_range_ms(&self) -> i64 {
+        let cap = 31 * 24 * 3600 * 1000;
+        self.retention_time_ms
+            .map_or(cap, |r| (r / 10).min(cap))
+            .max(self.block_range_ms)
+    }
+}

@@ -1,0 +1,326 @@
+//! One head series: its labels and its samples, kept as compressed in-order chunks plus a
+//! small sorted buffer of out-of-order samples. Owns the duplicate and out-of-order rules:
+//! an identical sample is idempotent, a different value at an existing timestamp is rejected.
+
+use parking_lot::Mutex;
+
+use crate::chunk::XorChunk;
+use crate::labels::Labels;
+
+/// Why a sample was not appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Older than the out-of-order window allows.
+    OutOfBounds,
+    /// Another value already stored at this timestamp.
+    DuplicateTimestamp,
+}
+
+/// What happened to one appended sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appended {
+    New,
+    /// Identical sample already present: nothing changed.
+    Duplicate,
+}
+
+/// Samples of one series.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesData {
+    chunks: Vec<XorChunk>,
+    ooo: Vec<(i64, f64)>,
+}
+
+/// A head series.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub(crate) id: u32,
+    pub(crate) labels: Labels,
+    pub(crate) data: Mutex<SeriesData>,
+}
+
+impl MemSeries {
+    pub(crate) fn new(id: u32, labels: Labels) -> Self {
+        MemSeries {
+            id,
+            labels,
+            data: Mutex::new(SeriesData::default()),
+        }
+    }
+}
+
+fn same(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits()
+}
+
+impl SeriesData {
+    /// Appends one sample. `min_ooo_t` is the oldest timestamp the out-of-order window
+    /// accepts; `block_range` aligns chunks so that a block cut never splits one.
+    pub(crate) fn append(
+        &mut self,
+        t: i64,
+        v: f64,
+        min_ooo_t: i64,
+        block_range: i64,
+    ) -> Result<Appended, Rejection> {
+        let last = self.chunks.last().map(|c| (c.max_time(), c.last_value()));
+        match last {
+            Some((max_t, last_v)) if t == max_t => {
+                return if same(last_v, v) {
+                    Ok(Appended::Duplicate)
+                } else {
+                    Err(Rejection::DuplicateTimestamp)
+                };
+            }
+            Some((max_t, _)) if t < max_t => {
+                if t < min_ooo_t {
+                    return Err(Rejection::OutOfBounds);
+                }
+                if let Some(r) = self.find_in_chunks(t, v) {
+                    return r;
+                }
+                if let Some(r) = self.find_ooo(t, v) {
+                    return r;
+                }
+                let pos = self.ooo.partition_point(|s| s.0 < t);
+                self.ooo.insert(pos, (t, v));
+                return Ok(Appended::New);
+            }
+            _ => {}
+        }
+        // In order: newer than every chunk (leftovers of a cut may sit in `ooo`).
+        if self.ooo.last().is_some_and(|l| l.0 >= t) {
+            if let Some(r) = self.find_ooo(t, v) {
+                return r;
+            }
+        }
+        match self.chunks.last_mut() {
+            Some(c) if !c.is_full() && t.div_euclid(block_range) == c.min_time().div_euclid(block_range) => {
+                c.append(t, v);
+            }
+            Some(c) => {
+                c.shrink();
+                self.chunks.push(XorChunk::new(t, v));
+            }
+            None => self.chunks.push(XorChunk::new(t, v)),
+        }
+        Ok(Appended::New)
+    }
+
+    fn find_ooo(&self, t: i64, v: f64) -> Option<Result<Appended, Rejection>> {
+        let pos = self.ooo.partition_point(|s| s.0 < t);
+        match self.ooo.get(pos) {
+            Some(s) if s.0 == t => Some(if same(s.1, v) {
+                Ok(Appended::Duplicate)
+            } else {
+                Err(Rejection::DuplicateTimestamp)
+            }),
+            _ => None,
+        }
+    }
+
+    fn find_in_chunks(&self, t: i64, v: f64) -> Option<Result<Appended, Rejection>> {
+        let c = self
+            .chunks
+            .iter()
+            .find(|c| c.min_time() <= t && t <= c.max_time())?;
+        let mut buf = Vec::with_capacity(c.len() as usize);
+        c.decode_into(&mut buf);
+        let i = buf.binary_search_by_key(&t, |s| s.0).ok()?;
+        Some(if same(buf[i].1, v) {
+            Ok(Appended::Duplicate)
+        } else {
+            Err(Rejection::DuplicateTimestamp)
+        })
+    }
+
+    /// Samples with `mint <= t <= maxt`, in time order, appended to `out`.
+    pub(crate) fn samples(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
+        let start = out.len();
+        for c in &self.chunks {
+            if c.max_time() < mint || c.min_time() > maxt {
+                continue;
+            }
+            c.decode_into(out);
+        }
+        out.retain_mut_from(start, |s| s.0 >= mint && s.0 <= maxt);
+        if self.ooo.is_empty() {
+            return;
+        }
+        let extra: Vec<(i64, f64)> = self
+            .ooo
+            .iter()
+            .filter(|s| s.0 >= mint && s.0 <= maxt)
+            .copied()
+            .collect();
+        if extra.is_empty() {
+            return;
+        }
+        let inorder: Vec<(i64, f64)> = out.drain(start..).collect();
+        merge_sorted(&inorder, &extra, out);
+    }
+
+    /// Every sample, in time order.
+    pub(crate) fn all_samples(&self) -> Vec<(i64, f64)> {
+        let mut v = Vec::new();
+        self.samples(i64::MIN, i64::MAX, &mut v);
+        v
+    }
+
+    /// Drops samples older than `t`.
+    pub(crate) fn truncate_before(&mut self, t: i64) {
+        self.ooo.retain(|s| s.0 >= t);
+        if self.chunks.iter().all(|c| c.min_time() >= t) {
+            return;
+        }
+        if self.chunks.iter().all(|c| c.max_time() < t || c.min_time() >= t) {
+            self.chunks.retain(|c| c.min_time() >= t);
+            return;
+        }
+        self.rewrite(|s| s.0 >= t);
+    }
+
+    /// After a block cut: drops the samples older than `boundary` that were written to the
+    /// block (`written`, sorted), keeping any that arrived since.
+    pub(crate) fn remove_written(&mut self, boundary: i64, written: &[(i64, f64)]) {
+        let mut current = Vec::new();
+        self.samples(i64::MIN, boundary.saturating_sub(1), &mut current);
+        let leftovers: Vec<(i64, f64)> = current
+            .into_iter()
+            .filter(|s| written.binary_search_by_key(&s.0, |w| w.0).is_err())
+            .collect();
+        self.truncate_before(boundary);
+        for s in leftovers {
+            let pos = self.ooo.partition_point(|x| x.0 < s.0);
+            self.ooo.insert(pos, s);
+        }
+    }
+
+    /// Drops samples in `[mint, maxt]`.
+    pub(crate) fn delete(&mut self, mint: i64, maxt: i64) {
+        self.ooo.retain(|s| s.0 < mint || s.0 > maxt);
+        if self
+            .chunks
+            .iter()
+            .any(|c| c.min_time() <= maxt && c.max_time() >= mint)
+        {
+            self.rewrite(|s| s.0 < mint || s.0 > maxt);
+        }
+    }
+
+    fn rewrite(&mut self, keep: impl Fn(&(i64, f64)) -> bool) {
+        let mut all = Vec::new();
+        for c in &self.chunks {
+            c.decode_into(&mut all);
+        }
+        all.retain(keep);
+        self.chunks.clear();
+        for (t, v) in all {
+            match self.chunks.last_mut() {
+                Some(c) if !c.is_full() => c.append(t, v),
+                _ => self.chunks.push(XorChunk::new(t, v)),
+            }
+        }
+    }
+
+    /// True when no sample is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && self.ooo.is_empty()
+    }
+
+    /// Oldest and newest timestamps held.
+    pub(crate) fn time_range(&self) -> Option<(i64, i64)> {
+        let c_min = self.chunks.first().map(|c| c.min_time());
+        let c_max = self.chunks.last().map(|c| c.max_time());
+        let o_min = self.ooo.first().map(|s| s.0);
+        let o_max = self.ooo.last().map(|s| s.0);
+        let min = [c_min, o_min].into_iter().flatten().min()?;
+        let max = [c_max, o_max].into_iter().flatten().max()?;
+        Some((min, max))
+    }
+
+    /// Number of samples held.
+    pub(crate) fn len(&self) -> usize {
+        self.chunks.iter().map(|c| c.len() as usize).sum::<usize>() + self.ooo.len()
+    }
+
+    /// Heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<XorChunk>()
+            + self.chunks.iter().map(XorChunk::heap_bytes).sum::<usize>()
+            + self.ooo.capacity() * 16
+    }
+}
+
+fn merge_sorted(a: &[(i64, f64)], b: &[(i64, f64)], out: &mut Vec<(i64, f64)>) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].0 <= b[j].0 {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+}
+
+trait RetainFrom<T> {
+    fn retain_mut_from(&mut self, start: usize, f: impl FnMut(&mut T) -> bool);
+}
+
+impl<T> RetainFrom<T> for Vec<T> {
+    fn retain_mut_from(&mut self, start: usize, mut f: impl FnMut(&mut T) -> bool) {
+        let mut w = start;
+        for r in start..self.len() {
+            if f(&mut self[r]) {
+                self.swap(w, r);
+                w += 1;
+            }
+        }
+        self.truncate(w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const R: i64 = 7_200_000;
+
+    #[test]
+    fn in_order_ooo_and_duplicates() {
+        let mut d = SeriesData::default();
+        for t in [10, 20, 30, 50] {
+            assert_eq!(d.append(t, t as f64, i64::MIN, R), Ok(Appended::New));
+        }
+        assert_eq!(d.append(40, 40.0, i64::MIN, R), Ok(Appended::New));
+        assert_eq!(d.append(40, 40.0, i64::MIN, R), Ok(Appended::Duplicate));
+        assert_eq!(d.append(20, 20.0, i64::MIN, R), Ok(Appended::Duplicate));
+        assert_eq!(d.append(20, 21.0, i64::MIN, R), Err(Rejection::DuplicateTimestamp));
+        assert_eq!(d.append(50, 5.0, i64::MIN, R), Err(Rejection::DuplicateTimestamp));
+        assert_eq!(d.append(5, 5.0, 8, R), Err(Rejection::OutOfBounds));
+        let ts: Vec<i64> = d.all_samples().iter().map(|s| s.0).collect();
+        assert_eq!(ts, [10, 20, 30, 40, 50]);
+        d.delete(15, 35);
+        let ts: Vec<i64> = d.all_samples().iter().map(|s| s.0).collect();
+        assert_eq!(ts, [10, 40, 50]);
+        d.truncate_before(45);
+        let ts: Vec<i64> = d.all_samples().iter().map(|s| s.0).collect();
+        assert_eq!(ts, [50]);
+    }
+
+    #[test]
+    fn chunks_align_to_block_range() {
+        let mut d = SeriesData::default();
+        for i in 0..10 {
+            d.append(i * 1_000_000, 1.0, i64::MIN, R).expect("append");
+        }
+        assert!(d.chunks.iter().all(|c| c.min_time() / R == c.max_time() / R));
+        let mut out = Vec::new();
+        d.samples(2_000_000, 5_000_000, &mut out);
+        assert_eq!(out.len(), 4);
+    }
+}

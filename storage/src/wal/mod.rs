@@ -1,0 +1,284 @@
+//! Write-ahead log: numbered segment files of CRC-framed records, plus a checkpoint that
+//! stands for every segment before it. Appends are written to the OS before they are
+//! acknowledged (a `kill -9` loses nothing acknowledged); fsync runs as group commit on an
+//! interval. Replay truncates a torn or corrupt tail with a warning and never refuses to
+//! start.
+
+mod record;
+
+pub use record::Record;
+pub(crate) use record::{encode_samples, encode_series, encode_tombstones};
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::error::{Result, StorageError};
+
+/// A segment is closed and a new one started past this size.
+const SEGMENT_SIZE: u64 = 128 << 20;
+
+/// What replay found.
+#[derive(Debug, Default, Clone)]
+pub struct ReplayStats {
+    pub records: u64,
+    pub segments: u64,
+    /// Human-readable descriptions of corruption that was cut off.
+    pub corruptions: Vec<String>,
+}
+
+struct Writer {
+    file: File,
+    segment: u64,
+    size: u64,
+}
+
+/// The WAL of one data directory.
+pub struct Wal {
+    dir: PathBuf,
+    writer: Mutex<Writer>,
+    dirty: AtomicBool,
+    pub(crate) fsyncs: AtomicU64,
+    pub(crate) bytes_written: AtomicU64,
+}
+
+fn segment_name(n: u64) -> String {
+    format!("{n:08}")
+}
+
+fn checkpoint_name(n: u64) -> String {
+    format!("checkpoint.{n:08}")
+}
+
+/// Lists `(number, path)` of segments, ascending, and the newest checkpoint.
+fn list(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Option<(u64, PathBuf)>)> {
+    let mut segs = Vec::new();
+    let mut cp: Option<(u64, PathBuf)> = None;
+    let rd = fs::read_dir(dir).map_err(|e| StorageError::io("read dir", dir, e))?;
+    for ent in rd {
+        let ent = ent.map_err(|e| StorageError::io("read dir", dir, e))?;
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if let Ok(n) = name.parse::<u64>() {
+            segs.push((n, ent.path()));
+        } else if let Some(n) = name
+            .strip_prefix("checkpoint.")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            if cp.as_ref().is_none_or(|c| c.0 < n) {
+                cp = Some((n, ent.path()));
+            }
+        }
+    }
+    segs.sort();
+    Ok((segs, cp))
+}
+
+/// Reads the records of one file; a bad frame stops the read. Returns the records, the
+/// offset of the first bad byte (if any) and why.
+fn read_file(path: &Path) -> Result<(Vec<Record>, Option<(u64, String)>)> {
+    let mut buf = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut buf))
+        .map_err(|e| StorageError::io("read", path, e))?;
+    let mut recs = Vec::new();
+    let mut pos = 0usize;
+    while pos < buf.len() {
+        let bad = |why: &str| Some((pos as u64, why.to_string()));
+        if buf.len() - pos < record::HEADER {
+            return Ok((recs, bad("torn record header")));
+        }
+        let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+        let crc = u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]);
+        if len == 0 || len > record::MAX_PAYLOAD {
+            return Ok((recs, bad("bad record length")));
+        }
+        let start = pos + record::HEADER;
+        let Some(payload) = buf.get(start..start + len) else {
+            return Ok((recs, bad("torn record")));
+        };
+        if crc32c::crc32c(payload) != crc {
+            return Ok((recs, bad("checksum mismatch")));
+        }
+        match record::decode(payload) {
+            Ok(r) => recs.push(r),
+            Err(e) => return Ok((recs, bad(&e))),
+        }
+        pos = start + len;
+    }
+    Ok((recs, None))
+}
+
+impl Wal {
+    /// Opens the WAL in `dir`, replaying checkpoint and segments through `apply` in order.
+    /// A corrupt tail is truncated (and reported in the stats); writing then continues in a
+    /// fresh segment.
+    pub fn open(dir: &Path, mut apply: impl FnMut(Record)) -> Result<(Wal, ReplayStats)> {
+        fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
+        let (segs, cp) = list(dir)?;
+        let mut stats = ReplayStats::default();
+        let first = cp.as_ref().map_or(0, |c| c.0);
+        if let Some((_, path)) = &cp {
+            let (recs, bad) = read_file(path)?;
+            if let Some((off, why)) = bad {
+                stats.corruptions.push(format!("{}: {why} at offset {off}", path.display()));
+            }
+            stats.records += recs.len() as u64;
+            recs.into_iter().for_each(&mut apply);
+        }
+        let mut last = first;
+        for (n, path) in segs.iter().filter(|(n, _)| *n >= first) {
+            let (recs, bad) = read_file(path)?;
+            stats.segments += 1;
+            stats.records += recs.len() as u64;
+            recs.into_iter().for_each(&mut apply);
+            if let Some((off, why)) = bad {
+                tracing::warn!(segment = %path.display(), offset = off, reason = %why,
+                    "corrupt WAL tail: truncating it and keeping the records before it");
+                stats.corruptions.push(format!("{}: {why} at offset {off}", path.display()));
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| StorageError::io("open", path, e))?;
+                f.set_len(off).map_err(|e| StorageError::io("truncate", path, e))?;
+                f.sync_all().map_err(|e| StorageError::io("fsync", path, e))?;
+            }
+            last = last.max(*n);
+        }
+        let next = if segs.is_empty() { first } else { last + 1 };
+        let w = Self::create_segment(dir, next)?;
+        Ok((
+            Wal {
+                dir: dir.to_path_buf(),
+                writer: Mutex::new(w),
+                dirty: AtomicBool::new(false),
+                fsyncs: AtomicU64::new(0),
+                bytes_written: AtomicU64::new(0),
+            },
+            stats,
+        ))
+    }
+
+    fn create_segment(dir: &Path, n: u64) -> Result<Writer> {
+        let path = dir.join(segment_name(n));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("create", &path, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| StorageError::io("stat", &path, e))?
+            .len();
+        Ok(Writer {
+            file,
+            segment: n,
+            size,
+        })
+    }
+
+    /// Writes already-framed records to the current segment (one `write` call: the bytes
+    /// are in the OS when this returns).
+    pub(crate) fn write(&self, framed: &[u8]) -> Result<()> {
+        if framed.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.writer.lock();
+        if w.size > SEGMENT_SIZE {
+            self.rotate_locked(&mut w)?;
+        }
+        let seg = w.segment;
+        w.file
+            .write_all(framed)
+            .map_err(|e| StorageError::io("write", self.dir.join(segment_name(seg)), e))?;
+        w.size += framed.len() as u64;
+        self.dirty.store(true, Ordering::Release);
+        self.bytes_written
+            .fetch_add(framed.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn rotate_locked(&self, w: &mut Writer) -> Result<()> {
+        let seg = w.segment;
+        w.file
+            .sync_data()
+            .map_err(|e| StorageError::io("fsync", self.dir.join(segment_name(seg)), e))?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        *w = Self::create_segment(&self.dir, seg + 1)?;
+        Ok(())
+    }
+
+    /// Flushes written records to disk if anything was written since the last sync.
+    pub fn sync(&self) -> Result<()> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let w = self.writer.lock();
+        let file = w.file.try_clone();
+        let seg = w.segment;
+        drop(w);
+        let path = self.dir.join(segment_name(seg));
+        file.and_then(|f| f.sync_data())
+            .map_err(|e| StorageError::io("fsync", path, e))?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Starts a new segment and returns its number: every record written before this call
+    /// is in a lower-numbered segment.
+    pub(crate) fn rotate(&self) -> Result<u64> {
+        let mut w = self.writer.lock();
+        self.rotate_locked(&mut w)?;
+        Ok(w.segment)
+    }
+
+    /// Writes `framed` as the checkpoint standing for all segments below `upto`, then
+    /// deletes those segments and older checkpoints.
+    pub(crate) fn checkpoint(&self, upto: u64, framed: &[u8]) -> Result<()> {
+        let tmp = self.dir.join(format!("{}.tmp", checkpoint_name(upto)));
+        let dst = self.dir.join(checkpoint_name(upto));
+        let mut f = File::create(&tmp).map_err(|e| StorageError::io("create", &tmp, e))?;
+        f.write_all(framed)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| StorageError::io("write", &tmp, e))?;
+        fs::rename(&tmp, &dst).map_err(|e| StorageError::io("rename", &tmp, e))?;
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        let (segs, _) = list(&self.dir)?;
+        for (n, p) in segs {
+            if n < upto {
+                fs::remove_file(&p).map_err(|e| StorageError::io("remove", &p, e))?;
+            }
+        }
+        let rd = fs::read_dir(&self.dir).map_err(|e| StorageError::io("read dir", &self.dir, e))?;
+        for ent in rd.flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let old = name
+                .strip_prefix("checkpoint.")
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_some_and(|n| n < upto);
+            if old || (name.ends_with(".tmp") && ent.path() != tmp) {
+                let _ = fs::remove_file(ent.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Total bytes of the WAL directory.
+    pub fn disk_bytes(&self) -> u64 {
+        fs::read_dir(&self.dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests;

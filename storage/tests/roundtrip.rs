@@ -1,0 +1,106 @@
+//! Round trip, as a property: whatever sequence of appends (in order, out of order,
+//! duplicates, conflicting values), head cuts, compactions, deletions, crashes and graceful
+//! restarts happens, the querier returns exactly what a simple model says was stored.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use strata_storage::{Appender, Db, Labels, MatchOp, Matcher, Options, SeriesSamples};
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(Vec<(usize, i64, u8)>),
+    Maintain,
+    Delete(usize, i64, i64),
+    Crash,
+    Restart,
+}
+
+fn labels(i: usize) -> Labels {
+    Labels::from_pairs([("__name__", format!("m{}", i % 2)), ("i", i.to_string())])
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => proptest::collection::vec((0usize..4, 0i64..20_000, 0u8..3), 1..40).prop_map(Op::Append),
+        2 => Just(Op::Maintain),
+        1 => (0usize..4, 0i64..20_000, 0i64..5_000).prop_map(|(s, a, l)| Op::Delete(s, a, a + l)),
+        1 => Just(Op::Crash),
+        1 => Just(Op::Restart),
+    ]
+}
+
+type Model = BTreeMap<Labels, BTreeMap<i64, f64>>;
+
+fn options(dir: &std::path::Path) -> Options {
+    let mut o = Options::new(dir);
+    o.block_range_ms = 1_000;
+    o.ooo_window_ms = i64::MAX / 4;
+    o.retention_time_ms = None;
+    o
+}
+
+async fn all(db: &Db) -> Vec<SeriesSamples> {
+    let m = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").expect("matcher");
+    db.select(&[m], i64::MIN, i64::MAX).await.expect("select")
+}
+
+fn expected(model: &Model) -> Vec<SeriesSamples> {
+    model
+        .iter()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(l, s)| SeriesSamples {
+            labels: l.clone(),
+            samples: s.iter().map(|(t, v)| (*t, *v)).collect(),
+        })
+        .collect()
+}
+
+async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut db = Db::open(options(dir.path())).await.expect("open");
+    let mut model: Model = BTreeMap::new();
+    for op in ops {
+        match op {
+            Op::Append(samples) => {
+                let mut batch: Vec<SeriesSamples> = Vec::new();
+                for (s, t, v) in samples {
+                    let v = v as f64;
+                    let entry = model.entry(labels(s)).or_default();
+                    entry.entry(t).or_insert(v);
+                    batch.push(SeriesSamples { labels: labels(s), samples: vec![(t, v)] });
+                }
+                db.append(&batch).expect("append");
+            }
+            Op::Maintain => db.maintain().await.expect("maintain"),
+            Op::Delete(s, a, b) => {
+                let m = Matcher::new(MatchOp::Equal, "i", s.to_string()).expect("matcher");
+                db.delete_series(&[m], a, b).await.expect("delete");
+                if let Some(x) = model.get_mut(&labels(s)) {
+                    x.retain(|t, _| *t < a || *t > b);
+                }
+            }
+            Op::Crash => {
+                drop(db);
+                db = Db::open(options(dir.path())).await.expect("reopen after crash");
+            }
+            Op::Restart => {
+                db.close().await.expect("close");
+                drop(db);
+                db = Db::open(options(dir.path())).await.expect("reopen");
+            }
+        }
+        let got = all(&db).await;
+        prop_assert_eq!(got, expected(&model));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn querier_returns_what_was_appended(ops in proptest::collection::vec(op(), 1..25)) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        rt.block_on(run(ops))?;
+    }
+}
