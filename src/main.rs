@@ -1,1 +1,141 @@
-fn main() {}
+//! The `strata` binary: flags (Prometheus's names), configuration, storage, HTTP server,
+//! background maintenance and graceful shutdown. It wires the crates together and holds no
+//! logic of its own beyond that.
+
+mod flags;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use strata_api::{AppState, BuildInfo};
+use strata_storage::{Db, Options};
+use tracing_subscriber::EnvFilter;
+
+use crate::flags::Flags;
+
+fn main() -> std::process::ExitCode {
+    let flags = Flags::parse();
+    let filter = EnvFilter::try_new(flags.log_level.as_str()).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("strata: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(flags)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("strata: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(flags: Flags) -> Result<(), String> {
+    let addr: SocketAddr = flags
+        .listen_address
+        .parse()
+        .map_err(|e| format!("--web.listen-address={}: {e}", flags.listen_address))?;
+    let config = match &flags.config_file {
+        Some(p) => strata_config::Config::load(p).map_err(|e| e.to_string())?,
+        None => strata_config::Config::default_embedded(addr.port()),
+    };
+    let mut opts = Options::new(&flags.tsdb_path);
+    opts.retention_time_ms = flags.retention_time_ms()?;
+    opts.retention_size_bytes = flags.retention_size_bytes()?;
+    if let Some(w) = config.storage.tsdb.as_ref().map(|t| t.out_of_order_time_window.as_millis()) {
+        if w > 0 {
+            opts.ooo_window_ms = w as i64;
+        }
+    }
+    tracing::info!(config = ?flags.config_file, data = %flags.tsdb_path.display(),
+        retention_ms = ?opts.retention_time_ms, retention_bytes = ?opts.retention_size_bytes,
+        scrape_jobs = config.scrape_configs.len(), "starting Strata");
+
+    let state = AppState::new(BuildInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        revision: option_env!("STRATA_REVISION").unwrap_or("unknown"),
+    });
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, "listening");
+    let app = strata_api::router(state.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    // Storage opens (WAL replay) while the server already answers /-/healthy.
+    let db = Db::open(opts.clone()).await.map_err(|e| format!("opening storage: {e}"))?;
+    state.set_ready(db.clone());
+    tracing::info!("server is ready to receive web requests");
+
+    let fsync = tokio::spawn(wal_sync_loop(db.clone(), opts.wal_fsync_interval, stop_rx.clone()));
+    let maint = tokio::spawn(maintenance_loop(db.clone(), stop_rx.clone()));
+
+    wait_for_signal().await;
+    tracing::info!("received termination signal, stopping");
+    state.set_not_ready();
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    let _ = fsync.await;
+    let _ = maint.await;
+    db.close().await.map_err(|e| format!("closing storage: {e}"))?;
+    tracing::info!("storage closed; bye");
+    Ok(())
+}
+
+async fn wal_sync_loop(db: Arc<Db>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let d = db.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || d.sync_wal()).await {
+            tracing::error!(error = %e, "WAL fsync failed");
+        }
+    }
+}
+
+async fn maintenance_loop(db: Arc<Db>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = db.maintain().await {
+            tracing::error!(error = %e, "storage maintenance failed");
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

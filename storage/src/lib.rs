@@ -31,6 +31,8 @@ pub mod provider;
 mod series;
 pub mod wal;
 
+/// Arrow as storage uses it (DataFusion's re-export: one arrow in the tree).
+pub use datafusion::arrow;
 pub use db::{AppendReport, Appender, Db, SeriesSamples};
 pub use error::{Result, StorageError};
 pub use labels::{Label, Labels, METRIC_NAME};

@@ -1,0 +1,50 @@
+//! `POST /api/v1/write`: remote write 1.0. 204 once every accepted sample is in the WAL;
+//! 400 with the reason for a malformed body (nothing of it stored) and, as Prometheus, for
+//! samples refused as out of bounds or conflicting (the others are stored).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use strata_storage::Appender;
+
+use crate::AppState;
+
+pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
+    let db = match s.db() {
+        Ok(db) => db.clone(),
+        Err(e) => return e.into_response(),
+    };
+    let batch = match strata_ingest::remote_write::parse(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            s.counters.remote_write_rejected.fetch_add(1, Ordering::Relaxed);
+            return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
+        }
+    };
+    let res = tokio::task::spawn_blocking(move || db.append(&batch)).await;
+    match res {
+        Ok(Ok(report)) => match report.first_rejection {
+            None => StatusCode::NO_CONTENT.into_response(),
+            Some(msg) => (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{msg} ({} samples refused: {} out of bounds, {} duplicate timestamps; {} stored)\n",
+                    report.out_of_bounds + report.duplicate_timestamp,
+                    report.out_of_bounds,
+                    report.duplicate_timestamp,
+                    report.appended
+                ),
+            )
+                .into_response(),
+        },
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "remote write append failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}

@@ -1,0 +1,22 @@
+//! Errors of the ingest crate.
+
+/// Why input was refused. Every variant is the client's fault (HTTP 400).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The body is not valid snappy (block format).
+    #[error("snappy decode error: {0}")]
+    Snappy(String),
+    /// The decompressed body is larger than allowed.
+    #[error("decompressed body of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    /// The body is not a valid `WriteRequest`.
+    #[error("protobuf decode error: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    /// A series the request carries is not acceptable.
+    #[error("invalid series #{index} ({labels}): {reason}")]
+    InvalidSeries {
+        index: usize,
+        labels: String,
+        reason: String,
+    },
+}

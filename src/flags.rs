@@ -1,0 +1,74 @@
+//! Command-line flags, named as Prometheus names them.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Strata: a Prometheus-compatible monitoring and analytics engine.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about)]
+pub(crate) struct Flags {
+    /// Prometheus configuration file. Without it, an embedded default scrapes Strata itself.
+    #[arg(long = "config.file")]
+    pub(crate) config_file: Option<PathBuf>,
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    pub(crate) tsdb_path: PathBuf,
+    /// How long to retain samples in storage (e.g. 15d, 12h; 0 keeps them forever unless a
+    /// size limit is set).
+    #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
+    pub(crate) retention_time: String,
+    /// Maximum number of bytes blocks and WAL may use (e.g. 512MB, 10GB). Oldest blocks go first.
+    #[arg(long = "storage.tsdb.retention.size")]
+    pub(crate) retention_size: Option<String>,
+    /// Address to listen on for UI, API and telemetry.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    pub(crate) listen_address: String,
+    /// The maximum lookback duration for retrieving metrics during expression evaluations.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    pub(crate) lookback_delta: String,
+    /// Enable API endpoints for admin control actions.
+    #[arg(long = "web.enable-admin-api")]
+    pub(crate) enable_admin_api: bool,
+    /// Enable shutdown and reload via HTTP request.
+    #[arg(long = "web.enable-lifecycle")]
+    pub(crate) enable_lifecycle: bool,
+    /// Accepted for compatibility: the remote-write receiver is always on.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    pub(crate) enable_remote_write_receiver: bool,
+    /// Only log messages with the given severity or above: debug, info, warn, error.
+    #[arg(long = "log.level", default_value = "info")]
+    pub(crate) log_level: String,
+}
+
+impl Flags {
+    /// Retention time in ms; `None` for "0" (no time limit).
+    pub(crate) fn retention_time_ms(&self) -> Result<Option<i64>, String> {
+        let d = strata_config::Duration::parse(&self.retention_time)
+            .map_err(|e| format!("--storage.tsdb.retention.time={}: {e}", self.retention_time))?;
+        Ok(match d.as_millis() {
+            0 => None,
+            ms => Some(ms as i64),
+        })
+    }
+
+    /// Retention size in bytes.
+    pub(crate) fn retention_size_bytes(&self) -> Result<Option<u64>, String> {
+        self.retention_size
+            .as_deref()
+            .map(|s| {
+                strata_config::ByteSize::parse(s)
+                    .map(|b| b.0)
+                    .map_err(|e| format!("--storage.tsdb.retention.size={s}: {e}"))
+            })
+            .transpose()
+    }
+
+    /// Lookback delta in ms (used by the query engine).
+    #[allow(dead_code)]
+    pub(crate) fn lookback_delta_ms(&self) -> Result<i64, String> {
+        strata_config::Duration::parse(&self.lookback_delta)
+            .map(|d| d.as_millis() as i64)
+            .map_err(|e| format!("--query.lookback-delta={}: {e}", self.lookback_delta))
+    }
+}

@@ -1,0 +1,219 @@
+//! Helpers for HTTP-level tests: start the real `strata` binary on a free loopback port
+//! with a fresh data directory, send remote-write requests, stop it (gracefully or with
+//! SIGKILL), and read its data directory back with the storage crate.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use strata_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest, encode};
+use strata_storage::{Db, MatchOp, Matcher, Options, SeriesSamples};
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub data: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Server {
+    pub fn start(data: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn strata");
+        let s = Server { child, port, data: data.to_path_buf() };
+        s.wait_ready();
+        s
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = reqwest::blocking_client();
+        while Instant::now() < deadline {
+            if let Ok(r) = client.get(self.url("/-/ready")).send() {
+                if r.status().as_u16() == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("strata did not become ready on port {}", self.port);
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "strata exited with {status}");
+    }
+}
+
+pub mod reqwest {
+    pub fn blocking_client() -> Client {
+        Client
+    }
+
+    /// A tiny blocking HTTP/1.1 client over std (tests need no async runtime for it).
+    pub struct Client;
+
+    pub struct Response {
+        status: u16,
+        pub body: Vec<u8>,
+    }
+
+    impl Response {
+        pub fn status(&self) -> Status {
+            Status(self.status)
+        }
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+    }
+
+    pub struct Status(u16);
+    impl Status {
+        pub fn as_u16(&self) -> u16 {
+            self.0
+        }
+    }
+
+    pub struct Req {
+        method: &'static str,
+        url: String,
+        body: Vec<u8>,
+        headers: Vec<(String, String)>,
+    }
+
+    impl Client {
+        pub fn get(&self, url: String) -> Req {
+            Req { method: "GET", url, body: Vec::new(), headers: Vec::new() }
+        }
+        pub fn post(&self, url: String, body: Vec<u8>) -> Req {
+            Req { method: "POST", url, body, headers: Vec::new() }
+        }
+    }
+
+    impl Req {
+        pub fn header(mut self, k: &str, v: &str) -> Self {
+            self.headers.push((k.into(), v.into()));
+            self
+        }
+
+        pub fn send(self) -> std::io::Result<Response> {
+            use std::io::{Read, Write};
+            let rest = self.url.strip_prefix("http://").unwrap_or(&self.url);
+            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let mut s = std::net::TcpStream::connect(host)?;
+            s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+            let mut req = format!(
+                "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+                self.method, if path.is_empty() { "/" } else { path }, host, self.body.len()
+            );
+            for (k, v) in &self.headers {
+                req.push_str(&format!("{k}: {v}\r\n"));
+            }
+            req.push_str("\r\n");
+            s.write_all(req.as_bytes())?;
+            s.write_all(&self.body)?;
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf)?;
+            let head_end = buf
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;
+            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| std::io::Error::other("bad status line"))?;
+            let mut body = buf[head_end + 4..].to_vec();
+            if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+                body = dechunk(&body);
+            }
+            Ok(Response { status, body })
+        }
+    }
+
+    fn dechunk(mut b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
+            let n = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+            if n == 0 || b.len() < eol + 2 + n {
+                break;
+            }
+            out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+            b = &b[eol + 4 + n..];
+        }
+        out
+    }
+}
+
+/// A remote-write body for `series` series × `per_series` samples starting at `t0`.
+pub fn write_body(series: std::ops::Range<usize>, t0: i64, per_series: usize, step: i64) -> Vec<u8> {
+    let req = WriteRequest {
+        timeseries: series
+            .map(|i| TimeSeries {
+                labels: vec![
+                    Label { name: "__name__".into(), value: format!("test_metric_{}", i % 7) },
+                    Label { name: "instance".into(), value: format!("host-{i}") },
+                    Label { name: "job".into(), value: "crash".into() },
+                ],
+                samples: (0..per_series)
+                    .map(|k| Sample { timestamp: t0 + k as i64 * step, value: (i * 1000 + k) as f64 })
+                    .collect(),
+            })
+            .collect(),
+        metadata: vec![],
+    };
+    encode(&req)
+}
+
+pub fn post_write(port: u16, body: Vec<u8>) -> std::io::Result<u16> {
+    reqwest::blocking_client()
+        .post(format!("http://127.0.0.1:{port}/api/v1/write"), body)
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .send()
+        .map(|r| r.status().as_u16())
+}
+
+/// Everything stored in a (stopped) data directory.
+pub fn read_all(data: &Path) -> Vec<SeriesSamples> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    rt.block_on(async {
+        let mut o = Options::new(data);
+        o.retention_time_ms = None;
+        let db = Db::open(o).await.expect("open data dir");
+        let m = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").expect("matcher");
+        db.select(&[m], i64::MIN, i64::MAX).await.expect("select")
+    })
+}
