@@ -1,1 +1,265 @@
-//! DataFusion TableProviders (todo)
+//! DataFusion `TableProvider`s over head + blocks: `samples` (metric, labels, timestamp,
+//! value) and `series` (metric, labels). Equality on `metric` and bounds on `timestamp`
+//! are pushed down to the postings and the time range of the read (reported as inexact, so
+//! DataFusion still filters exactly).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, Float64Builder, MapBuilder, StringBuilder, TimestampMillisecondBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::db::Db;
+use crate::labels::{Labels, METRIC_NAME};
+use crate::matcher::{MatchOp, Matcher};
+
+fn labels_field() -> Field {
+    Field::new_map(
+        "labels",
+        "entries",
+        Field::new("keys", DataType::Utf8, false),
+        Field::new("values", DataType::Utf8, true),
+        false,
+        false,
+    )
+}
+
+/// Schema of the `samples` table.
+pub fn samples_table_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("metric", DataType::Utf8, false),
+        labels_field(),
+        Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("value", DataType::Float64, false),
+    ]))
+}
+
+/// Schema of the `series` table.
+pub fn series_table_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("metric", DataType::Utf8, false), labels_field()]))
+}
+
+/// What the filters allow the scan to narrow to.
+#[derive(Debug, Default)]
+struct Pushdown {
+    metric: Option<String>,
+    mint: Option<i64>,
+    maxt: Option<i64>,
+}
+
+fn ts_millis(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::TimestampMillisecond(Some(x), _) => Some(*x),
+        ScalarValue::TimestampSecond(Some(x), _) => x.checked_mul(1000),
+        ScalarValue::TimestampMicrosecond(Some(x), _) => Some(x.div_euclid(1000)),
+        ScalarValue::TimestampNanosecond(Some(x), _) => Some(x.div_euclid(1_000_000)),
+        ScalarValue::Int64(Some(x)) => Some(*x),
+        _ => None,
+    }
+}
+
+/// The pushable parts of one filter: `metric = 'x'`, `timestamp <op> literal`.
+fn classify(e: &Expr, p: &mut Pushdown) -> bool {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+        return false;
+    };
+    let (col, op, lit) = match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(c), Expr::Literal(v, _)) => (c, *op, v),
+        (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
+            Some(o) => (c, o, v),
+            None => return false,
+        },
+        _ => return false,
+    };
+    match (col.name.as_str(), op) {
+        ("metric", Operator::Eq) => match lit {
+            ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
+                p.metric = Some(s.clone());
+                true
+            }
+            _ => false,
+        },
+        ("timestamp", Operator::Gt | Operator::GtEq | Operator::Lt | Operator::LtEq | Operator::Eq) => {
+            let Some(t) = ts_millis(lit) else { return false };
+            if matches!(op, Operator::Gt | Operator::GtEq | Operator::Eq) {
+                p.mint = Some(p.mint.map_or(t, |m| m.max(t)));
+            }
+            if matches!(op, Operator::Lt | Operator::LtEq | Operator::Eq) {
+                p.maxt = Some(p.maxt.map_or(t, |m| m.min(t)));
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+fn matchers(p: &Pushdown) -> Vec<Matcher> {
+    match &p.metric {
+        Some(m) => vec![Matcher::equal(METRIC_NAME, m.clone())],
+        None => Matcher::new(MatchOp::RegexMatch, METRIC_NAME, ".+").into_iter().collect(),
+    }
+}
+
+fn append_labels(b: &mut MapBuilder<StringBuilder, StringBuilder>, l: &Labels) -> datafusion::error::Result<()> {
+    for x in l.iter().filter(|x| &*x.name != METRIC_NAME) {
+        b.keys().append_value(&x.name);
+        b.values().append_value(&x.value);
+    }
+    b.append(true)?;
+    Ok(())
+}
+
+fn storage_err(e: crate::error::StorageError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+fn pushdown_all(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
+    filters
+        .iter()
+        .map(|f| {
+            if classify(f, &mut Pushdown::default()) {
+                TableProviderFilterPushDown::Inexact
+            } else {
+                TableProviderFilterPushDown::Unsupported
+            }
+        })
+        .collect()
+}
+
+/// Every sample of every series, head and blocks merged.
+#[derive(Debug, Clone)]
+pub struct SamplesTable {
+    db: Arc<Db>,
+}
+
+impl SamplesTable {
+    /// The table over `db`.
+    pub fn new(db: Arc<Db>) -> Self {
+        SamplesTable { db }
+    }
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("dir", &self.opts.dir).finish()
+    }
+}
+
+#[async_trait]
+impl TableProvider for SamplesTable {
+    fn schema(&self) -> SchemaRef {
+        samples_table_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(pushdown_all(filters))
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let mut p = Pushdown::default();
+        for f in filters {
+            classify(f, &mut p);
+        }
+        let data = self
+            .db
+            .select(&matchers(&p), p.mint.unwrap_or(i64::MIN), p.maxt.unwrap_or(i64::MAX))
+            .await
+            .map_err(storage_err)?;
+        let n: usize = data.iter().map(|s| s.samples.len()).sum();
+        let mut metric = StringBuilder::with_capacity(n, n * 16);
+        let mut labels = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        let mut ts = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut vals = Float64Builder::with_capacity(n);
+        for s in &data {
+            for &(t, v) in &s.samples {
+                metric.append_value(s.labels.metric_name());
+                append_labels(&mut labels, &s.labels)?;
+                ts.append_value(t);
+                vals.append_value(v);
+            }
+        }
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(metric.finish()),
+            Arc::new(labels.finish()),
+            Arc::new(ts.finish()),
+            Arc::new(vals.finish()),
+        ];
+        let batch = RecordBatch::try_new(samples_table_schema(), cols)?;
+        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], samples_table_schema(), projection.cloned())?)
+    }
+}
+
+/// One row per series (head and blocks).
+#[derive(Debug, Clone)]
+pub struct SeriesTable {
+    db: Arc<Db>,
+}
+
+impl SeriesTable {
+    /// The table over `db`.
+    pub fn new(db: Arc<Db>) -> Self {
+        SeriesTable { db }
+    }
+}
+
+#[async_trait]
+impl TableProvider for SeriesTable {
+    fn schema(&self) -> SchemaRef {
+        series_table_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(pushdown_all(filters))
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let mut p = Pushdown::default();
+        for f in filters {
+            classify(f, &mut p);
+        }
+        let series = self
+            .db
+            .series(&matchers(&p), p.mint.unwrap_or(i64::MIN), p.maxt.unwrap_or(i64::MAX))
+            .await
+            .map_err(storage_err)?;
+        let mut metric = StringBuilder::new();
+        let mut labels = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for l in &series {
+            metric.append_value(l.metric_name());
+            append_labels(&mut labels, l)?;
+        }
+        let cols: Vec<ArrayRef> = vec![Arc::new(metric.finish()), Arc::new(labels.finish())];
+        let batch = RecordBatch::try_new(series_table_schema(), cols)?;
+        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], series_table_schema(), projection.cloned())?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

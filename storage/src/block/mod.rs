@@ -33,7 +33,7 @@ use crate::index::Postings;
 use crate::labels::{Labels, METRIC_NAME};
 use crate::matcher::Matcher;
 pub use meta::{BlockMeta, Tombstone};
-pub(crate) use writer::{BlockWriter, EncodedBlock};
+pub use writer::{BlockWriter, EncodedBlock};
 pub use writer::{samples_schema, series_schema};
 
 /// One series of a block.

@@ -81,7 +81,7 @@ fn series_props() -> Result<WriterProperties> {
 }
 
 /// Streams series (in label order) into the two Parquet files of a block.
-pub(crate) struct BlockWriter {
+pub struct BlockWriter {
     samples: ArrowWriter<Vec<u8>>,
     ids: UInt32Builder,
     ts: TimestampMillisecondBuilder,
@@ -94,14 +94,15 @@ pub(crate) struct BlockWriter {
 }
 
 /// The encoded files of a finished block.
-pub(crate) struct EncodedBlock {
+pub struct EncodedBlock {
     pub meta: BlockMeta,
     pub series: Bytes,
     pub samples: Bytes,
 }
 
 impl BlockWriter {
-    pub(crate) fn new() -> Result<Self> {
+    /// An empty writer.
+    pub fn new() -> Result<Self> {
         Ok(BlockWriter {
             samples: ArrowWriter::try_new(Vec::new(), samples_schema(), Some(samples_props()?))?,
             ids: UInt32Builder::with_capacity(BATCH_ROWS),
@@ -117,7 +118,7 @@ impl BlockWriter {
 
     /// Adds the next series; calls must come in label order, samples sorted and unique.
     /// A series without samples is skipped.
-    pub(crate) fn add(&mut self, labels: Labels, samples: &[(i64, f64)]) -> Result<()> {
+    pub fn add(&mut self, labels: Labels, samples: &[(i64, f64)]) -> Result<()> {
         if samples.is_empty() {
             return Ok(());
         }
@@ -154,7 +155,7 @@ impl BlockWriter {
     }
 
     /// Finishes both files. `None` when no sample was added.
-    pub(crate) fn finish(mut self, level: u32, sources: Vec<String>) -> Result<Option<EncodedBlock>> {
+    pub fn finish(mut self, level: u32, sources: Vec<String>) -> Result<Option<EncodedBlock>> {
         self.flush_batch()?;
         if self.series.is_empty() {
             return Ok(None);

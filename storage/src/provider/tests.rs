@@ -1,0 +1,50 @@
+use std::sync::Arc;
+
+use datafusion::arrow::array::{AsArray, Int64Array};
+use datafusion::prelude::SessionContext;
+
+use super::*;
+use crate::db::{Appender, SeriesSamples};
+use crate::options::Options;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_over_head_and_blocks() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = Options::new(dir.path());
+    o.block_range_ms = 1000;
+    let db = Db::open(o).await.expect("open");
+    let batch: Vec<SeriesSamples> = (0..3)
+        .map(|i| SeriesSamples {
+            labels: Labels::from_pairs([("__name__", "up".to_string()), ("job", format!("j{i}"))]),
+            samples: (0..10).map(|k| (k * 500, (i * k) as f64)).collect(),
+        })
+        .chain(std::iter::once(SeriesSamples {
+            labels: Labels::from_pairs([("__name__", "other"), ("job", "x")]),
+            samples: vec![(0, 1.0)],
+        }))
+        .collect();
+    db.append(&batch).expect("append");
+    db.maintain().await.expect("cut some blocks");
+    assert!(!db.blocks().is_empty());
+    let ctx = SessionContext::new();
+    ctx.register_table("samples", Arc::new(SamplesTable::new(db.clone()))).expect("register");
+    ctx.register_table("series", Arc::new(SeriesTable::new(db.clone()))).expect("register");
+    let df = ctx
+        .sql("SELECT count(*) AS n FROM samples WHERE metric = 'up' AND timestamp >= to_timestamp_millis(1000)")
+        .await
+        .expect("plan");
+    let rows = df.collect().await.expect("run");
+    let n = rows[0].column(0).as_any().downcast_ref::<Int64Array>().expect("count").value(0);
+    assert_eq!(n, 3 * 8);
+    let rows = ctx
+        .sql("SELECT labels FROM series WHERE metric = 'up'")
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run");
+    let map = rows[0].column(0).as_map();
+    let jobs: Vec<String> = map.values().as_string::<i32>().iter().flatten().map(str::to_owned).collect();
+    assert_eq!(jobs, ["j0", "j1", "j2"]);
+    assert_eq!(map.keys().as_string::<i32>().value(0), "job");
+}
