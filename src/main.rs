@@ -17,9 +17,16 @@ use crate::flags::Flags;
 
 fn main() -> std::process::ExitCode {
     let flags = Flags::parse();
-    let filter = EnvFilter::try_new(flags.log_level.as_str()).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let filter =
+        EnvFilter::try_new(flags.log_level.as_str()).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("strata: cannot start the runtime: {e}");
@@ -48,7 +55,12 @@ async fn run(flags: Flags) -> Result<(), String> {
     let mut opts = Options::new(&flags.tsdb_path);
     opts.retention_time_ms = flags.retention_time_ms()?;
     opts.retention_size_bytes = flags.retention_size_bytes()?;
-    if let Some(w) = config.storage.tsdb.as_ref().map(|t| t.out_of_order_time_window.as_millis()) {
+    if let Some(w) = config
+        .storage
+        .tsdb
+        .as_ref()
+        .map(|t| t.out_of_order_time_window.as_millis())
+    {
         if w > 0 {
             opts.ooo_window_ms = w as i64;
         }
@@ -77,11 +89,17 @@ async fn run(flags: Flags) -> Result<(), String> {
     });
 
     // Storage opens (WAL replay) while the server already answers /-/healthy.
-    let db = Db::open(opts.clone()).await.map_err(|e| format!("opening storage: {e}"))?;
+    let db = Db::open(opts.clone())
+        .await
+        .map_err(|e| format!("opening storage: {e}"))?;
     state.set_ready(db.clone());
     tracing::info!("server is ready to receive web requests");
 
-    let fsync = tokio::spawn(wal_sync_loop(db.clone(), opts.wal_fsync_interval, stop_rx.clone()));
+    let fsync = tokio::spawn(wal_sync_loop(
+        db.clone(),
+        opts.wal_fsync_interval,
+        stop_rx.clone(),
+    ));
     let maint = tokio::spawn(maintenance_loop(db.clone(), stop_rx.clone()));
 
     wait_for_signal().await;
@@ -91,7 +109,9 @@ async fn run(flags: Flags) -> Result<(), String> {
     let _ = server.await;
     let _ = fsync.await;
     let _ = maint.await;
-    db.close().await.map_err(|e| format!("closing storage: {e}"))?;
+    db.close()
+        .await
+        .map_err(|e| format!("closing storage: {e}"))?;
     tracing::info!("storage closed; bye");
     Ok(())
 }
@@ -125,7 +145,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             let _ = tokio::signal::ctrl_c().await;
             return;
         };

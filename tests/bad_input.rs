@@ -19,15 +19,28 @@ fn malformed_remote_write_bodies_are_refused_and_store_nothing() {
     let good = write_body(0..50, T0, 10, 15_000);
     assert_eq!(post_write(server.port, good.clone()).expect("post"), 204);
 
-    let mut runner = TestRunner::new(Config { cases: 300, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        ..Config::default()
+    });
     let port = server.port;
     let result = runner.run(
-        &(proptest::collection::vec(any::<u8>(), 0..2048), any::<u16>(), any::<bool>()),
+        &(
+            proptest::collection::vec(any::<u8>(), 0..2048),
+            any::<u16>(),
+            any::<bool>(),
+        ),
         |(junk, cut, compress)| {
             // Random bytes, random bytes snappy-compressed, and truncated valid bodies.
             let bodies = vec![
                 junk.clone(),
-                if compress { snap::raw::Encoder::new().compress_vec(&junk).unwrap_or_default() } else { junk.clone() },
+                if compress {
+                    snap::raw::Encoder::new()
+                        .compress_vec(&junk)
+                        .unwrap_or_default()
+                } else {
+                    junk.clone()
+                },
                 good[..(cut as usize % good.len().max(1))].to_vec(),
             ];
             for b in bodies {
@@ -39,7 +52,10 @@ fn malformed_remote_write_bodies_are_refused_and_store_nothing() {
     );
     result.expect("every malformed body gets a 400");
     // Still alive and healthy.
-    let r = common::reqwest::blocking_client().get(server.url("/-/healthy")).send().expect("healthy");
+    let r = common::reqwest::blocking_client()
+        .get(server.url("/-/healthy"))
+        .send()
+        .expect("healthy");
     assert_eq!(r.status().as_u16(), 200);
     server.stop();
     let stored = read_all(dir.path());
@@ -57,8 +73,14 @@ fn invalid_series_is_a_400_naming_the_reason() {
     let server = Server::start(dir.path(), &[]);
     let req = WriteRequest {
         timeseries: vec![TimeSeries {
-            labels: vec![Label { name: "job".into(), value: "x".into() }],
-            samples: vec![Sample { value: 1.0, timestamp: T0 }],
+            labels: vec![Label {
+                name: "job".into(),
+                value: "x".into(),
+            }],
+            samples: vec![Sample {
+                value: 1.0,
+                timestamp: T0,
+            }],
         }],
         metadata: vec![],
     };
@@ -87,12 +109,25 @@ fn corrupt_wal_tail_is_cut_and_the_rest_kept() {
         .expect("wal dir")
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        })
         .collect();
     segs.sort();
-    let last = segs.iter().rev().find(|p| std::fs::metadata(p).map(|m| m.len() > 0).unwrap_or(false)).expect("a segment with data").clone();
-    let mut f = std::fs::OpenOptions::new().append(true).open(&last).expect("open segment");
-    f.write_all(&[0x20, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]).expect("append garbage");
+    let last = segs
+        .iter()
+        .rev()
+        .find(|p| std::fs::metadata(p).map(|m| m.len() > 0).unwrap_or(false))
+        .expect("a segment with data")
+        .clone();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&last)
+        .expect("open segment");
+    f.write_all(&[0x20, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3])
+        .expect("append garbage");
     drop(f);
 
     let server = Server::start(dir.path(), &[]);

@@ -23,7 +23,10 @@ fn request(i: usize) -> (std::ops::Range<usize>, i64) {
     let round = i / (SERIES / PER_REQUEST_SERIES);
     let block = i % (SERIES / PER_REQUEST_SERIES);
     let t0 = T0 + (round * SAMPLES_PER_SERIES) as i64 * STEP;
-    (block * PER_REQUEST_SERIES..(block + 1) * PER_REQUEST_SERIES, t0)
+    (
+        block * PER_REQUEST_SERIES..(block + 1) * PER_REQUEST_SERIES,
+        t0,
+    )
 }
 
 #[test]
@@ -60,7 +63,11 @@ fn kill_9_loses_no_acknowledged_sample() {
     server.kill9();
     sender.join().expect("sender thread");
     let acked: Vec<usize> = acked.lock().expect("lock").clone();
-    assert!(acked.len() >= total * 6 / 10 && acked.len() < total, "killed mid-stream: {} of {total}", acked.len());
+    assert!(
+        acked.len() >= total * 6 / 10 && acked.len() < total,
+        "killed mid-stream: {} of {total}",
+        acked.len()
+    );
 
     // Restart (WAL replay), then stop gracefully so everything lands in blocks.
     let server = Server::start(dir.path(), &[]);
@@ -70,7 +77,10 @@ fn kill_9_loses_no_acknowledged_sample() {
     let mut by_instance: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
     for s in &stored {
         let inst = s.labels.get("instance").unwrap_or_default().to_string();
-        by_instance.entry(inst).or_default().extend(s.samples.iter().copied());
+        by_instance
+            .entry(inst)
+            .or_default()
+            .extend(s.samples.iter().copied());
     }
     let mut expected_samples = 0usize;
     for &i in &acked {
@@ -78,10 +88,14 @@ fn kill_9_loses_no_acknowledged_sample() {
         for series in range {
             let got = by_instance
                 .get(&format!("host-{series}"))
-                .unwrap_or_else(|| panic!("series host-{series} of acknowledged request {i} missing"));
+                .unwrap_or_else(|| {
+                    panic!("series host-{series} of acknowledged request {i} missing")
+                });
             for k in 0..SAMPLES_PER_SERIES {
                 let t = t0 + k as i64 * STEP;
-                let v = got.get(&t).unwrap_or_else(|| panic!("sample t={t} of host-{series} (request {i}) missing"));
+                let v = got.get(&t).unwrap_or_else(|| {
+                    panic!("sample t={t} of host-{series} (request {i}) missing")
+                });
                 assert_eq!(*v, (series * 1000 + k) as f64);
                 expected_samples += 1;
             }
@@ -89,7 +103,10 @@ fn kill_9_loses_no_acknowledged_sample() {
     }
     let unique: usize = stored.iter().map(|s| s.samples.len()).sum();
     assert!(unique >= expected_samples);
-    assert!(unique >= 300_000 * 6 / 10, "a few hundred thousand samples: {unique}");
+    assert!(
+        unique >= 300_000 * 6 / 10,
+        "a few hundred thousand samples: {unique}"
+    );
 
     // No duplicates on disk: Parquet rows == unique (series, timestamp) pairs.
     let rows = common_parquet_rows(dir.path());
@@ -101,7 +118,10 @@ fn kill_9_loses_no_acknowledged_sample() {
 fn common_parquet_rows(data: &std::path::Path) -> usize {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let mut rows = 0usize;
-    for e in std::fs::read_dir(data.join("blocks")).expect("blocks dir").flatten() {
+    for e in std::fs::read_dir(data.join("blocks"))
+        .expect("blocks dir")
+        .flatten()
+    {
         let f = std::fs::File::open(e.path().join("samples.parquet")).expect("samples.parquet");
         let r = SerializedFileReader::new(f).expect("parquet");
         rows += r.metadata().file_metadata().num_rows() as usize;

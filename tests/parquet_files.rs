@@ -25,28 +25,48 @@ fn blocks_open_with_plain_parquet_readers() {
     let mut samples = 0usize;
     let mut series = 0usize;
     let mut dirs = Vec::new();
-    for e in std::fs::read_dir(dir.path().join("blocks")).expect("blocks").flatten() {
+    for e in std::fs::read_dir(dir.path().join("blocks"))
+        .expect("blocks")
+        .flatten()
+    {
         let p = e.path();
         assert!(p.join("meta.json").exists());
         let f = std::fs::File::open(p.join("samples.parquet")).expect("samples");
-        let r = ParquetRecordBatchReaderBuilder::try_new(f).expect("parquet").build().expect("reader");
+        let r = ParquetRecordBatchReaderBuilder::try_new(f)
+            .expect("parquet")
+            .build()
+            .expect("reader");
         let mut last: Option<(u32, i64)> = None;
         for b in r {
             let b = b.expect("batch");
             assert_eq!(b.schema().field(0).name(), "series_id");
             assert_eq!(b.schema().field(1).name(), "timestamp");
             assert_eq!(b.schema().field(2).name(), "value");
-            let ids = b.column(0).as_any().downcast_ref::<UInt32Array>().expect("series_id is u32");
-            let ts = b.column(1).as_any().downcast_ref::<TimestampMillisecondArray>().expect("timestamp in ms");
+            let ids = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<UInt32Array>()
+                .expect("series_id is u32");
+            let ts = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .expect("timestamp in ms");
             for i in 0..b.num_rows() {
                 let key = (ids.value(i), ts.value(i));
-                assert!(last.is_none_or(|l| l < key), "rows sorted by (series_id, timestamp)");
+                assert!(
+                    last.is_none_or(|l| l < key),
+                    "rows sorted by (series_id, timestamp)"
+                );
                 last = Some(key);
             }
             samples += b.num_rows();
         }
         let f = std::fs::File::open(p.join("series.parquet")).expect("series");
-        let r = ParquetRecordBatchReaderBuilder::try_new(f).expect("parquet").build().expect("reader");
+        let r = ParquetRecordBatchReaderBuilder::try_new(f)
+            .expect("parquet")
+            .build()
+            .expect("reader");
         for b in r {
             let b = b.expect("batch");
             assert!(b.schema().column_with_name("labels").is_some());
@@ -60,7 +80,9 @@ fn blocks_open_with_plain_parquet_readers() {
     assert!(!dirs.is_empty());
 
     // pyarrow, the reader most data tools use, when it is installed.
-    let probe = Command::new("python3").args(["-c", "import pyarrow.parquet"]).status();
+    let probe = Command::new("python3")
+        .args(["-c", "import pyarrow.parquet"])
+        .status();
     if !matches!(probe, Ok(s) if s.success()) {
         eprintln!("skipping the pyarrow check: python3 with pyarrow is not installed here");
         return;
@@ -74,7 +96,17 @@ fn blocks_open_with_plain_parquet_readers() {
          print(t)",
         dir.path().display()
     );
-    let out = Command::new("python3").args(["-c", &script]).output().expect("python3");
-    assert!(out.status.success(), "pyarrow failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), (30 * 16 * 60).to_string());
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "pyarrow failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        (30 * 16 * 60).to_string()
+    );
 }

@@ -32,7 +32,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.parts();
-        let body = serde_json::json!({"status": "error", "errorType": kind, "error": self.to_string()});
+        let body =
+            serde_json::json!({"status": "error", "errorType": kind, "error": self.to_string()});
         (status, Json(body)).into_response()
     }
 }
@@ -40,7 +41,8 @@ impl IntoResponse for ApiError {
 impl From<strata_storage::StorageError> for ApiError {
     fn from(e: strata_storage::StorageError) -> Self {
         match e {
-            strata_storage::StorageError::BadRegex { .. } | strata_storage::StorageError::InvalidSeries { .. } => {
+            strata_storage::StorageError::BadRegex { .. }
+            | strata_storage::StorageError::InvalidSeries { .. } => {
                 ApiError::BadData(e.to_string())
             }
             other => ApiError::Internal(other.to_string()),

@@ -61,19 +61,28 @@ impl AppState {
     /// Storage, once ready.
     pub fn db(&self) -> Result<&Arc<Db>, ApiError> {
         if !self.ready.load(Ordering::Acquire) {
-            return Err(ApiError::Unavailable("storage is not ready (WAL replay in progress)".into()));
+            return Err(ApiError::Unavailable(
+                "storage is not ready (WAL replay in progress)".into(),
+            ));
         }
-        self.db.get().ok_or_else(|| ApiError::Unavailable("storage is not ready".into()))
+        self.db
+            .get()
+            .ok_or_else(|| ApiError::Unavailable("storage is not ready".into()))
     }
 }
 
 /// The router with every route.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/-/healthy", get(lifecycle::healthy).head(lifecycle::healthy))
+        .route(
+            "/-/healthy",
+            get(lifecycle::healthy).head(lifecycle::healthy),
+        )
         .route("/-/ready", get(lifecycle::ready).head(lifecycle::ready))
         .route("/metrics", get(self_metrics::metrics))
         .route("/api/v1/write", post(write::remote_write))
-        .layer(DefaultBodyLimit::max(strata_ingest::remote_write::MAX_DECOMPRESSED))
+        .layer(DefaultBodyLimit::max(
+            strata_ingest::remote_write::MAX_DECOMPRESSED,
+        ))
         .with_state(state)
 }

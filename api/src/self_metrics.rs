@@ -21,7 +21,10 @@ struct Out(String);
 
 impl Out {
     fn metric(&mut self, name: &str, kind: &str, help: &str, value: f64) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        let _ = writeln!(
+            self.0,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
     }
 }
 
@@ -43,31 +46,122 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
         let h = &db.head;
         let st = &h.stats;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
-        o.metric("prometheus_tsdb_head_series", "gauge", "Total number of series in the head block.", h.num_series() as f64);
-        o.metric("prometheus_tsdb_head_samples_appended_total", "counter", "Total number of appended samples.", load(&st.samples_appended));
-        o.metric("prometheus_tsdb_head_series_created_total", "counter", "Total number of series created in the head.", load(&st.series_created));
-        o.metric("prometheus_tsdb_head_series_removed_total", "counter", "Total number of series removed from the head.", load(&st.series_removed));
-        o.metric("prometheus_tsdb_out_of_bounds_samples_total", "counter", "Samples refused as older than the out-of-order window.", load(&st.out_of_bounds));
-        o.metric("strata_tsdb_duplicate_timestamp_samples_total", "counter", "Samples refused for a different value at an existing timestamp.", load(&st.duplicate_timestamp));
-        o.metric("strata_tsdb_duplicate_samples_ignored_total", "counter", "Identical samples appended again (idempotent).", load(&st.duplicates_ignored));
-        o.metric("prometheus_tsdb_wal_fsync_duration_seconds_count", "counter", "Number of WAL fsyncs.", db.wal_fsyncs() as f64);
+        o.metric(
+            "prometheus_tsdb_head_series",
+            "gauge",
+            "Total number of series in the head block.",
+            h.num_series() as f64,
+        );
+        o.metric(
+            "prometheus_tsdb_head_samples_appended_total",
+            "counter",
+            "Total number of appended samples.",
+            load(&st.samples_appended),
+        );
+        o.metric(
+            "prometheus_tsdb_head_series_created_total",
+            "counter",
+            "Total number of series created in the head.",
+            load(&st.series_created),
+        );
+        o.metric(
+            "prometheus_tsdb_head_series_removed_total",
+            "counter",
+            "Total number of series removed from the head.",
+            load(&st.series_removed),
+        );
+        o.metric(
+            "prometheus_tsdb_out_of_bounds_samples_total",
+            "counter",
+            "Samples refused as older than the out-of-order window.",
+            load(&st.out_of_bounds),
+        );
+        o.metric(
+            "strata_tsdb_duplicate_timestamp_samples_total",
+            "counter",
+            "Samples refused for a different value at an existing timestamp.",
+            load(&st.duplicate_timestamp),
+        );
+        o.metric(
+            "strata_tsdb_duplicate_samples_ignored_total",
+            "counter",
+            "Identical samples appended again (idempotent).",
+            load(&st.duplicates_ignored),
+        );
+        o.metric(
+            "prometheus_tsdb_wal_fsync_duration_seconds_count",
+            "counter",
+            "Number of WAL fsyncs.",
+            db.wal_fsyncs() as f64,
+        );
         let blocks = db.blocks();
-        o.metric("prometheus_tsdb_blocks_loaded", "gauge", "Number of currently loaded data blocks.", blocks.len() as f64);
-        o.metric("prometheus_tsdb_storage_blocks_bytes", "gauge", "The number of bytes that are currently used for local storage by all blocks.", blocks.iter().map(|b| b.size_bytes).sum::<u64>() as f64);
+        o.metric(
+            "prometheus_tsdb_blocks_loaded",
+            "gauge",
+            "Number of currently loaded data blocks.",
+            blocks.len() as f64,
+        );
+        o.metric(
+            "prometheus_tsdb_storage_blocks_bytes",
+            "gauge",
+            "The number of bytes that are currently used for local storage by all blocks.",
+            blocks.iter().map(|b| b.size_bytes).sum::<u64>() as f64,
+        );
         let m = &db.metrics;
-        o.metric("prometheus_tsdb_compactions_total", "counter", "Total number of compactions that were executed.", load(&m.compactions));
-        o.metric("prometheus_tsdb_compactions_failed_total", "counter", "Total number of compactions that failed.", load(&m.compaction_failures));
-        o.metric("strata_tsdb_head_cuts_total", "counter", "Blocks cut from the head.", load(&m.blocks_cut));
-        o.metric("prometheus_tsdb_checkpoint_creations_total", "counter", "Total number of WAL checkpoints created.", load(&m.checkpoints));
-        o.metric("prometheus_tsdb_time_retentions_total", "counter", "Blocks removed by retention.", load(&m.blocks_removed_by_retention));
+        o.metric(
+            "prometheus_tsdb_compactions_total",
+            "counter",
+            "Total number of compactions that were executed.",
+            load(&m.compactions),
+        );
+        o.metric(
+            "prometheus_tsdb_compactions_failed_total",
+            "counter",
+            "Total number of compactions that failed.",
+            load(&m.compaction_failures),
+        );
+        o.metric(
+            "strata_tsdb_head_cuts_total",
+            "counter",
+            "Blocks cut from the head.",
+            load(&m.blocks_cut),
+        );
+        o.metric(
+            "prometheus_tsdb_checkpoint_creations_total",
+            "counter",
+            "Total number of WAL checkpoints created.",
+            load(&m.checkpoints),
+        );
+        o.metric(
+            "prometheus_tsdb_time_retentions_total",
+            "counter",
+            "Blocks removed by retention.",
+            load(&m.blocks_removed_by_retention),
+        );
         let min = h.min_time();
         let max = h.max_time();
         if min != i64::MAX {
-            o.metric("prometheus_tsdb_head_min_time", "gauge", "Minimum time bound of the head block.", min as f64);
-            o.metric("prometheus_tsdb_head_max_time", "gauge", "Maximum timestamp of the head block.", max as f64);
+            o.metric(
+                "prometheus_tsdb_head_min_time",
+                "gauge",
+                "Minimum time bound of the head block.",
+                min as f64,
+            );
+            o.metric(
+                "prometheus_tsdb_head_max_time",
+                "gauge",
+                "Maximum timestamp of the head block.",
+                max as f64,
+            );
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], o.0)
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        o.0,
+    )
 }
 
 fn process_metrics(o: &mut Out, s: &AppState) {
@@ -88,9 +182,24 @@ fn process_metrics(o: &mut Out, s: &AppState) {
             let f: Vec<&str> = rest.split_whitespace().collect();
             let num = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
             // After the ')' the first field is the state (field 3), so field n is at n - 3.
-            o.metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (num(11) + num(12)) / 100.0);
-            o.metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", num(21) * 4096.0);
-            o.metric("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", num(20));
+            o.metric(
+                "process_cpu_seconds_total",
+                "counter",
+                "Total user and system CPU time spent in seconds.",
+                (num(11) + num(12)) / 100.0,
+            );
+            o.metric(
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory size in bytes.",
+                num(21) * 4096.0,
+            );
+            o.metric(
+                "process_virtual_memory_bytes",
+                "gauge",
+                "Virtual memory size in bytes.",
+                num(20),
+            );
         }
     }
 }

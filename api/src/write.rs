@@ -21,7 +21,9 @@ pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, body: Bytes) ->
     let batch = match strata_ingest::remote_write::parse(&body) {
         Ok(b) => b,
         Err(e) => {
-            s.counters.remote_write_rejected.fetch_add(1, Ordering::Relaxed);
+            s.counters
+                .remote_write_rejected
+                .fetch_add(1, Ordering::Relaxed);
             return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
         }
     };

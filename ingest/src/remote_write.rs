@@ -94,7 +94,8 @@ pub fn to_batch(req: WriteRequest) -> Result<Vec<SeriesSamples>, IngestError> {
             continue;
         }
         let labels = Labels::from_pairs(pairs);
-        let mut samples: Vec<(i64, f64)> = ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
+        let mut samples: Vec<(i64, f64)> =
+            ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
         samples.sort_by_key(|s| s.0);
         out.push(SeriesSamples { labels, samples });
     }
@@ -127,10 +128,25 @@ mod tests {
         WriteRequest {
             timeseries: vec![TimeSeries {
                 labels: vec![
-                    Label { name: "__name__".into(), value: "up".into() },
-                    Label { name: "job".into(), value: "a".into() },
+                    Label {
+                        name: "__name__".into(),
+                        value: "up".into(),
+                    },
+                    Label {
+                        name: "job".into(),
+                        value: "a".into(),
+                    },
                 ],
-                samples: vec![Sample { value: 1.0, timestamp: 2000 }, Sample { value: 0.0, timestamp: 1000 }],
+                samples: vec![
+                    Sample {
+                        value: 1.0,
+                        timestamp: 2000,
+                    },
+                    Sample {
+                        value: 0.0,
+                        timestamp: 1000,
+                    },
+                ],
             }],
             metadata: vec![],
         }

@@ -18,7 +18,11 @@ fn labels(i: usize) -> Labels {
 }
 
 fn append(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
     let dir = tempfile::tempdir().expect("tmp");
     let mut opts = Options::new(dir.path());
     opts.block_range_ms = i64::MAX / 4; // never cut during the bench
@@ -34,7 +38,9 @@ fn append(c: &mut Criterion) {
                 .enumerate()
                 .map(|(i, l)| SeriesSamples {
                     labels: l.clone(),
-                    samples: (0..PER_SERIES).map(|k| (t + k as i64 * 15_000, (i + k) as f64)).collect(),
+                    samples: (0..PER_SERIES)
+                        .map(|k| (t + k as i64 * 15_000, (i + k) as f64))
+                        .collect(),
                 })
                 .collect();
             t += PER_SERIES as i64 * 15_000;
@@ -50,7 +56,12 @@ fn block_write(c: &mut Criterion) {
         let mut v: Vec<(Labels, Vec<(i64, f64)>)> = (0..SERIES)
             .map(|i| {
                 let s = (0..480)
-                    .map(|k| (1_700_000_000_000 + k as i64 * 15_000, (k * (i % 7 + 1)) as f64))
+                    .map(|k| {
+                        (
+                            1_700_000_000_000 + k as i64 * 15_000,
+                            (k * (i % 7 + 1)) as f64,
+                        )
+                    })
                     .collect();
                 (labels(i), s)
             })

@@ -272,7 +272,9 @@ mod tests {
 
     #[test]
     fn regular_counter() {
-        let s: Vec<(i64, f64)> = (0..120).map(|i| (1_700_000_000_000 + i * 15_000, (i * 3) as f64)).collect();
+        let s: Vec<(i64, f64)> = (0..120)
+            .map(|i| (1_700_000_000_000 + i * 15_000, (i * 3) as f64))
+            .collect();
         roundtrip(&s);
     }
 

@@ -21,7 +21,9 @@ impl Db {
     pub(crate) async fn compact(&self) -> Result<()> {
         while let Some(group) = self.plan() {
             if let Err(e) = self.merge(&group).await {
-                self.metrics.compaction_failures.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .compaction_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 return Err(e);
             }
         }
@@ -87,7 +89,9 @@ impl Db {
         for &bi in &order {
             let b = &group[bi];
             for (id, s) in b.series().iter().enumerate() {
-                all.entry(s.labels.clone()).or_default().push((bi, id as u32));
+                all.entry(s.labels.clone())
+                    .or_default()
+                    .push((bi, id as u32));
             }
         }
         let entries: Vec<(Labels, Vec<(usize, u32)>)> = all.into_iter().collect();
@@ -124,7 +128,12 @@ impl Db {
             .await
             .map_err(|e| StorageError::Task(e.to_string()))??;
         }
-        let level = group.iter().map(|b| b.meta.compaction.level).max().unwrap_or(1) + 1;
+        let level = group
+            .iter()
+            .map(|b| b.meta.compaction.level)
+            .max()
+            .unwrap_or(1)
+            + 1;
         let sources: Vec<String> = group
             .iter()
             .flat_map(|b| b.meta.compaction.sources.iter().cloned())
@@ -133,7 +142,9 @@ impl Db {
             .await
             .map_err(|e| StorageError::Task(e.to_string()))??;
         let new = match encoded {
-            Some(enc) => vec![Arc::new(Block::write(self.store.clone(), &self.blocks_root, enc).await?)],
+            Some(enc) => vec![Arc::new(
+                Block::write(self.store.clone(), &self.blocks_root, enc).await?,
+            )],
             None => Vec::new(),
         };
         tracing::info!(sources = group.len(), new = ?new.iter().map(|b| &b.meta.ulid).collect::<Vec<_>>(), "compacted blocks");

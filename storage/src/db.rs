@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::RwLock;
 
 use crate::block::{Block, BlockWriter, Tombstone};
@@ -75,9 +75,8 @@ impl Db {
     /// Opens (or creates) the database in `opts.dir`: opens the blocks, then replays the WAL.
     pub async fn open(opts: Options) -> Result<Arc<Db>> {
         std::fs::create_dir_all(&opts.dir).map_err(|e| StorageError::io("create", &opts.dir, e))?;
-        let store: Arc<dyn ObjectStore> = Arc::new(
-            LocalFileSystem::new_with_prefix(&opts.dir)?.with_automatic_cleanup(true),
-        );
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(&opts.dir)?.with_automatic_cleanup(true));
         let blocks_root = Path::from("blocks");
         let blocks = open_blocks(&store, &blocks_root).await?;
         let head = Head::default();
@@ -90,8 +89,13 @@ impl Db {
         if !replay.corruptions.is_empty() {
             tracing::warn!(corruptions = ?replay.corruptions, "WAL replay cut off corrupt records");
         }
-        tracing::info!(records = replay.records, segments = replay.segments,
-            series = head.num_series(), blocks = blocks.len(), "storage opened");
+        tracing::info!(
+            records = replay.records,
+            segments = replay.segments,
+            series = head.num_series(),
+            blocks = blocks.len(),
+            "storage opened"
+        );
         Ok(Arc::new(Db {
             opts,
             head,
@@ -135,7 +139,12 @@ impl Db {
     /// Series matching `matchers` with their samples in `[mint, maxt]`, from head and
     /// blocks merged (a timestamp present in several places is returned once, the value
     /// written first winning), sorted by labels.
-    pub async fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<SeriesSamples>> {
+    pub async fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SeriesSamples>> {
         // Precedence on equal timestamps: older blocks (by ULID, i.e. write order) first,
         // then the head; the first sample of a timestamp wins.
         let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
@@ -258,7 +267,9 @@ impl Db {
             let _g = self.gate.write();
             for s in self.head.all_series() {
                 let mut v = Vec::new();
-                s.data.lock().samples(i64::MIN, boundary.saturating_sub(1), &mut v);
+                s.data
+                    .lock()
+                    .samples(i64::MIN, boundary.saturating_sub(1), &mut v);
                 if v.is_empty() {
                     continue;
                 }
@@ -266,7 +277,10 @@ impl Db {
                 while start < v.len() {
                     let key = v[start].0.div_euclid(range);
                     let end = start + v[start..].partition_point(|x| x.0.div_euclid(range) == key);
-                    groups.entry(key).or_default().push((s.labels.clone(), v[start..end].to_vec()));
+                    groups
+                        .entry(key)
+                        .or_default()
+                        .push((s.labels.clone(), v[start..end].to_vec()));
                     start = end;
                 }
                 written.insert(s.id, v);
@@ -276,7 +290,9 @@ impl Db {
         let mut keys: Vec<i64> = groups.keys().copied().collect();
         keys.sort();
         for k in keys {
-            let Some(mut series) = groups.remove(&k) else { continue };
+            let Some(mut series) = groups.remove(&k) else {
+                continue;
+            };
             series.sort_by(|a, b| a.0.cmp(&b.0));
             let encoded = tokio::task::spawn_blocking(move || -> Result<_> {
                 let mut w = BlockWriter::new()?;
@@ -320,7 +336,12 @@ impl Db {
         for chunk in series.chunks(1024) {
             let recs: Vec<(u32, Vec<(&str, &str)>)> = chunk
                 .iter()
-                .map(|s| (s.id, s.labels.iter().map(|l| (&*l.name, &*l.value)).collect()))
+                .map(|s| {
+                    (
+                        s.id,
+                        s.labels.iter().map(|l| (&*l.name, &*l.value)).collect(),
+                    )
+                })
                 .collect();
             wal::encode_series(&mut framed, &recs);
         }
@@ -362,7 +383,8 @@ impl Db {
             drop.extend(blocks.iter().filter(|b| b.meta.max_time <= cutoff).cloned());
         }
         if let Some(limit) = self.opts.retention_size_bytes {
-            let mut total: u64 = blocks.iter().map(|b| b.size_bytes).sum::<u64>() + self.wal.disk_bytes();
+            let mut total: u64 =
+                blocks.iter().map(|b| b.size_bytes).sum::<u64>() + self.wal.disk_bytes();
             for b in &blocks {
                 if total <= limit {
                     break;
@@ -396,11 +418,16 @@ impl Db {
 impl Appender for Db {
     fn append(&self, batch: &[SeriesSamples]) -> Result<AppendReport> {
         let mut report = AppendReport::default();
-        let mut accepted: Vec<(u32, i64, f64)> = Vec::with_capacity(batch.iter().map(|s| s.samples.len()).sum());
+        let mut accepted: Vec<(u32, i64, f64)> =
+            Vec::with_capacity(batch.iter().map(|s| s.samples.len()).sum());
         let range = self.opts.block_range_ms;
         let _g = self.gate.read();
         let max_t = self.head.max_time();
-        let min_ooo = if max_t == i64::MIN { i64::MIN } else { max_t.saturating_sub(self.opts.ooo_window_ms) };
+        let min_ooo = if max_t == i64::MIN {
+            i64::MIN
+        } else {
+            max_t.saturating_sub(self.opts.ooo_window_ms)
+        };
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for s in batch {
             if s.samples.is_empty() {
@@ -423,8 +450,14 @@ impl Appender for Db {
                         }
                         if report.first_rejection.is_none() {
                             report.first_rejection = Some(match r {
-                                Rejection::OutOfBounds => format!("out of bounds: sample at {t} of {} is older than the out-of-order window", s.labels),
-                                Rejection::DuplicateTimestamp => format!("duplicate sample for timestamp {t} of {} with a different value", s.labels),
+                                Rejection::OutOfBounds => format!(
+                                    "out of bounds: sample at {t} of {} is older than the out-of-order window",
+                                    s.labels
+                                ),
+                                Rejection::DuplicateTimestamp => format!(
+                                    "duplicate sample for timestamp {t} of {} with a different value",
+                                    s.labels
+                                ),
                             });
                         }
                     }
@@ -439,10 +472,14 @@ impl Appender for Db {
         }
         report.appended = accepted.len() as u64;
         let st = &self.head.stats;
-        st.samples_appended.fetch_add(report.appended, Ordering::Relaxed);
-        st.out_of_bounds.fetch_add(report.out_of_bounds, Ordering::Relaxed);
-        st.duplicate_timestamp.fetch_add(report.duplicate_timestamp, Ordering::Relaxed);
-        st.duplicates_ignored.fetch_add(report.duplicates_ignored, Ordering::Relaxed);
+        st.samples_appended
+            .fetch_add(report.appended, Ordering::Relaxed);
+        st.out_of_bounds
+            .fetch_add(report.out_of_bounds, Ordering::Relaxed);
+        st.duplicate_timestamp
+            .fetch_add(report.duplicate_timestamp, Ordering::Relaxed);
+        st.duplicates_ignored
+            .fetch_add(report.duplicates_ignored, Ordering::Relaxed);
         Ok(report)
     }
 }

@@ -57,7 +57,11 @@ impl Default for Head {
 
 impl Head {
     /// The series with these labels, created (and logged to `wal`) if new.
-    pub(crate) fn get_or_create(&self, labels: &Labels, wal: Option<&Wal>) -> Result<Arc<MemSeries>> {
+    pub(crate) fn get_or_create(
+        &self,
+        labels: &Labels,
+        wal: Option<&Wal>,
+    ) -> Result<Arc<MemSeries>> {
         let hash = labels.stable_hash();
         {
             let idx = self.index.read();
@@ -72,7 +76,10 @@ impl Head {
         let id = idx.series.len() as u32;
         if let Some(wal) = wal {
             let mut buf = Vec::new();
-            encode_series(&mut buf, &[(id, labels.iter().map(|l| (&*l.name, &*l.value)).collect())]);
+            encode_series(
+                &mut buf,
+                &[(id, labels.iter().map(|l| (&*l.name, &*l.value)).collect())],
+            );
             wal.write(&buf)?;
         }
         self.stats.series_created.fetch_add(1, Ordering::Relaxed);

@@ -144,7 +144,10 @@ mod tests {
     fn idx() -> Postings {
         let mut p = Postings::default();
         p.add(0, &Labels::from_pairs([("__name__", "a"), ("job", "x")]));
-        p.add(1, &Labels::from_pairs([("__name__", "a"), ("job", "y"), ("env", "p")]));
+        p.add(
+            1,
+            &Labels::from_pairs([("__name__", "a"), ("job", "y"), ("env", "p")]),
+        );
         p.add(2, &Labels::from_pairs([("__name__", "b"), ("env", "")]));
         p
     }
@@ -167,7 +170,13 @@ mod tests {
         assert_eq!(sel(&p, &[(MatchOp::RegexMatch, "job", ".*")]), [0, 1, 2]);
         assert_eq!(sel(&p, &[(MatchOp::RegexNoMatch, "job", "x")]), [1, 2]);
         assert_eq!(
-            sel(&p, &[(MatchOp::Equal, "__name__", "a"), (MatchOp::RegexMatch, "env", ".+")]),
+            sel(
+                &p,
+                &[
+                    (MatchOp::Equal, "__name__", "a"),
+                    (MatchOp::RegexMatch, "env", ".+")
+                ]
+            ),
             [1]
         );
     }
@@ -175,7 +184,10 @@ mod tests {
     #[test]
     fn remove_cleans_up() {
         let mut p = idx();
-        p.remove(1, &Labels::from_pairs([("__name__", "a"), ("job", "y"), ("env", "p")]));
+        p.remove(
+            1,
+            &Labels::from_pairs([("__name__", "a"), ("job", "y"), ("env", "p")]),
+        );
         assert!(p.label_values("env").next().is_none());
         assert_eq!(p.len(), 2);
     }

@@ -35,7 +35,9 @@ impl Labels {
     /// Builds a label set from pairs in any order. Empty values are dropped; on a repeated
     /// name the last pair wins (callers that must reject duplicates check [`Labels::validate`]
     /// on the raw pairs first).
-    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
         let mut v: Vec<Label> = pairs
             .into_iter()
             .filter(|(_, v)| !v.as_ref().is_empty())
@@ -86,10 +88,7 @@ impl Labels {
 
     /// The value of a label, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|l| &*l.name == name)
-            .map(|l| &*l.value)
+        self.0.iter().find(|l| &*l.name == name).map(|l| &*l.value)
     }
 
     /// The metric name, or "" when the series has none.

@@ -38,13 +38,12 @@ impl Matcher {
         let value = value.into();
         let (re, set) = match op {
             MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
-                let re = Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
-                    StorageError::BadRegex {
+                let re =
+                    Regex::new(&format!("^(?s:{value})$")).map_err(|e| StorageError::BadRegex {
                         label: name.clone(),
                         regex: value.clone(),
                         source: Box::new(e),
-                    }
-                })?;
+                    })?;
                 (Some(re), literal_alternation(&value))
             }
             _ => (None, None),

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, Float64Builder, MapBuilder, StringBuilder, TimestampMillisecondBuilder};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, MapBuilder, StringBuilder, TimestampMillisecondBuilder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
@@ -36,14 +38,21 @@ pub fn samples_table_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("metric", DataType::Utf8, false),
         labels_field(),
-        Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("value", DataType::Float64, false),
     ]))
 }
 
 /// Schema of the `series` table.
 pub fn series_table_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new("metric", DataType::Utf8, false), labels_field()]))
+    Arc::new(Schema::new(vec![
+        Field::new("metric", DataType::Utf8, false),
+        labels_field(),
+    ]))
 }
 
 /// What the filters allow the scan to narrow to.
@@ -80,14 +89,21 @@ fn classify(e: &Expr, p: &mut Pushdown) -> bool {
     };
     match (col.name.as_str(), op) {
         ("metric", Operator::Eq) => match lit {
-            ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)) => {
                 p.metric = Some(s.clone());
                 true
             }
             _ => false,
         },
-        ("timestamp", Operator::Gt | Operator::GtEq | Operator::Lt | Operator::LtEq | Operator::Eq) => {
-            let Some(t) = ts_millis(lit) else { return false };
+        (
+            "timestamp",
+            Operator::Gt | Operator::GtEq | Operator::Lt | Operator::LtEq | Operator::Eq,
+        ) => {
+            let Some(t) = ts_millis(lit) else {
+                return false;
+            };
             if matches!(op, Operator::Gt | Operator::GtEq | Operator::Eq) {
                 p.mint = Some(p.mint.map_or(t, |m| m.max(t)));
             }
@@ -103,11 +119,16 @@ fn classify(e: &Expr, p: &mut Pushdown) -> bool {
 fn matchers(p: &Pushdown) -> Vec<Matcher> {
     match &p.metric {
         Some(m) => vec![Matcher::equal(METRIC_NAME, m.clone())],
-        None => Matcher::new(MatchOp::RegexMatch, METRIC_NAME, ".+").into_iter().collect(),
+        None => Matcher::new(MatchOp::RegexMatch, METRIC_NAME, ".+")
+            .into_iter()
+            .collect(),
     }
 }
 
-fn append_labels(b: &mut MapBuilder<StringBuilder, StringBuilder>, l: &Labels) -> datafusion::error::Result<()> {
+fn append_labels(
+    b: &mut MapBuilder<StringBuilder, StringBuilder>,
+    l: &Labels,
+) -> datafusion::error::Result<()> {
     for x in l.iter().filter(|x| &*x.name != METRIC_NAME) {
         b.keys().append_value(&x.name);
         b.values().append_value(&x.value);
@@ -162,7 +183,10 @@ impl TableProvider for SamplesTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
         Ok(pushdown_all(filters))
     }
 
@@ -179,7 +203,11 @@ impl TableProvider for SamplesTable {
         }
         let data = self
             .db
-            .select(&matchers(&p), p.mint.unwrap_or(i64::MIN), p.maxt.unwrap_or(i64::MAX))
+            .select(
+                &matchers(&p),
+                p.mint.unwrap_or(i64::MIN),
+                p.maxt.unwrap_or(i64::MAX),
+            )
             .await
             .map_err(storage_err)?;
         let n: usize = data.iter().map(|s| s.samples.len()).sum();
@@ -202,7 +230,11 @@ impl TableProvider for SamplesTable {
             Arc::new(vals.finish()),
         ];
         let batch = RecordBatch::try_new(samples_table_schema(), cols)?;
-        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], samples_table_schema(), projection.cloned())?)
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            samples_table_schema(),
+            projection.cloned(),
+        )?)
     }
 }
 
@@ -229,7 +261,10 @@ impl TableProvider for SeriesTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
         Ok(pushdown_all(filters))
     }
 
@@ -246,7 +281,11 @@ impl TableProvider for SeriesTable {
         }
         let series = self
             .db
-            .series(&matchers(&p), p.mint.unwrap_or(i64::MIN), p.maxt.unwrap_or(i64::MAX))
+            .series(
+                &matchers(&p),
+                p.mint.unwrap_or(i64::MIN),
+                p.maxt.unwrap_or(i64::MAX),
+            )
             .await
             .map_err(storage_err)?;
         let mut metric = StringBuilder::new();
@@ -257,7 +296,11 @@ impl TableProvider for SeriesTable {
         }
         let cols: Vec<ArrayRef> = vec![Arc::new(metric.finish()), Arc::new(labels.finish())];
         let batch = RecordBatch::try_new(series_table_schema(), cols)?;
-        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], series_table_schema(), projection.cloned())?)
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            series_table_schema(),
+            projection.cloned(),
+        )?)
     }
 }
 

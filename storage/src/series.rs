@@ -95,7 +95,10 @@ impl SeriesData {
             }
         }
         match self.chunks.last_mut() {
-            Some(c) if !c.is_full() && t.div_euclid(block_range) == c.min_time().div_euclid(block_range) => {
+            Some(c)
+                if !c.is_full()
+                    && t.div_euclid(block_range) == c.min_time().div_euclid(block_range) =>
+            {
                 c.append(t, v);
             }
             Some(c) => {
@@ -173,7 +176,11 @@ impl SeriesData {
         if self.chunks.iter().all(|c| c.min_time() >= t) {
             return;
         }
-        if self.chunks.iter().all(|c| c.max_time() < t || c.min_time() >= t) {
+        if self
+            .chunks
+            .iter()
+            .all(|c| c.max_time() < t || c.min_time() >= t)
+        {
             self.chunks.retain(|c| c.min_time() >= t);
             return;
         }
@@ -299,8 +306,14 @@ mod tests {
         assert_eq!(d.append(40, 40.0, i64::MIN, R), Ok(Appended::New));
         assert_eq!(d.append(40, 40.0, i64::MIN, R), Ok(Appended::Duplicate));
         assert_eq!(d.append(20, 20.0, i64::MIN, R), Ok(Appended::Duplicate));
-        assert_eq!(d.append(20, 21.0, i64::MIN, R), Err(Rejection::DuplicateTimestamp));
-        assert_eq!(d.append(50, 5.0, i64::MIN, R), Err(Rejection::DuplicateTimestamp));
+        assert_eq!(
+            d.append(20, 21.0, i64::MIN, R),
+            Err(Rejection::DuplicateTimestamp)
+        );
+        assert_eq!(
+            d.append(50, 5.0, i64::MIN, R),
+            Err(Rejection::DuplicateTimestamp)
+        );
         assert_eq!(d.append(5, 5.0, 8, R), Err(Rejection::OutOfBounds));
         let ts: Vec<i64> = d.all_samples().iter().map(|s| s.0).collect();
         assert_eq!(ts, [10, 20, 30, 40, 50]);
@@ -318,7 +331,11 @@ mod tests {
         for i in 0..10 {
             d.append(i * 1_000_000, 1.0, i64::MIN, R).expect("append");
         }
-        assert!(d.chunks.iter().all(|c| c.min_time() / R == c.max_time() / R));
+        assert!(
+            d.chunks
+                .iter()
+                .all(|c| c.min_time() / R == c.max_time() / R)
+        );
         let mut out = Vec::new();
         d.samples(2_000_000, 5_000_000, &mut out);
         assert_eq!(out.len(), 4);

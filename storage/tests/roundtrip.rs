@@ -68,7 +68,10 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     let v = v as f64;
                     let entry = model.entry(labels(s)).or_default();
                     entry.entry(t).or_insert(v);
-                    batch.push(SeriesSamples { labels: labels(s), samples: vec![(t, v)] });
+                    batch.push(SeriesSamples {
+                        labels: labels(s),
+                        samples: vec![(t, v)],
+                    });
                 }
                 db.append(&batch).expect("append");
             }
@@ -82,7 +85,9 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Crash => {
                 drop(db);
-                db = Db::open(options(dir.path())).await.expect("reopen after crash");
+                db = Db::open(options(dir.path()))
+                    .await
+                    .expect("reopen after crash");
             }
             Op::Restart => {
                 db.close().await.expect("close");

@@ -37,7 +37,11 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn strata");
-        let s = Server { child, port, data: data.to_path_buf() };
+        let s = Server {
+            child,
+            port,
+            data: data.to_path_buf(),
+        };
         s.wait_ready();
         s
     }
@@ -113,10 +117,20 @@ pub mod reqwest {
 
     impl Client {
         pub fn get(&self, url: String) -> Req {
-            Req { method: "GET", url, body: Vec::new(), headers: Vec::new() }
+            Req {
+                method: "GET",
+                url,
+                body: Vec::new(),
+                headers: Vec::new(),
+            }
         }
         pub fn post(&self, url: String, body: Vec<u8>) -> Req {
-            Req { method: "POST", url, body, headers: Vec::new() }
+            Req {
+                method: "POST",
+                url,
+                body,
+                headers: Vec::new(),
+            }
         }
     }
 
@@ -134,7 +148,10 @@ pub mod reqwest {
             s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
             let mut req = format!(
                 "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-                self.method, if path.is_empty() { "/" } else { path }, host, self.body.len()
+                self.method,
+                if path.is_empty() { "/" } else { path },
+                host,
+                self.body.len()
             );
             for (k, v) in &self.headers {
                 req.push_str(&format!("{k}: {v}\r\n"));
@@ -155,7 +172,10 @@ pub mod reqwest {
                 .and_then(|c| c.parse().ok())
                 .ok_or_else(|| std::io::Error::other("bad status line"))?;
             let mut body = buf[head_end + 4..].to_vec();
-            if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            if head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked")
+            {
                 body = dechunk(&body);
             }
             Ok(Response { status, body })
@@ -165,8 +185,11 @@ pub mod reqwest {
     fn dechunk(mut b: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         loop {
-            let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
-            let n = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+            let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+                break;
+            };
+            let n =
+                usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
             if n == 0 || b.len() < eol + 2 + n {
                 break;
             }
@@ -178,17 +201,34 @@ pub mod reqwest {
 }
 
 /// A remote-write body for `series` series × `per_series` samples starting at `t0`.
-pub fn write_body(series: std::ops::Range<usize>, t0: i64, per_series: usize, step: i64) -> Vec<u8> {
+pub fn write_body(
+    series: std::ops::Range<usize>,
+    t0: i64,
+    per_series: usize,
+    step: i64,
+) -> Vec<u8> {
     let req = WriteRequest {
         timeseries: series
             .map(|i| TimeSeries {
                 labels: vec![
-                    Label { name: "__name__".into(), value: format!("test_metric_{}", i % 7) },
-                    Label { name: "instance".into(), value: format!("host-{i}") },
-                    Label { name: "job".into(), value: "crash".into() },
+                    Label {
+                        name: "__name__".into(),
+                        value: format!("test_metric_{}", i % 7),
+                    },
+                    Label {
+                        name: "instance".into(),
+                        value: format!("host-{i}"),
+                    },
+                    Label {
+                        name: "job".into(),
+                        value: "crash".into(),
+                    },
                 ],
                 samples: (0..per_series)
-                    .map(|k| Sample { timestamp: t0 + k as i64 * step, value: (i * 1000 + k) as f64 })
+                    .map(|k| Sample {
+                        timestamp: t0 + k as i64 * step,
+                        value: (i * 1000 + k) as f64,
+                    })
                     .collect(),
             })
             .collect(),
@@ -208,7 +248,11 @@ pub fn post_write(port: u16, body: Vec<u8>) -> std::io::Result<u16> {
 
 /// Everything stored in a (stopped) data directory.
 pub fn read_all(data: &Path) -> Vec<SeriesSamples> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async {
         let mut o = Options::new(data);
         o.retention_time_ms = None;

@@ -13,18 +13,18 @@ pub(crate) mod writer;
 use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, AsArray, MapArray, StringArray, UInt32Array, UInt64Array,
-};
+use datafusion::arrow::array::{Array, AsArray, MapArray, StringArray, UInt32Array, UInt64Array};
 use datafusion::arrow::datatypes::{Float64Type, TimestampMillisecondType};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
-use datafusion::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
+use datafusion::parquet::arrow::async_reader::{
+    ParquetObjectReader, ParquetRecordBatchStreamBuilder,
+};
 use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 
@@ -67,25 +67,40 @@ fn block_err(dir: &Path, reason: impl Into<String>) -> StorageError {
 
 impl Block {
     /// Writes an encoded block under `root` and opens it.
-    pub(crate) async fn write(store: Arc<dyn ObjectStore>, root: &Path, b: EncodedBlock) -> Result<Block> {
+    pub(crate) async fn write(
+        store: Arc<dyn ObjectStore>,
+        root: &Path,
+        b: EncodedBlock,
+    ) -> Result<Block> {
         let dir = root.clone().join(b.meta.ulid.as_str());
-        store.put(&dir.clone().join("samples.parquet"), b.samples.into()).await?;
-        store.put(&dir.clone().join("series.parquet"), b.series.into()).await?;
+        store
+            .put(&dir.clone().join("samples.parquet"), b.samples.into())
+            .await?;
+        store
+            .put(&dir.clone().join("series.parquet"), b.series.into())
+            .await?;
         let meta = serde_json::to_vec_pretty(&b.meta).map_err(|e| StorageError::Json {
             file: "meta.json".into(),
             source: e,
         })?;
-        store.put(&dir.clone().join("meta.json"), meta.into()).await?;
+        store
+            .put(&dir.clone().join("meta.json"), meta.into())
+            .await?;
         Block::open(store, dir).await
     }
 
     /// Opens the block in `dir`.
     pub async fn open(store: Arc<dyn ObjectStore>, dir: Path) -> Result<Block> {
-        let meta_bytes = store.get(&dir.clone().join("meta.json")).await?.bytes().await?;
-        let meta: BlockMeta = serde_json::from_slice(&meta_bytes).map_err(|e| StorageError::Json {
-            file: format!("{dir}/meta.json"),
-            source: e,
-        })?;
+        let meta_bytes = store
+            .get(&dir.clone().join("meta.json"))
+            .await?
+            .bytes()
+            .await?;
+        let meta: BlockMeta =
+            serde_json::from_slice(&meta_bytes).map_err(|e| StorageError::Json {
+                file: format!("{dir}/meta.json"),
+                source: e,
+            })?;
         let tombstones = match store.get(&dir.clone().join("tombstones.json")).await {
             Ok(r) => serde_json::from_slice(&r.bytes().await?).map_err(|e| StorageError::Json {
                 file: format!("{dir}/tombstones.json"),
@@ -94,18 +109,26 @@ impl Block {
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        let series_bytes = store.get(&dir.clone().join("series.parquet")).await?.bytes().await?;
-        let series = read_series_table(&series_bytes).map_err(|e| block_err(&dir, e.to_string()))?;
+        let series_bytes = store
+            .get(&dir.clone().join("series.parquet"))
+            .await?
+            .bytes()
+            .await?;
+        let series =
+            read_series_table(&series_bytes).map_err(|e| block_err(&dir, e.to_string()))?;
         let mut postings = Postings::default();
         for (i, s) in series.iter().enumerate() {
             postings.add(i as u32, &s.labels);
         }
         let samples_path = dir.clone().join("samples.parquet");
         let head = store.head(&samples_path).await?;
-        let mut reader = ParquetObjectReader::new(store.clone(), samples_path).with_file_size(head.size);
-        let samples_meta =
-            ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new().with_page_index(true))
-                .await?;
+        let mut reader =
+            ParquetObjectReader::new(store.clone(), samples_path).with_file_size(head.size);
+        let samples_meta = ArrowReaderMetadata::load_async(
+            &mut reader,
+            ArrowReaderOptions::new().with_page_index(true),
+        )
+        .await?;
         let size_bytes = head.size + series_bytes.len() as u64 + meta_bytes.len() as u64;
         Ok(Block {
             meta,
@@ -152,8 +175,16 @@ impl Block {
 
     /// Samples of the given series within `[mint, maxt]`, tombstones applied, per series
     /// in id order (series with no sample left are omitted).
-    pub async fn read(&self, ids: &RoaringBitmap, mint: i64, maxt: i64) -> Result<Vec<(u32, Vec<(i64, f64)>)>> {
-        let wanted: Vec<u32> = ids.iter().filter(|i| (*i as usize) < self.series.len()).collect();
+    pub async fn read(
+        &self,
+        ids: &RoaringBitmap,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(u32, Vec<(i64, f64)>)>> {
+        let wanted: Vec<u32> = ids
+            .iter()
+            .filter(|i| (*i as usize) < self.series.len())
+            .collect();
         if wanted.is_empty() || !self.overlaps(mint, maxt) {
             return Ok(Vec::new());
         }
@@ -166,19 +197,25 @@ impl Block {
             .collect();
         let total = self.meta.stats.num_samples as usize;
         let selection = RowSelection::from_consecutive_ranges(ranges.iter().cloned(), total);
-        let reader = ParquetObjectReader::new(self.store.clone(), self.dir.clone().join("samples.parquet"))
-            .with_file_size(self.samples_size);
+        let reader =
+            ParquetObjectReader::new(self.store.clone(), self.dir.clone().join("samples.parquet"))
+                .with_file_size(self.samples_size);
         let mask = ProjectionMask::roots(self.samples_meta.parquet_schema(), [1, 2]);
-        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.samples_meta.clone())
-            .with_projection(mask)
-            .with_row_selection(selection)
-            .with_batch_size(64 * 1024)
-            .build()?;
+        let stream =
+            ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.samples_meta.clone())
+                .with_projection(mask)
+                .with_row_selection(selection)
+                .with_batch_size(64 * 1024)
+                .build()?;
         let batches: Vec<_> = stream.try_collect().await?;
         let mut ts: Vec<i64> = Vec::with_capacity(ranges.iter().map(|r| r.len()).sum());
         let mut vs: Vec<f64> = Vec::with_capacity(ts.capacity());
         for b in &batches {
-            ts.extend_from_slice(b.column(0).as_primitive::<TimestampMillisecondType>().values());
+            ts.extend_from_slice(
+                b.column(0)
+                    .as_primitive::<TimestampMillisecondType>()
+                    .values(),
+            );
             vs.extend_from_slice(b.column(1).as_primitive::<Float64Type>().values());
         }
         let tombs = self.tombstones.read().clone();
@@ -187,12 +224,19 @@ impl Block {
         for (id, r) in wanted.iter().zip(ranges) {
             let n = r.len();
             let (Some(t), Some(v)) = (ts.get(pos..pos + n), vs.get(pos..pos + n)) else {
-                return Err(block_err(&self.dir, "samples.parquet has fewer rows than series.parquet says"));
+                return Err(block_err(
+                    &self.dir,
+                    "samples.parquet has fewer rows than series.parquet says",
+                ));
             };
             pos += n;
             let lo = t.partition_point(|x| *x < mint);
             let hi = t.partition_point(|x| *x <= maxt);
-            let mut s: Vec<(i64, f64)> = t[lo..hi].iter().copied().zip(v[lo..hi].iter().copied()).collect();
+            let mut s: Vec<(i64, f64)> = t[lo..hi]
+                .iter()
+                .copied()
+                .zip(v[lo..hi].iter().copied())
+                .collect();
             if !tombs.is_empty() {
                 s.retain(|x| !meta::is_deleted(&tombs, *id, x.0));
             }
@@ -217,14 +261,21 @@ impl Block {
             file: "tombstones.json".into(),
             source: e,
         })?;
-        self.store.put(&self.dir.clone().join("tombstones.json"), bytes.into()).await?;
+        self.store
+            .put(&self.dir.clone().join("tombstones.json"), bytes.into())
+            .await?;
         Ok(())
     }
 
     /// Deletes the block's files.
     pub(crate) async fn delete(&self) -> Result<()> {
         // meta.json first: a half-deleted block is then an unfinished one, removed on open.
-        for f in ["meta.json", "tombstones.json", "series.parquet", "samples.parquet"] {
+        for f in [
+            "meta.json",
+            "tombstones.json",
+            "series.parquet",
+            "samples.parquet",
+        ] {
             match self.store.delete(&self.dir.clone().join(f)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -250,20 +301,35 @@ fn read_series_table(bytes: &bytes::Bytes) -> Result<Vec<BlockSeries>> {
                 })
         };
         let metric = col("metric")?;
-        let metric = metric.as_any().downcast_ref::<StringArray>().ok_or_else(|| bad("metric"))?;
+        let metric = metric
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| bad("metric"))?;
         let labels = col("labels")?;
-        let labels = labels.as_any().downcast_ref::<MapArray>().ok_or_else(|| bad("labels"))?;
+        let labels = labels
+            .as_any()
+            .downcast_ref::<MapArray>()
+            .ok_or_else(|| bad("labels"))?;
         let offs = col("row_offset")?;
-        let offs = offs.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| bad("row_offset"))?;
+        let offs = offs
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| bad("row_offset"))?;
         let cnts = col("num_samples")?;
-        let cnts = cnts.as_any().downcast_ref::<UInt32Array>().ok_or_else(|| bad("num_samples"))?;
+        let cnts = cnts
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or_else(|| bad("num_samples"))?;
         let keys = labels.keys().as_string::<i32>();
         let vals = labels.values().as_string::<i32>();
         let offsets = labels.value_offsets();
         for i in 0..batch.num_rows() {
             let mut pairs: Vec<(&str, &str)> = vec![(METRIC_NAME, metric.value(i))];
             for j in offsets[i] as usize..offsets[i + 1] as usize {
-                pairs.push((keys.value(j), if vals.is_null(j) { "" } else { vals.value(j) }));
+                pairs.push((
+                    keys.value(j),
+                    if vals.is_null(j) { "" } else { vals.value(j) },
+                ));
             }
             out.push(BlockSeries {
                 labels: Labels::from_pairs(pairs),

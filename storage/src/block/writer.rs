@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use datafusion::arrow::array::{
-    ArrayRef, Float64Builder, MapBuilder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder,
-    UInt64Builder,
+    ArrayRef, Float64Builder, MapBuilder, StringBuilder, TimestampMillisecondBuilder,
+    UInt32Builder, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -173,7 +173,11 @@ impl BlockWriter {
             },
             compaction: Compaction {
                 level,
-                sources: if sources.is_empty() { vec![ulid] } else { sources },
+                sources: if sources.is_empty() {
+                    vec![ulid]
+                } else {
+                    sources
+                },
             },
             version: 1,
         };

@@ -27,14 +27,21 @@ async fn sql_over_head_and_blocks() {
     db.maintain().await.expect("cut some blocks");
     assert!(!db.blocks().is_empty());
     let ctx = SessionContext::new();
-    ctx.register_table("samples", Arc::new(SamplesTable::new(db.clone()))).expect("register");
-    ctx.register_table("series", Arc::new(SeriesTable::new(db.clone()))).expect("register");
+    ctx.register_table("samples", Arc::new(SamplesTable::new(db.clone())))
+        .expect("register");
+    ctx.register_table("series", Arc::new(SeriesTable::new(db.clone())))
+        .expect("register");
     let df = ctx
         .sql("SELECT count(*) AS n FROM samples WHERE metric = 'up' AND timestamp >= to_timestamp_millis(1000)")
         .await
         .expect("plan");
     let rows = df.collect().await.expect("run");
-    let n = rows[0].column(0).as_any().downcast_ref::<Int64Array>().expect("count").value(0);
+    let n = rows[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("count")
+        .value(0);
     assert_eq!(n, 3 * 8);
     let rows = ctx
         .sql("SELECT labels FROM series WHERE metric = 'up'")
@@ -44,7 +51,13 @@ async fn sql_over_head_and_blocks() {
         .await
         .expect("run");
     let map = rows[0].column(0).as_map();
-    let jobs: Vec<String> = map.values().as_string::<i32>().iter().flatten().map(str::to_owned).collect();
+    let jobs: Vec<String> = map
+        .values()
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(jobs, ["j0", "j1", "j2"]);
     assert_eq!(map.keys().as_string::<i32>().value(0), "job");
 }

@@ -123,7 +123,9 @@ impl Wal {
         if let Some((_, path)) = &cp {
             let (recs, bad) = read_file(path)?;
             if let Some((off, why)) = bad {
-                stats.corruptions.push(format!("{}: {why} at offset {off}", path.display()));
+                stats
+                    .corruptions
+                    .push(format!("{}: {why} at offset {off}", path.display()));
             }
             stats.records += recs.len() as u64;
             recs.into_iter().for_each(&mut apply);
@@ -137,13 +139,17 @@ impl Wal {
             if let Some((off, why)) = bad {
                 tracing::warn!(segment = %path.display(), offset = off, reason = %why,
                     "corrupt WAL tail: truncating it and keeping the records before it");
-                stats.corruptions.push(format!("{}: {why} at offset {off}", path.display()));
+                stats
+                    .corruptions
+                    .push(format!("{}: {why} at offset {off}", path.display()));
                 let f = OpenOptions::new()
                     .write(true)
                     .open(path)
                     .map_err(|e| StorageError::io("open", path, e))?;
-                f.set_len(off).map_err(|e| StorageError::io("truncate", path, e))?;
-                f.sync_all().map_err(|e| StorageError::io("fsync", path, e))?;
+                f.set_len(off)
+                    .map_err(|e| StorageError::io("truncate", path, e))?;
+                f.sync_all()
+                    .map_err(|e| StorageError::io("fsync", path, e))?;
             }
             last = last.max(*n);
         }

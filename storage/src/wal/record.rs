@@ -76,13 +76,19 @@ impl<'a> Reader<'a> {
 
     fn str(&mut self) -> Result<String, String> {
         let n = self.len()?;
-        let s = self.b.get(self.pos..self.pos + n).ok_or("truncated string")?;
+        let s = self
+            .b
+            .get(self.pos..self.pos + n)
+            .ok_or("truncated string")?;
         self.pos += n;
         String::from_utf8(s.to_vec()).map_err(|_| "label is not UTF-8".to_string())
     }
 
     fn f64(&mut self) -> Result<f64, String> {
-        let s = self.b.get(self.pos..self.pos + 8).ok_or("truncated value")?;
+        let s = self
+            .b
+            .get(self.pos..self.pos + 8)
+            .ok_or("truncated value")?;
         self.pos += 8;
         let mut a = [0u8; 8];
         a.copy_from_slice(s);
@@ -200,7 +206,10 @@ mod tests {
         let mut buf = Vec::new();
         let labels = [("__name__", "up"), ("job", "x")];
         encode_series(&mut buf, &[(7u32, labels.to_vec())]);
-        encode_samples(&mut buf, &[(7, 1000, 1.5), (7, 900, f64::NAN), (3, -5, 0.0)]);
+        encode_samples(
+            &mut buf,
+            &[(7, 1000, 1.5), (7, 900, f64::NAN), (3, -5, 0.0)],
+        );
         encode_tombstones(&mut buf, &[(7, 0, 100)]);
         let mut pos = 0;
         let mut recs = Vec::new();
@@ -215,7 +224,10 @@ mod tests {
         assert_eq!(recs.len(), 3);
         assert_eq!(
             recs[0],
-            Record::Series(vec![(7, vec![("__name__".into(), "up".into()), ("job".into(), "x".into())])])
+            Record::Series(vec![(
+                7,
+                vec![("__name__".into(), "up".into()), ("job".into(), "x".into())]
+            )])
         );
         match &recs[1] {
             Record::Samples(s) => {
@@ -232,7 +244,9 @@ mod tests {
     #[test]
     fn garbage_does_not_panic() {
         for seed in 0u8..=255 {
-            let junk: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(seed).wrapping_add(seed)).collect();
+            let junk: Vec<u8> = (0..64u8)
+                .map(|i| i.wrapping_mul(seed).wrapping_add(seed))
+                .collect();
             let _ = decode(&junk);
         }
     }

@@ -73,5 +73,9 @@ fn flipped_byte_is_detected() {
     fs::write(&seg, bytes).expect("write");
     let (recs, st) = replay(d.path());
     assert_eq!(recs.len(), 1);
-    assert!(st.corruptions[0].contains("checksum"), "{:?}", st.corruptions);
+    assert!(
+        st.corruptions[0].contains("checksum"),
+        "{:?}",
+        st.corruptions
+    );
 }
