@@ -55,7 +55,11 @@ impl Db {
             return Some(run);
         }
         // Then level by level: blocks inside one aligned window of the next range.
-        let newest = blocks.iter().map(|b| b.meta.max_time).max()?;
+        let newest = blocks
+            .iter()
+            .map(|b| b.meta.max_time)
+            .chain(std::iter::once(self.head.max_time().saturating_add(1)))
+            .max()?;
         let max_range = self.opts.max_block_range_ms();
         let mut range = self.opts.block_range_ms * 3;
         while range <= max_range {
@@ -68,8 +72,8 @@ impl Db {
             }
             for (w, group) in windows {
                 let end = (w + 1) * range;
-                // Only windows no new block can fall into any more.
-                if group.len() > 1 && (end <= newest || end <= self.head.min_time()) {
+                // Only windows that newer data has already passed.
+                if group.len() > 1 && end <= newest {
                     return Some(group);
                 }
             }
