@@ -1,0 +1,356 @@
+//! Canonical PromQL printing, matching Prometheus's `String()` methods
+//! (`printer.go`): `sum by (job) (rate(x[5m]))`, sorted label matchers,
+//! `@ 10.000`, durations like `1h30m`, Go-style string quoting.
+
+use std::fmt::{self, Display, Formatter, Write as _};
+
+use crate::ast::*;
+
+/// Formats milliseconds like Prometheus's `model.Duration.String()` (`1h30m`, `0s`).
+pub fn format_duration_ms(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut rest = ms.unsigned_abs();
+    if ms < 0 {
+        out.push('-');
+    }
+    const UNITS: [(&str, u64, bool); 7] = [
+        ("y", 365 * 24 * 3_600_000, true),
+        ("w", 7 * 24 * 3_600_000, true),
+        ("d", 24 * 3_600_000, false),
+        ("h", 3_600_000, false),
+        ("m", 60_000, false),
+        ("s", 1000, false),
+        ("ms", 1, false),
+    ];
+    for (unit, mult, exact) in UNITS {
+        if exact && !rest.is_multiple_of(mult) {
+            continue;
+        }
+        let v = rest / mult;
+        if v > 0 {
+            let _ = write!(out, "{v}{unit}");
+            rest -= v * mult;
+        }
+    }
+    out
+}
+
+/// Quotes a string like Go's `strconv.Quote`.
+pub fn quote_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn is_legacy_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Prints a label name, quoting it unless it is a legacy (`[a-zA-Z_][a-zA-Z0-9_]*`) name.
+pub fn format_label_name(s: &str) -> String {
+    if is_legacy_label_name(s) {
+        s.to_string()
+    } else {
+        quote_string(s)
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
+fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Go's `%v` for a float64 (shortest repr, exponent for very large/small values).
+fn format_float_v(v: f64) -> String {
+    let a = v.abs();
+    if v.is_finite() && a != 0.0 && !(1e-4..1e21).contains(&a) {
+        let s = format!("{v:e}");
+        if let Some((mant, exp)) = s.split_once('e') {
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp),
+            };
+            return format!("{mant}e{sign}{digits:0>2}");
+        }
+        return s;
+    }
+    format_float(v)
+}
+
+fn write_labels(f: &mut Formatter<'_>, labels: &[String]) -> fmt::Result {
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        f.write_str(&format_label_name(l))?;
+    }
+    Ok(())
+}
+
+impl Display for Matcher {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let quote = self.name.is_empty()
+            || self.name.char_indices().any(|(i, c)| {
+                !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+            });
+        if quote {
+            f.write_str(&quote_string(&self.name))?;
+        } else {
+            f.write_str(&self.name)?;
+        }
+        write!(f, "{}{}", self.op.as_str(), quote_string(&self.value))
+    }
+}
+
+impl Display for Duration {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Duration::Fixed(ms) => f.write_str(&format_duration_ms(*ms)),
+            Duration::Expr(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Display for DurationExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            DurationExpr::Number {
+                seconds,
+                duration: true,
+            } => f.write_str(&format_duration_ms((seconds * 1000.0).round() as i64)),
+            DurationExpr::Number { seconds, .. } => f.write_str(&format_float(*seconds)),
+            DurationExpr::Step => f.write_str("step()"),
+            DurationExpr::Range => f.write_str("range()"),
+            DurationExpr::Neg(e) => write!(f, "-{e}"),
+            DurationExpr::Binary { op, lhs, rhs } => {
+                let op = match op {
+                    DurationOp::Add => "+",
+                    DurationOp::Sub => "-",
+                    DurationOp::Mul => "*",
+                    DurationOp::Div => "/",
+                    DurationOp::Mod => "%",
+                    DurationOp::Pow => "^",
+                };
+                write!(f, "{lhs} {op} {rhs}")
+            }
+            DurationExpr::Min(a, b) => write!(f, "min({a}, {b})"),
+            DurationExpr::Max(a, b) => write!(f, "max({a}, {b})"),
+            DurationExpr::Paren(e) => write!(f, "({e})"),
+        }
+    }
+}
+
+fn write_at(f: &mut Formatter<'_>, at: &Option<AtModifier>) -> fmt::Result {
+    match at {
+        Some(AtModifier::Timestamp(ms)) => write!(f, " @ {:.3}", *ms as f64 / 1000.0),
+        Some(AtModifier::Start) => f.write_str(" @ start()"),
+        Some(AtModifier::End) => f.write_str(" @ end()"),
+        None => Ok(()),
+    }
+}
+
+fn write_offset(f: &mut Formatter<'_>, offset: &Option<Duration>) -> fmt::Result {
+    match offset {
+        Some(Duration::Fixed(0)) | None => Ok(()),
+        // An offset takes a single term: parenthesise binary duration expressions.
+        Some(Duration::Expr(e @ DurationExpr::Binary { .. })) => write!(f, " offset ({e})"),
+        Some(Duration::Expr(DurationExpr::Neg(e)))
+            if matches!(**e, DurationExpr::Binary { .. }) =>
+        {
+            write!(f, " offset -({e})")
+        }
+        Some(d) => write!(f, " offset {d}"),
+    }
+}
+
+fn write_selector_body(f: &mut Formatter<'_>, vs: &VectorSelector) -> fmt::Result {
+    if let Some(name) = &vs.name {
+        f.write_str(name)?;
+    }
+    if !vs.matchers.is_empty() {
+        let mut strs: Vec<String> = vs.matchers.iter().map(|m| m.to_string()).collect();
+        strs.sort();
+        write!(f, "{{{}}}", strs.join(","))?;
+    }
+    Ok(())
+}
+
+fn write_extended(f: &mut Formatter<'_>, vs: &VectorSelector) -> fmt::Result {
+    if vs.anchored {
+        f.write_str(" anchored")
+    } else if vs.smoothed {
+        f.write_str(" smoothed")
+    } else {
+        Ok(())
+    }
+}
+
+impl Display for VectorSelector {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write_selector_body(f, self)?;
+        write_at(f, &self.at)?;
+        write_extended(f, self)?;
+        write_offset(f, &self.offset)
+    }
+}
+
+impl Display for MatrixSelector {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write_selector_body(f, &self.selector)?;
+        write!(f, "[{}]", self.range)?;
+        write_extended(f, &self.selector)?;
+        write_at(f, &self.selector.at)?;
+        write_offset(f, &self.selector.offset)
+    }
+}
+
+impl Display for SubqueryExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}:", self.expr, self.range)?;
+        if let Some(step) = &self.step
+            && step != &Duration::Fixed(0)
+        {
+            write!(f, "{step}")?;
+        }
+        f.write_str("]")?;
+        write_at(f, &self.at)?;
+        write_offset(f, &self.offset)
+    }
+}
+
+impl Display for AggregateExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(self.op.as_str())?;
+        if self.without || !self.grouping.is_empty() {
+            f.write_str(if self.without { " without (" } else { " by (" })?;
+            write_labels(f, &self.grouping)?;
+            f.write_str(") ")?;
+        }
+        f.write_str("(")?;
+        if let Some(p) = &self.param {
+            write!(f, "{p}, ")?;
+        }
+        write!(f, "{})", self.expr)
+    }
+}
+
+impl Display for BinaryExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        // A signed literal (`+Inf`, `-2`) left of `^` would re-parse as a unary
+        // expression around the power; parenthesise it to keep the meaning.
+        let signed_base = self.op == BinaryOp::Pow
+            && matches!(&*self.lhs, Expr::NumberLiteral(n)
+                if n.value == f64::INFINITY || (n.value.is_sign_negative() && !n.value.is_nan()));
+        if signed_base {
+            write!(f, "({}) {}", self.lhs, self.op.as_str())?;
+        } else {
+            write!(f, "{} {}", self.lhs, self.op.as_str())?;
+        }
+        if self.return_bool {
+            f.write_str(" bool")?;
+        }
+        if let Some(vm) = &self.matching {
+            let grouped = matches!(vm.card, Cardinality::ManyToOne | Cardinality::OneToMany);
+            if !vm.labels.is_empty() || vm.on || grouped {
+                f.write_str(if vm.on { " on (" } else { " ignoring (" })?;
+                write_labels(f, &vm.labels)?;
+                f.write_str(")")?;
+            }
+            if grouped {
+                let side = if vm.card == Cardinality::ManyToOne {
+                    "left"
+                } else {
+                    "right"
+                };
+                write!(f, " group_{side} (")?;
+                write_labels(f, &vm.include)?;
+                f.write_str(")")?;
+            }
+            match (vm.fill_lhs, vm.fill_rhs) {
+                (Some(l), Some(r)) if l.to_bits() == r.to_bits() => {
+                    write!(f, " fill ({})", format_float_v(l))?
+                }
+                (l, r) => {
+                    if let Some(l) = l {
+                        write!(f, " fill_left ({})", format_float_v(l))?;
+                    }
+                    if let Some(r) = r {
+                        write!(f, " fill_right ({})", format_float_v(r))?;
+                    }
+                }
+            }
+        }
+        write!(f, " {}", self.rhs)
+    }
+}
+
+impl Display for Expr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::NumberLiteral(n) => {
+                if n.duration {
+                    f.write_str(&format_duration_ms((n.value * 1000.0).round() as i64))
+                } else {
+                    f.write_str(&format_float(n.value))
+                }
+            }
+            Expr::StringLiteral(s) => f.write_str(&quote_string(s)),
+            Expr::VectorSelector(vs) => vs.fmt(f),
+            Expr::MatrixSelector(ms) => ms.fmt(f),
+            Expr::Subquery(sq) => sq.fmt(f),
+            Expr::Call(c) => {
+                write!(f, "{}(", c.func.name)?;
+                for (i, a) in c.args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    a.fmt(f)?;
+                }
+                f.write_str(")")
+            }
+            Expr::Aggregate(a) => a.fmt(f),
+            Expr::Binary(b) => b.fmt(f),
+            Expr::Unary(u) => {
+                f.write_str(if u.op == UnaryOp::Neg { "-" } else { "+" })?;
+                u.expr.fmt(f)
+            }
+            Expr::Paren(e) => write!(f, "({e})"),
+        }
+    }
+}
