@@ -14,7 +14,7 @@ use crate::error::{Result, StorageError};
 use crate::labels::Labels;
 
 /// Series merged per batch.
-const MERGE_BATCH: usize = 2048;
+const MERGE_BATCH: usize = 512;
 
 impl Db {
     /// Runs compaction until nothing is left to merge.

@@ -66,6 +66,8 @@ pub struct Db {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) blocks_root: Path,
     maintenance: tokio::sync::Mutex<()>,
+    /// Woken when the head has grown past what a block cut would take.
+    wake: tokio::sync::Notify,
     pub metrics: DbMetrics,
     replay: ReplayStats,
     closed: AtomicBool,
@@ -105,6 +107,7 @@ impl Db {
             store,
             blocks_root,
             maintenance: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
             metrics: DbMetrics::default(),
             replay,
             closed: AtomicBool::new(false),
@@ -198,6 +201,8 @@ impl Db {
     /// Marks the samples of matching series in `[mint, maxt]` deleted: removed from the
     /// head at once (and logged), recorded as tombstones on blocks until compaction.
     pub async fn delete_series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<()> {
+        // Not while a cut copies head data into a block the tombstones would miss.
+        let _m = self.maintenance.lock().await;
         {
             let _g = self.gate.read();
             let mut logged = Vec::new();
@@ -227,6 +232,11 @@ impl Db {
         Ok(())
     }
 
+    /// Resolves when appends have made the head big enough for a block cut.
+    pub async fn wait_for_work(&self) {
+        self.wake.notified().await
+    }
+
     /// Cuts the head into blocks when it spans more than 1.5 block ranges, then compacts
     /// and applies retention. Runs one at a time.
     pub async fn maintain(&self) -> Result<()> {
@@ -251,114 +261,91 @@ impl Db {
             return Ok(());
         }
         let _m = self.maintenance.lock().await;
-        self.cut(i64::MAX).await?;
+        let range = self.opts.block_range_ms;
+        while self.head.min_time() != i64::MAX {
+            let boundary = (self.head.min_time().div_euclid(range) + 1).saturating_mul(range);
+            self.cut(boundary).await?;
+        }
         self.compact().await?;
         self.wal.sync()
     }
 
-    /// Moves every head sample older than `boundary` into blocks (one per aligned range),
-    /// then truncates the head and checkpoints the WAL.
+    /// Moves every head sample older than `boundary` (aligned to the block range) into
+    /// one block, streaming series by series; then truncates the head and checkpoints the
+    /// WAL. Samples older than the boundary that arrive meanwhile stay in the head.
     async fn cut(&self, boundary: i64) -> Result<()> {
-        let range = self.opts.block_range_ms;
-        // 1. Copy what goes out, under the gate so it is a consistent snapshot.
-        let mut groups: HashMap<i64, Vec<(Labels, Vec<(i64, f64)>)>> = HashMap::new();
-        let mut written: HashMap<u32, Vec<(i64, f64)>> = HashMap::new();
-        {
-            let _g = self.gate.write();
-            for s in self.head.all_series() {
-                let mut v = Vec::new();
-                s.data
-                    .lock()
-                    .samples(i64::MIN, boundary.saturating_sub(1), &mut v);
-                if v.is_empty() {
-                    continue;
-                }
-                let mut start = 0;
-                while start < v.len() {
-                    let key = v[start].0.div_euclid(range);
-                    let end = start + v[start..].partition_point(|x| x.0.div_euclid(range) == key);
-                    groups
-                        .entry(key)
-                        .or_default()
-                        .push((s.labels.clone(), v[start..end].to_vec()));
-                    start = end;
-                }
-                written.insert(s.id, v);
+        let mut series = self.head.all_series();
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let copy = series.clone();
+        // 1. Copy out and encode, series by series (appends go on meanwhile).
+        let encoded = tokio::task::spawn_blocking(move || -> Result<_> {
+            let mut w = BlockWriter::new()?;
+            let mut buf = Vec::new();
+            for s in &copy {
+                buf.clear();
+                s.data.lock().begin_cut(boundary, &mut buf);
+                w.add(s.labels.clone(), &buf)?;
             }
+            w.finish(1, Vec::new())
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))??;
+        // 2. Publish the block.
+        if let Some(enc) = encoded {
+            let b = Block::write(self.store.clone(), &self.blocks_root, enc).await?;
+            tracing::info!(block = %b.meta.ulid, min_time = b.meta.min_time, max_time = b.meta.max_time,
+                samples = b.meta.stats.num_samples, "head cut into block");
+            self.publish(vec![Arc::new(b)], &[]);
+            self.metrics.blocks_cut.fetch_add(1, Ordering::Relaxed);
         }
-        // 2. Encode and write the blocks (appends go on meanwhile).
-        let mut keys: Vec<i64> = groups.keys().copied().collect();
-        keys.sort();
-        for k in keys {
-            let Some(mut series) = groups.remove(&k) else {
-                continue;
-            };
-            series.sort_by(|a, b| a.0.cmp(&b.0));
-            let encoded = tokio::task::spawn_blocking(move || -> Result<_> {
-                let mut w = BlockWriter::new()?;
-                for (l, s) in series {
-                    w.add(l, &s)?;
-                }
-                w.finish(1, Vec::new())
-            })
-            .await
-            .map_err(|e| StorageError::Task(e.to_string()))??;
-            if let Some(enc) = encoded {
-                let b = Block::write(self.store.clone(), &self.blocks_root, enc).await?;
-                tracing::info!(block = %b.meta.ulid, min_time = b.meta.min_time, max_time = b.meta.max_time,
-                    samples = b.meta.stats.num_samples, "head cut into block");
-                self.publish(vec![Arc::new(b)], &[]);
-                self.metrics.blocks_cut.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        // 3. Drop from the head exactly what was written; rotate the WAL.
+        // 3. Drop from the head what the block holds; rotate the WAL.
         let upto = {
             let _g = self.gate.write();
-            for s in self.head.all_series() {
-                if let Some(w) = written.get(&s.id) {
-                    s.data.lock().remove_written(boundary, w);
-                }
+            for s in &series {
+                s.data.lock().finish_cut();
             }
             self.head.gc();
             self.wal.rotate()?
         };
         self.head.recompute_range();
         // 4. Checkpoint: the live head stands for every segment below `upto`.
-        let framed = tokio::task::block_in_place(|| self.snapshot_head());
-        tokio::task::block_in_place(|| self.wal.checkpoint(upto, &framed))?;
+        tokio::task::block_in_place(|| self.wal.checkpoint(upto, |w| self.snapshot_head(w)))?;
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    fn snapshot_head(&self) -> Vec<u8> {
-        let mut framed = Vec::new();
+    /// Writes the head as WAL records (series, then samples) to `out`.
+    fn snapshot_head(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let series = self.head.all_series();
+        let mut framed = Vec::new();
         for chunk in series.chunks(1024) {
             let recs: Vec<(u32, Vec<(&str, &str)>)> = chunk
                 .iter()
-                .map(|s| {
-                    (
-                        s.id,
-                        s.labels.iter().map(|l| (&*l.name, &*l.value)).collect(),
-                    )
-                })
+                .map(|s| (s.id, s.labels.iter().map(|l| (&*l.name, &*l.value)).collect()))
                 .collect();
+            framed.clear();
             wal::encode_series(&mut framed, &recs);
+            out.write_all(&framed)?;
         }
         let mut batch: Vec<(u32, i64, f64)> = Vec::new();
+        let mut flush = |batch: &mut Vec<(u32, i64, f64)>, out: &mut dyn std::io::Write| {
+            framed.clear();
+            wal::encode_samples(&mut framed, batch);
+            batch.clear();
+            out.write_all(&framed)
+        };
         for s in &series {
             for (t, v) in s.data.lock().all_samples() {
                 batch.push((s.id, t, v));
             }
             if batch.len() >= 16 * 1024 {
-                wal::encode_samples(&mut framed, &batch);
-                batch.clear();
+                flush(&mut batch, out)?;
             }
         }
         if !batch.is_empty() {
-            wal::encode_samples(&mut framed, &batch);
+            flush(&mut batch, out)?;
         }
-        framed
+        Ok(())
     }
 
     /// Replaces `old` blocks by `new` ones in the list (kept sorted by time).
@@ -469,6 +456,10 @@ impl Appender for Db {
             wal::encode_samples(&mut framed, &accepted);
             self.wal.write(&framed)?;
             self.head.observe(lo, hi);
+            let span = self.head.max_time().saturating_sub(self.head.min_time());
+            if span > range + range / 2 {
+                self.wake.notify_one();
+            }
         }
         report.appended = accepted.len() as u64;
         let st = &self.head.stats;

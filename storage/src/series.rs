@@ -29,6 +29,9 @@ pub(crate) enum Appended {
 pub(crate) struct SeriesData {
     chunks: Vec<XorChunk>,
     ooo: Vec<(i64, f64)>,
+    /// While a block cut is under way: its boundary, and the samples older than it that
+    /// arrived after the cut copied this series (they are not in the block).
+    cut: Option<Box<(i64, Vec<(i64, f64)>)>>,
 }
 
 /// A head series.
@@ -57,6 +60,43 @@ impl SeriesData {
     /// Appends one sample. `min_ooo_t` is the oldest timestamp the out-of-order window
     /// accepts; `block_range` aligns chunks so that a block cut never splits one.
     pub(crate) fn append(
+        &mut self,
+        t: i64,
+        v: f64,
+        min_ooo_t: i64,
+        block_range: i64,
+    ) -> Result<Appended, Rejection> {
+        let r = self.append_inner(t, v, min_ooo_t, block_range);
+        if let (Ok(Appended::New), Some(cut)) = (r, self.cut.as_mut()) {
+            if t < cut.0 {
+                cut.1.push((t, v));
+            }
+        }
+        r
+    }
+
+    /// Block cut, step 1: the samples older than `boundary`, copied out; from now on
+    /// samples older than it that arrive are remembered as late.
+    pub(crate) fn begin_cut(&mut self, boundary: i64, out: &mut Vec<(i64, f64)>) {
+        self.samples(i64::MIN, boundary.saturating_sub(1), out);
+        self.cut = Some(Box::new((boundary, Vec::new())));
+    }
+
+    /// Block cut, step 2 (after the block is published): drops what was copied, keeping
+    /// late arrivals.
+    pub(crate) fn finish_cut(&mut self) {
+        let Some(cut) = self.cut.take() else { return };
+        let (boundary, late) = *cut;
+        self.truncate_before(boundary);
+        for s in late {
+            let pos = self.ooo.partition_point(|x| x.0 < s.0);
+            if self.ooo.get(pos).is_none_or(|x| x.0 != s.0) {
+                self.ooo.insert(pos, s);
+            }
+        }
+    }
+
+    fn append_inner(
         &mut self,
         t: i64,
         v: f64,
@@ -185,22 +225,6 @@ impl SeriesData {
             return;
         }
         self.rewrite(|s| s.0 >= t);
-    }
-
-    /// After a block cut: drops the samples older than `boundary` that were written to the
-    /// block (`written`, sorted), keeping any that arrived since.
-    pub(crate) fn remove_written(&mut self, boundary: i64, written: &[(i64, f64)]) {
-        let mut current = Vec::new();
-        self.samples(i64::MIN, boundary.saturating_sub(1), &mut current);
-        let leftovers: Vec<(i64, f64)> = current
-            .into_iter()
-            .filter(|s| written.binary_search_by_key(&s.0, |w| w.0).is_err())
-            .collect();
-        self.truncate_before(boundary);
-        for s in leftovers {
-            let pos = self.ooo.partition_point(|x| x.0 < s.0);
-            self.ooo.insert(pos, s);
-        }
     }
 
     /// Drops samples in `[mint, maxt]`.

@@ -240,15 +240,23 @@ impl Wal {
         Ok(w.segment)
     }
 
-    /// Writes `framed` as the checkpoint standing for all segments below `upto`, then
+    /// Writes (through `write`) the checkpoint standing for all segments below `upto`, then
     /// deletes those segments and older checkpoints.
-    pub(crate) fn checkpoint(&self, upto: u64, framed: &[u8]) -> Result<()> {
+    pub(crate) fn checkpoint(
+        &self,
+        upto: u64,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
         let tmp = self.dir.join(format!("{}.tmp", checkpoint_name(upto)));
         let dst = self.dir.join(checkpoint_name(upto));
-        let mut f = File::create(&tmp).map_err(|e| StorageError::io("create", &tmp, e))?;
-        f.write_all(framed)
-            .and_then(|_| f.sync_all())
+        let f = File::create(&tmp).map_err(|e| StorageError::io("create", &tmp, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut w)
+            .and_then(|_| w.flush())
             .map_err(|e| StorageError::io("write", &tmp, e))?;
+        w.get_ref()
+            .sync_all()
+            .map_err(|e| StorageError::io("fsync", &tmp, e))?;
         fs::rename(&tmp, &dst).map_err(|e| StorageError::io("rename", &tmp, e))?;
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
