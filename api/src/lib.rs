@@ -5,7 +5,9 @@
 
 mod error;
 mod lifecycle;
+mod params;
 mod self_metrics;
+mod series;
 mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,6 +83,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/ready", get(lifecycle::ready).head(lifecycle::ready))
         .route("/metrics", get(self_metrics::metrics))
         .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/series", get(series::series).post(series::series))
+        .route(
+            "/api/v1/labels",
+            get(series::label_names).post(series::label_names),
+        )
+        .route("/api/v1/label/{name}/values", get(series::label_values))
         .layer(DefaultBodyLimit::max(
             strata_ingest::remote_write::MAX_DECOMPRESSED,
         ))

@@ -4,14 +4,40 @@
 //! report the most common syntax errors (unbalanced parentheses and
 //! brackets, repetition without operand) the way Go's `regexp` does.
 //!
-//! This is not a regex engine: anything it does not understand is treated
-//! as a non-empty literal, which errs on the side of accepting a selector.
+//! The structural pass gives Go-worded messages for common mistakes; the
+//! `regex` crate (RE2 syntax, as Go's `regexp`) then compiles the anchored
+//! expression, which decides validity and empty-match exactly.
 
 /// Maximum group nesting analysed; deeper groups count as non-empty.
 const MAX_DEPTH: usize = 100;
 
-/// Validates `re` and reports Go-like error text for common mistakes.
+/// Validates `re`: Go-like error text for common mistakes first, then a full compile
+/// with the `regex` crate (RE2 syntax, as Prometheus) for everything else.
 pub(crate) fn validate(re: &str) -> Result<(), String> {
+    validate_structure(re)?;
+    anchored(re)
+        .map(|_| ())
+        .map_err(|e| format!("error parsing regexp: {}: `{re}`", first_line(&e)))
+}
+
+fn anchored(re: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(&format!("^(?s:{re})$"))
+        .size_limit(1 << 22)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn first_line(e: &str) -> String {
+    e.lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .map_or_else(
+            || e.lines().next().unwrap_or("invalid regex").to_string(),
+            |l| l.trim_start_matches("error:").trim().to_string(),
+        )
+}
+
+fn validate_structure(re: &str) -> Result<(), String> {
     let mut p = P {
         s: re.as_bytes(),
         i: 0,
@@ -23,8 +49,15 @@ pub(crate) fn validate(re: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether the anchored regex `^(?:re)$` matches "".
+/// Whether the anchored regex `^(?:re)$` matches "" (exact, by compiling it).
 pub(crate) fn matches_empty(re: &str) -> bool {
+    match anchored(re) {
+        Ok(r) => r.is_match(""),
+        Err(_) => matches_empty_structural(re),
+    }
+}
+
+fn matches_empty_structural(re: &str) -> bool {
     let mut p = P {
         s: re.as_bytes(),
         i: 0,

@@ -147,7 +147,7 @@ impl Db {
             .map_err(|e| StorageError::Task(e.to_string()))??;
         let new = match encoded {
             Some(enc) => vec![Arc::new(
-                Block::write(self.store.clone(), &self.blocks_root, enc).await?,
+                Block::write(self.store.clone(), &self.blocks_root, enc, self.pool()).await?,
             )],
             None => Vec::new(),
         };

@@ -14,7 +14,7 @@ use parking_lot::RwLock;
 use crate::block::{Block, BlockWriter, Tombstone};
 use crate::error::{Result, StorageError};
 use crate::head::Head;
-use crate::labels::Labels;
+use crate::labels::{LabelPool, Labels};
 use crate::matcher::Matcher;
 use crate::options::Options;
 use crate::series::{Appended, Rejection};
@@ -59,6 +59,7 @@ pub struct DbMetrics {
 pub struct Db {
     pub(crate) opts: Options,
     pub head: Head,
+    pool: Arc<LabelPool>,
     pub(crate) wal: Wal,
     /// Appends hold it shared; head truncation and WAL rotation hold it exclusively.
     gate: RwLock<()>,
@@ -80,8 +81,9 @@ impl Db {
         let store: Arc<dyn ObjectStore> =
             Arc::new(LocalFileSystem::new_with_prefix(&opts.dir)?.with_automatic_cleanup(true));
         let blocks_root = Path::from("blocks");
-        let blocks = open_blocks(&store, &blocks_root).await?;
-        let head = Head::default();
+        let pool = Arc::new(LabelPool::default());
+        let blocks = open_blocks(&store, &blocks_root, &pool).await?;
+        let head = Head::new(pool.clone());
         let wal_dir = opts.dir.join("wal");
         let block_range = opts.block_range_ms;
         let (wal, replay) = tokio::task::block_in_place(|| {
@@ -101,6 +103,7 @@ impl Db {
         Ok(Arc::new(Db {
             opts,
             head,
+            pool,
             wal,
             gate: RwLock::new(()),
             blocks: RwLock::new(blocks),
@@ -251,7 +254,14 @@ impl Db {
             self.cut(boundary).await?;
         }
         self.compact().await?;
-        self.apply_retention().await
+        self.apply_retention().await?;
+        self.pool.gc();
+        Ok(())
+    }
+
+    /// The label-set pool shared by head and blocks.
+    pub(crate) fn pool(&self) -> &LabelPool {
+        &self.pool
     }
 
     /// Writes the whole head to blocks and empties the WAL; the graceful-stop path, so a
@@ -292,7 +302,7 @@ impl Db {
         .map_err(|e| StorageError::Task(e.to_string()))??;
         // 2. Publish the block.
         if let Some(enc) = encoded {
-            let b = Block::write(self.store.clone(), &self.blocks_root, enc).await?;
+            let b = Block::write(self.store.clone(), &self.blocks_root, enc, &self.pool).await?;
             tracing::info!(block = %b.meta.ulid, min_time = b.meta.min_time, max_time = b.meta.max_time,
                 samples = b.meta.stats.num_samples, "head cut into block");
             self.publish(vec![Arc::new(b)], &[]);
@@ -321,7 +331,12 @@ impl Db {
         for chunk in series.chunks(1024) {
             let recs: Vec<(u32, Vec<(&str, &str)>)> = chunk
                 .iter()
-                .map(|s| (s.id, s.labels.iter().map(|l| (&*l.name, &*l.value)).collect()))
+                .map(|s| {
+                    (
+                        s.id,
+                        s.labels.iter().map(|l| (&*l.name, &*l.value)).collect(),
+                    )
+                })
                 .collect();
             framed.clear();
             wal::encode_series(&mut framed, &recs);
@@ -508,7 +523,11 @@ fn replay_record(head: &Head, rec: Record, block_range: i64) {
     }
 }
 
-async fn open_blocks(store: &Arc<dyn ObjectStore>, root: &Path) -> Result<Vec<Arc<Block>>> {
+async fn open_blocks(
+    store: &Arc<dyn ObjectStore>,
+    root: &Path,
+    pool: &LabelPool,
+) -> Result<Vec<Arc<Block>>> {
     let listing = match store.list_with_delimiter(Some(root)).await {
         Ok(l) => l,
         Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
@@ -516,7 +535,7 @@ async fn open_blocks(store: &Arc<dyn ObjectStore>, root: &Path) -> Result<Vec<Ar
     };
     let mut blocks = Vec::new();
     for dir in listing.common_prefixes {
-        match Block::open(store.clone(), dir.clone()).await {
+        match Block::open(store.clone(), dir.clone(), pool).await {
             Ok(b) => blocks.push(Arc::new(b)),
             Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) => {
                 tracing::warn!(block = %dir, "removing unfinished block (no meta.json)");

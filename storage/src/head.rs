@@ -12,7 +12,7 @@ use roaring::RoaringBitmap;
 
 use crate::error::Result;
 use crate::index::Postings;
-use crate::labels::{Labels, Symbols};
+use crate::labels::{LabelPool, Labels, Symbols};
 use crate::matcher::Matcher;
 use crate::series::MemSeries;
 use crate::wal::{Wal, encode_series};
@@ -39,23 +39,24 @@ pub struct HeadStats {
 /// In-memory series of the newest window.
 pub struct Head {
     index: RwLock<HeadIndex>,
+    pool: Arc<LabelPool>,
     min_t: AtomicI64,
     max_t: AtomicI64,
     pub stats: HeadStats,
 }
 
-impl Default for Head {
-    fn default() -> Self {
+impl Head {
+    /// An empty head whose label sets are shared through `pool`.
+    pub(crate) fn new(pool: Arc<LabelPool>) -> Self {
         Head {
             index: RwLock::new(HeadIndex::default()),
+            pool,
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
             stats: HeadStats::default(),
         }
     }
-}
 
-impl Head {
     /// The series with these labels, created (and logged to `wal`) if new.
     pub(crate) fn get_or_create(
         &self,
@@ -83,7 +84,7 @@ impl Head {
             wal.write(&buf)?;
         }
         self.stats.series_created.fetch_add(1, Ordering::Relaxed);
-        Ok(insert(&mut idx, id, labels, hash))
+        Ok(insert(&mut idx, id, labels, hash, &self.pool))
     }
 
     /// Recreates a series from a WAL record with its logged id.
@@ -96,7 +97,7 @@ impl Head {
         if idx.series.len() <= id as usize {
             idx.series.resize(id as usize + 1, None);
         }
-        insert(&mut idx, id, labels, hash);
+        insert(&mut idx, id, labels, hash, &self.pool);
     }
 
     /// The series with this id.
@@ -212,8 +213,14 @@ fn find(idx: &HeadIndex, hash: u64, labels: &Labels) -> Option<Arc<MemSeries>> {
     })
 }
 
-fn insert(idx: &mut HeadIndex, id: u32, labels: &Labels, hash: u64) -> Arc<MemSeries> {
-    let labels = labels.intern(&mut idx.symbols);
+fn insert(
+    idx: &mut HeadIndex,
+    id: u32,
+    labels: &Labels,
+    hash: u64,
+    pool: &LabelPool,
+) -> Arc<MemSeries> {
+    let labels = pool.intern(labels.intern(&mut idx.symbols));
     let s = Arc::new(MemSeries::new(id, labels));
     idx.postings.add(id, &s.labels);
     idx.by_hash.entry(hash).or_default().push(id);

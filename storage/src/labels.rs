@@ -20,7 +20,7 @@ pub struct Label {
 /// A sorted label set: `__name__` first, then by name. Labels with empty values are dropped,
 /// as Prometheus treats an empty value as an absent label.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Labels(Box<[Label]>);
+pub struct Labels(Arc<[Label]>);
 
 fn label_order(a: &str, b: &str) -> std::cmp::Ordering {
     match (a == METRIC_NAME, b == METRIC_NAME) {
@@ -47,14 +47,14 @@ impl Labels {
             })
             .collect();
         Self::normalize(&mut v);
-        Labels(v.into_boxed_slice())
+        Labels(Arc::from(v))
     }
 
     /// Builds from already-shared labels (no copy of the strings).
     pub fn from_labels(mut v: Vec<Label>) -> Self {
         v.retain(|l| !l.value.is_empty());
         Self::normalize(&mut v);
-        Labels(v.into_boxed_slice())
+        Labels(Arc::from(v))
     }
 
     fn normalize(v: &mut Vec<Label>) {
@@ -183,6 +183,30 @@ impl Ord for Labels {
             }
         }
         self.0.len().cmp(&other.0.len())
+    }
+}
+
+/// Label sets shared by the head and every block: a series present in several blocks and
+/// the head is held once.
+#[derive(Default, Debug)]
+pub struct LabelPool {
+    set: parking_lot::Mutex<HashSet<Labels>>,
+}
+
+impl LabelPool {
+    /// The shared copy of `l`.
+    pub fn intern(&self, l: Labels) -> Labels {
+        let mut set = self.set.lock();
+        if let Some(x) = set.get(&l) {
+            return x.clone();
+        }
+        set.insert(l.clone());
+        l
+    }
+
+    /// Forgets label sets nothing else holds.
+    pub fn gc(&self) {
+        self.set.lock().retain(|l| Arc::strong_count(&l.0) > 1);
     }
 }
 

@@ -35,7 +35,7 @@ pub mod wal;
 pub use datafusion::arrow;
 pub use db::{AppendReport, Appender, Db, SeriesSamples};
 pub use error::{Result, StorageError};
-pub use labels::{Label, Labels, METRIC_NAME};
+pub use labels::{Label, LabelPool, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
 pub use options::Options;
 pub use series::Rejection;

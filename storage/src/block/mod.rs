@@ -30,7 +30,7 @@ use roaring::RoaringBitmap;
 
 use crate::error::{Result, StorageError};
 use crate::index::Postings;
-use crate::labels::{Labels, METRIC_NAME};
+use crate::labels::{LabelPool, Labels, METRIC_NAME};
 use crate::matcher::Matcher;
 pub use meta::{BlockMeta, Tombstone};
 pub use writer::{BlockWriter, EncodedBlock};
@@ -71,6 +71,7 @@ impl Block {
         store: Arc<dyn ObjectStore>,
         root: &Path,
         b: EncodedBlock,
+        pool: &LabelPool,
     ) -> Result<Block> {
         let dir = root.clone().join(b.meta.ulid.as_str());
         store
@@ -86,11 +87,11 @@ impl Block {
         store
             .put(&dir.clone().join("meta.json"), meta.into())
             .await?;
-        Block::open(store, dir).await
+        Block::open(store, dir, pool).await
     }
 
     /// Opens the block in `dir`.
-    pub async fn open(store: Arc<dyn ObjectStore>, dir: Path) -> Result<Block> {
+    pub async fn open(store: Arc<dyn ObjectStore>, dir: Path, pool: &LabelPool) -> Result<Block> {
         let meta_bytes = store
             .get(&dir.clone().join("meta.json"))
             .await?
@@ -114,8 +115,11 @@ impl Block {
             .await?
             .bytes()
             .await?;
-        let series =
+        let mut series =
             read_series_table(&series_bytes).map_err(|e| block_err(&dir, e.to_string()))?;
+        for s in &mut series {
+            s.labels = pool.intern(std::mem::take(&mut s.labels));
+        }
         let mut postings = Postings::default();
         for (i, s) in series.iter().enumerate() {
             postings.add(i as u32, &s.labels);

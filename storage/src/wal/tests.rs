@@ -28,7 +28,8 @@ fn write_replay_and_checkpoint() {
     {
         let (w, _) = Wal::open(d.path(), |_| {}).expect("open");
         let upto = w.rotate().expect("rotate");
-        w.checkpoint(upto, |o| o.write_all(&samples(1))).expect("checkpoint");
+        w.checkpoint(upto, |o| o.write_all(&samples(1)))
+            .expect("checkpoint");
         w.write(&samples(2)).expect("write");
     }
     let (recs, _) = replay(d.path());
