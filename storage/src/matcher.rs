@@ -38,12 +38,13 @@ impl Matcher {
         let value = value.into();
         let (re, set) = match op {
             MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
-                let re =
-                    Regex::new(&format!("^(?s:{value})$")).map_err(|e| StorageError::BadRegex {
+                let re = Regex::new(&format!("^(?s:{})$", escape_literal_braces(&value))).map_err(
+                    |e| StorageError::BadRegex {
                         label: name.clone(),
                         regex: value.clone(),
                         source: Box::new(e),
-                    })?;
+                    },
+                )?;
                 (Some(re), literal_alternation(&value))
             }
             _ => (None, None),
@@ -115,6 +116,44 @@ impl std::fmt::Display for Matcher {
     }
 }
 
+/// Go's RE2 reads a `{` that does not open a valid repetition (`a{,`, `{x}`) as a literal;
+/// Rust's `regex` refuses it. Escapes such braces so both accept the same patterns.
+pub(crate) fn escape_literal_braces(re: &str) -> String {
+    let b = re.as_bytes();
+    let mut out = String::with_capacity(re.len() + 4);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' && i + 1 < b.len() {
+            out.push_str(&re[i..i + 2]);
+            i += 2;
+            continue;
+        }
+        if c == b'{' {
+            let rest = &re[i + 1..];
+            let end = rest.find('}');
+            let valid = end.is_some_and(|e| {
+                let inner = &rest[..e];
+                let mut parts = inner.splitn(2, ',');
+                let lo = parts.next().unwrap_or("");
+                let hi = parts.next();
+                !lo.is_empty()
+                    && lo.bytes().all(|d| d.is_ascii_digit())
+                    && hi.is_none_or(|h| h.bytes().all(|d| d.is_ascii_digit()))
+            });
+            if !valid {
+                out.push_str("\\{");
+                i += 1;
+                continue;
+            }
+        }
+        let ch = re[i..].chars().next().unwrap_or('\0');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
 /// `a|b|c` made of literal characters only → the literals.
 fn literal_alternation(re: &str) -> Option<Vec<String>> {
     const META: &[char] = &[
@@ -142,6 +181,8 @@ mod tests {
         assert!(m(MatchOp::RegexMatch, "a|b").matches("b"));
         assert!(m(MatchOp::RegexNoMatch, "a|b").matches("ab"));
         assert!(m(MatchOp::RegexMatch, ".*").matches("x\ny"));
+        assert!(m(MatchOp::RegexMatch, "a{,").matches("a{,"));
+        assert!(m(MatchOp::RegexMatch, "a{2}").matches("aa"));
     }
 
     #[test]
