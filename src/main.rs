@@ -78,10 +78,9 @@ async fn run(flags: Flags) -> Result<(), String> {
         .tsdb
         .as_ref()
         .map(|t| t.out_of_order_time_window.as_millis())
+        && w > 0
     {
-        if w > 0 {
-            opts.ooo_window_ms = w as i64;
-        }
+        opts.ooo_window_ms = w as i64;
     }
     tracing::info!(config = ?flags.config_file, data = %flags.tsdb_path.display(),
         retention_ms = ?opts.retention_time_ms, retention_bytes = ?opts.retention_size_bytes,

@@ -177,29 +177,29 @@ fn process_metrics(o: &mut Out, s: &AppState) {
         .floor(),
     );
     // /proc/self/stat: fields 14 (utime) and 15 (stime) in clock ticks, 24 (rss) in pages.
-    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
-        if let Some(rest) = stat.rsplit(')').next() {
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let num = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-            // After the ')' the first field is the state (field 3), so field n is at n - 3.
-            o.metric(
-                "process_cpu_seconds_total",
-                "counter",
-                "Total user and system CPU time spent in seconds.",
-                (num(11) + num(12)) / 100.0,
-            );
-            o.metric(
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident memory size in bytes.",
-                num(21) * 4096.0,
-            );
-            o.metric(
-                "process_virtual_memory_bytes",
-                "gauge",
-                "Virtual memory size in bytes.",
-                num(20),
-            );
-        }
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+        && let Some(rest) = stat.rsplit(')').next()
+    {
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+        // After the ')' the first field is the state (field 3), so field n is at n - 3.
+        o.metric(
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            (num(11) + num(12)) / 100.0,
+        );
+        o.metric(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            num(21) * 4096.0,
+        );
+        o.metric(
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            num(20),
+        );
     }
 }

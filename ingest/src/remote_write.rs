@@ -164,7 +164,7 @@ mod tests {
     fn missing_name_is_rejected() {
         let mut r = req();
         r.timeseries[0].labels.remove(0);
-        let e = parse(&encode(&r)).unwrap_err();
+        let e = parse(&encode(&r)).expect_err("invalid series");
         assert!(e.to_string().contains("missing metric name"), "{e}");
     }
 

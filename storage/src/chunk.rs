@@ -18,10 +18,8 @@ impl BitWriter {
         if self.used == 0 {
             self.buf.push(0);
         }
-        if bit {
-            if let Some(last) = self.buf.last_mut() {
-                *last |= 0x80 >> self.used;
-            }
+        if let (true, Some(last)) = (bit, self.buf.last_mut()) {
+            *last |= 0x80 >> self.used;
         }
         self.used = (self.used + 1) % 8;
     }

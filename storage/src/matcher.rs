@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn bad_regex_names_label() {
-        let e = Matcher::new(MatchOp::RegexMatch, "job", "(").unwrap_err();
+        let e = Matcher::new(MatchOp::RegexMatch, "job", "(").expect_err("bad regex");
         assert!(e.to_string().contains("\"job\""), "{e}");
     }
 }

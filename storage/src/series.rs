@@ -31,8 +31,11 @@ pub(crate) struct SeriesData {
     ooo: Vec<(i64, f64)>,
     /// While a block cut is under way: its boundary, and the samples older than it that
     /// arrived after the cut copied this series (they are not in the block).
-    cut: Option<Box<(i64, Vec<(i64, f64)>)>>,
+    cut: Option<Box<CutState>>,
 }
+
+/// A cut in progress: its boundary and the late samples older than it.
+type CutState = (i64, Vec<(i64, f64)>);
 
 /// A head series.
 #[derive(Debug)]
@@ -67,10 +70,10 @@ impl SeriesData {
         block_range: i64,
     ) -> Result<Appended, Rejection> {
         let r = self.append_inner(t, v, min_ooo_t, block_range);
-        if let (Ok(Appended::New), Some(cut)) = (r, self.cut.as_mut()) {
-            if t < cut.0 {
-                cut.1.push((t, v));
-            }
+        if let (Ok(Appended::New), Some(cut)) = (r, self.cut.as_mut())
+            && t < cut.0
+        {
+            cut.1.push((t, v));
         }
         r
     }
@@ -129,10 +132,10 @@ impl SeriesData {
             _ => {}
         }
         // In order: newer than every chunk (leftovers of a cut may sit in `ooo`).
-        if self.ooo.last().is_some_and(|l| l.0 >= t) {
-            if let Some(r) = self.find_ooo(t, v) {
-                return r;
-            }
+        if self.ooo.last().is_some_and(|l| l.0 >= t)
+            && let Some(r) = self.find_ooo(t, v)
+        {
+            return r;
         }
         match self.chunks.last_mut() {
             Some(c)

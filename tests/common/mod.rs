@@ -54,10 +54,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = reqwest::blocking_client();
         while Instant::now() < deadline {
-            if let Ok(r) = client.get(self.url("/-/ready")).send() {
-                if r.status().as_u16() == 200 {
-                    return;
-                }
+            if let Ok(r) = client.get(self.url("/-/ready")).send()
+                && r.status().as_u16() == 200
+            {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -184,10 +184,7 @@ pub mod reqwest {
 
     fn dechunk(mut b: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        loop {
-            let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
             let n =
                 usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
             if n == 0 || b.len() < eol + 2 + n {

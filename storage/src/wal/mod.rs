@@ -53,8 +53,14 @@ fn checkpoint_name(n: u64) -> String {
     format!("checkpoint.{n:08}")
 }
 
+/// Segments `(number, path)` ascending, and the newest checkpoint.
+type Listing = (Vec<(u64, PathBuf)>, Option<(u64, PathBuf)>);
+
+/// Where a read stopped on a bad frame: offset and reason.
+type BadTail = Option<(u64, String)>;
+
 /// Lists `(number, path)` of segments, ascending, and the newest checkpoint.
-fn list(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Option<(u64, PathBuf)>)> {
+fn list(dir: &Path) -> Result<Listing> {
     let mut segs = Vec::new();
     let mut cp: Option<(u64, PathBuf)> = None;
     let rd = fs::read_dir(dir).map_err(|e| StorageError::io("read dir", dir, e))?;
@@ -66,10 +72,9 @@ fn list(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Option<(u64, PathBuf)>)> {
         } else if let Some(n) = name
             .strip_prefix("checkpoint.")
             .and_then(|s| s.parse::<u64>().ok())
+            && cp.as_ref().is_none_or(|c| c.0 < n)
         {
-            if cp.as_ref().is_none_or(|c| c.0 < n) {
-                cp = Some((n, ent.path()));
-            }
+            cp = Some((n, ent.path()));
         }
     }
     segs.sort();
@@ -78,7 +83,7 @@ fn list(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Option<(u64, PathBuf)>)> {
 
 /// Reads the records of one file; a bad frame stops the read. Returns the records, the
 /// offset of the first bad byte (if any) and why.
-fn read_file(path: &Path) -> Result<(Vec<Record>, Option<(u64, String)>)> {
+fn read_file(path: &Path) -> Result<(Vec<Record>, BadTail)> {
     let mut buf = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut buf))
