@@ -64,6 +64,33 @@ impl Flags {
             .transpose()
     }
 
+    /// Every flag with its value, as `/api/v1/status/flags` shows them.
+    pub(crate) fn as_map(&self) -> std::collections::BTreeMap<String, String> {
+        let opt = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        [
+            ("config.file", opt(&self.config_file)),
+            ("storage.tsdb.path", self.tsdb_path.display().to_string()),
+            ("storage.tsdb.retention.time", self.retention_time.clone()),
+            (
+                "storage.tsdb.retention.size",
+                self.retention_size.clone().unwrap_or_else(|| "0B".into()),
+            ),
+            ("web.listen-address", self.listen_address.clone()),
+            ("query.lookback-delta", self.lookback_delta.clone()),
+            ("web.enable-admin-api", self.enable_admin_api.to_string()),
+            ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
+            ("web.enable-remote-write-receiver", "true".to_string()),
+            ("log.level", self.log_level.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// Lookback delta in ms (used by the query engine).
     #[allow(dead_code)]
     pub(crate) fn lookback_delta_ms(&self) -> Result<i64, String> {
@@ -71,4 +98,29 @@ impl Flags {
             .map(|d| d.as_millis() as i64)
             .map_err(|e| format!("--query.lookback-delta={}: {e}", self.lookback_delta))
     }
+}
+
+/// The current time as RFC 3339 (UTC, second precision).
+pub(crate) fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use strata_api::{AppState, BuildInfo};
+use strata_api::{AppState, BuildInfo, ServerInfo};
 use strata_storage::{Db, Options};
 use tracing_subscriber::EnvFilter;
 
@@ -86,10 +86,20 @@ async fn run(flags: Flags) -> Result<(), String> {
         retention_ms = ?opts.retention_time_ms, retention_bytes = ?opts.retention_size_bytes,
         scrape_jobs = config.scrape_configs.len(), "starting Strata");
 
-    let state = AppState::new(BuildInfo {
-        version: env!("CARGO_PKG_VERSION"),
-        revision: option_env!("STRATA_REVISION").unwrap_or("unknown"),
-    });
+    let info = ServerInfo {
+        flags: flags.as_map(),
+        config_yaml: config.to_yaml().unwrap_or_default(),
+        start_time_rfc3339: flags::rfc3339_now(),
+        retention: flags.retention_time.clone(),
+        enable_admin_api: flags.enable_admin_api,
+    };
+    let state = AppState::new(
+        BuildInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            revision: option_env!("STRATA_REVISION").unwrap_or("unknown"),
+        },
+        info,
+    );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -3,11 +3,13 @@
 //! Handlers only translate HTTP to calls on storage/ingest/engine and back; they hold no
 //! logic of their own.
 
+mod admin;
 mod error;
 mod lifecycle;
 mod params;
 mod self_metrics;
 mod series;
+mod status;
 mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,8 +30,24 @@ pub struct BuildInfo {
     pub revision: &'static str,
 }
 
+/// What the status endpoints report about this process.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    /// Every flag and its value, as `/api/v1/status/flags` shows them.
+    pub flags: std::collections::BTreeMap<String, String>,
+    /// The loaded configuration as YAML (secrets hidden).
+    pub config_yaml: String,
+    /// Start time, RFC 3339.
+    pub start_time_rfc3339: String,
+    /// Retention as text, e.g. `15d`.
+    pub retention: String,
+    /// Whether `/api/v1/admin/*` is served.
+    pub enable_admin_api: bool,
+}
+
 /// Shared state of every handler.
 pub struct AppState {
+    pub info: ServerInfo,
     db: OnceLock<Arc<Db>>,
     ready: AtomicBool,
     pub build: BuildInfo,
@@ -39,8 +57,9 @@ pub struct AppState {
 
 impl AppState {
     /// State for a server whose storage is still opening.
-    pub fn new(build: BuildInfo) -> Arc<Self> {
+    pub fn new(build: BuildInfo, info: ServerInfo) -> Arc<Self> {
         Arc::new(AppState {
+            info,
             db: OnceLock::new(),
             ready: AtomicBool::new(false),
             build,
@@ -75,7 +94,7 @@ impl AppState {
 
 /// The router with every route.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let mut r = Router::new()
         .route(
             "/-/healthy",
             get(lifecycle::healthy).head(lifecycle::healthy),
@@ -89,8 +108,33 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(series::label_names).post(series::label_names),
         )
         .route("/api/v1/label/{name}/values", get(series::label_values))
-        .layer(DefaultBodyLimit::max(
-            strata_ingest::remote_write::MAX_DECOMPRESSED,
-        ))
-        .with_state(state)
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/walreplay", get(status::walreplay))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
+        .route(
+            "/api/v1/format_query",
+            get(status::format_query).post(status::format_query),
+        );
+    if state.info.enable_admin_api {
+        r = r
+            .route(
+                "/api/v1/admin/tsdb/delete_series",
+                post(admin::delete_series).put(admin::delete_series),
+            )
+            .route(
+                "/api/v1/admin/tsdb/clean_tombstones",
+                post(admin::clean_tombstones).put(admin::clean_tombstones),
+            )
+            .route(
+                "/api/v1/admin/tsdb/snapshot",
+                post(admin::snapshot).put(admin::snapshot),
+            );
+    }
+    r.layer(DefaultBodyLimit::max(
+        strata_ingest::remote_write::MAX_DECOMPRESSED,
+    ))
+    .with_state(state)
 }

@@ -29,6 +29,7 @@ pub mod matcher;
 pub mod options;
 pub mod provider;
 mod series;
+mod snapshot;
 pub mod wal;
 
 /// Arrow as storage uses it (DataFusion's re-export: one arrow in the tree).
