@@ -33,6 +33,9 @@ pub(crate) struct Flags {
     /// Enable shutdown and reload via HTTP request.
     #[arg(long = "web.enable-lifecycle")]
     pub(crate) enable_lifecycle: bool,
+    /// Regex for CORS origin. It is fully anchored.
+    #[arg(long = "web.cors.origin", default_value = ".*")]
+    pub(crate) cors_origin: String,
     /// Accepted for compatibility: the remote-write receiver is always on.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub(crate) enable_remote_write_receiver: bool,
@@ -84,6 +87,7 @@ impl Flags {
             ("web.enable-admin-api", self.enable_admin_api.to_string()),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-remote-write-receiver", "true".to_string()),
+            ("web.cors.origin", self.cors_origin.clone()),
             ("log.level", self.log_level.clone()),
         ]
         .into_iter()

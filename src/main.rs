@@ -62,6 +62,9 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(flags: Flags) -> Result<(), String> {
+    if let Err(e) = regex::Regex::new(&format!("^(?:{})$", flags.cors_origin)) {
+        return Err(format!("--web.cors.origin={}: {e}", flags.cors_origin));
+    }
     let addr: SocketAddr = flags
         .listen_address
         .parse()
@@ -92,6 +95,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         start_time_rfc3339: flags::rfc3339_now(),
         retention: flags.retention_time.clone(),
         enable_admin_api: flags.enable_admin_api,
+        cors_origin: flags.cors_origin.clone(),
     };
     let state = AppState::new(
         BuildInfo {

@@ -157,3 +157,81 @@ fn admin_api_only_when_enabled() {
         14 * 20
     );
 }
+
+#[test]
+fn metadata_from_remote_write_gzip_and_cors() {
+    use strata_ingest::remote_write::{
+        Label, MetricMetadata, Sample, TimeSeries, WriteRequest, encode,
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = Server::start(dir.path(), &[]);
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![Label {
+                name: "__name__".into(),
+                value: "http_requests_total".into(),
+            }],
+            samples: vec![Sample {
+                value: 1.0,
+                timestamp: T0,
+            }],
+        }],
+        metadata: vec![MetricMetadata {
+            r#type: 1,
+            metric_family_name: "http_requests_total".into(),
+            help: "Total HTTP requests.".into(),
+            unit: String::new(),
+        }],
+    };
+    let r = blocking_client()
+        .post(server.url("/api/v1/write"), encode(&req))
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 204);
+    let (code, v) = get_json(server.url("/api/v1/metadata?metric=http_requests_total"));
+    assert_eq!(code, 200);
+    assert_eq!(
+        v["data"]["http_requests_total"],
+        serde_json::json!([{"type": "counter", "help": "Total HTTP requests.", "unit": ""}])
+    );
+
+    // gzip when asked.
+    let r = blocking_client()
+        .get(server.url("/api/v1/status/flags"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .expect("get");
+    assert!(
+        r.headers.contains("content-encoding: gzip"),
+        "{}",
+        r.headers
+    );
+    assert_eq!(&r.body[..2], &[0x1f, 0x8b]);
+
+    // CORS: the default origin regex allows any origin.
+    let r = blocking_client()
+        .get(server.url("/api/v1/labels"))
+        .header("Origin", "http://grafana.example")
+        .send()
+        .expect("get");
+    assert!(
+        r.headers
+            .contains("access-control-allow-origin: http://grafana.example"),
+        "{}",
+        r.headers
+    );
+    server.stop();
+
+    let server = Server::start(dir.path(), &["--web.cors.origin=https://ok\\.example"]);
+    let r = blocking_client()
+        .get(server.url("/api/v1/labels"))
+        .header("Origin", "http://evil.example")
+        .send()
+        .expect("get");
+    assert!(
+        !r.headers.contains("access-control-allow-origin"),
+        "{}",
+        r.headers
+    );
+    server.stop();
+}

@@ -6,6 +6,7 @@
 mod admin;
 mod error;
 mod lifecycle;
+mod metadata;
 mod params;
 mod self_metrics;
 mod series;
@@ -43,6 +44,8 @@ pub struct ServerInfo {
     pub retention: String,
     /// Whether `/api/v1/admin/*` is served.
     pub enable_admin_api: bool,
+    /// `--web.cors.origin`: anchored regex of origins allowed by CORS.
+    pub cors_origin: String,
 }
 
 /// Shared state of every handler.
@@ -53,6 +56,7 @@ pub struct AppState {
     pub build: BuildInfo,
     pub started: Instant,
     pub(crate) counters: self_metrics::HttpCounters,
+    pub(crate) metadata: metadata::MetadataStore,
 }
 
 impl AppState {
@@ -65,6 +69,7 @@ impl AppState {
             build,
             started: Instant::now(),
             counters: self_metrics::HttpCounters::default(),
+            metadata: metadata::MetadataStore::default(),
         })
     }
 
@@ -108,6 +113,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(series::label_names).post(series::label_names),
         )
         .route("/api/v1/label/{name}/values", get(series::label_values))
+        .route("/api/v1/metadata", get(metadata::metadata))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/config", get(status::config))
@@ -133,8 +139,32 @@ pub fn router(state: Arc<AppState>) -> Router {
                 post(admin::snapshot).put(admin::snapshot),
             );
     }
+    let cors = cors_layer(&state.info.cors_origin);
     r.layer(DefaultBodyLimit::max(
         strata_ingest::remote_write::MAX_DECOMPRESSED,
     ))
+    .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+    .layer(cors)
     .with_state(state)
+}
+
+/// CORS as Prometheus's `--web.cors.origin`: an anchored regex of allowed origins.
+fn cors_layer(origin: &str) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let re = regex::Regex::new(&format!("^(?:{origin})$")).ok();
+    CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::ACCEPT,
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ORIGIN,
+        ])
+        .expose_headers([header::DATE])
+        .allow_origin(AllowOrigin::predicate(move |o: &HeaderValue, _| {
+            o.to_str()
+                .ok()
+                .is_some_and(|o| re.as_ref().is_some_and(|r| r.is_match(o)))
+        }))
 }

@@ -18,8 +18,14 @@ pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, body: Bytes) ->
         Ok(db) => db.clone(),
         Err(e) => return e.into_response(),
     };
-    let batch = match strata_ingest::remote_write::parse(&body) {
-        Ok(b) => b,
+    let batch = match strata_ingest::remote_write::decode(&body).and_then(|req| {
+        let md = req.metadata.clone();
+        strata_ingest::remote_write::to_batch(req).map(|b| (b, md))
+    }) {
+        Ok((b, md)) => {
+            s.metadata.record(&md);
+            b
+        }
         Err(e) => {
             s.counters
                 .remote_write_rejected

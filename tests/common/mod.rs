@@ -18,6 +18,15 @@ pub struct Server {
     pub data: PathBuf,
 }
 
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -65,6 +74,8 @@ impl Server {
     }
 
     /// SIGKILL: no shutdown code runs.
+    ///
+    /// (A `Server` dropped while running — a failed test — is killed too, see `Drop`.)
     pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -90,6 +101,8 @@ pub mod reqwest {
     pub struct Response {
         status: u16,
         pub body: Vec<u8>,
+        /// The raw header block, lower-cased.
+        pub headers: String,
     }
 
     impl Response {
@@ -178,7 +191,11 @@ pub mod reqwest {
             {
                 body = dechunk(&body);
             }
-            Ok(Response { status, body })
+            Ok(Response {
+                status,
+                body,
+                headers: head.to_ascii_lowercase(),
+            })
         }
     }
 
