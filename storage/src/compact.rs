@@ -71,7 +71,7 @@ impl Db {
                 }
             }
             for (w, group) in windows {
-                let end = (w + 1) * range;
+                let end = w.saturating_add(1).saturating_mul(range);
                 // Only windows that newer data has already passed.
                 if group.len() > 1 && end <= newest {
                     return Some(group);
@@ -146,9 +146,13 @@ impl Db {
             .await
             .map_err(|e| StorageError::Task(e.to_string()))??;
         let new = match encoded {
-            Some(enc) => vec![Arc::new(
-                Block::write(self.store.clone(), &self.blocks_root, enc, self.pool()).await?,
-            )],
+            Some(enc) => {
+                let b =
+                    Block::write(self.store.clone(), &self.blocks_root, enc, self.pool()).await?;
+                // Durable before its sources are deleted.
+                tokio::task::block_in_place(|| b.fsync_local(&self.opts.dir))?;
+                vec![Arc::new(b)]
+            }
             None => Vec::new(),
         };
         tracing::info!(sources = group.len(), new = ?new.iter().map(|b| &b.meta.ulid).collect::<Vec<_>>(), "compacted blocks");
@@ -162,6 +166,7 @@ impl Db {
 
     /// Rewrites every block that has tombstones, dropping the deleted samples.
     pub async fn clean_tombstones(&self) -> Result<()> {
+        let _m = self.maintenance.lock().await;
         for b in self.blocks() {
             if !b.tombstones().is_empty() {
                 self.merge(std::slice::from_ref(&b)).await?;

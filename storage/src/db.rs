@@ -66,12 +66,15 @@ pub struct Db {
     pub(crate) blocks: RwLock<Vec<Arc<Block>>>,
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) blocks_root: Path,
-    maintenance: tokio::sync::Mutex<()>,
+    pub(crate) maintenance: tokio::sync::Mutex<()>,
     /// Woken when the head has grown past what a block cut would take.
     wake: tokio::sync::Notify,
     pub metrics: DbMetrics,
     replay: ReplayStats,
     closed: AtomicBool,
+    /// Set when a WAL write failed: the head may then hold samples the WAL lacks, so
+    /// appends are refused until a restart replays the WAL.
+    wal_failed: AtomicBool,
 }
 
 impl Db {
@@ -114,6 +117,7 @@ impl Db {
             metrics: DbMetrics::default(),
             replay,
             closed: AtomicBool::new(false),
+            wal_failed: AtomicBool::new(false),
         }))
     }
 
@@ -151,24 +155,27 @@ impl Db {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<SeriesSamples>> {
-        // Precedence on equal timestamps: older blocks (by ULID, i.e. write order) first,
-        // then the head; the first sample of a timestamp wins.
-        let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
-        let mut blocks = self.blocks();
-        blocks.sort_by(|a, b| a.meta.ulid.cmp(&b.meta.ulid));
-        for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
-            let ids = b.select(matchers);
-            for (id, v) in b.read(&ids, mint, maxt).await? {
-                let labels = b.series()[id as usize].labels.clone();
-                by_labels.entry(labels).or_default().extend(v);
-            }
-        }
+        // The head is read first: a cut running meanwhile moves samples from the head into
+        // a block published before the head is truncated, so reading blocks second cannot
+        // miss them. Precedence on equal timestamps is still blocks (oldest ULID first),
+        // then head: the first sample of a timestamp wins.
+        let mut head: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
         for s in self.head.select(matchers) {
             let mut v = Vec::new();
             s.data.lock().samples(mint, maxt, &mut v);
             if !v.is_empty() {
-                by_labels.entry(s.labels.clone()).or_default().extend(v);
+                head.insert(s.labels.clone(), v);
             }
+        }
+        let mut by_labels = match self.read_blocks(matchers, mint, maxt).await {
+            // A compaction or retention removed a block under us: read the new list.
+            Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) => {
+                self.read_blocks(matchers, mint, maxt).await?
+            }
+            other => other?,
+        };
+        for (labels, v) in head {
+            by_labels.entry(labels).or_default().extend(v);
         }
         let mut out: Vec<SeriesSamples> = by_labels
             .into_iter()
@@ -180,6 +187,25 @@ impl Db {
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
+    }
+
+    async fn read_blocks(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<HashMap<Labels, Vec<(i64, f64)>>> {
+        let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        let mut blocks = self.blocks();
+        blocks.sort_by(|a, b| a.meta.ulid.cmp(&b.meta.ulid));
+        for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
+            let ids = b.select(matchers);
+            for (id, v) in b.read(&ids, mint, maxt).await? {
+                let labels = b.series()[id as usize].labels.clone();
+                by_labels.entry(labels).or_default().extend(v);
+            }
+        }
+        Ok(by_labels)
     }
 
     /// Label sets of the series matching `matchers` that have samples in `[mint, maxt]`
@@ -207,7 +233,8 @@ impl Db {
         // Not while a cut copies head data into a block the tombstones would miss.
         let _m = self.maintenance.lock().await;
         {
-            let _g = self.gate.read();
+            // Exclusive: no append may slip between the head delete and its WAL record.
+            let _g = self.gate.write();
             let mut logged = Vec::new();
             for s in self.head.select(matchers) {
                 s.data.lock().delete(mint, maxt);
@@ -303,6 +330,8 @@ impl Db {
         // 2. Publish the block.
         if let Some(enc) = encoded {
             let b = Block::write(self.store.clone(), &self.blocks_root, enc, &self.pool).await?;
+            // On disk for real before the WAL that also holds these samples is truncated.
+            tokio::task::block_in_place(|| b.fsync_local(&self.opts.dir))?;
             tracing::info!(block = %b.meta.ulid, min_time = b.meta.min_time, max_time = b.meta.max_time,
                 samples = b.meta.stats.num_samples, "head cut into block");
             self.publish(vec![Arc::new(b)], &[]);
@@ -423,6 +452,11 @@ impl Appender for Db {
         let mut accepted: Vec<(u32, i64, f64)> =
             Vec::with_capacity(batch.iter().map(|s| s.samples.len()).sum());
         let range = self.opts.block_range_ms;
+        if self.wal_failed.load(Ordering::Acquire) {
+            return Err(StorageError::Task(
+                "a WAL write failed earlier; appends are refused until a restart".into(),
+            ));
+        }
         let _g = self.gate.read();
         let max_t = self.head.max_time();
         let min_ooo = if max_t == i64::MIN {
@@ -435,7 +469,10 @@ impl Appender for Db {
             if s.samples.is_empty() {
                 continue;
             }
-            let series = self.head.get_or_create(&s.labels, Some(&self.wal))?;
+            let series = self
+                .head
+                .get_or_create(&s.labels, Some(&self.wal))
+                .inspect_err(|_| self.wal_failed.store(true, Ordering::Release))?;
             let mut d = series.data.lock();
             for &(t, v) in &s.samples {
                 match d.append(t, v, min_ooo, range) {
@@ -469,7 +506,11 @@ impl Appender for Db {
         if !accepted.is_empty() {
             let mut framed = Vec::with_capacity(accepted.len() * 14 + 16);
             wal::encode_samples(&mut framed, &accepted);
-            self.wal.write(&framed)?;
+            if let Err(e) = self.wal.write(&framed) {
+                self.wal_failed.store(true, Ordering::Release);
+                tracing::error!(error = %e, "WAL write failed: refusing appends until restart");
+                return Err(e);
+            }
             self.head.observe(lo, hi);
             let span = self.head.max_time().saturating_sub(self.head.min_time());
             if span > range + range / 2 {

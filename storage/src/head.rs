@@ -20,6 +20,9 @@ use crate::wal::{Wal, encode_series};
 #[derive(Default)]
 struct HeadIndex {
     by_hash: HashMap<u64, Vec<u32>>,
+    /// WAL ids that name a series already present under another id (a series removed
+    /// and re-created between a WAL rotation and its checkpoint): replay maps them here.
+    aliases: HashMap<u32, u32>,
     series: Vec<Option<Arc<MemSeries>>>,
     postings: Postings,
     symbols: Symbols,
@@ -91,7 +94,10 @@ impl Head {
     pub(crate) fn create_with_id(&self, id: u32, labels: &Labels) {
         let mut idx = self.index.write();
         let hash = labels.stable_hash();
-        if find(&idx, hash, labels).is_some() {
+        if let Some(existing) = find(&idx, hash, labels) {
+            if existing.id != id {
+                idx.aliases.insert(id, existing.id);
+            }
             return;
         }
         if idx.series.len() <= id as usize {
@@ -102,7 +108,9 @@ impl Head {
 
     /// The series with this id.
     pub(crate) fn series(&self, id: u32) -> Option<Arc<MemSeries>> {
-        self.index.read().series.get(id as usize).cloned().flatten()
+        let idx = self.index.read();
+        let id = idx.aliases.get(&id).copied().unwrap_or(id);
+        idx.series.get(id as usize).cloned().flatten()
     }
 
     /// Ids of the series the matchers select.
@@ -230,4 +238,23 @@ fn insert(
     }
     idx.series[slot] = Some(s.clone());
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replayed_series_under_a_second_id_is_an_alias() {
+        // A series removed and re-created between a WAL rotation and its checkpoint is
+        // logged twice under two ids; replay must route both ids to one series.
+        let head = Head::new(Arc::new(LabelPool::default()));
+        let x = Labels::from_pairs([("__name__", "x")]);
+        head.create_with_id(3, &x);
+        head.create_with_id(7, &x);
+        let a = head.series(3).expect("id 3");
+        let b = head.series(7).expect("id 7 aliases id 3");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(head.num_series(), 1);
+    }
 }

@@ -120,6 +120,29 @@ impl Block {
         for s in &mut series {
             s.labels = pool.intern(std::mem::take(&mut s.labels));
         }
+        // The row ranges must tile samples.parquet exactly: anything else is corruption
+        // (and would make row selection panic).
+        let mut next = 0u64;
+        for x in &series {
+            if x.row_offset != next {
+                return Err(block_err(
+                    &dir,
+                    "series.parquet row ranges are not contiguous",
+                ));
+            }
+            next = next
+                .checked_add(u64::from(x.num_samples))
+                .ok_or_else(|| block_err(&dir, "series.parquet row ranges overflow"))?;
+        }
+        if next != meta.stats.num_samples {
+            return Err(block_err(
+                &dir,
+                format!(
+                    "series.parquet covers {next} rows, meta.json says {}",
+                    meta.stats.num_samples
+                ),
+            ));
+        }
         let mut postings = Postings::default();
         for (i, s) in series.iter().enumerate() {
             postings.add(i as u32, &s.labels);
@@ -215,12 +238,17 @@ impl Block {
         let mut ts: Vec<i64> = Vec::with_capacity(ranges.iter().map(|r| r.len()).sum());
         let mut vs: Vec<f64> = Vec::with_capacity(ts.capacity());
         for b in &batches {
-            ts.extend_from_slice(
-                b.column(0)
-                    .as_primitive::<TimestampMillisecondType>()
-                    .values(),
-            );
-            vs.extend_from_slice(b.column(1).as_primitive::<Float64Type>().values());
+            let (Some(t), Some(v)) = (
+                b.column(0).as_primitive_opt::<TimestampMillisecondType>(),
+                b.column(1).as_primitive_opt::<Float64Type>(),
+            ) else {
+                return Err(block_err(
+                    &self.dir,
+                    "samples.parquet has unexpected column types",
+                ));
+            };
+            ts.extend_from_slice(t.values());
+            vs.extend_from_slice(v.values());
         }
         let tombs = self.tombstones.read().clone();
         let mut out = Vec::with_capacity(wanted.len());
@@ -268,6 +296,24 @@ impl Block {
         self.store
             .put(&self.dir.clone().join("tombstones.json"), bytes.into())
             .await?;
+        Ok(())
+    }
+
+    /// Flushes the block's files and directory to disk (object_store's local backend does
+    /// not fsync); `root` is the data directory the store is rooted at.
+    pub(crate) fn fsync_local(&self, root: &std::path::Path) -> Result<()> {
+        let dir = root.join(self.dir.as_ref());
+        for f in ["samples.parquet", "series.parquet", "meta.json"] {
+            let p = dir.join(f);
+            std::fs::File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StorageError::io("fsync", &p, e))?;
+        }
+        for d in [&dir, &root.join("blocks")] {
+            std::fs::File::open(d)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StorageError::io("fsync", d, e))?;
+        }
         Ok(())
     }
 
@@ -324,8 +370,12 @@ fn read_series_table(bytes: &bytes::Bytes) -> Result<Vec<BlockSeries>> {
             .as_any()
             .downcast_ref::<UInt32Array>()
             .ok_or_else(|| bad("num_samples"))?;
-        let keys = labels.keys().as_string::<i32>();
-        let vals = labels.values().as_string::<i32>();
+        let (Some(keys), Some(vals)) = (
+            labels.keys().as_string_opt::<i32>(),
+            labels.values().as_string_opt::<i32>(),
+        ) else {
+            return Err(bad("labels"));
+        };
         let offsets = labels.value_offsets();
         for i in 0..batch.num_rows() {
             let mut pairs: Vec<(&str, &str)> = vec![(METRIC_NAME, metric.value(i))];

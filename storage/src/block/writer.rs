@@ -166,7 +166,7 @@ impl BlockWriter {
         let meta = BlockMeta {
             ulid: ulid.clone(),
             min_time: self.min_t,
-            max_time: self.max_t + 1,
+            max_time: self.max_t.saturating_add(1),
             stats: BlockStats {
                 num_samples: self.rows,
                 num_series: self.series.len() as u64,

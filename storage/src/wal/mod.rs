@@ -201,9 +201,16 @@ impl Wal {
             self.rotate_locked(&mut w)?;
         }
         let seg = w.segment;
-        w.file
-            .write_all(framed)
-            .map_err(|e| StorageError::io("write", self.dir.join(segment_name(seg)), e))?;
+        if let Err(e) = w.file.write_all(framed) {
+            // Cut a partial frame off so later records are not stranded behind it.
+            let size = w.size;
+            let _ = w.file.set_len(size);
+            return Err(StorageError::io(
+                "write",
+                self.dir.join(segment_name(seg)),
+                e,
+            ));
+        }
         w.size += framed.len() as u64;
         self.dirty.store(true, Ordering::Release);
         self.bytes_written
