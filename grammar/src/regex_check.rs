@@ -29,6 +29,7 @@ fn anchored(re: &str) -> Result<regex::Regex, String> {
 
 /// Go's RE2 reads a `{` that does not open a valid repetition (`a{,`, `{x}`) as a literal;
 /// Rust's `regex` refuses it. Escapes such braces so both accept the same patterns.
+/// (Twin of `strata_storage::matcher`: the crates may not depend on each other.)
 pub(crate) fn escape_literal_braces(re: &str) -> String {
     let b = re.as_bytes();
     let mut out = String::with_capacity(re.len() + 4);

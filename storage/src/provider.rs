@@ -22,22 +22,11 @@ use crate::db::Db;
 use crate::labels::{Labels, METRIC_NAME};
 use crate::matcher::{MatchOp, Matcher};
 
-fn labels_field() -> Field {
-    Field::new_map(
-        "labels",
-        "entries",
-        Field::new("keys", DataType::Utf8, false),
-        Field::new("values", DataType::Utf8, true),
-        false,
-        false,
-    )
-}
-
 /// Schema of the `samples` table.
 pub fn samples_table_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("metric", DataType::Utf8, false),
-        labels_field(),
+        crate::block::writer::labels_field(),
         Field::new(
             "timestamp",
             DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
@@ -51,7 +40,7 @@ pub fn samples_table_schema() -> SchemaRef {
 pub fn series_table_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("metric", DataType::Utf8, false),
-        labels_field(),
+        crate::block::writer::labels_field(),
     ]))
 }
 
@@ -61,6 +50,24 @@ struct Pushdown {
     metric: Option<String>,
     mint: Option<i64>,
     maxt: Option<i64>,
+}
+
+impl Pushdown {
+    fn from_filters(filters: &[Expr]) -> Pushdown {
+        let mut p = Pushdown::default();
+        for f in filters {
+            classify(f, &mut p);
+        }
+        p
+    }
+
+    fn mint(&self) -> i64 {
+        self.mint.unwrap_or(i64::MIN)
+    }
+
+    fn maxt(&self) -> i64 {
+        self.maxt.unwrap_or(i64::MAX)
+    }
 }
 
 fn ts_millis(v: &ScalarValue) -> Option<i64> {
@@ -197,17 +204,10 @@ impl TableProvider for SamplesTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let mut p = Pushdown::default();
-        for f in filters {
-            classify(f, &mut p);
-        }
+        let p = Pushdown::from_filters(filters);
         let data = self
             .db
-            .select(
-                &matchers(&p),
-                p.mint.unwrap_or(i64::MIN),
-                p.maxt.unwrap_or(i64::MAX),
-            )
+            .select(&matchers(&p), p.mint(), p.maxt())
             .await
             .map_err(storage_err)?;
         let n: usize = data.iter().map(|s| s.samples.len()).sum();
@@ -275,17 +275,10 @@ impl TableProvider for SeriesTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let mut p = Pushdown::default();
-        for f in filters {
-            classify(f, &mut p);
-        }
+        let p = Pushdown::from_filters(filters);
         let series = self
             .db
-            .series(
-                &matchers(&p),
-                p.mint.unwrap_or(i64::MIN),
-                p.maxt.unwrap_or(i64::MAX),
-            )
+            .series(&matchers(&p), p.mint(), p.maxt())
             .await
             .map_err(storage_err)?;
         let mut metric = StringBuilder::new();

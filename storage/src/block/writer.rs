@@ -41,19 +41,25 @@ pub fn samples_schema() -> SchemaRef {
     ]))
 }
 
+/// The `labels` map column (label name → value, `__name__` excluded), as Arrow's
+/// `MapBuilder` produces it.
+pub(crate) fn labels_field() -> Field {
+    Field::new_map(
+        "labels",
+        "entries",
+        Field::new("keys", DataType::Utf8, false),
+        Field::new("values", DataType::Utf8, true),
+        false,
+        false,
+    )
+}
+
 /// The Arrow schema of `series.parquet`.
 pub fn series_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("series_id", DataType::UInt32, false),
         Field::new("metric", DataType::Utf8, false),
-        Field::new_map(
-            "labels",
-            "entries",
-            Field::new("keys", DataType::Utf8, false),
-            Field::new("values", DataType::Utf8, true),
-            false,
-            false,
-        ),
+        labels_field(),
         Field::new("labels_hash", DataType::UInt64, false),
         Field::new("row_offset", DataType::UInt64, false),
         Field::new("num_samples", DataType::UInt32, false),
