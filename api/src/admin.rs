@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -16,12 +15,8 @@ use crate::params::{MAX_TIME, MIN_TIME, Params};
 /// `POST|PUT /api/v1/admin/tsdb/delete_series?match[]=…&start=…&end=…` → 204.
 pub(crate) async fn delete_series(
     State(s): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<StatusCode, ApiError> {
-    let p = Params::from_request(&method, &uri, &headers, &body);
     let selectors = p.selectors()?;
     if selectors.is_empty() {
         return Err(ApiError::BadData("no match[] parameter provided".into()));
@@ -46,12 +41,8 @@ pub(crate) async fn clean_tombstones(
 /// `POST|PUT /api/v1/admin/tsdb/snapshot[?skip_head=true]` → `{"name": …}`.
 pub(crate) async fn snapshot(
     State(s): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let p = Params::from_request(&method, &uri, &headers, &body);
     let skip_head = match p.get("skip_head") {
         None | Some("") => false,
         Some(v) => v.parse::<bool>().map_err(|_| {

@@ -6,9 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
 use parking_lot::RwLock;
 use serde_json::{Value, json};
 use strata_ingest::remote_write::MetricMetadata;
@@ -69,12 +67,8 @@ impl MetadataStore {
 /// `GET /api/v1/metadata[?metric=…&limit=…&limit_per_metric=…]`.
 pub(crate) async fn metadata(
     State(s): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let p = Params::from_request(&method, &uri, &headers, &body);
     let limit = parse_limit(&p, "limit")?;
     let per_metric = parse_limit(&p, "limit_per_metric")?;
     let metric = p.get("metric").filter(|m| !m.is_empty());

@@ -17,6 +17,23 @@ pub(crate) const MAX_TIME: i64 = i64::MAX / 2;
 #[derive(Debug, Default)]
 pub(crate) struct Params(Vec<(String, String)>);
 
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
+    type Rejection = std::convert::Infallible;
+
+    /// Query string plus form body: handlers take `p: Params` as their last argument.
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let req = axum::extract::Request::from_parts(parts.clone(), body);
+        let bytes = Bytes::from_request(req, state).await.unwrap_or_default();
+        Ok(Params::from_request(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &bytes,
+        ))
+    }
+}
+
 impl Params {
     /// Reads the query string, plus the body of a form-encoded POST/PUT.
     pub(crate) fn from_request(

@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
 use serde_json::{Value, json};
 use strata_storage::{Labels, METRIC_NAME, MatchOp, Matcher};
 
@@ -63,12 +61,8 @@ fn labels_json(l: &Labels) -> Value {
 /// `GET|POST /api/v1/series`.
 pub(crate) async fn series(
     State(s): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let p = Params::from_request(&method, &uri, &headers, &body);
     let limit = p.limit()?;
     let all = matching(&s, &p, true).await?;
     let truncated = limit.is_some_and(|l| all.len() > l);
@@ -83,12 +77,8 @@ pub(crate) async fn series(
 /// `GET|POST /api/v1/labels`.
 pub(crate) async fn label_names(
     State(s): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let p = Params::from_request(&method, &uri, &headers, &body);
     let limit = p.limit()?;
     let names: BTreeSet<String> = matching(&s, &p, false)
         .await?
@@ -104,17 +94,13 @@ pub(crate) async fn label_names(
 pub(crate) async fn label_values(
     State(s): State<Arc<AppState>>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Json<Value>, ApiError> {
     // Prometheus 3 accepts any UTF-8 name, written plainly or as `U__` escaped.
     let name = unescape_label_name(&name);
     if name.is_empty() {
         return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
     }
-    let p = Params::from_request(&method, &uri, &headers, &body);
     let limit = p.limit()?;
     let values: BTreeSet<String> = matching(&s, &p, false)
         .await?

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -77,12 +75,8 @@ pub(crate) async fn walreplay(State(s): State<Arc<AppState>>) -> Json<Value> {
 /// `GET /api/v1/status/tsdb`: head statistics and the top entries by series count.
 pub(crate) async fn tsdb(
     State(s): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let p = Params::from_request(&method, &uri, &headers, &body);
     let limit = p.limit()?.unwrap_or(10);
     let db = s.db()?;
     let head = &db.head;
@@ -137,13 +131,7 @@ pub(crate) async fn tsdb(
 }
 
 /// `GET|POST /api/v1/format_query`: the query printed canonically.
-pub(crate) async fn format_query(
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let p = Params::from_request(&method, &uri, &headers, &body);
+pub(crate) async fn format_query(p: Params) -> Result<Json<Value>, ApiError> {
     let q = p.get("query").unwrap_or("");
     let expr = strata_grammar::parse(q)
         .map_err(|e| ApiError::BadData(format!("invalid parameter \"query\": {e}")))?;
