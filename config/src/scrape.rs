@@ -128,6 +128,8 @@ pub struct ScrapeConfig {
     pub scheme: String,
     /// `enable_compression` (default true).
     pub enable_compression: bool,
+    // The limits below repeat `GlobalConfig`'s on purpose: `#[serde(flatten)]` would share
+    // them but cannot be combined with `deny_unknown_fields`, which file:line errors rely on.
     /// `body_size_limit` (0 = unlimited).
     #[serde(skip_serializing_if = "ByteSize::is_zero_ref")]
     pub body_size_limit: ByteSize,

@@ -7,6 +7,16 @@ fn samples(n: u32) -> Vec<u8> {
     b
 }
 
+/// A WAL with one segment holding two sample records; returns the dir and the segment path.
+fn two_record_segment() -> (tempfile::TempDir, std::path::PathBuf) {
+    let d = tempfile::tempdir().expect("tmp");
+    let (w, _) = Wal::open(d.path(), |_| {}).expect("open");
+    w.write(&samples(3)).expect("write");
+    w.write(&samples(5)).expect("write");
+    let seg = d.path().join(segment_name(w.writer.lock().segment));
+    (d, seg)
+}
+
 fn replay(dir: &Path) -> (Vec<Record>, ReplayStats) {
     let mut recs = Vec::new();
     let (_w, stats) = Wal::open(dir, |r| recs.push(r)).expect("open");
@@ -38,14 +48,7 @@ fn write_replay_and_checkpoint() {
 
 #[test]
 fn torn_tail_is_truncated_and_rest_kept() {
-    let d = tempfile::tempdir().expect("tmp");
-    let seg;
-    {
-        let (w, _) = Wal::open(d.path(), |_| {}).expect("open");
-        w.write(&samples(3)).expect("write");
-        w.write(&samples(5)).expect("write");
-        seg = d.path().join(segment_name(w.writer.lock().segment));
-    }
+    let (d, seg) = two_record_segment();
     let len = fs::metadata(&seg).expect("stat").len();
     let f = OpenOptions::new().write(true).open(&seg).expect("open");
     f.set_len(len - 7).expect("truncate");
@@ -60,14 +63,7 @@ fn torn_tail_is_truncated_and_rest_kept() {
 
 #[test]
 fn flipped_byte_is_detected() {
-    let d = tempfile::tempdir().expect("tmp");
-    let seg;
-    {
-        let (w, _) = Wal::open(d.path(), |_| {}).expect("open");
-        w.write(&samples(3)).expect("write");
-        w.write(&samples(5)).expect("write");
-        seg = d.path().join(segment_name(w.writer.lock().segment));
-    }
+    let (d, seg) = two_record_segment();
     let mut bytes = fs::read(&seg).expect("read");
     let n = bytes.len();
     bytes[n - 3] ^= 0x55;
