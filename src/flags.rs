@@ -27,6 +27,15 @@ pub(crate) struct Flags {
     /// The maximum lookback duration for retrieving metrics during expression evaluations.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub(crate) lookback_delta: String,
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    pub(crate) query_timeout: String,
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub(crate) query_max_samples: u64,
+    /// Maximum number of queries executed concurrently.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub(crate) query_max_concurrency: usize,
     /// Enable API endpoints for admin control actions.
     #[arg(long = "web.enable-admin-api")]
     pub(crate) enable_admin_api: bool,
@@ -84,6 +93,9 @@ impl Flags {
             ),
             ("web.listen-address", self.listen_address.clone()),
             ("query.lookback-delta", self.lookback_delta.clone()),
+            ("query.timeout", self.query_timeout.clone()),
+            ("query.max-samples", self.query_max_samples.to_string()),
+            ("query.max-concurrency", self.query_max_concurrency.to_string()),
             ("web.enable-admin-api", self.enable_admin_api.to_string()),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-remote-write-receiver", "true".to_string()),
@@ -95,8 +107,14 @@ impl Flags {
         .collect()
     }
 
+    /// Query timeout in ms.
+    pub(crate) fn query_timeout_ms(&self) -> Result<i64, String> {
+        strata_config::Duration::parse(&self.query_timeout)
+            .map(|d| d.as_millis() as i64)
+            .map_err(|e| format!("--query.timeout={}: {e}", self.query_timeout))
+    }
+
     /// Lookback delta in ms (used by the query engine).
-    #[allow(dead_code)]
     pub(crate) fn lookback_delta_ms(&self) -> Result<i64, String> {
         strata_config::Duration::parse(&self.lookback_delta)
             .map(|d| d.as_millis() as i64)

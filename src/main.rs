@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use strata_api::{AppState, BuildInfo, ServerInfo};
+use strata_api::{AppState, BuildInfo, EngineOptions, ServerInfo};
 use strata_storage::{Db, Options};
 use tracing_subscriber::EnvFilter;
 
@@ -96,6 +96,13 @@ async fn run(flags: Flags) -> Result<(), String> {
         retention: flags.retention_time.clone(),
         enable_admin_api: flags.enable_admin_api,
         cors_origin: flags.cors_origin.clone(),
+        engine: EngineOptions {
+            lookback: flags.lookback_delta_ms()?,
+            timeout: std::time::Duration::from_millis(flags.query_timeout_ms()?.max(1) as u64),
+            max_samples: flags.query_max_samples,
+            max_concurrency: flags.query_max_concurrency,
+            default_subquery_step: config.global.evaluation_interval.as_millis() as i64,
+        },
     };
     let state = AppState::new(
         BuildInfo {

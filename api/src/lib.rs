@@ -8,6 +8,7 @@ mod error;
 mod lifecycle;
 mod metadata;
 mod params;
+mod query;
 mod self_metrics;
 mod series;
 mod status;
@@ -20,9 +21,11 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use strata_engine::Engine;
 use strata_storage::Db;
 
 pub use error::ApiError;
+pub use strata_engine::EngineOptions;
 
 /// Build information shown on `/metrics` and the status endpoints.
 #[derive(Debug, Clone)]
@@ -46,12 +49,15 @@ pub struct ServerInfo {
     pub enable_admin_api: bool,
     /// `--web.cors.origin`: anchored regex of origins allowed by CORS.
     pub cors_origin: String,
+    /// Query engine settings (`--query.*` flags).
+    pub engine: EngineOptions,
 }
 
 /// Shared state of every handler.
 pub struct AppState {
     pub info: ServerInfo,
     db: OnceLock<Arc<Db>>,
+    engine: OnceLock<Arc<Engine>>,
     ready: AtomicBool,
     pub build: BuildInfo,
     pub started: Instant,
@@ -65,6 +71,7 @@ impl AppState {
         Arc::new(AppState {
             info,
             db: OnceLock::new(),
+            engine: OnceLock::new(),
             ready: AtomicBool::new(false),
             build,
             started: Instant::now(),
@@ -75,6 +82,9 @@ impl AppState {
 
     /// Hands over the opened storage and marks the server ready (WAL replay is done).
     pub fn set_ready(&self, db: Arc<Db>) {
+        let _ = self
+            .engine
+            .set(Arc::new(Engine::new(db.clone(), self.info.engine.clone())));
         let _ = self.db.set(db);
         self.ready.store(true, Ordering::Release);
     }
@@ -82,6 +92,15 @@ impl AppState {
     /// Marks the server not ready (shutting down).
     pub fn set_not_ready(&self) {
         self.ready.store(false, Ordering::Release);
+    }
+
+    /// The query engine, once storage is ready.
+    pub fn engine(&self) -> Result<Arc<Engine>, ApiError> {
+        self.db()?;
+        self.engine
+            .get()
+            .cloned()
+            .ok_or_else(|| ApiError::Unavailable("query engine is not ready".into()))
     }
 
     /// Storage, once ready.
@@ -114,6 +133,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/label/{name}/values", get(series::label_values))
         .route("/api/v1/metadata", get(metadata::metadata))
+        .route("/api/v1/query", get(query::query).post(query::query))
+        .route(
+            "/api/v1/query_range",
+            get(query::query_range).post(query::query_range),
+        )
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/config", get(status::config))

@@ -1,0 +1,380 @@
+//! `/api/v1/query` and `/api/v1/query_range`: Prometheus's parameters, checked in
+//! Prometheus's order with its messages, and its JSON (values as strings, `NaN`/`±Inf`,
+//! timestamps as seconds with millisecond fraction).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use strata_engine::{EngineError, PromValue, QueryOutcome};
+use strata_storage::Labels;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::params::{Params, parse_time};
+
+/// Prometheus's per-series point limit of range queries.
+const MAX_POINTS: i64 = 11_000;
+
+/// An engine failure rendered with Prometheus's `errorType` and status.
+struct QueryError(EngineError);
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        let kind = self.0.error_type();
+        let status = match kind {
+            "bad_data" => StatusCode::BAD_REQUEST,
+            "execution" => StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout" | "canceled" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let msg = match &self.0 {
+            EngineError::Parse(e) => format!("invalid parameter \"query\": {e}"),
+            other => other.to_string(),
+        };
+        let body = serde_json::json!({"status": "error", "errorType": kind, "error": msg});
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// Prometheus `parseDuration`: float seconds or a duration string like `1h30m`.
+pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        let ms = f * 1e3;
+        if !ms.is_finite() || ms >= 9.223_372_036_854_776e15 || ms <= -9.223_372_036_854_776e15 {
+            return Err(format!("cannot parse {s:?} to a valid duration. It overflows int64"));
+        }
+        return Ok(ms.round() as i64);
+    }
+    prom_duration(s).ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
+}
+
+/// `model.ParseDuration`: `[0-9]+(y|w|d|h|m|s|ms)` units in descending order.
+fn prom_duration(s: &str) -> Option<i64> {
+    if s.is_empty() {
+        return None;
+    }
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("ms", 1),
+        ("m", 60_000),
+        ("s", 1000),
+    ];
+    let order = |u: &str| match u {
+        "y" => 0,
+        "w" => 1,
+        "d" => 2,
+        "h" => 3,
+        "m" => 4,
+        "s" => 5,
+        _ => 6,
+    };
+    let mut rest = s;
+    let mut total: i64 = 0;
+    let mut last = -1;
+    while !rest.is_empty() {
+        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        let v: i64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let (unit, mult) = UNITS.iter().find(|(u, _)| rest.starts_with(u))?;
+        let o = order(unit);
+        if o <= last {
+            return None;
+        }
+        last = o;
+        rest = &rest[unit.len()..];
+        total = total.checked_add(v.checked_mul(*mult)?)?;
+    }
+    Some(total)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn time_param(p: &Params, key: &str, default: Option<i64>) -> Result<i64, ApiError> {
+    match (p.get(key), default) {
+        (None | Some(""), Some(d)) => Ok(d),
+        (v, _) => {
+            let s = v.unwrap_or("");
+            parse_time(s).ok_or_else(|| {
+                ApiError::BadData(format!(
+                    "invalid parameter \"{key}\": cannot parse \"{s}\" to a valid timestamp"
+                ))
+            })
+        }
+    }
+}
+
+fn timeout_param(p: &Params) -> Result<Option<Duration>, ApiError> {
+    match p.get("timeout") {
+        None | Some("") => Ok(None),
+        Some(s) => parse_duration(s)
+            .map(|ms| Some(Duration::from_millis(ms.max(0) as u64)))
+            .map_err(|e| ApiError::BadData(format!("invalid parameter \"timeout\": {e}"))),
+    }
+}
+
+fn lookback_param(p: &Params) -> Result<Option<i64>, ApiError> {
+    match p.get("lookback_delta") {
+        None | Some("") => Ok(None),
+        Some(s) => parse_duration(s)
+            .map(Some)
+            .map_err(|e| ApiError::BadData(format!("error parsing lookback delta duration: {e}"))),
+    }
+}
+
+fn query_param(p: &Params) -> Result<String, ApiError> {
+    Ok(p.get("query").unwrap_or("").to_string())
+}
+
+/// `GET|POST /api/v1/query`.
+pub(crate) async fn query(State(st): State<Arc<AppState>>, p: Params) -> Response {
+    let r = async {
+        let t = time_param(&p, "time", Some(now_ms()))?;
+        let timeout = timeout_param(&p)?;
+        let lookback = lookback_param(&p)?;
+        let limit = p.limit()?;
+        let q = query_param(&p)?;
+        let engine = st.engine()?;
+        Ok::<_, ApiError>((engine, q, t, timeout, lookback, limit))
+    }
+    .await;
+    let (engine, q, t, timeout, lookback, limit) = match r {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    match engine.instant(&q, t, lookback, timeout).await {
+        Ok(out) => render(out, limit),
+        Err(e) => QueryError(e).into_response(),
+    }
+}
+
+/// `GET|POST /api/v1/query_range`.
+pub(crate) async fn query_range(State(st): State<Arc<AppState>>, p: Params) -> Response {
+    let r = async {
+        let start = time_param(&p, "start", None)?;
+        let end = time_param(&p, "end", None)?;
+        if end < start {
+            return Err(ApiError::BadData(
+                "invalid parameter \"end\": end timestamp must not be before start time".into(),
+            ));
+        }
+        let step_s = p.get("step").unwrap_or("");
+        let step = parse_duration(step_s)
+            .map_err(|e| ApiError::BadData(format!("invalid parameter \"step\": {e}")))?;
+        if step <= 0 {
+            return Err(ApiError::BadData(
+                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if (end - start) / step > MAX_POINTS {
+            return Err(ApiError::BadData(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+            ));
+        }
+        let timeout = timeout_param(&p)?;
+        let lookback = lookback_param(&p)?;
+        let limit = p.limit()?;
+        let q = query_param(&p)?;
+        let engine = st.engine()?;
+        Ok((engine, q, start, end, step, timeout, lookback, limit))
+    }
+    .await;
+    let (engine, q, start, end, step, timeout, lookback, limit) = match r {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    match engine.range(&q, start, end, step, lookback, timeout).await {
+        Ok(out) => render(out, limit),
+        Err(e) => QueryError(e).into_response(),
+    }
+}
+
+/// Go `strconv.AppendFloat` as Prometheus's `jsonutil.MarshalFloat` uses it.
+pub(crate) fn format_value(v: f64, out: &mut String) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else if v != 0.0 && (v.abs() < 1e-6 || v.abs() >= 1e21) {
+        let s = format!("{v:e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let (sign, digits) = match e.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', e),
+        };
+        let _ = write!(out, "{m}e{sign}{digits:0>2}");
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// Prometheus `jsonutil.MarshalTimestamp`: seconds with a 3-digit fraction when needed.
+pub(crate) fn format_ts(t: i64, out: &mut String) {
+    let mut t = t;
+    if t < 0 {
+        out.push('-');
+        t = -t;
+    }
+    let _ = write!(out, "{}", t / 1000);
+    let frac = t % 1000;
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+}
+
+fn write_labels(labels: &Labels, out: &mut String) {
+    let mut v: Vec<(&str, &str)> = labels.iter().map(|l| (&*l.name, &*l.value)).collect();
+    v.sort_unstable();
+    out.push('{');
+    for (i, (n, val)) in v.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(n).unwrap_or_default());
+        out.push(':');
+        out.push_str(&serde_json::to_string(val).unwrap_or_default());
+    }
+    out.push('}');
+}
+
+fn write_point(t: i64, v: f64, out: &mut String) {
+    out.push('[');
+    format_ts(t, out);
+    out.push_str(",\"");
+    format_value(v, out);
+    out.push_str("\"]");
+}
+
+/// The success JSON of a query result.
+pub(crate) fn render_json(out: &QueryOutcome, limit: Option<usize>) -> String {
+    let mut s = String::with_capacity(256);
+    s.push_str("{\"status\":\"success\",\"data\":{\"resultType\":");
+    match &out.value {
+        PromValue::Scalar { t, v } => {
+            s.push_str("\"scalar\",\"result\":");
+            write_point(*t, *v, &mut s);
+        }
+        PromValue::Str { t, s: text } => {
+            s.push_str("\"string\",\"result\":[");
+            format_ts(*t, &mut s);
+            s.push(',');
+            s.push_str(&serde_json::to_string(text).unwrap_or_default());
+            s.push(']');
+        }
+        PromValue::Vector(v) => {
+            s.push_str("\"vector\",\"result\":[");
+            for (i, smp) in v.iter().take(limit.unwrap_or(usize::MAX)).enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str("{\"metric\":");
+                write_labels(&smp.labels, &mut s);
+                s.push_str(",\"value\":");
+                write_point(smp.t, smp.v, &mut s);
+                s.push('}');
+            }
+            s.push(']');
+        }
+        PromValue::Matrix(m) => {
+            s.push_str("\"matrix\",\"result\":[");
+            for (i, ser) in m.iter().take(limit.unwrap_or(usize::MAX)).enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str("{\"metric\":");
+                write_labels(&ser.labels, &mut s);
+                s.push_str(",\"values\":[");
+                for (j, (t, v)) in ser.points.iter().enumerate() {
+                    if j > 0 {
+                        s.push(',');
+                    }
+                    write_point(*t, *v, &mut s);
+                }
+                s.push_str("]}");
+            }
+            s.push(']');
+        }
+    }
+    s.push('}');
+    let list = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    if !out.notes.warnings.is_empty() {
+        s.push_str(",\"warnings\":");
+        s.push_str(&list(&out.notes.warnings));
+    }
+    if !out.notes.infos.is_empty() {
+        s.push_str(",\"infos\":");
+        s.push_str(&list(&out.notes.infos));
+    }
+    s.push('}');
+    s
+}
+
+fn render(out: QueryOutcome, limit: Option<usize>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        render_json(&out, limit),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(x: f64) -> String {
+        let mut s = String::new();
+        format_value(x, &mut s);
+        s
+    }
+
+    fn t(x: i64) -> String {
+        let mut s = String::new();
+        format_ts(x, &mut s);
+        s
+    }
+
+    #[test]
+    fn values_format_like_go() {
+        assert_eq!(v(1.0), "1");
+        assert_eq!(v(0.1), "0.1");
+        assert_eq!(v(1e-7), "1e-07");
+        assert_eq!(v(1.5e21), "1.5e+21");
+        assert_eq!(v(123456789.0), "123456789");
+        assert_eq!(v(f64::NAN), "NaN");
+        assert_eq!(v(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn timestamps_format_like_prometheus() {
+        assert_eq!(t(1500), "1.500");
+        assert_eq!(t(1000), "1");
+        assert_eq!(t(-1500), "-1.500");
+        assert_eq!(t(1005), "1.005");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1.5"), Ok(1500));
+        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration("100ms"), Ok(100));
+        assert!(parse_duration("1x").is_err());
+        assert!(parse_duration("30m1h").is_err());
+    }
+}

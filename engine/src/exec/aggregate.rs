@@ -1,0 +1,308 @@
+//! The aggregation operators, step by step (Prometheus `rangeEvalAgg`, `aggregation`,
+//! `aggregationK`, `aggregationCountValues`).
+
+use std::collections::HashMap;
+
+use strata_grammar::AggregateOp;
+use strata_storage::{Label, Labels};
+
+use super::scalar_values;
+use crate::error::{Result, exec_err};
+use crate::functions::aggr::Acc;
+use crate::functions::{format_g, format_value_label};
+use crate::model::{Grid, QueryContext, Rows};
+use crate::plan::AggParam;
+
+/// Labels kept by `by` / left by `without` (which also drops `__name__`).
+pub(crate) fn group_labels(labels: &Labels, grouping: &[String], without: bool) -> Labels {
+    let keep: Vec<Label> = labels
+        .iter()
+        .filter(|l| {
+            let listed = grouping.iter().any(|g| **g == *l.name);
+            if without {
+                !listed && &*l.name != "__name__"
+            } else {
+                listed
+            }
+        })
+        .cloned()
+        .collect();
+    Labels::from_labels(keep)
+}
+
+/// Go `labels.Hash()`: xxhash64 over `name\xffvalue\xff` in byte order of names.
+fn go_labels_hash(labels: &Labels) -> u64 {
+    let mut v: Vec<&Label> = labels.iter().collect();
+    v.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    let mut buf = Vec::with_capacity(256);
+    for l in v {
+        buf.extend_from_slice(l.name.as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(l.value.as_bytes());
+        buf.push(0xff);
+    }
+    xxhash_rust::xxh64::xxh64(&buf, 0)
+}
+
+/// Go `container/heap` on a slice with a `less` function.
+fn heap_up(h: &mut [(u32, f64)], mut j: usize, less: &impl Fn(f64, f64) -> bool) {
+    while j > 0 {
+        let i = (j - 1) / 2;
+        if !less(h[j].1, h[i].1) {
+            break;
+        }
+        h.swap(i, j);
+        j = i;
+    }
+}
+
+fn heap_down(h: &mut [(u32, f64)], i0: usize, less: &impl Fn(f64, f64) -> bool) -> bool {
+    let n = h.len();
+    let mut i = i0;
+    loop {
+        let j1 = 2 * i + 1;
+        if j1 >= n {
+            break;
+        }
+        let mut j = j1;
+        if j1 + 1 < n && less(h[j1 + 1].1, h[j1].1) {
+            j = j1 + 1;
+        }
+        if !less(h[j].1, h[i].1) {
+            break;
+        }
+        h.swap(i, j);
+        i = j;
+    }
+    i > i0
+}
+
+/// Go `sort.Sort(sort.Reverse(h))` for small heaps: insertion sort (stable).
+fn reverse_sort(h: &mut [(u32, f64)], less: &impl Fn(f64, f64) -> bool) {
+    for i in 1..h.len() {
+        let mut j = i;
+        while j > 0 && less(h[j - 1].1, h[j].1) {
+            h.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+}
+
+fn k_param(v: f64) -> Result<i64> {
+    if v.is_nan() {
+        return Err(exec_err("Parameter value is NaN"));
+    }
+    if v >= 9.223_372_036_854_776e18 || v < -9.223_372_036_854_776e18 {
+        return Err(exec_err(format!("Scalar value {} overflows int64", format_g(v))));
+    }
+    Ok(v as i64)
+}
+
+/// Evaluates one aggregation over input 0 (input 1 is the scalar parameter, if any).
+pub(super) fn aggregate(
+    ctx: &QueryContext,
+    grid: Grid,
+    op: AggregateOp,
+    grouping: &[String],
+    without: bool,
+    param: &AggParam,
+    mut inputs: Vec<Rows>,
+) -> Result<Rows> {
+    let params = match param {
+        AggParam::Scalar(a) => scalar_values(*a, &inputs, grid),
+        _ => vec![f64::NAN; grid.len()],
+    };
+    let mut input = std::mem::take(&mut inputs[0]);
+    input.sort_by_time();
+
+    // Groups of every input series.
+    let mut group_of: HashMap<u32, u32> = HashMap::new();
+    let mut group_ids: HashMap<Labels, u32> = HashMap::new();
+    let mut groups: Vec<(Labels, bool)> = Vec::new();
+    let count_values = match (op, param) {
+        (AggregateOp::CountValues, AggParam::Label(l)) => Some(l.clone()),
+        _ => None,
+    };
+    if count_values.is_none() {
+        for &s in &input.series {
+            if group_of.contains_key(&s) {
+                continue;
+            }
+            let meta = ctx.registry.get(s);
+            let gl = group_labels(&meta.labels, grouping, without);
+            let n = groups.len() as u32;
+            let g = *group_ids.entry(gl.clone()).or_insert(n);
+            if g == n {
+                groups.push((gl, false));
+            }
+            groups[g as usize].1 |= meta.drop_name;
+            group_of.insert(s, g);
+        }
+    }
+    let out_ids: Vec<u32> = groups
+        .iter()
+        .map(|(l, d)| ctx.registry.intern(l.clone(), *d))
+        .collect();
+
+    let mut out = Rows::with_capacity(grid.len() * groups.len().max(1));
+    let mut i = 0;
+    let mut accs: Vec<Option<Acc>> = vec![None; groups.len()];
+    let mut heaps: Vec<Vec<(u32, f64)>> = vec![Vec::new(); groups.len()];
+    let mut order: Vec<u32> = Vec::new();
+    let mut cv_label_cache: HashMap<(u32, u64), u32> = HashMap::new();
+    while i < input.len() {
+        let t = input.ts[i];
+        let start = i;
+        while i < input.len() && input.ts[i] == t {
+            i += 1;
+        }
+        let step = grid.index(t).unwrap_or(0);
+        let p = params[step];
+        order.clear();
+        if let Some(label) = &count_values {
+            // count_values: group by the value label plus the grouping.
+            let mut counts: Vec<(u32, f64)> = Vec::new();
+            let mut pos: HashMap<u32, usize> = HashMap::new();
+            for k in start..i {
+                let (s, v) = (input.series[k], input.vals[k]);
+                let id = match cv_label_cache.get(&(s, v.to_bits())) {
+                    Some(id) => *id,
+                    None => {
+                        let meta = ctx.registry.get(s);
+                        let mut pairs: Vec<Label> =
+                            meta.labels.iter().filter(|l| *l.name != **label).cloned().collect();
+                        pairs.push(Label {
+                            name: label.as_str().into(),
+                            value: format_value_label(v).into(),
+                        });
+                        let mut g = grouping.to_vec();
+                        if !without {
+                            g.push(label.clone());
+                        }
+                        let gl = group_labels(&Labels::from_labels(pairs), &g, without);
+                        let id = ctx.registry.intern(gl, false);
+                        cv_label_cache.insert((s, v.to_bits()), id);
+                        id
+                    }
+                };
+                match pos.get(&id) {
+                    Some(&j) => counts[j].1 += 1.0,
+                    None => {
+                        pos.insert(id, counts.len());
+                        counts.push((id, 1.0));
+                    }
+                }
+            }
+            for (id, c) in counts {
+                out.push(id, t, c);
+            }
+            continue;
+        }
+        match op {
+            AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk => {
+                let mut k = k_param(p)?;
+                let n = (i - start) as i64;
+                if k > n {
+                    k = n;
+                }
+                if k < 1 {
+                    continue;
+                }
+                let k = k as usize;
+                let top = op == AggregateOp::Topk;
+                let less = move |a: f64, b: f64| {
+                    if a.is_nan() {
+                        return true;
+                    }
+                    if top { a < b } else { a > b }
+                };
+                for h in heaps.iter_mut() {
+                    h.clear();
+                }
+                for kk in start..i {
+                    let (s, v) = (input.series[kk], input.vals[kk]);
+                    let g = group_of[&s] as usize;
+                    let h = &mut heaps[g];
+                    if h.is_empty() {
+                        order.push(g as u32);
+                    }
+                    if op == AggregateOp::Limitk {
+                        if h.len() < k {
+                            h.push((s, v));
+                        }
+                        continue;
+                    }
+                    if h.len() < k {
+                        h.push((s, v));
+                        let j = h.len() - 1;
+                        heap_up(h, j, &less);
+                    } else {
+                        let better = if top { h[0].1 < v } else { h[0].1 > v };
+                        if better || (h[0].1.is_nan() && !v.is_nan()) {
+                            h[0] = (s, v);
+                            if k > 1 && !heap_down(h, 0, &less) {
+                                heap_up(h, 0, &less);
+                            }
+                        }
+                    }
+                }
+                for &g in &order {
+                    let h = &mut heaps[g as usize];
+                    if op != AggregateOp::Limitk && h.len() > 1 {
+                        reverse_sort(h, &less);
+                    }
+                    for &(s, v) in h.iter() {
+                        out.push(s, t, v);
+                    }
+                }
+            }
+            AggregateOp::LimitRatio => {
+                if p.is_nan() {
+                    return Err(exec_err("Ratio value is NaN"));
+                }
+                let mut r = p;
+                if !(-1.0..=1.0).contains(&r) {
+                    let capped = r.clamp(-1.0, 1.0);
+                    ctx.warn(format!(
+                        "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                        format_g(r),
+                        format_g(capped)
+                    ));
+                    r = capped;
+                }
+                for kk in start..i {
+                    let s = input.series[kk];
+                    let offset = go_labels_hash(&ctx.registry.get(s).labels) as f64 / u64::MAX as f64;
+                    if (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r) {
+                        out.push(s, t, input.vals[kk]);
+                    }
+                }
+            }
+            _ => {
+                if op == AggregateOp::Quantile && (p.is_nan() || !(0.0..=1.0).contains(&p)) {
+                    ctx.warn(format!(
+                        "PromQL warning: quantile value should be between 0 and 1, got {}",
+                        format_g(p)
+                    ));
+                }
+                for kk in start..i {
+                    let (s, v) = (input.series[kk], input.vals[kk]);
+                    let g = group_of[&s] as usize;
+                    match &mut accs[g] {
+                        Some(a) => a.add(op, v),
+                        None => {
+                            accs[g] = Some(Acc::new(op, v));
+                            order.push(g as u32);
+                        }
+                    }
+                }
+                for &g in &order {
+                    if let Some(mut a) = accs[g as usize].take() {
+                        out.push(out_ids[g as usize], t, a.finish(op, p));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,227 @@
+//! vector ⊕ vector: arithmetic and comparisons with one-to-one / group_left / group_right
+//! matching, and the set operators (Prometheus `VectorBinop`, `VectorAnd/Or/Unless`).
+
+use std::collections::{HashMap, HashSet};
+
+use strata_grammar::{BinaryOp, Cardinality};
+use strata_storage::{Label, Labels};
+
+use crate::error::{Result, exec_err};
+use crate::functions::instant::elem_binop;
+use crate::model::{QueryContext, Rows};
+
+struct Sigs<'a> {
+    ctx: &'a QueryContext,
+    on: bool,
+    names: &'a [String],
+    of_id: HashMap<u32, u32>,
+    ids: HashMap<Labels, u32>,
+}
+
+impl Sigs<'_> {
+    fn match_labels(&self, labels: &Labels) -> Labels {
+        let keep: Vec<Label> = labels
+            .iter()
+            .filter(|l| {
+                let listed = self.names.iter().any(|n| **n == *l.name);
+                if self.on {
+                    listed
+                } else {
+                    !listed && &*l.name != "__name__"
+                }
+            })
+            .cloned()
+            .collect();
+        Labels::from_labels(keep)
+    }
+
+    fn sig(&mut self, id: u32) -> u32 {
+        if let Some(s) = self.of_id.get(&id) {
+            return *s;
+        }
+        let labels = self.match_labels(&self.ctx.registry.get(id).labels);
+        let n = self.ids.len() as u32;
+        let s = *self.ids.entry(labels).or_insert(n);
+        self.of_id.insert(id, s);
+        s
+    }
+}
+
+/// Row ranges of each timestamp; rows sorted by (ts, series).
+fn by_step(rows: &mut Rows) -> HashMap<i64, std::ops::Range<usize>> {
+    rows.sort_by_time();
+    let mut m = HashMap::new();
+    let mut i = 0;
+    while i < rows.len() {
+        let t = rows.ts[i];
+        let s = i;
+        while i < rows.len() && rows.ts[i] == t {
+            i += 1;
+        }
+        m.insert(t, s..i);
+    }
+    m
+}
+
+/// Evaluates `lhs op rhs`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn join(
+    ctx: &QueryContext,
+    op: BinaryOp,
+    card: Cardinality,
+    on: bool,
+    names: &[String],
+    include: &[String],
+    return_bool: bool,
+    mut lhs: Rows,
+    mut rhs: Rows,
+) -> Result<Rows> {
+    let mut sigs = Sigs {
+        ctx,
+        on,
+        names,
+        of_id: HashMap::new(),
+        ids: HashMap::new(),
+    };
+    let mut out = Rows::with_capacity(lhs.len().max(rhs.len()));
+    let lsteps = by_step(&mut lhs);
+    let rsteps = by_step(&mut rhs);
+    let mut times: Vec<i64> = lsteps.keys().chain(rsteps.keys()).copied().collect();
+    times.sort_unstable();
+    times.dedup();
+    let empty = 0..0;
+    let mut result_ids: HashMap<(u32, u32), u32> = HashMap::new();
+    for t in times {
+        let lr = lsteps.get(&t).unwrap_or(&empty).clone();
+        let rr = rsteps.get(&t).unwrap_or(&empty).clone();
+        match op {
+            BinaryOp::And | BinaryOp::Unless => {
+                let set: HashSet<u32> = rr.map(|k| sigs.sig(rhs.series[k])).collect();
+                for k in lr {
+                    let hit = set.contains(&sigs.sig(lhs.series[k]));
+                    if hit == (op == BinaryOp::And) {
+                        out.push(lhs.series[k], t, lhs.vals[k]);
+                    }
+                }
+            }
+            BinaryOp::Or => {
+                let mut set = HashSet::new();
+                for k in lr {
+                    set.insert(sigs.sig(lhs.series[k]));
+                    out.push(lhs.series[k], t, lhs.vals[k]);
+                }
+                for k in rr {
+                    if !set.contains(&sigs.sig(rhs.series[k])) {
+                        out.push(rhs.series[k], t, rhs.vals[k]);
+                    }
+                }
+            }
+            _ => {
+                if lr.is_empty() || rr.is_empty() {
+                    continue;
+                }
+                let swapped = card == Cardinality::OneToMany;
+                let (many, mr, one, or) = if swapped {
+                    (&rhs, rr, &lhs, lr)
+                } else {
+                    (&lhs, lr, &rhs, rr)
+                };
+                let mut one_map: HashMap<u32, (u32, f64)> = HashMap::with_capacity(or.len());
+                for k in or {
+                    let s = sigs.sig(one.series[k]);
+                    if let Some((prev, _)) = one_map.insert(s, (one.series[k], one.vals[k])) {
+                        let side = if swapped { "left" } else { "right" };
+                        let a = ctx.registry.get(one.series[k]).labels;
+                        let b = ctx.registry.get(prev).labels;
+                        return Err(exec_err(format!(
+                            "found duplicate series for the match group {} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side",
+                            sigs.match_labels(&a)
+                        )));
+                    }
+                }
+                let mut matched: HashMap<u32, HashSet<u32>> = HashMap::new();
+                for k in mr {
+                    let (ms, mv) = (many.series[k], many.vals[k]);
+                    let s = sigs.sig(ms);
+                    let Some(&(os, ov)) = one_map.get(&s) else {
+                        continue;
+                    };
+                    let (l, r) = if swapped { (ov, mv) } else { (mv, ov) };
+                    let (mut val, keep) = elem_binop(op, l, r);
+                    if return_bool {
+                        val = if keep { 1.0 } else { 0.0 };
+                    } else if !keep {
+                        continue;
+                    }
+                    let oid = match result_ids.get(&(ms, os)) {
+                        Some(o) => *o,
+                        None => {
+                            let o = result_id(ctx, op, card, on, names, include, return_bool, ms, os);
+                            result_ids.insert((ms, os), o);
+                            o
+                        }
+                    };
+                    let set = matched.entry(s).or_default();
+                    if card == Cardinality::OneToOne {
+                        if !set.is_empty() {
+                            return Err(exec_err(
+                                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                            ));
+                        }
+                        set.insert(oid);
+                    } else if !set.insert(oid) {
+                        return Err(exec_err(
+                            "multiple matches for labels: grouping labels must ensure unique matches",
+                        ));
+                    }
+                    out.push(oid, t, val);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Prometheus `resultMetric`, interned with the delayed-name-removal flag.
+#[allow(clippy::too_many_arguments)]
+fn result_id(
+    ctx: &QueryContext,
+    op: BinaryOp,
+    card: Cardinality,
+    on: bool,
+    names: &[String],
+    include: &[String],
+    return_bool: bool,
+    many: u32,
+    one: u32,
+) -> u32 {
+    let m = ctx.registry.get(many);
+    let o = ctx.registry.get(one);
+    let arithmetic = !op.is_comparison();
+    let mut labels: Vec<Label> = m
+        .labels
+        .iter()
+        .filter(|l| {
+            if arithmetic && &*l.name == "__name__" {
+                return false;
+            }
+            if card == Cardinality::OneToOne {
+                let listed = names.iter().any(|n| **n == *l.name);
+                return if on { listed } else { !listed };
+            }
+            true
+        })
+        .cloned()
+        .collect();
+    for ln in include {
+        labels.retain(|l| *l.name != **ln);
+        if let Some(v) = o.labels.get(ln) {
+            labels.push(Label {
+                name: ln.as_str().into(),
+                value: v.into(),
+            });
+        }
+    }
+    let drop = return_bool || (!arithmetic && m.drop_name);
+    ctx.registry.intern(Labels::from_labels(labels), drop)
+}

@@ -1,0 +1,167 @@
+//! Per-sample functions, vector ⊕ scalar arithmetic and the label functions.
+
+use std::collections::{HashMap, HashSet};
+
+use strata_storage::Labels;
+
+use super::scalar_values;
+use crate::error::{Result, exec_err};
+use crate::functions::instant::{clamp, elem_binop, round};
+use crate::functions::{go_max, go_min};
+use crate::model::{Grid, QueryContext, Rows, SCALAR_SERIES};
+use crate::plan::{MapFn, ScalarArg};
+
+/// Output series id of an input series after a label-changing or value-only function.
+struct IdMap<'a> {
+    ctx: &'a QueryContext,
+    cache: HashMap<u32, u32>,
+}
+
+impl IdMap<'_> {
+    fn get(&mut self, id: u32, f: impl FnOnce(&QueryContext, u32) -> Result<u32>) -> Result<u32> {
+        if let Some(o) = self.cache.get(&id) {
+            return Ok(*o);
+        }
+        let o = f(self.ctx, id)?;
+        self.cache.insert(id, o);
+        Ok(o)
+    }
+}
+
+fn drop_name(ctx: &QueryContext, id: u32) -> Result<u32> {
+    Ok(if id == SCALAR_SERIES {
+        id
+    } else {
+        ctx.registry.with_drop_name(id)
+    })
+}
+
+fn set_label(labels: &Labels, name: &str, value: &str) -> Labels {
+    let mut pairs: Vec<(String, String)> = labels
+        .iter()
+        .filter(|l| &*l.name != name)
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect();
+    if !value.is_empty() {
+        pairs.push((name.to_string(), value.to_string()));
+    }
+    Labels::from_pairs(pairs)
+}
+
+/// Runs `func` over input 0 with scalar arguments from the other inputs.
+pub(super) fn map(
+    ctx: &QueryContext,
+    grid: Grid,
+    func: &MapFn,
+    args: &[ScalarArg],
+    inputs: Vec<Rows>,
+) -> Result<Rows> {
+    let a: Vec<Vec<f64>> = args.iter().map(|&x| scalar_values(x, &inputs, grid)).collect();
+    let input = &inputs[0];
+    let mut out = Rows::with_capacity(input.len());
+    let mut ids = IdMap {
+        ctx,
+        cache: HashMap::new(),
+    };
+    let at = |k: usize, t: i64| -> f64 { grid.index(t).map_or(f64::NAN, |i| a[k][i]) };
+    match func {
+        MapFn::Identity => return Ok(inputs.into_iter().next().unwrap_or_default()),
+        MapFn::Nothing => return Ok(out),
+        MapFn::LabelReplace { .. } | MapFn::LabelJoin { .. } => return relabel(ctx, func, input),
+        _ => {}
+    }
+    for k in 0..input.len() {
+        let (id, t, v) = (input.series[k], input.ts[k], input.vals[k]);
+        let value = match func {
+            MapFn::Math(f) => f.apply(v),
+            MapFn::Date(f) => f.apply(v),
+            MapFn::Clamp => {
+                let (lo, hi) = (at(0, t), at(1, t));
+                if hi < lo {
+                    continue;
+                }
+                clamp(v, lo, hi)
+            }
+            MapFn::ClampMin => go_max(at(0, t), v),
+            MapFn::ClampMax => go_min(at(0, t), v),
+            MapFn::Round => round(v, at(0, t)),
+            MapFn::Timestamp => t as f64 / 1e3,
+            MapFn::DropName => v,
+            MapFn::Neg => -v,
+            MapFn::Binary {
+                op,
+                scalar_lhs,
+                return_bool,
+            } => {
+                let s = at(0, t);
+                let (l, r) = if *scalar_lhs { (s, v) } else { (v, s) };
+                let (mut val, keep) = elem_binop(*op, l, r);
+                if op.is_comparison() && *scalar_lhs {
+                    val = v;
+                }
+                if *return_bool {
+                    val = if keep { 1.0 } else { 0.0 };
+                } else if !keep {
+                    continue;
+                }
+                if !op.is_comparison() || *return_bool {
+                    let o = ids.get(id, drop_name)?;
+                    out.push(o, t, val);
+                } else {
+                    out.push(id, t, val);
+                }
+                continue;
+            }
+            MapFn::Identity | MapFn::Nothing | MapFn::LabelReplace { .. } | MapFn::LabelJoin { .. } => v,
+        };
+        let o = ids.get(id, drop_name)?;
+        out.push(o, t, value);
+    }
+    Ok(out)
+}
+
+fn relabel(ctx: &QueryContext, func: &MapFn, input: &Rows) -> Result<Rows> {
+    let re = match func {
+        MapFn::LabelReplace { regex, .. } => Some(
+            regex::Regex::new(&format!("^(?s:{regex})$"))
+                .map_err(|_| exec_err(format!("invalid regular expression in label_replace(): {regex}")))?,
+        ),
+        _ => None,
+    };
+    let mut ids = IdMap {
+        ctx,
+        cache: HashMap::new(),
+    };
+    let mut seen: HashSet<(u32, i64)> = HashSet::new();
+    let mut out = Rows::with_capacity(input.len());
+    for k in 0..input.len() {
+        let id = input.series[k];
+        let o = ids.get(id, |ctx, id| {
+            let meta = ctx.registry.get(id);
+            let (dst, value) = match func {
+                MapFn::LabelReplace { dst, repl, src, .. } => {
+                    let sv = meta.labels.get(src).unwrap_or("");
+                    let Some(caps) = re.as_ref().and_then(|r| r.captures(sv)) else {
+                        return Ok(id);
+                    };
+                    let mut res = String::new();
+                    caps.expand(repl, &mut res);
+                    (dst, res)
+                }
+                MapFn::LabelJoin { dst, sep, srcs } => {
+                    let vals: Vec<&str> = srcs.iter().map(|s| meta.labels.get(s).unwrap_or("")).collect();
+                    (dst, vals.join(sep))
+                }
+                _ => return Ok(id),
+            };
+            let labels = set_label(&meta.labels, dst, &value);
+            let drop = if dst == "__name__" { false } else { meta.drop_name };
+            Ok(ctx.registry.intern(labels, drop))
+        })?;
+        if !seen.insert((o, input.ts[k])) {
+            return Err(exec_err("vector cannot contain metrics with the same labelset"));
+        }
+        out.push(o, input.ts[k], input.vals[k]);
+    }
+    Ok(out)
+}

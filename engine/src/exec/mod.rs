@@ -1,0 +1,262 @@
+//! Physical execution of [`PromNode`]s: one DataFusion `ExecutionPlan` type whose
+//! `execute` gathers its inputs and runs the operator's kernel (one module each). Every
+//! PromQL operator needs whole steps (aggregations, joins) or whole series (range windows)
+//! before it can emit, so the nodes are blocking and single-partition.
+
+mod absent;
+mod aggregate;
+mod join;
+mod map;
+mod select;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, collect,
+};
+use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
+
+use crate::error::{EngineError, Result};
+use crate::model::{QueryContext, Rows, SCALAR_SERIES, vector_schema};
+use crate::plan::{PromNode, PromOp, ScalarArg};
+
+/// Builds [`PromExec`]s for [`PromNode`]s of one query.
+pub struct PromExtensionPlanner {
+    /// The query the plan belongs to.
+    pub ctx: Arc<QueryContext>,
+}
+
+impl fmt::Debug for PromExtensionPlanner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PromExtensionPlanner")
+    }
+}
+
+#[async_trait]
+impl ExtensionPlanner for PromExtensionPlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session: &dyn datafusion::catalog::Session,
+        _planning_ctx: &PhysicalPlanningContext,
+    ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(n) = node.as_any().downcast_ref::<PromNode>() else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(PromExec::new(
+            n.op.clone(),
+            physical_inputs.to_vec(),
+            self.ctx.clone(),
+        ))))
+    }
+}
+
+/// The physical node of every PromQL operator.
+pub struct PromExec {
+    op: PromOp,
+    children: Vec<Arc<dyn ExecutionPlan>>,
+    ctx: Arc<QueryContext>,
+    props: Arc<PlanProperties>,
+}
+
+impl PromExec {
+    fn new(op: PromOp, children: Vec<Arc<dyn ExecutionPlan>>, ctx: Arc<QueryContext>) -> Self {
+        let props = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(vector_schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        PromExec {
+            op,
+            children,
+            ctx,
+            props,
+        }
+    }
+}
+
+impl fmt::Debug for PromExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.op.name())
+    }
+}
+
+impl DisplayAs for PromExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}: {:?}", self.op.name(), self.op)
+    }
+}
+
+impl ExecutionPlan for PromExec {
+    fn name(&self) -> &str {
+        self.op.name()
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        self.children.iter().collect()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(PromExec::new(self.op.clone(), children, self.ctx.clone())))
+    }
+
+    fn execute(&self, partition: usize, task: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "{} has one partition, asked for {partition}",
+                self.op.name()
+            )));
+        }
+        let op = self.op.clone();
+        let children = self.children.clone();
+        let ctx = self.ctx.clone();
+        let fut = async move {
+            let mut inputs = Vec::with_capacity(children.len());
+            for c in children {
+                let batches = collect(c, task.clone()).await?;
+                let mut rows = Rows::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+                for b in &batches {
+                    rows.extend_from_batch(b).map_err(EngineError::into_df)?;
+                }
+                inputs.push(rows);
+            }
+            let out = run(&op, &ctx, inputs).await.map_err(EngineError::into_df)?;
+            out.into_batch().map_err(EngineError::into_df)
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            vector_schema(),
+            futures::stream::once(fut),
+        )))
+    }
+}
+
+/// Runs the kernel of `op` over its gathered inputs.
+async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<Rows> {
+    match op {
+        PromOp::Selector {
+            matchers,
+            mint,
+            maxt,
+        } => select::selector(ctx, matchers, *mint, *maxt).await,
+        PromOp::Instant {
+            grid,
+            lookback,
+            offset,
+            at,
+            sample_ts,
+        } => Ok(select::instant(&inputs[0], *grid, *lookback, *offset, *at, *sample_ts)),
+        PromOp::Range {
+            grid,
+            range,
+            offset,
+            at,
+            func,
+            p0,
+            p1,
+            counter_check,
+        } => select::range(
+            ctx,
+            &mut inputs[0],
+            *grid,
+            *range,
+            *offset,
+            *at,
+            *func,
+            [p0.get(), p1.get()],
+            *counter_check,
+        ),
+        PromOp::Const { grid, value } => {
+            let mut out = Rows::with_capacity(grid.len());
+            for t in grid.steps() {
+                out.push(SCALAR_SERIES, t, value.get());
+            }
+            Ok(out)
+        }
+        PromOp::Time { grid } => {
+            let mut out = Rows::with_capacity(grid.len());
+            for t in grid.steps() {
+                out.push(SCALAR_SERIES, t, t as f64 / 1e3);
+            }
+            Ok(out)
+        }
+        PromOp::Map { grid, func, args } => map::map(ctx, *grid, func, args, inputs),
+        PromOp::ScalarOf { grid } => Ok(absent::scalar_of(&inputs[0], *grid)),
+        PromOp::Join {
+            op,
+            card,
+            on,
+            labels,
+            include,
+            return_bool,
+        } => {
+            let rhs = inputs.pop().unwrap_or_default();
+            let lhs = inputs.pop().unwrap_or_default();
+            join::join(ctx, *op, *card, *on, labels, include, *return_bool, lhs, rhs)
+        }
+        PromOp::Aggregate {
+            grid,
+            op,
+            grouping,
+            without,
+            param,
+        } => aggregate::aggregate(ctx, *grid, *op, grouping, *without, param, inputs),
+        PromOp::Absent { grid, labels } => Ok(absent::absent(ctx, &inputs[0], *grid, labels)),
+        PromOp::HistogramQuantile { grid, q } => absent::histogram_quantile(ctx, *grid, *q, inputs),
+    }
+}
+
+/// The per-step values of a scalar argument (NaN where missing).
+pub(crate) fn scalar_values(arg: ScalarArg, inputs: &[Rows], grid: crate::model::Grid) -> Vec<f64> {
+    match arg {
+        ScalarArg::Const(v) => vec![v.get(); grid.len()],
+        ScalarArg::Child(i) => {
+            let mut out = vec![f64::NAN; grid.len()];
+            let rows = &inputs[i];
+            for k in 0..rows.len() {
+                if let Some(idx) = grid.index(rows.ts[k]) {
+                    out[idx] = rows.vals[k];
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Builds the session state that plans with [`PromExtensionPlanner`].
+pub(crate) fn session_state() -> SessionState {
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::prelude::SessionConfig;
+    SessionStateBuilder::new()
+        .with_config(SessionConfig::new().with_target_partitions(1))
+        .with_default_features()
+        .build()
+}

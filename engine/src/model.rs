@@ -1,0 +1,356 @@
+//! The data model every plan node shares: the step grid, the vector relation
+//! `(series u32, ts i64, value f64)`, and the per-query series registry that maps
+//! series ids to label sets (labels never travel in columns).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, Float64Array, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{DFSchema, DFSchemaRef};
+use parking_lot::{Mutex, RwLock};
+use strata_storage::{Db, Labels};
+
+use crate::error::{EngineError, Result};
+
+/// The series id of scalar relations (labels `{}`).
+pub const SCALAR_SERIES: u32 = 0;
+/// Bit pattern of Prometheus's staleness marker.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// True if `v` is a staleness marker.
+#[inline]
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN
+}
+
+/// Evaluation steps: `start, start+step, …, ≤ end` (ms). An instant query is one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd)]
+pub struct Grid {
+    /// First step.
+    pub start: i64,
+    /// Last step (inclusive bound).
+    pub end: i64,
+    /// Step width, > 0.
+    pub step: i64,
+}
+
+impl Grid {
+    /// Number of steps.
+    pub fn len(&self) -> usize {
+        if self.end < self.start {
+            0
+        } else {
+            ((self.end - self.start) / self.step) as usize + 1
+        }
+    }
+
+    /// True when the grid has no step.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The step times.
+    pub fn steps(&self) -> impl Iterator<Item = i64> + use<> {
+        let g = *self;
+        (0..g.len()).map(move |i| g.start + i as i64 * g.step)
+    }
+
+    /// Index of the step at `ts`, if `ts` is on the grid.
+    pub fn index(&self, ts: i64) -> Option<usize> {
+        if ts < self.start || ts > self.end || (ts - self.start) % self.step != 0 {
+            None
+        } else {
+            Some(((ts - self.start) / self.step) as usize)
+        }
+    }
+}
+
+/// Query-wide parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryParams {
+    /// Query start (ms).
+    pub start: i64,
+    /// Query end (ms).
+    pub end: i64,
+    /// Step (ms); 0 for an instant query.
+    pub interval: i64,
+    /// Lookback delta (ms).
+    pub lookback: i64,
+}
+
+impl QueryParams {
+    /// The top-level grid.
+    pub fn grid(&self) -> Grid {
+        Grid {
+            start: self.start,
+            end: self.end,
+            step: self.interval.max(1),
+        }
+    }
+}
+
+/// Labels of a series and whether `__name__` must be dropped from the result.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SeriesMeta {
+    /// The labels.
+    pub labels: Labels,
+    /// Delayed `__name__` removal flag.
+    pub drop_name: bool,
+}
+
+#[derive(Default)]
+struct RegistryInner {
+    metas: Vec<SeriesMeta>,
+    ids: HashMap<SeriesMeta, u32>,
+}
+
+/// Per-query map of series ids to labels. Id 0 is the scalar series `{}`.
+pub struct SeriesRegistry {
+    inner: RwLock<RegistryInner>,
+}
+
+impl Default for SeriesRegistry {
+    fn default() -> Self {
+        let r = SeriesRegistry {
+            inner: RwLock::new(RegistryInner::default()),
+        };
+        r.intern(Labels::default(), false);
+        r
+    }
+}
+
+impl SeriesRegistry {
+    /// The id of `labels` with `drop_name`, allocating one on first sight.
+    pub fn intern(&self, labels: Labels, drop_name: bool) -> u32 {
+        let meta = SeriesMeta { labels, drop_name };
+        if let Some(id) = self.inner.read().ids.get(&meta) {
+            return *id;
+        }
+        let mut w = self.inner.write();
+        if let Some(id) = w.ids.get(&meta) {
+            return *id;
+        }
+        let id = w.metas.len() as u32;
+        w.metas.push(meta.clone());
+        w.ids.insert(meta, id);
+        id
+    }
+
+    /// Labels and flag of `id`.
+    pub fn get(&self, id: u32) -> SeriesMeta {
+        self.inner.read().metas[id as usize].clone()
+    }
+
+    /// The same labels with the drop flag set.
+    pub fn with_drop_name(&self, id: u32) -> u32 {
+        let m = self.get(id);
+        if m.drop_name {
+            id
+        } else {
+            self.intern(m.labels, true)
+        }
+    }
+}
+
+/// Per-query state shared by all execution nodes.
+pub struct QueryContext {
+    /// The database.
+    pub db: Arc<Db>,
+    /// Series ids of this query.
+    pub registry: SeriesRegistry,
+    /// Query parameters.
+    pub params: QueryParams,
+    /// `--query.max-samples`.
+    pub max_samples: u64,
+    /// Samples loaded so far.
+    pub samples: AtomicU64,
+    /// Warnings and infos collected during evaluation.
+    pub notes: Mutex<Annotations>,
+}
+
+impl QueryContext {
+    /// Counts `n` loaded samples against the limit.
+    pub fn add_samples(&self, n: u64) -> Result<()> {
+        let total = self.samples.fetch_add(n, Ordering::Relaxed) + n;
+        if total > self.max_samples {
+            return Err(EngineError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    /// Records a warning.
+    pub fn warn(&self, msg: String) {
+        let mut n = self.notes.lock();
+        if !n.warnings.contains(&msg) {
+            n.warnings.push(msg);
+        }
+    }
+
+    /// Records an info.
+    pub fn info(&self, msg: String) {
+        let mut n = self.notes.lock();
+        if !n.infos.contains(&msg) {
+            n.infos.push(msg);
+        }
+    }
+}
+
+/// Warnings and infos of a query.
+#[derive(Clone, Debug, Default)]
+pub struct Annotations {
+    /// `warnings`.
+    pub warnings: Vec<String>,
+    /// `infos`.
+    pub infos: Vec<String>,
+}
+
+/// The Arrow schema of every PromQL relation.
+pub fn vector_schema() -> SchemaRef {
+    static S: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("series", DataType::UInt32, false),
+            Field::new("ts", DataType::Int64, false),
+            Field::new("value", DataType::Float64, false),
+        ]))
+    });
+    S.clone()
+}
+
+/// The DataFusion logical schema of every PromQL relation.
+pub fn vector_dfschema() -> DFSchemaRef {
+    static S: LazyLock<DFSchemaRef> = LazyLock::new(|| {
+        Arc::new(DFSchema::try_from(vector_schema().as_ref().clone()).expect("static schema"))
+    });
+    S.clone()
+}
+
+/// A relation in memory, column-wise.
+#[derive(Clone, Debug, Default)]
+pub struct Rows {
+    /// Series ids.
+    pub series: Vec<u32>,
+    /// Timestamps (ms).
+    pub ts: Vec<i64>,
+    /// Values.
+    pub vals: Vec<f64>,
+}
+
+impl Rows {
+    /// Empty, with room for `n` rows.
+    pub fn with_capacity(n: usize) -> Self {
+        Rows {
+            series: Vec::with_capacity(n),
+            ts: Vec::with_capacity(n),
+            vals: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends a row.
+    #[inline]
+    pub fn push(&mut self, s: u32, t: i64, v: f64) {
+        self.series.push(s);
+        self.ts.push(t);
+        self.vals.push(v);
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Appends all rows of a batch.
+    pub fn extend_from_batch(&mut self, b: &RecordBatch) -> Result<()> {
+        let col = |i: usize| b.column(i).clone();
+        let s = col(0);
+        let t = col(1);
+        let v = col(2);
+        let (Some(s), Some(t), Some(v)) = (
+            s.as_any().downcast_ref::<UInt32Array>(),
+            t.as_any().downcast_ref::<Int64Array>(),
+            v.as_any().downcast_ref::<Float64Array>(),
+        ) else {
+            return Err(EngineError::Exec("unexpected batch schema".into()));
+        };
+        self.series.extend_from_slice(s.values());
+        self.ts.extend_from_slice(t.values());
+        self.vals.extend_from_slice(v.values());
+        Ok(())
+    }
+
+    /// Converts into one record batch (no copy).
+    pub fn into_batch(self) -> Result<RecordBatch> {
+        RecordBatch::try_new(
+            vector_schema(),
+            vec![
+                Arc::new(UInt32Array::from(self.series)),
+                Arc::new(Int64Array::from(self.ts)),
+                Arc::new(Float64Array::from(self.vals)),
+            ],
+        )
+        .map_err(|e| EngineError::DataFusion(e.into()))
+    }
+
+    /// Sorts by (series, ts), stable.
+    pub fn sort_by_series(&mut self) {
+        if self
+            .series
+            .windows(2)
+            .zip(self.ts.windows(2))
+            .all(|(s, t)| (s[0], t[0]) <= (s[1], t[1]))
+        {
+            return;
+        }
+        let mut idx: Vec<u32> = (0..self.len() as u32).collect();
+        idx.sort_by_key(|&i| (self.series[i as usize], self.ts[i as usize]));
+        self.permute(&idx);
+    }
+
+    /// Sorts by (ts, series), stable.
+    pub fn sort_by_time(&mut self) {
+        let mut idx: Vec<u32> = (0..self.len() as u32).collect();
+        idx.sort_by_key(|&i| (self.ts[i as usize], self.series[i as usize]));
+        self.permute(&idx);
+    }
+
+    fn permute(&mut self, idx: &[u32]) {
+        self.series = idx.iter().map(|&i| self.series[i as usize]).collect();
+        self.ts = idx.iter().map(|&i| self.ts[i as usize]).collect();
+        self.vals = idx.iter().map(|&i| self.vals[i as usize]).collect();
+    }
+
+    /// Runs of equal series: `(series, start..end)`; rows must be sorted by series.
+    pub fn series_runs(&self) -> SeriesRuns<'_> {
+        SeriesRuns { rows: self, pos: 0 }
+    }
+}
+
+/// Iterator over runs of one series.
+pub struct SeriesRuns<'a> {
+    rows: &'a Rows,
+    pos: usize,
+}
+
+impl Iterator for SeriesRuns<'_> {
+    type Item = (u32, std::ops::Range<usize>);
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = &self.rows.series;
+        if self.pos >= s.len() {
+            return None;
+        }
+        let id = s[self.pos];
+        let start = self.pos;
+        let mut end = start + 1;
+        while end < s.len() && s[end] == id {
+            end += 1;
+        }
+        self.pos = end;
+        Some((id, start..end))
+    }
+}

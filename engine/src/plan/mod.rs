@@ -1,0 +1,624 @@
+//! AST → DataFusion logical plan. Every PromQL operator becomes a [`PromNode`] extension
+//! node; constant scalar subtrees fold at plan time.
+
+pub mod node;
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::{Extension, LogicalPlan};
+use strata_grammar::{
+    AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Duration, DurationExpr,
+    DurationOp, Expr, MatchOp, SubqueryExpr, UnaryOp, ValueType, VectorSelector,
+};
+
+use crate::error::{EngineError, Result, exec_err};
+use crate::functions::date::DateFn;
+use crate::functions::instant::{MathFn, scalar_binop};
+use crate::functions::range::RangeFn;
+use crate::model::{Grid, QueryParams};
+pub use node::{AggParam, F64, MapFn, PromNode, PromOp, ScalarArg};
+
+/// A planned subexpression.
+pub enum Planned {
+    /// A constant scalar.
+    Const(f64),
+    /// A string.
+    Str(String),
+    /// An instant vector relation.
+    Vector(LogicalPlan),
+    /// A scalar relation (series 0, one row per step).
+    Scalar(LogicalPlan),
+    /// A range vector (raw samples), only at the top of an instant query.
+    Matrix(LogicalPlan),
+}
+
+/// Plans one query.
+pub struct Planner {
+    /// Query parameters.
+    pub params: QueryParams,
+    /// Default subquery resolution (ms).
+    pub default_step: i64,
+}
+
+fn node(op: PromOp, inputs: Vec<LogicalPlan>) -> LogicalPlan {
+    LogicalPlan::Extension(Extension {
+        node: Arc::new(PromNode { op, inputs }),
+    })
+}
+
+fn unparen(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(i) => unparen(i),
+        other => other,
+    }
+}
+
+impl Planner {
+    /// The relation of a scalar (constant or not) on `grid`.
+    fn scalar_relation(&self, p: Planned, grid: Grid) -> Result<LogicalPlan> {
+        match p {
+            Planned::Const(v) => Ok(node(
+                PromOp::Const {
+                    grid,
+                    value: F64::new(v),
+                },
+                vec![],
+            )),
+            Planned::Scalar(p) | Planned::Vector(p) => Ok(p),
+            _ => Err(exec_err("expected a scalar")),
+        }
+    }
+
+    /// A scalar argument of a node whose inputs so far are `inputs`.
+    fn scalar_arg(&self, p: Planned, inputs: &mut Vec<LogicalPlan>) -> Result<ScalarArg> {
+        match p {
+            Planned::Const(v) => Ok(ScalarArg::Const(F64::new(v))),
+            Planned::Scalar(plan) => {
+                inputs.push(plan);
+                Ok(ScalarArg::Child(inputs.len() - 1))
+            }
+            _ => Err(exec_err("expected a scalar argument")),
+        }
+    }
+
+    fn vector(&self, e: &Expr, g: Grid) -> Result<LogicalPlan> {
+        match self.plan(e, g)? {
+            Planned::Vector(p) => Ok(p),
+            _ => Err(exec_err(format!("expected an instant vector: {e}"))),
+        }
+    }
+
+    /// Resolves a duration to milliseconds.
+    pub fn duration(&self, d: &Duration) -> Result<i64> {
+        match d {
+            Duration::Fixed(ms) => Ok(*ms),
+            Duration::Expr(e) => {
+                let secs = self.duration_expr(e)?;
+                let ms = secs * 1e3;
+                if !ms.is_finite() || ms.abs() > i64::MAX as f64 {
+                    return Err(EngineError::BadData(format!(
+                        "duration expression out of range: {secs}"
+                    )));
+                }
+                Ok(ms.round() as i64)
+            }
+        }
+    }
+
+    fn duration_expr(&self, e: &DurationExpr) -> Result<f64> {
+        Ok(match e {
+            DurationExpr::Number { seconds, .. } => *seconds,
+            DurationExpr::Step => self.params.interval as f64 / 1e3,
+            DurationExpr::Range => (self.params.end - self.params.start) as f64 / 1e3,
+            DurationExpr::Neg(i) => -self.duration_expr(i)?,
+            DurationExpr::Paren(i) => self.duration_expr(i)?,
+            DurationExpr::Min(a, b) => self.duration_expr(a)?.min(self.duration_expr(b)?),
+            DurationExpr::Max(a, b) => self.duration_expr(a)?.max(self.duration_expr(b)?),
+            DurationExpr::Binary { op, lhs, rhs } => {
+                let (a, b) = (self.duration_expr(lhs)?, self.duration_expr(rhs)?);
+                match op {
+                    DurationOp::Add => a + b,
+                    DurationOp::Sub => a - b,
+                    DurationOp::Mul => a * b,
+                    DurationOp::Div => {
+                        if b == 0.0 {
+                            return Err(EngineError::BadData("division by zero".into()));
+                        }
+                        a / b
+                    }
+                    DurationOp::Mod => {
+                        if b == 0.0 {
+                            return Err(EngineError::BadData("modulo by zero".into()));
+                        }
+                        a % b
+                    }
+                    DurationOp::Pow => a.powf(b),
+                }
+            }
+        })
+    }
+
+    fn at(&self, at: &Option<AtModifier>) -> Option<i64> {
+        at.map(|a| match a {
+            AtModifier::Timestamp(ms) => ms,
+            AtModifier::Start => self.params.start,
+            AtModifier::End => self.params.end,
+        })
+    }
+
+    fn selector(&self, vs: &VectorSelector, lo_extra: i64, g: Grid) -> Result<(LogicalPlan, i64, Option<i64>)> {
+        let offset = vs.offset.as_ref().map(|d| self.duration(d)).transpose()?.unwrap_or(0);
+        let at = self.at(&vs.at);
+        let ref_lo = at.unwrap_or(g.start).saturating_sub(offset);
+        let ref_hi = at.unwrap_or(g.end).saturating_sub(offset);
+        let matchers = vs
+            .all_matchers()
+            .into_iter()
+            .map(|m| (m.name, m.op.as_str().to_string(), m.value))
+            .collect();
+        let sel = node(
+            PromOp::Selector {
+                matchers,
+                mint: ref_lo.saturating_sub(lo_extra).saturating_add(1),
+                maxt: ref_hi,
+            },
+            vec![],
+        );
+        Ok((sel, offset, at))
+    }
+
+    fn subquery_grid(&self, outer: Grid, sq: &SubqueryExpr) -> Result<(Grid, i64, i64, Option<i64>)> {
+        let range = self.duration(&sq.range)?;
+        let offset = sq.offset.as_ref().map(|d| self.duration(d)).transpose()?.unwrap_or(0);
+        let at = self.at(&sq.at);
+        let step = match &sq.step {
+            Some(d) => self.duration(d)?,
+            None => self.default_step,
+        };
+        if step <= 0 {
+            return Err(EngineError::BadData("subquery step must be positive".into()));
+        }
+        let (lo, hi) = match at {
+            Some(a) => (a - offset, a - offset),
+            None => (outer.start - offset, outer.end - offset),
+        };
+        let mut s = (lo - range).div_euclid(step) * step;
+        if s <= lo - range {
+            s += step;
+        }
+        Ok((Grid { start: s, end: hi, step }, range, offset, at))
+    }
+
+    /// Plans `e` evaluated at the steps of `g`.
+    pub fn plan(&self, e: &Expr, g: Grid) -> Result<Planned> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Planned::Const(n.value)),
+            Expr::StringLiteral(s) => Ok(Planned::Str(s.clone())),
+            Expr::Paren(i) => self.plan(i, g),
+            Expr::Unary(u) => {
+                let inner = self.plan(&u.expr, g)?;
+                if u.op == UnaryOp::Pos {
+                    return Ok(inner);
+                }
+                Ok(match inner {
+                    Planned::Const(v) => Planned::Const(-v),
+                    Planned::Vector(p) => Planned::Vector(self.map(g, MapFn::Neg, vec![p], vec![])),
+                    Planned::Scalar(p) => Planned::Scalar(self.map(g, MapFn::Neg, vec![p], vec![])),
+                    _ => return Err(exec_err("unary minus of a non-numeric value")),
+                })
+            }
+            Expr::VectorSelector(vs) => Ok(Planned::Vector(self.instant(vs, g, false)?)),
+            Expr::MatrixSelector(ms) => {
+                let range = self.duration(&ms.range)?;
+                let (sel, offset, at) = self.selector(&ms.selector, range, g)?;
+                Ok(Planned::Matrix(self.range(g, range, offset, at, RangeFn::Raw, [0.0, 0.0], false, sel)))
+            }
+            Expr::Subquery(sq) => {
+                let (inner_grid, range, offset, at) = self.subquery_grid(g, sq)?;
+                let inner = self.vector(&sq.expr, inner_grid)?;
+                Ok(Planned::Matrix(self.range(g, range, offset, at, RangeFn::Raw, [0.0, 0.0], false, inner)))
+            }
+            Expr::Call(c) => self.call(c, g),
+            Expr::Aggregate(a) => self.aggregate(a, g),
+            Expr::Binary(b) => self.binary(b, g),
+        }
+    }
+
+    fn instant(&self, vs: &VectorSelector, g: Grid, sample_ts: bool) -> Result<LogicalPlan> {
+        let lookback = self.params.lookback;
+        let (sel, offset, at) = self.selector(vs, lookback, g)?;
+        Ok(node(
+            PromOp::Instant {
+                grid: g,
+                lookback,
+                offset,
+                at,
+                sample_ts,
+            },
+            vec![sel],
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn range(
+        &self,
+        grid: Grid,
+        range: i64,
+        offset: i64,
+        at: Option<i64>,
+        func: RangeFn,
+        p: [f64; 2],
+        counter_check: bool,
+        input: LogicalPlan,
+    ) -> LogicalPlan {
+        node(
+            PromOp::Range {
+                grid,
+                range,
+                offset,
+                at,
+                func,
+                p0: F64::new(p[0]),
+                p1: F64::new(p[1]),
+                counter_check,
+            },
+            vec![input],
+        )
+    }
+
+    fn map(&self, grid: Grid, func: MapFn, inputs: Vec<LogicalPlan>, args: Vec<ScalarArg>) -> LogicalPlan {
+        node(PromOp::Map { grid, func, args }, inputs)
+    }
+
+    /// Plans a range-vector argument (`m[r]` or a subquery) for a range function.
+    fn matrix_arg(
+        &self,
+        e: &Expr,
+        g: Grid,
+        func: RangeFn,
+        p: [f64; 2],
+        counter_check: bool,
+    ) -> Result<LogicalPlan> {
+        match unparen(e) {
+            Expr::MatrixSelector(ms) => {
+                let range = self.duration(&ms.range)?;
+                let (sel, offset, at) = self.selector(&ms.selector, range, g)?;
+                Ok(self.range(g, range, offset, at, func, p, counter_check, sel))
+            }
+            Expr::Subquery(sq) => {
+                let (inner_grid, range, offset, at) = self.subquery_grid(g, sq)?;
+                let inner = self.vector(&sq.expr, inner_grid)?;
+                Ok(self.range(g, range, offset, at, func, p, counter_check, inner))
+            }
+            other => Err(exec_err(format!("expected a range vector, got {other}"))),
+        }
+    }
+
+    fn const_arg(&self, e: &Expr, g: Grid, what: &str) -> Result<f64> {
+        match self.plan(e, g)? {
+            Planned::Const(v) => Ok(v),
+            _ => Err(exec_err(format!(
+                "the {what} parameter must be a constant in this version of Strata"
+            ))),
+        }
+    }
+
+    fn string_arg(&self, e: &Expr) -> Result<String> {
+        match unparen(e) {
+            Expr::StringLiteral(s) => Ok(s.clone()),
+            other => Err(exec_err(format!("expected a string literal, got {other}"))),
+        }
+    }
+
+    fn call(&self, c: &Call, g: Grid) -> Result<Planned> {
+        let name = c.func.name;
+        let args = &c.args;
+        if let Some(func) = RangeFn::from_name(name) {
+            let (m, p) = match func {
+                RangeFn::QuantileOverTime => (&args[1], [self.const_arg(&args[0], g, "quantile")?, 0.0]),
+                RangeFn::PredictLinear => (&args[0], [self.const_arg(&args[1], g, "duration")?, 0.0]),
+                RangeFn::DoubleExponentialSmoothing => {
+                    let sf = self.const_arg(&args[1], g, "smoothing factor")?;
+                    let tf = self.const_arg(&args[2], g, "trend factor")?;
+                    if sf <= 0.0 || sf >= 1.0 {
+                        return Err(exec_err(format!(
+                            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                        )));
+                    }
+                    if tf <= 0.0 || tf >= 1.0 {
+                        return Err(exec_err(format!(
+                            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                        )));
+                    }
+                    (&args[0], [sf, tf])
+                }
+                _ => (&args[0], [0.0, 0.0]),
+            };
+            if func == RangeFn::QuantileOverTime && (p[0].is_nan() || !(0.0..=1.0).contains(&p[0])) {
+                // Reported by the executor once per query.
+            }
+            let counter_check = matches!(func, RangeFn::Rate | RangeFn::Increase);
+            let plan = self.matrix_arg(m, g, func, p, counter_check)?;
+            if name == "absent_over_time" {
+                let labels = absent_labels(unparen(m));
+                return Ok(Planned::Vector(node(PromOp::Absent { grid: g, labels }, vec![plan])));
+            }
+            return Ok(Planned::Vector(plan));
+        }
+        if let Some(f) = MathFn::from_name(name) {
+            return self.map_vector(&args[0], g, MapFn::Math(f));
+        }
+        if let Some(f) = DateFn::from_name(name) {
+            let input = match args.first() {
+                Some(a) => self.plan(a, g)?,
+                None => Planned::Scalar(node(PromOp::Time { grid: g }, vec![])),
+            };
+            let input = match input {
+                Planned::Vector(p) | Planned::Scalar(p) => p,
+                Planned::Const(v) => self.scalar_relation(Planned::Const(v), g)?,
+                _ => return Err(exec_err("bad argument")),
+            };
+            return Ok(Planned::Vector(self.map(g, MapFn::Date(f), vec![input], vec![])));
+        }
+        match name {
+            "time" => Ok(Planned::Scalar(node(PromOp::Time { grid: g }, vec![]))),
+            "pi" => Ok(Planned::Const(std::f64::consts::PI)),
+            "start" => Ok(Planned::Const(self.params.start as f64 / 1e3)),
+            "end" => Ok(Planned::Const(self.params.end as f64 / 1e3)),
+            "step" => Ok(Planned::Const(self.params.interval as f64 / 1e3)),
+            "range" => Ok(Planned::Const((self.params.end - self.params.start) as f64 / 1e3)),
+            "min_of" | "max_of" => {
+                let a = self.const_arg(&args[0], g, "first")?;
+                let b = self.const_arg(&args[1], g, "second")?;
+                Ok(Planned::Const(if name == "min_of" { a.min(b) } else { a.max(b) }))
+            }
+            "vector" => match self.plan(&args[0], g)? {
+                Planned::Const(v) => Ok(Planned::Vector(self.scalar_relation(Planned::Const(v), g)?)),
+                Planned::Scalar(p) => Ok(Planned::Vector(p)),
+                _ => Err(exec_err("vector() needs a scalar")),
+            },
+            "scalar" => {
+                let v = self.vector(&args[0], g)?;
+                Ok(Planned::Scalar(node(PromOp::ScalarOf { grid: g }, vec![v])))
+            }
+            "timestamp" => {
+                if let Expr::VectorSelector(vs) = unparen(&args[0]) {
+                    let p = self.instant(vs, g, true)?;
+                    return Ok(Planned::Vector(self.map(g, MapFn::DropName, vec![p], vec![])));
+                }
+                self.map_vector(&args[0], g, MapFn::Timestamp)
+            }
+            "clamp" | "clamp_min" | "clamp_max" | "round" => {
+                let mut inputs = vec![self.vector(&args[0], g)?];
+                let mut sargs = Vec::new();
+                for a in &args[1..] {
+                    let p = self.plan(a, g)?;
+                    sargs.push(self.scalar_arg(p, &mut inputs)?);
+                }
+                let func = match name {
+                    "clamp" => MapFn::Clamp,
+                    "clamp_min" => MapFn::ClampMin,
+                    "clamp_max" => MapFn::ClampMax,
+                    _ => {
+                        if sargs.is_empty() {
+                            sargs.push(ScalarArg::Const(F64::new(1.0)));
+                        }
+                        MapFn::Round
+                    }
+                };
+                Ok(Planned::Vector(self.map(g, func, inputs, sargs)))
+            }
+            "label_replace" => {
+                let v = self.vector(&args[0], g)?;
+                let dst = self.string_arg(&args[1])?;
+                let repl = self.string_arg(&args[2])?;
+                let src = self.string_arg(&args[3])?;
+                let regex = self.string_arg(&args[4])?;
+                if let Err(e) = regex::Regex::new(&format!("^(?s:{regex})$")) {
+                    return Err(exec_err(format!(
+                        "invalid regular expression in label_replace(): {regex}: {e}"
+                    )));
+                }
+                if !valid_label_name(&dst) {
+                    return Err(exec_err(format!(
+                        "invalid destination label name in label_replace(): {dst}"
+                    )));
+                }
+                Ok(Planned::Vector(self.map(
+                    g,
+                    MapFn::LabelReplace { dst, repl, src, regex },
+                    vec![v],
+                    vec![],
+                )))
+            }
+            "label_join" => {
+                let v = self.vector(&args[0], g)?;
+                let dst = self.string_arg(&args[1])?;
+                let sep = self.string_arg(&args[2])?;
+                let srcs = args[3..].iter().map(|a| self.string_arg(a)).collect::<Result<Vec<_>>>()?;
+                if !valid_label_name(&dst) {
+                    return Err(exec_err(format!(
+                        "invalid destination label name in label_join(): {dst}"
+                    )));
+                }
+                for s in &srcs {
+                    if !valid_label_name(s) {
+                        return Err(exec_err(format!("invalid source label name in label_join(): {s}")));
+                    }
+                }
+                Ok(Planned::Vector(self.map(g, MapFn::LabelJoin { dst, sep, srcs }, vec![v], vec![])))
+            }
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" | "info" => {
+                let v = self.vector(&args[0], g)?;
+                Ok(Planned::Vector(self.map(g, MapFn::Identity, vec![v], vec![])))
+            }
+            "absent" => {
+                let v = self.vector(&args[0], g)?;
+                let labels = absent_labels(unparen(&args[0]));
+                Ok(Planned::Vector(node(PromOp::Absent { grid: g, labels }, vec![v])))
+            }
+            "histogram_quantile" => {
+                let q = self.plan(&args[0], g)?;
+                let mut inputs = vec![self.vector(&args[1], g)?];
+                let q = self.scalar_arg(q, &mut inputs)?;
+                Ok(Planned::Vector(node(PromOp::HistogramQuantile { grid: g, q }, inputs)))
+            }
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+            | "histogram_stdvar" | "histogram_fraction" => {
+                let v = self.vector(args.last().unwrap_or(&args[0]), g)?;
+                Ok(Planned::Vector(self.map(g, MapFn::Nothing, vec![v], vec![])))
+            }
+            other => Err(exec_err(format!(
+                "function \"{other}\" is not supported by this version of Strata"
+            ))),
+        }
+    }
+
+    fn map_vector(&self, e: &Expr, g: Grid, f: MapFn) -> Result<Planned> {
+        let v = self.vector(e, g)?;
+        Ok(Planned::Vector(self.map(g, f, vec![v], vec![])))
+    }
+
+    fn aggregate(&self, a: &AggregateExpr, g: Grid) -> Result<Planned> {
+        let mut inputs = vec![self.vector(&a.expr, g)?];
+        let param = match &a.param {
+            None => AggParam::None,
+            Some(p) => match self.plan(p, g)? {
+                Planned::Str(s) => AggParam::Label(s),
+                other => AggParam::Scalar(self.scalar_arg(other, &mut inputs)?),
+            },
+        };
+        if a.op == AggregateOp::CountValues
+            && let AggParam::Label(l) = &param
+            && !valid_label_name(l)
+        {
+            return Err(exec_err(format!("invalid label name {l:?}")));
+        }
+        let mut grouping = a.grouping.clone();
+        grouping.sort();
+        grouping.dedup();
+        Ok(Planned::Vector(node(
+            PromOp::Aggregate {
+                grid: g,
+                op: a.op,
+                grouping,
+                without: a.without,
+                param,
+            },
+            inputs,
+        )))
+    }
+
+    fn binary(&self, b: &BinaryExpr, g: Grid) -> Result<Planned> {
+        let lhs = self.plan(&b.lhs, g)?;
+        let rhs = self.plan(&b.rhs, g)?;
+        let op = b.op;
+        match (lhs, rhs) {
+            (Planned::Const(l), Planned::Const(r)) => Ok(Planned::Const(scalar_binop(op, l, r))),
+            (Planned::Vector(l), Planned::Vector(r)) => {
+                let m = b.matching.clone().unwrap_or(strata_grammar::VectorMatching {
+                    card: if op.is_set_operator() {
+                        strata_grammar::Cardinality::ManyToMany
+                    } else {
+                        strata_grammar::Cardinality::OneToOne
+                    },
+                    on: false,
+                    labels: vec![],
+                    include: vec![],
+                    fill_lhs: None,
+                    fill_rhs: None,
+                });
+                let mut labels = m.labels.clone();
+                labels.sort();
+                Ok(Planned::Vector(node(
+                    PromOp::Join {
+                        op,
+                        card: m.card,
+                        on: m.on,
+                        labels,
+                        include: m.include.clone(),
+                        return_bool: b.return_bool,
+                    },
+                    vec![l, r],
+                )))
+            }
+            (Planned::Vector(v), s @ (Planned::Const(_) | Planned::Scalar(_))) => {
+                let mut inputs = vec![v];
+                let arg = self.scalar_arg(s, &mut inputs)?;
+                Ok(Planned::Vector(self.map(
+                    g,
+                    MapFn::Binary { op, scalar_lhs: false, return_bool: b.return_bool },
+                    inputs,
+                    vec![arg],
+                )))
+            }
+            (s @ (Planned::Const(_) | Planned::Scalar(_)), Planned::Vector(v)) => {
+                let mut inputs = vec![v];
+                let arg = self.scalar_arg(s, &mut inputs)?;
+                Ok(Planned::Vector(self.map(
+                    g,
+                    MapFn::Binary { op, scalar_lhs: true, return_bool: b.return_bool },
+                    inputs,
+                    vec![arg],
+                )))
+            }
+            (Planned::Scalar(l), r @ (Planned::Const(_) | Planned::Scalar(_))) => {
+                let mut inputs = vec![l];
+                let arg = self.scalar_arg(r, &mut inputs)?;
+                Ok(Planned::Scalar(self.map(
+                    g,
+                    MapFn::Binary { op, scalar_lhs: false, return_bool: true },
+                    inputs,
+                    vec![arg],
+                )))
+            }
+            (Planned::Const(l), Planned::Scalar(r)) => Ok(Planned::Scalar(self.map(
+                g,
+                MapFn::Binary { op, scalar_lhs: true, return_bool: true },
+                vec![r],
+                vec![ScalarArg::Const(F64::new(l))],
+            ))),
+            _ => Err(exec_err(format!("invalid operands of binary operator {}", op.as_str()))),
+        }
+    }
+}
+
+/// Labels of `absent(...)`'s result (Prometheus `createLabelsForAbsentFunction`).
+fn absent_labels(e: &Expr) -> Vec<(String, String)> {
+    let vs = match e {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(ms) => &ms.selector,
+        _ => return vec![],
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut repeated: Vec<String> = Vec::new();
+    for m in vs.all_matchers() {
+        if m.name == "__name__" {
+            continue;
+        }
+        if m.op == MatchOp::Equal {
+            if out.iter().any(|(n, _)| *n == m.name) {
+                repeated.push(m.name.clone());
+            } else {
+                out.push((m.name.clone(), m.value.clone()));
+            }
+        }
+    }
+    out.retain(|(n, _)| !repeated.contains(n));
+    out
+}
+
+/// Prometheus label-name rule (UTF-8 names are allowed in 3.x; empty is not).
+pub fn valid_label_name(s: &str) -> bool {
+    !s.is_empty()
+}
+
+/// The value type an expression evaluates to, for the result shape.
+pub fn top_type(e: &Expr) -> ValueType {
+    e.value_type()
+}
+
+/// Whether the set operator `op` is `and`/`or`/`unless`.
+pub fn is_set(op: BinaryOp) -> bool {
+    op.is_set_operator()
+}

@@ -1,0 +1,291 @@
+//! The logical plan node of every PromQL operator: plain data (no handles), so plans can be
+//! printed with EXPLAIN and later serialised with datafusion-proto.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use datafusion::common::DFSchemaRef;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{Expr as DfExpr, LogicalPlan, UserDefinedLogicalNodeCore};
+use strata_grammar::{AggregateOp, BinaryOp, Cardinality};
+
+use crate::functions::date::DateFn;
+use crate::functions::instant::MathFn;
+use crate::functions::range::RangeFn;
+use crate::model::{Grid, vector_dfschema};
+
+/// An `f64` that is `Eq + Hash` by bit pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct F64(pub u64);
+
+impl F64 {
+    /// Wraps a float.
+    pub fn new(v: f64) -> F64 {
+        F64(v.to_bits())
+    }
+    /// The float.
+    pub fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+/// A scalar argument: a constant, or the scalar relation of input `i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScalarArg {
+    /// A constant.
+    Const(F64),
+    /// Input number `i` of the node (one row per step, series 0).
+    Child(usize),
+}
+
+/// A per-sample operation on one vector.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MapFn {
+    /// `abs`, `ln`, …
+    Math(MathFn),
+    /// `hour`, `month`, …
+    Date(DateFn),
+    /// `clamp(v, min, max)`.
+    Clamp,
+    /// `clamp_min(v, min)`.
+    ClampMin,
+    /// `clamp_max(v, max)`.
+    ClampMax,
+    /// `round(v, to_nearest)`.
+    Round,
+    /// `timestamp(expr)` of a non-selector: the evaluation time.
+    Timestamp,
+    /// Value unchanged, `__name__` to be dropped (`timestamp(selector)`).
+    DropName,
+    /// Unary minus.
+    Neg,
+    /// vector ⊕ scalar, scalar ⊕ vector and scalar ⊕ scalar.
+    Binary {
+        /// Operator.
+        op: BinaryOp,
+        /// The scalar argument is on the left.
+        scalar_lhs: bool,
+        /// `bool` modifier.
+        return_bool: bool,
+    },
+    /// `label_replace`.
+    LabelReplace {
+        /// Destination label.
+        dst: String,
+        /// Replacement template.
+        repl: String,
+        /// Source label.
+        src: String,
+        /// Regex (unanchored source text).
+        regex: String,
+    },
+    /// `label_join`.
+    LabelJoin {
+        /// Destination label.
+        dst: String,
+        /// Separator.
+        sep: String,
+        /// Source labels.
+        srcs: Vec<String>,
+    },
+    /// Rows unchanged (`sort*`, `info`).
+    Identity,
+    /// No rows (`histogram_*` of float samples).
+    Nothing,
+}
+
+/// The parameter of an aggregation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AggParam {
+    /// None.
+    None,
+    /// `k`, `q`, ratio.
+    Scalar(ScalarArg),
+    /// `count_values` label.
+    Label(String),
+}
+
+/// One PromQL operator.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PromOp {
+    /// Raw samples of matching series in `[mint, maxt]` (stale markers kept).
+    Selector {
+        /// `(name, op, value)`; op is `=`, `!=`, `=~` or `!~`.
+        matchers: Vec<(String, String, String)>,
+        /// Inclusive lower bound.
+        mint: i64,
+        /// Inclusive upper bound.
+        maxt: i64,
+    },
+    /// Instant-vector lookup at each step.
+    Instant {
+        /// Steps.
+        grid: Grid,
+        /// Lookback delta.
+        lookback: i64,
+        /// Offset.
+        offset: i64,
+        /// Resolved `@`.
+        at: Option<i64>,
+        /// Emit the sample timestamp instead of its value (`timestamp()`).
+        sample_ts: bool,
+    },
+    /// A range function over windows `(ref − range, ref]`.
+    Range {
+        /// Steps.
+        grid: Grid,
+        /// Window width.
+        range: i64,
+        /// Offset.
+        offset: i64,
+        /// Resolved `@`.
+        at: Option<i64>,
+        /// The function.
+        func: RangeFn,
+        /// First constant parameter.
+        p0: F64,
+        /// Second constant parameter.
+        p1: F64,
+        /// Metric name for the "might not be a counter" info (`rate`/`increase`).
+        counter_check: bool,
+    },
+    /// A constant at every step (series 0).
+    Const {
+        /// Steps.
+        grid: Grid,
+        /// Value.
+        value: F64,
+    },
+    /// `time()` at every step.
+    Time {
+        /// Steps.
+        grid: Grid,
+    },
+    /// Per-sample function; input 0 is the vector, others are scalar arguments.
+    Map {
+        /// Steps.
+        grid: Grid,
+        /// The function.
+        func: MapFn,
+        /// Scalar arguments.
+        args: Vec<ScalarArg>,
+    },
+    /// `scalar(v)`.
+    ScalarOf {
+        /// Steps.
+        grid: Grid,
+    },
+    /// vector ⊕ vector.
+    Join {
+        /// Operator.
+        op: BinaryOp,
+        /// Cardinality.
+        card: Cardinality,
+        /// `on` (true) or `ignoring`.
+        on: bool,
+        /// Matching labels.
+        labels: Vec<String>,
+        /// `group_*` extra labels.
+        include: Vec<String>,
+        /// `bool`.
+        return_bool: bool,
+    },
+    /// An aggregation; input 1 (if any) is the scalar parameter.
+    Aggregate {
+        /// Steps.
+        grid: Grid,
+        /// Operator.
+        op: AggregateOp,
+        /// Grouping labels.
+        grouping: Vec<String>,
+        /// `without`.
+        without: bool,
+        /// Parameter.
+        param: AggParam,
+    },
+    /// `absent(v)` / `absent_over_time(m)`.
+    Absent {
+        /// Steps.
+        grid: Grid,
+        /// Labels of the result.
+        labels: Vec<(String, String)>,
+    },
+    /// `histogram_quantile(q, v)` on classic buckets.
+    HistogramQuantile {
+        /// Steps.
+        grid: Grid,
+        /// φ.
+        q: ScalarArg,
+    },
+}
+
+impl PromOp {
+    /// The node name in EXPLAIN.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PromOp::Selector { .. } => "PromSelector",
+            PromOp::Instant { .. } => "PromInstantVector",
+            PromOp::Range { .. } => "PromRangeWindow",
+            PromOp::Const { .. } => "PromConst",
+            PromOp::Time { .. } => "PromTime",
+            PromOp::Map { .. } => "PromMap",
+            PromOp::ScalarOf { .. } => "PromScalar",
+            PromOp::Join { .. } => "PromJoin",
+            PromOp::Aggregate { .. } => "PromAggregate",
+            PromOp::Absent { .. } => "PromAbsent",
+            PromOp::HistogramQuantile { .. } => "PromHistogramQuantile",
+        }
+    }
+}
+
+/// The DataFusion logical node wrapping a [`PromOp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PromNode {
+    /// The operator.
+    pub op: PromOp,
+    /// Its inputs.
+    pub inputs: Vec<LogicalPlan>,
+}
+
+impl Hash for PromNode {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.op.hash(state);
+        self.inputs.hash(state);
+    }
+}
+
+impl PartialOrd for PromNode {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        (self == other).then_some(std::cmp::Ordering::Equal)
+    }
+}
+
+impl UserDefinedLogicalNodeCore for PromNode {
+    fn name(&self) -> &str {
+        self.op.name()
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        self.inputs.iter().collect()
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        static S: std::sync::LazyLock<DFSchemaRef> = std::sync::LazyLock::new(vector_dfschema);
+        &S
+    }
+
+    fn expressions(&self) -> Vec<DfExpr> {
+        vec![]
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}: {:?}", self.op.name(), self.op)
+    }
+
+    fn with_exprs_and_inputs(&self, _exprs: Vec<DfExpr>, inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+        Ok(PromNode {
+            op: self.op.clone(),
+            inputs,
+        })
+    }
+}

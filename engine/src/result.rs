@@ -1,0 +1,216 @@
+//! Turns the rows of the top plan node into a Prometheus result: delayed `__name__`
+//! removal, merging of series that became equal, and Prometheus's ordering.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use strata_grammar::{AggregateOp, Expr};
+use strata_storage::Labels;
+
+use crate::error::{Result, exec_err};
+use crate::model::{Rows, SeriesRegistry};
+
+/// One series of a matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Labels.
+    pub labels: Labels,
+    /// `(ts ms, value)` in time order.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// One sample of an instant vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Labels.
+    pub labels: Labels,
+    /// Timestamp (ms).
+    pub t: i64,
+    /// Value.
+    pub v: f64,
+}
+
+/// A query result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PromValue {
+    /// `scalar`.
+    Scalar {
+        /// Timestamp.
+        t: i64,
+        /// Value.
+        v: f64,
+    },
+    /// `string`.
+    Str {
+        /// Timestamp.
+        t: i64,
+        /// Value.
+        s: String,
+    },
+    /// `vector`.
+    Vector(Vec<Sample>),
+    /// `matrix`.
+    Matrix(Vec<Series>),
+}
+
+/// Prometheus `labels.Compare`: label pairs in byte order of names.
+pub fn compare_labels(a: &Labels, b: &Labels) -> Ordering {
+    let mut x: Vec<(&str, &str)> = a.iter().map(|l| (&*l.name, &*l.value)).collect();
+    let mut y: Vec<(&str, &str)> = b.iter().map(|l| (&*l.name, &*l.value)).collect();
+    x.sort_unstable();
+    y.sort_unstable();
+    x.cmp(&y)
+}
+
+/// Groups rows into series, applying delayed name removal and merging equal label sets.
+pub fn series_of(rows: &Rows, registry: &SeriesRegistry) -> Result<Vec<Series>> {
+    let mut order: Vec<Labels> = Vec::new();
+    let mut by_labels: HashMap<Labels, (usize, Vec<(i64, f64)>)> = HashMap::new();
+    let mut resolved: HashMap<u32, Labels> = HashMap::new();
+    for k in 0..rows.len() {
+        let id = rows.series[k];
+        let labels = resolved
+            .entry(id)
+            .or_insert_with(|| {
+                let m = registry.get(id);
+                if m.drop_name && m.labels.get("__name__").is_some() {
+                    Labels::from_labels(m.labels.iter().filter(|l| &*l.name != "__name__").cloned().collect())
+                } else {
+                    m.labels
+                }
+            })
+            .clone();
+        let e = by_labels.entry(labels.clone()).or_insert_with(|| {
+            order.push(labels);
+            (order.len() - 1, Vec::new())
+        });
+        e.1.push((rows.ts[k], rows.vals[k]));
+    }
+    let mut out: Vec<Series> = Vec::with_capacity(order.len());
+    for labels in order {
+        let Some((_, mut points)) = by_labels.remove(&labels) else {
+            continue;
+        };
+        if points.windows(2).any(|w| w[0].0 >= w[1].0) {
+            points.sort_by_key(|p| p.0);
+            if points.windows(2).any(|w| w[0].0 == w[1].0) {
+                return Err(exec_err("vector cannot contain metrics with the same labelset"));
+            }
+        }
+        out.push(Series { labels, points });
+    }
+    Ok(out)
+}
+
+/// Sorts a matrix by labels.
+pub fn sort_matrix(m: &mut [Series]) {
+    m.sort_by(|a, b| compare_labels(&a.labels, &b.labels));
+}
+
+fn unparen(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(i) => unparen(i),
+        o => o,
+    }
+}
+
+/// Natural order of two strings (digit runs compare as numbers).
+fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, _) => return Ordering::Less,
+            (_, None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let xl = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let yl = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (xn, yn) = (&x[..xl], &y[..yl]);
+                let xt = xn.iter().skip_while(|&&c| c == b'0').count();
+                let yt = yn.iter().skip_while(|&&c| c == b'0').count();
+                let o = xt.cmp(&yt).then_with(|| xn[xl - xt..].cmp(&yn[yl - yt..]));
+                if o != Ordering::Equal {
+                    return o;
+                }
+                x = &x[xl..];
+                y = &y[yl..];
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
+}
+
+fn value_cmp(a: f64, b: f64, desc: bool) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => {
+            let o = a.partial_cmp(&b).unwrap_or(Ordering::Equal);
+            if desc { o.reverse() } else { o }
+        }
+    }
+}
+
+/// Orders an instant vector as Prometheus does for the top-level expression `e`.
+pub fn order_vector(e: &Expr, v: &mut [Sample]) {
+    match unparen(e) {
+        Expr::Call(c) if c.func.name == "sort" || c.func.name == "sort_desc" => {
+            let desc = c.func.name == "sort_desc";
+            v.sort_by(|a, b| value_cmp(a.v, b.v, desc).then_with(|| compare_labels(&a.labels, &b.labels)));
+        }
+        Expr::Call(c) if c.func.name.starts_with("sort_by_label") => {
+            let desc = c.func.name.ends_with("_desc");
+            let names: Vec<String> = c.args[1..]
+                .iter()
+                .filter_map(|a| match unparen(a) {
+                    Expr::StringLiteral(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect();
+            v.sort_by(|a, b| {
+                let mut o = Ordering::Equal;
+                for n in &names {
+                    let (x, y) = (a.labels.get(n).unwrap_or(""), b.labels.get(n).unwrap_or(""));
+                    if x != y {
+                        o = natural_cmp(x, y);
+                        break;
+                    }
+                }
+                let o = o.then_with(|| compare_labels(&a.labels, &b.labels));
+                if desc { o.reverse() } else { o }
+            });
+        }
+        Expr::Aggregate(a)
+            if matches!(
+                a.op,
+                AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio
+            ) => {}
+        _ => v.sort_by(|a, b| compare_labels(&a.labels, &b.labels)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_compares_numbers() {
+        assert_eq!(natural_cmp("a10", "a9"), Ordering::Greater);
+        assert_eq!(natural_cmp("a09", "a9"), Ordering::Equal);
+        assert_eq!(natural_cmp("abc", "abd"), Ordering::Less);
+    }
+
+    #[test]
+    fn labels_compare_in_byte_order_of_names() {
+        let a = Labels::from_pairs([("__name__", "x"), ("A", "1")]);
+        let b = Labels::from_pairs([("__name__", "x"), ("B", "1")]);
+        assert_eq!(compare_labels(&a, &b), Ordering::Less);
+    }
+}
