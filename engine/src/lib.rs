@@ -115,7 +115,7 @@ impl Engine {
             interval: 0,
             lookback: lookback.unwrap_or(self.opts.lookback),
         };
-        self.run(&expr, p, timeout).await
+        self.run_text(&expr, Some(q), p, timeout).await
     }
 
     /// Evaluates `q` over `[start, end]` every `step` (ms).
@@ -143,24 +143,34 @@ impl Engine {
             interval: step,
             lookback: lookback.unwrap_or(self.opts.lookback),
         };
-        self.run(&expr, p, timeout).await
+        self.run_text(&expr, Some(q), p, timeout).await
     }
 
     /// Evaluates a parsed expression (rules use this).
     pub async fn run(&self, expr: &Expr, p: QueryParams, timeout: Option<Duration>) -> Result<QueryOutcome> {
+        self.run_text(expr, None, p, timeout).await
+    }
+
+    async fn run_text(
+        &self,
+        expr: &Expr,
+        text: Option<&str>,
+        p: QueryParams,
+        timeout: Option<Duration>,
+    ) -> Result<QueryOutcome> {
         let _slot = self
             .slots
             .acquire()
             .await
             .map_err(|_| EngineError::Exec("query engine is shutting down".into()))?;
         let timeout = timeout.unwrap_or(self.opts.timeout).min(self.opts.timeout);
-        match tokio::time::timeout(timeout, self.eval(expr, p)).await {
+        match tokio::time::timeout(timeout, self.eval(expr, text, p)).await {
             Ok(r) => r,
             Err(_) => Err(EngineError::Timeout),
         }
     }
 
-    async fn eval(&self, expr: &Expr, p: QueryParams) -> Result<QueryOutcome> {
+    async fn eval(&self, expr: &Expr, text: Option<&str>, p: QueryParams) -> Result<QueryOutcome> {
         let ctx = Arc::new(QueryContext {
             db: self.db.clone(),
             registry: SeriesRegistry::default(),
@@ -169,12 +179,12 @@ impl Engine {
             samples: AtomicU64::new(0),
             notes: Mutex::new(Annotations::default()),
         });
-        let planner = Planner {
-            params: p,
-            default_step: self.opts.default_subquery_step,
-        };
+        let planner = Planner::new(p, self.opts.default_subquery_step, text.map(str::to_string));
         let grid = p.grid();
         let planned = planner.plan(expr, grid)?;
+        for w in planner.warnings.take() {
+            ctx.warn(w);
+        }
         let instant = p.interval == 0;
         let value = match planned {
             Planned::Const(v) => {
@@ -212,9 +222,6 @@ impl Engine {
                         PromValue::Vector(v)
                     }
                     _ => {
-                        if !instant {
-                            warn_sort_in_range(expr, &ctx);
-                        }
                         series.retain(|s| !s.points.is_empty());
                         result::sort_matrix(&mut series);
                         PromValue::Matrix(series)
@@ -236,10 +243,7 @@ impl Engine {
             lookback: self.opts.lookback,
         };
         let ctx = self.context(p);
-        let planner = Planner {
-            params: p,
-            default_step: self.opts.default_subquery_step,
-        };
+        let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()));
         match planner.plan(&expr, p.grid())? {
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
                 let exec = physical(&ctx, &plan).await?;
@@ -260,21 +264,6 @@ impl Engine {
             samples: AtomicU64::new(0),
             notes: Mutex::new(Annotations::default()),
         })
-    }
-}
-
-fn warn_sort_in_range(expr: &Expr, ctx: &QueryContext) {
-    let mut e = expr;
-    while let Expr::Paren(i) = e {
-        e = i;
-    }
-    if let Expr::Call(c) = e
-        && c.func.name.starts_with("sort")
-    {
-        ctx.warn(format!(
-            "PromQL warning: {} is ineffective for range queries since results are always ordered by labels",
-            c.func.name
-        ));
     }
 }
 

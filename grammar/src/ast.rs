@@ -247,6 +247,33 @@ pub struct SubqueryExpr {
     pub at: Option<AtModifier>,
 }
 
+/// A byte offset into the query text, for annotation positions. It never takes part in
+/// equality or hashing: two ASTs that differ only in positions are the same expression.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pos(pub usize);
+
+impl PartialEq for Pos {
+    fn eq(&self, _: &Pos) -> bool {
+        true
+    }
+}
+
+impl Eq for Pos {}
+
+impl Pos {
+    /// Prometheus's `line:col` of this offset in `input` (1-based, column in bytes).
+    pub fn line_col(self, input: &str) -> String {
+        let pos = self.0.min(input.len());
+        let before = input.get(..pos).unwrap_or(input);
+        let line = before.matches('\n').count() + 1;
+        let col = match before.rfind('\n') {
+            Some(i) => pos - i,
+            None => pos + 1,
+        };
+        format!("{line}:{col}")
+    }
+}
+
 /// A function call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
@@ -254,6 +281,10 @@ pub struct Call {
     pub func: &'static Function,
     /// Arguments.
     pub args: Vec<Expr>,
+    /// Where the call starts.
+    pub pos: Pos,
+    /// Where each argument starts.
+    pub arg_pos: Vec<Pos>,
 }
 
 /// Aggregation operators.
@@ -356,6 +387,10 @@ pub struct AggregateExpr {
     pub grouping: Vec<String>,
     /// `without` (true) or `by` (false).
     pub without: bool,
+    /// Where the aggregation starts.
+    pub pos: Pos,
+    /// Where the parameter starts.
+    pub param_pos: Pos,
 }
 
 /// Binary operators.

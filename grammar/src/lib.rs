@@ -43,7 +43,7 @@ mod grammar {
 
 pub use ast::{
     AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Cardinality, Duration,
-    DurationExpr, DurationOp, Expr, MatchOp, Matcher, MatrixSelector, NumberLiteral, SubqueryExpr,
+    DurationExpr, DurationOp, Expr, MatchOp, Matcher, MatrixSelector, NumberLiteral, Pos, SubqueryExpr,
     UnaryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
 };
 pub use error::ParseError;

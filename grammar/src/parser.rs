@@ -349,6 +349,8 @@ impl<'i> Builder<'i> {
         let call = Call {
             func,
             args: args.into_iter().map(|a| a.expr).collect(),
+            pos: Pos(pos),
+            arg_pos: starts.iter().map(|&s| Pos(s)).collect(),
         };
         typecheck::check_call(&call).map_err(|c| self.check_err(c, pos, &starts))?;
         Ok(Expr::Call(call))
@@ -395,6 +397,8 @@ impl<'i> Builder<'i> {
             param: param.map(Box::new),
             grouping,
             without,
+            pos: Pos(pos),
+            param_pos: Pos(starts.first().copied().unwrap_or(pos)),
         }))
     }
 

@@ -236,7 +236,9 @@ fn scalar() -> impl Strategy<Value = Expr> {
         })),
         Just(Expr::Call(Call {
             func: func("time"),
-            args: vec![]
+            args: vec![],
+            pos: Pos::default(),
+            arg_pos: vec![],
         })),
         Just(Expr::NumberLiteral(NumberLiteral {
             value: f64::INFINITY,
@@ -260,6 +262,8 @@ fn vector() -> impl Strategy<Value = Expr> {
                 Expr::Call(Call {
                     func: func("rate"),
                     args: vec![Expr::MatrixSelector(ms)],
+            pos: Pos::default(),
+            arg_pos: vec![],
                 })
             }),
             (
@@ -280,6 +284,8 @@ fn vector() -> impl Strategy<Value = Expr> {
                         param: param.map(Box::new),
                         grouping,
                         without,
+                        pos: Pos::default(),
+                        param_pos: Pos::default(),
                     })
                 }),
             (
@@ -350,11 +356,15 @@ fn vector() -> impl Strategy<Value = Expr> {
                     Expr::Call(Call {
                         func: func("max_over_time"),
                         args: vec![sub],
+            pos: Pos::default(),
+            arg_pos: vec![],
                     })
                 }),
             (scalar(), inner).prop_map(|(s, v)| Expr::Call(Call {
                 func: func("histogram_quantile"),
-                args: vec![s, v]
+                args: vec![s, v],
+            pos: Pos::default(),
+            arg_pos: vec![],
             })),
         ]
     })

@@ -7,10 +7,10 @@ use strata_storage::{Label, Labels};
 
 use super::scalar_values;
 use crate::error::Result;
-use crate::functions::format_g;
-use crate::functions::histogram::{Bucket, bucket_quantile, parse_go_float};
+use crate::functions::{format_g, format_value_label};
+use crate::functions::histogram::{Bucket, bucket_fraction, bucket_quantile, parse_go_float};
 use crate::model::{Grid, QueryContext, Rows, SCALAR_SERIES};
-use crate::plan::ScalarArg;
+use crate::plan::{HistKind, ScalarArg};
 
 /// `scalar(v)`: the single value of each step, else NaN.
 pub(super) fn scalar_of(input: &Rows, grid: Grid) -> Rows {
@@ -47,32 +47,53 @@ pub(super) fn absent(ctx: &QueryContext, input: &Rows, grid: Grid, labels: &[(St
     out
 }
 
-/// `histogram_quantile(φ, v)` over classic `le` buckets.
-pub(super) fn histogram_quantile(ctx: &QueryContext, grid: Grid, q: ScalarArg, mut inputs: Vec<Rows>) -> Result<Rows> {
-    let qs = scalar_values(q, &inputs, grid);
+/// Go-style label value of a quantile (`0.0`, `0.25`, `1.0`): integers get `.0`.
+fn quantile_label(q: f64) -> String {
+    let s = format_value_label(q);
+    if q.is_finite() && !s.contains(['.', 'e']) {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
+/// `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over classic `le`
+/// buckets.
+pub(super) fn histogram(
+    ctx: &QueryContext,
+    grid: Grid,
+    kind: &HistKind,
+    args: &[ScalarArg],
+    (q_pos, v_pos): (&str, &str),
+    mut inputs: Vec<Rows>,
+) -> Result<Rows> {
+    let a: Vec<Vec<f64>> = args.iter().map(|&x| scalar_values(x, &inputs, grid)).collect();
+    if !matches!(kind, HistKind::Fraction) {
+        for qs in &a {
+            if let Some(&q) = qs.iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
+                ctx.warn(format!(
+                    "PromQL warning: quantile value should be between 0 and 1, got {}{q_pos}",
+                    format_g(q)
+                ));
+            }
+        }
+    }
     let mut input = std::mem::take(&mut inputs[0]);
     input.sort_by_time();
-    // Per input series: (group id, upper bound) or None when `le` is bad.
+    // Per input series: (group, upper bound), or None when `le` is bad.
     let mut info: HashMap<u32, Option<(u32, f64)>> = HashMap::new();
     let mut group_ids: HashMap<Labels, u32> = HashMap::new();
-    let mut group_out: Vec<(u32, String)> = Vec::new();
+    let mut groups: Vec<(Labels, String)> = Vec::new();
+    let mut out_ids: HashMap<(u32, usize), u32> = HashMap::new();
     let mut out = Rows::default();
     let mut i = 0;
-    let mut warned_q = false;
     while i < input.len() {
         let t = input.ts[i];
         let start = i;
         while i < input.len() && input.ts[i] == t {
             i += 1;
         }
-        let phi = grid.index(t).map_or(f64::NAN, |k| qs[k]);
-        if !warned_q && (phi.is_nan() || !(0.0..=1.0).contains(&phi)) {
-            ctx.warn(format!(
-                "PromQL warning: quantile value should be between 0 and 1, got {}",
-                format_g(phi)
-            ));
-            warned_q = true;
-        }
+        let step = grid.index(t).unwrap_or(0);
         let mut buckets: Vec<Vec<Bucket>> = Vec::new();
         let mut order: Vec<u32> = Vec::new();
         for k in start..i {
@@ -84,17 +105,17 @@ pub(super) fn histogram_quantile(ctx: &QueryContext, grid: Grid, q: ScalarArg, m
                     Some(ub) => {
                         let rest: Vec<Label> = meta.labels.iter().filter(|l| &*l.name != "le").cloned().collect();
                         let gl = Labels::from_labels(rest);
-                        let n = group_out.len() as u32;
+                        let n = groups.len() as u32;
                         let g = *group_ids.entry(gl.clone()).or_insert(n);
                         if g == n {
                             let name = gl.metric_name().to_string();
-                            group_out.push((ctx.registry.intern(gl, true), name));
+                            groups.push((gl, name));
                         }
                         Some((g, ub))
                     }
                     None => {
                         ctx.warn(format!(
-                            "PromQL warning: bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
+                            "PromQL warning: bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}{v_pos}",
                             le,
                             meta.labels.metric_name()
                         ));
@@ -116,15 +137,42 @@ pub(super) fn histogram_quantile(ctx: &QueryContext, grid: Grid, q: ScalarArg, m
             });
         }
         for &g in &order {
-            let b = &mut buckets[g as usize];
-            let (v, forced) = bucket_quantile(phi, b);
-            let (id, name) = &group_out[g as usize];
-            if forced {
-                ctx.info(format!(
-                    "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
-                ));
+            let b = &buckets[g as usize];
+            let name = &groups[g as usize].1;
+            let mut id_of = |variant: usize, label: Option<(&str, String)>| -> u32 {
+                *out_ids.entry((g, variant)).or_insert_with(|| {
+                    let mut l = groups[g as usize].0.clone();
+                    if let Some((n, v)) = label {
+                        let mut pairs: Vec<Label> = l.iter().filter(|x| &*x.name != n).cloned().collect();
+                        pairs.push(Label { name: n.into(), value: v.into() });
+                        l = Labels::from_labels(pairs);
+                    }
+                    ctx.registry.intern(l, true)
+                })
+            };
+            match kind {
+                HistKind::Fraction => {
+                    let v = bucket_fraction(a[0][step], a[1][step], &mut b.clone());
+                    let id = id_of(0, None);
+                    out.push(id, t, v);
+                }
+                HistKind::Quantile | HistKind::Quantiles(_) => {
+                    for (qi, qs) in a.iter().enumerate() {
+                        let q = qs[step];
+                        let (v, forced) = bucket_quantile(q, &mut b.clone());
+                        if forced {
+                            ctx.info(format!(
+                                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}{v_pos}"
+                            ));
+                        }
+                        let id = match kind {
+                            HistKind::Quantiles(label) => id_of(qi, Some((label, quantile_label(q)))),
+                            _ => id_of(0, None),
+                        };
+                        out.push(id, t, v);
+                    }
+                }
             }
-            out.push(*id, t, v);
         }
     }
     Ok(out)

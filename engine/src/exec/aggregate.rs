@@ -98,6 +98,7 @@ fn k_param(v: f64) -> Result<i64> {
     Ok(v as i64)
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Evaluates one aggregation over input 0 (input 1 is the scalar parameter, if any).
 pub(super) fn aggregate(
     ctx: &QueryContext,
@@ -106,12 +107,27 @@ pub(super) fn aggregate(
     grouping: &[String],
     without: bool,
     param: &AggParam,
+    pos: &str,
     mut inputs: Vec<Rows>,
 ) -> Result<Rows> {
     let params = match param {
         AggParam::Scalar(a) => scalar_values(*a, &inputs, grid),
         _ => vec![f64::NAN; grid.len()],
     };
+    // Parameters are checked at every step, whether or not the input has samples there.
+    for &p in &params {
+        match op {
+            AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk => {
+                k_param(p)?;
+            }
+            AggregateOp::LimitRatio if p.is_nan() => return Err(exec_err("Ratio value is NaN")),
+            AggregateOp::Quantile if p.is_nan() || !(0.0..=1.0).contains(&p) => ctx.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {}{pos}",
+                format_g(p)
+            )),
+            _ => {}
+        }
+    }
     let mut input = std::mem::take(&mut inputs[0]);
     input.sort_by_time();
 
@@ -264,7 +280,7 @@ pub(super) fn aggregate(
                 if !(-1.0..=1.0).contains(&r) {
                     let capped = r.clamp(-1.0, 1.0);
                     ctx.warn(format!(
-                        "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                        "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}{pos}",
                         format_g(r),
                         format_g(capped)
                     ));
@@ -279,12 +295,6 @@ pub(super) fn aggregate(
                 }
             }
             _ => {
-                if op == AggregateOp::Quantile && (p.is_nan() || !(0.0..=1.0).contains(&p)) {
-                    ctx.warn(format!(
-                        "PromQL warning: quantile value should be between 0 and 1, got {}",
-                        format_g(p)
-                    ));
-                }
                 for kk in start..i {
                     let (s, v) = (input.series[kk], input.vals[kk]);
                     let g = group_of[&s] as usize;

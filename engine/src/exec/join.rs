@@ -131,8 +131,11 @@ pub(super) fn join(
                     let s = sigs.sig(one.series[k]);
                     if let Some((prev, _)) = one_map.insert(s, (one.series[k], one.vals[k])) {
                         let side = if swapped { "left" } else { "right" };
-                        let a = ctx.registry.get(one.series[k]).labels;
-                        let b = ctx.registry.get(prev).labels;
+                        let mut a = ctx.registry.get(one.series[k]).labels;
+                        let mut b = ctx.registry.get(prev).labels;
+                        if crate::result::compare_labels(&a, &b) == std::cmp::Ordering::Greater {
+                            std::mem::swap(&mut a, &mut b);
+                        }
                         return Err(exec_err(format!(
                             "found duplicate series for the match group {} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side",
                             sigs.match_labels(&a)
@@ -148,6 +151,16 @@ pub(super) fn join(
                     };
                     let (l, r) = if swapped { (ov, mv) } else { (mv, ov) };
                     let (mut val, keep) = elem_binop(op, l, r);
+                    if card == Cardinality::OneToOne {
+                        // Checked before filtering, as Prometheus does.
+                        let set = matched.entry(s).or_default();
+                        if !set.is_empty() {
+                            return Err(exec_err(
+                                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                            ));
+                        }
+                        set.insert(0);
+                    }
                     if return_bool {
                         val = if keep { 1.0 } else { 0.0 };
                     } else if !keep {
@@ -161,15 +174,7 @@ pub(super) fn join(
                             o
                         }
                     };
-                    let set = matched.entry(s).or_default();
-                    if card == Cardinality::OneToOne {
-                        if !set.is_empty() {
-                            return Err(exec_err(
-                                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                            ));
-                        }
-                        set.insert(oid);
-                    } else if !set.insert(oid) {
+                    if card != Cardinality::OneToOne && !matched.entry(s).or_default().insert(oid) {
                         return Err(exec_err(
                             "multiple matches for labels: grouping labels must ensure unique matches",
                         ));

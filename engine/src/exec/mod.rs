@@ -183,6 +183,7 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
             p0,
             p1,
             counter_check,
+            pos,
         } => select::range(
             ctx,
             &mut inputs[0],
@@ -192,7 +193,7 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
             *at,
             *func,
             [p0.get(), p1.get()],
-            *counter_check,
+            (*counter_check, pos),
         ),
         PromOp::Const { grid, value } => {
             let mut out = Rows::with_capacity(grid.len());
@@ -228,9 +229,16 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
             grouping,
             without,
             param,
-        } => aggregate::aggregate(ctx, *grid, *op, grouping, *without, param, inputs),
+            pos,
+        } => aggregate::aggregate(ctx, *grid, *op, grouping, *without, param, pos, inputs),
         PromOp::Absent { grid, labels } => Ok(absent::absent(ctx, &inputs[0], *grid, labels)),
-        PromOp::HistogramQuantile { grid, q } => absent::histogram_quantile(ctx, *grid, *q, inputs),
+        PromOp::Histogram {
+            grid,
+            kind,
+            args,
+            q_pos,
+            v_pos,
+        } => absent::histogram(ctx, *grid, kind, args, (q_pos, v_pos), inputs),
     }
 }
 

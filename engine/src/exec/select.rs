@@ -108,7 +108,7 @@ pub(super) fn range(
     at: Option<i64>,
     func: RangeFn,
     p: [f64; 2],
-    counter_check: bool,
+    (counter_check, pos): (bool, &str),
 ) -> Result<Rows> {
     ensure_grouped(input);
     let mut out = Rows::with_capacity(input.len().min(grid.len() * 64));
@@ -170,14 +170,14 @@ pub(super) fn range(
                     .any(|s| name.ends_with(s))
             {
                 ctx.info(format!(
-                    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+                    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{pos}"
                 ));
             }
         }
     }
-    if func == RangeFn::QuantileOverTime && !out.is_empty() && (p[0].is_nan() || !(0.0..=1.0).contains(&p[0])) {
+    if func == RangeFn::QuantileOverTime && (p[0].is_nan() || !(0.0..=1.0).contains(&p[0])) {
         ctx.warn(format!(
-            "PromQL warning: quantile value should be between 0 and 1, got {}",
+            "PromQL warning: quantile value should be between 0 and 1, got {}{pos}",
             format_g(p[0])
         ));
     }

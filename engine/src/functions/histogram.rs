@@ -143,3 +143,116 @@ mod tests {
         assert_eq!(parse_go_float("x"), None);
     }
 }
+
+/// Sorts, coalesces and makes the buckets monotonic; false when there is no `+Inf` bucket.
+fn prepare(buckets: &mut Vec<Bucket>) -> bool {
+    buckets.sort_by(|a, b| a.upper.partial_cmp(&b.upper).unwrap_or(std::cmp::Ordering::Equal));
+    if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
+        return false;
+    }
+    let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for b in buckets.iter() {
+        match out.last_mut() {
+            Some(l) if l.upper == b.upper => l.count += b.count,
+            _ => out.push(*b),
+        }
+    }
+    let mut max = out[0].count;
+    for b in out.iter_mut().skip(1) {
+        if b.count > max {
+            max = b.count;
+        } else if b.count < max {
+            b.count = max;
+        }
+    }
+    *buckets = out;
+    true
+}
+
+/// Fraction of observations in `(lower, upper]` of cumulative classic buckets. The lowest
+/// bucket starts at 0 when its bound is positive; buckets of infinite width are not
+/// interpolated.
+pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>) -> f64 {
+    if !prepare(buckets) {
+        return f64::NAN;
+    }
+    let total = buckets[buckets.len() - 1].count;
+    if total == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    for (i, b) in buckets.iter().enumerate() {
+        let lo = if i > 0 {
+            buckets[i - 1].upper
+        } else if b.upper > 0.0 {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        let hi = b.upper;
+        let count = b.count - rank;
+        let interpolate = |v: f64| -> f64 {
+            if lo == f64::NEG_INFINITY {
+                rank + count
+            } else if hi == f64::INFINITY {
+                rank
+            } else {
+                rank + count * (v - lo) / (hi - lo)
+            }
+        };
+        if !lower_set && lo >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lo >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lo < lower && hi > lower {
+            lower_rank = interpolate(lower);
+            lower_set = true;
+        }
+        if !upper_set && lo < upper && hi > upper {
+            upper_rank = interpolate(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = b.count;
+    }
+    if !lower_set || lower_rank > total {
+        lower_rank = total;
+    }
+    if !upper_set || upper_rank > total {
+        upper_rank = total;
+    }
+    (upper_rank - lower_rank) / total
+}
+
+#[cfg(test)]
+mod fraction_tests {
+    use super::*;
+
+    fn hist(v: &[(f64, f64)]) -> Vec<Bucket> {
+        v.iter().map(|&(upper, count)| Bucket { upper, count }).collect()
+    }
+
+    #[test]
+    fn fractions_of_classic_buckets() {
+        let b = [(1.0, 1.0), (2.0, 3.0), (3.0, 6.0), (f64::INFINITY, 100.0)];
+        assert!((bucket_fraction(0.0, 1.5, &mut hist(&b)) - 0.02).abs() < 1e-12);
+        assert!((bucket_fraction(2.0, 5.0, &mut hist(&b)) - 0.03).abs() < 1e-12);
+        assert!((bucket_fraction(400.0, f64::INFINITY, &mut hist(&b)) - 0.94).abs() < 1e-12);
+        let n = [(-3.0, 10.0), (-2.0, 12.0), (-1.0, 15.0), (f64::INFINITY, 100.0)];
+        assert!((bucket_fraction(-4.0, -2.0, &mut hist(&n)) - 0.02).abs() < 1e-12);
+        assert!((bucket_fraction(f64::NEG_INFINITY, -1.5, &mut hist(&n)) - 0.135).abs() < 1e-12);
+    }
+}

@@ -187,6 +187,9 @@ pub fn eval(f: RangeFn, ts: &[i64], vals: &[f64], w: &Window) -> Option<f64> {
         }
         QuantileOverTime => Some(quantile(w.p0, &mut vals.to_vec())),
         MadOverTime => {
+            if vals.iter().any(|v| v.is_nan()) {
+                return Some(f64::NAN);
+            }
             let mut v = vals.to_vec();
             let median = quantile(0.5, &mut v);
             let mut d: Vec<f64> = vals.iter().map(|x| (x - median).abs()).collect();

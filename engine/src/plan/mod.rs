@@ -8,7 +8,7 @@ use std::sync::Arc;
 use datafusion::logical_expr::{Extension, LogicalPlan};
 use strata_grammar::{
     AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Duration, DurationExpr,
-    DurationOp, Expr, MatchOp, SubqueryExpr, UnaryOp, ValueType, VectorSelector,
+    DurationOp, Expr, Pos, SubqueryExpr, UnaryOp, ValueType, VectorSelector,
 };
 
 use crate::error::{EngineError, Result, exec_err};
@@ -16,7 +16,7 @@ use crate::functions::date::DateFn;
 use crate::functions::instant::{MathFn, scalar_binop};
 use crate::functions::range::RangeFn;
 use crate::model::{Grid, QueryParams};
-pub use node::{AggParam, F64, MapFn, PromNode, PromOp, ScalarArg};
+pub use node::{AggParam, F64, HistKind, MapFn, PromNode, PromOp, ScalarArg};
 
 /// A planned subexpression.
 pub enum Planned {
@@ -38,6 +38,10 @@ pub struct Planner {
     pub params: QueryParams,
     /// Default subquery resolution (ms).
     pub default_step: i64,
+    /// The query text, for annotation positions.
+    pub text: Option<String>,
+    /// Warnings found while planning.
+    pub warnings: std::cell::RefCell<Vec<String>>,
 }
 
 fn node(op: PromOp, inputs: Vec<LogicalPlan>) -> LogicalPlan {
@@ -54,6 +58,24 @@ fn unparen(e: &Expr) -> &Expr {
 }
 
 impl Planner {
+    /// A planner for one query.
+    pub fn new(params: QueryParams, default_step: i64, text: Option<String>) -> Planner {
+        Planner {
+            params,
+            default_step,
+            text,
+            warnings: Default::default(),
+        }
+    }
+
+    /// ` (line:col)` of a position, when the query text is known.
+    fn pos(&self, p: Pos) -> String {
+        match &self.text {
+            Some(t) => format!(" ({})", p.line_col(t)),
+            None => String::new(),
+        }
+    }
+
     /// The relation of a scalar (constant or not) on `grid`.
     fn scalar_relation(&self, p: Planned, grid: Grid) -> Result<LogicalPlan> {
         match p {
@@ -211,12 +233,12 @@ impl Planner {
             Expr::MatrixSelector(ms) => {
                 let range = self.duration(&ms.range)?;
                 let (sel, offset, at) = self.selector(&ms.selector, range, g)?;
-                Ok(Planned::Matrix(self.range(g, range, offset, at, RangeFn::Raw, [0.0, 0.0], false, sel)))
+                Ok(Planned::Matrix(self.range(g, range, offset, at, RangeFn::Raw, [0.0, 0.0], (false, String::new()), sel)))
             }
             Expr::Subquery(sq) => {
                 let (inner_grid, range, offset, at) = self.subquery_grid(g, sq)?;
                 let inner = self.vector(&sq.expr, inner_grid)?;
-                Ok(Planned::Matrix(self.range(g, range, offset, at, RangeFn::Raw, [0.0, 0.0], false, inner)))
+                Ok(Planned::Matrix(self.range(g, range, offset, at, RangeFn::Raw, [0.0, 0.0], (false, String::new()), inner)))
             }
             Expr::Call(c) => self.call(c, g),
             Expr::Aggregate(a) => self.aggregate(a, g),
@@ -248,7 +270,7 @@ impl Planner {
         at: Option<i64>,
         func: RangeFn,
         p: [f64; 2],
-        counter_check: bool,
+        check: (bool, String),
         input: LogicalPlan,
     ) -> LogicalPlan {
         node(
@@ -260,7 +282,8 @@ impl Planner {
                 func,
                 p0: F64::new(p[0]),
                 p1: F64::new(p[1]),
-                counter_check,
+                counter_check: check.0,
+                pos: check.1,
             },
             vec![input],
         )
@@ -277,18 +300,18 @@ impl Planner {
         g: Grid,
         func: RangeFn,
         p: [f64; 2],
-        counter_check: bool,
+        check: (bool, String),
     ) -> Result<LogicalPlan> {
         match unparen(e) {
             Expr::MatrixSelector(ms) => {
                 let range = self.duration(&ms.range)?;
                 let (sel, offset, at) = self.selector(&ms.selector, range, g)?;
-                Ok(self.range(g, range, offset, at, func, p, counter_check, sel))
+                Ok(self.range(g, range, offset, at, func, p, check, sel))
             }
             Expr::Subquery(sq) => {
                 let (inner_grid, range, offset, at) = self.subquery_grid(g, sq)?;
                 let inner = self.vector(&sq.expr, inner_grid)?;
-                Ok(self.range(g, range, offset, at, func, p, counter_check, inner))
+                Ok(self.range(g, range, offset, at, func, p, check.clone(), inner))
             }
             other => Err(exec_err(format!("expected a range vector, got {other}"))),
         }
@@ -334,11 +357,9 @@ impl Planner {
                 }
                 _ => (&args[0], [0.0, 0.0]),
             };
-            if func == RangeFn::QuantileOverTime && (p[0].is_nan() || !(0.0..=1.0).contains(&p[0])) {
-                // Reported by the executor once per query.
-            }
             let counter_check = matches!(func, RangeFn::Rate | RangeFn::Increase);
-            let plan = self.matrix_arg(m, g, func, p, counter_check)?;
+            let pos = self.pos(c.arg_pos.first().copied().unwrap_or(c.pos));
+            let plan = self.matrix_arg(m, g, func, p, (counter_check, pos))?;
             if name == "absent_over_time" {
                 let labels = absent_labels(unparen(m));
                 return Ok(Planned::Vector(node(PromOp::Absent { grid: g, labels }, vec![plan])));
@@ -370,7 +391,11 @@ impl Planner {
             "min_of" | "max_of" => {
                 let a = self.const_arg(&args[0], g, "first")?;
                 let b = self.const_arg(&args[1], g, "second")?;
-                Ok(Planned::Const(if name == "min_of" { a.min(b) } else { a.max(b) }))
+                Ok(Planned::Const(if name == "min_of" {
+                    crate::functions::go_min(a, b)
+                } else {
+                    crate::functions::go_max(a, b)
+                }))
             }
             "vector" => match self.plan(&args[0], g)? {
                 Planned::Const(v) => Ok(Planned::Vector(self.scalar_relation(Planned::Const(v), g)?)),
@@ -449,6 +474,12 @@ impl Planner {
                 Ok(Planned::Vector(self.map(g, MapFn::LabelJoin { dst, sep, srcs }, vec![v], vec![])))
             }
             "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" | "info" => {
+                if name != "info" && self.params.interval != 0 {
+                    self.warnings.borrow_mut().push(format!(
+                        "PromQL warning: sort is ineffective for range queries since results are always ordered by labels{}",
+                        self.pos(c.pos)
+                    ));
+                }
                 let v = self.vector(&args[0], g)?;
                 Ok(Planned::Vector(self.map(g, MapFn::Identity, vec![v], vec![])))
             }
@@ -457,14 +488,37 @@ impl Planner {
                 let labels = absent_labels(unparen(&args[0]));
                 Ok(Planned::Vector(node(PromOp::Absent { grid: g, labels }, vec![v])))
             }
-            "histogram_quantile" => {
-                let q = self.plan(&args[0], g)?;
-                let mut inputs = vec![self.vector(&args[1], g)?];
-                let q = self.scalar_arg(q, &mut inputs)?;
-                Ok(Planned::Vector(node(PromOp::HistogramQuantile { grid: g, q }, inputs)))
+            "histogram_quantile" | "histogram_quantiles" | "histogram_fraction" => {
+                let at = |i: usize| self.pos(c.arg_pos.get(i).copied().unwrap_or(c.pos));
+                let (kind, vi, sargs, q_pos) = match name {
+                    "histogram_quantile" => (HistKind::Quantile, 1, vec![&args[0]], at(0)),
+                    "histogram_fraction" => (HistKind::Fraction, 2, vec![&args[0], &args[1]], at(0)),
+                    _ => (
+                        HistKind::Quantiles(self.string_arg(&args[1])?),
+                        0,
+                        args[2..].iter().collect(),
+                        at(2),
+                    ),
+                };
+                let mut inputs = vec![self.vector(&args[vi], g)?];
+                let mut hargs = Vec::new();
+                for a in sargs {
+                    let p = self.plan(a, g)?;
+                    hargs.push(self.scalar_arg(p, &mut inputs)?);
+                }
+                Ok(Planned::Vector(node(
+                    PromOp::Histogram {
+                        grid: g,
+                        kind,
+                        args: hargs,
+                        q_pos,
+                        v_pos: at(vi),
+                    },
+                    inputs,
+                )))
             }
             "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-            | "histogram_stdvar" | "histogram_fraction" => {
+            | "histogram_stdvar" => {
                 let v = self.vector(args.last().unwrap_or(&args[0]), g)?;
                 Ok(Planned::Vector(self.map(g, MapFn::Nothing, vec![v], vec![])))
             }
@@ -504,6 +558,7 @@ impl Planner {
                 grouping,
                 without: a.without,
                 param,
+                pos: self.pos(a.param_pos),
             },
             inputs,
         )))
@@ -590,21 +645,22 @@ fn absent_labels(e: &Expr) -> Vec<(String, String)> {
         Expr::MatrixSelector(ms) => &ms.selector,
         _ => return vec![],
     };
+    // Prometheus `createLabelsForAbsentFunction`: the first `=` matcher of a name sets it,
+    // any other matcher of that name removes it.
     let mut out: Vec<(String, String)> = Vec::new();
-    let mut repeated: Vec<String> = Vec::new();
+    let mut has: Vec<String> = Vec::new();
     for m in vs.all_matchers() {
         if m.name == "__name__" {
             continue;
         }
-        if m.op == MatchOp::Equal {
-            if out.iter().any(|(n, _)| *n == m.name) {
-                repeated.push(m.name.clone());
-            } else {
-                out.push((m.name.clone(), m.value.clone()));
-            }
+        if m.op == strata_grammar::MatchOp::Equal && !has.contains(&m.name) {
+            out.retain(|(n, _)| *n != m.name);
+            out.push((m.name.clone(), m.value.clone()));
+            has.push(m.name.clone());
+        } else {
+            out.retain(|(n, _)| *n != m.name);
         }
     }
-    out.retain(|(n, _)| !repeated.contains(n));
     out
 }
 

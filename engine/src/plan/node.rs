@@ -94,6 +94,17 @@ pub enum MapFn {
     Nothing,
 }
 
+/// The classic-histogram functions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HistKind {
+    /// `histogram_quantile(φ, v)`.
+    Quantile,
+    /// `histogram_quantiles(v, label, φ…)`.
+    Quantiles(String),
+    /// `histogram_fraction(lower, upper, v)`.
+    Fraction,
+}
+
 /// The parameter of an aggregation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AggParam {
@@ -146,8 +157,10 @@ pub enum PromOp {
         p0: F64,
         /// Second constant parameter.
         p1: F64,
-        /// Metric name for the "might not be a counter" info (`rate`/`increase`).
+        /// Check for "might not be a counter" (`rate`/`increase`).
         counter_check: bool,
+        /// Annotation position of the first argument (` (1:6)`).
+        pos: String,
     },
     /// A constant at every step (series 0).
     Const {
@@ -202,6 +215,8 @@ pub enum PromOp {
         without: bool,
         /// Parameter.
         param: AggParam,
+        /// Annotation position of the parameter.
+        pos: String,
     },
     /// `absent(v)` / `absent_over_time(m)`.
     Absent {
@@ -210,12 +225,18 @@ pub enum PromOp {
         /// Labels of the result.
         labels: Vec<(String, String)>,
     },
-    /// `histogram_quantile(q, v)` on classic buckets.
-    HistogramQuantile {
+    /// `histogram_quantile(s)` / `histogram_fraction` on classic buckets; input 0 is the vector.
+    Histogram {
         /// Steps.
         grid: Grid,
-        /// φ.
-        q: ScalarArg,
+        /// Which function.
+        kind: HistKind,
+        /// φ values, or (lower, upper).
+        args: Vec<ScalarArg>,
+        /// Annotation position of the φ argument (` (1:20)`).
+        q_pos: String,
+        /// Annotation position of the vector argument.
+        v_pos: String,
     },
 }
 
@@ -233,7 +254,7 @@ impl PromOp {
             PromOp::Join { .. } => "PromJoin",
             PromOp::Aggregate { .. } => "PromAggregate",
             PromOp::Absent { .. } => "PromAbsent",
-            PromOp::HistogramQuantile { .. } => "PromHistogramQuantile",
+            PromOp::Histogram { .. } => "PromHistogram",
         }
     }
 }
