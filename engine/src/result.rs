@@ -62,6 +62,14 @@ pub fn compare_labels(a: &Labels, b: &Labels) -> Ordering {
     x.cmp(&y)
 }
 
+/// Go `labels.Labels.String()`: `{a="1", b="2"}` in byte order of names.
+pub fn go_labels_string(l: &Labels) -> String {
+    let mut v: Vec<(&str, &str)> = l.iter().map(|l| (&*l.name, &*l.value)).collect();
+    v.sort_unstable();
+    let inner: Vec<String> = v.iter().map(|(n, val)| format!("{n}={val:?}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
 /// Groups rows into series, applying delayed name removal and merging equal label sets.
 pub fn series_of(rows: &Rows, registry: &SeriesRegistry) -> Result<Vec<Series>> {
     let mut order: Vec<Labels> = Vec::new();

@@ -9,6 +9,7 @@ use strata_storage::{Label, Labels};
 use crate::error::{Result, exec_err};
 use crate::functions::instant::elem_binop;
 use crate::model::{QueryContext, Rows};
+use crate::result::go_labels_string;
 
 struct Sigs<'a> {
     ctx: &'a QueryContext,
@@ -137,8 +138,10 @@ pub(super) fn join(
                             std::mem::swap(&mut a, &mut b);
                         }
                         return Err(exec_err(format!(
-                            "found duplicate series for the match group {} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side",
-                            sigs.match_labels(&a)
+                            "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                            go_labels_string(&sigs.match_labels(&a)),
+                            go_labels_string(&a),
+                            go_labels_string(&b),
                         )));
                     }
                 }

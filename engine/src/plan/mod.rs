@@ -664,9 +664,10 @@ fn absent_labels(e: &Expr) -> Vec<(String, String)> {
     out
 }
 
-/// Prometheus label-name rule (UTF-8 names are allowed in 3.x; empty is not).
+/// Prometheus 3.x label-name rule: any non-empty valid UTF-8. String literals with invalid
+/// UTF-8 (`"\xff"`) reach the engine with U+FFFD in place of the bad bytes.
 pub fn valid_label_name(s: &str) -> bool {
-    !s.is_empty()
+    !s.is_empty() && !s.contains('\u{FFFD}')
 }
 
 /// The value type an expression evaluates to, for the result shape.

@@ -1,0 +1,382 @@
+//! Runs the PromQL test scripts in `tests/promql/*.test` against the engine over a real
+//! storage instance. The format is Prometheus's `promqltest` language:
+//!
+//! ```text
+//! load 5m
+//!     http_requests{job="api"} 0+10x10 _ stale 3
+//! eval instant at 50m sum(http_requests)
+//!     {} 100
+//! eval range from 0 to 10m step 5m rate(http_requests[10m])
+//!     {job="api"} _ 0.033 0.033
+//! eval instant at 0m foo{
+//!     expect fail
+//! clear
+//! ```
+//!
+//! Values: numbers, `Inf`, `NaN`, `_` (missing), `stale`, and `a+bxn` / `a-bxn` / `axn`
+//! expansions. Expectations: sample lines, a bare number for scalars, and
+//! `expect fail [msg: …]`, `expect warn [msg: …]`, `expect no_warn`, `expect info [msg: …]`,
+//! `expect no_info`, `expect ordered`. Values match within 1e-6 relative; NaN equals NaN.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_engine::{Engine, EngineOptions, PromValue, QueryOutcome};
+use strata_grammar::{Expr, MatchOp};
+use strata_storage::{Appender, Db, Labels, Options, SeriesSamples};
+
+const STALE: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
+
+fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if let Ok(v) = s.parse::<i64>() {
+        return Ok(v * 1000);
+    }
+    let mut total = 0i64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n = rest.bytes().take_while(|c| c.is_ascii_digit()).count();
+        let v: i64 = rest[..n].parse().map_err(|_| format!("bad duration {s:?}"))?;
+        rest = &rest[n..];
+        let (mult, len) = if rest.starts_with("ms") {
+            (1, 2)
+        } else {
+            match rest.chars().next() {
+                Some('s') => (1000, 1),
+                Some('m') => (60_000, 1),
+                Some('h') => (3_600_000, 1),
+                Some('d') => (86_400_000, 1),
+                Some('w') => (604_800_000, 1),
+                Some('y') => (31_536_000_000, 1),
+                _ => return Err(format!("bad duration {s:?}")),
+            }
+        };
+        total += v * mult;
+        rest = &rest[len..];
+    }
+    Ok(total)
+}
+
+fn parse_number(s: &str) -> Result<f64, String> {
+    match s {
+        "Inf" | "+Inf" | "inf" | "+inf" => Ok(f64::INFINITY),
+        "-Inf" | "-inf" => Ok(f64::NEG_INFINITY),
+        "NaN" | "nan" => Ok(f64::NAN),
+        "stale" => Ok(STALE),
+        _ => s.parse().map_err(|_| format!("bad number {s:?}")),
+    }
+}
+
+/// Expands a value sequence; `None` is a missing point.
+fn expand(tokens: &[&str]) -> Result<Vec<Option<f64>>, String> {
+    let mut out = Vec::new();
+    for tok in tokens {
+        if let Some(n) = tok.strip_prefix("_x") {
+            let n: usize = n.parse().map_err(|_| format!("bad {tok:?}"))?;
+            out.extend(std::iter::repeat_n(None, n));
+            continue;
+        }
+        if *tok == "_" {
+            out.push(None);
+            continue;
+        }
+        if let Some((head, times)) = tok.rsplit_once('x')
+            && let Ok(times) = times.parse::<usize>()
+        {
+            // `a+bxn`, `a-bxn` or `axn`; the sign split skips a leading sign of `a`.
+            let split = head
+                .char_indices()
+                .skip(1)
+                .find(|(i, c)| (*c == '+' || *c == '-') && !head[..*i].ends_with(['e', 'E']))
+                .map(|(i, _)| i);
+            let (start, delta) = match split {
+                Some(i) => (parse_number(&head[..i])?, parse_number(&head[i..])?),
+                None => (parse_number(head)?, 0.0),
+            };
+            for k in 0..=times {
+                out.push(Some(start + delta * k as f64));
+            }
+            continue;
+        }
+        out.push(Some(parse_number(tok)?));
+    }
+    Ok(out)
+}
+
+/// `metric{a="b"} rest…` → (labels, rest).
+fn split_series(line: &str) -> Result<(Labels, &str), String> {
+    let end = match line.find('}') {
+        Some(i) => i + 1,
+        None => line.find(char::is_whitespace).unwrap_or(line.len()),
+    };
+    let (sel, rest) = line.split_at(end);
+    if sel.trim() == "{}" {
+        return Ok((Labels::default(), rest.trim()));
+    }
+    let expr = strata_grammar::parse(sel.trim()).map_err(|e| format!("{sel}: {e}"))?;
+    let Expr::VectorSelector(vs) = expr else {
+        return Err(format!("not a series: {sel}"));
+    };
+    let mut pairs: Vec<(String, String)> = vec![];
+    for m in vs.all_matchers() {
+        if m.op != MatchOp::Equal {
+            return Err(format!("only = matchers in series: {sel}"));
+        }
+        pairs.push((m.name, m.value));
+    }
+    Ok((Labels::from_pairs(pairs), rest.trim()))
+}
+
+#[derive(Default, Debug)]
+struct Expect {
+    fail: Option<Option<String>>,
+    warn: Option<Option<String>>,
+    info: Option<Option<String>>,
+    no_warn: bool,
+    no_info: bool,
+    ordered: bool,
+    scalar: Option<f64>,
+    series: Vec<(Labels, Vec<Option<f64>>)>,
+}
+
+fn same(a: f64, b: f64) -> bool {
+    if a.is_nan() || b.is_nan() {
+        return a.is_nan() && b.is_nan();
+    }
+    if a == b {
+        return true;
+    }
+    (a - b).abs() <= 1e-6 * a.abs().max(b.abs())
+}
+
+fn check(out: &QueryOutcome, exp: &Expect, range: Option<(i64, i64, i64)>) -> Result<(), String> {
+    let check_note = |want: &Option<Option<String>>, have: &[String], kind: &str| -> Result<(), String> {
+        match want {
+            Some(None) if have.is_empty() => Err(format!("expected a {kind}, got none")),
+            Some(Some(m)) if !have.iter().any(|h| h == m) => {
+                Err(format!("expected {kind} {m:?}, got {have:?}"))
+            }
+            _ => Ok(()),
+        }
+    };
+    check_note(&exp.warn, &out.notes.warnings, "warning")?;
+    check_note(&exp.info, &out.notes.infos, "info")?;
+    if exp.no_warn && !out.notes.warnings.is_empty() {
+        return Err(format!("expected no warning, got {:?}", out.notes.warnings));
+    }
+    if exp.no_info && !out.notes.infos.is_empty() {
+        return Err(format!("expected no info, got {:?}", out.notes.infos));
+    }
+    match &out.value {
+        PromValue::Scalar { v, .. } => match exp.scalar {
+            Some(w) if same(w, *v) => Ok(()),
+            _ => Err(format!("got scalar {v}, expected {:?}", exp.scalar)),
+        },
+        PromValue::Str { s, .. } => Err(format!("unexpected string {s:?}")),
+        PromValue::Vector(v) => {
+            if v.len() != exp.series.len() {
+                return Err(format!("got {} samples, expected {}: {v:?}", v.len(), exp.series.len()));
+            }
+            for (i, (labels, want)) in exp.series.iter().enumerate() {
+                let w = want.first().copied().flatten().ok_or("empty expectation")?;
+                let got = if exp.ordered {
+                    v.get(i).filter(|s| &s.labels == labels)
+                } else {
+                    v.iter().find(|s| &s.labels == labels)
+                };
+                match got {
+                    Some(s) if same(s.v, w) => {}
+                    Some(s) => return Err(format!("{labels}: got {}, expected {w}", s.v)),
+                    None => return Err(format!("missing {labels} (ordered: {}) in {v:?}", exp.ordered)),
+                }
+            }
+            Ok(())
+        }
+        PromValue::Matrix(m) => {
+            let (start, _end, step) = range.unwrap_or((0, 0, 1));
+            if m.len() != exp.series.len() {
+                return Err(format!("got {} series, expected {}: {m:?}", m.len(), exp.series.len()));
+            }
+            for (labels, want) in &exp.series {
+                let s = m
+                    .iter()
+                    .find(|s| &s.labels == labels)
+                    .ok_or_else(|| format!("missing series {labels}"))?;
+                let want: BTreeMap<i64, f64> = want
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, v)| v.map(|v| (start + k as i64 * step, v)))
+                    .collect();
+                let got: BTreeMap<i64, f64> = s.points.iter().copied().collect();
+                if want.len() != got.len() || want.iter().any(|(t, w)| !got.get(t).is_some_and(|g| same(*g, *w))) {
+                    return Err(format!("{labels}: got {got:?}, expected {want:?}"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+struct Runner {
+    dir: tempfile::TempDir,
+    db: Arc<Db>,
+    engine: Engine,
+}
+
+impl Runner {
+    async fn new() -> Runner {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut o = Options::new(dir.path());
+        o.retention_time_ms = None;
+        let db = Db::open(o).await.expect("open");
+        let engine = Engine::new(db.clone(), EngineOptions::default());
+        Runner { dir, db, engine }
+    }
+
+    async fn clear(&mut self) {
+        self.db.close().await.expect("close");
+        *self = Runner::new().await;
+        let _ = self.dir.path();
+    }
+}
+
+async fn run_file(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).expect("read test file");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut failures = Vec::new();
+    let mut r = Runner::new().await;
+    let mut i = 0;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    while i < lines.len() {
+        let line = lines[i].trim();
+        let lineno = i + 1;
+        i += 1;
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line == "clear" {
+            r.clear().await;
+            continue;
+        }
+        if let Some(interval) = line.strip_prefix("load ") {
+            let step = parse_duration_ms(interval).expect("load interval");
+            let mut batch = Vec::new();
+            while i < lines.len() && lines[i].starts_with([' ', '\t']) && !lines[i].trim().is_empty() {
+                let (labels, rest) = split_series(lines[i].trim()).expect("series line");
+                let toks: Vec<&str> = rest.split_whitespace().collect();
+                let vals = expand(&toks).expect("values");
+                let samples = vals
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, v)| v.map(|v| (k as i64 * step, v)))
+                    .collect();
+                batch.push(SeriesSamples { labels, samples });
+                i += 1;
+            }
+            r.db.append(&batch).expect("append");
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("eval ") else {
+            failures.push(format!("{name}:{lineno}: unknown command {line:?}"));
+            continue;
+        };
+        let mut exp = Expect::default();
+        while i < lines.len() && lines[i].starts_with([' ', '\t']) && !lines[i].trim().is_empty() {
+            let l = lines[i].trim();
+            i += 1;
+            if l.starts_with('#') {
+                continue;
+            }
+            if let Some(e) = l.strip_prefix("expect ") {
+                let (kind, msg) = match e.split_once(" msg:") {
+                    Some((k, m)) => (k.trim(), Some(m.trim().to_string())),
+                    None => (e.trim(), None),
+                };
+                match kind {
+                    "fail" => exp.fail = Some(msg),
+                    "warn" => exp.warn = Some(msg),
+                    "info" => exp.info = Some(msg),
+                    "no_warn" => exp.no_warn = true,
+                    "no_info" => exp.no_info = true,
+                    "ordered" => exp.ordered = true,
+                    other => failures.push(format!("{name}:{}: unknown expectation {other}", i)),
+                }
+                continue;
+            }
+            if l.starts_with('{') || l.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && l.contains(['{', ' ']) && !l.starts_with("NaN") && !l.starts_with("Inf") {
+                match split_series(l).and_then(|(lb, rest)| {
+                    let toks: Vec<&str> = rest.split_whitespace().collect();
+                    expand(&toks).map(|v| (lb, v))
+                }) {
+                    Ok(s) => exp.series.push(s),
+                    Err(e) => failures.push(format!("{name}:{i}: {e}")),
+                }
+            } else {
+                match parse_number(l) {
+                    Ok(v) => exp.scalar = Some(v),
+                    Err(e) => failures.push(format!("{name}:{i}: {e}")),
+                }
+            }
+        }
+        let (result, range, query) = if let Some(r2) = rest.strip_prefix("instant at ") {
+            let (at, q) = r2.split_once(' ').unwrap_or((r2, ""));
+            let t = parse_duration_ms(at).expect("eval time");
+            (r.engine.instant(q, t, None, None).await, None, q)
+        } else if let Some(r2) = rest.strip_prefix("range from ") {
+            // `<start> to <end> step <step> <query>`
+            let parts: Vec<&str> = r2.splitn(6, ' ').collect();
+            let start = parse_duration_ms(parts[0]).expect("start");
+            let end = parse_duration_ms(parts[2]).expect("end");
+            let step = parse_duration_ms(parts[4]).expect("step");
+            let q = parts.get(5).copied().unwrap_or("");
+            (r.engine.range(q, start, end, step, None, None).await, Some((start, end, step)), q)
+        } else {
+            failures.push(format!("{name}:{lineno}: bad eval {line:?}"));
+            continue;
+        };
+        match (result, &exp.fail) {
+            (Err(e), Some(msg)) => {
+                if let Some(m) = msg
+                    && !e.to_string().contains(m.as_str())
+                {
+                    failures.push(format!("{name}:{lineno}: {query}: error {e:?} does not match {m:?}"));
+                }
+            }
+            (Err(e), None) => failures.push(format!("{name}:{lineno}: {query}: unexpected error {e}")),
+            (Ok(_), Some(_)) => failures.push(format!("{name}:{lineno}: {query}: expected an error")),
+            (Ok(out), None) => {
+                if let Err(e) = check(&out, &exp, range) {
+                    failures.push(format!("{name}:{lineno}: {query}: {e}"));
+                }
+            }
+        }
+    }
+    let _ = r.db.close().await;
+    failures
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promql_scripts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/promql");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/promql")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "test"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .test files in {}", dir.display());
+    let mut failures = Vec::new();
+    for f in &files {
+        failures.extend(run_file(f).await);
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn value_expansion() {
+    assert_eq!(
+        expand(&["1+2x2", "_", "5x1", "-1-1x1"]).expect("valid"),
+        vec![Some(1.0), Some(3.0), Some(5.0), None, Some(5.0), Some(5.0), Some(-1.0), Some(-2.0)]
+    );
+}
