@@ -37,7 +37,9 @@ fn parse_duration_ms(s: &str) -> Result<i64, String> {
     let mut rest = s;
     while !rest.is_empty() {
         let n = rest.bytes().take_while(|c| c.is_ascii_digit()).count();
-        let v: i64 = rest[..n].parse().map_err(|_| format!("bad duration {s:?}"))?;
+        let v: i64 = rest[..n]
+            .parse()
+            .map_err(|_| format!("bad duration {s:?}"))?;
         rest = &rest[n..];
         let (mult, len) = if rest.starts_with("ms") {
             (1, 2)
@@ -151,15 +153,16 @@ fn same(a: f64, b: f64) -> bool {
 }
 
 fn check(out: &QueryOutcome, exp: &Expect, range: Option<(i64, i64, i64)>) -> Result<(), String> {
-    let check_note = |want: &Option<Option<String>>, have: &[String], kind: &str| -> Result<(), String> {
-        match want {
-            Some(None) if have.is_empty() => Err(format!("expected a {kind}, got none")),
-            Some(Some(m)) if !have.iter().any(|h| h == m) => {
-                Err(format!("expected {kind} {m:?}, got {have:?}"))
+    let check_note =
+        |want: &Option<Option<String>>, have: &[String], kind: &str| -> Result<(), String> {
+            match want {
+                Some(None) if have.is_empty() => Err(format!("expected a {kind}, got none")),
+                Some(Some(m)) if !have.iter().any(|h| h == m) => {
+                    Err(format!("expected {kind} {m:?}, got {have:?}"))
+                }
+                _ => Ok(()),
             }
-            _ => Ok(()),
-        }
-    };
+        };
     check_note(&exp.warn, &out.notes.warnings, "warning")?;
     check_note(&exp.info, &out.notes.infos, "info")?;
     if exp.no_warn && !out.notes.warnings.is_empty() {
@@ -176,7 +179,11 @@ fn check(out: &QueryOutcome, exp: &Expect, range: Option<(i64, i64, i64)>) -> Re
         PromValue::Str { s, .. } => Err(format!("unexpected string {s:?}")),
         PromValue::Vector(v) => {
             if v.len() != exp.series.len() {
-                return Err(format!("got {} samples, expected {}: {v:?}", v.len(), exp.series.len()));
+                return Err(format!(
+                    "got {} samples, expected {}: {v:?}",
+                    v.len(),
+                    exp.series.len()
+                ));
             }
             for (i, (labels, want)) in exp.series.iter().enumerate() {
                 let w = want.first().copied().flatten().ok_or("empty expectation")?;
@@ -188,7 +195,12 @@ fn check(out: &QueryOutcome, exp: &Expect, range: Option<(i64, i64, i64)>) -> Re
                 match got {
                     Some(s) if same(s.v, w) => {}
                     Some(s) => return Err(format!("{labels}: got {}, expected {w}", s.v)),
-                    None => return Err(format!("missing {labels} (ordered: {}) in {v:?}", exp.ordered)),
+                    None => {
+                        return Err(format!(
+                            "missing {labels} (ordered: {}) in {v:?}",
+                            exp.ordered
+                        ));
+                    }
                 }
             }
             Ok(())
@@ -196,7 +208,11 @@ fn check(out: &QueryOutcome, exp: &Expect, range: Option<(i64, i64, i64)>) -> Re
         PromValue::Matrix(m) => {
             let (start, _end, step) = range.unwrap_or((0, 0, 1));
             if m.len() != exp.series.len() {
-                return Err(format!("got {} series, expected {}: {m:?}", m.len(), exp.series.len()));
+                return Err(format!(
+                    "got {} series, expected {}: {m:?}",
+                    m.len(),
+                    exp.series.len()
+                ));
             }
             for (labels, want) in &exp.series {
                 let s = m
@@ -209,7 +225,11 @@ fn check(out: &QueryOutcome, exp: &Expect, range: Option<(i64, i64, i64)>) -> Re
                     .filter_map(|(k, v)| v.map(|v| (start + k as i64 * step, v)))
                     .collect();
                 let got: BTreeMap<i64, f64> = s.points.iter().copied().collect();
-                if want.len() != got.len() || want.iter().any(|(t, w)| !got.get(t).is_some_and(|g| same(*g, *w))) {
+                if want.len() != got.len()
+                    || want
+                        .iter()
+                        .any(|(t, w)| !got.get(t).is_some_and(|g| same(*g, *w)))
+                {
                     return Err(format!("{labels}: got {got:?}, expected {want:?}"));
                 }
             }
@@ -247,7 +267,10 @@ async fn run_file(path: &Path) -> Vec<String> {
     let mut failures = Vec::new();
     let mut r = Runner::new().await;
     let mut i = 0;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     while i < lines.len() {
         let line = lines[i].trim();
         let lineno = i + 1;
@@ -262,7 +285,10 @@ async fn run_file(path: &Path) -> Vec<String> {
         if let Some(interval) = line.strip_prefix("load ") {
             let step = parse_duration_ms(interval).expect("load interval");
             let mut batch = Vec::new();
-            while i < lines.len() && lines[i].starts_with([' ', '\t']) && !lines[i].trim().is_empty() {
+            while i < lines.len()
+                && lines[i].starts_with([' ', '\t'])
+                && !lines[i].trim().is_empty()
+            {
                 let (labels, rest) = split_series(lines[i].trim()).expect("series line");
                 let toks: Vec<&str> = rest.split_whitespace().collect();
                 let vals = expand(&toks).expect("values");
@@ -304,7 +330,12 @@ async fn run_file(path: &Path) -> Vec<String> {
                 }
                 continue;
             }
-            if l.starts_with('{') || l.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && l.contains(['{', ' ']) && !l.starts_with("NaN") && !l.starts_with("Inf") {
+            if l.starts_with('{')
+                || l.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && l.contains(['{', ' '])
+                    && !l.starts_with("NaN")
+                    && !l.starts_with("Inf")
+            {
                 match split_series(l).and_then(|(lb, rest)| {
                     let toks: Vec<&str> = rest.split_whitespace().collect();
                     expand(&toks).map(|v| (lb, v))
@@ -330,7 +361,11 @@ async fn run_file(path: &Path) -> Vec<String> {
             let end = parse_duration_ms(parts[2]).expect("end");
             let step = parse_duration_ms(parts[4]).expect("step");
             let q = parts.get(5).copied().unwrap_or("");
-            (r.engine.range(q, start, end, step, None, None).await, Some((start, end, step)), q)
+            (
+                r.engine.range(q, start, end, step, None, None).await,
+                Some((start, end, step)),
+                q,
+            )
         } else {
             failures.push(format!("{name}:{lineno}: bad eval {line:?}"));
             continue;
@@ -340,11 +375,17 @@ async fn run_file(path: &Path) -> Vec<String> {
                 if let Some(m) = msg
                     && !e.to_string().contains(m.as_str())
                 {
-                    failures.push(format!("{name}:{lineno}: {query}: error {e:?} does not match {m:?}"));
+                    failures.push(format!(
+                        "{name}:{lineno}: {query}: error {e:?} does not match {m:?}"
+                    ));
                 }
             }
-            (Err(e), None) => failures.push(format!("{name}:{lineno}: {query}: unexpected error {e}")),
-            (Ok(_), Some(_)) => failures.push(format!("{name}:{lineno}: {query}: expected an error")),
+            (Err(e), None) => {
+                failures.push(format!("{name}:{lineno}: {query}: unexpected error {e}"))
+            }
+            (Ok(_), Some(_)) => {
+                failures.push(format!("{name}:{lineno}: {query}: expected an error"))
+            }
             (Ok(out), None) => {
                 if let Err(e) = check(&out, &exp, range) {
                     failures.push(format!("{name}:{lineno}: {query}: {e}"));
@@ -370,13 +411,27 @@ async fn promql_scripts() {
     for f in &files {
         failures.extend(run_file(f).await);
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn value_expansion() {
     assert_eq!(
         expand(&["1+2x2", "_", "5x1", "-1-1x1"]).expect("valid"),
-        vec![Some(1.0), Some(3.0), Some(5.0), None, Some(5.0), Some(5.0), Some(-1.0), Some(-2.0)]
+        vec![
+            Some(1.0),
+            Some(3.0),
+            Some(5.0),
+            None,
+            Some(5.0),
+            Some(5.0),
+            Some(-1.0),
+            Some(-2.0)
+        ]
     );
 }

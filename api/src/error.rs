@@ -1,7 +1,6 @@
 //! API errors, mapped in one place to Prometheus's `{"status":"error","errorType","error"}`
 //! JSON and HTTP status codes.
 
-use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -32,10 +31,24 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.parts();
-        let body =
-            serde_json::json!({"status": "error", "errorType": kind, "error": self.to_string()});
-        (status, Json(body)).into_response()
+        error_response(status, kind, &self.to_string())
     }
+}
+
+/// Prometheus's error envelope, keys in Prometheus's order.
+pub(crate) fn error_response(status: StatusCode, kind: &str, msg: &str) -> Response {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    let body = format!(
+        "{{\"status\":\"error\",\"errorType\":{},\"error\":{}}}",
+        q(kind),
+        q(msg)
+    );
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 impl From<strata_storage::StorageError> for ApiError {

@@ -35,8 +35,7 @@ impl IntoResponse for QueryError {
             EngineError::Parse(e) => format!("invalid parameter \"query\": {e}"),
             other => other.to_string(),
         };
-        let body = serde_json::json!({"status": "error", "errorType": kind, "error": msg});
-        (status, axum::Json(body)).into_response()
+        crate::error::error_response(status, kind, &msg)
     }
 }
 
@@ -45,7 +44,9 @@ pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
     if let Ok(f) = s.parse::<f64>() {
         let ms = f * 1e3;
         if !ms.is_finite() || ms >= 9.223_372_036_854_776e15 || ms <= -9.223_372_036_854_776e15 {
-            return Err(format!("cannot parse {s:?} to a valid duration. It overflows int64"));
+            return Err(format!(
+                "cannot parse {s:?} to a valid duration. It overflows int64"
+            ));
         }
         return Ok(ms.round() as i64);
     }

@@ -147,7 +147,12 @@ impl Engine {
     }
 
     /// Evaluates a parsed expression (rules use this).
-    pub async fn run(&self, expr: &Expr, p: QueryParams, timeout: Option<Duration>) -> Result<QueryOutcome> {
+    pub async fn run(
+        &self,
+        expr: &Expr,
+        p: QueryParams,
+        timeout: Option<Duration>,
+    ) -> Result<QueryOutcome> {
         self.run_text(expr, None, p, timeout).await
     }
 
@@ -164,13 +169,20 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Exec("query engine is shutting down".into()))?;
         let timeout = timeout.unwrap_or(self.opts.timeout).min(self.opts.timeout);
-        match tokio::time::timeout(timeout, self.eval(expr, text, p)).await {
+        let deadline = std::time::Instant::now() + timeout;
+        match tokio::time::timeout(timeout, self.eval(expr, text, p, deadline)).await {
             Ok(r) => r,
             Err(_) => Err(EngineError::Timeout),
         }
     }
 
-    async fn eval(&self, expr: &Expr, text: Option<&str>, p: QueryParams) -> Result<QueryOutcome> {
+    async fn eval(
+        &self,
+        expr: &Expr,
+        text: Option<&str>,
+        p: QueryParams,
+        deadline: std::time::Instant,
+    ) -> Result<QueryOutcome> {
         let ctx = Arc::new(QueryContext {
             db: self.db.clone(),
             registry: SeriesRegistry::default(),
@@ -178,6 +190,7 @@ impl Engine {
             max_samples: self.opts.max_samples,
             samples: AtomicU64::new(0),
             notes: Mutex::new(Annotations::default()),
+            deadline,
         });
         let planner = Planner::new(p, self.opts.default_subquery_step, text.map(str::to_string));
         let grid = p.grid();
@@ -204,7 +217,10 @@ impl Engine {
                 let mut series = result::series_of(&rows, &ctx.registry)?;
                 match expr.value_type() {
                     ValueType::Scalar if instant => {
-                        let v = series.first().and_then(|s| s.points.first()).map_or(f64::NAN, |p| p.1);
+                        let v = series
+                            .first()
+                            .and_then(|s| s.points.first())
+                            .map_or(f64::NAN, |p| p.1);
                         PromValue::Scalar { t: p.start, v }
                     }
                     ValueType::Vector if instant => {
@@ -263,6 +279,7 @@ impl Engine {
             max_samples: self.opts.max_samples,
             samples: AtomicU64::new(0),
             notes: Mutex::new(Annotations::default()),
+            deadline: std::time::Instant::now() + self.opts.timeout,
         })
     }
 }
@@ -281,10 +298,15 @@ async fn physical(
         .map_err(EngineError::from_df)
 }
 
-async fn execute(ctx: &Arc<QueryContext>, plan: &datafusion::logical_expr::LogicalPlan) -> Result<Rows> {
+async fn execute(
+    ctx: &Arc<QueryContext>,
+    plan: &datafusion::logical_expr::LogicalPlan,
+) -> Result<Rows> {
     let exec = physical(ctx, plan).await?;
     let state = exec::session_state();
-    let batches = collect(exec, state.task_ctx()).await.map_err(EngineError::from_df)?;
+    let batches = collect(exec, state.task_ctx())
+        .await
+        .map_err(EngineError::from_df)?;
     let mut rows = Rows::default();
     for b in &batches {
         rows.extend_from_batch(b)?;

@@ -168,6 +168,8 @@ pub struct QueryContext {
     pub samples: AtomicU64,
     /// Warnings and infos collected during evaluation.
     pub notes: Mutex<Annotations>,
+    /// When the query must stop (`--query.timeout` / `timeout`).
+    pub deadline: std::time::Instant,
 }
 
 impl QueryContext {
@@ -176,6 +178,15 @@ impl QueryContext {
         let total = self.samples.fetch_add(n, Ordering::Relaxed) + n;
         if total > self.max_samples {
             return Err(EngineError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    /// Fails with [`EngineError::Timeout`] once the deadline has passed; kernels call this
+    /// between series and steps so a long query stops without an await point.
+    pub fn check_deadline(&self) -> Result<()> {
+        if std::time::Instant::now() >= self.deadline {
+            return Err(EngineError::Timeout);
         }
         Ok(())
     }
@@ -316,6 +327,32 @@ impl Rows {
     pub fn sort_by_time(&mut self) {
         let mut idx: Vec<u32> = (0..self.len() as u32).collect();
         idx.sort_by_key(|&i| (self.ts[i as usize], self.series[i as usize]));
+        self.permute(&idx);
+    }
+
+    /// Sorts by (step, then input order) with a counting sort when every row is on
+    /// `grid`, which is the case for every instant-vector relation.
+    pub fn sort_by_step(&mut self, grid: &Grid) {
+        let n = grid.len();
+        let mut counts = vec![0u32; n + 1];
+        for &t in &self.ts {
+            match grid.index(t) {
+                Some(i) => counts[i + 1] += 1,
+                None => return self.sort_by_time(),
+            }
+        }
+        if self.ts.windows(2).all(|w| w[0] <= w[1]) {
+            return;
+        }
+        for i in 1..=n {
+            counts[i] += counts[i - 1];
+        }
+        let mut idx = vec![0u32; self.len()];
+        for (k, &t) in self.ts.iter().enumerate() {
+            let step = ((t - grid.start) / grid.step) as usize;
+            idx[counts[step] as usize] = k as u32;
+            counts[step] += 1;
+        }
         self.permute(&idx);
     }
 

@@ -1,8 +1,8 @@
 //! Turns the rows of the top plan node into a Prometheus result: delayed `__name__`
 //! removal, merging of series that became equal, and Prometheus's ordering.
 
+use datafusion::common::HashMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use strata_grammar::{AggregateOp, Expr};
 use strata_storage::Labels;
@@ -82,7 +82,13 @@ pub fn series_of(rows: &Rows, registry: &SeriesRegistry) -> Result<Vec<Series>> 
             .or_insert_with(|| {
                 let m = registry.get(id);
                 if m.drop_name && m.labels.get("__name__").is_some() {
-                    Labels::from_labels(m.labels.iter().filter(|l| &*l.name != "__name__").cloned().collect())
+                    Labels::from_labels(
+                        m.labels
+                            .iter()
+                            .filter(|l| &*l.name != "__name__")
+                            .cloned()
+                            .collect(),
+                    )
                 } else {
                     m.labels
                 }
@@ -102,7 +108,9 @@ pub fn series_of(rows: &Rows, registry: &SeriesRegistry) -> Result<Vec<Series>> 
         if points.windows(2).any(|w| w[0].0 >= w[1].0) {
             points.sort_by_key(|p| p.0);
             if points.windows(2).any(|w| w[0].0 == w[1].0) {
-                return Err(exec_err("vector cannot contain metrics with the same labelset"));
+                return Err(exec_err(
+                    "vector cannot contain metrics with the same labelset",
+                ));
             }
         }
         out.push(Series { labels, points });
@@ -171,7 +179,9 @@ pub fn order_vector(e: &Expr, v: &mut [Sample]) {
     match unparen(e) {
         Expr::Call(c) if c.func.name == "sort" || c.func.name == "sort_desc" => {
             let desc = c.func.name == "sort_desc";
-            v.sort_by(|a, b| value_cmp(a.v, b.v, desc).then_with(|| compare_labels(&a.labels, &b.labels)));
+            v.sort_by(|a, b| {
+                value_cmp(a.v, b.v, desc).then_with(|| compare_labels(&a.labels, &b.labels))
+            });
         }
         Expr::Call(c) if c.func.name.starts_with("sort_by_label") => {
             let desc = c.func.name.ends_with("_desc");
@@ -198,7 +208,10 @@ pub fn order_vector(e: &Expr, v: &mut [Sample]) {
         Expr::Aggregate(a)
             if matches!(
                 a.op,
-                AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio
+                AggregateOp::Topk
+                    | AggregateOp::Bottomk
+                    | AggregateOp::Limitk
+                    | AggregateOp::LimitRatio
             ) => {}
         _ => v.sort_by(|a, b| compare_labels(&a.labels, &b.labels)),
     }

@@ -43,8 +43,8 @@ mod grammar {
 
 pub use ast::{
     AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Cardinality, Duration,
-    DurationExpr, DurationOp, Expr, MatchOp, Matcher, MatrixSelector, NumberLiteral, Pos, SubqueryExpr,
-    UnaryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
+    DurationExpr, DurationOp, Expr, MatchOp, Matcher, MatrixSelector, NumberLiteral, Pos,
+    SubqueryExpr, UnaryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
 };
 pub use error::ParseError;
 pub use format::{format_duration_ms, format_label_name, quote_string};

@@ -262,8 +262,8 @@ fn vector() -> impl Strategy<Value = Expr> {
                 Expr::Call(Call {
                     func: func("rate"),
                     args: vec![Expr::MatrixSelector(ms)],
-            pos: Pos::default(),
-            arg_pos: vec![],
+                    pos: Pos::default(),
+                    arg_pos: vec![],
                 })
             }),
             (
@@ -356,15 +356,15 @@ fn vector() -> impl Strategy<Value = Expr> {
                     Expr::Call(Call {
                         func: func("max_over_time"),
                         args: vec![sub],
-            pos: Pos::default(),
-            arg_pos: vec![],
+                        pos: Pos::default(),
+                        arg_pos: vec![],
                     })
                 }),
             (scalar(), inner).prop_map(|(s, v)| Expr::Call(Call {
                 func: func("histogram_quantile"),
                 args: vec![s, v],
-            pos: Pos::default(),
-            arg_pos: vec![],
+                pos: Pos::default(),
+                arg_pos: vec![],
             })),
         ]
     })

@@ -180,8 +180,10 @@ impl Db {
         let mut out: Vec<SeriesSamples> = by_labels
             .into_iter()
             .map(|(labels, mut samples)| {
-                samples.sort_by_key(|s| s.0);
-                samples.dedup_by_key(|s| s.0);
+                if !samples.is_sorted_by(|a, b| a.0 < b.0) {
+                    samples.sort_by_key(|s| s.0);
+                    samples.dedup_by_key(|s| s.0);
+                }
                 SeriesSamples { labels, samples }
             })
             .collect();

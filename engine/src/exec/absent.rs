@@ -1,14 +1,14 @@
 //! Step-wise reductions with fixed output: `scalar()`, `absent()` and classic
 //! `histogram_quantile()`.
 
-use std::collections::HashMap;
+use datafusion::common::HashMap;
 
 use strata_storage::{Label, Labels};
 
 use super::scalar_values;
 use crate::error::Result;
-use crate::functions::{format_g, format_value_label};
 use crate::functions::histogram::{Bucket, bucket_fraction, bucket_quantile, parse_go_float};
+use crate::functions::{format_g, format_value_label};
 use crate::model::{Grid, QueryContext, Rows, SCALAR_SERIES};
 use crate::plan::{HistKind, ScalarArg};
 
@@ -24,20 +24,32 @@ pub(super) fn scalar_of(input: &Rows, grid: Grid) -> Rows {
     }
     let mut out = Rows::with_capacity(grid.len());
     for (i, t) in grid.steps().enumerate() {
-        out.push(SCALAR_SERIES, t, if count[i] == 1 { val[i] } else { f64::NAN });
+        out.push(
+            SCALAR_SERIES,
+            t,
+            if count[i] == 1 { val[i] } else { f64::NAN },
+        );
     }
     out
 }
 
 /// `absent(v)`: 1 at each step where `v` is empty.
-pub(super) fn absent(ctx: &QueryContext, input: &Rows, grid: Grid, labels: &[(String, String)]) -> Rows {
+pub(super) fn absent(
+    ctx: &QueryContext,
+    input: &Rows,
+    grid: Grid,
+    labels: &[(String, String)],
+) -> Rows {
     let mut present = vec![false; grid.len()];
     for &t in &input.ts {
         if let Some(i) = grid.index(t) {
             present[i] = true;
         }
     }
-    let id = ctx.registry.intern(Labels::from_pairs(labels.iter().map(|(a, b)| (a, b))), false);
+    let id = ctx.registry.intern(
+        Labels::from_pairs(labels.iter().map(|(a, b)| (a, b))),
+        false,
+    );
     let mut out = Rows::default();
     for (i, t) in grid.steps().enumerate() {
         if !present[i] {
@@ -67,7 +79,10 @@ pub(super) fn histogram(
     (q_pos, v_pos): (&str, &str),
     mut inputs: Vec<Rows>,
 ) -> Result<Rows> {
-    let a: Vec<Vec<f64>> = args.iter().map(|&x| scalar_values(x, &inputs, grid)).collect();
+    let a: Vec<Vec<f64>> = args
+        .iter()
+        .map(|&x| scalar_values(x, &inputs, grid))
+        .collect();
     if !matches!(kind, HistKind::Fraction) {
         for qs in &a {
             if let Some(&q) = qs.iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
@@ -79,7 +94,7 @@ pub(super) fn histogram(
         }
     }
     let mut input = std::mem::take(&mut inputs[0]);
-    input.sort_by_time();
+    input.sort_by_step(&grid);
     // Per input series: (group, upper bound), or None when `le` is bad.
     let mut info: HashMap<u32, Option<(u32, f64)>> = HashMap::new();
     let mut group_ids: HashMap<Labels, u32> = HashMap::new();
@@ -143,8 +158,12 @@ pub(super) fn histogram(
                 *out_ids.entry((g, variant)).or_insert_with(|| {
                     let mut l = groups[g as usize].0.clone();
                     if let Some((n, v)) = label {
-                        let mut pairs: Vec<Label> = l.iter().filter(|x| &*x.name != n).cloned().collect();
-                        pairs.push(Label { name: n.into(), value: v.into() });
+                        let mut pairs: Vec<Label> =
+                            l.iter().filter(|x| &*x.name != n).cloned().collect();
+                        pairs.push(Label {
+                            name: n.into(),
+                            value: v.into(),
+                        });
                         l = Labels::from_labels(pairs);
                     }
                     ctx.registry.intern(l, true)
@@ -166,7 +185,9 @@ pub(super) fn histogram(
                             ));
                         }
                         let id = match kind {
-                            HistKind::Quantiles(label) => id_of(qi, Some((label, quantile_label(q)))),
+                            HistKind::Quantiles(label) => {
+                                id_of(qi, Some((label, quantile_label(q))))
+                            }
                             _ => id_of(0, None),
                         };
                         out.push(id, t, v);

@@ -1,7 +1,7 @@
 //! The aggregation operators, step by step (Prometheus `rangeEvalAgg`, `aggregation`,
 //! `aggregationK`, `aggregationCountValues`).
 
-use std::collections::HashMap;
+use datafusion::common::HashMap;
 
 use strata_grammar::AggregateOp;
 use strata_storage::{Label, Labels};
@@ -92,8 +92,11 @@ fn k_param(v: f64) -> Result<i64> {
     if v.is_nan() {
         return Err(exec_err("Parameter value is NaN"));
     }
-    if v >= 9.223_372_036_854_776e18 || v < -9.223_372_036_854_776e18 {
-        return Err(exec_err(format!("Scalar value {} overflows int64", format_g(v))));
+    if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
+        return Err(exec_err(format!(
+            "Scalar value {} overflows int64",
+            format_g(v)
+        )));
     }
     Ok(v as i64)
 }
@@ -129,10 +132,12 @@ pub(super) fn aggregate(
         }
     }
     let mut input = std::mem::take(&mut inputs[0]);
-    input.sort_by_time();
+    input.sort_by_step(&grid);
 
-    // Groups of every input series.
-    let mut group_of: HashMap<u32, u32> = HashMap::new();
+    // Groups of every input series, indexed by series id.
+    const NONE: u32 = u32::MAX;
+    let max_id = input.series.iter().copied().max().unwrap_or(0) as usize;
+    let mut group_of: Vec<u32> = vec![NONE; max_id + 1];
     let mut group_ids: HashMap<Labels, u32> = HashMap::new();
     let mut groups: Vec<(Labels, bool)> = Vec::new();
     let count_values = match (op, param) {
@@ -141,7 +146,7 @@ pub(super) fn aggregate(
     };
     if count_values.is_none() {
         for &s in &input.series {
-            if group_of.contains_key(&s) {
+            if group_of[s as usize] != NONE {
                 continue;
             }
             let meta = ctx.registry.get(s);
@@ -152,7 +157,7 @@ pub(super) fn aggregate(
                 groups.push((gl, false));
             }
             groups[g as usize].1 |= meta.drop_name;
-            group_of.insert(s, g);
+            group_of[s as usize] = g;
         }
     }
     let out_ids: Vec<u32> = groups
@@ -175,6 +180,9 @@ pub(super) fn aggregate(
         let step = grid.index(t).unwrap_or(0);
         let p = params[step];
         order.clear();
+        if step.is_multiple_of(64) {
+            ctx.check_deadline()?;
+        }
         if let Some(label) = &count_values {
             // count_values: group by the value label plus the grouping.
             let mut counts: Vec<(u32, f64)> = Vec::new();
@@ -185,8 +193,12 @@ pub(super) fn aggregate(
                     Some(id) => *id,
                     None => {
                         let meta = ctx.registry.get(s);
-                        let mut pairs: Vec<Label> =
-                            meta.labels.iter().filter(|l| *l.name != **label).cloned().collect();
+                        let mut pairs: Vec<Label> = meta
+                            .labels
+                            .iter()
+                            .filter(|l| *l.name != **label)
+                            .cloned()
+                            .collect();
                         pairs.push(Label {
                             name: label.as_str().into(),
                             value: format_value_label(v).into(),
@@ -237,7 +249,7 @@ pub(super) fn aggregate(
                 }
                 for kk in start..i {
                     let (s, v) = (input.series[kk], input.vals[kk]);
-                    let g = group_of[&s] as usize;
+                    let g = group_of[s as usize] as usize;
                     let h = &mut heaps[g];
                     if h.is_empty() {
                         order.push(g as u32);
@@ -288,7 +300,8 @@ pub(super) fn aggregate(
                 }
                 for kk in start..i {
                     let s = input.series[kk];
-                    let offset = go_labels_hash(&ctx.registry.get(s).labels) as f64 / u64::MAX as f64;
+                    let offset =
+                        go_labels_hash(&ctx.registry.get(s).labels) as f64 / u64::MAX as f64;
                     if (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r) {
                         out.push(s, t, input.vals[kk]);
                     }
@@ -297,7 +310,7 @@ pub(super) fn aggregate(
             _ => {
                 for kk in start..i {
                     let (s, v) = (input.series[kk], input.vals[kk]);
-                    let g = group_of[&s] as usize;
+                    let g = group_of[s as usize] as usize;
                     match &mut accs[g] {
                         Some(a) => a.add(op, v),
                         None => {

@@ -1,14 +1,14 @@
 //! vector ⊕ vector: arithmetic and comparisons with one-to-one / group_left / group_right
 //! matching, and the set operators (Prometheus `VectorBinop`, `VectorAnd/Or/Unless`).
 
-use std::collections::{HashMap, HashSet};
+use datafusion::common::{HashMap, HashSet};
 
 use strata_grammar::{BinaryOp, Cardinality};
 use strata_storage::{Label, Labels};
 
 use crate::error::{Result, exec_err};
 use crate::functions::instant::elem_binop;
-use crate::model::{QueryContext, Rows};
+use crate::model::{Grid, QueryContext, Rows};
 use crate::result::go_labels_string;
 
 struct Sigs<'a> {
@@ -49,8 +49,8 @@ impl Sigs<'_> {
 }
 
 /// Row ranges of each timestamp; rows sorted by (ts, series).
-fn by_step(rows: &mut Rows) -> HashMap<i64, std::ops::Range<usize>> {
-    rows.sort_by_time();
+fn by_step(rows: &mut Rows, grid: &Grid) -> HashMap<i64, std::ops::Range<usize>> {
+    rows.sort_by_step(grid);
     let mut m = HashMap::new();
     let mut i = 0;
     while i < rows.len() {
@@ -68,12 +68,14 @@ fn by_step(rows: &mut Rows) -> HashMap<i64, std::ops::Range<usize>> {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn join(
     ctx: &QueryContext,
+    grid: Grid,
     op: BinaryOp,
     card: Cardinality,
     on: bool,
     names: &[String],
     include: &[String],
     return_bool: bool,
+    fill: (Option<f64>, Option<f64>),
     mut lhs: Rows,
     mut rhs: Rows,
 ) -> Result<Rows> {
@@ -85,14 +87,17 @@ pub(super) fn join(
         ids: HashMap::new(),
     };
     let mut out = Rows::with_capacity(lhs.len().max(rhs.len()));
-    let lsteps = by_step(&mut lhs);
-    let rsteps = by_step(&mut rhs);
+    let lsteps = by_step(&mut lhs, &grid);
+    let rsteps = by_step(&mut rhs, &grid);
     let mut times: Vec<i64> = lsteps.keys().chain(rsteps.keys()).copied().collect();
     times.sort_unstable();
     times.dedup();
     let empty = 0..0;
     let mut result_ids: HashMap<(u32, u32), u32> = HashMap::new();
-    for t in times {
+    for (n, t) in times.into_iter().enumerate() {
+        if n % 64 == 0 {
+            ctx.check_deadline()?;
+        }
         let lr = lsteps.get(&t).unwrap_or(&empty).clone();
         let rr = rsteps.get(&t).unwrap_or(&empty).clone();
         match op {
@@ -118,10 +123,18 @@ pub(super) fn join(
                 }
             }
             _ => {
-                if lr.is_empty() || rr.is_empty() {
+                let swapped = card == Cardinality::OneToMany;
+                // The value that stands in for a missing `one` / `many` side (`fill*`).
+                let (fill_one, fill_many) = if swapped {
+                    (fill.0, fill.1)
+                } else {
+                    (fill.1, fill.0)
+                };
+                if (lr.is_empty() && (if swapped { fill_one } else { fill_many }).is_none())
+                    || (rr.is_empty() && (if swapped { fill_many } else { fill_one }).is_none())
+                {
                     continue;
                 }
-                let swapped = card == Cardinality::OneToMany;
                 let (many, mr, one, or) = if swapped {
                     (&rhs, rr, &lhs, lr)
                 } else {
@@ -146,15 +159,17 @@ pub(super) fn join(
                     }
                 }
                 let mut matched: HashMap<u32, HashSet<u32>> = HashMap::new();
-                for k in mr {
-                    let (ms, mv) = (many.series[k], many.vals[k]);
-                    let s = sigs.sig(ms);
-                    let Some(&(os, ov)) = one_map.get(&s) else {
-                        continue;
-                    };
+                let mut used: HashSet<u32> = HashSet::new();
+                let mut emit = |ms: u32,
+                                os: Option<u32>,
+                                mv: f64,
+                                ov: f64,
+                                s: u32,
+                                out: &mut Rows|
+                 -> Result<()> {
                     let (l, r) = if swapped { (ov, mv) } else { (mv, ov) };
                     let (mut val, keep) = elem_binop(op, l, r);
-                    if card == Cardinality::OneToOne {
+                    if card == Cardinality::OneToOne && os.is_some() {
                         // Checked before filtering, as Prometheus does.
                         let set = matched.entry(s).or_default();
                         if !set.is_empty() {
@@ -167,22 +182,82 @@ pub(super) fn join(
                     if return_bool {
                         val = if keep { 1.0 } else { 0.0 };
                     } else if !keep {
-                        continue;
+                        return Ok(());
                     }
-                    let oid = match result_ids.get(&(ms, os)) {
+                    let key = (ms, os.unwrap_or(u32::MAX));
+                    let oid = match result_ids.get(&key) {
                         Some(o) => *o,
                         None => {
-                            let o = result_id(ctx, op, card, on, names, include, return_bool, ms, os);
-                            result_ids.insert((ms, os), o);
+                            let o =
+                                result_id(ctx, op, card, on, names, include, return_bool, ms, os);
+                            result_ids.insert(key, o);
                             o
                         }
                     };
-                    if card != Cardinality::OneToOne && !matched.entry(s).or_default().insert(oid) {
+                    if card != Cardinality::OneToOne
+                        && os.is_some()
+                        && !matched.entry(s).or_default().insert(oid)
+                    {
                         return Err(exec_err(
                             "multiple matches for labels: grouping labels must ensure unique matches",
                         ));
                     }
                     out.push(oid, t, val);
+                    Ok(())
+                };
+                for k in mr {
+                    let (ms, mv) = (many.series[k], many.vals[k]);
+                    let s = sigs.sig(ms);
+                    match one_map.get(&s) {
+                        Some(&(os, ov)) => {
+                            used.insert(s);
+                            emit(ms, Some(os), mv, ov, s, &mut out)?;
+                        }
+                        None => {
+                            if let Some(f) = fill_one {
+                                emit(ms, None, mv, f, s, &mut out)?;
+                            }
+                        }
+                    }
+                }
+                if let Some(f) = fill_many {
+                    let mut rest: Vec<(u32, u32, f64)> = one_map
+                        .iter()
+                        .filter(|(s, _)| !used.contains(*s))
+                        .map(|(s, (os, ov))| (*s, *os, *ov))
+                        .collect();
+                    rest.sort_unstable_by_key(|r| r.1);
+                    for (s, os, ov) in rest {
+                        // The one side stands alone: it is the result's label source.
+                        let (l, r) = if swapped { (ov, f) } else { (f, ov) };
+                        let (mut val, keep) = elem_binop(op, l, r);
+                        if return_bool {
+                            val = if keep { 1.0 } else { 0.0 };
+                        } else if !keep {
+                            continue;
+                        }
+                        let _ = s;
+                        let key = (os, u32::MAX);
+                        let oid = match result_ids.get(&key) {
+                            Some(o) => *o,
+                            None => {
+                                let o = result_id(
+                                    ctx,
+                                    op,
+                                    card,
+                                    on,
+                                    names,
+                                    include,
+                                    return_bool,
+                                    os,
+                                    None,
+                                );
+                                result_ids.insert(key, o);
+                                o
+                            }
+                        };
+                        out.push(oid, t, val);
+                    }
                 }
             }
         }
@@ -201,10 +276,12 @@ fn result_id(
     include: &[String],
     return_bool: bool,
     many: u32,
-    one: u32,
+    one: Option<u32>,
 ) -> u32 {
     let m = ctx.registry.get(many);
-    let o = ctx.registry.get(one);
+    let o = one
+        .map(|id| ctx.registry.get(id).labels)
+        .unwrap_or_default();
     let arithmetic = !op.is_comparison();
     let mut labels: Vec<Label> = m
         .labels
@@ -223,7 +300,7 @@ fn result_id(
         .collect();
     for ln in include {
         labels.retain(|l| *l.name != **ln);
-        if let Some(v) = o.labels.get(ln) {
+        if let Some(v) = o.get(ln) {
             labels.push(Label {
                 name: ln.as_str().into(),
                 value: v.into(),

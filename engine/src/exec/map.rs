@@ -1,6 +1,6 @@
 //! Per-sample functions, vector ⊕ scalar arithmetic and the label functions.
 
-use std::collections::{HashMap, HashSet};
+use datafusion::common::{HashMap, HashSet};
 
 use strata_storage::Labels;
 
@@ -56,7 +56,10 @@ pub(super) fn map(
     args: &[ScalarArg],
     inputs: Vec<Rows>,
 ) -> Result<Rows> {
-    let a: Vec<Vec<f64>> = args.iter().map(|&x| scalar_values(x, &inputs, grid)).collect();
+    let a: Vec<Vec<f64>> = args
+        .iter()
+        .map(|&x| scalar_values(x, &inputs, grid))
+        .collect();
     let input = &inputs[0];
     let mut out = Rows::with_capacity(input.len());
     let mut ids = IdMap {
@@ -112,7 +115,10 @@ pub(super) fn map(
                 }
                 continue;
             }
-            MapFn::Identity | MapFn::Nothing | MapFn::LabelReplace { .. } | MapFn::LabelJoin { .. } => v,
+            MapFn::Identity
+            | MapFn::Nothing
+            | MapFn::LabelReplace { .. }
+            | MapFn::LabelJoin { .. } => v,
         };
         let o = ids.get(id, drop_name)?;
         out.push(o, t, value);
@@ -122,10 +128,13 @@ pub(super) fn map(
 
 fn relabel(ctx: &QueryContext, func: &MapFn, input: &Rows) -> Result<Rows> {
     let re = match func {
-        MapFn::LabelReplace { regex, .. } => Some(
-            regex::Regex::new(&format!("^(?s:{regex})$"))
-                .map_err(|_| exec_err(format!("invalid regular expression in label_replace(): {regex}")))?,
-        ),
+        MapFn::LabelReplace { regex, .. } => {
+            Some(regex::Regex::new(&format!("^(?s:{regex})$")).map_err(|_| {
+                exec_err(format!(
+                    "invalid regular expression in label_replace(): {regex}"
+                ))
+            })?)
+        }
         _ => None,
     };
     let mut ids = IdMap {
@@ -149,17 +158,26 @@ fn relabel(ctx: &QueryContext, func: &MapFn, input: &Rows) -> Result<Rows> {
                     (dst, res)
                 }
                 MapFn::LabelJoin { dst, sep, srcs } => {
-                    let vals: Vec<&str> = srcs.iter().map(|s| meta.labels.get(s).unwrap_or("")).collect();
+                    let vals: Vec<&str> = srcs
+                        .iter()
+                        .map(|s| meta.labels.get(s).unwrap_or(""))
+                        .collect();
                     (dst, vals.join(sep))
                 }
                 _ => return Ok(id),
             };
             let labels = set_label(&meta.labels, dst, &value);
-            let drop = if dst == "__name__" { false } else { meta.drop_name };
+            let drop = if dst == "__name__" {
+                false
+            } else {
+                meta.drop_name
+            };
             Ok(ctx.registry.intern(labels, drop))
         })?;
         if !seen.insert((o, input.ts[k])) {
-            return Err(exec_err("vector cannot contain metrics with the same labelset"));
+            return Err(exec_err(
+                "vector cannot contain metrics with the same labelset",
+            ));
         }
         out.push(o, input.ts[k], input.vals[k]);
     }

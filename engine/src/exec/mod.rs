@@ -15,8 +15,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::execution::context::SessionState;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -126,10 +126,18 @@ impl ExecutionPlan for PromExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(PromExec::new(self.op.clone(), children, self.ctx.clone())))
+        Ok(Arc::new(PromExec::new(
+            self.op.clone(),
+            children,
+            self.ctx.clone(),
+        )))
     }
 
-    fn execute(&self, partition: usize, task: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        task: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!(
                 "{} has one partition, asked for {partition}",
@@ -139,18 +147,36 @@ impl ExecutionPlan for PromExec {
         let op = self.op.clone();
         let children = self.children.clone();
         let ctx = self.ctx.clone();
-        let fut = async move {
-            let mut inputs = Vec::with_capacity(children.len());
-            for c in children {
-                let batches = collect(c, task.clone()).await?;
-                let mut rows = Rows::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
-                for b in &batches {
-                    rows.extend_from_batch(b).map_err(EngineError::into_df)?;
-                }
-                inputs.push(rows);
+        // An instant or range node over a selector reads storage itself (fused).
+        let fused = match (&op, children.as_slice()) {
+            (PromOp::Instant { .. } | PromOp::Range { .. }, [c]) => {
+                let any: &dyn std::any::Any = c.as_ref();
+                any.downcast_ref::<PromExec>().and_then(|p| match &p.op {
+                    sel @ PromOp::Selector { .. } => Some(sel.clone()),
+                    _ => None,
+                })
             }
-            let out = run(&op, &ctx, inputs).await.map_err(EngineError::into_df)?;
-            out.into_batch().map_err(EngineError::into_df)
+            _ => None,
+        };
+        let fut = async move {
+            ctx.check_deadline().map_err(EngineError::into_df)?;
+            let out = if let Some(sel) = fused {
+                run_fused(&op, &sel, &ctx).await
+            } else {
+                let mut inputs = Vec::with_capacity(children.len());
+                for c in children {
+                    let batches = collect(c, task.clone()).await?;
+                    let mut rows = Rows::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+                    for b in &batches {
+                        rows.extend_from_batch(b).map_err(EngineError::into_df)?;
+                    }
+                    inputs.push(rows);
+                }
+                run(&op, &ctx, inputs).await
+            };
+            out.map_err(EngineError::into_df)?
+                .into_batch()
+                .map_err(EngineError::into_df)
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             vector_schema(),
@@ -167,34 +193,14 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
             mint,
             maxt,
         } => select::selector(ctx, matchers, *mint, *maxt).await,
-        PromOp::Instant {
-            grid,
-            lookback,
-            offset,
-            at,
-            sample_ts,
-        } => Ok(select::instant(&inputs[0], *grid, *lookback, *offset, *at, *sample_ts)),
-        PromOp::Range {
-            grid,
-            range,
-            offset,
-            at,
-            func,
-            p0,
-            p1,
-            counter_check,
-            pos,
-        } => select::range(
-            ctx,
-            &mut inputs[0],
-            *grid,
-            *range,
-            *offset,
-            *at,
-            *func,
-            [p0.get(), p1.get()],
-            (*counter_check, pos),
-        ),
+        PromOp::Instant { .. } => match instant_spec(op) {
+            Some(s) => select::instant(ctx, &mut inputs[0], &s),
+            None => Ok(Rows::default()),
+        },
+        PromOp::Range { .. } => match range_spec(op) {
+            Some(s) => select::range(ctx, &mut inputs[0], &s),
+            None => Ok(Rows::default()),
+        },
         PromOp::Const { grid, value } => {
             let mut out = Rows::with_capacity(grid.len());
             for t in grid.steps() {
@@ -212,16 +218,31 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
         PromOp::Map { grid, func, args } => map::map(ctx, *grid, func, args, inputs),
         PromOp::ScalarOf { grid } => Ok(absent::scalar_of(&inputs[0], *grid)),
         PromOp::Join {
+            grid,
             op,
             card,
             on,
             labels,
             include,
             return_bool,
+            fill,
         } => {
             let rhs = inputs.pop().unwrap_or_default();
             let lhs = inputs.pop().unwrap_or_default();
-            join::join(ctx, *op, *card, *on, labels, include, *return_bool, lhs, rhs)
+            let fill = (fill.0.map(|f| f.get()), fill.1.map(|f| f.get()));
+            join::join(
+                ctx,
+                *grid,
+                *op,
+                *card,
+                *on,
+                labels,
+                include,
+                *return_bool,
+                fill,
+                lhs,
+                rhs,
+            )
         }
         PromOp::Aggregate {
             grid,
@@ -239,6 +260,70 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
             q_pos,
             v_pos,
         } => absent::histogram(ctx, *grid, kind, args, (q_pos, v_pos), inputs),
+    }
+}
+
+fn instant_spec(op: &PromOp) -> Option<select::InstantSpec> {
+    match op {
+        PromOp::Instant {
+            grid,
+            lookback,
+            offset,
+            at,
+            sample_ts,
+        } => Some(select::InstantSpec {
+            grid: *grid,
+            lookback: *lookback,
+            offset: *offset,
+            at: *at,
+            sample_ts: *sample_ts,
+        }),
+        _ => None,
+    }
+}
+
+fn range_spec(op: &PromOp) -> Option<select::RangeSpec<'_>> {
+    match op {
+        PromOp::Range {
+            grid,
+            range,
+            offset,
+            at,
+            func,
+            p0,
+            p1,
+            counter_check,
+            pos,
+        } => Some(select::RangeSpec {
+            grid: *grid,
+            width: *range,
+            offset: *offset,
+            at: *at,
+            func: *func,
+            p: [p0.get(), p1.get()],
+            counter_check: *counter_check,
+            pos,
+        }),
+        _ => None,
+    }
+}
+
+/// An instant or range node that reads its selector directly.
+async fn run_fused(op: &PromOp, sel: &PromOp, ctx: &QueryContext) -> Result<Rows> {
+    let PromOp::Selector {
+        matchers,
+        mint,
+        maxt,
+    } = sel
+    else {
+        return Ok(Rows::default());
+    };
+    if let Some(s) = instant_spec(op) {
+        return select::select_instant(ctx, matchers, *mint, *maxt, &s).await;
+    }
+    match range_spec(op) {
+        Some(s) => select::select_range(ctx, matchers, *mint, *maxt, &s).await,
+        None => Ok(Rows::default()),
     }
 }
 

@@ -1,21 +1,46 @@
-//! Selector, instant-vector lookup (lookback, staleness) and range-window kernels.
+//! Selector, instant-vector lookup (lookback, staleness) and range-window kernels. When an
+//! instant or range node reads a selector directly, the two are fused: each series goes
+//! from storage through the kernel without materialising the raw samples as a relation.
 
-use std::collections::HashSet;
-
-use strata_storage::{MatchOp, Matcher};
+use datafusion::common::HashSet;
+use strata_storage::{MatchOp, Matcher, SeriesSamples};
 
 use crate::error::Result;
 use crate::functions::format_g;
 use crate::functions::range::{self, RangeFn, Window};
 use crate::model::{Grid, QueryContext, Rows, is_stale};
 
-/// Reads the raw samples of matching series; ids are interned in label order.
-pub(super) async fn selector(
+/// Where an instant lookup happens.
+#[derive(Clone, Copy)]
+pub(super) struct InstantSpec {
+    pub grid: Grid,
+    pub lookback: i64,
+    pub offset: i64,
+    pub at: Option<i64>,
+    pub sample_ts: bool,
+}
+
+/// What a range node computes.
+#[derive(Clone, Copy)]
+pub(super) struct RangeSpec<'a> {
+    pub grid: Grid,
+    pub width: i64,
+    pub offset: i64,
+    pub at: Option<i64>,
+    pub func: RangeFn,
+    pub p: [f64; 2],
+    pub counter_check: bool,
+    pub pos: &'a str,
+}
+
+/// Reads the series matching `matchers` with samples in `[mint, maxt]`, counting them
+/// against `--query.max-samples`.
+async fn read(
     ctx: &QueryContext,
     matchers: &[(String, String, String)],
     mint: i64,
     maxt: i64,
-) -> Result<Rows> {
+) -> Result<Vec<SeriesSamples>> {
     let ms = matchers
         .iter()
         .map(|(n, op, v)| {
@@ -29,12 +54,23 @@ pub(super) async fn selector(
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     if mint > maxt {
-        return Ok(Rows::default());
+        return Ok(Vec::new());
     }
     let series = ctx.db.select(&ms, mint, maxt).await?;
     let total: usize = series.iter().map(|s| s.samples.len()).sum();
     ctx.add_samples(total as u64)?;
-    let mut out = Rows::with_capacity(total);
+    Ok(series)
+}
+
+/// Raw samples of matching series as a relation; ids are interned in label order.
+pub(super) async fn selector(
+    ctx: &QueryContext,
+    matchers: &[(String, String, String)],
+    mint: i64,
+    maxt: i64,
+) -> Result<Rows> {
+    let series = read(ctx, matchers, mint, maxt).await?;
+    let mut out = Rows::with_capacity(series.iter().map(|s| s.samples.len()).sum());
     for s in series {
         if s.samples.is_empty() {
             continue;
@@ -47,139 +83,213 @@ pub(super) async fn selector(
     Ok(out)
 }
 
-/// Makes every series one contiguous run (sorting only when needed).
+/// Makes every series one contiguous, time-ordered run (sorting only when needed).
 fn ensure_grouped(rows: &mut Rows) {
     let mut seen = HashSet::new();
-    let mut sorted_ts = true;
     for (id, r) in rows.series_runs() {
-        if !seen.insert(id) {
+        if !seen.insert(id) || rows.ts[r].windows(2).any(|w| w[0] > w[1]) {
             rows.sort_by_series();
             return;
         }
-        if rows.ts[r.clone()].windows(2).any(|w| w[0] > w[1]) {
-            sorted_ts = false;
-        }
-    }
-    if !sorted_ts {
-        rows.sort_by_series();
     }
 }
 
-/// The instant-vector value of each series at each step (Prometheus 3 left-open lookback).
-pub(super) fn instant(
-    input: &Rows,
-    grid: Grid,
-    lookback: i64,
-    offset: i64,
-    at: Option<i64>,
-    sample_ts: bool,
-) -> Rows {
-    let mut out = Rows::with_capacity(input.len().min(grid.len() * 64));
-    for (id, r) in input.series_runs() {
-        let ts = &input.ts[r.clone()];
-        let vals = &input.vals[r];
-        let mut j = 0;
-        for t in grid.steps() {
-            let rf = at.unwrap_or(t) - offset;
-            while j < ts.len() && ts[j] <= rf {
-                j += 1;
-            }
-            if j == 0 {
-                continue;
-            }
-            let (st, v) = (ts[j - 1], vals[j - 1]);
-            if st <= rf - lookback || is_stale(v) {
-                continue;
-            }
-            out.push(id, t, if sample_ts { st as f64 / 1e3 } else { v });
+/// The instant value of one series at each step (Prometheus 3 left-open lookback).
+fn instant_one(id: u32, ts: &[i64], vals: &[f64], s: &InstantSpec, out: &mut Rows) {
+    let mut j = 0;
+    for t in s.grid.steps() {
+        let rf = s.at.unwrap_or(t) - s.offset;
+        while j < ts.len() && ts[j] <= rf {
+            j += 1;
         }
+        if j == 0 {
+            continue;
+        }
+        let (st, v) = (ts[j - 1], vals[j - 1]);
+        if st <= rf - s.lookback || is_stale(v) {
+            continue;
+        }
+        out.push(id, t, if s.sample_ts { st as f64 / 1e3 } else { v });
     }
-    out
 }
 
-/// Applies a range function over the windows `(ref − range, ref]` of each series.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn range(
-    ctx: &QueryContext,
-    input: &mut Rows,
-    grid: Grid,
-    width: i64,
-    offset: i64,
-    at: Option<i64>,
-    func: RangeFn,
-    p: [f64; 2],
-    (counter_check, pos): (bool, &str),
-) -> Result<Rows> {
+/// Instant lookups over a relation of raw samples.
+pub(super) fn instant(ctx: &QueryContext, input: &mut Rows, s: &InstantSpec) -> Result<Rows> {
     ensure_grouped(input);
-    let mut out = Rows::with_capacity(input.len().min(grid.len() * 64));
-    let mut ts: Vec<i64> = Vec::new();
-    let mut vals: Vec<f64> = Vec::new();
-    for (id, r) in input.series_runs() {
+    let mut out = Rows::with_capacity(input.len().min(s.grid.len() * 64));
+    for (n, (id, r)) in input.series_runs().enumerate() {
+        if n % 256 == 0 {
+            ctx.check_deadline()?;
+        }
+        instant_one(id, &input.ts[r.clone()], &input.vals[r], s, &mut out);
+    }
+    Ok(out)
+}
+
+/// Fused selector + instant lookup.
+pub(super) async fn select_instant(
+    ctx: &QueryContext,
+    matchers: &[(String, String, String)],
+    mint: i64,
+    maxt: i64,
+    s: &InstantSpec,
+) -> Result<Rows> {
+    let series = read(ctx, matchers, mint, maxt).await?;
+    let mut out = Rows::with_capacity(series.len() * s.grid.len().min(1024));
+    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    for (n, ser) in series.into_iter().enumerate() {
+        if n % 256 == 0 {
+            ctx.check_deadline()?;
+        }
+        if ser.samples.is_empty() {
+            continue;
+        }
+        let id = ctx.registry.intern(ser.labels, false);
         ts.clear();
         vals.clear();
-        for k in r {
-            if !is_stale(input.vals[k]) {
-                ts.push(input.ts[k]);
-                vals.push(input.vals[k]);
-            }
+        ts.extend(ser.samples.iter().map(|x| x.0));
+        vals.extend(ser.samples.iter().map(|x| x.1));
+        instant_one(id, &ts, &vals, s, &mut out);
+    }
+    Ok(out)
+}
+
+/// The range function over the windows `(ref − range, ref]` of one series (stale markers
+/// already removed).
+fn range_one(
+    ctx: &QueryContext,
+    id: u32,
+    ts: &[i64],
+    vals: &[f64],
+    s: &RangeSpec,
+    out: &mut Rows,
+) -> Result<()> {
+    if ts.is_empty() {
+        return Ok(());
+    }
+    let out_id = if s.func.keeps_name() {
+        id
+    } else {
+        ctx.registry.with_drop_name(id)
+    };
+    let before = out.len();
+    let (mut lo, mut hi) = (0usize, 0usize);
+    for (k, t) in s.grid.steps().enumerate() {
+        if k % 65_536 == 65_535 {
+            ctx.check_deadline()?;
         }
+        let rf = s.at.unwrap_or(t) - s.offset;
+        while hi < ts.len() && ts[hi] <= rf {
+            hi += 1;
+        }
+        while lo < hi && ts[lo] <= rf - s.width {
+            lo += 1;
+        }
+        if lo == hi {
+            continue;
+        }
+        if s.func == RangeFn::Raw {
+            for k in lo..hi {
+                out.push(id, ts[k], vals[k]);
+            }
+            continue;
+        }
+        let w = Window {
+            t,
+            lo: rf - s.width,
+            hi: rf,
+            p0: s.p[0],
+            p1: s.p[1],
+        };
+        if let Some(v) = range::eval(s.func, &ts[lo..hi], &vals[lo..hi], &w) {
+            out.push(out_id, t, v);
+        }
+    }
+    if s.counter_check && out.len() > before {
+        let meta = ctx.registry.get(id);
+        let name = meta.labels.metric_name();
+        if !name.is_empty()
+            && !["_total", "_sum", "_count", "_bucket"]
+                .iter()
+                .any(|x| name.ends_with(x))
+        {
+            ctx.info(format!(
+                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{}",
+                s.pos
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn quantile_warning(ctx: &QueryContext, s: &RangeSpec) {
+    let q = s.p[0];
+    if s.func == RangeFn::QuantileOverTime && (q.is_nan() || !(0.0..=1.0).contains(&q)) {
+        ctx.warn(format!(
+            "PromQL warning: quantile value should be between 0 and 1, got {}{}",
+            format_g(q),
+            s.pos
+        ));
+    }
+}
+
+/// Copies one series without its stale markers into reusable buffers.
+fn fill_fresh(ts_in: impl Iterator<Item = (i64, f64)>, ts: &mut Vec<i64>, vals: &mut Vec<f64>) {
+    ts.clear();
+    vals.clear();
+    for (t, v) in ts_in {
+        if !is_stale(v) {
+            ts.push(t);
+            vals.push(v);
+        }
+    }
+}
+
+/// A range function over a relation (subquery output or raw samples).
+pub(super) fn range(ctx: &QueryContext, input: &mut Rows, s: &RangeSpec) -> Result<Rows> {
+    quantile_warning(ctx, s);
+    ensure_grouped(input);
+    let mut out = Rows::with_capacity(input.len().min(s.grid.len() * 64));
+    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    for (n, (id, r)) in input.series_runs().enumerate() {
+        if n % 256 == 0 {
+            ctx.check_deadline()?;
+        }
+        fill_fresh(
+            input.ts[r.clone()]
+                .iter()
+                .copied()
+                .zip(input.vals[r].iter().copied()),
+            &mut ts,
+            &mut vals,
+        );
+        range_one(ctx, id, &ts, &vals, s, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Fused selector + range function.
+pub(super) async fn select_range(
+    ctx: &QueryContext,
+    matchers: &[(String, String, String)],
+    mint: i64,
+    maxt: i64,
+    s: &RangeSpec<'_>,
+) -> Result<Rows> {
+    quantile_warning(ctx, s);
+    let series = read(ctx, matchers, mint, maxt).await?;
+    let mut out = Rows::with_capacity(series.len() * s.grid.len().min(1024));
+    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    for (n, ser) in series.into_iter().enumerate() {
+        if n % 256 == 0 {
+            ctx.check_deadline()?;
+        }
+        fill_fresh(ser.samples.iter().copied(), &mut ts, &mut vals);
         if ts.is_empty() {
             continue;
         }
-        let out_id = if func.keeps_name() {
-            id
-        } else {
-            ctx.registry.with_drop_name(id)
-        };
-        let before = out.len();
-        let (mut lo, mut hi) = (0usize, 0usize);
-        for t in grid.steps() {
-            let rf = at.unwrap_or(t) - offset;
-            while hi < ts.len() && ts[hi] <= rf {
-                hi += 1;
-            }
-            while lo < hi && ts[lo] <= rf - width {
-                lo += 1;
-            }
-            if lo == hi {
-                continue;
-            }
-            if func == RangeFn::Raw {
-                for k in lo..hi {
-                    out.push(id, ts[k], vals[k]);
-                }
-                continue;
-            }
-            let w = Window {
-                t,
-                lo: rf - width,
-                hi: rf,
-                p0: p[0],
-                p1: p[1],
-            };
-            if let Some(v) = range::eval(func, &ts[lo..hi], &vals[lo..hi], &w) {
-                out.push(out_id, t, v);
-            }
-        }
-        if counter_check && out.len() > before {
-            let meta = ctx.registry.get(id);
-            let name = meta.labels.metric_name();
-            if !name.is_empty()
-                && !["_total", "_sum", "_count", "_bucket"]
-                    .iter()
-                    .any(|s| name.ends_with(s))
-            {
-                ctx.info(format!(
-                    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{pos}"
-                ));
-            }
-        }
-    }
-    if func == RangeFn::QuantileOverTime && (p[0].is_nan() || !(0.0..=1.0).contains(&p[0])) {
-        ctx.warn(format!(
-            "PromQL warning: quantile value should be between 0 and 1, got {}{pos}",
-            format_g(p[0])
-        ));
+        let id = ctx.registry.intern(ser.labels, false);
+        range_one(ctx, id, &ts, &vals, s, &mut out)?;
     }
     Ok(out)
 }

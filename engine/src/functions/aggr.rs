@@ -64,15 +64,11 @@ impl Acc {
                 (self.mean, self.kahan) = kahan_inc(v / self.count, q * self.mean, q * self.kahan);
             }
             AggregateOp::Count => self.count += 1.0,
-            AggregateOp::Min => {
-                if self.value > v || self.value.is_nan() {
-                    self.value = v;
-                }
+            AggregateOp::Min if (self.value > v || self.value.is_nan()) => {
+                self.value = v;
             }
-            AggregateOp::Max => {
-                if self.value < v || self.value.is_nan() {
-                    self.value = v;
-                }
+            AggregateOp::Max if (self.value < v || self.value.is_nan()) => {
+                self.value = v;
             }
             AggregateOp::Stddev | AggregateOp::Stdvar => {
                 self.count += 1.0;

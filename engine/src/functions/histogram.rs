@@ -35,7 +35,11 @@ pub fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, bool) {
     if q > 1.0 {
         return (f64::INFINITY, false);
     }
-    buckets.sort_by(|a, b| a.upper.partial_cmp(&b.upper).unwrap_or(std::cmp::Ordering::Equal));
+    buckets.sort_by(|a, b| {
+        a.upper
+            .partial_cmp(&b.upper)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     match buckets.last() {
         Some(b) if b.upper == f64::INFINITY => {}
         _ => return (f64::NAN, false),
@@ -146,7 +150,11 @@ mod tests {
 
 /// Sorts, coalesces and makes the buckets monotonic; false when there is no `+Inf` bucket.
 fn prepare(buckets: &mut Vec<Bucket>) -> bool {
-    buckets.sort_by(|a, b| a.upper.partial_cmp(&b.upper).unwrap_or(std::cmp::Ordering::Equal));
+    buckets.sort_by(|a, b| {
+        a.upper
+            .partial_cmp(&b.upper)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
         return false;
     }
@@ -242,7 +250,9 @@ mod fraction_tests {
     use super::*;
 
     fn hist(v: &[(f64, f64)]) -> Vec<Bucket> {
-        v.iter().map(|&(upper, count)| Bucket { upper, count }).collect()
+        v.iter()
+            .map(|&(upper, count)| Bucket { upper, count })
+            .collect()
     }
 
     #[test]
@@ -251,7 +261,12 @@ mod fraction_tests {
         assert!((bucket_fraction(0.0, 1.5, &mut hist(&b)) - 0.02).abs() < 1e-12);
         assert!((bucket_fraction(2.0, 5.0, &mut hist(&b)) - 0.03).abs() < 1e-12);
         assert!((bucket_fraction(400.0, f64::INFINITY, &mut hist(&b)) - 0.94).abs() < 1e-12);
-        let n = [(-3.0, 10.0), (-2.0, 12.0), (-1.0, 15.0), (f64::INFINITY, 100.0)];
+        let n = [
+            (-3.0, 10.0),
+            (-2.0, 12.0),
+            (-1.0, 15.0),
+            (f64::INFINITY, 100.0),
+        ];
         assert!((bucket_fraction(-4.0, -2.0, &mut hist(&n)) - 0.02).abs() < 1e-12);
         assert!((bucket_fraction(f64::NEG_INFINITY, -1.5, &mut hist(&n)) - 0.135).abs() < 1e-12);
     }

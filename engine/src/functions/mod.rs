@@ -92,7 +92,11 @@ pub fn format_g(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if v != 0.0 && (v.abs() < 1e-4 || v.abs() >= 1e21) {
         let s = format!("{v:e}");

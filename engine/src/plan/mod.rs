@@ -168,8 +168,18 @@ impl Planner {
         })
     }
 
-    fn selector(&self, vs: &VectorSelector, lo_extra: i64, g: Grid) -> Result<(LogicalPlan, i64, Option<i64>)> {
-        let offset = vs.offset.as_ref().map(|d| self.duration(d)).transpose()?.unwrap_or(0);
+    fn selector(
+        &self,
+        vs: &VectorSelector,
+        lo_extra: i64,
+        g: Grid,
+    ) -> Result<(LogicalPlan, i64, Option<i64>)> {
+        let offset = vs
+            .offset
+            .as_ref()
+            .map(|d| self.duration(d))
+            .transpose()?
+            .unwrap_or(0);
         let at = self.at(&vs.at);
         let ref_lo = at.unwrap_or(g.start).saturating_sub(offset);
         let ref_hi = at.unwrap_or(g.end).saturating_sub(offset);
@@ -189,16 +199,27 @@ impl Planner {
         Ok((sel, offset, at))
     }
 
-    fn subquery_grid(&self, outer: Grid, sq: &SubqueryExpr) -> Result<(Grid, i64, i64, Option<i64>)> {
+    fn subquery_grid(
+        &self,
+        outer: Grid,
+        sq: &SubqueryExpr,
+    ) -> Result<(Grid, i64, i64, Option<i64>)> {
         let range = self.duration(&sq.range)?;
-        let offset = sq.offset.as_ref().map(|d| self.duration(d)).transpose()?.unwrap_or(0);
+        let offset = sq
+            .offset
+            .as_ref()
+            .map(|d| self.duration(d))
+            .transpose()?
+            .unwrap_or(0);
         let at = self.at(&sq.at);
         let step = match &sq.step {
             Some(d) => self.duration(d)?,
             None => self.default_step,
         };
         if step <= 0 {
-            return Err(EngineError::BadData("subquery step must be positive".into()));
+            return Err(EngineError::BadData(
+                "subquery step must be positive".into(),
+            ));
         }
         let (lo, hi) = match at {
             Some(a) => (a - offset, a - offset),
@@ -208,7 +229,16 @@ impl Planner {
         if s <= lo - range {
             s += step;
         }
-        Ok((Grid { start: s, end: hi, step }, range, offset, at))
+        Ok((
+            Grid {
+                start: s,
+                end: hi,
+                step,
+            },
+            range,
+            offset,
+            at,
+        ))
     }
 
     /// Plans `e` evaluated at the steps of `g`.
@@ -233,12 +263,30 @@ impl Planner {
             Expr::MatrixSelector(ms) => {
                 let range = self.duration(&ms.range)?;
                 let (sel, offset, at) = self.selector(&ms.selector, range, g)?;
-                Ok(Planned::Matrix(self.range(g, range, offset, at, RangeFn::Raw, [0.0, 0.0], (false, String::new()), sel)))
+                Ok(Planned::Matrix(self.range(
+                    g,
+                    range,
+                    offset,
+                    at,
+                    RangeFn::Raw,
+                    [0.0, 0.0],
+                    (false, String::new()),
+                    sel,
+                )))
             }
             Expr::Subquery(sq) => {
                 let (inner_grid, range, offset, at) = self.subquery_grid(g, sq)?;
                 let inner = self.vector(&sq.expr, inner_grid)?;
-                Ok(Planned::Matrix(self.range(g, range, offset, at, RangeFn::Raw, [0.0, 0.0], (false, String::new()), inner)))
+                Ok(Planned::Matrix(self.range(
+                    g,
+                    range,
+                    offset,
+                    at,
+                    RangeFn::Raw,
+                    [0.0, 0.0],
+                    (false, String::new()),
+                    inner,
+                )))
             }
             Expr::Call(c) => self.call(c, g),
             Expr::Aggregate(a) => self.aggregate(a, g),
@@ -289,7 +337,13 @@ impl Planner {
         )
     }
 
-    fn map(&self, grid: Grid, func: MapFn, inputs: Vec<LogicalPlan>, args: Vec<ScalarArg>) -> LogicalPlan {
+    fn map(
+        &self,
+        grid: Grid,
+        func: MapFn,
+        inputs: Vec<LogicalPlan>,
+        args: Vec<ScalarArg>,
+    ) -> LogicalPlan {
         node(PromOp::Map { grid, func, args }, inputs)
     }
 
@@ -338,8 +392,12 @@ impl Planner {
         let args = &c.args;
         if let Some(func) = RangeFn::from_name(name) {
             let (m, p) = match func {
-                RangeFn::QuantileOverTime => (&args[1], [self.const_arg(&args[0], g, "quantile")?, 0.0]),
-                RangeFn::PredictLinear => (&args[0], [self.const_arg(&args[1], g, "duration")?, 0.0]),
+                RangeFn::QuantileOverTime => {
+                    (&args[1], [self.const_arg(&args[0], g, "quantile")?, 0.0])
+                }
+                RangeFn::PredictLinear => {
+                    (&args[0], [self.const_arg(&args[1], g, "duration")?, 0.0])
+                }
                 RangeFn::DoubleExponentialSmoothing => {
                     let sf = self.const_arg(&args[1], g, "smoothing factor")?;
                     let tf = self.const_arg(&args[2], g, "trend factor")?;
@@ -362,7 +420,10 @@ impl Planner {
             let plan = self.matrix_arg(m, g, func, p, (counter_check, pos))?;
             if name == "absent_over_time" {
                 let labels = absent_labels(unparen(m));
-                return Ok(Planned::Vector(node(PromOp::Absent { grid: g, labels }, vec![plan])));
+                return Ok(Planned::Vector(node(
+                    PromOp::Absent { grid: g, labels },
+                    vec![plan],
+                )));
             }
             return Ok(Planned::Vector(plan));
         }
@@ -379,7 +440,12 @@ impl Planner {
                 Planned::Const(v) => self.scalar_relation(Planned::Const(v), g)?,
                 _ => return Err(exec_err("bad argument")),
             };
-            return Ok(Planned::Vector(self.map(g, MapFn::Date(f), vec![input], vec![])));
+            return Ok(Planned::Vector(self.map(
+                g,
+                MapFn::Date(f),
+                vec![input],
+                vec![],
+            )));
         }
         match name {
             "time" => Ok(Planned::Scalar(node(PromOp::Time { grid: g }, vec![]))),
@@ -387,7 +453,9 @@ impl Planner {
             "start" => Ok(Planned::Const(self.params.start as f64 / 1e3)),
             "end" => Ok(Planned::Const(self.params.end as f64 / 1e3)),
             "step" => Ok(Planned::Const(self.params.interval as f64 / 1e3)),
-            "range" => Ok(Planned::Const((self.params.end - self.params.start) as f64 / 1e3)),
+            "range" => Ok(Planned::Const(
+                (self.params.end - self.params.start) as f64 / 1e3,
+            )),
             "min_of" | "max_of" => {
                 let a = self.const_arg(&args[0], g, "first")?;
                 let b = self.const_arg(&args[1], g, "second")?;
@@ -398,7 +466,9 @@ impl Planner {
                 }))
             }
             "vector" => match self.plan(&args[0], g)? {
-                Planned::Const(v) => Ok(Planned::Vector(self.scalar_relation(Planned::Const(v), g)?)),
+                Planned::Const(v) => {
+                    Ok(Planned::Vector(self.scalar_relation(Planned::Const(v), g)?))
+                }
                 Planned::Scalar(p) => Ok(Planned::Vector(p)),
                 _ => Err(exec_err("vector() needs a scalar")),
             },
@@ -409,7 +479,12 @@ impl Planner {
             "timestamp" => {
                 if let Expr::VectorSelector(vs) = unparen(&args[0]) {
                     let p = self.instant(vs, g, true)?;
-                    return Ok(Planned::Vector(self.map(g, MapFn::DropName, vec![p], vec![])));
+                    return Ok(Planned::Vector(self.map(
+                        g,
+                        MapFn::DropName,
+                        vec![p],
+                        vec![],
+                    )));
                 }
                 self.map_vector(&args[0], g, MapFn::Timestamp)
             }
@@ -451,7 +526,12 @@ impl Planner {
                 }
                 Ok(Planned::Vector(self.map(
                     g,
-                    MapFn::LabelReplace { dst, repl, src, regex },
+                    MapFn::LabelReplace {
+                        dst,
+                        repl,
+                        src,
+                        regex,
+                    },
                     vec![v],
                     vec![],
                 )))
@@ -460,7 +540,10 @@ impl Planner {
                 let v = self.vector(&args[0], g)?;
                 let dst = self.string_arg(&args[1])?;
                 let sep = self.string_arg(&args[2])?;
-                let srcs = args[3..].iter().map(|a| self.string_arg(a)).collect::<Result<Vec<_>>>()?;
+                let srcs = args[3..]
+                    .iter()
+                    .map(|a| self.string_arg(a))
+                    .collect::<Result<Vec<_>>>()?;
                 if !valid_label_name(&dst) {
                     return Err(exec_err(format!(
                         "invalid destination label name in label_join(): {dst}"
@@ -468,10 +551,17 @@ impl Planner {
                 }
                 for s in &srcs {
                     if !valid_label_name(s) {
-                        return Err(exec_err(format!("invalid source label name in label_join(): {s}")));
+                        return Err(exec_err(format!(
+                            "invalid source label name in label_join(): {s}"
+                        )));
                     }
                 }
-                Ok(Planned::Vector(self.map(g, MapFn::LabelJoin { dst, sep, srcs }, vec![v], vec![])))
+                Ok(Planned::Vector(self.map(
+                    g,
+                    MapFn::LabelJoin { dst, sep, srcs },
+                    vec![v],
+                    vec![],
+                )))
             }
             "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" | "info" => {
                 if name != "info" && self.params.interval != 0 {
@@ -481,18 +571,28 @@ impl Planner {
                     ));
                 }
                 let v = self.vector(&args[0], g)?;
-                Ok(Planned::Vector(self.map(g, MapFn::Identity, vec![v], vec![])))
+                Ok(Planned::Vector(self.map(
+                    g,
+                    MapFn::Identity,
+                    vec![v],
+                    vec![],
+                )))
             }
             "absent" => {
                 let v = self.vector(&args[0], g)?;
                 let labels = absent_labels(unparen(&args[0]));
-                Ok(Planned::Vector(node(PromOp::Absent { grid: g, labels }, vec![v])))
+                Ok(Planned::Vector(node(
+                    PromOp::Absent { grid: g, labels },
+                    vec![v],
+                )))
             }
             "histogram_quantile" | "histogram_quantiles" | "histogram_fraction" => {
                 let at = |i: usize| self.pos(c.arg_pos.get(i).copied().unwrap_or(c.pos));
                 let (kind, vi, sargs, q_pos) = match name {
                     "histogram_quantile" => (HistKind::Quantile, 1, vec![&args[0]], at(0)),
-                    "histogram_fraction" => (HistKind::Fraction, 2, vec![&args[0], &args[1]], at(0)),
+                    "histogram_fraction" => {
+                        (HistKind::Fraction, 2, vec![&args[0], &args[1]], at(0))
+                    }
                     _ => (
                         HistKind::Quantiles(self.string_arg(&args[1])?),
                         0,
@@ -520,7 +620,12 @@ impl Planner {
             "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
             | "histogram_stdvar" => {
                 let v = self.vector(args.last().unwrap_or(&args[0]), g)?;
-                Ok(Planned::Vector(self.map(g, MapFn::Nothing, vec![v], vec![])))
+                Ok(Planned::Vector(self.map(
+                    g,
+                    MapFn::Nothing,
+                    vec![v],
+                    vec![],
+                )))
             }
             other => Err(exec_err(format!(
                 "function \"{other}\" is not supported by this version of Strata"
@@ -571,28 +676,33 @@ impl Planner {
         match (lhs, rhs) {
             (Planned::Const(l), Planned::Const(r)) => Ok(Planned::Const(scalar_binop(op, l, r))),
             (Planned::Vector(l), Planned::Vector(r)) => {
-                let m = b.matching.clone().unwrap_or(strata_grammar::VectorMatching {
-                    card: if op.is_set_operator() {
-                        strata_grammar::Cardinality::ManyToMany
-                    } else {
-                        strata_grammar::Cardinality::OneToOne
-                    },
-                    on: false,
-                    labels: vec![],
-                    include: vec![],
-                    fill_lhs: None,
-                    fill_rhs: None,
-                });
+                let m = b
+                    .matching
+                    .clone()
+                    .unwrap_or(strata_grammar::VectorMatching {
+                        card: if op.is_set_operator() {
+                            strata_grammar::Cardinality::ManyToMany
+                        } else {
+                            strata_grammar::Cardinality::OneToOne
+                        },
+                        on: false,
+                        labels: vec![],
+                        include: vec![],
+                        fill_lhs: None,
+                        fill_rhs: None,
+                    });
                 let mut labels = m.labels.clone();
                 labels.sort();
                 Ok(Planned::Vector(node(
                     PromOp::Join {
+                        grid: g,
                         op,
                         card: m.card,
                         on: m.on,
                         labels,
                         include: m.include.clone(),
                         return_bool: b.return_bool,
+                        fill: (m.fill_lhs.map(F64::new), m.fill_rhs.map(F64::new)),
                     },
                     vec![l, r],
                 )))
@@ -602,7 +712,11 @@ impl Planner {
                 let arg = self.scalar_arg(s, &mut inputs)?;
                 Ok(Planned::Vector(self.map(
                     g,
-                    MapFn::Binary { op, scalar_lhs: false, return_bool: b.return_bool },
+                    MapFn::Binary {
+                        op,
+                        scalar_lhs: false,
+                        return_bool: b.return_bool,
+                    },
                     inputs,
                     vec![arg],
                 )))
@@ -612,7 +726,11 @@ impl Planner {
                 let arg = self.scalar_arg(s, &mut inputs)?;
                 Ok(Planned::Vector(self.map(
                     g,
-                    MapFn::Binary { op, scalar_lhs: true, return_bool: b.return_bool },
+                    MapFn::Binary {
+                        op,
+                        scalar_lhs: true,
+                        return_bool: b.return_bool,
+                    },
                     inputs,
                     vec![arg],
                 )))
@@ -622,18 +740,29 @@ impl Planner {
                 let arg = self.scalar_arg(r, &mut inputs)?;
                 Ok(Planned::Scalar(self.map(
                     g,
-                    MapFn::Binary { op, scalar_lhs: false, return_bool: true },
+                    MapFn::Binary {
+                        op,
+                        scalar_lhs: false,
+                        return_bool: true,
+                    },
                     inputs,
                     vec![arg],
                 )))
             }
             (Planned::Const(l), Planned::Scalar(r)) => Ok(Planned::Scalar(self.map(
                 g,
-                MapFn::Binary { op, scalar_lhs: true, return_bool: true },
+                MapFn::Binary {
+                    op,
+                    scalar_lhs: true,
+                    return_bool: true,
+                },
                 vec![r],
                 vec![ScalarArg::Const(F64::new(l))],
             ))),
-            _ => Err(exec_err(format!("invalid operands of binary operator {}", op.as_str()))),
+            _ => Err(exec_err(format!(
+                "invalid operands of binary operator {}",
+                op.as_str()
+            ))),
         }
     }
 }

@@ -190,6 +190,8 @@ pub enum PromOp {
     },
     /// vector ⊕ vector.
     Join {
+        /// Steps.
+        grid: Grid,
         /// Operator.
         op: BinaryOp,
         /// Cardinality.
@@ -202,6 +204,8 @@ pub enum PromOp {
         include: Vec<String>,
         /// `bool`.
         return_bool: bool,
+        /// `fill_left` / `fill_right` values (`fill` sets both).
+        fill: (Option<F64>, Option<F64>),
     },
     /// An aggregation; input 1 (if any) is the scalar parameter.
     Aggregate {
@@ -303,7 +307,11 @@ impl UserDefinedLogicalNodeCore for PromNode {
         write!(f, "{}: {:?}", self.op.name(), self.op)
     }
 
-    fn with_exprs_and_inputs(&self, _exprs: Vec<DfExpr>, inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<DfExpr>,
+        inputs: Vec<LogicalPlan>,
+    ) -> DfResult<Self> {
         Ok(PromNode {
             op: self.op.clone(),
             inputs,

@@ -232,12 +232,17 @@ impl Block {
             ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.samples_meta.clone())
                 .with_projection(mask)
                 .with_row_selection(selection)
-                .with_batch_size(64 * 1024)
+                .with_batch_size(16 * 1024)
                 .build()?;
-        let batches: Vec<_> = stream.try_collect().await?;
-        let mut ts: Vec<i64> = Vec::with_capacity(ranges.iter().map(|r| r.len()).sum());
-        let mut vs: Vec<f64> = Vec::with_capacity(ts.capacity());
-        for b in &batches {
+        // Batches are filtered to [mint, maxt] as they stream in, so a query over a short
+        // window keeps only its samples, not every decoded row of its series.
+        let tombs = self.tombstones.read().clone();
+        let mut out: Vec<(u32, Vec<(i64, f64)>)> = Vec::with_capacity(wanted.len());
+        let mut cur = 0usize; // index into `wanted` / `ranges`
+        let mut left = ranges.first().map_or(0, |r| r.len());
+        let mut acc: Vec<(i64, f64)> = Vec::new();
+        let mut stream = stream;
+        while let Some(b) = stream.try_next().await? {
             let (Some(t), Some(v)) = (
                 b.column(0).as_primitive_opt::<TimestampMillisecondType>(),
                 b.column(1).as_primitive_opt::<Float64Type>(),
@@ -247,33 +252,56 @@ impl Block {
                     "samples.parquet has unexpected column types",
                 ));
             };
-            ts.extend_from_slice(t.values());
-            vs.extend_from_slice(v.values());
+            let (t, v) = (t.values(), v.values());
+            let mut pos = 0usize;
+            while pos < t.len() {
+                while left == 0 {
+                    let id = wanted[cur];
+                    if !acc.is_empty() {
+                        if !tombs.is_empty() {
+                            acc.retain(|x| !meta::is_deleted(&tombs, id, x.0));
+                        }
+                        out.push((id, std::mem::take(&mut acc)));
+                    }
+                    cur += 1;
+                    left = match ranges.get(cur) {
+                        Some(r) => r.len(),
+                        None => {
+                            return Err(block_err(
+                                &self.dir,
+                                "samples.parquet has more rows than series.parquet says",
+                            ));
+                        }
+                    };
+                }
+                let n = left.min(t.len() - pos);
+                let (ts, vs) = (&t[pos..pos + n], &v[pos..pos + n]);
+                let lo = ts.partition_point(|x| *x < mint);
+                let hi = ts.partition_point(|x| *x <= maxt);
+                acc.extend(ts[lo..hi].iter().copied().zip(vs[lo..hi].iter().copied()));
+                pos += n;
+                left -= n;
+            }
         }
-        let tombs = self.tombstones.read().clone();
-        let mut out = Vec::with_capacity(wanted.len());
-        let mut pos = 0usize;
-        for (id, r) in wanted.iter().zip(ranges) {
-            let n = r.len();
-            let (Some(t), Some(v)) = (ts.get(pos..pos + n), vs.get(pos..pos + n)) else {
+        // Flush the last series; any series still expecting rows means a short file.
+        loop {
+            if left != 0 {
                 return Err(block_err(
                     &self.dir,
                     "samples.parquet has fewer rows than series.parquet says",
                 ));
-            };
-            pos += n;
-            let lo = t.partition_point(|x| *x < mint);
-            let hi = t.partition_point(|x| *x <= maxt);
-            let mut s: Vec<(i64, f64)> = t[lo..hi]
-                .iter()
-                .copied()
-                .zip(v[lo..hi].iter().copied())
-                .collect();
-            if !tombs.is_empty() {
-                s.retain(|x| !meta::is_deleted(&tombs, *id, x.0));
             }
-            if !s.is_empty() {
-                out.push((*id, s));
+            let id = wanted[cur];
+            if !acc.is_empty() {
+                if !tombs.is_empty() {
+                    acc.retain(|x| !meta::is_deleted(&tombs, id, x.0));
+                }
+                out.push((id, std::mem::take(&mut acc)));
+            }
+            cur += 1;
+            match ranges.get(cur) {
+                Some(r) => left = r.len(),
+                None => break,
             }
         }
         Ok(out)
