@@ -4,20 +4,9 @@
 
 mod common;
 
-use common::{Server, post_write, reqwest::blocking_client, write_body};
+use common::{Server, enc, post_write, reqwest::blocking_client, write_body};
 
 const T0: i64 = 1_700_000_000_000;
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 fn get(server: &Server, path: &str) -> (u16, String) {
     let r = blocking_client()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, post_write, reqwest::blocking_client, write_body};
+use common::{Server, enc, post_write, reqwest::blocking_client, write_body};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -11,17 +11,6 @@ fn get_json(url: String) -> (u16, serde_json::Value) {
     let r = blocking_client().get(url).send().expect("request");
     let v = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
     (r.status().as_u16(), v)
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[test]

@@ -264,7 +264,12 @@ fn write_point(t: i64, v: f64, out: &mut String) {
 
 /// The success JSON of a query result.
 pub(crate) fn render_json(out: &QueryOutcome, limit: Option<usize>) -> String {
-    let mut s = String::with_capacity(256);
+    let points = match &out.value {
+        PromValue::Matrix(m) => m.iter().map(|s| s.points.len() + 4).sum::<usize>(),
+        PromValue::Vector(v) => v.len() * 4,
+        _ => 0,
+    };
+    let mut s = String::with_capacity(256 + points * 32);
     s.push_str("{\"status\":\"success\",\"data\":{\"resultType\":");
     match &out.value {
         PromValue::Scalar { t, v } => {

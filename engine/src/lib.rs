@@ -183,15 +183,7 @@ impl Engine {
         p: QueryParams,
         deadline: std::time::Instant,
     ) -> Result<QueryOutcome> {
-        let ctx = Arc::new(QueryContext {
-            db: self.db.clone(),
-            registry: SeriesRegistry::default(),
-            params: p,
-            max_samples: self.opts.max_samples,
-            samples: AtomicU64::new(0),
-            notes: Mutex::new(Annotations::default()),
-            deadline,
-        });
+        let ctx = self.context(p, deadline);
         let planner = Planner::new(p, self.opts.default_subquery_step, text.map(str::to_string));
         let grid = p.grid();
         let planned = planner.plan(expr, grid)?;
@@ -258,7 +250,7 @@ impl Engine {
             interval: 0,
             lookback: self.opts.lookback,
         };
-        let ctx = self.context(p);
+        let ctx = self.context(p, std::time::Instant::now() + self.opts.timeout);
         let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()));
         match planner.plan(&expr, p.grid())? {
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
@@ -271,7 +263,7 @@ impl Engine {
         }
     }
 
-    fn context(&self, p: QueryParams) -> Arc<QueryContext> {
+    fn context(&self, p: QueryParams, deadline: std::time::Instant) -> Arc<QueryContext> {
         Arc::new(QueryContext {
             db: self.db.clone(),
             registry: SeriesRegistry::default(),
@@ -279,7 +271,7 @@ impl Engine {
             max_samples: self.opts.max_samples,
             samples: AtomicU64::new(0),
             notes: Mutex::new(Annotations::default()),
-            deadline: std::time::Instant::now() + self.opts.timeout,
+            deadline,
         })
     }
 }

@@ -72,48 +72,59 @@ pub fn go_labels_string(l: &Labels) -> String {
 
 /// Groups rows into series, applying delayed name removal and merging equal label sets.
 pub fn series_of(rows: &Rows, registry: &SeriesRegistry) -> Result<Vec<Series>> {
-    let mut order: Vec<Labels> = Vec::new();
-    let mut by_labels: HashMap<Labels, (usize, Vec<(i64, f64)>)> = HashMap::new();
-    let mut resolved: HashMap<u32, Labels> = HashMap::new();
+    // Output slot of each series id, resolved once per id (labels hash once, not per row).
+    const UNSET: u32 = u32::MAX;
+    let max_id = rows.series.iter().copied().max().unwrap_or(0) as usize;
+    let mut slot_of: Vec<u32> = vec![UNSET; max_id + 1];
+    let mut slot_by_labels: HashMap<Labels, u32> = HashMap::new();
+    let mut out: Vec<Series> = Vec::new();
+    let mut counts: Vec<usize> = Vec::new();
     for k in 0..rows.len() {
-        let id = rows.series[k];
-        let labels = resolved
-            .entry(id)
-            .or_insert_with(|| {
-                let m = registry.get(id);
-                if m.drop_name && m.labels.get("__name__").is_some() {
-                    Labels::from_labels(
-                        m.labels
-                            .iter()
-                            .filter(|l| &*l.name != "__name__")
-                            .cloned()
-                            .collect(),
-                    )
-                } else {
+        let id = rows.series[k] as usize;
+        let mut slot = slot_of[id];
+        if slot == UNSET {
+            let m = registry.get(id as u32);
+            let labels = if m.drop_name && m.labels.get("__name__").is_some() {
+                Labels::from_labels(
                     m.labels
-                }
-            })
-            .clone();
-        let e = by_labels.entry(labels.clone()).or_insert_with(|| {
-            order.push(labels);
-            (order.len() - 1, Vec::new())
-        });
-        e.1.push((rows.ts[k], rows.vals[k]));
+                        .iter()
+                        .filter(|l| &*l.name != "__name__")
+                        .cloned()
+                        .collect(),
+                )
+            } else {
+                m.labels
+            };
+            slot = *slot_by_labels.entry(labels.clone()).or_insert_with(|| {
+                out.push(Series {
+                    labels,
+                    points: Vec::new(),
+                });
+                (out.len() - 1) as u32
+            });
+            slot_of[id] = slot;
+        }
+        if counts.len() <= slot as usize {
+            counts.resize(slot as usize + 1, 0);
+        }
+        counts[slot as usize] += 1;
     }
-    let mut out: Vec<Series> = Vec::with_capacity(order.len());
-    for labels in order {
-        let Some((_, mut points)) = by_labels.remove(&labels) else {
-            continue;
-        };
-        if points.windows(2).any(|w| w[0].0 >= w[1].0) {
-            points.sort_by_key(|p| p.0);
-            if points.windows(2).any(|w| w[0].0 == w[1].0) {
+    for (s, &n) in out.iter_mut().zip(&counts) {
+        s.points.reserve_exact(n);
+    }
+    for k in 0..rows.len() {
+        let slot = slot_of[rows.series[k] as usize];
+        out[slot as usize].points.push((rows.ts[k], rows.vals[k]));
+    }
+    for s in out.iter_mut() {
+        if !s.points.is_sorted_by(|a, b| a.0 < b.0) {
+            s.points.sort_by_key(|p| p.0);
+            if s.points.windows(2).any(|w| w[0].0 == w[1].0) {
                 return Err(exec_err(
                     "vector cannot contain metrics with the same labelset",
                 ));
             }
         }
-        out.push(Series { labels, points });
     }
     Ok(out)
 }

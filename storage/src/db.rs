@@ -204,7 +204,12 @@ impl Db {
             let ids = b.select(matchers);
             for (id, v) in b.read(&ids, mint, maxt).await? {
                 let labels = b.series()[id as usize].labels.clone();
-                by_labels.entry(labels).or_default().extend(v);
+                match by_labels.entry(labels) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().extend(v),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(v);
+                    }
+                }
             }
         }
         Ok(by_labels)

@@ -275,3 +275,15 @@ pub fn read_all(data: &Path) -> Vec<SeriesSamples> {
         db.select(&[m], i64::MIN, i64::MAX).await.expect("select")
     })
 }
+
+/// Percent-encodes a query parameter value.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

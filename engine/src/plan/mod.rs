@@ -260,34 +260,13 @@ impl Planner {
                 })
             }
             Expr::VectorSelector(vs) => Ok(Planned::Vector(self.instant(vs, g, false)?)),
-            Expr::MatrixSelector(ms) => {
-                let range = self.duration(&ms.range)?;
-                let (sel, offset, at) = self.selector(&ms.selector, range, g)?;
-                Ok(Planned::Matrix(self.range(
-                    g,
-                    range,
-                    offset,
-                    at,
-                    RangeFn::Raw,
-                    [0.0, 0.0],
-                    (false, String::new()),
-                    sel,
-                )))
-            }
-            Expr::Subquery(sq) => {
-                let (inner_grid, range, offset, at) = self.subquery_grid(g, sq)?;
-                let inner = self.vector(&sq.expr, inner_grid)?;
-                Ok(Planned::Matrix(self.range(
-                    g,
-                    range,
-                    offset,
-                    at,
-                    RangeFn::Raw,
-                    [0.0, 0.0],
-                    (false, String::new()),
-                    inner,
-                )))
-            }
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => Ok(Planned::Matrix(self.matrix_arg(
+                e,
+                g,
+                RangeFn::Raw,
+                [0.0, 0.0],
+                (false, String::new()),
+            )?)),
             Expr::Call(c) => self.call(c, g),
             Expr::Aggregate(a) => self.aggregate(a, g),
             Expr::Binary(b) => self.binary(b, g),

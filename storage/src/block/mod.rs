@@ -241,6 +241,15 @@ impl Block {
         let mut cur = 0usize; // index into `wanted` / `ranges`
         let mut left = ranges.first().map_or(0, |r| r.len());
         let mut acc: Vec<(i64, f64)> = Vec::new();
+        // Ends one series: tombstones applied, kept if any sample is left.
+        let flush = |id: u32, acc: &mut Vec<(i64, f64)>, out: &mut Vec<(u32, Vec<(i64, f64)>)>| {
+            if !tombs.is_empty() {
+                acc.retain(|x| !meta::is_deleted(&tombs, id, x.0));
+            }
+            if !acc.is_empty() {
+                out.push((id, std::mem::take(acc)));
+            }
+        };
         let mut stream = stream;
         while let Some(b) = stream.try_next().await? {
             let (Some(t), Some(v)) = (
@@ -256,13 +265,7 @@ impl Block {
             let mut pos = 0usize;
             while pos < t.len() {
                 while left == 0 {
-                    let id = wanted[cur];
-                    if !acc.is_empty() {
-                        if !tombs.is_empty() {
-                            acc.retain(|x| !meta::is_deleted(&tombs, id, x.0));
-                        }
-                        out.push((id, std::mem::take(&mut acc)));
-                    }
+                    flush(wanted[cur], &mut acc, &mut out);
                     cur += 1;
                     left = match ranges.get(cur) {
                         Some(r) => r.len(),
@@ -291,13 +294,7 @@ impl Block {
                     "samples.parquet has fewer rows than series.parquet says",
                 ));
             }
-            let id = wanted[cur];
-            if !acc.is_empty() {
-                if !tombs.is_empty() {
-                    acc.retain(|x| !meta::is_deleted(&tombs, id, x.0));
-                }
-                out.push((id, std::mem::take(&mut acc)));
-            }
+            flush(wanted[cur], &mut acc, &mut out);
             cur += 1;
             match ranges.get(cur) {
                 Some(r) => left = r.len(),

@@ -1,0 +1,99 @@
+//! The engine compiles PromQL into DataFusion plans of PromQL extension nodes, and answers
+//! through DataFusion's executor.
+
+use strata_engine::{Engine, EngineOptions, PromValue};
+use strata_storage::{Appender, Db, Labels, Options, SeriesSamples};
+
+async fn db_with(
+    series: &[(&str, &str, Vec<(i64, f64)>)],
+) -> (tempfile::TempDir, std::sync::Arc<Db>) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = Options::new(dir.path());
+    o.retention_time_ms = None;
+    let db = Db::open(o).await.expect("open");
+    let batch: Vec<SeriesSamples> = series
+        .iter()
+        .map(|(name, job, samples)| SeriesSamples {
+            labels: Labels::from_pairs([("__name__", *name), ("job", *job)]),
+            samples: samples.clone(),
+        })
+        .collect();
+    db.append(&batch).expect("append");
+    (dir, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_one_extension_node_per_operator() {
+    let (_dir, db) = db_with(&[("x_total", "a", vec![(0, 1.0)])]).await;
+    let engine = Engine::new(db, EngineOptions::default());
+    let plan = engine
+        .explain(
+            "sum by (job) (rate(x_total[5m])) / on(job) count by (job) (x_total)",
+            0,
+        )
+        .await
+        .expect("explain");
+    for node in [
+        "PromJoin",
+        "PromAggregate",
+        "PromRangeWindow",
+        "PromInstantVector",
+        "PromSelector",
+    ] {
+        assert!(plan.contains(node), "{node} missing from\n{plan}");
+    }
+    assert_eq!(plan.matches("PromSelector").count(), 2, "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_query_through_datafusion() {
+    let samples: Vec<(i64, f64)> = (0..=20).map(|i| (i * 15_000, i as f64 * 15.0)).collect();
+    let (_dir, db) = db_with(&[("x_total", "a", samples.clone()), ("x_total", "b", samples)]).await;
+    let engine = Engine::new(db, EngineOptions::default());
+    let out = engine
+        .range(
+            "sum(rate(x_total[1m]))",
+            60_000,
+            300_000,
+            60_000,
+            None,
+            None,
+        )
+        .await
+        .expect("query");
+    let PromValue::Matrix(m) = out.value else {
+        panic!("expected a matrix");
+    };
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].points.len(), 5);
+    for (_, v) in &m[0].points {
+        assert!((v - 2.0).abs() < 1e-9, "{v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_fail_the_query() {
+    let samples: Vec<(i64, f64)> = (0..100).map(|i| (i * 1000, 1.0)).collect();
+    let (_dir, db) = db_with(&[("m", "a", samples)]).await;
+    let engine = Engine::new(
+        db,
+        EngineOptions {
+            max_samples: 50,
+            ..EngineOptions::default()
+        },
+    );
+    let err = engine
+        .instant("count_over_time(m[2m])", 100_000, None, None)
+        .await
+        .expect_err("limit");
+    assert_eq!(err.error_type(), "execution");
+    assert_eq!(
+        err.to_string(),
+        "query processing would load too many samples into memory in query execution"
+    );
+    let ok = engine
+        .instant("count_over_time(m[30s])", 99_000, None, None)
+        .await
+        .expect("small");
+    assert!(matches!(ok.value, PromValue::Vector(v) if v.len() == 1));
+}
