@@ -197,21 +197,32 @@ impl Db {
         mint: i64,
         maxt: i64,
     ) -> Result<HashMap<Labels, Vec<(i64, f64)>>> {
-        let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        let mut parts: HashMap<Labels, Vec<Vec<(i64, f64)>>> = HashMap::new();
         let mut blocks = self.blocks();
         blocks.sort_by(|a, b| a.meta.ulid.cmp(&b.meta.ulid));
         for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
             let ids = b.select(matchers);
             for (id, v) in b.read(&ids, mint, maxt).await? {
                 let labels = b.series()[id as usize].labels.clone();
-                match by_labels.entry(labels) {
-                    std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().extend(v),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(v);
-                    }
-                }
+                parts.entry(labels).or_default().push(v);
             }
         }
+        // One allocation per series, however many blocks it spans.
+        let by_labels = parts
+            .into_iter()
+            .map(|(labels, mut v)| {
+                let merged = if v.len() == 1 {
+                    v.pop().unwrap_or_default()
+                } else {
+                    let mut m = Vec::with_capacity(v.iter().map(Vec::len).sum());
+                    for p in v {
+                        m.extend(p);
+                    }
+                    m
+                };
+                (labels, merged)
+            })
+            .collect();
         Ok(by_labels)
     }
 

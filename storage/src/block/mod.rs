@@ -240,13 +240,16 @@ impl Block {
         let mut out: Vec<(u32, Vec<(i64, f64)>)> = Vec::with_capacity(wanted.len());
         let mut cur = 0usize; // index into `wanted` / `ranges`
         let mut left = ranges.first().map_or(0, |r| r.len());
-        let mut acc: Vec<(i64, f64)> = Vec::new();
+        let mut acc: Vec<(i64, f64)> = Vec::with_capacity(left);
         // Ends one series: tombstones applied, kept if any sample is left.
         let flush = |id: u32, acc: &mut Vec<(i64, f64)>, out: &mut Vec<(u32, Vec<(i64, f64)>)>| {
             if !tombs.is_empty() {
                 acc.retain(|x| !meta::is_deleted(&tombs, id, x.0));
             }
             if !acc.is_empty() {
+                if acc.len() < acc.capacity() / 2 {
+                    acc.shrink_to_fit();
+                }
                 out.push((id, std::mem::take(acc)));
             }
         };
@@ -268,7 +271,10 @@ impl Block {
                     flush(wanted[cur], &mut acc, &mut out);
                     cur += 1;
                     left = match ranges.get(cur) {
-                        Some(r) => r.len(),
+                        Some(r) => {
+                            acc.reserve(r.len());
+                            r.len()
+                        }
                         None => {
                             return Err(block_err(
                                 &self.dir,
