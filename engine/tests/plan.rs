@@ -4,9 +4,10 @@
 use strata_engine::{Engine, EngineOptions, PromValue};
 use strata_storage::{Appender, Db, Labels, Options, SeriesSamples};
 
-async fn db_with(
-    series: &[(&str, &str, Vec<(i64, f64)>)],
-) -> (tempfile::TempDir, std::sync::Arc<Db>) {
+/// `(metric name, job, samples)`.
+type Spec<'a> = (&'a str, &'a str, Vec<(i64, f64)>);
+
+async fn db_with(series: &[Spec<'_>]) -> (tempfile::TempDir, std::sync::Arc<Db>) {
     let dir = tempfile::tempdir().expect("tmp");
     let mut o = Options::new(dir.path());
     o.retention_time_ms = None;
