@@ -294,6 +294,7 @@ fn range_spec(op: &PromOp) -> Option<select::RangeSpec<'_>> {
             p1,
             counter_check,
             pos,
+            ext,
         } => Some(select::RangeSpec {
             grid: *grid,
             width: *range,
@@ -303,6 +304,7 @@ fn range_spec(op: &PromOp) -> Option<select::RangeSpec<'_>> {
             p: [p0.get(), p1.get()],
             counter_check: *counter_check,
             pos,
+            ext: *ext,
         }),
         _ => None,
     }

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::functions::format_g;
 use crate::functions::range::{self, RangeFn, Window};
 use crate::model::{Grid, QueryContext, Rows, is_stale};
+use crate::plan::Extend;
 
 /// Where an instant lookup happens.
 #[derive(Clone, Copy)]
@@ -31,6 +32,7 @@ pub(super) struct RangeSpec<'a> {
     pub p: [f64; 2],
     pub counter_check: bool,
     pub pos: &'a str,
+    pub ext: Extend,
 }
 
 /// Reads the series matching `matchers` with samples in `[mint, maxt]`, counting them
@@ -184,6 +186,55 @@ fn range_one(
         }
         while lo < hi && ts[lo] <= rf - s.width {
             lo += 1;
+        }
+        if s.ext != Extend::None {
+            // The sample before the window (anchored) and after it (smoothed), within the
+            // lookback, join the window as its boundaries.
+            let lb = match s.ext {
+                Extend::Anchored(l) | Extend::Smoothed(l) => l,
+                Extend::None => 0,
+            };
+            let a = if lo > 0 && ts[lo - 1] > rf - s.width - lb {
+                lo - 1
+            } else {
+                lo
+            };
+            let b = match s.ext {
+                Extend::Smoothed(_) if hi < ts.len() && ts[hi] <= rf + lb => hi + 1,
+                _ => hi,
+            };
+            if a == b {
+                continue;
+            }
+            let w = Window {
+                t,
+                lo: rf - s.width,
+                hi: rf,
+                p0: s.p[0],
+                p1: s.p[1],
+            };
+            let smoothed = matches!(s.ext, Extend::Smoothed(_));
+            let v = match s.func {
+                RangeFn::Rate | RangeFn::Increase | RangeFn::Delta => range::extended_rate(
+                    &ts[a..b],
+                    &vals[a..b],
+                    &w,
+                    smoothed,
+                    s.func != RangeFn::Delta,
+                    s.func == RangeFn::Rate,
+                ),
+                RangeFn::Raw => {
+                    for k in a..b {
+                        out.push(id, ts[k], vals[k]);
+                    }
+                    None
+                }
+                f => range::eval(f, &ts[a..b], &vals[a..b], &w),
+            };
+            if let Some(v) = v {
+                out.push(out_id, t, v);
+            }
+            continue;
         }
         if lo == hi {
             continue;

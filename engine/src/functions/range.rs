@@ -311,6 +311,70 @@ fn extrapolated_rate(
     Some(r * f)
 }
 
+/// Prometheus 3.x `extendedRate`: `rate`/`increase`/`delta` over an `anchored` or
+/// `smoothed` window. `ts`/`vals` hold the window plus its boundary samples; `smoothed`
+/// interpolates the values at the window edges instead of taking the boundary samples.
+pub fn extended_rate(
+    ts: &[i64],
+    vals: &[f64],
+    w: &Window,
+    smoothed: bool,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    let (range_start, range_end) = (w.lo, w.hi);
+    let mut last = ts.len() - 1;
+    let mut first = ts[..last]
+        .partition_point(|&t| t <= range_start)
+        .saturating_sub(1);
+    if smoothed {
+        last = ts[..last].partition_point(|&t| t < range_end);
+    }
+    if ts[last] <= range_start || (smoothed && ts[first] > range_end) {
+        return None;
+    }
+    let interpolate = |i: usize, j: usize, t: i64| -> f64 {
+        let (y1, y2) = (vals[i], vals[j]);
+        let y1 = if is_counter && y2 < y1 { 0.0 } else { y1 };
+        y1 + (y2 - y1) * (t - ts[i]) as f64 / (ts[j] - ts[i]) as f64
+    };
+    let left = if smoothed && ts[first] < range_start {
+        interpolate(first, first + 1, range_start)
+    } else {
+        vals[first]
+    };
+    let right = if smoothed && last > 0 && ts[last] > range_end {
+        interpolate(last - 1, last, range_end)
+    } else {
+        vals[last]
+    };
+    let mut r = right - left;
+    if is_counter {
+        if ts[first] <= range_start {
+            first += 1;
+        }
+        if ts[last] >= range_end {
+            last = last.wrapping_sub(1);
+        }
+        let mut prev = left;
+        if first <= last && last != usize::MAX {
+            for &v in &vals[first..=last] {
+                if v < prev {
+                    r += prev;
+                }
+                prev = v;
+            }
+        }
+        if right < prev {
+            r += prev;
+        }
+    }
+    if is_rate {
+        r /= (range_end - range_start) as f64 / 1e3;
+    }
+    Some(r)
+}
+
 /// Least-squares fit with Kahan sums; x in seconds relative to `intercept_t`.
 pub fn linear_regression(ts: &[i64], vals: &[f64], intercept_t: i64) -> (f64, f64) {
     let (mut n, mut sx, mut cx, mut sy, mut cy) = (0.0, 0.0, 0.0, 0.0, 0.0);

@@ -16,7 +16,7 @@ use crate::functions::date::DateFn;
 use crate::functions::instant::{MathFn, scalar_binop};
 use crate::functions::range::RangeFn;
 use crate::model::{Grid, QueryParams};
-pub use node::{AggParam, F64, HistKind, MapFn, PromNode, PromOp, ScalarArg};
+pub use node::{AggParam, Extend, F64, HistKind, MapFn, PromNode, PromOp, ScalarArg};
 
 /// A planned subexpression.
 pub enum Planned {
@@ -172,6 +172,7 @@ impl Planner {
         &self,
         vs: &VectorSelector,
         lo_extra: i64,
+        hi_extra: i64,
         g: Grid,
     ) -> Result<(LogicalPlan, i64, Option<i64>)> {
         let offset = vs
@@ -192,7 +193,7 @@ impl Planner {
             PromOp::Selector {
                 matchers,
                 mint: ref_lo.saturating_sub(lo_extra).saturating_add(1),
-                maxt: ref_hi,
+                maxt: ref_hi.saturating_add(hi_extra),
             },
             vec![],
         );
@@ -275,7 +276,7 @@ impl Planner {
 
     fn instant(&self, vs: &VectorSelector, g: Grid, sample_ts: bool) -> Result<LogicalPlan> {
         let lookback = self.params.lookback;
-        let (sel, offset, at) = self.selector(vs, lookback, g)?;
+        let (sel, offset, at) = self.selector(vs, lookback, 0, g)?;
         Ok(node(
             PromOp::Instant {
                 grid: g,
@@ -311,6 +312,7 @@ impl Planner {
                 p1: F64::new(p[1]),
                 counter_check: check.0,
                 pos: check.1,
+                ext: Extend::None,
             },
             vec![input],
         )
@@ -338,8 +340,20 @@ impl Planner {
         match unparen(e) {
             Expr::MatrixSelector(ms) => {
                 let range = self.duration(&ms.range)?;
-                let (sel, offset, at) = self.selector(&ms.selector, range, g)?;
-                Ok(self.range(g, range, offset, at, func, p, check, sel))
+                let lb = self.params.lookback;
+                let ext = match (ms.selector.anchored, ms.selector.smoothed) {
+                    (_, true) => Extend::Smoothed(lb),
+                    (true, false) => Extend::Anchored(lb),
+                    _ => Extend::None,
+                };
+                let (lo, hi) = match ext {
+                    Extend::None => (range, 0),
+                    Extend::Anchored(_) => (range + lb, 0),
+                    Extend::Smoothed(_) => (range + lb, lb),
+                };
+                let (sel, offset, at) = self.selector(&ms.selector, lo, hi, g)?;
+                let plan = self.range(g, range, offset, at, func, p, check, sel);
+                Ok(with_extend(plan, ext))
             }
             Expr::Subquery(sq) => {
                 let (inner_grid, range, offset, at) = self.subquery_grid(g, sq)?;
@@ -744,6 +758,21 @@ impl Planner {
             ))),
         }
     }
+}
+
+/// Sets the `anchored` / `smoothed` mode of a range node.
+fn with_extend(plan: LogicalPlan, e: Extend) -> LogicalPlan {
+    if let LogicalPlan::Extension(x) = &plan
+        && let Some(n) = x.node.as_any().downcast_ref::<PromNode>()
+        && let PromOp::Range { .. } = &n.op
+    {
+        let mut n = n.clone();
+        if let PromOp::Range { ext, .. } = &mut n.op {
+            *ext = e;
+        }
+        return LogicalPlan::Extension(Extension { node: Arc::new(n) });
+    }
+    plan
 }
 
 /// Labels of `absent(...)`'s result (Prometheus `createLabelsForAbsentFunction`).

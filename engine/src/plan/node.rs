@@ -105,6 +105,19 @@ pub enum HistKind {
     Fraction,
 }
 
+/// The `anchored` / `smoothed` range-selector modifiers, with the lookback delta that
+/// bounds how far outside the window their boundary samples may be.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Extend {
+    /// A plain left-open window.
+    #[default]
+    None,
+    /// Also the last sample at or before the window start (within the lookback).
+    Anchored(i64),
+    /// Anchored, plus the first sample after the window end; boundaries interpolated.
+    Smoothed(i64),
+}
+
 /// The parameter of an aggregation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AggParam {
@@ -161,6 +174,8 @@ pub enum PromOp {
         counter_check: bool,
         /// Annotation position of the first argument (` (1:6)`).
         pos: String,
+        /// `anchored` / `smoothed`.
+        ext: Extend,
     },
     /// A constant at every step (series 0).
     Const {
