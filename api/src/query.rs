@@ -204,15 +204,29 @@ pub(crate) async fn query_range(State(st): State<Arc<AppState>>, p: Params) -> R
     }
 }
 
-/// Go `strconv.AppendFloat` as Prometheus's `jsonutil.MarshalFloat` uses it.
+/// Go `strconv.AppendFloat` as Prometheus's `jsonutil.MarshalFloat` uses it: shortest
+/// round-trip digits, plain decimal for 1e-6 ≤ |v| < 1e21, else `1e-07` / `1.5e+21`.
 pub(crate) fn format_value(v: f64, out: &mut String) {
+    let a = v.abs();
     if v.is_nan() {
         out.push_str("NaN");
     } else if v == f64::INFINITY {
         out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
         out.push_str("-Inf");
-    } else if v != 0.0 && (v.abs() < 1e-6 || v.abs() >= 1e21) {
+    } else if v.fract() == 0.0 && a < 1e15 {
+        // Counters and most gauges: an integer (-0 prints as Go does, "-0").
+        if v == 0.0 && v.is_sign_negative() {
+            out.push_str("-0");
+        } else {
+            out.push_str(itoa::Buffer::new().format(v as i64));
+        }
+    } else if (1e-5..1e16).contains(&a) {
+        // ryu prints plain decimal in this range, with the same shortest digits as Go.
+        let mut b = ryu::Buffer::new();
+        let s = b.format_finite(v);
+        out.push_str(s.strip_suffix(".0").unwrap_or(s));
+    } else if v != 0.0 && (a < 1e-6 || a >= 1e21) {
         let s = format!("{v:e}");
         let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
         let (sign, digits) = match e.strip_prefix('-') {
@@ -227,15 +241,21 @@ pub(crate) fn format_value(v: f64, out: &mut String) {
 
 /// Prometheus `jsonutil.MarshalTimestamp`: seconds with a 3-digit fraction when needed.
 pub(crate) fn format_ts(t: i64, out: &mut String) {
-    let mut t = t;
     if t < 0 {
         out.push('-');
-        t = -t;
     }
-    let _ = write!(out, "{}", t / 1000);
+    let t = t.unsigned_abs();
+    out.push_str(itoa::Buffer::new().format(t / 1000));
     let frac = t % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        out.push('.');
+        if frac < 100 {
+            out.push('0');
+        }
+        if frac < 10 {
+            out.push('0');
+        }
+        out.push_str(itoa::Buffer::new().format(frac));
     }
 }
 
@@ -365,6 +385,14 @@ mod tests {
         assert_eq!(v(123456789.0), "123456789");
         assert_eq!(v(f64::NAN), "NaN");
         assert_eq!(v(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(v(-0.0), "-0");
+        assert_eq!(v(12.5), "12.5");
+        assert_eq!(v(1e-5), "0.00001");
+        assert_eq!(v(2e-6), "0.000002");
+        assert_eq!(v(1e16), "10000000000000000");
+        assert_eq!(v(1.2345e17), "123450000000000000");
+        assert_eq!(v(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(v(-3.25), "-3.25");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //!
 //! Encodings: `DELTA_BINARY_PACKED` for ids and timestamps (regular scrapes give zero
 //! delta-of-deltas), `BYTE_STREAM_SPLIT` + ZSTD for values; 1M-row row groups with page
-//! statistics, so both Strata and other Parquet readers prune.
+//! statistics, so both Strata and other Parquet readers prune. Pages hold at most 4096
+//! rows (a few series of a 6h block): a query for some series decompresses the pages of
+//! those series, not every page (16k-row pages made ZSTD 18% of a selector query's CPU).
 
 use std::sync::Arc;
 
@@ -74,7 +76,7 @@ fn samples_props() -> Result<WriterProperties> {
         .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
         .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
         .set_max_row_group_row_count(Some(1 << 20))
-        .set_data_page_row_count_limit(16 * 1024)
+        .set_data_page_row_count_limit(4 * 1024)
         .set_statistics_enabled(EnabledStatistics::Page)
         .build())
 }
