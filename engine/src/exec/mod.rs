@@ -149,13 +149,7 @@ impl ExecutionPlan for PromExec {
         let ctx = self.ctx.clone();
         // An instant or range node over a selector reads storage itself (fused).
         let fused = match (&op, children.as_slice()) {
-            (PromOp::Instant { .. } | PromOp::Range { .. }, [c]) => {
-                let any: &dyn std::any::Any = c.as_ref();
-                any.downcast_ref::<PromExec>().and_then(|p| match &p.op {
-                    sel @ PromOp::Selector { .. } => Some(sel.clone()),
-                    _ => None,
-                })
-            }
+            (PromOp::Instant { .. } | PromOp::Range { .. }, [c]) => selector_below(c),
             _ => None,
         };
         let fut = async move {
@@ -182,6 +176,26 @@ impl ExecutionPlan for PromExec {
             vector_schema(),
             futures::stream::once(fut),
         )))
+    }
+}
+
+/// The selector an instant or range node reads, looking through wrappers DataFusion may
+/// have put around the leaf (such as cooperative-scheduling nodes).
+fn selector_below(plan: &Arc<dyn ExecutionPlan>) -> Option<PromOp> {
+    let mut cur = plan.clone();
+    loop {
+        let any: &dyn std::any::Any = cur.as_ref();
+        if let Some(p) = any.downcast_ref::<PromExec>() {
+            return match &p.op {
+                sel @ PromOp::Selector { .. } => Some(sel.clone()),
+                _ => None,
+            };
+        }
+        let next = match cur.children().as_slice() {
+            [only] => Arc::clone(only),
+            _ => return None,
+        };
+        cur = next;
     }
 }
 
@@ -350,8 +364,11 @@ pub(crate) fn scalar_values(arg: ScalarArg, inputs: &[Rows], grid: crate::model:
 pub(crate) fn session_state() -> SessionState {
     use datafusion::execution::SessionStateBuilder;
     use datafusion::prelude::SessionConfig;
+    // No physical optimizer rules: PromQL plans are single-partition and already in the
+    // order the kernels need, so DataFusion's rules would only add wrappers.
     SessionStateBuilder::new()
         .with_config(SessionConfig::new().with_target_partitions(1))
         .with_default_features()
+        .with_physical_optimizer_rules(vec![])
         .build()
 }
