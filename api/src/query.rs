@@ -226,7 +226,7 @@ pub(crate) fn format_value(v: f64, out: &mut String) {
         let mut b = ryu::Buffer::new();
         let s = b.format_finite(v);
         out.push_str(s.strip_suffix(".0").unwrap_or(s));
-    } else if v != 0.0 && (a < 1e-6 || a >= 1e21) {
+    } else if v != 0.0 && !(1e-6..1e21).contains(&a) {
         let s = format!("{v:e}");
         let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
         let (sign, digits) = match e.strip_prefix('-') {
