@@ -362,6 +362,21 @@ impl Rows {
         self.vals = idx.iter().map(|&i| self.vals[i as usize]).collect();
     }
 
+    /// Runs of equal timestamps: `(ts, start..end)`; rows must be sorted by time.
+    pub fn step_runs(&self) -> impl Iterator<Item = (i64, std::ops::Range<usize>)> + '_ {
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            if i >= self.ts.len() {
+                return None;
+            }
+            let (t, start) = (self.ts[i], i);
+            while i < self.ts.len() && self.ts[i] == t {
+                i += 1;
+            }
+            Some((t, start..i))
+        })
+    }
+
     /// Runs of equal series: `(series, start..end)`; rows must be sorted by series.
     pub fn series_runs(&self) -> SeriesRuns<'_> {
         SeriesRuns { rows: self, pos: 0 }

@@ -101,17 +101,11 @@ pub(super) fn histogram(
     let mut groups: Vec<(Labels, String)> = Vec::new();
     let mut out_ids: HashMap<(u32, usize), u32> = HashMap::new();
     let mut out = Rows::default();
-    let mut i = 0;
-    while i < input.len() {
-        let t = input.ts[i];
-        let start = i;
-        while i < input.len() && input.ts[i] == t {
-            i += 1;
-        }
+    for (t, run) in input.step_runs() {
         let step = grid.index(t).unwrap_or(0);
         let mut buckets: Vec<Vec<Bucket>> = Vec::new();
         let mut order: Vec<u32> = Vec::new();
-        for k in start..i {
+        for k in run {
             let s = input.series[k];
             let entry = *info.entry(s).or_insert_with(|| {
                 let meta = ctx.registry.get(s);

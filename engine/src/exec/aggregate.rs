@@ -166,17 +166,12 @@ pub(super) fn aggregate(
         .collect();
 
     let mut out = Rows::with_capacity(grid.len() * groups.len().max(1));
-    let mut i = 0;
     let mut accs: Vec<Option<Acc>> = vec![None; groups.len()];
     let mut heaps: Vec<Vec<(u32, f64)>> = vec![Vec::new(); groups.len()];
     let mut order: Vec<u32> = Vec::new();
     let mut cv_label_cache: HashMap<(u32, u64), u32> = HashMap::new();
-    while i < input.len() {
-        let t = input.ts[i];
-        let start = i;
-        while i < input.len() && input.ts[i] == t {
-            i += 1;
-        }
+    for (t, run) in input.step_runs() {
+        let (start, i) = (run.start, run.end);
         let step = grid.index(t).unwrap_or(0);
         let p = params[step];
         order.clear();

@@ -51,34 +51,40 @@ impl Sigs<'_> {
 /// Row ranges of each timestamp; rows sorted by (ts, series).
 fn by_step(rows: &mut Rows, grid: &Grid) -> HashMap<i64, std::ops::Range<usize>> {
     rows.sort_by_step(grid);
-    let mut m = HashMap::new();
-    let mut i = 0;
-    while i < rows.len() {
-        let t = rows.ts[i];
-        let s = i;
-        while i < rows.len() && rows.ts[i] == t {
-            i += 1;
-        }
-        m.insert(t, s..i);
-    }
-    m
+    rows.step_runs().collect()
+}
+
+/// The operator and how the two sides match.
+pub(super) struct Matching<'a> {
+    pub op: BinaryOp,
+    pub card: Cardinality,
+    /// `on` (true) or `ignoring`.
+    pub on: bool,
+    pub names: &'a [String],
+    /// `group_*` labels.
+    pub include: &'a [String],
+    pub return_bool: bool,
+    /// `fill_left` / `fill_right`.
+    pub fill: (Option<f64>, Option<f64>),
 }
 
 /// Evaluates `lhs op rhs`.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn join(
     ctx: &QueryContext,
     grid: Grid,
-    op: BinaryOp,
-    card: Cardinality,
-    on: bool,
-    names: &[String],
-    include: &[String],
-    return_bool: bool,
-    fill: (Option<f64>, Option<f64>),
+    m: &Matching,
     mut lhs: Rows,
     mut rhs: Rows,
 ) -> Result<Rows> {
+    let Matching {
+        op,
+        card,
+        on,
+        names,
+        include: _,
+        return_bool,
+        fill,
+    } = *m;
     let mut sigs = Sigs {
         ctx,
         on,
@@ -188,8 +194,7 @@ pub(super) fn join(
                     let oid = match result_ids.get(&key) {
                         Some(o) => *o,
                         None => {
-                            let o =
-                                result_id(ctx, op, card, on, names, include, return_bool, ms, os);
+                            let o = result_id(ctx, m, ms, os);
                             result_ids.insert(key, o);
                             o
                         }
@@ -241,17 +246,7 @@ pub(super) fn join(
                         let oid = match result_ids.get(&key) {
                             Some(o) => *o,
                             None => {
-                                let o = result_id(
-                                    ctx,
-                                    op,
-                                    card,
-                                    on,
-                                    names,
-                                    include,
-                                    return_bool,
-                                    os,
-                                    None,
-                                );
+                                let o = result_id(ctx, m, os, None);
                                 result_ids.insert(key, o);
                                 o
                             }
@@ -266,18 +261,16 @@ pub(super) fn join(
 }
 
 /// Prometheus `resultMetric`, interned with the delayed-name-removal flag.
-#[allow(clippy::too_many_arguments)]
-fn result_id(
-    ctx: &QueryContext,
-    op: BinaryOp,
-    card: Cardinality,
-    on: bool,
-    names: &[String],
-    include: &[String],
-    return_bool: bool,
-    many: u32,
-    one: Option<u32>,
-) -> u32 {
+fn result_id(ctx: &QueryContext, mt: &Matching, many: u32, one: Option<u32>) -> u32 {
+    let Matching {
+        op,
+        card,
+        on,
+        names,
+        include,
+        return_bool,
+        ..
+    } = *mt;
     let m = ctx.registry.get(many);
     let o = one
         .map(|id| ctx.registry.get(id).labels)

@@ -247,13 +247,15 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
             join::join(
                 ctx,
                 *grid,
-                *op,
-                *card,
-                *on,
-                labels,
-                include,
-                *return_bool,
-                fill,
+                &join::Matching {
+                    op: *op,
+                    card: *card,
+                    on: *on,
+                    names: labels,
+                    include,
+                    return_bool: *return_bool,
+                    fill,
+                },
                 lhs,
                 rhs,
             )

@@ -187,60 +187,30 @@ fn range_one(
         while lo < hi && ts[lo] <= rf - s.width {
             lo += 1;
         }
-        if s.ext != Extend::None {
+        let (a, b) = match s.ext {
+            Extend::None => (lo, hi),
             // The sample before the window (anchored) and after it (smoothed), within the
             // lookback, join the window as its boundaries.
-            let lb = match s.ext {
-                Extend::Anchored(l) | Extend::Smoothed(l) => l,
-                Extend::None => 0,
-            };
-            let a = if lo > 0 && ts[lo - 1] > rf - s.width - lb {
-                lo - 1
-            } else {
-                lo
-            };
-            let b = match s.ext {
-                Extend::Smoothed(_) if hi < ts.len() && ts[hi] <= rf + lb => hi + 1,
-                _ => hi,
-            };
-            if a == b {
-                continue;
+            Extend::Anchored(lb) | Extend::Smoothed(lb) => {
+                let a = if lo > 0 && ts[lo - 1] > rf - s.width - lb {
+                    lo - 1
+                } else {
+                    lo
+                };
+                let smoothed = matches!(s.ext, Extend::Smoothed(_));
+                let b = if smoothed && hi < ts.len() && ts[hi] <= rf + lb {
+                    hi + 1
+                } else {
+                    hi
+                };
+                (a, b)
             }
-            let w = Window {
-                t,
-                lo: rf - s.width,
-                hi: rf,
-                p0: s.p[0],
-                p1: s.p[1],
-            };
-            let smoothed = matches!(s.ext, Extend::Smoothed(_));
-            let v = match s.func {
-                RangeFn::Rate | RangeFn::Increase | RangeFn::Delta => range::extended_rate(
-                    &ts[a..b],
-                    &vals[a..b],
-                    &w,
-                    smoothed,
-                    s.func != RangeFn::Delta,
-                    s.func == RangeFn::Rate,
-                ),
-                RangeFn::Raw => {
-                    for k in a..b {
-                        out.push(id, ts[k], vals[k]);
-                    }
-                    None
-                }
-                f => range::eval(f, &ts[a..b], &vals[a..b], &w),
-            };
-            if let Some(v) = v {
-                out.push(out_id, t, v);
-            }
-            continue;
-        }
-        if lo == hi {
+        };
+        if a == b {
             continue;
         }
         if s.func == RangeFn::Raw {
-            for k in lo..hi {
+            for k in a..b {
                 out.push(id, ts[k], vals[k]);
             }
             continue;
@@ -252,7 +222,19 @@ fn range_one(
             p0: s.p[0],
             p1: s.p[1],
         };
-        if let Some(v) = range::eval(s.func, &ts[lo..hi], &vals[lo..hi], &w) {
+        let v = match (s.ext, s.func) {
+            (Extend::None, f) => range::eval(f, &ts[a..b], &vals[a..b], &w),
+            (e, f @ (RangeFn::Rate | RangeFn::Increase | RangeFn::Delta)) => range::extended_rate(
+                &ts[a..b],
+                &vals[a..b],
+                &w,
+                matches!(e, Extend::Smoothed(_)),
+                f != RangeFn::Delta,
+                f == RangeFn::Rate,
+            ),
+            (_, f) => range::eval(f, &ts[a..b], &vals[a..b], &w),
+        };
+        if let Some(v) = v {
             out.push(out_id, t, v);
         }
     }
