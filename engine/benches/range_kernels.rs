@@ -27,6 +27,7 @@ fn kernels(c: &mut Criterion) {
             hi: ts[n - 1],
             p0: 0.9,
             p1: 0.0,
+            no_resets: false,
         };
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new(name, n), &(ts, vals), |b, (ts, vals)| {

@@ -2,7 +2,7 @@
 //! [`Appender`]), the read path (`select`), and maintenance: cutting the head into blocks,
 //! WAL checkpoints, compaction, retention and deletion.
 
-use std::collections::HashMap;
+use datafusion::common::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

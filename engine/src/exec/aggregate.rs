@@ -132,7 +132,25 @@ pub(super) fn aggregate(
         }
     }
     let mut input = std::mem::take(&mut inputs[0]);
-    input.sort_by_step(&grid);
+    // Accumulators that only add (sum, avg, …) take the rows as they come, into a
+    // (step × group) table: for one step and group the rows arrive in the same order as
+    // after a sort by step, so results are identical and the sort is saved. Operators
+    // whose output order depends on arrival across groups (topk, limitk, …) sort first.
+    let direct = matches!(
+        op,
+        AggregateOp::Sum
+            | AggregateOp::Avg
+            | AggregateOp::Count
+            | AggregateOp::Min
+            | AggregateOp::Max
+            | AggregateOp::Group
+            | AggregateOp::Stddev
+            | AggregateOp::Stdvar
+            | AggregateOp::Quantile
+    ) && input.ts.iter().all(|&t| grid.index(t).is_some());
+    if !direct {
+        input.sort_by_step(&grid);
+    }
 
     // Groups of every input series, indexed by series id.
     const NONE: u32 = u32::MAX;
@@ -164,6 +182,36 @@ pub(super) fn aggregate(
         .iter()
         .map(|(l, d)| ctx.registry.intern(l.clone(), *d))
         .collect();
+    let ng = groups.len();
+    if direct && grid.len().saturating_mul(ng) <= 1 << 20 {
+        let mut table: Vec<Option<Acc>> = vec![None; grid.len() * ng];
+        for k in 0..input.len() {
+            let Some(step) = grid.index(input.ts[k]) else {
+                continue;
+            };
+            let g = group_of[input.series[k] as usize] as usize;
+            let v = input.vals[k];
+            match &mut table[step * ng + g] {
+                Some(a) => a.add(op, v),
+                slot @ None => *slot = Some(Acc::new(op, v)),
+            }
+        }
+        let mut out = Rows::with_capacity(grid.len() * ng);
+        for (step, t) in grid.steps().enumerate() {
+            if step.is_multiple_of(64) {
+                ctx.check_deadline()?;
+            }
+            for g in 0..ng {
+                if let Some(a) = &mut table[step * ng + g] {
+                    out.push(out_ids[g], t, a.finish(op, params[step]));
+                }
+            }
+        }
+        return Ok(out);
+    }
+    if direct {
+        input.sort_by_step(&grid);
+    }
 
     let mut out = Rows::with_capacity(grid.len() * groups.len().max(1));
     let mut accs: Vec<Option<Acc>> = vec![None; groups.len()];

@@ -96,6 +96,8 @@ pub struct Window {
     pub p0: f64,
     /// Second numeric parameter (tf).
     pub p1: f64,
+    /// The caller knows the window has no counter reset (saves the reset scan of `rate`).
+    pub no_resets: bool,
 }
 
 /// Evaluates `f` over the samples of one window (`ts` and `vals` non-empty, sorted).
@@ -278,7 +280,7 @@ fn extrapolated_rate(
         return None;
     }
     let mut r = vals[n - 1] - vals[0];
-    if is_counter {
+    if is_counter && !w.no_resets {
         for i in 1..n {
             if vals[i] < vals[i - 1] {
                 r += vals[i - 1];
@@ -419,6 +421,7 @@ mod tests {
             hi: t,
             p0: 0.0,
             p1: 0.0,
+            no_resets: false,
         }
     }
 
