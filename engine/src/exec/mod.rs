@@ -5,6 +5,7 @@
 
 mod absent;
 mod aggregate;
+mod info;
 mod join;
 mod map;
 mod select;
@@ -268,6 +269,11 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
             param,
             pos,
         } => aggregate::aggregate(ctx, *grid, *op, grouping, *without, param, pos, inputs),
+        PromOp::Info { grid, names, data } => {
+            let infos = inputs.pop().unwrap_or_default();
+            let base = inputs.pop().unwrap_or_default();
+            info::info(ctx, *grid, &info::InfoSpec { names, data }, base, infos)
+        }
         PromOp::Absent { grid, labels } => Ok(absent::absent(ctx, &inputs[0], *grid, labels)),
         PromOp::Histogram {
             grid,

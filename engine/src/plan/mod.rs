@@ -556,8 +556,8 @@ impl Planner {
                     vec![],
                 )))
             }
-            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" | "info" => {
-                if name != "info" && self.params.interval != 0 {
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => {
+                if self.params.interval != 0 {
                     self.warnings.borrow_mut().push(format!(
                         "PromQL warning: sort is ineffective for range queries since results are always ordered by labels{}",
                         self.pos(c.pos)
@@ -569,6 +569,55 @@ impl Planner {
                     MapFn::Identity,
                     vec![v],
                     vec![],
+                )))
+            }
+            "info" => {
+                let v = self.vector(&args[0], g)?;
+                let mut names = Vec::new();
+                let mut data = Vec::new();
+                if let Some(Expr::VectorSelector(vs)) = args.get(1).map(unparen) {
+                    for m in vs.all_matchers() {
+                        let t = (m.name.clone(), m.op.as_str().to_string(), m.value.clone());
+                        if m.name == "__name__" {
+                            names.push(t);
+                        } else {
+                            data.push(t);
+                        }
+                    }
+                }
+                let mut matchers: Vec<strata_grammar::Matcher> = names
+                    .iter()
+                    .chain(data.iter())
+                    .map(|(n, op, val)| strata_grammar::Matcher {
+                        name: n.clone(),
+                        op: match op.as_str() {
+                            "=" => strata_grammar::MatchOp::Equal,
+                            "!=" => strata_grammar::MatchOp::NotEqual,
+                            "=~" => strata_grammar::MatchOp::Regex,
+                            _ => strata_grammar::MatchOp::NotRegex,
+                        },
+                        value: val.clone(),
+                    })
+                    .collect();
+                if names.is_empty() {
+                    matchers.push(strata_grammar::Matcher {
+                        name: "__name__".into(),
+                        op: strata_grammar::MatchOp::Equal,
+                        value: "target_info".into(),
+                    });
+                }
+                let sel = VectorSelector {
+                    matchers,
+                    ..VectorSelector::default()
+                };
+                let info = self.instant(&sel, g, true)?;
+                Ok(Planned::Vector(node(
+                    PromOp::Info {
+                        grid: g,
+                        names,
+                        data,
+                    },
+                    vec![v, info],
                 )))
             }
             "absent" => {

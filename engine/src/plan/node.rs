@@ -237,6 +237,15 @@ pub enum PromOp {
         /// Annotation position of the parameter.
         pos: String,
     },
+    /// `info(v, selector)`: input 0 is `v`, input 1 the info series' sample timestamps.
+    Info {
+        /// Steps.
+        grid: Grid,
+        /// `__name__` matchers of the selector (empty: `target_info`).
+        names: Vec<(String, String, String)>,
+        /// Data-label matchers of the selector.
+        data: Vec<(String, String, String)>,
+    },
     /// `absent(v)` / `absent_over_time(m)`.
     Absent {
         /// Steps.
@@ -273,6 +282,7 @@ impl PromOp {
             PromOp::Join { .. } => "PromJoin",
             PromOp::Aggregate { .. } => "PromAggregate",
             PromOp::Absent { .. } => "PromAbsent",
+            PromOp::Info { .. } => "PromInfo",
             PromOp::Histogram { .. } => "PromHistogram",
         }
     }

@@ -1,0 +1,151 @@
+//! `info(v, [selector])`: adds the data labels of info metrics (`target_info` by default)
+//! to the series of `v` that share their identifying labels (`instance`, `job`), as
+//! Prometheus's `evalInfo` / `combineWithInfoVector` do.
+
+use datafusion::common::{HashMap, HashSet};
+use strata_storage::{Label, Labels};
+
+use crate::error::{Result, exec_err};
+use crate::model::{Grid, QueryContext, Rows};
+
+const IDENTIFYING: [&str; 2] = ["instance", "job"];
+
+/// The selector argument of `info`: which info metrics, and which data labels.
+pub(super) struct InfoSpec<'a> {
+    /// Matchers on `__name__` (empty: `target_info`).
+    pub names: &'a [(String, String, String)],
+    /// Matchers on data labels.
+    pub data: &'a [(String, String, String)],
+}
+
+fn matches(m: &(String, String, String), v: &str) -> Result<bool> {
+    let (_, op, pat) = m;
+    Ok(match op.as_str() {
+        "=" => v == pat,
+        "!=" => v != pat,
+        _ => {
+            let re = regex::Regex::new(&format!("^(?s:{pat})$"))
+                .map_err(|e| exec_err(format!("invalid regular expression {pat:?}: {e}")))?;
+            re.is_match(v) == (op == "=~")
+        }
+    })
+}
+
+fn signature(name: &str, labels: &Labels) -> (String, Option<String>, Option<String>) {
+    (
+        name.to_string(),
+        labels.get(IDENTIFYING[0]).map(str::to_string),
+        labels.get(IDENTIFYING[1]).map(str::to_string),
+    )
+}
+
+/// Joins `base` with the instant values of the info series (`info` holds each info
+/// series' sample timestamp as its value).
+pub(super) fn info(
+    ctx: &QueryContext,
+    grid: Grid,
+    spec: &InfoSpec,
+    mut base: Rows,
+    mut info: Rows,
+) -> Result<Rows> {
+    base.sort_by_step(&grid);
+    info.sort_by_step(&grid);
+    let is_info_name = |name: &str| -> Result<bool> {
+        if spec.names.is_empty() {
+            return Ok(name == "target_info");
+        }
+        for m in spec.names {
+            if !matches(m, name)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    let data_names: HashSet<&str> = spec.data.iter().map(|m| m.0.as_str()).collect();
+    let mut must_match = false;
+    for m in spec.data {
+        if !matches(m, "")? {
+            must_match = true;
+        }
+    }
+    let info_steps: HashMap<i64, std::ops::Range<usize>> = info.step_runs().collect();
+    let mut info_names: Vec<String> = Vec::new();
+    for &s in &info.series {
+        let n = ctx.registry.get(s).labels.metric_name().to_string();
+        if !info_names.contains(&n) {
+            info_names.push(n);
+        }
+    }
+    let mut out = Rows::with_capacity(base.len());
+    let mut seen: HashSet<(u32, i64)> = HashSet::new();
+    for (t, run) in base.step_runs() {
+        let mut by_sig: HashMap<(String, Option<String>, Option<String>), (u32, f64)> =
+            HashMap::new();
+        for k in info_steps.get(&t).cloned().unwrap_or(0..0) {
+            let (s, orig_t) = (info.series[k], info.vals[k]);
+            let labels = ctx.registry.get(s).labels;
+            let sig = signature(labels.metric_name(), &labels);
+            match by_sig.get(&sig) {
+                Some(&(_, prev_t)) if prev_t > orig_t => {}
+                Some(&(_, prev_t)) if prev_t == orig_t => {
+                    return Err(exec_err(format!(
+                        "found duplicate series for info metric {}",
+                        labels.metric_name()
+                    )));
+                }
+                _ => {
+                    by_sig.insert(sig, (s, orig_t));
+                }
+            }
+        }
+        for k in run {
+            let id = base.series[k];
+            let meta = ctx.registry.get(id);
+            let out_id = if is_info_name(meta.labels.metric_name())? {
+                id
+            } else {
+                let mut added: Vec<Label> = Vec::new();
+                for name in &info_names {
+                    let Some(&(is, _)) = by_sig.get(&signature(name, &meta.labels)) else {
+                        continue;
+                    };
+                    for l in ctx.registry.get(is).labels.iter() {
+                        if &*l.name == "__name__"
+                            || (!data_names.is_empty() && !data_names.contains(&*l.name))
+                        {
+                            continue;
+                        }
+                        if let Some(prev) = added.iter().find(|a| a.name == l.name) {
+                            if prev.value != l.value {
+                                return Err(exec_err(format!("conflicting label: {}", l.name)));
+                            }
+                            continue;
+                        }
+                        if meta.labels.get(&l.name).is_some() {
+                            continue;
+                        }
+                        added.push(l.clone());
+                    }
+                }
+                if added.is_empty() {
+                    if must_match {
+                        continue;
+                    }
+                    id
+                } else {
+                    let mut all: Vec<Label> = meta.labels.iter().cloned().collect();
+                    all.extend(added);
+                    ctx.registry
+                        .intern(Labels::from_labels(all), meta.drop_name)
+                }
+            };
+            if !seen.insert((out_id, t)) {
+                return Err(exec_err(
+                    "vector cannot contain metrics with the same labelset",
+                ));
+            }
+            out.push(out_id, t, base.vals[k]);
+        }
+    }
+    Ok(out)
+}
