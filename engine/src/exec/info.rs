@@ -31,7 +31,10 @@ fn matches(m: &(String, String, String), v: &str) -> Result<bool> {
     })
 }
 
-fn signature(name: &str, labels: &Labels) -> (String, Option<String>, Option<String>) {
+/// An info metric's name with the identifying label values (`instance`, `job`).
+type Signature = (String, Option<String>, Option<String>);
+
+fn signature(name: &str, labels: &Labels) -> Signature {
     (
         name.to_string(),
         labels.get(IDENTIFYING[0]).map(str::to_string),
@@ -79,8 +82,7 @@ pub(super) fn info(
     let mut out = Rows::with_capacity(base.len());
     let mut seen: HashSet<(u32, i64)> = HashSet::new();
     for (t, run) in base.step_runs() {
-        let mut by_sig: HashMap<(String, Option<String>, Option<String>), (u32, f64)> =
-            HashMap::new();
+        let mut by_sig: HashMap<Signature, (u32, f64)> = HashMap::new();
         for k in info_steps.get(&t).cloned().unwrap_or(0..0) {
             let (s, orig_t) = (info.series[k], info.vals[k]);
             let labels = ctx.registry.get(s).labels;
