@@ -184,6 +184,12 @@ impl XorChunk {
 
     /// Decodes every sample, in time order, into `out`.
     pub(crate) fn decode_into(&self, out: &mut Vec<(i64, f64)>) {
+        self.decode_range_into(i64::MIN, i64::MAX, out);
+    }
+
+    /// Decodes the samples with `mint <= t <= maxt`, stopping at the first one past `maxt`
+    /// (a short query window decodes a fraction of the chunk).
+    pub(crate) fn decode_range_into(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
         let mut r = BitReader {
             buf: &self.bits.buf,
             pos: 0,
@@ -191,7 +197,12 @@ impl XorChunk {
         let mut t = self.first_t;
         let mut delta = 0i64;
         let mut v = self.first_v;
-        out.push((t, f64::from_bits(v)));
+        if t > maxt {
+            return;
+        }
+        if t >= mint {
+            out.push((t, f64::from_bits(v)));
+        }
         let (mut leading, mut trailing) = (0u8, 0u8);
         for _ in 1..self.count {
             let Some(dod) = read_dod(&mut r) else { return };
@@ -218,7 +229,12 @@ impl XorChunk {
                 }
                 None => return,
             }
-            out.push((t, f64::from_bits(v)));
+            if t > maxt {
+                return;
+            }
+            if t >= mint {
+                out.push((t, f64::from_bits(v)));
+            }
         }
     }
 }

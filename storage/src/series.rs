@@ -187,9 +187,8 @@ impl SeriesData {
             if c.max_time() < mint || c.min_time() > maxt {
                 continue;
             }
-            c.decode_into(out);
+            c.decode_range_into(mint, maxt, out);
         }
-        out.retain_mut_from(start, |s| s.0 >= mint && s.0 <= maxt);
         if self.ooo.is_empty() {
             return;
         }
@@ -299,23 +298,6 @@ fn merge_sorted(a: &[(i64, f64)], b: &[(i64, f64)], out: &mut Vec<(i64, f64)>) {
     }
     out.extend_from_slice(&a[i..]);
     out.extend_from_slice(&b[j..]);
-}
-
-trait RetainFrom<T> {
-    fn retain_mut_from(&mut self, start: usize, f: impl FnMut(&mut T) -> bool);
-}
-
-impl<T> RetainFrom<T> for Vec<T> {
-    fn retain_mut_from(&mut self, start: usize, mut f: impl FnMut(&mut T) -> bool) {
-        let mut w = start;
-        for r in start..self.len() {
-            if f(&mut self[r]) {
-                self.swap(w, r);
-                w += 1;
-            }
-        }
-        self.truncate(w);
-    }
 }
 
 #[cfg(test)]
