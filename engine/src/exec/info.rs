@@ -5,6 +5,7 @@
 use datafusion::common::{HashMap, HashSet};
 use strata_storage::{Label, Labels};
 
+use super::select::storage_matchers;
 use crate::error::{Result, exec_err};
 use crate::model::{Grid, QueryContext, Rows};
 
@@ -16,19 +17,6 @@ pub(super) struct InfoSpec<'a> {
     pub names: &'a [(String, String, String)],
     /// Matchers on data labels.
     pub data: &'a [(String, String, String)],
-}
-
-fn matches(m: &(String, String, String), v: &str) -> Result<bool> {
-    let (_, op, pat) = m;
-    Ok(match op.as_str() {
-        "=" => v == pat,
-        "!=" => v != pat,
-        _ => {
-            let re = regex::Regex::new(&format!("^(?s:{pat})$"))
-                .map_err(|e| exec_err(format!("invalid regular expression {pat:?}: {e}")))?;
-            re.is_match(v) == (op == "=~")
-        }
-    })
 }
 
 /// An info metric's name with the identifying label values (`instance`, `job`).
@@ -53,24 +41,19 @@ pub(super) fn info(
 ) -> Result<Rows> {
     base.sort_by_step(&grid);
     info.sort_by_step(&grid);
-    let is_info_name = |name: &str| -> Result<bool> {
-        if spec.names.is_empty() {
-            return Ok(name == "target_info");
+    // Compiled once: the base series' names are checked against them row by row.
+    let name_matchers = storage_matchers(spec.names)?;
+    let is_info_name = |name: &str| -> bool {
+        if name_matchers.is_empty() {
+            name == "target_info"
+        } else {
+            name_matchers.iter().all(|m| m.matches(name))
         }
-        for m in spec.names {
-            if !matches(m, name)? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
     };
     let data_names: HashSet<&str> = spec.data.iter().map(|m| m.0.as_str()).collect();
-    let mut must_match = false;
-    for m in spec.data {
-        if !matches(m, "")? {
-            must_match = true;
-        }
-    }
+    let must_match = storage_matchers(spec.data)?
+        .iter()
+        .any(|m| !m.matches_empty());
     let info_steps: HashMap<i64, std::ops::Range<usize>> = info.step_runs().collect();
     let mut info_names: Vec<String> = Vec::new();
     for &s in &info.series {
@@ -103,7 +86,7 @@ pub(super) fn info(
         for k in run {
             let id = base.series[k];
             let meta = ctx.registry.get(id);
-            let out_id = if is_info_name(meta.labels.metric_name())? {
+            let out_id = if is_info_name(meta.labels.metric_name()) {
                 id
             } else {
                 let mut added: Vec<Label> = Vec::new();

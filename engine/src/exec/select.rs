@@ -35,15 +35,9 @@ pub(super) struct RangeSpec<'a> {
     pub ext: Extend,
 }
 
-/// Reads the series matching `matchers` with samples in `[mint, maxt]`, counting them
-/// against `--query.max-samples`.
-async fn read(
-    ctx: &QueryContext,
-    matchers: &[(String, String, String)],
-    mint: i64,
-    maxt: i64,
-) -> Result<Vec<SeriesSamples>> {
-    let ms = matchers
+/// Compiles `(name, op, value)` matchers of a plan node into storage matchers.
+pub(super) fn storage_matchers(matchers: &[(String, String, String)]) -> Result<Vec<Matcher>> {
+    Ok(matchers
         .iter()
         .map(|(n, op, v)| {
             let op = match op.as_str() {
@@ -54,7 +48,18 @@ async fn read(
             };
             Matcher::new(op, n.clone(), v.clone())
         })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+        .collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+/// Reads the series matching `matchers` with samples in `[mint, maxt]`, counting them
+/// against `--query.max-samples`.
+async fn read(
+    ctx: &QueryContext,
+    matchers: &[(String, String, String)],
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<SeriesSamples>> {
+    let ms = storage_matchers(matchers)?;
     if mint > maxt {
         return Ok(Vec::new());
     }
@@ -164,6 +169,7 @@ fn range_one(
     ts: &[i64],
     vals: &[f64],
     s: &RangeSpec,
+    resets: &mut Vec<u32>,
     out: &mut Rows,
 ) -> Result<()> {
     if ts.is_empty() {
@@ -177,18 +183,15 @@ fn range_one(
     let before = out.len();
     // Resets seen up to each sample, so a `rate` window without a reset (nearly all of
     // them) skips the reset scan: O(1) per step instead of O(window).
-    let resets: Vec<u32> = if matches!(s.func, RangeFn::Rate | RangeFn::Increase) {
+    resets.clear();
+    if matches!(s.func, RangeFn::Rate | RangeFn::Increase) {
         let mut acc = 0u32;
-        let mut v = Vec::with_capacity(vals.len());
-        v.push(0);
+        resets.push(0);
         for w in vals.windows(2) {
             acc += u32::from(w[1] < w[0]);
-            v.push(acc);
+            resets.push(acc);
         }
-        v
-    } else {
-        Vec::new()
-    };
+    }
     let (mut lo, mut hi) = (0usize, 0usize);
     for (k, t) in s.grid.steps().enumerate() {
         if k % 65_536 == 65_535 {
@@ -298,7 +301,7 @@ pub(super) fn range(ctx: &QueryContext, input: &mut Rows, s: &RangeSpec) -> Resu
     quantile_warning(ctx, s);
     ensure_grouped(input);
     let mut out = Rows::with_capacity(input.len().min(s.grid.len() * 64));
-    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    let (mut ts, mut vals, mut resets) = (Vec::new(), Vec::new(), Vec::new());
     for (n, (id, r)) in input.series_runs().enumerate() {
         if n % 256 == 0 {
             ctx.check_deadline()?;
@@ -311,7 +314,7 @@ pub(super) fn range(ctx: &QueryContext, input: &mut Rows, s: &RangeSpec) -> Resu
             &mut ts,
             &mut vals,
         );
-        range_one(ctx, id, &ts, &vals, s, &mut out)?;
+        range_one(ctx, id, &ts, &vals, s, &mut resets, &mut out)?;
     }
     Ok(out)
 }
@@ -327,7 +330,7 @@ pub(super) async fn select_range(
     quantile_warning(ctx, s);
     let series = read(ctx, matchers, mint, maxt).await?;
     let mut out = Rows::with_capacity(series.len() * s.grid.len().min(1024));
-    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    let (mut ts, mut vals, mut resets) = (Vec::new(), Vec::new(), Vec::new());
     for (n, ser) in series.into_iter().enumerate() {
         if n % 256 == 0 {
             ctx.check_deadline()?;
@@ -337,7 +340,7 @@ pub(super) async fn select_range(
             continue;
         }
         let id = ctx.registry.intern(ser.labels, false);
-        range_one(ctx, id, &ts, &vals, s, &mut out)?;
+        range_one(ctx, id, &ts, &vals, s, &mut resets, &mut out)?;
     }
     Ok(out)
 }
