@@ -254,7 +254,7 @@ impl Engine {
         let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()));
         match planner.plan(&expr, p.grid())? {
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
-                let exec = physical(&ctx, &plan).await?;
+                let exec = physical(&ctx, &plan, &exec::session_state()).await?;
                 Ok(datafusion::physical_plan::displayable(exec.as_ref())
                     .indent(false)
                     .to_string())
@@ -279,13 +279,13 @@ impl Engine {
 async fn physical(
     ctx: &Arc<QueryContext>,
     plan: &datafusion::logical_expr::LogicalPlan,
+    state: &datafusion::execution::context::SessionState,
 ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-    let state = exec::session_state();
     let planner = DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
         exec::PromExtensionPlanner { ctx: ctx.clone() },
     )]);
     planner
-        .create_physical_plan(plan, &state)
+        .create_physical_plan(plan, state)
         .await
         .map_err(EngineError::from_df)
 }
@@ -294,8 +294,9 @@ async fn execute(
     ctx: &Arc<QueryContext>,
     plan: &datafusion::logical_expr::LogicalPlan,
 ) -> Result<Rows> {
-    let exec = physical(ctx, plan).await?;
+    // One session state per query: it plans and then executes.
     let state = exec::session_state();
+    let exec = physical(ctx, plan, &state).await?;
     let batches = collect(exec, state.task_ctx())
         .await
         .map_err(EngineError::from_df)?;
