@@ -1,6 +1,7 @@
 //! Errors of the ingest crate.
 
-/// Why input was refused. Every variant is the client's fault (HTTP 400).
+/// Why input was refused (remote write: every such variant is the client's fault, HTTP 400),
+/// or why a scrape job or discovery provider cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// The body is not valid snappy (block format).
@@ -19,4 +20,7 @@ pub enum IngestError {
         labels: String,
         reason: String,
     },
+    /// A scrape job or discovery provider cannot be set up from its configuration.
+    #[error("{0}")]
+    Config(String),
 }

@@ -17,7 +17,7 @@ use crate::head::Head;
 use crate::labels::{LabelPool, Labels};
 use crate::matcher::Matcher;
 use crate::options::Options;
-use crate::series::{Appended, Rejection};
+use crate::series::{Appended, Rejection, SeriesData};
 use crate::wal::{self, Record, ReplayStats, Wal};
 
 /// Samples of one series, as appended or returned by a query.
@@ -466,23 +466,8 @@ impl Db {
 
 impl Appender for Db {
     fn append(&self, batch: &[SeriesSamples]) -> Result<AppendReport> {
-        let mut report = AppendReport::default();
-        let mut accepted: Vec<(u32, i64, f64)> =
-            Vec::with_capacity(batch.iter().map(|s| s.samples.len()).sum());
-        let range = self.opts.block_range_ms;
-        if self.wal_failed.load(Ordering::Acquire) {
-            return Err(StorageError::Task(
-                "a WAL write failed earlier; appends are refused until a restart".into(),
-            ));
-        }
+        let mut w = self.begin_append()?;
         let _g = self.gate.read();
-        let max_t = self.head.max_time();
-        let min_ooo = if max_t == i64::MIN {
-            i64::MIN
-        } else {
-            max_t.saturating_sub(self.opts.ooo_window_ms)
-        };
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for s in batch {
             if s.samples.is_empty() {
                 continue;
@@ -493,34 +478,86 @@ impl Appender for Db {
                 .inspect_err(|_| self.wal_failed.store(true, Ordering::Release))?;
             let mut d = series.data.lock();
             for &(t, v) in &s.samples {
-                match d.append(t, v, min_ooo, range) {
-                    Ok(Appended::New) => {
-                        accepted.push((series.id, t, v));
-                        lo = lo.min(t);
-                        hi = hi.max(t);
-                    }
-                    Ok(Appended::Duplicate) => report.duplicates_ignored += 1,
-                    Err(r) => {
-                        match r {
-                            Rejection::OutOfBounds => report.out_of_bounds += 1,
-                            Rejection::DuplicateTimestamp => report.duplicate_timestamp += 1,
-                        }
-                        if report.first_rejection.is_none() {
-                            report.first_rejection = Some(match r {
-                                Rejection::OutOfBounds => format!(
-                                    "out of bounds: sample at {t} of {} is older than the out-of-order window",
-                                    s.labels
-                                ),
-                                Rejection::DuplicateTimestamp => format!(
-                                    "duplicate sample for timestamp {t} of {} with a different value",
-                                    s.labels
-                                ),
-                            });
-                        }
-                    }
+                w.push(&mut d, series.id, &series.labels, t, v);
+            }
+        }
+        self.finish_append(w)
+    }
+}
+
+/// One append batch in progress: accepted samples for the WAL and the report.
+struct AppendWork {
+    report: AppendReport,
+    accepted: Vec<(u32, i64, f64)>,
+    min_ooo: i64,
+    range: i64,
+    lo: i64,
+    hi: i64,
+}
+
+impl AppendWork {
+    fn push(&mut self, d: &mut SeriesData, id: u32, labels: &Labels, t: i64, v: f64) {
+        match d.append(t, v, self.min_ooo, self.range) {
+            Ok(Appended::New) => {
+                self.accepted.push((id, t, v));
+                self.lo = self.lo.min(t);
+                self.hi = self.hi.max(t);
+            }
+            Ok(Appended::Duplicate) => self.report.duplicates_ignored += 1,
+            Err(r) => {
+                let report = &mut self.report;
+                match r {
+                    Rejection::OutOfBounds => report.out_of_bounds += 1,
+                    Rejection::DuplicateTimestamp => report.duplicate_timestamp += 1,
+                }
+                if report.first_rejection.is_none() {
+                    report.first_rejection = Some(match r {
+                        Rejection::OutOfBounds => format!(
+                            "out of bounds: sample at {t} of {labels} is older than the out-of-order window"
+                        ),
+                        Rejection::DuplicateTimestamp => format!(
+                            "duplicate sample for timestamp {t} of {labels} with a different value"
+                        ),
+                    });
                 }
             }
         }
+    }
+}
+
+impl Db {
+    fn begin_append(&self) -> Result<AppendWork> {
+        if self.wal_failed.load(Ordering::Acquire) {
+            return Err(StorageError::Task(
+                "a WAL write failed earlier; appends are refused until a restart".into(),
+            ));
+        }
+        let max_t = self.head.max_time();
+        let min_ooo = if max_t == i64::MIN {
+            i64::MIN
+        } else {
+            max_t.saturating_sub(self.opts.ooo_window_ms)
+        };
+        Ok(AppendWork {
+            report: AppendReport::default(),
+            accepted: Vec::new(),
+            min_ooo,
+            range: self.opts.block_range_ms,
+            lo: i64::MAX,
+            hi: i64::MIN,
+        })
+    }
+
+    /// Logs the accepted samples to the WAL and updates the head's range and counters.
+    fn finish_append(&self, w: AppendWork) -> Result<AppendReport> {
+        let AppendWork {
+            mut report,
+            accepted,
+            lo,
+            hi,
+            range,
+            ..
+        } = w;
         if !accepted.is_empty() {
             let mut framed = Vec::with_capacity(accepted.len() * 14 + 16);
             wal::encode_samples(&mut framed, &accepted);
@@ -546,6 +583,45 @@ impl Appender for Db {
         st.duplicates_ignored
             .fetch_add(report.duplicates_ignored, Ordering::Relaxed);
         Ok(report)
+    }
+
+    /// The head id of the series with these labels, created (and logged) if new. With
+    /// [`Db::append_refs`] it is the fast path of scraping: labels are resolved once per
+    /// series, then every sample goes in by id.
+    pub fn series_ref(&self, labels: &Labels) -> Result<u32> {
+        if self.wal_failed.load(Ordering::Acquire) {
+            return Err(StorageError::Task(
+                "a WAL write failed earlier; appends are refused until a restart".into(),
+            ));
+        }
+        let _g = self.gate.read();
+        self.head
+            .get_or_create(labels, Some(&self.wal))
+            .inspect_err(|_| self.wal_failed.store(true, Ordering::Release))
+            .map(|s| s.id)
+    }
+
+    /// Appends samples by head id (from [`Db::series_ref`]). Ids whose series no longer
+    /// exists (removed by head garbage collection meanwhile) are returned, in input order,
+    /// with nothing appended for them: the caller resolves their labels again.
+    pub fn append_refs(&self, samples: &[(u32, i64, f64)]) -> Result<(AppendReport, Vec<u32>)> {
+        let mut w = self.begin_append()?;
+        w.accepted.reserve(samples.len());
+        let mut unknown = Vec::new();
+        let _g = self.gate.read();
+        {
+            let lookup = self.head.lookup();
+            for &(id, t, v) in samples {
+                match lookup.get(id) {
+                    Some(series) => {
+                        let mut d = series.data.lock();
+                        w.push(&mut d, id, &series.labels, t, v);
+                    }
+                    None => unknown.push(id),
+                }
+            }
+        }
+        Ok((self.finish_append(w)?, unknown))
     }
 }
 

@@ -113,6 +113,12 @@ impl Head {
         idx.series.get(id as usize).cloned().flatten()
     }
 
+    /// A lookup from series id to series under one index read lock (series creation and
+    /// garbage collection wait until it is dropped).
+    pub(crate) fn lookup(&self) -> SeriesLookup<'_> {
+        SeriesLookup(self.index.read())
+    }
+
     /// Ids of the series the matchers select.
     pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
         let idx = self.index.read();
@@ -208,6 +214,16 @@ impl Head {
             bytes += d.heap_bytes() as u64;
         }
         (n, bytes)
+    }
+}
+
+/// Series by id, under the index read lock.
+pub(crate) struct SeriesLookup<'a>(parking_lot::RwLockReadGuard<'a, HeadIndex>);
+
+impl SeriesLookup<'_> {
+    /// The live series with this id.
+    pub(crate) fn get(&self, id: u32) -> Option<&MemSeries> {
+        self.0.series.get(id as usize)?.as_deref()
     }
 }
 

@@ -1,0 +1,631 @@
+//! One target's scrape loop: a jittered schedule aligned to the interval, the HTTP fetch
+//! (content negotiation, gzip, timeout, body size limit), parsing, the scrape cache,
+//! `honor_labels`/`honor_timestamps`, `metric_relabel_configs`, sample and label limits,
+//! staleness markers, and the synthetic `up` and `scrape_*` series.
+//!
+//! A failed scrape (HTTP error, timeout, malformed body, limit exceeded) appends none of its
+//! samples: `up` is 0, the series of the previous scrape get staleness markers, and the error
+//! is shown on the targets API. It never affects other targets or the process.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use strata_config::ScrapeConfig;
+use strata_storage::{Db, Labels};
+use tokio::sync::watch;
+
+use super::cache::{CacheEntry, DROPPED, ScrapeCache};
+use super::target::Target;
+use crate::exposition::{self, Entry, Format, MetricType, Parser};
+use crate::http_client::HttpClient;
+use crate::relabel::{self, LabelSet};
+
+/// The value of a staleness marker (Prometheus's `StaleNaN`).
+pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
+
+/// Settings shared by every loop of a job.
+pub struct JobSettings {
+    pub cfg: Arc<ScrapeConfig>,
+    pub client: HttpClient,
+    /// The `Accept` header built from `scrape_protocols`.
+    pub accept: String,
+}
+
+/// Health of a target, as the targets API shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HealthState {
+    #[default]
+    Unknown,
+    Up,
+    Down,
+}
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Unknown => "unknown",
+            HealthState::Up => "up",
+            HealthState::Down => "down",
+        }
+    }
+}
+
+/// The outcome of the last scrape.
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    pub state: HealthState,
+    /// Wall-clock start of the last scrape, ms since the epoch.
+    pub last_scrape_ms: Option<i64>,
+    pub last_duration: f64,
+    pub last_error: String,
+    pub last_samples: u64,
+}
+
+/// TYPE/HELP/UNIT of one metric family as exposed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricMeta {
+    pub kind: Option<MetricType>,
+    pub help: String,
+    pub unit: String,
+}
+
+/// A target and what its loop reports (read by the targets and metadata APIs).
+pub struct TargetState {
+    pub job: String,
+    pub target: Target,
+    pub health: Mutex<Health>,
+    pub metadata: Mutex<HashMap<String, MetricMeta>>,
+}
+
+/// How a loop ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    Running,
+    /// The target is gone: its series get staleness markers.
+    Vanished,
+    /// The server shuts down: nothing is written.
+    Shutdown,
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Names of the synthetic series, in report order.
+const REPORT_NAMES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+struct Loop {
+    target: Arc<TargetState>,
+    db: Arc<Db>,
+    cache: ScrapeCache,
+    /// Head ids of the report series (resolved on first use).
+    report_ids: [Option<u32>; 5],
+    iter: u64,
+    /// The iteration whose series are the "previous scrape" for staleness.
+    prev_iter: u64,
+    body: Vec<u8>,
+    pending: Vec<(u32, i64, f64)>,
+    last_t: i64,
+}
+
+/// What one scrape produced.
+struct Outcome {
+    scraped: u64,
+    post_relabel: u64,
+    added: u64,
+}
+
+/// Runs the loop until `stop` leaves [`StopMode::Running`].
+pub async fn run(
+    target: Arc<TargetState>,
+    mut settings: watch::Receiver<Arc<JobSettings>>,
+    db: Arc<Db>,
+    mut stop: watch::Receiver<StopMode>,
+) {
+    let mut lp = Loop {
+        target,
+        db,
+        cache: ScrapeCache::default(),
+        report_ids: [None; 5],
+        iter: 0,
+        prev_iter: 0,
+        body: Vec::new(),
+        pending: Vec::new(),
+        last_t: i64::MIN,
+    };
+    let interval = lp.target.target.interval;
+    let interval_ms = interval.as_millis().max(1) as i64;
+    // Jitter: a stable per-target offset within the interval, so targets spread out.
+    let offset = (lp.target.target.hash() % interval_ms as u64) as i64;
+    let now = wall_ms();
+    let mut next_wall = now - now.rem_euclid(interval_ms) + offset;
+    if next_wall < now {
+        next_wall += interval_ms;
+    }
+    loop {
+        let wait = Duration::from_millis((next_wall - wall_ms()).max(0) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|m| *m != StopMode::Running) => break,
+        }
+        let actual = wall_ms();
+        // Timestamps on the ideal grid give perfectly regular series (better compression);
+        // a late tick (overload) uses the real time and re-bases the grid.
+        let t = if (actual - next_wall).abs() <= 25 {
+            next_wall
+        } else {
+            actual
+        };
+        let s = settings.borrow_and_update().clone();
+        lp.scrape(&s, t).await;
+        next_wall += interval_ms;
+        let now = wall_ms();
+        if next_wall <= now {
+            next_wall = now - (now - offset).rem_euclid(interval_ms) + interval_ms;
+        }
+    }
+    if *stop.borrow() == StopMode::Vanished {
+        lp.end_of_run();
+    }
+}
+
+impl Loop {
+    async fn scrape(&mut self, s: &JobSettings, t: i64) {
+        let started = Instant::now();
+        self.iter += 1;
+        let res = match self.fetch(s).await {
+            Ok(format) => self.ingest(s, format, t),
+            Err(e) => Err(e),
+        };
+        let duration = started.elapsed().as_secs_f64();
+        let (up, outcome, err) = match res {
+            Ok(o) => (1.0, o, String::new()),
+            Err(e) => {
+                self.pending.clear();
+                (
+                    0.0,
+                    Outcome {
+                        scraped: 0,
+                        post_relabel: 0,
+                        added: 0,
+                    },
+                    e,
+                )
+            }
+        };
+        // Staleness: whatever the previous scrape had and this one lacks (a failed scrape
+        // counts as empty).
+        let mut gone = Vec::new();
+        self.cache.vanished(self.prev_iter, self.iter, &mut gone);
+        for id in gone {
+            self.pending.push((id, t, STALE_NAN));
+        }
+        self.prev_iter = self.iter;
+        let report = [
+            up,
+            duration,
+            outcome.scraped as f64,
+            outcome.post_relabel as f64,
+            outcome.added as f64,
+        ];
+        for (i, v) in report.into_iter().enumerate() {
+            if let Some(id) = self.report_id(i) {
+                self.pending.push((id, t, v));
+            }
+        }
+        self.flush(Some(&s.cfg));
+        self.last_t = t;
+        if self.iter % 8 == 0 {
+            self.cache.sweep(self.iter);
+        }
+        let mut h = self.target.health.lock();
+        h.state = if up == 1.0 {
+            HealthState::Up
+        } else {
+            HealthState::Down
+        };
+        h.last_scrape_ms = Some(t);
+        h.last_duration = duration;
+        h.last_samples = outcome.scraped;
+        if !err.is_empty() {
+            tracing::debug!(job = %self.target.job, url = %self.target.target.url, error = %err, "scrape failed");
+        }
+        h.last_error = err;
+    }
+
+    /// Fetches the body into `self.body`; returns its format.
+    async fn fetch(&mut self, s: &JobSettings) -> Result<Format, String> {
+        let tgt = &self.target.target;
+        let headers = s.client.request_headers().map_err(|e| e.to_string())?;
+        let mut req = s
+            .client
+            .client
+            .get(&tgt.url)
+            .headers(headers)
+            .header(reqwest::header::ACCEPT, &s.accept)
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format!("{}", tgt.timeout.as_secs_f64()),
+            )
+            .timeout(tgt.timeout);
+        if !s.cfg.enable_compression {
+            req = req.header(reqwest::header::ACCEPT_ENCODING, "identity");
+        }
+        let mut resp = req.send().await.map_err(describe_reqwest)?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(format!("server returned HTTP status {}", resp.status()));
+        }
+        let ct = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let format = match Format::from_content_type(&ct) {
+            Some(f) => f,
+            None => match s.cfg.fallback_scrape_protocol {
+                Some(p) if format!("{p:?}").starts_with("OpenMetrics") => Format::OpenMetrics,
+                Some(strata_config::ScrapeProtocol::PrometheusProto) => {
+                    return Err(format!(
+                        "received unsupported Content-Type {ct:?} (protobuf is not supported)"
+                    ));
+                }
+                Some(_) => Format::PromText,
+                None if ct.is_empty() => Format::PromText,
+                None => {
+                    return Err(format!(
+                        "received unsupported Content-Type {ct:?} and no fallback_scrape_protocol specified for target"
+                    ));
+                }
+            },
+        };
+        let limit = s.cfg.body_size_limit.0;
+        self.body.clear();
+        while let Some(chunk) = resp.chunk().await.map_err(describe_reqwest)? {
+            if limit > 0 && (self.body.len() + chunk.len()) as u64 > limit {
+                return Err(format!(
+                    "body size limit exceeded: the body is larger than {limit} bytes"
+                ));
+            }
+            self.body.extend_from_slice(&chunk);
+        }
+        Ok(format)
+    }
+
+    /// Parses the body and stages its samples in `pending`.
+    fn ingest(&mut self, s: &JobSettings, format: Format, t: i64) -> Result<Outcome, String> {
+        let cfg = &s.cfg;
+        let body = std::mem::take(&mut self.body);
+        let res = self.ingest_body(cfg, &body, format, t);
+        self.body = body;
+        if res.is_err() {
+            self.pending.clear();
+        }
+        res
+    }
+
+    fn ingest_body(
+        &mut self,
+        cfg: &ScrapeConfig,
+        body: &[u8],
+        format: Format,
+        t: i64,
+    ) -> Result<Outcome, String> {
+        let mut p = Parser::new(body, format);
+        let mut out = Outcome {
+            scraped: 0,
+            post_relabel: 0,
+            added: 0,
+        };
+        let iter = self.iter;
+        let mut new_keys: Vec<(usize, usize)> = Vec::new();
+        while let Some(e) = p.next() {
+            match e.map_err(|e| e.to_string())? {
+                Entry::Sample {
+                    series,
+                    value,
+                    timestamp,
+                } => {
+                    out.scraped += 1;
+                    let ts = match timestamp {
+                        Some(ts) if cfg.honor_timestamps => ts,
+                        _ => t,
+                    };
+                    let explicit = timestamp.is_some() && cfg.honor_timestamps;
+                    if let Some(e) = self.cache.entries.get_mut(series) {
+                        e.seen = iter;
+                        e.explicit_ts = explicit && !cfg.track_timestamps_staleness;
+                        if e.id != DROPPED {
+                            self.pending.push((e.id, ts, value));
+                        }
+                        continue;
+                    }
+                    let id = match self.resolve(cfg, series)? {
+                        None => DROPPED,
+                        Some(labels) => {
+                            out.added += 1;
+                            self.db.series_ref(&labels).map_err(|e| e.to_string())?
+                        }
+                    };
+                    let start = series.as_ptr() as usize - body.as_ptr() as usize;
+                    new_keys.push((start, series.len()));
+                    self.cache.entries.insert(
+                        series.into(),
+                        CacheEntry {
+                            id,
+                            seen: iter,
+                            explicit_ts: explicit && !cfg.track_timestamps_staleness,
+                        },
+                    );
+                    if id != DROPPED {
+                        self.pending.push((id, ts, value));
+                    }
+                }
+                Entry::Type { name, kind } => self.meta(name, |m| m.kind = Some(kind)),
+                Entry::Help { name, text } => self.meta(name, |m| {
+                    if m.help != text {
+                        m.help = text.into_owned();
+                    }
+                }),
+                Entry::Unit { name, unit } => self.meta(name, |m| {
+                    if m.unit != unit {
+                        m.unit = unit.to_owned();
+                    }
+                }),
+            }
+        }
+        out.post_relabel = self.pending.len() as u64;
+        if cfg.sample_limit > 0 && out.post_relabel > cfg.sample_limit {
+            // Series created for this scrape stay cached but are not "seen".
+            for (start, len) in new_keys {
+                if let Some(e) = self.cache.entries.get_mut(&body[start..start + len]) {
+                    e.seen = 0;
+                }
+            }
+            return Err(format!(
+                "sample limit exceeded: {} samples, limit {}",
+                out.post_relabel, cfg.sample_limit
+            ));
+        }
+        Ok(out)
+    }
+
+    fn meta(&self, name: &str, f: impl FnOnce(&mut MetricMeta)) {
+        let mut md = self.target.metadata.lock();
+        match md.get_mut(name) {
+            Some(m) => f(m),
+            None => {
+                let mut m = MetricMeta::default();
+                f(&mut m);
+                md.insert(name.to_owned(), m);
+            }
+        }
+    }
+
+    /// The labels of a newly seen series: parsed, merged with the target's labels, metric
+    /// relabeled and checked against the label limits. `None` when relabeling drops it.
+    fn resolve(&self, cfg: &ScrapeConfig, series: &[u8]) -> Result<Option<Labels>, String> {
+        let (name, pairs) = exposition::parse_series(series)?;
+        let mut lb: LabelSet = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        lb.insert("__name__".into(), name);
+        merge_target_labels(&mut lb, self.target.target.public_labels(), cfg.honor_labels);
+        if !relabel::process(&mut lb, &cfg.metric_relabel_configs)
+            || !lb.contains_key("__name__")
+        {
+            return Ok(None);
+        }
+        check_label_limits(&lb, cfg)?;
+        Ok(Some(Labels::from_pairs(lb)))
+    }
+
+    fn report_id(&mut self, i: usize) -> Option<u32> {
+        if let Some(id) = self.report_ids[i] {
+            return Some(id);
+        }
+        let mut pairs: Vec<(&str, &str)> = self.target.target.public_labels().collect();
+        pairs.push(("__name__", REPORT_NAMES[i]));
+        match self.db.series_ref(&Labels::from_pairs(pairs)) {
+            Ok(id) => {
+                self.report_ids[i] = Some(id);
+                Some(id)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create a scrape report series");
+                None
+            }
+        }
+    }
+
+    /// Appends `pending`. Ids whose series head GC removed meanwhile are resolved again
+    /// (with `cfg`'s rules) and their samples appended under the new ids.
+    fn flush(&mut self, cfg: Option<&ScrapeConfig>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        match self.db.append_refs(&pending) {
+            Ok((_, unknown)) if unknown.is_empty() => {}
+            Ok((_, unknown)) => {
+                if let Some(cfg) = cfg {
+                    self.reresolve(cfg, &pending, &unknown);
+                }
+            }
+            Err(e) => tracing::warn!(job = %self.target.job, error = %e, "append failed"),
+        }
+        self.pending = pending;
+        self.pending.clear();
+    }
+
+    fn reresolve(&mut self, cfg: &ScrapeConfig, pending: &[(u32, i64, f64)], unknown: &[u32]) {
+        let unknown: std::collections::HashSet<u32> = unknown.iter().copied().collect();
+        let mut remap: HashMap<u32, u32> = HashMap::new();
+        let keys: Vec<Box<[u8]>> = self
+            .cache
+            .entries
+            .iter()
+            .filter(|(_, e)| unknown.contains(&e.id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            let resolved = self
+                .resolve(cfg, &key)
+                .ok()
+                .flatten()
+                .and_then(|l| self.db.series_ref(&l).ok());
+            match (resolved, self.cache.entries.get_mut(&key)) {
+                (Some(id), Some(e)) => {
+                    remap.insert(e.id, id);
+                    e.id = id;
+                }
+                _ => {
+                    self.cache.entries.remove(&key);
+                }
+            }
+        }
+        for i in 0..REPORT_NAMES.len() {
+            if let Some(old) = self.report_ids[i].filter(|id| unknown.contains(id)) {
+                self.report_ids[i] = None;
+                if let Some(id) = self.report_id(i) {
+                    remap.insert(old, id);
+                }
+            }
+        }
+        let retry: Vec<(u32, i64, f64)> = pending
+            .iter()
+            .filter_map(|(id, t, v)| remap.get(id).map(|n| (*n, *t, *v)))
+            .collect();
+        if !retry.is_empty()
+            && let Err(e) = self.db.append_refs(&retry)
+        {
+            tracing::warn!(job = %self.target.job, error = %e, "append failed");
+        }
+    }
+
+    fn end_of_run(&mut self) {
+        let t = wall_ms().max(self.last_t.saturating_add(1));
+        let mut ids = Vec::new();
+        self.cache.seen_in(self.prev_iter, &mut ids);
+        ids.extend(self.report_ids.iter().flatten().copied());
+        self.pending = ids.into_iter().map(|id| (id, t, STALE_NAN)).collect();
+        self.flush(None);
+    }
+}
+
+/// Target labels over scraped labels: with `honor_labels` the scraped ones win; otherwise
+/// the target's win and a clashing scraped label is kept as `exported_<name>`.
+fn merge_target_labels<'a>(
+    lb: &mut LabelSet,
+    target: impl Iterator<Item = (&'a str, &'a str)>,
+    honor: bool,
+) {
+    let mut clashes = Vec::new();
+    for (n, v) in target {
+        match lb.get(n) {
+            Some(_) if honor => {}
+            Some(existing) => {
+                clashes.push((n.to_owned(), existing.clone()));
+                lb.insert(n.to_owned(), v.to_owned());
+            }
+            None => {
+                if !v.is_empty() {
+                    lb.insert(n.to_owned(), v.to_owned());
+                }
+            }
+        }
+    }
+    for (n, v) in clashes {
+        let mut name = n;
+        loop {
+            name = format!("exported_{name}");
+            if !lb.contains_key(&name) {
+                lb.insert(name, v);
+                break;
+            }
+        }
+    }
+}
+
+fn check_label_limits(lb: &LabelSet, cfg: &ScrapeConfig) -> Result<(), String> {
+    if cfg.label_limit > 0 && lb.len() as u64 > cfg.label_limit {
+        return Err(format!(
+            "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+            lb.get("__name__").map(String::as_str).unwrap_or(""),
+            lb.len(),
+            cfg.label_limit
+        ));
+    }
+    for (n, v) in lb {
+        if cfg.label_name_length_limit > 0 && n.len() as u64 > cfg.label_name_length_limit {
+            return Err(format!(
+                "label_name_length_limit exceeded (label name: {n}, length: {}, limit: {})",
+                n.len(),
+                cfg.label_name_length_limit
+            ));
+        }
+        if cfg.label_value_length_limit > 0 && v.len() as u64 > cfg.label_value_length_limit {
+            return Err(format!(
+                "label_value_length_limit exceeded (label name: {n}, value: {v:?}, length: {}, limit: {})",
+                v.len(),
+                cfg.label_value_length_limit
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn describe_reqwest(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "context deadline exceeded (scrape timeout)".into();
+    }
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ls(p: &[(&str, &str)]) -> LabelSet {
+        p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn target_labels_win_unless_honored() {
+        let target = [("instance", "h:1"), ("job", "node")];
+        let mut lb = ls(&[("__name__", "m"), ("job", "batch"), ("exported_job", "x")]);
+        merge_target_labels(&mut lb, target.iter().copied(), false);
+        assert_eq!(
+            lb,
+            ls(&[
+                ("__name__", "m"),
+                ("exported_exported_job", "batch"),
+                ("exported_job", "x"),
+                ("instance", "h:1"),
+                ("job", "node")
+            ])
+        );
+        let mut lb = ls(&[("__name__", "m"), ("job", "batch")]);
+        merge_target_labels(&mut lb, target.iter().copied(), true);
+        assert_eq!(
+            lb,
+            ls(&[("__name__", "m"), ("instance", "h:1"), ("job", "batch")])
+        );
+    }
+}
