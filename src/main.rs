@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use strata_api::{AppState, BuildInfo, EngineOptions, ServerInfo};
+use strata_api::{AppState, BuildInfo, EngineOptions, ReloadFn, ServerInfo};
+use strata_ingest::scrape::ScrapeManager;
 use strata_storage::{Db, Options};
 use tracing_subscriber::EnvFilter;
 
@@ -112,6 +113,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         start_time_rfc3339: flags::rfc3339_now(),
         retention: flags.retention_time.clone(),
         enable_admin_api: flags.enable_admin_api,
+        enable_lifecycle: flags.enable_lifecycle,
         cors_origin: flags.cors_origin.clone(),
         engine: EngineOptions {
             lookback: flags.lookback_delta_ms()?,
@@ -148,6 +150,18 @@ async fn run(flags: Flags) -> Result<(), String> {
         .await
         .map_err(|e| format!("opening storage: {e}"))?;
     state.set_ready(db.clone());
+
+    let scrape = ScrapeManager::new(db.clone());
+    scrape.apply(&config).map_err(|e| e.to_string())?;
+    state.set_scrape_manager(scrape.clone());
+    let reload = reload_fn(
+        flags.config_file.clone(),
+        addr.port(),
+        scrape.clone(),
+        state.clone(),
+    );
+    state.set_reload(reload.clone());
+    tokio::spawn(sighup_loop(reload, stop_rx.clone()));
     tracing::info!("server is ready to receive web requests");
 
     let fsync = tokio::spawn(wal_sync_loop(
@@ -158,9 +172,12 @@ async fn run(flags: Flags) -> Result<(), String> {
     let maint = tokio::spawn(maintenance_loop(db.clone(), stop_rx.clone()));
     tokio::spawn(purge_loop(stop_rx.clone()));
 
-    wait_for_signal().await;
-    tracing::info!("received termination signal, stopping");
+    tokio::select! {
+        _ = wait_for_signal() => tracing::info!("received termination signal, stopping"),
+        _ = state.quit.notified() => tracing::info!("stop requested through /-/quit"),
+    }
     state.set_not_ready();
+    scrape.shutdown().await;
     let _ = stop_tx.send(true);
     let _ = server.await;
     let _ = fsync.await;
@@ -170,6 +187,59 @@ async fn run(flags: Flags) -> Result<(), String> {
         .map_err(|e| format!("closing storage: {e}"))?;
     tracing::info!("storage closed; bye");
     Ok(())
+}
+
+/// Reloads the configuration: parsed and checked in full first, so a bad file changes
+/// nothing; then applied to the scrape manager (unchanged jobs and targets keep running).
+fn reload_fn(
+    path: Option<std::path::PathBuf>,
+    port: u16,
+    scrape: Arc<ScrapeManager>,
+    state: Arc<AppState>,
+) -> ReloadFn {
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    Arc::new(move || {
+        let (path, scrape, state, lock) =
+            (path.clone(), scrape.clone(), state.clone(), lock.clone());
+        Box::pin(async move {
+            let _g = lock.lock().await;
+            let config = match &path {
+                Some(p) => strata_config::Config::load(p).map_err(|e| e.to_string())?,
+                None => strata_config::Config::default_embedded(port),
+            };
+            scrape.apply(&config).map_err(|e| e.to_string())?;
+            *state.config_yaml.write() = config.to_yaml().unwrap_or_default();
+            tracing::info!(jobs = config.scrape_configs.len(), "configuration reloaded");
+            Ok(())
+        })
+    })
+}
+
+/// SIGHUP reloads the configuration, as in Prometheus.
+async fn sighup_loop(reload: ReloadFn, mut stop: tokio::sync::watch::Receiver<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        loop {
+            let hangup = tokio::select! {
+                _ = hup.recv() => true,
+                _ = stop.wait_for(|s| *s) => false,
+            };
+            if !hangup {
+                return;
+            }
+            if let Err(e) = reload().await {
+                tracing::error!(error = %e, "configuration reload failed; keeping the running configuration");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (reload, stop.wait_for(|s| *s).await);
+    }
 }
 
 async fn wal_sync_loop(db: Arc<Db>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {

@@ -30,7 +30,7 @@ fn post(url: String, body: &str) -> (u16, serde_json::Value) {
 #[test]
 fn status_endpoints() {
     let dir = tempfile::tempdir().expect("tmp");
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start_embedded(dir.path(), &[]);
     assert_eq!(
         post_write(server.port, write_body(0..14, T0, 5, 15_000)).expect("post"),
         204

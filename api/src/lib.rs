@@ -12,6 +12,7 @@ mod query;
 mod self_metrics;
 mod series;
 mod status;
+mod targets;
 mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,9 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use parking_lot::RwLock;
 use strata_engine::Engine;
+use strata_ingest::scrape::ScrapeManager;
 use strata_storage::Db;
 
 pub use error::ApiError;
@@ -47,15 +50,30 @@ pub struct ServerInfo {
     pub retention: String,
     /// Whether `/api/v1/admin/*` is served.
     pub enable_admin_api: bool,
+    /// Whether `/-/reload` and `/-/quit` are served (`--web.enable-lifecycle`).
+    pub enable_lifecycle: bool,
     /// `--web.cors.origin`: anchored regex of origins allowed by CORS.
     pub cors_origin: String,
     /// Query engine settings (`--query.*` flags).
     pub engine: EngineOptions,
 }
 
+/// Reloads the configuration (`/-/reload`, SIGHUP); the error is shown to the caller.
+pub type ReloadFn = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Shared state of every handler.
 pub struct AppState {
     pub info: ServerInfo,
+    /// The loaded configuration as YAML (replaced on reload).
+    pub config_yaml: RwLock<String>,
+    scrape: OnceLock<Arc<ScrapeManager>>,
+    reload: OnceLock<ReloadFn>,
+    /// Asked to stop by `/-/quit`.
+    pub quit: tokio::sync::Notify,
     db: OnceLock<Arc<Db>>,
     engine: OnceLock<Arc<Engine>>,
     ready: AtomicBool,
@@ -69,7 +87,11 @@ impl AppState {
     /// State for a server whose storage is still opening.
     pub fn new(build: BuildInfo, info: ServerInfo) -> Arc<Self> {
         Arc::new(AppState {
+            config_yaml: RwLock::new(info.config_yaml.clone()),
             info,
+            scrape: OnceLock::new(),
+            reload: OnceLock::new(),
+            quit: tokio::sync::Notify::new(),
             db: OnceLock::new(),
             engine: OnceLock::new(),
             ready: AtomicBool::new(false),
@@ -87,6 +109,23 @@ impl AppState {
             .set(Arc::new(Engine::new(db.clone(), self.info.engine.clone())));
         let _ = self.db.set(db);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Hands over the scrape manager (targets and metadata APIs).
+    pub fn set_scrape_manager(&self, m: Arc<ScrapeManager>) {
+        let _ = self.scrape.set(m);
+    }
+
+    /// Installs the configuration reload used by `/-/reload`.
+    pub fn set_reload(&self, f: ReloadFn) {
+        let _ = self.reload.set(f);
+    }
+
+    /// Every scrape pool's status (none before the scrape manager starts).
+    pub(crate) fn scrape_pools(
+        &self,
+    ) -> Vec<(String, Arc<RwLock<strata_ingest::scrape::PoolStatus>>)> {
+        self.scrape.get().map(|m| m.pools()).unwrap_or_default()
     }
 
     /// Marks the server not ready (shutting down).
@@ -138,6 +177,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/query_range",
             get(query::query_range).post(query::query_range),
         )
+        .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/targets/metadata", get(targets::targets_metadata))
+        .route("/-/reload", post(lifecycle::reload).put(lifecycle::reload))
+        .route("/-/quit", post(lifecycle::quit).put(lifecycle::quit))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/config", get(status::config))

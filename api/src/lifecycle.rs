@@ -1,4 +1,5 @@
-//! `/-/healthy` and `/-/ready`, with Prometheus's wording.
+//! `/-/healthy`, `/-/ready`, and (with `--web.enable-lifecycle`) `/-/reload` and
+//! `/-/quit`, with Prometheus's wording and status codes.
 
 use std::sync::Arc;
 
@@ -18,4 +19,37 @@ pub(crate) async fn ready(State(s): State<Arc<AppState>>) -> (StatusCode, &'stat
         Ok(_) => (StatusCode::OK, "Strata is Ready.\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n"),
     }
+}
+
+/// `POST /-/reload`: 200 when the configuration was reloaded, 500 with the reason when not
+/// (the running configuration stays), 403 unless `--web.enable-lifecycle`.
+pub(crate) async fn reload(State(s): State<Arc<AppState>>) -> (StatusCode, String) {
+    if !s.info.enable_lifecycle {
+        return (
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled.\n".into(),
+        );
+    }
+    let Some(f) = s.reload.get().cloned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable\n".into(),
+        );
+    };
+    match f().await {
+        Ok(()) => (StatusCode::OK, String::new()),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        ),
+    }
+}
+
+/// `POST /-/quit`: asks the server to stop gracefully (403 unless `--web.enable-lifecycle`).
+pub(crate) async fn quit(State(s): State<Arc<AppState>>) -> (StatusCode, &'static str) {
+    if !s.info.enable_lifecycle {
+        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");
+    }
+    s.quit.notify_one();
+    (StatusCode::OK, "Requesting termination... Goodbye!\n")
 }

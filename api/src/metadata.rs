@@ -1,4 +1,4 @@
-//! Metric metadata (type, help, unit) learned from remote-write requests, served at
+//! Metric metadata (type, help, unit) learned from scrapes and remote-write requests, served at
 //! `/api/v1/metadata` in Prometheus's shape. Held in memory, newest entry per
 //! (metric, type, help, unit) kept, as Prometheus keeps scrape metadata.
 
@@ -72,7 +72,21 @@ pub(crate) async fn metadata(
     let limit = parse_limit(&p, "limit")?;
     let per_metric = parse_limit(&p, "limit_per_metric")?;
     let metric = p.get("metric").filter(|m| !m.is_empty());
-    let m = s.metadata.by_metric.read();
+    let mut m = s.metadata.by_metric.read().clone();
+    for (_, pool) in s.scrape_pools() {
+        for t in &pool.read().active {
+            for (name, md) in t.metadata.lock().iter() {
+                let set = m.entry(name.clone()).or_default();
+                if set.len() < 8 {
+                    set.insert(Entry {
+                        kind: md.kind.map(|k| k.as_str()).unwrap_or("unknown"),
+                        help: md.help.clone(),
+                        unit: md.unit.clone(),
+                    });
+                }
+            }
+        }
+    }
     let mut out = serde_json::Map::new();
     for (name, entries) in m.iter() {
         if metric.is_some_and(|x| x != name) {

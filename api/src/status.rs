@@ -35,7 +35,7 @@ pub(crate) async fn flags(State(s): State<Arc<AppState>>) -> Json<Value> {
 
 /// `GET /api/v1/status/config`.
 pub(crate) async fn config(State(s): State<Arc<AppState>>) -> Json<Value> {
-    ok(json!({"yaml": s.info.config_yaml}))
+    ok(json!({"yaml": *s.config_yaml.read()}))
 }
 
 /// `GET /api/v1/status/runtimeinfo`.

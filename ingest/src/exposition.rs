@@ -20,7 +20,12 @@ pub enum Format {
 impl Format {
     /// The format a `Content-Type` names; `None` when it names neither.
     pub fn from_content_type(ct: &str) -> Option<Format> {
-        let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match media.as_str() {
             "application/openmetrics-text" => Some(Format::OpenMetrics),
             "text/plain" => Some(Format::PromText),
@@ -227,7 +232,8 @@ impl<'a> Parser<'a> {
         let value = words
             .next()
             .ok_or_else(|| self.err("expected a value after the series"))?;
-        let value = parse_value(value).ok_or_else(|| self.err(format!("invalid value {value:?}")))?;
+        let value =
+            parse_value(value).ok_or_else(|| self.err(format!("invalid value {value:?}")))?;
         let timestamp = match words.next() {
             None => None,
             Some(ts) => Some(self.parse_timestamp(ts)?),
@@ -415,8 +421,7 @@ fn is_legacy_metric_name(n: &str) -> bool {
     let b = n.as_bytes();
     !b.is_empty()
         && !b[0].is_ascii_digit()
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
 }
 
@@ -445,6 +450,7 @@ fn read_quoted(s: &str) -> Result<(String, &str), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -485,7 +491,10 @@ mod tests {
         assert_eq!(name, "msdos_file");
         assert_eq!(labels[0], ("path".into(), "C:\\DIR\\FILE.TXT".into()));
         assert_eq!(labels[1].1, "Cannot find file:\n\"FILE.TXT\"");
-        let Entry::Sample { value, timestamp, .. } = &v[5] else {
+        let Entry::Sample {
+            value, timestamp, ..
+        } = &v[5]
+        else {
             panic!("sample expected")
         };
         assert_eq!((*value, *timestamp), (f64::INFINITY, Some(-3982045)));

@@ -35,7 +35,9 @@ impl HttpClient {
         }
         let tls = &cfg.tls_config;
         if !tls.server_name.is_empty() {
-            return Err(err("tls_config.server_name is not supported by Strata".into()));
+            return Err(err(
+                "tls_config.server_name is not supported by Strata".into()
+            ));
         }
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("Strata/", env!("CARGO_PKG_VERSION")))

@@ -104,6 +104,7 @@ fn apply(labels: &mut LabelSet, cfg: &RelabelConfig) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     //! Cases from Prometheus's documentation and `relabel_test.go`, rewritten.
     use super::*;
@@ -133,12 +134,19 @@ mod tests {
         );
         assert_eq!(
             out,
-            Some(ls(&[("a", "foo"), ("b", "bar"), ("c", "baz"), ("d", "choo-choo")]))
+            Some(ls(&[
+                ("a", "foo"),
+                ("b", "bar"),
+                ("c", "baz"),
+                ("d", "choo-choo")
+            ]))
         );
         // Several sources joined by the separator; no match leaves the set unchanged.
         let out = run(
             &[("a", "foo"), ("b", "bar")],
-            &["source_labels: [a, b]\nregex: 'f(.*);(.*)r'\ntarget_label: a\nreplacement: ${1}${2}"],
+            &[
+                "source_labels: [a, b]\nregex: 'f(.*);(.*)r'\ntarget_label: a\nreplacement: ${1}${2}",
+            ],
         );
         assert_eq!(out, Some(ls(&[("a", "ooba"), ("b", "bar")])));
         let out = run(
@@ -160,9 +168,14 @@ mod tests {
         // Target label from a capture group; `$1x` is the (missing) group "1x".
         let out = run(
             &[("a", "some-name-value")],
-            &["source_labels: [a]\nregex: 'some-([^-]+)-([^,]+)'\ntarget_label: ${1}\nreplacement: ${2}"],
+            &[
+                "source_labels: [a]\nregex: 'some-([^-]+)-([^,]+)'\ntarget_label: ${1}\nreplacement: ${2}",
+            ],
         );
-        assert_eq!(out, Some(ls(&[("a", "some-name-value"), ("name", "value")])));
+        assert_eq!(
+            out,
+            Some(ls(&[("a", "some-name-value"), ("name", "value")]))
+        );
         let out = run(
             &[("a", "foo")],
             &["source_labels: [a]\nregex: (f)oo\ntarget_label: b\nreplacement: $1x"],
@@ -177,11 +190,35 @@ mod tests {
         assert!(run(l, &["source_labels: [a]\nregex: g.*\naction: drop"]).is_some());
         assert!(run(l, &["source_labels: [a]\nregex: f.*\naction: keep"]).is_some());
         assert!(run(l, &["source_labels: [a]\nregex: fo\naction: keep"]).is_none());
-        assert!(run(l, &["source_labels: [a]\ntarget_label: b\naction: keepequal"]).is_some());
-        assert!(run(l, &["source_labels: [a]\ntarget_label: b\naction: dropequal"]).is_none());
+        assert!(
+            run(
+                l,
+                &["source_labels: [a]\ntarget_label: b\naction: keepequal"]
+            )
+            .is_some()
+        );
+        assert!(
+            run(
+                l,
+                &["source_labels: [a]\ntarget_label: b\naction: dropequal"]
+            )
+            .is_none()
+        );
         let l2 = &[("a", "foo"), ("b", "bar")];
-        assert!(run(l2, &["source_labels: [a]\ntarget_label: b\naction: keepequal"]).is_none());
-        assert!(run(l2, &["source_labels: [a]\ntarget_label: b\naction: dropequal"]).is_some());
+        assert!(
+            run(
+                l2,
+                &["source_labels: [a]\ntarget_label: b\naction: keepequal"]
+            )
+            .is_none()
+        );
+        assert!(
+            run(
+                l2,
+                &["source_labels: [a]\ntarget_label: b\naction: dropequal"]
+            )
+            .is_some()
+        );
         // A missing source reads as empty: `keep` with `.+` drops sets without it.
         assert!(run(l2, &["source_labels: [zz]\nregex: .+\naction: keep"]).is_none());
     }
@@ -204,7 +241,11 @@ mod tests {
         );
         assert_eq!(
             out,
-            Some(ls(&[("__meta_kubernetes_pod_label_app", "web"), ("app", "web"), ("b", "bar")]))
+            Some(ls(&[
+                ("__meta_kubernetes_pod_label_app", "web"),
+                ("app", "web"),
+                ("b", "bar")
+            ]))
         );
         let out = run(
             &[("a", "1"), ("b1", "2"), ("b2", "3")],
@@ -223,6 +264,9 @@ mod tests {
                 "source_labels: [a]\ntarget_label: up\naction: uppercase",
             ],
         );
-        assert_eq!(out, Some(ls(&[("a", "AbCdE"), ("lo", "abcde"), ("up", "ABCDE")])));
+        assert_eq!(
+            out,
+            Some(ls(&[("a", "AbCdE"), ("lo", "abcde"), ("up", "ABCDE")]))
+        );
     }
 }

@@ -35,9 +35,28 @@ pub fn free_port() -> u16 {
 }
 
 impl Server {
+    /// Starts strata. Without `--config.file` in `extra`, it runs with a configuration
+    /// that scrapes nothing, so tests see only the data they write.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Self::start_with(data, extra, false)
+    }
+
+    /// Starts strata with its embedded default configuration (it scrapes itself).
+    pub fn start_embedded(data: &Path, extra: &[&str]) -> Server {
+        Self::start_with(data, extra, true)
+    }
+
+    fn start_with(data: &Path, extra: &[&str], embedded: bool) -> Server {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+        if !embedded && !extra.iter().any(|a| a.starts_with("--config.file")) {
+            let cfg = std::env::temp_dir().join("strata-test-no-scrape.yml");
+            if !cfg.exists() {
+                std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").expect("write config");
+            }
+            cmd.arg(format!("--config.file={}", cfg.display()));
+        }
+        let child = cmd
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")

@@ -128,6 +128,7 @@ fn read(p: &Path) -> Result<Vec<TargetGroup>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -158,7 +159,10 @@ mod tests {
         std::fs::write(dir.path().join("b.yml"), "- targets: [x:1]\n").expect("write");
         std::fs::remove_file(&f).expect("remove");
         let u = rx.recv().await.expect("update");
-        assert!(u.groups.is_empty(), "a.json removed, b.yml does not match *.json");
+        assert!(
+            u.groups.is_empty(),
+            "a.json removed, b.yml does not match *.json"
+        );
         task.abort();
     }
 }

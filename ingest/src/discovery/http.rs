@@ -60,7 +60,10 @@ async fn fetch(cfg: &HttpSdConfig, client: &HttpClient) -> Result<Vec<TargetGrou
         .get(cfg.url.as_str())
         .headers(headers)
         .header(reqwest::header::ACCEPT, "application/json")
-        .header("X-Prometheus-Refresh-Interval-Seconds", cfg.refresh_interval.as_std().as_secs().to_string())
+        .header(
+            "X-Prometheus-Refresh-Interval-Seconds",
+            cfg.refresh_interval.as_std().as_secs().to_string(),
+        )
         .timeout(Duration::from_secs(30))
         .send()
         .await

@@ -10,9 +10,9 @@ use strata_config::ServiceDiscoveryConfigs;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use crate::scrape::target::TargetGroup;
 use crate::error::IngestError;
 use crate::relabel::LabelSet;
+pub use crate::scrape::target::TargetGroup;
 
 /// An update from provider `provider` of generation `generation`: its whole set of groups.
 #[derive(Debug)]

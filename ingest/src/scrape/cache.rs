@@ -17,6 +17,8 @@ pub(crate) struct CacheEntry {
     pub(crate) id: u32,
     /// The scrape iteration that last saw it.
     pub(crate) seen: u64,
+    /// The value of `seen` before it (restored when a scrape fails half-way).
+    pub(crate) prev_seen: u64,
     /// Whether its last sample carried an explicit timestamp (no staleness then).
     pub(crate) explicit_ts: bool,
 }
@@ -41,6 +43,15 @@ impl ScrapeCache {
         for e in self.entries.values() {
             if e.seen == iter && e.id != DROPPED && !e.explicit_ts {
                 out.push(e.id);
+            }
+        }
+    }
+
+    /// Undoes what a failed scrape `iter` recorded: its series count as not seen.
+    pub(crate) fn revert(&mut self, iter: u64) {
+        for e in self.entries.values_mut() {
+            if e.seen == iter {
+                e.seen = e.prev_seen;
             }
         }
     }

@@ -36,7 +36,10 @@ pub struct PoolStatus {
 
 enum PoolMsg {
     /// New providers of `generation` (`providers` of them) replace the old ones.
-    Reset { generation: u64, providers: usize },
+    Reset {
+        generation: u64,
+        providers: usize,
+    },
     Stop(StopMode),
 }
 
@@ -165,8 +168,7 @@ impl ScrapeManager {
             generation: 1,
             providers: discovery::provider_count(&cfg.service_discovery),
         });
-        let providers =
-            discovery::spawn(&cfg.service_discovery, &cfg.job_name, 1, upd_tx.clone())?;
+        let providers = discovery::spawn(&cfg.service_discovery, &cfg.job_name, 1, upd_tx.clone())?;
         let runner = tokio::spawn(run_pool(
             cfg.job_name.clone(),
             settings_rx,
@@ -313,8 +315,12 @@ async fn sync(
         }
     }
     if cfg.target_limit > 0 && active.len() as u64 > cfg.target_limit {
-        tracing::error!(job, targets = active.len(), limit = cfg.target_limit,
-            "target_limit exceeded: no target of the job is scraped");
+        tracing::error!(
+            job,
+            targets = active.len(),
+            limit = cfg.target_limit,
+            "target_limit exceeded: no target of the job is scraped"
+        );
         active.clear();
     }
     let mut want: HashMap<u64, super::target::Target> = HashMap::new();

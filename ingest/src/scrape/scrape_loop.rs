@@ -226,7 +226,7 @@ impl Loop {
         }
         self.flush(Some(&s.cfg));
         self.last_t = t;
-        if self.iter % 8 == 0 {
+        if self.iter.is_multiple_of(8) {
             self.cache.sweep(self.iter);
         }
         let mut h = self.target.health.lock();
@@ -311,6 +311,7 @@ impl Loop {
         self.body = body;
         if res.is_err() {
             self.pending.clear();
+            self.cache.revert(self.iter);
         }
         res
     }
@@ -329,7 +330,6 @@ impl Loop {
             added: 0,
         };
         let iter = self.iter;
-        let mut new_keys: Vec<(usize, usize)> = Vec::new();
         while let Some(e) = p.next() {
             match e.map_err(|e| e.to_string())? {
                 Entry::Sample {
@@ -344,6 +344,9 @@ impl Loop {
                     };
                     let explicit = timestamp.is_some() && cfg.honor_timestamps;
                     if let Some(e) = self.cache.entries.get_mut(series) {
+                        if e.seen != iter {
+                            e.prev_seen = e.seen;
+                        }
                         e.seen = iter;
                         e.explicit_ts = explicit && !cfg.track_timestamps_staleness;
                         if e.id != DROPPED {
@@ -358,13 +361,12 @@ impl Loop {
                             self.db.series_ref(&labels).map_err(|e| e.to_string())?
                         }
                     };
-                    let start = series.as_ptr() as usize - body.as_ptr() as usize;
-                    new_keys.push((start, series.len()));
                     self.cache.entries.insert(
                         series.into(),
                         CacheEntry {
                             id,
                             seen: iter,
+                            prev_seen: 0,
                             explicit_ts: explicit && !cfg.track_timestamps_staleness,
                         },
                     );
@@ -387,12 +389,6 @@ impl Loop {
         }
         out.post_relabel = self.pending.len() as u64;
         if cfg.sample_limit > 0 && out.post_relabel > cfg.sample_limit {
-            // Series created for this scrape stay cached but are not "seen".
-            for (start, len) in new_keys {
-                if let Some(e) = self.cache.entries.get_mut(&body[start..start + len]) {
-                    e.seen = 0;
-                }
-            }
             return Err(format!(
                 "sample limit exceeded: {} samples, limit {}",
                 out.post_relabel, cfg.sample_limit
@@ -419,10 +415,12 @@ impl Loop {
         let (name, pairs) = exposition::parse_series(series)?;
         let mut lb: LabelSet = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         lb.insert("__name__".into(), name);
-        merge_target_labels(&mut lb, self.target.target.public_labels(), cfg.honor_labels);
-        if !relabel::process(&mut lb, &cfg.metric_relabel_configs)
-            || !lb.contains_key("__name__")
-        {
+        merge_target_labels(
+            &mut lb,
+            self.target.target.public_labels(),
+            cfg.honor_labels,
+        );
+        if !relabel::process(&mut lb, &cfg.metric_relabel_configs) || !lb.contains_key("__name__") {
             return Ok(None);
         }
         check_label_limits(&lb, cfg)?;
@@ -548,8 +546,8 @@ fn merge_target_labels<'a>(
         let mut name = n;
         loop {
             name = format!("exported_{name}");
-            if !lb.contains_key(&name) {
-                lb.insert(name, v);
+            if let std::collections::btree_map::Entry::Vacant(e) = lb.entry(name.clone()) {
+                e.insert(v);
                 break;
             }
         }
@@ -599,11 +597,14 @@ fn describe_reqwest(e: reqwest::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn ls(p: &[(&str, &str)]) -> LabelSet {
-        p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]

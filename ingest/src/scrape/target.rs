@@ -166,6 +166,7 @@ fn scrape_url(lb: &LabelSet, addr: &str, cfg: &ScrapeConfig) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -225,7 +226,11 @@ mod tests {
     fn bad_targets_are_errors() {
         let cfg = job("  scrape_interval: 10s\n  scrape_timeout: 5s\n");
         let (g, t) = group("host/path", &[]);
-        assert!(populate(&g, &t, &cfg).unwrap_err().contains("not a valid hostname"));
+        assert!(
+            populate(&g, &t, &cfg)
+                .unwrap_err()
+                .contains("not a valid hostname")
+        );
         let (g, t) = group("h:1", &[("__scrape_timeout__", "20s")]);
         assert!(populate(&g, &t, &cfg).unwrap_err().contains("greater than"));
     }
