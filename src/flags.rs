@@ -42,6 +42,10 @@ pub(crate) struct Flags {
     /// Enable shutdown and reload via HTTP request.
     #[arg(long = "web.enable-lifecycle")]
     pub(crate) enable_lifecycle: bool,
+    /// Path to a web configuration file (exporter-toolkit format) enabling TLS, basic
+    /// authentication and security headers.
+    #[arg(long = "web.config.file")]
+    pub(crate) web_config_file: Option<PathBuf>,
     /// Regex for CORS origin. It is fully anchored.
     #[arg(long = "web.cors.origin", default_value = ".*")]
     pub(crate) cors_origin: String,
@@ -103,6 +107,7 @@ impl Flags {
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-remote-write-receiver", "true".to_string()),
             ("web.cors.origin", self.cors_origin.clone()),
+            ("web.config.file", opt(&self.web_config_file)),
             ("log.level", self.log_level.clone()),
         ]
         .into_iter()

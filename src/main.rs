@@ -114,6 +114,13 @@ async fn run(flags: Flags) -> Result<(), String> {
         retention: flags.retention_time.clone(),
         enable_admin_api: flags.enable_admin_api,
         enable_lifecycle: flags.enable_lifecycle,
+        external_labels: config
+            .global
+            .external_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        alertmanagers: alertmanager_urls(&config),
         cors_origin: flags.cors_origin.clone(),
         engine: EngineOptions {
             lookback: flags.lookback_delta_ms()?,
@@ -130,20 +137,39 @@ async fn run(flags: Flags) -> Result<(), String> {
         },
         info,
     );
+    let web = match &flags.web_config_file {
+        Some(p) => Some(strata_api::web_config::WebConfig::load(p)?),
+        None => None,
+    };
+    let tls = match &web {
+        Some(w) => w.tls_acceptor()?,
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    tracing::info!(%addr, "listening");
-    let app = strata_api::router(state.clone());
+    tracing::info!(%addr, tls = tls.is_some(), "listening");
+    let mut app = strata_api::router(state.clone());
+    if let Some(w) = &web {
+        app = strata_api::with_security(app, strata_api::web_config::WebSecurity::new(w));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let shutdown = async move {
+        let _ = server_stop.wait_for(|s| *s).await;
+    };
+    let server = match tls {
+        Some(acceptor) => {
+            let l = strata_api::web_config::TlsListener::new(listener, acceptor)
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown).await })
+        }
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }),
+    };
 
     // Storage opens (WAL replay) while the server already answers /-/healthy.
     let db = Db::open(opts.clone())
@@ -187,6 +213,20 @@ async fn run(flags: Flags) -> Result<(), String> {
         .map_err(|e| format!("closing storage: {e}"))?;
     tracing::info!("storage closed; bye");
     Ok(())
+}
+
+/// Alert push URLs of the statically configured Alertmanagers.
+fn alertmanager_urls(config: &strata_config::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for am in &config.alerting.alertmanagers {
+        let prefix = am.path_prefix.trim_end_matches('/');
+        for sc in &am.service_discovery.static_configs {
+            for t in &sc.targets {
+                out.push(format!("{}://{t}{prefix}/api/v2/alerts", am.scheme));
+            }
+        }
+    }
+    out
 }
 
 /// Reloads the configuration: parsed and checked in full first, so a bad file changes

@@ -10,9 +10,28 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
+#[allow(unused_imports)]
+use crate::openapi::*;
 use crate::params::{MAX_TIME, MIN_TIME, Params};
 
 /// `POST|PUT /api/v1/admin/tsdb/delete_series?match[]=…&start=…&end=…` → 204.
+#[utoipa::path(
+    method(post, put),
+    path = "/api/v1/admin/tsdb/delete_series",
+    tag = "admin",
+    summary = "Delete series data (with --web.enable-admin-api)",
+    params(
+        ("match[]" = Vec<String>, Query, description = "Series selectors"),
+        ("start" = Option<String>, Query, description = "Start of the range: RFC 3339 or Unix seconds"),
+        ("end" = Option<String>, Query, description = "End of the range: RFC 3339 or Unix seconds")
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 404, description = "Admin API not enabled"),
+        (status = 503, description = "Storage not ready (WAL replay in progress)", body = ErrorBody)
+    )
+)]
 pub(crate) async fn delete_series(
     State(s): State<Arc<AppState>>,
     p: Params,
@@ -31,6 +50,18 @@ pub(crate) async fn delete_series(
 }
 
 /// `POST|PUT /api/v1/admin/tsdb/clean_tombstones` → 204.
+#[utoipa::path(
+    method(post, put),
+    path = "/api/v1/admin/tsdb/clean_tombstones",
+    tag = "admin",
+    summary = "Rewrite blocks without deleted data (with --web.enable-admin-api)",
+    responses(
+        (status = 204, description = "Done"),
+        (status = 404, description = "Admin API not enabled"),
+        (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Storage not ready (WAL replay in progress)", body = ErrorBody)
+    )
+)]
 pub(crate) async fn clean_tombstones(
     State(s): State<Arc<AppState>>,
 ) -> Result<StatusCode, ApiError> {
@@ -39,6 +70,21 @@ pub(crate) async fn clean_tombstones(
 }
 
 /// `POST|PUT /api/v1/admin/tsdb/snapshot[?skip_head=true]` → `{"name": …}`.
+#[utoipa::path(
+    method(post, put),
+    path = "/api/v1/admin/tsdb/snapshot",
+    tag = "admin",
+    summary = "Snapshot of the data directory (with --web.enable-admin-api)",
+    params(
+        ("skip_head" = Option<bool>, Query, description = "Leave the head out")
+    ),
+    responses(
+        (status = 200, description = "Success", body = ObjectResponse),
+        (status = 404, description = "Admin API not enabled"),
+        (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Storage not ready (WAL replay in progress)", body = ErrorBody)
+    )
+)]
 pub(crate) async fn snapshot(
     State(s): State<Arc<AppState>>,
     p: Params,

@@ -5,14 +5,19 @@
 
 mod admin;
 mod error;
+mod federate;
 mod lifecycle;
 mod metadata;
+mod openapi;
 mod params;
+mod parse_query;
 mod query;
+mod rules;
 mod self_metrics;
 mod series;
 mod status;
 mod targets;
+pub mod web_config;
 mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,11 +26,12 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use parking_lot::RwLock;
 use strata_engine::Engine;
 use strata_ingest::scrape::ScrapeManager;
 use strata_storage::Db;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use strata_engine::EngineOptions;
@@ -54,6 +60,10 @@ pub struct ServerInfo {
     pub enable_lifecycle: bool,
     /// `--web.cors.origin`: anchored regex of origins allowed by CORS.
     pub cors_origin: String,
+    /// `global.external_labels` (added by `/federate`).
+    pub external_labels: Vec<(String, String)>,
+    /// Alert push URLs of the configured Alertmanagers (`/api/v1/alertmanagers`).
+    pub alertmanagers: Vec<String>,
     /// Query engine settings (`--query.*` flags).
     pub engine: EngineOptions,
 }
@@ -155,57 +165,113 @@ impl AppState {
     }
 }
 
+/// The document's fixed part; every path comes from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Strata",
+        description = "Prometheus HTTP API v1 (query, metadata, targets, rules, status, admin), remote write, federation and lifecycle endpoints of Strata.",
+        license(name = "Apache-2.0")
+    ),
+    tags(
+        (name = "query", description = "PromQL evaluation and parsing"),
+        (name = "metadata", description = "Series, labels and metric metadata"),
+        (name = "targets", description = "Scrape targets"),
+        (name = "rules", description = "Rules, alerts and Alertmanagers"),
+        (name = "status", description = "Server status"),
+        (name = "admin", description = "TSDB administration (--web.enable-admin-api)"),
+        (name = "write", description = "Ingestion"),
+        (name = "federation", description = "Federation"),
+        (name = "lifecycle", description = "Health, readiness, reload, self-metrics"),
+        (name = "docs", description = "This document")
+    )
+)]
+struct ApiDoc;
+
+/// Every documented route; the admin ones only when enabled (the document always has them).
+fn api_routes(admin: bool) -> OpenApiRouter<Arc<AppState>> {
+    use utoipa::OpenApi;
+    let mut r = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(lifecycle::healthy))
+        .routes(routes!(lifecycle::ready))
+        .routes(routes!(lifecycle::reload))
+        .routes(routes!(lifecycle::quit))
+        .routes(routes!(self_metrics::metrics))
+        .routes(routes!(write::remote_write))
+        .routes(routes!(series::series))
+        .routes(routes!(series::label_names))
+        .routes(routes!(series::label_values))
+        .routes(routes!(metadata::metadata))
+        .routes(routes!(query::query))
+        .routes(routes!(query::query_range))
+        .routes(routes!(targets::targets))
+        .routes(routes!(targets::targets_metadata))
+        .routes(routes!(parse_query::parse_query))
+        .routes(routes!(rules::query_exemplars))
+        .routes(routes!(rules::rules))
+        .routes(routes!(rules::alerts))
+        .routes(routes!(rules::alertmanagers))
+        .routes(routes!(federate::federate))
+        .routes(routes!(status::buildinfo))
+        .routes(routes!(status::flags))
+        .routes(routes!(status::config))
+        .routes(routes!(status::runtimeinfo))
+        .routes(routes!(status::walreplay))
+        .routes(routes!(status::tsdb))
+        .routes(routes!(status::format_query))
+        .routes(routes!(openapi_json))
+        .routes(routes!(docs));
+    if admin {
+        r = r
+            .routes(routes!(admin::delete_series))
+            .routes(routes!(admin::clean_tombstones))
+            .routes(routes!(admin::snapshot));
+    }
+    r
+}
+
+/// The OpenAPI document as pretty JSON (what `openapi/openapi.json` holds).
+pub fn openapi_document() -> String {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let (_, doc) = api_routes(true).split_for_parts();
+        let mut s = doc.to_pretty_json().unwrap_or_default();
+        s.push('\n');
+        s
+    })
+    .clone()
+}
+
+/// `GET /api/v1/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "docs",
+    summary = "This OpenAPI 3.1 document",
+    responses((status = 200, description = "The document", body = Object, content_type = "application/json"))
+)]
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_document(),
+    )
+}
+
+/// `GET /api/v1/docs`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/docs",
+    tag = "docs",
+    summary = "A page listing the operations of the document",
+    responses((status = 200, description = "HTML page", body = String, content_type = "text/html"))
+)]
+async fn docs() -> axum::response::Html<&'static str> {
+    openapi::docs_page().await
+}
+
 /// The router with every route.
 pub fn router(state: Arc<AppState>) -> Router {
-    let mut r = Router::new()
-        .route(
-            "/-/healthy",
-            get(lifecycle::healthy).head(lifecycle::healthy),
-        )
-        .route("/-/ready", get(lifecycle::ready).head(lifecycle::ready))
-        .route("/metrics", get(self_metrics::metrics))
-        .route("/api/v1/write", post(write::remote_write))
-        .route("/api/v1/series", get(series::series).post(series::series))
-        .route(
-            "/api/v1/labels",
-            get(series::label_names).post(series::label_names),
-        )
-        .route("/api/v1/label/{name}/values", get(series::label_values))
-        .route("/api/v1/metadata", get(metadata::metadata))
-        .route("/api/v1/query", get(query::query).post(query::query))
-        .route(
-            "/api/v1/query_range",
-            get(query::query_range).post(query::query_range),
-        )
-        .route("/api/v1/targets", get(targets::targets))
-        .route("/api/v1/targets/metadata", get(targets::targets_metadata))
-        .route("/-/reload", post(lifecycle::reload).put(lifecycle::reload))
-        .route("/-/quit", post(lifecycle::quit).put(lifecycle::quit))
-        .route("/api/v1/status/buildinfo", get(status::buildinfo))
-        .route("/api/v1/status/flags", get(status::flags))
-        .route("/api/v1/status/config", get(status::config))
-        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
-        .route("/api/v1/status/walreplay", get(status::walreplay))
-        .route("/api/v1/status/tsdb", get(status::tsdb))
-        .route(
-            "/api/v1/format_query",
-            get(status::format_query).post(status::format_query),
-        );
-    if state.info.enable_admin_api {
-        r = r
-            .route(
-                "/api/v1/admin/tsdb/delete_series",
-                post(admin::delete_series).put(admin::delete_series),
-            )
-            .route(
-                "/api/v1/admin/tsdb/clean_tombstones",
-                post(admin::clean_tombstones).put(admin::clean_tombstones),
-            )
-            .route(
-                "/api/v1/admin/tsdb/snapshot",
-                post(admin::snapshot).put(admin::snapshot),
-            );
-    }
+    let (r, _) = api_routes(state.info.enable_admin_api).split_for_parts();
     let cors = cors_layer(&state.info.cors_origin);
     r.layer(DefaultBodyLimit::max(
         strata_ingest::remote_write::MAX_DECOMPRESSED,
@@ -213,6 +279,14 @@ pub fn router(state: Arc<AppState>) -> Router {
     .layer(tower_http::compression::CompressionLayer::new().gzip(true))
     .layer(cors)
     .with_state(state)
+}
+
+/// Wraps the router with basic authentication and security headers (`--web.config.file`).
+pub fn with_security(r: Router, sec: Arc<web_config::WebSecurity>) -> Router {
+    r.layer(axum::middleware::from_fn_with_state(
+        sec,
+        web_config::security_layer,
+    ))
 }
 
 /// CORS as Prometheus's `--web.cors.origin`: an anchored regex of allowed origins.

@@ -7,13 +7,34 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::AppState;
+#[allow(unused_imports)]
+use crate::openapi::*;
 
 /// Always 200 while the process serves HTTP.
+#[utoipa::path(
+    method(get, head),
+    path = "/-/healthy",
+    tag = "lifecycle",
+    summary = "Liveness",
+    responses(
+        (status = 200, description = "Healthy", body = String, content_type = "text/plain")
+    )
+)]
 pub(crate) async fn healthy() -> &'static str {
     "Strata is Healthy.\n"
 }
 
 /// 200 once WAL replay finished, 503 before.
+#[utoipa::path(
+    method(get, head),
+    path = "/-/ready",
+    tag = "lifecycle",
+    summary = "Readiness (WAL replay done)",
+    responses(
+        (status = 200, description = "Ready", body = String, content_type = "text/plain"),
+        (status = 503, description = "Not ready", body = String, content_type = "text/plain")
+    )
+)]
 pub(crate) async fn ready(State(s): State<Arc<AppState>>) -> (StatusCode, &'static str) {
     match s.db() {
         Ok(_) => (StatusCode::OK, "Strata is Ready.\n"),
@@ -23,6 +44,18 @@ pub(crate) async fn ready(State(s): State<Arc<AppState>>) -> (StatusCode, &'stat
 
 /// `POST /-/reload`: 200 when the configuration was reloaded, 500 with the reason when not
 /// (the running configuration stays), 403 unless `--web.enable-lifecycle`.
+#[utoipa::path(
+    method(post, put),
+    path = "/-/reload",
+    tag = "lifecycle",
+    summary = "Reload the configuration (with --web.enable-lifecycle)",
+    responses(
+        (status = 200, description = "Reloaded", body = String, content_type = "text/plain"),
+        (status = 403, description = "Lifecycle API not enabled", body = String, content_type = "text/plain"),
+        (status = 500, description = "The new configuration was refused; the running one stays", body = String, content_type = "text/plain"),
+        (status = 503, description = "Not ready", body = String, content_type = "text/plain")
+    )
+)]
 pub(crate) async fn reload(State(s): State<Arc<AppState>>) -> (StatusCode, String) {
     if !s.info.enable_lifecycle {
         return (
@@ -46,6 +79,16 @@ pub(crate) async fn reload(State(s): State<Arc<AppState>>) -> (StatusCode, Strin
 }
 
 /// `POST /-/quit`: asks the server to stop gracefully (403 unless `--web.enable-lifecycle`).
+#[utoipa::path(
+    method(post, put),
+    path = "/-/quit",
+    tag = "lifecycle",
+    summary = "Stop gracefully (with --web.enable-lifecycle)",
+    responses(
+        (status = 200, description = "Stopping", body = String, content_type = "text/plain"),
+        (status = 403, description = "Lifecycle API not enabled", body = String, content_type = "text/plain")
+    )
+)]
 pub(crate) async fn quit(State(s): State<Arc<AppState>>) -> (StatusCode, &'static str) {
     if !s.info.enable_lifecycle {
         return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");

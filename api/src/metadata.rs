@@ -13,6 +13,8 @@ use strata_ingest::remote_write::MetricMetadata;
 
 use crate::AppState;
 use crate::error::ApiError;
+#[allow(unused_imports)]
+use crate::openapi::*;
 use crate::params::Params;
 
 /// One metadata entry.
@@ -65,6 +67,21 @@ impl MetadataStore {
 }
 
 /// `GET /api/v1/metadata[?metric=…&limit=…&limit_per_metric=…]`.
+#[utoipa::path(
+    method(get),
+    path = "/api/v1/metadata",
+    tag = "metadata",
+    summary = "Metric metadata (type, help, unit)",
+    params(
+        ("metric" = Option<String>, Query, description = "Only this metric"),
+        ("limit" = Option<i64>, Query, description = "Maximum number of returned items (0: no limit)"),
+        ("limit_per_metric" = Option<i64>, Query, description = "Entries per metric")
+    ),
+    responses(
+        (status = 200, description = "Success", body = MetadataResponse),
+        (status = 400, description = "Bad parameters", body = ErrorBody)
+    )
+)]
 pub(crate) async fn metadata(
     State(s): State<Arc<AppState>>,
     p: Params,

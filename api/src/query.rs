@@ -14,6 +14,8 @@ use strata_storage::Labels;
 
 use crate::AppState;
 use crate::error::ApiError;
+#[allow(unused_imports)]
+use crate::openapi::*;
 use crate::params::{Params, parse_time};
 
 /// Prometheus's per-series point limit of range queries.
@@ -142,6 +144,25 @@ fn query_param(p: &Params) -> Result<String, ApiError> {
 }
 
 /// `GET|POST /api/v1/query`.
+#[utoipa::path(
+    method(get, post),
+    path = "/api/v1/query",
+    tag = "query",
+    summary = "Evaluate an instant query",
+    params(
+        ("query" = String, Query, description = "PromQL expression"),
+        ("time" = Option<String>, Query, description = "Evaluation time: RFC 3339 or Unix seconds (default: now)"),
+        ("timeout" = Option<String>, Query, description = "Evaluation timeout (capped by --query.timeout)"),
+        ("limit" = Option<i64>, Query, description = "Maximum number of returned items (0: no limit)"),
+        ("lookback_delta" = Option<String>, Query, description = "Lookback delta for this query")
+    ),
+    responses(
+        (status = 200, description = "Success", body = QueryResponse),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 422, description = "Query execution failed (e.g. too many samples, matching errors)", body = ErrorBody),
+        (status = 503, description = "Timeout, too many concurrent queries, or storage not ready", body = ErrorBody)
+    )
+)]
 pub(crate) async fn query(State(st): State<Arc<AppState>>, p: Params) -> Response {
     let r = async {
         let t = time_param(&p, "time", Some(now_ms()))?;
@@ -164,6 +185,27 @@ pub(crate) async fn query(State(st): State<Arc<AppState>>, p: Params) -> Respons
 }
 
 /// `GET|POST /api/v1/query_range`.
+#[utoipa::path(
+    method(get, post),
+    path = "/api/v1/query_range",
+    tag = "query",
+    summary = "Evaluate a range query",
+    params(
+        ("query" = String, Query, description = "PromQL expression"),
+        ("start" = String, Query, description = "Start: RFC 3339 or Unix seconds"),
+        ("end" = String, Query, description = "End: RFC 3339 or Unix seconds"),
+        ("step" = String, Query, description = "Resolution: duration or float seconds (at most 11,000 points per series)"),
+        ("timeout" = Option<String>, Query, description = "Evaluation timeout (capped by --query.timeout)"),
+        ("limit" = Option<i64>, Query, description = "Maximum number of returned items (0: no limit)"),
+        ("lookback_delta" = Option<String>, Query, description = "Lookback delta for this query")
+    ),
+    responses(
+        (status = 200, description = "Success", body = QueryResponse),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 422, description = "Query execution failed (e.g. too many samples, matching errors)", body = ErrorBody),
+        (status = 503, description = "Timeout, too many concurrent queries, or storage not ready", body = ErrorBody)
+    )
+)]
 pub(crate) async fn query_range(State(st): State<Arc<AppState>>, p: Params) -> Response {
     let r = async {
         let start = time_param(&p, "start", None)?;

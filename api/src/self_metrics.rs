@@ -10,6 +10,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use crate::AppState;
+#[allow(unused_imports)]
+use crate::openapi::*;
 
 /// HTTP-level counters.
 #[derive(Default, Debug)]
@@ -28,6 +30,15 @@ impl Out {
     }
 }
 
+#[utoipa::path(
+    method(get),
+    path = "/metrics",
+    tag = "lifecycle",
+    summary = "Strata's own metrics (Prometheus text format)",
+    responses(
+        (status = 200, description = "Metrics", body = String, content_type = "text/plain")
+    )
+)]
 pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let mut o = Out(String::with_capacity(4096));
     let _ = writeln!(

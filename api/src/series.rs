@@ -11,6 +11,8 @@ use strata_storage::{Labels, METRIC_NAME, MatchOp, Matcher};
 
 use crate::AppState;
 use crate::error::ApiError;
+#[allow(unused_imports)]
+use crate::openapi::*;
 use crate::params::{MAX_TIME, MIN_TIME, Params};
 
 /// The success envelope, with Prometheus's truncation warning when a limit cut the answer.
@@ -59,6 +61,23 @@ fn labels_json(l: &Labels) -> Value {
 }
 
 /// `GET|POST /api/v1/series`.
+#[utoipa::path(
+    method(get, post),
+    path = "/api/v1/series",
+    tag = "metadata",
+    summary = "Series matching selectors",
+    params(
+        ("match[]" = Vec<String>, Query, description = "Series selectors; repeat for several"),
+        ("start" = Option<String>, Query, description = "Start of the range: RFC 3339 or Unix seconds"),
+        ("end" = Option<String>, Query, description = "End of the range: RFC 3339 or Unix seconds"),
+        ("limit" = Option<i64>, Query, description = "Maximum number of returned items (0: no limit)")
+    ),
+    responses(
+        (status = 200, description = "Success", body = SeriesResponse),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 503, description = "Storage not ready (WAL replay in progress)", body = ErrorBody)
+    )
+)]
 pub(crate) async fn series(
     State(s): State<Arc<AppState>>,
     p: Params,
@@ -75,6 +94,23 @@ pub(crate) async fn series(
 }
 
 /// `GET|POST /api/v1/labels`.
+#[utoipa::path(
+    method(get, post),
+    path = "/api/v1/labels",
+    tag = "metadata",
+    summary = "Label names",
+    params(
+        ("match[]" = Option<Vec<String>>, Query, description = "Series selectors; repeat for several"),
+        ("start" = Option<String>, Query, description = "Start of the range: RFC 3339 or Unix seconds"),
+        ("end" = Option<String>, Query, description = "End of the range: RFC 3339 or Unix seconds"),
+        ("limit" = Option<i64>, Query, description = "Maximum number of returned items (0: no limit)")
+    ),
+    responses(
+        (status = 200, description = "Success", body = StringsResponse),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 503, description = "Storage not ready (WAL replay in progress)", body = ErrorBody)
+    )
+)]
 pub(crate) async fn label_names(
     State(s): State<Arc<AppState>>,
     p: Params,
@@ -91,6 +127,24 @@ pub(crate) async fn label_names(
 }
 
 /// `GET /api/v1/label/<name>/values`.
+#[utoipa::path(
+    method(get),
+    path = "/api/v1/label/{name}/values",
+    tag = "metadata",
+    summary = "Values of a label",
+    params(
+        ("name" = String, Path, description = "Label name"),
+        ("match[]" = Option<Vec<String>>, Query, description = "Series selectors; repeat for several"),
+        ("start" = Option<String>, Query, description = "Start of the range: RFC 3339 or Unix seconds"),
+        ("end" = Option<String>, Query, description = "End of the range: RFC 3339 or Unix seconds"),
+        ("limit" = Option<i64>, Query, description = "Maximum number of returned items (0: no limit)")
+    ),
+    responses(
+        (status = 200, description = "Success", body = StringsResponse),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 503, description = "Storage not ready (WAL replay in progress)", body = ErrorBody)
+    )
+)]
 pub(crate) async fn label_values(
     State(s): State<Arc<AppState>>,
     Path(name): Path<String>,

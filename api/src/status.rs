@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
+#[allow(unused_imports)]
+use crate::openapi::*;
 use crate::params::Params;
 
 fn ok(data: Value) -> Json<Value> {
@@ -17,6 +19,15 @@ fn ok(data: Value) -> Json<Value> {
 }
 
 /// `GET /api/v1/status/buildinfo`.
+#[utoipa::path(
+    method(get),
+    path = "/api/v1/status/buildinfo",
+    tag = "status",
+    summary = "Build information",
+    responses(
+        (status = 200, description = "Success", body = ObjectResponse)
+    )
+)]
 pub(crate) async fn buildinfo(State(s): State<Arc<AppState>>) -> Json<Value> {
     ok(json!({
         "version": s.build.version,
@@ -29,16 +40,43 @@ pub(crate) async fn buildinfo(State(s): State<Arc<AppState>>) -> Json<Value> {
 }
 
 /// `GET /api/v1/status/flags`.
+#[utoipa::path(
+    method(get),
+    path = "/api/v1/status/flags",
+    tag = "status",
+    summary = "Command-line flags",
+    responses(
+        (status = 200, description = "Success", body = ObjectResponse)
+    )
+)]
 pub(crate) async fn flags(State(s): State<Arc<AppState>>) -> Json<Value> {
     ok(json!(s.info.flags))
 }
 
 /// `GET /api/v1/status/config`.
+#[utoipa::path(
+    method(get),
+    path = "/api/v1/status/config",
+    tag = "status",
+    summary = "The loaded configuration (YAML, secrets hidden)",
+    responses(
+        (status = 200, description = "Success", body = ObjectResponse)
+    )
+)]
 pub(crate) async fn config(State(s): State<Arc<AppState>>) -> Json<Value> {
     ok(json!({"yaml": *s.config_yaml.read()}))
 }
 
 /// `GET /api/v1/status/runtimeinfo`.
+#[utoipa::path(
+    method(get),
+    path = "/api/v1/status/runtimeinfo",
+    tag = "status",
+    summary = "Runtime information",
+    responses(
+        (status = 200, description = "Success", body = ObjectResponse)
+    )
+)]
 pub(crate) async fn runtimeinfo(State(s): State<Arc<AppState>>) -> Json<Value> {
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
@@ -67,12 +105,35 @@ pub(crate) async fn runtimeinfo(State(s): State<Arc<AppState>>) -> Json<Value> {
 
 /// `GET /api/v1/status/walreplay`: replay happens before the server is ready, so a ready
 /// server reports it complete.
+#[utoipa::path(
+    method(get),
+    path = "/api/v1/status/walreplay",
+    tag = "status",
+    summary = "WAL replay progress",
+    responses(
+        (status = 200, description = "Success", body = ObjectResponse)
+    )
+)]
 pub(crate) async fn walreplay(State(s): State<Arc<AppState>>) -> Json<Value> {
     let n = s.db().map(|db| db.replay_stats().segments).unwrap_or(0);
     ok(json!({"min": 0, "max": n, "current": n}))
 }
 
 /// `GET /api/v1/status/tsdb`: head statistics and the top entries by series count.
+#[utoipa::path(
+    method(get),
+    path = "/api/v1/status/tsdb",
+    tag = "status",
+    summary = "Head cardinality statistics",
+    params(
+        ("limit" = Option<i64>, Query, description = "Maximum number of returned items (0: no limit)")
+    ),
+    responses(
+        (status = 200, description = "Success", body = ObjectResponse),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 503, description = "Storage not ready (WAL replay in progress)", body = ErrorBody)
+    )
+)]
 pub(crate) async fn tsdb(
     State(s): State<Arc<AppState>>,
     p: Params,
@@ -131,6 +192,19 @@ pub(crate) async fn tsdb(
 }
 
 /// `GET|POST /api/v1/format_query`: the query printed canonically.
+#[utoipa::path(
+    method(get, post),
+    path = "/api/v1/format_query",
+    tag = "query",
+    summary = "A query in canonical formatting",
+    params(
+        ("query" = String, Query, description = "PromQL expression")
+    ),
+    responses(
+        (status = 200, description = "Success", body = StringResponse),
+        (status = 400, description = "Bad parameters", body = ErrorBody)
+    )
+)]
 pub(crate) async fn format_query(p: Params) -> Result<Json<Value>, ApiError> {
     let q = p.get("query").unwrap_or("");
     let expr = strata_grammar::parse(q)

@@ -10,6 +10,8 @@ use strata_ingest::scrape::TargetState;
 
 use crate::AppState;
 use crate::error::ApiError;
+#[allow(unused_imports)]
+use crate::openapi::*;
 use crate::params::{Params, parse_selector};
 
 /// RFC 3339 with milliseconds, UTC (Go's zero time when never scraped).
@@ -63,6 +65,19 @@ fn active_json(t: &TargetState) -> Value {
 }
 
 /// `GET /api/v1/targets[?state=active|dropped|any&scrapePool=…]`.
+#[utoipa::path(
+    method(get),
+    path = "/api/v1/targets",
+    tag = "targets",
+    summary = "Scrape targets (active and dropped)",
+    params(
+        ("state" = Option<String>, Query, description = "active, dropped or any (default)"),
+        ("scrapePool" = Option<String>, Query, description = "Only this job")
+    ),
+    responses(
+        (status = 200, description = "Success", body = TargetsResponse)
+    )
+)]
 pub(crate) async fn targets(
     State(s): State<Arc<AppState>>,
     p: Params,
@@ -107,6 +122,21 @@ pub(crate) async fn targets(
 }
 
 /// `GET /api/v1/targets/metadata[?match_target=…&metric=…&limit=…]`.
+#[utoipa::path(
+    method(get),
+    path = "/api/v1/targets/metadata",
+    tag = "targets",
+    summary = "Metric metadata per target",
+    params(
+        ("match_target" = Option<String>, Query, description = "Label selector of targets, e.g. {job=\"node\"}"),
+        ("metric" = Option<String>, Query, description = "Only this metric"),
+        ("limit" = Option<i64>, Query, description = "Maximum number of returned items (0: no limit)")
+    ),
+    responses(
+        (status = 200, description = "Success", body = ListResponse),
+        (status = 400, description = "Bad parameters", body = ErrorBody)
+    )
+)]
 pub(crate) async fn targets_metadata(
     State(s): State<Arc<AppState>>,
     p: Params,

@@ -12,7 +12,22 @@ use axum::response::{IntoResponse, Response};
 use strata_storage::Appender;
 
 use crate::AppState;
+#[allow(unused_imports)]
+use crate::openapi::*;
 
+#[utoipa::path(
+    method(post),
+    path = "/api/v1/write",
+    tag = "write",
+    summary = "Prometheus remote write 1.0 (snappy-compressed protobuf WriteRequest)",
+    request_body(content = Vec<u8>, content_type = "application/x-protobuf", description = "snappy block-compressed WriteRequest"),
+    responses(
+        (status = 204, description = "Every accepted sample is in the WAL"),
+        (status = 400, description = "Malformed body, or samples refused", body = String, content_type = "text/plain"),
+        (status = 503, description = "Storage not ready", body = String, content_type = "text/plain"),
+        (status = 500, description = "Storage failure", body = String, content_type = "text/plain")
+    )
+)]
 pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
     let db = match s.db() {
         Ok(db) => db.clone(),

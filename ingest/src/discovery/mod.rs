@@ -1,10 +1,11 @@
-//! Service discovery: providers that turn `static_configs`, `file_sd_configs` and
-//! `http_sd_configs` into [`TargetGroup`]s for a job's scrape pool. Every provider sends its
+//! Service discovery: providers that turn `static_configs`, `file_sd_configs`,
+//! `http_sd_configs` and `kubernetes_sd_configs` into [`TargetGroup`]s for a job's scrape pool. Every provider sends its
 //! full current set of groups whenever it changes; a provider that fails (unreadable file,
 //! HTTP error) logs it and keeps its last good set, as Prometheus does.
 
 mod file;
 mod http;
+mod kubernetes;
 
 use strata_config::ServiceDiscoveryConfigs;
 use tokio::sync::mpsc;
@@ -24,7 +25,7 @@ pub struct Update {
 
 /// The number of providers `sd` declares (the static ones count as one).
 pub fn provider_count(sd: &ServiceDiscoveryConfigs) -> usize {
-    1 + sd.file_sd_configs.len() + sd.http_sd_configs.len()
+    1 + sd.file_sd_configs.len() + sd.http_sd_configs.len() + sd.kubernetes_sd_configs.len()
 }
 
 /// Starts the providers of one job. They run until aborted (job change or removal).
@@ -78,6 +79,16 @@ pub fn spawn(
         handles.push(tokio::spawn(http::run(
             h.clone(),
             client,
+            job.to_owned(),
+            generation,
+            provider,
+            tx.clone(),
+        )));
+        provider += 1;
+    }
+    for k in &sd.kubernetes_sd_configs {
+        handles.push(tokio::spawn(kubernetes::run(
+            k.clone(),
             job.to_owned(),
             generation,
             provider,
