@@ -91,6 +91,12 @@ fn instant_and_range_results_have_prometheus_json() {
         &server,
         &format!("/api/v1/query?query={}&time=10", enc("1e-7")),
     );
+    // A scalar marshals with FormatFloat 'f' (plain decimal), a sample with MarshalFloat.
+    assert!(body.contains(r#""0.0000001""#), "{body}");
+    let (_, body) = get(
+        &server,
+        &format!("/api/v1/query?query={}&time=10", enc("vector(1e-7)")),
+    );
     assert!(body.contains(r#""1e-07""#), "{body}");
 
     // Raw samples of a range selector in an instant query.

@@ -80,6 +80,7 @@ pub(crate) async fn clean_tombstones(
     ),
     responses(
         (status = 200, description = "Success", body = ObjectResponse),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
         (status = 404, description = "Admin API not enabled"),
         (status = 500, description = "Internal error", body = ErrorBody),
         (status = 503, description = "Storage not ready (WAL replay in progress)", body = ErrorBody)

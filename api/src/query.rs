@@ -281,6 +281,40 @@ pub(crate) fn format_value(v: f64, out: &mut String) {
     }
 }
 
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest round-trip digits, written as a
+/// plain decimal whatever the magnitude (`1e21` → `1000000000000000000000`).
+pub(crate) fn format_plain(v: f64, out: &mut String) {
+    if !v.is_finite() || v == 0.0 {
+        format_value(v, out);
+        return;
+    }
+    let e = format!("{:e}", v.abs());
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i64 = exp.parse().unwrap_or(0);
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    if v < 0.0 {
+        out.push('-');
+    }
+    // The value is 0.d1d2d3… × 10^(exp+1).
+    let point = exp + 1;
+    if point <= 0 {
+        out.push_str("0.");
+        for _ in 0..(-point) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(&digits);
+        for _ in 0..(point as usize - digits.len()) {
+            out.push('0');
+        }
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    }
+}
+
 /// Prometheus `jsonutil.MarshalTimestamp`: seconds with a 3-digit fraction when needed.
 pub(crate) fn format_ts(t: i64, out: &mut String) {
     if t < 0 {
@@ -335,8 +369,13 @@ pub(crate) fn render_json(out: &QueryOutcome, limit: Option<usize>) -> String {
     s.push_str("{\"status\":\"success\",\"data\":{\"resultType\":");
     match &out.value {
         PromValue::Scalar { t, v } => {
-            s.push_str("\"scalar\",\"result\":");
-            write_point(*t, *v, &mut s);
+            // promql.Scalar marshals itself with strconv.FormatFloat(v, 'f', -1, 64): plain
+            // decimal at any magnitude, unlike sample values.
+            s.push_str("\"scalar\",\"result\":[");
+            format_ts(*t, &mut s);
+            s.push_str(",\"");
+            format_plain(*v, &mut s);
+            s.push_str("\"]");
         }
         PromValue::Str { t, s: text } => {
             s.push_str("\"string\",\"result\":[");
@@ -416,6 +455,21 @@ mod tests {
         let mut s = String::new();
         format_ts(x, &mut s);
         s
+    }
+
+    #[test]
+    fn scalars_format_plain_like_go() {
+        let p = |x: f64| {
+            let mut s = String::new();
+            format_plain(x, &mut s);
+            s
+        };
+        assert_eq!(p(1e21), "1000000000000000000000");
+        assert_eq!(p(1.5e-7), "0.00000015");
+        assert_eq!(p(-123.25), "-123.25");
+        assert_eq!(p(0.1), "0.1");
+        assert_eq!(p(42.0), "42");
+        assert_eq!(p(f64::NAN), "NaN");
     }
 
     #[test]

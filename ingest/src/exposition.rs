@@ -224,9 +224,10 @@ impl<'a> Parser<'a> {
         }
         let rest = std::str::from_utf8(rest).map_err(|_| self.err("invalid UTF-8"))?;
         // Exemplars (OpenMetrics) follow " # ".
-        let rest = match rest.find(" # ") {
-            Some(i) if self.format == Format::OpenMetrics => &rest[..i],
-            _ => rest,
+        let rest = if self.format == Format::OpenMetrics {
+            rest.find(" # ").map_or(rest, |i| &rest[..i])
+        } else {
+            rest
         };
         let mut words = rest.split([' ', '\t']).filter(|w| !w.is_empty());
         let value = words

@@ -14,9 +14,20 @@ struct BitWriter {
 }
 
 impl BitWriter {
+    /// Appends a zero byte, growing the buffer by a quarter (at least 16 bytes) instead of
+    /// doubling: a head holds one open chunk per series, and doubling left a third of the
+    /// head's chunk memory unused.
+    fn push_byte(&mut self) {
+        let len = self.buf.len();
+        if len == self.buf.capacity() {
+            self.buf.reserve_exact((len / 4).max(16));
+        }
+        self.buf.push(0);
+    }
+
     fn write_bit(&mut self, bit: bool) {
         if self.used == 0 {
-            self.buf.push(0);
+            self.push_byte();
         }
         if let (true, Some(last)) = (bit, self.buf.last_mut()) {
             *last |= 0x80 >> self.used;
@@ -28,7 +39,7 @@ impl BitWriter {
         let mut left = n;
         while left > 0 {
             if self.used == 0 {
-                self.buf.push(0);
+                self.push_byte();
             }
             let free = 8 - self.used;
             let take = free.min(left);

@@ -485,6 +485,20 @@ impl Appender for Db {
     }
 }
 
+thread_local! {
+    /// Per-thread buffers of the write path (accepted samples, WAL frame), kept between
+    /// appends: scrapes append a few thousand samples every few seconds, and fresh buffers
+    /// each time meant fresh (zeroed, page-faulted) memory each time.
+    static SCRATCH: std::cell::RefCell<Scratch> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Accepted samples and the WAL frame being built.
+type Scratch = (Vec<(u32, i64, f64)>, Vec<u8>);
+
+/// Buffers larger than this are not kept (a large remote-write request stays transient).
+const SCRATCH_KEEP: usize = 1 << 16;
+
 /// One append batch in progress: accepted samples for the WAL and the report.
 struct AppendWork {
     report: AppendReport,
@@ -538,9 +552,11 @@ impl Db {
         } else {
             max_t.saturating_sub(self.opts.ooo_window_ms)
         };
+        let mut accepted = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut().0));
+        accepted.clear();
         Ok(AppendWork {
             report: AppendReport::default(),
-            accepted: Vec::new(),
+            accepted,
             min_ooo,
             range: self.opts.block_range_ms,
             lo: i64::MAX,
@@ -559,9 +575,15 @@ impl Db {
             ..
         } = w;
         if !accepted.is_empty() {
-            let mut framed = Vec::with_capacity(accepted.len() * 14 + 16);
+            let mut framed = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut().1));
+            framed.clear();
+            framed.reserve(accepted.len() * 14 + 16);
             wal::encode_samples(&mut framed, &accepted);
-            if let Err(e) = self.wal.write(&framed) {
+            let written = self.wal.write(&framed);
+            if framed.capacity() <= SCRATCH_KEEP * 16 {
+                SCRATCH.with(|s| s.borrow_mut().1 = framed);
+            }
+            if let Err(e) = written {
                 self.wal_failed.store(true, Ordering::Release);
                 tracing::error!(error = %e, "WAL write failed: refusing appends until restart");
                 return Err(e);
@@ -573,6 +595,9 @@ impl Db {
             }
         }
         report.appended = accepted.len() as u64;
+        if accepted.capacity() <= SCRATCH_KEEP {
+            SCRATCH.with(|s| s.borrow_mut().0 = accepted);
+        }
         let st = &self.head.stats;
         st.samples_appended
             .fetch_add(report.appended, Ordering::Relaxed);

@@ -146,11 +146,20 @@ impl SeriesData {
             }
             Some(c) => {
                 c.shrink();
-                self.chunks.push(XorChunk::new(t, v));
+                self.push_chunk(XorChunk::new(t, v));
             }
-            None => self.chunks.push(XorChunk::new(t, v)),
+            None => self.push_chunk(XorChunk::new(t, v)),
         }
         Ok(Appended::New)
+    }
+
+    /// Adds a chunk without `Vec`'s doubling: most series hold one or two chunks, and the
+    /// default growth reserved room for four.
+    fn push_chunk(&mut self, c: XorChunk) {
+        if self.chunks.len() == self.chunks.capacity() {
+            self.chunks.reserve_exact(1);
+        }
+        self.chunks.push(c);
     }
 
     fn find_ooo(&self, t: i64, v: f64) -> Option<Result<Appended, Rejection>> {

@@ -111,9 +111,11 @@ struct Loop {
     cache: ScrapeCache,
     /// Head ids of the report series (resolved on first use).
     report_ids: [Option<u32>; 5],
-    iter: u64,
+    iter: u32,
     /// The iteration whose series are the "previous scrape" for staleness.
-    prev_iter: u64,
+    prev_iter: u32,
+    /// The format of the body in `body`.
+    format: Format,
     body: Vec<u8>,
     pending: Vec<(u32, i64, f64)>,
     last_t: i64,
@@ -140,6 +142,7 @@ pub async fn run(
         report_ids: [None; 5],
         iter: 0,
         prev_iter: 0,
+        format: Format::PromText,
         body: Vec::new(),
         pending: Vec::new(),
         last_t: i64::MIN,
@@ -183,7 +186,7 @@ pub async fn run(
 impl Loop {
     async fn scrape(&mut self, s: &JobSettings, t: i64) {
         let started = Instant::now();
-        self.iter += 1;
+        self.iter = self.iter.wrapping_add(1).max(1);
         let res = match self.fetch(s).await {
             Ok(format) => self.ingest(s, format, t),
             Err(e) => Err(e),
@@ -307,6 +310,7 @@ impl Loop {
     fn ingest(&mut self, s: &JobSettings, format: Format, t: i64) -> Result<Outcome, String> {
         let cfg = &s.cfg;
         let body = std::mem::take(&mut self.body);
+        self.format = format;
         let res = self.ingest_body(cfg, &body, format, t);
         self.body = body;
         if res.is_err() {
@@ -343,7 +347,8 @@ impl Loop {
                         _ => t,
                     };
                     let explicit = timestamp.is_some() && cfg.honor_timestamps;
-                    if let Some(e) = self.cache.entries.get_mut(series) {
+                    let key = super::cache::key(series);
+                    if let Some(e) = self.cache.entries.get_mut(&key) {
                         if e.seen != iter {
                             e.prev_seen = e.seen;
                         }
@@ -362,7 +367,7 @@ impl Loop {
                         }
                     };
                     self.cache.entries.insert(
-                        series.into(),
+                        key,
                         CacheEntry {
                             id,
                             seen: iter,
@@ -468,27 +473,40 @@ impl Loop {
     fn reresolve(&mut self, cfg: &ScrapeConfig, pending: &[(u32, i64, f64)], unknown: &[u32]) {
         let unknown: std::collections::HashSet<u32> = unknown.iter().copied().collect();
         let mut remap: HashMap<u32, u32> = HashMap::new();
-        let keys: Vec<Box<[u8]>> = self
-            .cache
-            .entries
-            .iter()
-            .filter(|(_, e)| unknown.contains(&e.id))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in keys {
+        // The cache keeps only hashes: find the series texts again in this scrape's body.
+        let body = std::mem::take(&mut self.body);
+        let mut p = Parser::new(&body, self.format);
+        while let Some(e) = p.next() {
+            let Ok(Entry::Sample { series, .. }) = e else {
+                continue;
+            };
+            let key = super::cache::key(series);
+            let Some(old) = self.cache.entries.get(&key).map(|e| e.id) else {
+                continue;
+            };
+            if !unknown.contains(&old) || remap.contains_key(&old) {
+                continue;
+            }
             let resolved = self
-                .resolve(cfg, &key)
+                .resolve(cfg, series)
                 .ok()
                 .flatten()
                 .and_then(|l| self.db.series_ref(&l).ok());
-            match (resolved, self.cache.entries.get_mut(&key)) {
-                (Some(id), Some(e)) => {
-                    remap.insert(e.id, id);
+            if let Some(id) = resolved {
+                remap.insert(old, id);
+                if let Some(e) = self.cache.entries.get_mut(&key) {
                     e.id = id;
                 }
-                _ => {
-                    self.cache.entries.remove(&key);
-                }
+            }
+        }
+        self.body = body;
+        // Entries still naming a removed series (not in this scrape) are forgotten.
+        self.cache
+            .entries
+            .retain(|_, e| !unknown.contains(&e.id) || remap.contains_key(&e.id));
+        for e in self.cache.entries.values_mut() {
+            if let Some(n) = remap.get(&e.id) {
+                e.id = *n;
             }
         }
         for i in 0..REPORT_NAMES.len() {
