@@ -67,7 +67,9 @@ fn selector(vs: &VectorSelector, kind: &str) -> Value {
 
 fn translate(e: &Expr) -> Value {
     match e {
-        Expr::NumberLiteral(n) => json!({"type": "numberLiteral", "val": format_float(n.value)}),
+        Expr::NumberLiteral(n) => {
+            json!({"type": "numberLiteral", "val": strata_grammar::format_float(n.value)})
+        }
         Expr::StringLiteral(s) => json!({"type": "stringLiteral", "val": s}),
         Expr::VectorSelector(vs) => selector(vs, "vectorSelector"),
         Expr::MatrixSelector(m) => {
@@ -144,20 +146,5 @@ fn type_name(t: ValueType) -> &'static str {
         ValueType::String => "string",
         ValueType::Vector => "vector",
         ValueType::Matrix => "matrix",
-    }
-}
-
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
-fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
     }
 }

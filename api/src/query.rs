@@ -284,35 +284,7 @@ pub(crate) fn format_value(v: f64, out: &mut String) {
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest round-trip digits, written as a
 /// plain decimal whatever the magnitude (`1e21` → `1000000000000000000000`).
 pub(crate) fn format_plain(v: f64, out: &mut String) {
-    if !v.is_finite() || v == 0.0 {
-        format_value(v, out);
-        return;
-    }
-    let e = format!("{:e}", v.abs());
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i64 = exp.parse().unwrap_or(0);
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    if v < 0.0 {
-        out.push('-');
-    }
-    // The value is 0.d1d2d3… × 10^(exp+1).
-    let point = exp + 1;
-    if point <= 0 {
-        out.push_str("0.");
-        for _ in 0..(-point) {
-            out.push('0');
-        }
-        out.push_str(&digits);
-    } else if point as usize >= digits.len() {
-        out.push_str(&digits);
-        for _ in 0..(point as usize - digits.len()) {
-            out.push('0');
-        }
-    } else {
-        out.push_str(&digits[..point as usize]);
-        out.push('.');
-        out.push_str(&digits[point as usize..]);
-    }
+    out.push_str(&strata_grammar::format_float(v));
 }
 
 /// Prometheus `jsonutil.MarshalTimestamp`: seconds with a 3-digit fraction when needed.

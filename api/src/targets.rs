@@ -16,27 +16,10 @@ use crate::params::{Params, parse_selector};
 
 /// RFC 3339 with milliseconds, UTC (Go's zero time when never scraped).
 pub(crate) fn rfc3339_ms(ms: Option<i64>) -> String {
-    let Some(ms) = ms else {
-        return "0001-01-01T00:00:00Z".into();
-    };
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    match ms {
+        Some(ms) => crate::rfc3339(ms, true),
+        None => "0001-01-01T00:00:00Z".into(),
+    }
 }
 
 fn labels_json<'a>(it: impl Iterator<Item = (&'a str, &'a str)>) -> Value {

@@ -81,8 +81,9 @@ pub fn format_label_name(s: &str) -> String {
     }
 }
 
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
-fn format_float(v: f64) -> String {
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)` (Rust's `{}` also prints the shortest
+/// round-trip digits as a plain decimal).
+pub fn format_float(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {

@@ -47,6 +47,6 @@ pub use ast::{
     SubqueryExpr, UnaryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
 };
 pub use error::ParseError;
-pub use format::{format_duration_ms, format_label_name, quote_string};
+pub use format::{format_duration_ms, format_float, format_label_name, quote_string};
 pub use functions::{FUNCTIONS, Function, get_function};
 pub use parser::parse;
