@@ -182,3 +182,114 @@ fn bad_web_config_names_file_and_field() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("keyfile"), "{err}");
 }
+
+/// `client_auth_type: RequireAndVerifyClientCert`: only clients with a certificate signed by
+/// `client_ca_file` get through the handshake.
+#[test]
+fn client_certificates_are_verified() {
+    if !have("openssl") || !have("curl") {
+        eprintln!("SKIP: openssl or curl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    self_signed(d);
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=client",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+    ]);
+    // An X.509 v3 certificate (with extensions): rustls refuses v1 ones.
+    std::fs::write(
+        d.join("client.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("write");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "client.pem",
+    ]);
+    let web = d.join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n",
+    )
+    .expect("write");
+    let (mut child, port) = start_tls(&d.join("data"), &web);
+    let ca = d.join("cert.pem").to_string_lossy().into_owned();
+    let cert = d.join("client.pem").to_string_lossy().into_owned();
+    let key = d.join("client.key").to_string_lossy().into_owned();
+    let url = format!("https://127.0.0.1:{port}/-/healthy");
+    let with_cert = [
+        "--cacert",
+        ca.as_str(),
+        "--cert",
+        cert.as_str(),
+        "--key",
+        key.as_str(),
+    ];
+    let mut ok = false;
+    for _ in 0..100 {
+        if curl(&with_cert, &url).0 == 200 {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let without = curl(&["--cacert", &ca], &url).0;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "a client with a certificate from the CA is served");
+    assert_ne!(without, 200, "a client without a certificate is refused");
+}

@@ -4,7 +4,8 @@
 //! and `http_server_config.headers` (security headers on every response).
 //!
 //! The file is read once at startup (Prometheus re-reads it per connection); a change needs
-//! a restart. Unknown keys and bad values are refused with the file and field named.
+//! a restart. `RequestClientCert` and `RequireAnyClientCert` verify a presented certificate
+//! against `client_ca_file` too (Go accepts any certificate there): stricter, never looser. Unknown keys and bad values are refused with the file and field named.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
