@@ -3,9 +3,8 @@
 //! point at), turned into target groups with Prometheus's `__meta_kubernetes_*` labels.
 //!
 //! Every change of a watched object rebuilds the role's groups from the stores (debounced
-//! by 100 ms) and sends them when they differ. Roles `endpointslice` and `ingress` and
-//! `attach_metadata` are not supported yet: a job using them logs an error and discovers
-//! nothing from that config.
+//! by 100 ms) and sends them when they differ. Role `ingress` and `attach_metadata` are not
+//! supported yet: a job using them logs an error and discovers nothing from that config.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -93,6 +93,25 @@ pub(super) async fn run(
                 stores.endpoints.push(watch(
                     api(&client, ns),
                     sel(KubernetesRole::Endpoints),
+                    &changed_tx,
+                ));
+                stores.services.push(watch(
+                    api(&client, ns),
+                    sel(KubernetesRole::Service),
+                    &changed_tx,
+                ));
+                stores.pods.push(watch(
+                    api(&client, ns),
+                    sel(KubernetesRole::Pod),
+                    &changed_tx,
+                ));
+            }
+        }
+        KubernetesRole::EndpointSlice => {
+            for ns in &namespaces {
+                stores.slices.push(watch(
+                    api(&client, ns),
+                    sel(KubernetesRole::EndpointSlice),
                     &changed_tx,
                 ));
                 stores.services.push(watch(
@@ -255,6 +274,7 @@ struct Stores {
     pods: Vec<Store<Pod>>,
     services: Vec<Store<Service>>,
     endpoints: Vec<Store<Endpoints>>,
+    slices: Vec<Store<EndpointSlice>>,
 }
 
 fn all<K: kube::Resource + Clone>(stores: &[Store<K>]) -> Vec<Arc<K>>
@@ -318,7 +338,7 @@ impl Stores {
                 .iter()
                 .map(|s| service_group(s))
                 .collect(),
-            KubernetesRole::Endpoints => {
+            KubernetesRole::Endpoints | KubernetesRole::EndpointSlice => {
                 let services: BTreeMap<(String, String), Arc<Service>> = all(&self.services)
                     .into_iter()
                     .map(|s| (name_ns(&s.metadata), s))
@@ -327,10 +347,17 @@ impl Stores {
                     .into_iter()
                     .map(|p| (name_ns(&p.metadata), p))
                     .collect();
-                all(&self.endpoints)
-                    .iter()
-                    .map(|e| endpoints_group(e, &services, &pods))
-                    .collect()
+                if role == KubernetesRole::Endpoints {
+                    all(&self.endpoints)
+                        .iter()
+                        .map(|e| endpoints_group(e, &services, &pods))
+                        .collect()
+                } else {
+                    all(&self.slices)
+                        .iter()
+                        .map(|e| endpointslice_group(e, &services, &pods))
+                        .collect()
+                }
             }
             _ => Vec::new(),
         };
@@ -660,17 +687,7 @@ fn endpoints_group(
                         && let Some(pod) =
                             pods.get(&(tname, r.namespace.clone().unwrap_or_else(|| ns.clone())))
                     {
-                        t.extend(pod_labels(pod));
-                        if let Some(pt) = pod_targets(pod).into_iter().find(|pt| {
-                            pt.get(&format!("{P}pod_container_port_number"))
-                                == Some(&port.port.to_string())
-                        }) {
-                            for (k, v) in pt {
-                                if k != "__address__" {
-                                    t.insert(k, v);
-                                }
-                            }
-                        }
+                        add_pod_target_labels(&mut t, pod, port.port);
                     }
                 }
                 t.retain(|_, v| !v.is_empty());
@@ -681,6 +698,120 @@ fn endpoints_group(
     labels.retain(|_, v| !v.is_empty());
     TargetGroup {
         source: format!("endpoints/{ns}/{name}"),
+        targets,
+        labels,
+    }
+}
+
+/// Pod labels (and the matching container port's) for an address that targets a pod.
+fn add_pod_target_labels(t: &mut LabelSet, pod: &Pod, port: i32) {
+    t.extend(pod_labels(pod));
+    if let Some(pt) = pod_targets(pod)
+        .into_iter()
+        .find(|pt| pt.get(&format!("{P}pod_container_port_number")) == Some(&port.to_string()))
+    {
+        for (k, v) in pt {
+            if k != "__address__" {
+                t.insert(k, v);
+            }
+        }
+    }
+}
+
+fn endpointslice_group(
+    e: &EndpointSlice,
+    services: &BTreeMap<(String, String), Arc<Service>>,
+    pods: &BTreeMap<(String, String), Arc<Pod>>,
+) -> TargetGroup {
+    let (name, ns) = name_ns(&e.metadata);
+    let q = format!("{P}endpointslice_");
+    let mut labels = LabelSet::new();
+    ins(&mut labels, format!("{P}namespace"), ns.clone());
+    ins(&mut labels, format!("{q}name"), name.clone());
+    ins(
+        &mut labels,
+        format!("{q}address_type"),
+        e.address_type.clone(),
+    );
+    object_labels(&mut labels, &q, &e.metadata);
+    let svc_name = e
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("kubernetes.io/service-name"))
+        .cloned();
+    if let Some(svc) = svc_name.and_then(|n| services.get(&(n, ns.clone()))) {
+        labels.extend(service_labels(svc));
+    }
+    let mut targets = Vec::new();
+    for ep in e.endpoints.iter().flatten() {
+        for addr in &ep.addresses {
+            for port in e.ports.iter().flatten() {
+                let Some(number) = port.port else { continue };
+                let mut t = LabelSet::new();
+                ins(&mut t, "__address__", join_host_port(addr, number));
+                ins(&mut t, format!("{q}port"), number.to_string());
+                ins(
+                    &mut t,
+                    format!("{q}port_name"),
+                    port.name.clone().unwrap_or_default(),
+                );
+                ins(
+                    &mut t,
+                    format!("{q}port_protocol"),
+                    port.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                );
+                ins(
+                    &mut t,
+                    format!("{q}port_app_protocol"),
+                    port.app_protocol.clone().unwrap_or_default(),
+                );
+                if let Some(c) = &ep.conditions {
+                    for (k, v) in [
+                        ("ready", c.ready),
+                        ("serving", c.serving),
+                        ("terminating", c.terminating),
+                    ] {
+                        if let Some(v) = v {
+                            ins(&mut t, format!("{q}endpoint_conditions_{k}"), v.to_string());
+                        }
+                    }
+                }
+                ins(
+                    &mut t,
+                    format!("{q}endpoint_hostname"),
+                    ep.hostname.clone().unwrap_or_default(),
+                );
+                ins(
+                    &mut t,
+                    format!("{q}endpoint_node_name"),
+                    ep.node_name.clone().unwrap_or_default(),
+                );
+                ins(
+                    &mut t,
+                    format!("{q}endpoint_zone"),
+                    ep.zone.clone().unwrap_or_default(),
+                );
+                if let Some(r) = &ep.target_ref {
+                    let kind = r.kind.clone().unwrap_or_default();
+                    let tname = r.name.clone().unwrap_or_default();
+                    ins(&mut t, format!("{q}address_target_kind"), kind.clone());
+                    ins(&mut t, format!("{q}address_target_name"), tname.clone());
+                    if kind == "Pod"
+                        && let Some(pod) =
+                            pods.get(&(tname, r.namespace.clone().unwrap_or_else(|| ns.clone())))
+                    {
+                        add_pod_target_labels(&mut t, pod, number);
+                    }
+                }
+                t.retain(|_, v| !v.is_empty());
+                targets.push(t);
+            }
+        }
+    }
+    labels.retain(|_, v| !v.is_empty());
+    TargetGroup {
+        source: format!("endpointslice/{ns}/{name}"),
         targets,
         labels,
     }
@@ -882,5 +1013,41 @@ mod tests {
         assert_eq!(t["__meta_kubernetes_pod_name"], "web-1");
         assert_eq!(t["__meta_kubernetes_pod_container_name"], "app");
         assert_eq!(g.targets[1]["__meta_kubernetes_endpoint_ready"], "false");
+    }
+
+    #[test]
+    fn endpointslice_labels() {
+        let svc: Service = serde_json::from_str(r#"{"metadata":{"name":"web","namespace":"prod"},"spec":{"clusterIP":"10.96.0.9","ports":[{"port":80}]}}"#).unwrap();
+        let pod: Pod =
+            serde_json::from_str(&pod("web-1", "10.0.0.5", "1").replace("\"default\"", "\"prod\""))
+                .unwrap();
+        let es: EndpointSlice = serde_json::from_str(r#"{"metadata":{"name":"web-abc","namespace":"prod","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","endpoints":[{"addresses":["10.0.0.5"],"conditions":{"ready":true,"serving":true,"terminating":false},"nodeName":"node-1","zone":"z1","targetRef":{"kind":"Pod","name":"web-1","namespace":"prod"}}],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]}"#).unwrap();
+        let services = BTreeMap::from([(("web".to_string(), "prod".to_string()), Arc::new(svc))]);
+        let pods = BTreeMap::from([(("web-1".to_string(), "prod".to_string()), Arc::new(pod))]);
+        let g = endpointslice_group(&es, &services, &pods);
+        assert_eq!(g.source, "endpointslice/prod/web-abc");
+        assert_eq!(g.labels["__meta_kubernetes_endpointslice_name"], "web-abc");
+        assert_eq!(
+            g.labels["__meta_kubernetes_endpointslice_address_type"],
+            "IPv4"
+        );
+        assert_eq!(g.labels["__meta_kubernetes_service_name"], "web");
+        let t = &g.targets[0];
+        assert_eq!(t["__address__"], "10.0.0.5:8080");
+        assert_eq!(t["__meta_kubernetes_endpointslice_port_name"], "http");
+        assert_eq!(
+            t["__meta_kubernetes_endpointslice_endpoint_conditions_ready"],
+            "true"
+        );
+        assert_eq!(
+            t["__meta_kubernetes_endpointslice_endpoint_conditions_terminating"],
+            "false"
+        );
+        assert_eq!(t["__meta_kubernetes_endpointslice_endpoint_zone"], "z1");
+        assert_eq!(
+            t["__meta_kubernetes_endpointslice_address_target_kind"],
+            "Pod"
+        );
+        assert_eq!(t["__meta_kubernetes_pod_container_name"], "app");
     }
 }
