@@ -144,22 +144,24 @@ fn tls_basic_auth_and_headers() {
     }
 }
 
-#[test]
-fn bad_web_config_names_file_and_field() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let web = dir.path().join("web.yml");
-    std::fs::write(&web, "basic_auth_users:\n  bob: plaintext\n").expect("write");
+/// Starts strata with `web` and expects it to refuse to start; returns its stderr.
+fn refused_startup(dir: &Path, web: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("d").display()
-        ))
+        .arg(format!("--storage.tsdb.path={}", dir.join("d").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
         .arg(format!("--web.config.file={}", web.display()))
         .output()
         .expect("run");
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bad_web_config_names_file_and_field() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, "basic_auth_users:\n  bob: plaintext\n").expect("write");
+    let err = refused_startup(dir.path(), &web);
     assert!(
         err.contains("web.yml") && err.contains("basic_auth_users.bob"),
         "{err}"
@@ -169,17 +171,7 @@ fn bad_web_config_names_file_and_field() {
         "tls_server_config:\n  cert_file: x.pem\n  keyfile: y\n",
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("d").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
-        .arg(format!("--web.config.file={}", web.display()))
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_startup(dir.path(), &web);
     assert!(err.contains("keyfile"), "{err}");
 }
 

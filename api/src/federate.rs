@@ -16,8 +16,6 @@ use crate::error::ApiError;
 use crate::openapi::*;
 use crate::params::Params;
 
-const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
-
 /// `GET /federate?match[]=…`.
 #[utoipa::path(
     method(get),
@@ -51,7 +49,7 @@ pub(crate) async fn federate(
             let Some(&(t, v)) = series.samples.last() else {
                 continue;
             };
-            if v.to_bits() == STALE_NAN {
+            if v.to_bits() == strata_ingest::scrape::STALE_NAN.to_bits() {
                 continue;
             }
             let mut name = String::new();

@@ -70,60 +70,34 @@ pub(super) async fn run(
                 &changed_tx,
             ));
         }
-        KubernetesRole::Pod => {
+        // Namespaced roles; endpoints and endpointslice also need the services and pods
+        // their addresses point at.
+        role @ (KubernetesRole::Pod
+        | KubernetesRole::Service
+        | KubernetesRole::Endpoints
+        | KubernetesRole::EndpointSlice) => {
+            use KubernetesRole::*;
             for ns in &namespaces {
-                stores.pods.push(watch(
-                    api(&client, ns),
-                    sel(KubernetesRole::Pod),
-                    &changed_tx,
-                ));
-            }
-        }
-        KubernetesRole::Service => {
-            for ns in &namespaces {
-                stores.services.push(watch(
-                    api(&client, ns),
-                    sel(KubernetesRole::Service),
-                    &changed_tx,
-                ));
-            }
-        }
-        KubernetesRole::Endpoints => {
-            for ns in &namespaces {
-                stores.endpoints.push(watch(
-                    api(&client, ns),
-                    sel(KubernetesRole::Endpoints),
-                    &changed_tx,
-                ));
-                stores.services.push(watch(
-                    api(&client, ns),
-                    sel(KubernetesRole::Service),
-                    &changed_tx,
-                ));
-                stores.pods.push(watch(
-                    api(&client, ns),
-                    sel(KubernetesRole::Pod),
-                    &changed_tx,
-                ));
-            }
-        }
-        KubernetesRole::EndpointSlice => {
-            for ns in &namespaces {
-                stores.slices.push(watch(
-                    api(&client, ns),
-                    sel(KubernetesRole::EndpointSlice),
-                    &changed_tx,
-                ));
-                stores.services.push(watch(
-                    api(&client, ns),
-                    sel(KubernetesRole::Service),
-                    &changed_tx,
-                ));
-                stores.pods.push(watch(
-                    api(&client, ns),
-                    sel(KubernetesRole::Pod),
-                    &changed_tx,
-                ));
+                if role == Endpoints {
+                    stores
+                        .endpoints
+                        .push(watch(api(&client, ns), sel(Endpoints), &changed_tx));
+                }
+                if role == EndpointSlice {
+                    stores
+                        .slices
+                        .push(watch(api(&client, ns), sel(EndpointSlice), &changed_tx));
+                }
+                if role != Pod {
+                    stores
+                        .services
+                        .push(watch(api(&client, ns), sel(Service), &changed_tx));
+                }
+                if role != Service {
+                    stores
+                        .pods
+                        .push(watch(api(&client, ns), sel(Pod), &changed_tx));
+                }
             }
         }
         other => {

@@ -122,6 +122,7 @@ struct Loop {
 }
 
 /// What one scrape produced.
+#[derive(Default)]
 struct Outcome {
     scraped: u64,
     post_relabel: u64,
@@ -196,15 +197,7 @@ impl Loop {
             Ok(o) => (1.0, o, String::new()),
             Err(e) => {
                 self.pending.clear();
-                (
-                    0.0,
-                    Outcome {
-                        scraped: 0,
-                        post_relabel: 0,
-                        added: 0,
-                    },
-                    e,
-                )
+                (0.0, Outcome::default(), e)
             }
         };
         // Staleness: whatever the previous scrape had and this one lacks (a failed scrape
@@ -328,11 +321,7 @@ impl Loop {
         t: i64,
     ) -> Result<Outcome, String> {
         let mut p = Parser::new(body, format);
-        let mut out = Outcome {
-            scraped: 0,
-            post_relabel: 0,
-            added: 0,
-        };
+        let mut out = Outcome::default();
         let iter = self.iter;
         while let Some(e) = p.next() {
             match e.map_err(|e| e.to_string())? {
@@ -504,11 +493,6 @@ impl Loop {
         self.cache
             .entries
             .retain(|_, e| !unknown.contains(&e.id) || remap.contains_key(&e.id));
-        for e in self.cache.entries.values_mut() {
-            if let Some(n) = remap.get(&e.id) {
-                e.id = *n;
-            }
-        }
         for i in 0..REPORT_NAMES.len() {
             if let Some(old) = self.report_ids[i].filter(|id| unknown.contains(id)) {
                 self.report_ids[i] = None;
