@@ -55,6 +55,71 @@ pub(crate) struct Flags {
     /// Only log messages with the given severity or above: debug, info, warn, error.
     #[arg(long = "log.level", default_value = "info")]
     pub(crate) log_level: String,
+    /// The URL under which Strata is reachable from outside (alert generator URLs and
+    /// links). Default: http://<hostname>:<port>.
+    #[arg(long = "web.external-url")]
+    pub(crate) external_url: Option<String>,
+    /// Max time to tolerate a Strata outage for restoring "for" state of alerts.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
+    pub(crate) for_outage_tolerance: String,
+    /// Minimum duration between alert and restored "for" state. Only alerts with a
+    /// configured "for" greater than the grace period are restored.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
+    pub(crate) for_grace_period: String,
+    /// Minimum amount of time to wait before resending an alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m")]
+    pub(crate) resend_delay: String,
+    /// The capacity of the queue for pending Alertmanager notifications.
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        default_value_t = 10_000
+    )]
+    pub(crate) notification_queue_capacity: usize,
+    /// Offline tools: `check config`, `check rules`, `test rules`.
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+/// Offline tools, as `promtool`'s.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Check the resources for validity.
+    #[command(subcommand)]
+    Check(Check),
+    /// Unit testing.
+    #[command(subcommand)]
+    Test(Test),
+}
+
+/// `strata check ...`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Check {
+    /// Check if the config files are valid (and the rule files they list).
+    Config {
+        /// The configuration files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check if the rule files are valid.
+    Rules {
+        /// The rule files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Make lint warnings (duplicate rules) fatal.
+        #[arg(long = "lint-fatal")]
+        lint_fatal: bool,
+    },
+}
+
+/// `strata test ...`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Test {
+    /// Unit tests for rules (`promtool test rules` files).
+    Rules {
+        /// The unit test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 impl Flags {
@@ -109,6 +174,23 @@ impl Flags {
             ("web.cors.origin", self.cors_origin.clone()),
             ("web.config.file", opt(&self.web_config_file)),
             ("log.level", self.log_level.clone()),
+            (
+                "web.external-url",
+                self.external_url.clone().unwrap_or_default(),
+            ),
+            (
+                "rules.alert.for-outage-tolerance",
+                self.for_outage_tolerance.clone(),
+            ),
+            (
+                "rules.alert.for-grace-period",
+                self.for_grace_period.clone(),
+            ),
+            ("rules.alert.resend-delay", self.resend_delay.clone()),
+            (
+                "alertmanager.notification-queue-capacity",
+                self.notification_queue_capacity.to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -120,6 +202,30 @@ impl Flags {
         strata_config::Duration::parse(&self.query_timeout)
             .map(|d| d.as_millis() as i64)
             .map_err(|e| format!("--query.timeout={}: {e}", self.query_timeout))
+    }
+
+    /// A duration flag in ms.
+    pub(crate) fn duration_ms(name: &str, value: &str) -> Result<i64, String> {
+        strata_config::Duration::parse(value)
+            .map(|d| d.as_millis() as i64)
+            .map_err(|e| format!("--{name}={value}: {e}"))
+    }
+
+    /// `--web.external-url`, or `http://<hostname>:<port>`, without a trailing slash.
+    pub(crate) fn external_url(&self, port: u16) -> String {
+        let url = match &self.external_url {
+            Some(u) => u.clone(),
+            None => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+                    .or_else(|| std::env::var("HOSTNAME").ok())
+                    .unwrap_or_else(|| "localhost".into());
+                format!("http://{host}:{port}")
+            }
+        };
+        url.trim_end_matches('/').to_owned()
     }
 
     /// Lookback delta in ms (used by the query engine).

@@ -3,12 +3,15 @@
 //! logic of its own beyond that.
 
 mod flags;
+mod tools;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use parking_lot::RwLock;
+use strata_alerting::rules::{AlertSink, ManagerOptions, RuleContext, RuleManager, Sender};
 use strata_api::{AppState, BuildInfo, EngineOptions, ReloadFn, ServerInfo};
 use strata_ingest::scrape::ScrapeManager;
 use strata_storage::{Db, Options};
@@ -52,7 +55,10 @@ async fn purge_loop(mut stop: tokio::sync::watch::Receiver<bool>) {
 
 fn main() -> std::process::ExitCode {
     tune_allocator();
-    let flags = Flags::parse();
+    let mut flags = Flags::parse();
+    if let Some(cmd) = flags.command.take() {
+        return std::process::ExitCode::from(tools::run(cmd));
+    }
     let filter =
         EnvFilter::try_new(flags.log_level.as_str()).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -180,10 +186,45 @@ async fn run(flags: Flags) -> Result<(), String> {
     let scrape = ScrapeManager::new(db.clone());
     scrape.apply(&config).map_err(|e| e.to_string())?;
     state.set_scrape_manager(scrape.clone());
+
+    let sender = Sender::new(flags.notification_queue_capacity);
+    sender.apply(&config)?;
+    state.set_alert_sender(sender.clone());
+    let sender_task = tokio::spawn(sender.clone().run(stop_rx.clone()));
+    let engine = state.engine().map_err(|e| e.to_string())?;
+    let ctx = Arc::new(RuleContext {
+        engine,
+        db: db.clone(),
+        external_labels: RwLock::new(Default::default()),
+        external_url: flags.external_url(addr.port()),
+        resend_delay: Flags::duration_ms("rules.alert.resend-delay", &flags.resend_delay)?,
+        sinks: RwLock::new(vec![sender.clone() as Arc<dyn AlertSink>]),
+    });
+    let rules = RuleManager::new(
+        ctx,
+        ManagerOptions {
+            outage_tolerance: Flags::duration_ms(
+                "rules.alert.for-outage-tolerance",
+                &flags.for_outage_tolerance,
+            )?,
+            grace_period: Flags::duration_ms(
+                "rules.alert.for-grace-period",
+                &flags.for_grace_period,
+            )?,
+        },
+    );
+    let rule_files = RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
+    rules.apply(&config, rule_files);
+    state.set_rule_manager(rules.clone());
+
     let reload = reload_fn(
         flags.config_file.clone(),
         addr.port(),
-        scrape.clone(),
+        Services {
+            scrape: scrape.clone(),
+            rules: rules.clone(),
+            sender: sender.clone(),
+        },
         state.clone(),
     );
     state.set_reload(reload.clone());
@@ -204,8 +245,10 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     state.set_not_ready();
     scrape.shutdown().await;
+    rules.shutdown().await;
     let _ = stop_tx.send(true);
     let _ = server.await;
+    let _ = sender_task.await;
     let _ = fsync.await;
     let _ = maint.await;
     db.close()
@@ -229,25 +272,38 @@ fn alertmanager_urls(config: &strata_config::Config) -> Vec<String> {
     out
 }
 
-/// Reloads the configuration: parsed and checked in full first, so a bad file changes
-/// nothing; then applied to the scrape manager (unchanged jobs and targets keep running).
+/// What a reload reconfigures.
+#[derive(Clone)]
+struct Services {
+    scrape: Arc<ScrapeManager>,
+    rules: Arc<RuleManager>,
+    sender: Arc<Sender>,
+}
+
+/// Reloads the configuration: the file and its rule files are parsed and checked in full
+/// first, so a bad file changes nothing; then applied to the scrape manager (unchanged jobs
+/// and targets keep running), the Alertmanager sender and the rule manager (unchanged
+/// groups keep their state).
 fn reload_fn(
     path: Option<std::path::PathBuf>,
     port: u16,
-    scrape: Arc<ScrapeManager>,
+    services: Services,
     state: Arc<AppState>,
 ) -> ReloadFn {
     let lock = Arc::new(tokio::sync::Mutex::new(()));
     Arc::new(move || {
-        let (path, scrape, state, lock) =
-            (path.clone(), scrape.clone(), state.clone(), lock.clone());
+        let (path, s, state, lock) = (path.clone(), services.clone(), state.clone(), lock.clone());
         Box::pin(async move {
             let _g = lock.lock().await;
             let config = match &path {
                 Some(p) => strata_config::Config::load(p).map_err(|e| e.to_string())?,
                 None => strata_config::Config::default_embedded(port),
             };
-            scrape.apply(&config).map_err(|e| e.to_string())?;
+            let rule_files =
+                RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
+            s.scrape.apply(&config).map_err(|e| e.to_string())?;
+            s.sender.apply(&config)?;
+            s.rules.apply(&config, rule_files);
             *state.config_yaml.write() = config.to_yaml().unwrap_or_default();
             tracing::info!(jobs = config.scrape_configs.len(), "configuration reloaded");
             Ok(())

@@ -27,6 +27,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use parking_lot::RwLock;
+use strata_alerting::rules::{RuleManager, Sender};
 use strata_engine::Engine;
 use strata_ingest::scrape::ScrapeManager;
 use strata_storage::Db;
@@ -81,6 +82,8 @@ pub struct AppState {
     /// The loaded configuration as YAML (replaced on reload).
     pub config_yaml: RwLock<String>,
     scrape: OnceLock<Arc<ScrapeManager>>,
+    rules: OnceLock<Arc<RuleManager>>,
+    pub(crate) sender: OnceLock<Arc<Sender>>,
     reload: OnceLock<ReloadFn>,
     /// Asked to stop by `/-/quit`.
     pub quit: tokio::sync::Notify,
@@ -100,6 +103,8 @@ impl AppState {
             config_yaml: RwLock::new(info.config_yaml.clone()),
             info,
             scrape: OnceLock::new(),
+            rules: OnceLock::new(),
+            sender: OnceLock::new(),
             reload: OnceLock::new(),
             quit: tokio::sync::Notify::new(),
             db: OnceLock::new(),
@@ -124,6 +129,21 @@ impl AppState {
     /// Hands over the scrape manager (targets and metadata APIs).
     pub fn set_scrape_manager(&self, m: Arc<ScrapeManager>) {
         let _ = self.scrape.set(m);
+    }
+
+    /// Hands over the rule manager (rules and alerts APIs).
+    pub fn set_rule_manager(&self, m: Arc<RuleManager>) {
+        let _ = self.rules.set(m);
+    }
+
+    /// Hands over the Alertmanager sender (`/api/v1/alertmanagers`, `/metrics`).
+    pub fn set_alert_sender(&self, s: Arc<Sender>) {
+        let _ = self.sender.set(s);
+    }
+
+    /// The running rule groups (none before the rule manager starts).
+    pub(crate) fn rule_groups(&self) -> Vec<Arc<strata_alerting::rules::Group>> {
+        self.rules.get().map(|m| m.groups()).unwrap_or_default()
     }
 
     /// Installs the configuration reload used by `/-/reload`.
@@ -281,30 +301,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     .with_state(state)
 }
 
-/// A time (ms since the epoch) as RFC 3339 in UTC, with milliseconds when `millis`.
-pub fn rfc3339(ms: i64, millis: bool) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    if millis {
-        format!(
-            "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:03}Z",
-            ms.rem_euclid(1000)
-        )
-    } else {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
-    }
-}
+pub use strata_grammar::format_rfc3339 as rfc3339;
 
 /// Wraps the router with basic authentication and security headers (`--web.config.file`).
 pub fn with_security(r: Router, sec: Arc<web_config::WebSecurity>) -> Router {

@@ -6,6 +6,31 @@ use std::fmt::{self, Display, Formatter, Write as _};
 
 use crate::ast::*;
 
+/// A time (ms since the epoch) as RFC 3339 in UTC, with milliseconds when `millis`.
+pub fn format_rfc3339(ms: i64, millis: bool) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    if millis {
+        format!(
+            "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:03}Z",
+            ms.rem_euclid(1000)
+        )
+    } else {
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+    }
+}
+
 /// Formats milliseconds like Prometheus's `model.Duration.String()` (`1h30m`, `0s`).
 pub fn format_duration_ms(ms: i64) -> String {
     if ms == 0 {

@@ -47,6 +47,8 @@ pub use ast::{
     SubqueryExpr, UnaryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
 };
 pub use error::ParseError;
-pub use format::{format_duration_ms, format_float, format_label_name, quote_string};
+pub use format::{
+    format_duration_ms, format_float, format_label_name, format_rfc3339, quote_string,
+};
 pub use functions::{FUNCTIONS, Function, get_function};
 pub use parser::parse;
