@@ -27,7 +27,8 @@ use crate::params::Params;
         ("type" = Option<String>, Query, description = "alert or record"),
         ("rule_name[]" = Option<Vec<String>>, Query, description = "Only these rules"),
         ("group_name[]" = Option<Vec<String>>, Query, description = "Only these groups"),
-        ("file[]" = Option<Vec<String>>, Query, description = "Only these files")
+        ("file[]" = Option<Vec<String>>, Query, description = "Only these files"),
+        ("exclude_alerts" = Option<bool>, Query, description = "Leave out the alerts of alerting rules")
     ),
     responses(
         (status = 200, description = "Success", body = RulesResponse),

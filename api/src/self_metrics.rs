@@ -28,6 +28,14 @@ impl Out {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     }
+
+    /// A family with one sample per label set (`labels` already formatted: `a="b"`).
+    fn family(&mut self, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {value}");
+        }
+    }
 }
 
 #[utoipa::path(
@@ -47,6 +55,7 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
         s.build.version, s.build.revision
     );
     process_metrics(&mut o, &s);
+    rule_metrics(&mut o, &s);
     o.metric(
         "strata_remote_write_requests_rejected_total",
         "counter",
@@ -173,6 +182,95 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
         )],
         o.0,
     )
+}
+
+/// Rule groups and the Alertmanager sender, with Prometheus's names.
+fn rule_metrics(o: &mut Out, s: &AppState) {
+    let groups = s.rule_groups();
+    let mut last = Vec::new();
+    let mut evals = Vec::new();
+    let mut fails = Vec::new();
+    let mut rules = Vec::new();
+    let mut interval = Vec::new();
+    for g in &groups {
+        let key = format!(
+            "rule_group=\"{}\"",
+            format!("{};{}", g.file, g.def.name)
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        );
+        let st = g.state.lock().clone();
+        last.push((key.clone(), st.eval_seconds));
+        evals.push((key.clone(), st.evaluations as f64));
+        fails.push((key.clone(), st.failures as f64));
+        rules.push((key.clone(), g.rules.len() as f64));
+        interval.push((key, g.interval as f64 / 1000.0));
+    }
+    o.family(
+        "prometheus_rule_group_last_duration_seconds",
+        "gauge",
+        "The duration of the last rule group evaluation.",
+        &last,
+    );
+    o.family(
+        "prometheus_rule_evaluations_total",
+        "counter",
+        "The total number of rule evaluations.",
+        &evals,
+    );
+    o.family(
+        "prometheus_rule_evaluation_failures_total",
+        "counter",
+        "The total number of rule evaluation failures.",
+        &fails,
+    );
+    o.family(
+        "prometheus_rule_group_rules",
+        "gauge",
+        "The number of rules.",
+        &rules,
+    );
+    o.family(
+        "prometheus_rule_group_interval_seconds",
+        "gauge",
+        "The interval of a rule group.",
+        &interval,
+    );
+    if let Some(sender) = s.sender.get() {
+        let m = &sender.metrics;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        o.metric(
+            "prometheus_notifications_sent_total",
+            "counter",
+            "Total number of alerts sent (per Alertmanager, summed).",
+            load(&m.sent),
+        );
+        o.metric(
+            "prometheus_notifications_errors_total",
+            "counter",
+            "Total number of errors sending alert notifications (per Alertmanager, summed).",
+            load(&m.errors),
+        );
+        o.metric(
+            "prometheus_notifications_dropped_total",
+            "counter",
+            "Total number of alerts dropped due to errors when sending to Alertmanager.",
+            load(&m.dropped),
+        );
+        o.metric(
+            "prometheus_notifications_queue_length",
+            "gauge",
+            "The number of alert notifications in the queue.",
+            sender.queue_length() as f64,
+        );
+        o.metric(
+            "prometheus_notifications_alertmanagers_discovered",
+            "gauge",
+            "The number of alertmanagers discovered and active.",
+            sender.alertmanagers().0.len() as f64,
+        );
+    }
 }
 
 fn process_metrics(o: &mut Out, s: &AppState) {

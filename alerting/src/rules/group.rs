@@ -99,6 +99,10 @@ pub struct GroupState {
     pub last_eval: Option<i64>,
     /// Duration of the last evaluation (s).
     pub eval_seconds: f64,
+    /// Rule evaluations so far (`prometheus_rule_evaluations_total`).
+    pub evaluations: u64,
+    /// Failed rule evaluations (`prometheus_rule_evaluation_failures_total`).
+    pub failures: u64,
 }
 
 /// A loaded rule group.
@@ -176,15 +180,21 @@ impl Group {
     /// Evaluates every rule at `ts` (ms), in order.
     pub async fn eval(&self, ctx: &RuleContext, ts: i64) {
         let started = Instant::now();
+        let mut failures = 0;
         for rule in &self.rules {
-            self.eval_rule(ctx, rule, ts).await;
+            if !self.eval_rule(ctx, rule, ts).await {
+                failures += 1;
+            }
         }
         let mut st = self.state.lock();
+        st.evaluations += self.rules.len() as u64;
+        st.failures += failures;
         st.last_eval = Some(now_ms());
         st.eval_seconds = started.elapsed().as_secs_f64();
     }
 
-    async fn eval_rule(&self, ctx: &RuleContext, rule: &Rule, ts: i64) {
+    /// Evaluates one rule; false when it failed.
+    async fn eval_rule(&self, ctx: &RuleContext, rule: &Rule, ts: i64) -> bool {
         let started = Instant::now();
         let qts = ts - self.query_offset;
         let result = match query(&ctx.engine, &rule.def.expr, qts).await {
@@ -252,9 +262,11 @@ impl Group {
         } else {
             Health::Ok
         };
+        let ok = err.is_none();
         st.last_error = err;
         st.last_eval = Some(now_ms());
         st.eval_seconds = started.elapsed().as_secs_f64();
+        ok
     }
 
     fn eval_alert(
