@@ -75,6 +75,17 @@ pub(crate) struct Flags {
         default_value_t = 10_000
     )]
     pub(crate) notification_queue_capacity: usize,
+    /// Also serve the push gateway as a drop-in Pushgateway on this address (HOST:PORT):
+    /// its whole API, with `/metrics` exposing the pushed groups.
+    #[arg(long = "pushgateway.listen-address")]
+    pub(crate) pushgateway_listen_address: Option<String>,
+    /// File the pushed groups are kept in (default: pushgateway.json in the data directory).
+    #[arg(long = "pushgateway.persistence.file")]
+    pub(crate) pushgateway_persistence_file: Option<PathBuf>,
+    /// Delete push groups not pushed to for this long (e.g. 24h; 0 keeps them forever, as
+    /// the Pushgateway does).
+    #[arg(long = "pushgateway.group-ttl", default_value = "0s")]
+    pub(crate) pushgateway_group_ttl: String,
     /// Offline tools: `check config`, `check rules`, `test rules`.
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
@@ -187,6 +198,15 @@ impl Flags {
                 self.for_grace_period.clone(),
             ),
             ("rules.alert.resend-delay", self.resend_delay.clone()),
+            (
+                "pushgateway.listen-address",
+                self.pushgateway_listen_address.clone().unwrap_or_default(),
+            ),
+            (
+                "pushgateway.persistence.file",
+                opt(&self.pushgateway_persistence_file),
+            ),
+            ("pushgateway.group-ttl", self.pushgateway_group_ttl.clone()),
             (
                 "alertmanager.notification-queue-capacity",
                 self.notification_queue_capacity.to_string(),

@@ -217,6 +217,49 @@ async fn run(flags: Flags) -> Result<(), String> {
     rules.apply(&config, rule_files);
     state.set_rule_manager(rules.clone());
 
+    let push_file = flags
+        .pushgateway_persistence_file
+        .clone()
+        .unwrap_or_else(|| flags.tsdb_path.join("pushgateway.json"));
+    let push_store = strata_ingest::pushgateway::PushStore::open(
+        Some(push_file),
+        Flags::duration_ms("pushgateway.group-ttl", &flags.pushgateway_group_ttl)?,
+    )?;
+    state.set_pushgateway(push_store.clone());
+    let push_interval = Arc::new(std::sync::atomic::AtomicI64::new(
+        config.global.scrape_interval.as_millis() as i64,
+    ));
+    let push_task = tokio::spawn(strata_ingest::pushgateway::ingest::run(
+        push_store,
+        db.clone(),
+        push_interval.clone(),
+        stop_rx.clone(),
+    ));
+    let push_server = match &flags.pushgateway_listen_address {
+        Some(a) => {
+            let paddr: SocketAddr = a
+                .parse()
+                .map_err(|e| format!("--pushgateway.listen-address={a}: {e}"))?;
+            let l = tokio::net::TcpListener::bind(paddr)
+                .await
+                .map_err(|e| format!("cannot listen on {paddr}: {e}"))?;
+            tracing::info!(addr = %paddr, "push gateway listening");
+            let mut app = strata_api::pushgateway::pushgateway_router(state.clone());
+            if let Some(w) = &web {
+                app = strata_api::with_security(app, strata_api::web_config::WebSecurity::new(w));
+            }
+            let mut st = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(l, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = st.wait_for(|s| *s).await;
+                    })
+                    .await
+            }))
+        }
+        None => None,
+    };
+
     let reload = reload_fn(
         flags.config_file.clone(),
         addr.port(),
@@ -224,6 +267,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             scrape: scrape.clone(),
             rules: rules.clone(),
             sender: sender.clone(),
+            push_interval,
         },
         state.clone(),
     );
@@ -249,6 +293,10 @@ async fn run(flags: Flags) -> Result<(), String> {
     let _ = stop_tx.send(true);
     let _ = server.await;
     let _ = sender_task.await;
+    let _ = push_task.await;
+    if let Some(p) = push_server {
+        let _ = p.await;
+    }
     let _ = fsync.await;
     let _ = maint.await;
     db.close()
@@ -278,6 +326,7 @@ struct Services {
     scrape: Arc<ScrapeManager>,
     rules: Arc<RuleManager>,
     sender: Arc<Sender>,
+    push_interval: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Reloads the configuration: the file and its rule files are parsed and checked in full
@@ -304,6 +353,10 @@ fn reload_fn(
             s.scrape.apply(&config).map_err(|e| e.to_string())?;
             s.sender.apply(&config)?;
             s.rules.apply(&config, rule_files);
+            s.push_interval.store(
+                config.global.scrape_interval.as_millis() as i64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             *state.config_yaml.write() = config.to_yaml().unwrap_or_default();
             tracing::info!(jobs = config.scrape_configs.len(), "configuration reloaded");
             Ok(())

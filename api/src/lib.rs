@@ -11,6 +11,7 @@ mod metadata;
 mod openapi;
 mod params;
 mod parse_query;
+pub mod pushgateway;
 mod query;
 mod rules;
 mod self_metrics;
@@ -84,6 +85,7 @@ pub struct AppState {
     scrape: OnceLock<Arc<ScrapeManager>>,
     rules: OnceLock<Arc<RuleManager>>,
     pub(crate) sender: OnceLock<Arc<Sender>>,
+    pub(crate) pushgateway: OnceLock<Arc<strata_ingest::pushgateway::PushStore>>,
     reload: OnceLock<ReloadFn>,
     /// Asked to stop by `/-/quit`.
     pub quit: tokio::sync::Notify,
@@ -105,6 +107,7 @@ impl AppState {
             scrape: OnceLock::new(),
             rules: OnceLock::new(),
             sender: OnceLock::new(),
+            pushgateway: OnceLock::new(),
             reload: OnceLock::new(),
             quit: tokio::sync::Notify::new(),
             db: OnceLock::new(),
@@ -139,6 +142,11 @@ impl AppState {
     /// Hands over the Alertmanager sender (`/api/v1/alertmanagers`, `/metrics`).
     pub fn set_alert_sender(&self, s: Arc<Sender>) {
         let _ = self.sender.set(s);
+    }
+
+    /// Hands over the push gateway's groups (`/metrics/job/...`).
+    pub fn set_pushgateway(&self, p: Arc<strata_ingest::pushgateway::PushStore>) {
+        let _ = self.pushgateway.set(p);
     }
 
     /// The running rule groups (none before the rule manager starts).
@@ -232,6 +240,11 @@ fn api_routes(admin: bool) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(rules::alerts))
         .routes(routes!(rules::alertmanagers))
         .routes(routes!(federate::federate))
+        .routes(routes!(
+            pushgateway::push_put,
+            pushgateway::push_post,
+            pushgateway::push_delete
+        ))
         .routes(routes!(status::buildinfo))
         .routes(routes!(status::flags))
         .routes(routes!(status::config))
@@ -292,6 +305,7 @@ async fn docs() -> axum::response::Html<&'static str> {
 /// The router with every route.
 pub fn router(state: Arc<AppState>) -> Router {
     let (r, _) = api_routes(state.info.enable_admin_api).split_for_parts();
+    let r = r.merge(pushgateway::push_routes());
     let cors = cors_layer(&state.info.cors_origin);
     r.layer(DefaultBodyLimit::max(
         strata_ingest::remote_write::MAX_DECOMPRESSED,

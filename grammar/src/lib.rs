@@ -27,6 +27,7 @@ mod durations;
 mod error;
 mod format;
 mod functions;
+mod gofmt;
 mod lex;
 mod parser;
 mod pest_error;
@@ -51,4 +52,5 @@ pub use format::{
     format_duration_ms, format_float, format_label_name, format_rfc3339, quote_string,
 };
 pub use functions::{FUNCTIONS, Function, get_function};
+pub use gofmt::format_go_float;
 pub use parser::parse;

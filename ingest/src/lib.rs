@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod error;
 pub mod exposition;
 pub mod http_client;
+pub mod pushgateway;
 pub mod relabel;
 pub mod remote_write;
 pub mod scrape;

@@ -157,8 +157,11 @@ pub mod reqwest {
             }
         }
         pub fn post(&self, url: String, body: Vec<u8>) -> Req {
+            self.request("POST", url, body)
+        }
+        pub fn request(&self, method: &'static str, url: String, body: Vec<u8>) -> Req {
             Req {
-                method: "POST",
+                method,
                 url,
                 body,
                 headers: Vec::new(),

@@ -1,7 +1,7 @@
 //! Prometheus's `humanize*` functions and Go time rendering (`time.Time.String`,
 //! `time.Duration.String`, Prometheus `model.ParseDuration`).
 
-use super::printf::format_float;
+use strata_grammar::format_go_float as format_float;
 
 /// `fmt.Sprintf("%.4g", v)`.
 fn g4(v: f64) -> String {

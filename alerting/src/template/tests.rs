@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::printf::format_float;
 use super::{QueryRunner, QuerySample, Template, TemplateData, TemplateError, expand};
+use strata_grammar::format_go_float as format_float;
 
 struct Fake;
 

@@ -1,0 +1,294 @@
+//! The Pushgateway HTTP API over [`strata_ingest::pushgateway::PushStore`]: `PUT`, `POST`
+//! and `DELETE` on `/metrics/job/<job>{/<label>/<value>}` on the main port, and with
+//! `--pushgateway.listen-address` a drop-in Pushgateway on its own port (`/metrics` with
+//! the pushed groups, `/api/v1/metrics`, `/api/v1/status`, `/api/v1/admin/wipe`,
+//! `/-/healthy`, `/-/ready`). Bodies are text 0.0.4 or protobuf delimited, optionally gzip.
+//! Errors are plain text with the status the Pushgateway uses (400, 500).
+
+use std::io::Read as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde_json::json;
+use strata_ingest::pushgateway::model::{BodyError, from_proto};
+use strata_ingest::pushgateway::proto::decode_delimited;
+use strata_ingest::pushgateway::{PushError, PushStore, parse_grouping, parse_text, render};
+
+use crate::AppState;
+#[allow(unused_imports)]
+use crate::openapi::*;
+
+/// The store is handed over once storage is open.
+struct NotReady;
+
+impl IntoResponse for NotReady {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "push gateway is not ready\n",
+        )
+            .into_response()
+    }
+}
+
+fn store(s: &AppState) -> Result<&Arc<PushStore>, NotReady> {
+    s.pushgateway.get().ok_or(NotReady)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The body as families: gzip undone, protobuf or text by `Content-Type`.
+fn decode_body(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<strata_ingest::pushgateway::Family>, BodyError> {
+    let gz = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let owned;
+    let body = if gz {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .take(strata_ingest::remote_write::MAX_DECOMPRESSED as u64)
+            .read_to_end(&mut out)
+            .map_err(|e| BodyError::Malformed(format!("gzip: {e}")))?;
+        owned = out;
+        &owned[..]
+    } else {
+        body
+    };
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with("application/vnd.google.protobuf") {
+        if !ct.contains("encoding=delimited") || !ct.contains("io.prometheus.client.MetricFamily") {
+            return Err(BodyError::Malformed(format!(
+                "unsupported protobuf Content-Type {ct:?}: want proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            )));
+        }
+        let fams = decode_delimited(body).map_err(BodyError::Malformed)?;
+        from_proto(fams)
+    } else {
+        parse_text(body)
+    }
+}
+
+fn push(s: &AppState, rest: &str, headers: &HeaderMap, body: &[u8], replace: bool) -> Response {
+    let st = match store(s) {
+        Ok(st) => st,
+        Err(r) => return r.into_response(),
+    };
+    let key = match parse_grouping(rest) {
+        Ok(k) => k,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    match st.push(key, decode_body(headers, body), replace, now_ms()) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(PushError::BadRequest(m)) => {
+            (StatusCode::BAD_REQUEST, format!("{m}\n")).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// `PUT /metrics/job/<job>{/<label>/<value>}`: replaces the group.
+#[utoipa::path(
+    method(put),
+    path = "/metrics/job/{job}",
+    tag = "pushgateway",
+    summary = "Push metrics, replacing the whole group (more grouping labels may follow as /<label>/<value>; @base64 values)",
+    params(("job" = String, Path, description = "Job name")),
+    request_body(content = String, content_type = "text/plain", description = "Text format 0.0.4 or protobuf delimited MetricFamily"),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 400, description = "Malformed or inconsistent push; the group is unchanged", body = String, content_type = "text/plain")
+    )
+)]
+pub(crate) async fn push_put(
+    State(s): State<Arc<AppState>>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    push(&s, &format!("job/{job}"), &headers, &body, true)
+}
+
+/// `POST /metrics/job/<job>`: replaces only the pushed metric families.
+#[utoipa::path(
+    method(post),
+    path = "/metrics/job/{job}",
+    tag = "pushgateway",
+    summary = "Push metrics, replacing only metrics of the same names",
+    params(("job" = String, Path, description = "Job name")),
+    request_body(content = String, content_type = "text/plain", description = "Text format 0.0.4 or protobuf delimited MetricFamily"),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 400, description = "Malformed or inconsistent push; the group is unchanged", body = String, content_type = "text/plain")
+    )
+)]
+pub(crate) async fn push_post(
+    State(s): State<Arc<AppState>>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    push(&s, &format!("job/{job}"), &headers, &body, false)
+}
+
+/// `DELETE /metrics/job/<job>`: deletes the group.
+#[utoipa::path(
+    method(delete),
+    path = "/metrics/job/{job}",
+    tag = "pushgateway",
+    summary = "Delete a push group",
+    params(("job" = String, Path, description = "Job name")),
+    responses(
+        (status = 202, description = "Deleted (also when absent)"),
+        (status = 400, description = "Bad grouping key", body = String, content_type = "text/plain")
+    )
+)]
+pub(crate) async fn push_delete(
+    State(s): State<Arc<AppState>>,
+    Path(job): Path<String>,
+) -> Response {
+    delete(&s, &format!("job/{job}"))
+}
+
+fn delete(s: &AppState, rest: &str) -> Response {
+    let st = match store(s) {
+        Ok(st) => st,
+        Err(r) => return r.into_response(),
+    };
+    let key = match parse_grouping(rest) {
+        Ok(k) => k,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    match st.delete(&key) {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn any_put(
+    State(s): State<Arc<AppState>>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    push(&s, &rest, &headers, &body, true)
+}
+
+async fn any_post(
+    State(s): State<Arc<AppState>>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    push(&s, &rest, &headers, &body, false)
+}
+
+async fn any_delete(State(s): State<Arc<AppState>>, Path(rest): Path<String>) -> Response {
+    delete(&s, &rest)
+}
+
+/// The push routes with any number of grouping labels (`/metrics/{*grouping}`), served on
+/// the main port beside the documented single-label form.
+pub(crate) fn push_routes() -> Router<Arc<AppState>> {
+    Router::new().route(
+        "/metrics/{*grouping}",
+        put(any_put).post(any_post).delete(any_delete),
+    )
+}
+
+async fn pg_metrics(State(s): State<Arc<AppState>>) -> Response {
+    match store(&s) {
+        Ok(st) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            render::exposition(&st.snapshot()),
+        )
+            .into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn pg_api_metrics(State(s): State<Arc<AppState>>) -> Response {
+    match store(&s) {
+        Ok(st) => {
+            axum::Json(json!({"status": "success", "data": render::api_metrics(&st.snapshot())}))
+                .into_response()
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn pg_status(State(s): State<Arc<AppState>>) -> Response {
+    axum::Json(json!({
+        "status": "success",
+        "data": {
+            "build_information": {
+                "version": s.build.version,
+                "revision": s.build.revision,
+                "branch": "",
+                "buildUser": "",
+                "buildDate": "",
+                "goVersion": "",
+            },
+            "flags": s.info.flags,
+            "start_time": s.info.start_time_rfc3339,
+        }
+    }))
+    .into_response()
+}
+
+async fn pg_wipe(State(s): State<Arc<AppState>>) -> Response {
+    match store(&s).map(|st| st.wipe()) {
+        Ok(Ok(())) => StatusCode::ACCEPTED.into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn pg_healthy() -> &'static str {
+    "OK\n"
+}
+
+async fn pg_ready(State(s): State<Arc<AppState>>) -> Response {
+    match store(&s) {
+        Ok(_) => "OK\n".into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+/// The drop-in Pushgateway served on `--pushgateway.listen-address`.
+pub fn pushgateway_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(pg_metrics))
+        .route(
+            "/metrics/{*grouping}",
+            put(any_put).post(any_post).delete(any_delete),
+        )
+        .route("/api/v1/metrics", get(pg_api_metrics))
+        .route("/api/v1/status", get(pg_status))
+        .route("/api/v1/admin/wipe", put(pg_wipe))
+        .route("/-/healthy", get(pg_healthy))
+        .route("/-/ready", get(pg_ready))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            strata_ingest::remote_write::MAX_DECOMPRESSED,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,72 @@
+//! The push ingester: stores every pushed series at each `scrape_interval` (and at once
+//! after a push or delete), with staleness markers for series that left, as Prometheus
+//! scraping a Pushgateway with `honor_labels: true` would.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use strata_storage::{Appender, Db, Labels, SeriesSamples};
+
+use crate::pushgateway::render::samples;
+use crate::pushgateway::store::PushStore;
+
+/// Prometheus's staleness marker.
+const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs until `stop` turns true. `interval_ms` may change (reload).
+pub async fn run(
+    store: Arc<PushStore>,
+    db: Arc<Db>,
+    interval_ms: Arc<AtomicI64>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut prev: HashSet<Labels> = HashSet::new();
+    loop {
+        let wait = Duration::from_millis(interval_ms.load(Ordering::Relaxed).max(1000) as u64);
+        let pushed = tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = store.changed.notified() => true,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        if pushed {
+            // Coalesce bursts of pushes.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let now = now_ms();
+        store.expire(now);
+        let mut cur = HashSet::new();
+        let mut batch = Vec::new();
+        for (l, v) in samples(&store.snapshot()) {
+            let labels = Labels::from_pairs(l);
+            cur.insert(labels.clone());
+            batch.push(SeriesSamples {
+                labels,
+                samples: vec![(now, v)],
+            });
+        }
+        for gone in prev.difference(&cur) {
+            batch.push(SeriesSamples {
+                labels: gone.clone(),
+                samples: vec![(now, STALE_NAN)],
+            });
+        }
+        if !batch.is_empty() {
+            let d = db.clone();
+            match tokio::task::spawn_blocking(move || d.append(&batch)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "storing pushed metrics failed"),
+                Err(e) => tracing::warn!(error = %e, "storing pushed metrics failed"),
+            }
+        }
+        prev = cur;
+    }
+}

@@ -1,0 +1,23 @@
+//! The push gateway: batch jobs push their metrics (Pushgateway API: `PUT`/`POST`/`DELETE`
+//! on `/metrics/job/<job>{/<label>/<value>}`, text 0.0.4 or protobuf delimited bodies) and
+//! Strata keeps them per grouping key, persisted to a file, and ingests them into storage.
+//!
+//! Choice (the issue leaves it open): pushed groups are **ingested by an internal scrape**
+//! ([`ingest`]) every `global.scrape_interval`, with `honor_labels` semantics (grouping
+//! labels win over labels in the body, `instance=""` for job-only groups, so it is dropped),
+//! instead of being appended once at push time. A pushed value then stays visible to
+//! queries and alerts (`time() - push_time_seconds > 3600`) for as long as the group exists,
+//! exactly as when Prometheus scrapes a Pushgateway; a deleted group or metric gets
+//! staleness markers. Groups may expire after `--pushgateway.group-ttl` (the original
+//! Pushgateway has no TTL).
+
+pub mod grouping;
+pub mod ingest;
+pub mod model;
+pub mod proto;
+pub mod render;
+pub mod store;
+
+pub use grouping::parse_grouping;
+pub use model::{Family, Kind, Metric, MetricValue, parse_text};
+pub use store::{Group, PushError, PushStore};

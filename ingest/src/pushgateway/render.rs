@@ -1,0 +1,390 @@
+//! Pushed groups rendered three ways: the text exposition the Pushgateway serves on
+//! `/metrics` (families merged across groups, grouping labels winning, `instance=""` for
+//! groups without one, floats and `le`/`quantile` values printed as Go prints them, plus
+//! `push_time_seconds` and `push_failure_time_seconds` per group), the `/api/v1/metrics`
+//! JSON, and the samples the ingester stores.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value, json};
+use strata_grammar::{format_go_float, format_rfc3339};
+
+use crate::pushgateway::model::{Family, Kind, MetricValue};
+use crate::pushgateway::store::Group;
+
+const PUSH_TIME_HELP: &str =
+    "Last Unix time when changing this group in the Pushgateway succeeded.";
+const PUSH_FAILURE_HELP: &str =
+    "Last Unix time when changing this group in the Pushgateway failed.";
+
+fn g(v: f64) -> String {
+    format_go_float(v, 'g', None)
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// The labels of a metric in a group: its own, the grouping labels over them, and
+/// `instance=""` when neither has one.
+pub fn metric_labels(
+    own: &BTreeMap<String, String>,
+    group: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut l = own.clone();
+    for (k, v) in group {
+        l.insert(k.clone(), v.clone());
+    }
+    if !group.is_empty() {
+        l.entry("instance".into()).or_default();
+    }
+    l
+}
+
+fn line(
+    out: &mut String,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    extra: Option<(&str, f64)>,
+    v: f64,
+) {
+    out.push_str(name);
+    if !labels.is_empty() || extra.is_some() {
+        out.push('{');
+        let mut first = true;
+        for (k, val) in labels {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            let _ = write!(out, "{k}=\"{}\"", escape_label(val));
+        }
+        if let Some((k, x)) = extra {
+            if !first {
+                out.push(',');
+            }
+            let _ = write!(out, "{k}=\"{}\"", g(x));
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {}", g(v));
+}
+
+fn render_metric(
+    out: &mut String,
+    f: &Family,
+    labels: &BTreeMap<String, String>,
+    value: &MetricValue,
+) {
+    match value {
+        MetricValue::Simple(v) => line(out, &f.name, labels, None, *v),
+        MetricValue::Histogram {
+            buckets,
+            count,
+            sum,
+        } => {
+            let bucket = format!("{}_bucket", f.name);
+            for (le, c) in buckets {
+                line(out, &bucket, labels, Some(("le", *le)), *c);
+            }
+            if buckets.last().is_none_or(|(le, _)| *le != f64::INFINITY) {
+                line(out, &bucket, labels, Some(("le", f64::INFINITY)), *count);
+            }
+            line(out, &format!("{}_sum", f.name), labels, None, *sum);
+            line(out, &format!("{}_count", f.name), labels, None, *count);
+        }
+        MetricValue::Summary {
+            quantiles,
+            count,
+            sum,
+        } => {
+            for (q, v) in quantiles {
+                line(out, &f.name, labels, Some(("quantile", *q)), *v);
+            }
+            line(out, &format!("{}_sum", f.name), labels, None, *sum);
+            line(out, &format!("{}_count", f.name), labels, None, *count);
+        }
+    }
+}
+
+fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    if !help.is_empty() {
+        let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+    }
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Families of one group in text format, with `group` labels added (empty: as pushed).
+pub fn render_families<'a>(
+    fams: impl Iterator<Item = &'a Family>,
+    group: &BTreeMap<String, String>,
+    out: &mut String,
+) {
+    for f in fams {
+        if f.metrics.is_empty() {
+            continue;
+        }
+        header(out, &f.name, &f.help, f.kind.as_str());
+        for m in &f.metrics {
+            render_metric(out, f, &metric_labels(&m.labels, group), &m.value);
+        }
+    }
+}
+
+/// The Pushgateway's `/metrics` body for all groups.
+pub fn exposition(groups: &[Group]) -> String {
+    let mut by_name: BTreeMap<&str, (&Family, Vec<String>)> = BTreeMap::new();
+    for grp in groups {
+        for f in grp.families.values() {
+            let e = by_name.entry(&f.name).or_insert_with(|| (f, Vec::new()));
+            for m in &f.metrics {
+                let mut s = String::new();
+                render_metric(&mut s, f, &metric_labels(&m.labels, &grp.labels), &m.value);
+                e.1.push(s);
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut push_time = Vec::new();
+    let mut push_failure = Vec::new();
+    for grp in groups {
+        let l = metric_labels(&BTreeMap::new(), &grp.labels);
+        let mut s = String::new();
+        line(
+            &mut s,
+            "push_time_seconds",
+            &l,
+            None,
+            grp.push_time_ms as f64 / 1000.0,
+        );
+        push_time.push(s);
+        let mut s = String::new();
+        line(
+            &mut s,
+            "push_failure_time_seconds",
+            &l,
+            None,
+            grp.failure_time_ms as f64 / 1000.0,
+        );
+        push_failure.push(s);
+    }
+    let mut emitted_push = false;
+    let emit_push = |out: &mut String| {
+        header(out, "push_failure_time_seconds", PUSH_FAILURE_HELP, "gauge");
+        push_failure.iter().for_each(|s| out.push_str(s));
+        header(out, "push_time_seconds", PUSH_TIME_HELP, "gauge");
+        push_time.iter().for_each(|s| out.push_str(s));
+    };
+    for (name, (f, mut lines)) in by_name {
+        if !emitted_push && !groups.is_empty() && name > "push_failure_time_seconds" {
+            emit_push(&mut out);
+            emitted_push = true;
+        }
+        if lines.is_empty() {
+            continue;
+        }
+        lines.sort();
+        header(&mut out, name, &f.help, f.kind.as_str());
+        lines.iter().for_each(|s| out.push_str(s));
+    }
+    if !emitted_push && !groups.is_empty() {
+        emit_push(&mut out);
+    }
+    out
+}
+
+/// The `/api/v1/metrics` data: one object per group.
+pub fn api_metrics(groups: &[Group]) -> Value {
+    let mut out = Vec::new();
+    for grp in groups {
+        let mut o = Map::new();
+        o.insert("labels".into(), json!(grp.labels));
+        o.insert(
+            "last_push_successful".into(),
+            json!(grp.last_push_successful),
+        );
+        let gl = metric_labels(&BTreeMap::new(), &grp.labels);
+        let ts = format_rfc3339(grp.push_time_ms, true);
+        for (name, help, v) in [
+            ("push_time_seconds", PUSH_TIME_HELP, grp.push_time_ms),
+            (
+                "push_failure_time_seconds",
+                PUSH_FAILURE_HELP,
+                grp.failure_time_ms,
+            ),
+        ] {
+            o.insert(
+                name.into(),
+                json!({"time_stamp": ts, "type": "GAUGE", "help": help,
+                       "metrics": [{"labels": gl, "value": g(v as f64 / 1000.0)}]}),
+            );
+        }
+        for f in grp.families.values() {
+            let metrics: Vec<Value> = f
+                .metrics
+                .iter()
+                .map(|m| {
+                    let labels = metric_labels(&m.labels, &grp.labels);
+                    match &m.value {
+                        MetricValue::Simple(v) => json!({"labels": labels, "value": g(*v)}),
+                        MetricValue::Histogram {
+                            buckets,
+                            count,
+                            sum,
+                        } => {
+                            let b: Map<String, Value> =
+                                buckets.iter().map(|(le, c)| (g(*le), json!(g(*c)))).collect();
+                            json!({"labels": labels, "buckets": b, "count": g(*count), "sum": g(*sum)})
+                        }
+                        MetricValue::Summary {
+                            quantiles,
+                            count,
+                            sum,
+                        } => {
+                            let q: Map<String, Value> =
+                                quantiles.iter().map(|(q, v)| (g(*q), json!(g(*v)))).collect();
+                            json!({"labels": labels, "quantiles": q, "count": g(*count), "sum": g(*sum)})
+                        }
+                    }
+                })
+                .collect();
+            let when = grp
+                .family_push_ms
+                .get(&f.name)
+                .copied()
+                .unwrap_or(grp.push_time_ms);
+            o.insert(
+                f.name.clone(),
+                json!({"time_stamp": format_rfc3339(when, true), "type": f.kind.proto_name(),
+                       "help": f.help, "metrics": metrics}),
+            );
+        }
+        out.push(Value::Object(o));
+    }
+    Value::Array(out)
+}
+
+/// Every series of every group as `(labels with __name__, value)`, as a Prometheus scrape
+/// of the Pushgateway with `honor_labels: true` would store them.
+pub fn samples(groups: &[Group]) -> Vec<(BTreeMap<String, String>, f64)> {
+    let mut out = Vec::new();
+    let mut push =
+        |name: &str, labels: &BTreeMap<String, String>, extra: Option<(&str, f64)>, v: f64| {
+            let mut l = labels.clone();
+            l.insert("__name__".into(), name.to_owned());
+            if let Some((k, x)) = extra {
+                l.insert(k.into(), g(x));
+            }
+            l.retain(|_, v| !v.is_empty());
+            out.push((l, v));
+        };
+    for grp in groups {
+        let gl = metric_labels(&BTreeMap::new(), &grp.labels);
+        push(
+            "push_time_seconds",
+            &gl,
+            None,
+            grp.push_time_ms as f64 / 1000.0,
+        );
+        push(
+            "push_failure_time_seconds",
+            &gl,
+            None,
+            grp.failure_time_ms as f64 / 1000.0,
+        );
+        for f in grp.families.values() {
+            for m in &f.metrics {
+                let l = metric_labels(&m.labels, &grp.labels);
+                match &m.value {
+                    MetricValue::Simple(v) => push(&f.name, &l, None, *v),
+                    MetricValue::Histogram {
+                        buckets,
+                        count,
+                        sum,
+                    } => {
+                        let b = format!("{}_bucket", f.name);
+                        for (le, c) in buckets {
+                            push(&b, &l, Some(("le", *le)), *c);
+                        }
+                        if buckets.last().is_none_or(|(le, _)| *le != f64::INFINITY) {
+                            push(&b, &l, Some(("le", f64::INFINITY)), *count);
+                        }
+                        push(&format!("{}_sum", f.name), &l, None, *sum);
+                        push(&format!("{}_count", f.name), &l, None, *count);
+                    }
+                    MetricValue::Summary {
+                        quantiles,
+                        count,
+                        sum,
+                    } => {
+                        for (q, v) in quantiles {
+                            push(&f.name, &l, Some(("quantile", *q)), *v);
+                        }
+                        push(&format!("{}_sum", f.name), &l, None, *sum);
+                        push(&format!("{}_count", f.name), &l, None, *count);
+                    }
+                }
+            }
+        }
+    }
+    let _ = Kind::Gauge;
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::pushgateway::model::parse_text;
+    use crate::pushgateway::store::{GroupKey, PushStore};
+
+    #[test]
+    fn exposition_merges_groups_and_renders_go_style() {
+        let s = PushStore::open(None, 0).unwrap();
+        let k = |j: &str| GroupKey::from([("job".to_owned(), j.to_owned())]);
+        s.push(
+            k("a"),
+            parse_text(b"# HELP h H.\n# TYPE h histogram\nh_bucket{le=\"1.0\"} 1\nh_sum 2.5\nh_count 1\n# TYPE x gauge\nx{job=\"other\"} 1.5\n"),
+            true,
+            1_700_000_000_000,
+        )
+        .unwrap();
+        s.push(
+            k("b"),
+            parse_text(b"# TYPE x gauge\nx 2\n"),
+            true,
+            1_700_000_001_000,
+        )
+        .unwrap();
+        let text = exposition(&s.snapshot());
+        assert!(
+            text.contains("h_bucket{instance=\"\",job=\"a\",le=\"1\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("h_bucket{instance=\"\",job=\"a\",le=\"+Inf\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("x{instance=\"\",job=\"a\"} 1.5\nx{instance=\"\",job=\"b\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("push_time_seconds{instance=\"\",job=\"a\"} 1.7e+09\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("# TYPE x gauge").count(), 1);
+        let samples = samples(&s.snapshot());
+        assert!(samples.iter().any(|(l, v)| l["__name__"] == "x"
+            && l["job"] == "a"
+            && *v == 1.5
+            && !l.contains_key("instance")));
+    }
+}

@@ -1,0 +1,337 @@
+//! The push groups: push (`PUT` replaces the group, `POST` only the pushed families),
+//! delete, consistency checks across groups (a metric name keeps one type), the
+//! `push_time_seconds`/`push_failure_time_seconds` bookkeeping, an optional TTL, and
+//! persistence to one JSON file (written atomically after every change, read at start),
+//! so pushed groups survive a restart.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::pushgateway::model::{BodyError, Family, parse_text};
+use crate::pushgateway::render::render_families;
+
+/// Grouping labels.
+pub type GroupKey = BTreeMap<String, String>;
+
+/// One push group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// Grouping labels (`job` and the URL's other labels).
+    pub labels: GroupKey,
+    /// Families by name.
+    pub families: BTreeMap<String, Family>,
+    /// When each family was last pushed (ms).
+    pub family_push_ms: BTreeMap<String, i64>,
+    /// Last successful change (ms).
+    pub push_time_ms: i64,
+    /// Last failed change (ms; 0 = never).
+    pub failure_time_ms: i64,
+    /// Whether the last push succeeded.
+    pub last_push_successful: bool,
+}
+
+/// Why a push was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// Bad input (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The persistence file could not be written (500).
+    #[error("persisting push groups: {0}")]
+    Persist(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Persisted {
+    labels: GroupKey,
+    push_time_ms: i64,
+    failure_time_ms: i64,
+    last_push_successful: bool,
+    family_push_ms: BTreeMap<String, i64>,
+    /// The families in text format (without grouping labels).
+    text: String,
+}
+
+/// All push groups.
+pub struct PushStore {
+    groups: Mutex<BTreeMap<GroupKey, Group>>,
+    path: Option<PathBuf>,
+    ttl_ms: i64,
+    /// Woken after every change (the ingester ingests at once).
+    pub changed: Notify,
+}
+
+impl PushStore {
+    /// Opens the store, reading `path` when it exists. `ttl_ms` > 0 expires groups not
+    /// pushed to for that long.
+    pub fn open(path: Option<PathBuf>, ttl_ms: i64) -> Result<Arc<PushStore>, String> {
+        let mut groups = BTreeMap::new();
+        if let Some(p) = &path
+            && p.exists()
+        {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let list: Vec<Persisted> =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+            for g in list {
+                let fams = parse_text(g.text.as_bytes())
+                    .map_err(|e| format!("{}: group {:?}: {e:?}", p.display(), g.labels))?;
+                groups.insert(
+                    g.labels.clone(),
+                    Group {
+                        labels: g.labels,
+                        families: fams.into_iter().map(|f| (f.name.clone(), f)).collect(),
+                        family_push_ms: g.family_push_ms,
+                        push_time_ms: g.push_time_ms,
+                        failure_time_ms: g.failure_time_ms,
+                        last_push_successful: g.last_push_successful,
+                    },
+                );
+            }
+        }
+        Ok(Arc::new(PushStore {
+            groups: Mutex::new(groups),
+            path,
+            ttl_ms,
+            changed: Notify::new(),
+        }))
+    }
+
+    /// Applies a push to group `key`: `replace` for `PUT` (the whole group), else `POST`
+    /// (families of the same name). A refused push changes no metric, only the group's
+    /// failure time.
+    pub fn push(
+        &self,
+        key: GroupKey,
+        body: Result<Vec<Family>, BodyError>,
+        replace: bool,
+        now_ms: i64,
+    ) -> Result<(), PushError> {
+        let mut groups = self.groups.lock();
+        let result = body
+            .map_err(|e| match e {
+                BodyError::Malformed(m) => format!("failed to parse text: {m}"),
+                BodyError::Invalid(m) => {
+                    format!("pushed metrics are invalid or inconsistent with existing metrics: {m}")
+                }
+            })
+            .and_then(|fams| check_consistency(&groups, &key, &fams).map(|()| fams));
+        let fams = match result {
+            Ok(f) => f,
+            Err(msg) => {
+                if let Some(g) = groups.get_mut(&key) {
+                    g.failure_time_ms = now_ms;
+                    g.last_push_successful = false;
+                    let _ = self.persist(&groups);
+                }
+                return Err(PushError::BadRequest(msg));
+            }
+        };
+        let g = groups.entry(key.clone()).or_insert_with(|| Group {
+            labels: key,
+            families: BTreeMap::new(),
+            family_push_ms: BTreeMap::new(),
+            push_time_ms: now_ms,
+            failure_time_ms: 0,
+            last_push_successful: true,
+        });
+        if replace {
+            g.families.clear();
+            g.family_push_ms.clear();
+        }
+        for f in fams {
+            if f.metrics.is_empty() {
+                continue;
+            }
+            g.family_push_ms.insert(f.name.clone(), now_ms);
+            g.families.insert(f.name.clone(), f);
+        }
+        g.push_time_ms = now_ms;
+        g.last_push_successful = true;
+        let r = self.persist(&groups);
+        drop(groups);
+        self.changed.notify_one();
+        r
+    }
+
+    /// Deletes a group (absent groups are fine).
+    pub fn delete(&self, key: &GroupKey) -> Result<(), PushError> {
+        let mut groups = self.groups.lock();
+        groups.remove(key);
+        let r = self.persist(&groups);
+        drop(groups);
+        self.changed.notify_one();
+        r
+    }
+
+    /// Deletes every group.
+    pub fn wipe(&self) -> Result<(), PushError> {
+        let mut groups = self.groups.lock();
+        groups.clear();
+        let r = self.persist(&groups);
+        drop(groups);
+        self.changed.notify_one();
+        r
+    }
+
+    /// Removes groups older than the TTL; returns how many.
+    pub fn expire(&self, now_ms: i64) -> usize {
+        if self.ttl_ms <= 0 {
+            return 0;
+        }
+        let mut groups = self.groups.lock();
+        let before = groups.len();
+        groups.retain(|_, g| now_ms - g.push_time_ms <= self.ttl_ms);
+        let n = before - groups.len();
+        if n > 0 {
+            let _ = self.persist(&groups);
+        }
+        n
+    }
+
+    /// A copy of every group, in grouping-key order.
+    pub fn snapshot(&self) -> Vec<Group> {
+        self.groups.lock().values().cloned().collect()
+    }
+
+    fn persist(&self, groups: &BTreeMap<GroupKey, Group>) -> Result<(), PushError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let list: Vec<Persisted> = groups
+            .values()
+            .map(|g| {
+                let mut text = String::new();
+                render_families(g.families.values(), &BTreeMap::new(), &mut text);
+                Persisted {
+                    labels: g.labels.clone(),
+                    push_time_ms: g.push_time_ms,
+                    failure_time_ms: g.failure_time_ms,
+                    last_push_successful: g.last_push_successful,
+                    family_push_ms: g.family_push_ms.clone(),
+                    text,
+                }
+            })
+            .collect();
+        let json = serde_json::to_vec(&list).map_err(|e| PushError::Persist(e.to_string()))?;
+        let tmp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, &json)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| PushError::Persist(format!("{}: {e}", path.display())))
+    }
+}
+
+/// A metric name keeps one type across all groups.
+fn check_consistency(
+    groups: &BTreeMap<GroupKey, Group>,
+    key: &GroupKey,
+    fams: &[Family],
+) -> Result<(), String> {
+    for f in fams {
+        if f.name == "push_time_seconds" || f.name == "push_failure_time_seconds" {
+            return Err(format!(
+                "pushed metrics are invalid or inconsistent with existing metrics: {} is reserved for the push gateway",
+                f.name
+            ));
+        }
+        for (k, g) in groups {
+            if k == key {
+                continue;
+            }
+            if let Some(other) = g.families.get(&f.name)
+                && other.kind != f.kind
+            {
+                return Err(format!(
+                    "pushed metrics are invalid or inconsistent with existing metrics: collected metric {:?} is of type {} but a metric of the same name in group {:?} is of type {}",
+                    f.name,
+                    f.kind.as_str(),
+                    g.labels,
+                    other.kind.as_str()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn key(job: &str) -> GroupKey {
+        GroupKey::from([("job".to_owned(), job.to_owned())])
+    }
+
+    #[test]
+    fn put_post_delete_and_conflicts() {
+        let s = PushStore::open(None, 0).unwrap();
+        s.push(
+            key("a"),
+            parse_text(b"# TYPE g gauge\ng{k=\"1\"} 1\nc 2\n"),
+            true,
+            1000,
+        )
+        .unwrap();
+        s.push(
+            key("a"),
+            parse_text(b"# TYPE g gauge\ng{k=\"2\"} 3\n"),
+            false,
+            2000,
+        )
+        .unwrap();
+        let g = &s.snapshot()[0];
+        assert_eq!(g.families.len(), 2, "POST keeps c");
+        assert_eq!(g.families["g"].metrics.len(), 1, "POST replaces g whole");
+        assert_eq!(g.push_time_ms, 2000);
+        let e = s
+            .push(key("b"), parse_text(b"# TYPE g counter\ng 1\n"), true, 3000)
+            .unwrap_err();
+        assert!(e.to_string().contains("type"), "{e}");
+        assert!(s.snapshot().iter().all(|g| g.labels != key("b")));
+        s.push(key("a"), parse_text(b"g 1 123\n"), true, 4000)
+            .unwrap_err();
+        let g = &s.snapshot()[0];
+        assert_eq!(g.failure_time_ms, 4000);
+        assert!(!g.last_push_successful);
+        assert_eq!(g.families.len(), 2, "refused push leaves metrics");
+        s.delete(&key("a")).unwrap();
+        assert!(s.snapshot().is_empty());
+    }
+
+    #[test]
+    fn persists_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pg.json");
+        let s = PushStore::open(Some(path.clone()), 0).unwrap();
+        let body = b"# HELP h Help.\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n# TYPE g gauge\ng NaN\n";
+        s.push(key("a"), parse_text(body), true, 1000).unwrap();
+        let before = s.snapshot();
+        let again = PushStore::open(Some(path), 0).unwrap();
+        let after = again.snapshot();
+        assert_eq!(before.len(), after.len());
+        assert_eq!(before[0].labels, after[0].labels);
+        assert_eq!(before[0].families["h"], after[0].families["h"]);
+        assert_eq!(after[0].push_time_ms, 1000);
+    }
+
+    #[test]
+    fn ttl_expires_old_groups() {
+        let s = PushStore::open(None, 10_000).unwrap();
+        s.push(key("a"), parse_text(b"x 1\n"), true, 0).unwrap();
+        s.push(key("b"), parse_text(b"x 1\n"), true, 5_000).unwrap();
+        assert_eq!(s.expire(12_000), 1);
+        assert_eq!(s.snapshot()[0].labels, key("b"));
+    }
+}
