@@ -100,6 +100,18 @@ pub(crate) enum Command {
     /// Unit testing.
     #[command(subcommand)]
     Test(Test),
+    /// SQL against a data directory, read-only (works beside a running server). Without a
+    /// query: an interactive prompt.
+    Sql {
+        /// The SQL statement.
+        query: Option<String>,
+        /// The data directory.
+        #[arg(long = "storage.tsdb.path", default_value = "data/")]
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::sql_cli::SqlFormat,
+    },
 }
 
 /// `strata check ...`.

@@ -3,6 +3,7 @@
 //! logic of its own beyond that.
 
 mod flags;
+mod sql_cli;
 mod tools;
 
 use std::net::SocketAddr;

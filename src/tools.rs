@@ -20,6 +20,7 @@ pub(crate) fn run(cmd: Command) -> u8 {
             u8::from(failed)
         }
         Command::Test(Test::Rules { files }) => test_rules(&files),
+        Command::Sql { query, dir, format } => crate::sql_cli::run(dir, query, format),
     }
 }
 

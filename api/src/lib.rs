@@ -16,6 +16,7 @@ mod query;
 mod rules;
 mod self_metrics;
 mod series;
+mod sql;
 mod status;
 mod targets;
 pub mod web_config;
@@ -193,9 +194,11 @@ impl AppState {
     }
 }
 
-/// The document's fixed part; every path comes from the handlers' annotations.
+/// The document's fixed part; every path comes from the handlers' annotations (the push
+/// routes, served by one wildcard route, are listed here in their common form).
 #[derive(utoipa::OpenApi)]
 #[openapi(
+    paths(pushgateway::push_put, pushgateway::push_post, pushgateway::push_delete),
     info(
         title = "Strata",
         description = "Prometheus HTTP API v1 (query, metadata, targets, rules, status, admin), remote write, federation and lifecycle endpoints of Strata.",
@@ -211,6 +214,8 @@ impl AppState {
         (name = "write", description = "Ingestion"),
         (name = "federation", description = "Federation"),
         (name = "lifecycle", description = "Health, readiness, reload, self-metrics"),
+        (name = "pushgateway", description = "Pushgateway API for short-lived jobs"),
+        (name = "sql", description = "SQL over the metrics"),
         (name = "docs", description = "This document")
     )
 )]
@@ -240,11 +245,7 @@ fn api_routes(admin: bool) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(rules::alerts))
         .routes(routes!(rules::alertmanagers))
         .routes(routes!(federate::federate))
-        .routes(routes!(
-            pushgateway::push_put,
-            pushgateway::push_post,
-            pushgateway::push_delete
-        ))
+        .routes(routes!(sql::sql))
         .routes(routes!(status::buildinfo))
         .routes(routes!(status::flags))
         .routes(routes!(status::config))

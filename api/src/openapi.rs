@@ -197,3 +197,26 @@ fetch('openapi.json').then(r => r.json()).then(doc => {
   }
 });
 </script></body></html>"#;
+
+/// One result column of `/api/v1/sql`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SqlColumn {
+    name: String,
+    /// The Arrow data type, e.g. `Float64`, `Utf8`, `Timestamp(ms, "UTC")`.
+    #[serde(rename = "type")]
+    data_type: String,
+}
+
+/// The rows of a SQL answer: one object per row, keyed by column name.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SqlData {
+    columns: Vec<SqlColumn>,
+    rows: Vec<BTreeMap<String, Value>>,
+}
+
+/// A SQL answer (`/api/v1/sql`, JSON).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SqlResponse {
+    status: String,
+    data: SqlData,
+}

@@ -103,69 +103,6 @@ fn push(s: &AppState, rest: &str, headers: &HeaderMap, body: &[u8], replace: boo
     }
 }
 
-/// `PUT /metrics/job/<job>{/<label>/<value>}`: replaces the group.
-#[utoipa::path(
-    method(put),
-    path = "/metrics/job/{job}",
-    tag = "pushgateway",
-    summary = "Push metrics, replacing the whole group (more grouping labels may follow as /<label>/<value>; @base64 values)",
-    params(("job" = String, Path, description = "Job name")),
-    request_body(content = String, content_type = "text/plain", description = "Text format 0.0.4 or protobuf delimited MetricFamily"),
-    responses(
-        (status = 200, description = "Stored"),
-        (status = 400, description = "Malformed or inconsistent push; the group is unchanged", body = String, content_type = "text/plain")
-    )
-)]
-pub(crate) async fn push_put(
-    State(s): State<Arc<AppState>>,
-    Path(job): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    push(&s, &format!("job/{job}"), &headers, &body, true)
-}
-
-/// `POST /metrics/job/<job>`: replaces only the pushed metric families.
-#[utoipa::path(
-    method(post),
-    path = "/metrics/job/{job}",
-    tag = "pushgateway",
-    summary = "Push metrics, replacing only metrics of the same names",
-    params(("job" = String, Path, description = "Job name")),
-    request_body(content = String, content_type = "text/plain", description = "Text format 0.0.4 or protobuf delimited MetricFamily"),
-    responses(
-        (status = 200, description = "Stored"),
-        (status = 400, description = "Malformed or inconsistent push; the group is unchanged", body = String, content_type = "text/plain")
-    )
-)]
-pub(crate) async fn push_post(
-    State(s): State<Arc<AppState>>,
-    Path(job): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    push(&s, &format!("job/{job}"), &headers, &body, false)
-}
-
-/// `DELETE /metrics/job/<job>`: deletes the group.
-#[utoipa::path(
-    method(delete),
-    path = "/metrics/job/{job}",
-    tag = "pushgateway",
-    summary = "Delete a push group",
-    params(("job" = String, Path, description = "Job name")),
-    responses(
-        (status = 202, description = "Deleted (also when absent)"),
-        (status = 400, description = "Bad grouping key", body = String, content_type = "text/plain")
-    )
-)]
-pub(crate) async fn push_delete(
-    State(s): State<Arc<AppState>>,
-    Path(job): Path<String>,
-) -> Response {
-    delete(&s, &format!("job/{job}"))
-}
-
 fn delete(s: &AppState, rest: &str) -> Response {
     let st = match store(s) {
         Ok(st) => st,
@@ -181,7 +118,20 @@ fn delete(s: &AppState, rest: &str) -> Response {
     }
 }
 
-async fn any_put(
+/// `PUT /metrics/job/<job>{/<label>/<value>}`: replaces the group.
+#[utoipa::path(
+    method(put),
+    path = "/metrics/job/{job}",
+    tag = "pushgateway",
+    summary = "Push metrics, replacing the whole group (more grouping labels may follow as /<label>/<value>; @base64 values)",
+    params(("job" = String, Path, description = "Job name")),
+    request_body(content = String, content_type = "text/plain", description = "Text format 0.0.4 or protobuf delimited MetricFamily"),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 400, description = "Malformed or inconsistent push; the group is unchanged", body = String, content_type = "text/plain")
+    )
+)]
+pub(crate) async fn push_put(
     State(s): State<Arc<AppState>>,
     Path(rest): Path<String>,
     headers: HeaderMap,
@@ -190,7 +140,20 @@ async fn any_put(
     push(&s, &rest, &headers, &body, true)
 }
 
-async fn any_post(
+/// `POST /metrics/job/<job>{/<label>/<value>}`: replaces only the pushed metric families.
+#[utoipa::path(
+    method(post),
+    path = "/metrics/job/{job}",
+    tag = "pushgateway",
+    summary = "Push metrics, replacing only metrics of the same names",
+    params(("job" = String, Path, description = "Job name")),
+    request_body(content = String, content_type = "text/plain", description = "Text format 0.0.4 or protobuf delimited MetricFamily"),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 400, description = "Malformed or inconsistent push; the group is unchanged", body = String, content_type = "text/plain")
+    )
+)]
+pub(crate) async fn push_post(
     State(s): State<Arc<AppState>>,
     Path(rest): Path<String>,
     headers: HeaderMap,
@@ -199,7 +162,22 @@ async fn any_post(
     push(&s, &rest, &headers, &body, false)
 }
 
-async fn any_delete(State(s): State<Arc<AppState>>, Path(rest): Path<String>) -> Response {
+/// `DELETE /metrics/job/<job>{/<label>/<value>}`: deletes the group.
+#[utoipa::path(
+    method(delete),
+    path = "/metrics/job/{job}",
+    tag = "pushgateway",
+    summary = "Delete a push group",
+    params(("job" = String, Path, description = "Job name")),
+    responses(
+        (status = 202, description = "Deleted (also when absent)"),
+        (status = 400, description = "Bad grouping key", body = String, content_type = "text/plain")
+    )
+)]
+pub(crate) async fn push_delete(
+    State(s): State<Arc<AppState>>,
+    Path(rest): Path<String>,
+) -> Response {
     delete(&s, &rest)
 }
 
@@ -208,7 +186,7 @@ async fn any_delete(State(s): State<Arc<AppState>>, Path(rest): Path<String>) ->
 pub(crate) fn push_routes() -> Router<Arc<AppState>> {
     Router::new().route(
         "/metrics/{*grouping}",
-        put(any_put).post(any_post).delete(any_delete),
+        put(push_put).post(push_post).delete(push_delete),
     )
 }
 
@@ -280,7 +258,7 @@ pub fn pushgateway_router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(pg_metrics))
         .route(
             "/metrics/{*grouping}",
-            put(any_put).post(any_post).delete(any_delete),
+            put(push_put).post(push_post).delete(push_delete),
         )
         .route("/api/v1/metrics", get(pg_api_metrics))
         .route("/api/v1/status", get(pg_status))

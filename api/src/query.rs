@@ -22,7 +22,7 @@ use crate::params::{Params, parse_time};
 const MAX_POINTS: i64 = 11_000;
 
 /// An engine failure rendered with Prometheus's `errorType` and status.
-struct QueryError(EngineError);
+pub(crate) struct QueryError(pub(crate) EngineError);
 
 impl IntoResponse for QueryError {
     fn into_response(self) -> Response {

@@ -27,6 +27,7 @@ pub mod functions;
 pub mod model;
 pub mod plan;
 pub mod result;
+pub mod sql;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

@@ -6,11 +6,10 @@ use std::fmt::{self, Display, Formatter, Write as _};
 
 use crate::ast::*;
 
-/// A time (ms since the epoch) as RFC 3339 in UTC, with milliseconds when `millis`.
-pub fn format_rfc3339(ms: i64, millis: bool) -> String {
-    let secs = ms.div_euclid(1000);
+/// The UTC civil time of `secs` since the epoch: `(year, month, day, hour, minute,
+/// second)` (Howard Hinnant's days-to-civil algorithm).
+pub fn civil_from_unix(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -20,7 +19,12 @@ pub fn format_rfc3339(ms: i64, millis: bool) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// A time (ms since the epoch) as RFC 3339 in UTC, with milliseconds when `millis`.
+pub fn format_rfc3339(ms: i64, millis: bool) -> String {
+    let (y, m, d, hh, mm, ss) = civil_from_unix(ms.div_euclid(1000));
     if millis {
         format!(
             "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:03}Z",
@@ -29,6 +33,21 @@ pub fn format_rfc3339(ms: i64, millis: bool) -> String {
     } else {
         format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
     }
+}
+
+/// Prometheus's legacy label-name rule, `[a-zA-Z_][a-zA-Z0-9_]*` (rule files, push
+/// grouping keys).
+pub fn is_legacy_label_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+/// Prometheus's legacy metric-name rule, `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn is_legacy_metric_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_' || ch == ':')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
 }
 
 /// Formats milliseconds like Prometheus's `model.Duration.String()` (`1h30m`, `0s`).
@@ -89,12 +108,6 @@ pub fn quote_string(s: &str) -> String {
     }
     out.push('"');
     out
-}
-
-fn is_legacy_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Prints a label name, quoting it unless it is a legacy (`[a-zA-Z_][a-zA-Z0-9_]*`) name.

@@ -80,7 +80,18 @@ pub struct Db {
 impl Db {
     /// Opens (or creates) the database in `opts.dir`: opens the blocks, then replays the WAL.
     pub async fn open(opts: Options) -> Result<Arc<Db>> {
-        std::fs::create_dir_all(&opts.dir).map_err(|e| StorageError::io("create", &opts.dir, e))?;
+        if opts.read_only {
+            if !opts.dir.is_dir() {
+                return Err(StorageError::io(
+                    "open",
+                    &opts.dir,
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory"),
+                ));
+            }
+        } else {
+            std::fs::create_dir_all(&opts.dir)
+                .map_err(|e| StorageError::io("create", &opts.dir, e))?;
+        }
         let store: Arc<dyn ObjectStore> =
             Arc::new(LocalFileSystem::new_with_prefix(&opts.dir)?.with_automatic_cleanup(true));
         let blocks_root = Path::from("blocks");
@@ -90,7 +101,9 @@ impl Db {
         let wal_dir = opts.dir.join("wal");
         let block_range = opts.block_range_ms;
         let (wal, replay) = tokio::task::block_in_place(|| {
-            Wal::open(&wal_dir, |rec| replay_record(&head, rec, block_range))
+            Wal::open(&wal_dir, opts.read_only, |rec| {
+                replay_record(&head, rec, block_range)
+            })
         })?;
         head.recompute_range();
         if !replay.corruptions.is_empty() {
@@ -288,6 +301,9 @@ impl Db {
     /// Cuts the head into blocks when it spans more than 1.5 block ranges, then compacts
     /// and applies retention. Runs one at a time.
     pub async fn maintain(&self) -> Result<()> {
+        if self.opts.read_only {
+            return Ok(());
+        }
         let _m = self.maintenance.lock().await;
         let range = self.opts.block_range_ms;
         loop {
@@ -312,7 +328,7 @@ impl Db {
     /// Writes the whole head to blocks and empties the WAL; the graceful-stop path, so a
     /// stopped server's data directory holds only Parquet.
     pub async fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if self.closed.swap(true, Ordering::AcqRel) || self.opts.read_only {
             return Ok(());
         }
         let _m = self.maintenance.lock().await;
@@ -541,6 +557,11 @@ impl AppendWork {
 
 impl Db {
     fn begin_append(&self) -> Result<AppendWork> {
+        if self.opts.read_only {
+            return Err(StorageError::Task(
+                "the data directory is open read-only".into(),
+            ));
+        }
         if self.wal_failed.load(Ordering::Acquire) {
             return Err(StorageError::Task(
                 "a WAL write failed earlier; appends are refused until a restart".into(),

@@ -22,6 +22,9 @@ pub struct Options {
     pub ooo_window_ms: i64,
     /// WAL group-commit interval (fsync).
     pub wal_fsync_interval: Duration,
+    /// Open without changing anything on disk (`strata sql` beside a running server):
+    /// appends, maintenance and the block cut at close are off.
+    pub read_only: bool,
 }
 
 impl Options {
@@ -35,6 +38,7 @@ impl Options {
             block_range_ms: DEFAULT_BLOCK_RANGE_MS,
             ooo_window_ms: 3600 * 1000,
             wal_fsync_interval: Duration::from_millis(100),
+            read_only: false,
         }
     }
 

@@ -297,5 +297,7 @@ impl TableProvider for SeriesTable {
     }
 }
 
+pub mod metric;
+
 #[cfg(test)]
 mod tests;

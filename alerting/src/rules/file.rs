@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use strata_config::Duration;
-use strata_grammar::{Expr, ValueType};
+use strata_grammar::{Expr, ValueType, is_legacy_label_name, is_legacy_metric_name};
 
 use crate::error::{AlertingError, Result};
 use crate::template::Template;
@@ -180,7 +180,7 @@ pub fn parse_rule_file(path: &str, text: &str) -> Result<RuleFile, Vec<String>> 
         }
         let glabels = g.labels.unwrap_or_default();
         for k in glabels.keys() {
-            if !valid_label_name(k) {
+            if !is_legacy_label_name(k) {
                 errs.push(format!(
                     "{path}:{gpos}group {:?}: invalid label name: {k}",
                     g.name
@@ -278,7 +278,7 @@ fn check_rule(
         if r.keep_firing_for.is_some_and(|d| !d.is_zero()) {
             errs.push("invalid field 'keep_firing_for' in recording rule".to_owned());
         }
-        if !name.is_empty() && !valid_metric_name(&name) {
+        if !name.is_empty() && !is_legacy_metric_name(&name) {
             errs.push(format!("invalid recording rule name: {name}"));
         }
     } else if name.is_empty() || name.contains('\u{0}') {
@@ -286,7 +286,7 @@ fn check_rule(
     }
     let mut labels = group_labels.clone();
     for (k, v) in r.labels.unwrap_or_default() {
-        if !valid_label_name(&k) {
+        if !is_legacy_label_name(&k) {
             errs.push(format!("invalid label name: {k}"));
         }
         if k == "__name__" {
@@ -296,7 +296,7 @@ fn check_rule(
     }
     let annotations = r.annotations.unwrap_or_default();
     for k in annotations.keys() {
-        if !valid_label_name(k) {
+        if !is_legacy_label_name(k) {
             errs.push(format!("invalid annotation name: {k}"));
         }
     }
@@ -325,20 +325,6 @@ fn check_rule(
         }),
         _ => Err((name, errs)),
     }
-}
-
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub fn valid_metric_name(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_' || ch == ':')
-        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
-}
-
-/// `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn valid_label_name(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
-        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
 }
 
 /// Rules that record the same metric with the same labels in one group, as `promtool`

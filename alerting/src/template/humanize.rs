@@ -104,22 +104,8 @@ pub(crate) fn float_to_time(v: f64) -> Result<i64, String> {
 /// Go's `time.Time.String()` of a UTC time given in Unix milliseconds.
 pub(crate) fn go_time(ms: i64) -> String {
     let (secs, nanos) = (ms.div_euclid(1000), ms.rem_euclid(1000) * 1_000_000);
-    let (days, sod) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let mut s = format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
+    let (year, month, day, hh, mm, ss) = strata_grammar::civil_from_unix(secs);
+    let mut s = format!("{year:04}-{month:02}-{day:02} {hh:02}:{mm:02}:{ss:02}");
     if nanos > 0 {
         s.push('.');
         s.push_str(format!("{nanos:09}").trim_end_matches('0'));

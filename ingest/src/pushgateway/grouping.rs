@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+use strata_grammar::is_legacy_label_name;
 
 /// Parses `rest` (`job/x/instance/y`, `job@base64/eA/...`) into the grouping labels.
 pub fn parse_grouping(rest: &str) -> Result<BTreeMap<String, String>, String> {
@@ -21,7 +22,7 @@ pub fn parse_grouping(rest: &str) -> Result<BTreeMap<String, String>, String> {
             Some(n) => (n, decode_base64(raw_value)?),
             None => (raw_name, raw_value.to_owned()),
         };
-        if !valid_label_name(name) || name.starts_with("__") {
+        if !is_legacy_label_name(name) || name.starts_with("__") {
             return Err(format!("improper label name {name:?}"));
         }
         if out.insert(name.to_owned(), value).is_some() {
@@ -43,13 +44,6 @@ fn decode_base64(v: &str) -> Result<String, String> {
         .decode(trimmed)
         .map_err(|e| format!("invalid base64 encoding in label value {v:?}: {e}"))?;
     String::from_utf8(bytes).map_err(|_| format!("label value {v:?} is not UTF-8"))
-}
-
-/// `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn valid_label_name(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
-        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
 }
 
 #[cfg(test)]

@@ -371,7 +371,7 @@ fn check_duplicates(fams: &[Family]) -> Result<(), BodyError> {
             if let Some(bad) = m
                 .labels
                 .keys()
-                .find(|k| !crate::pushgateway::grouping::valid_label_name(k))
+                .find(|k| !strata_grammar::is_legacy_label_name(k))
             {
                 return Err(BodyError::Invalid(format!("invalid label name {bad:?}")));
             }

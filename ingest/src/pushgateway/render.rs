@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 use strata_grammar::{format_go_float, format_rfc3339};
 
-use crate::pushgateway::model::{Family, Kind, MetricValue};
+use crate::pushgateway::model::{Family, MetricValue};
 use crate::pushgateway::store::Group;
 
 const PUSH_TIME_HELP: &str =
@@ -77,14 +77,15 @@ fn line(
     let _ = writeln!(out, " {}", g(v));
 }
 
-fn render_metric(
-    out: &mut String,
-    f: &Family,
-    labels: &BTreeMap<String, String>,
-    value: &MetricValue,
-) {
+/// `(name, le/quantile label, value)`.
+type ExposedSeries = (String, Option<(&'static str, f64)>, f64);
+
+/// The series one metric exposes: `(name, le/quantile label, value)`; a histogram gets a
+/// `+Inf` bucket when it was pushed without one.
+fn series_of(f: &Family, value: &MetricValue) -> Vec<ExposedSeries> {
+    let mut out = Vec::new();
     match value {
-        MetricValue::Simple(v) => line(out, &f.name, labels, None, *v),
+        MetricValue::Simple(v) => out.push((f.name.clone(), None, *v)),
         MetricValue::Histogram {
             buckets,
             count,
@@ -92,13 +93,13 @@ fn render_metric(
         } => {
             let bucket = format!("{}_bucket", f.name);
             for (le, c) in buckets {
-                line(out, &bucket, labels, Some(("le", *le)), *c);
+                out.push((bucket.clone(), Some(("le", *le)), *c));
             }
             if buckets.last().is_none_or(|(le, _)| *le != f64::INFINITY) {
-                line(out, &bucket, labels, Some(("le", f64::INFINITY)), *count);
+                out.push((bucket, Some(("le", f64::INFINITY)), *count));
             }
-            line(out, &format!("{}_sum", f.name), labels, None, *sum);
-            line(out, &format!("{}_count", f.name), labels, None, *count);
+            out.push((format!("{}_sum", f.name), None, *sum));
+            out.push((format!("{}_count", f.name), None, *count));
         }
         MetricValue::Summary {
             quantiles,
@@ -106,11 +107,23 @@ fn render_metric(
             sum,
         } => {
             for (q, v) in quantiles {
-                line(out, &f.name, labels, Some(("quantile", *q)), *v);
+                out.push((f.name.clone(), Some(("quantile", *q)), *v));
             }
-            line(out, &format!("{}_sum", f.name), labels, None, *sum);
-            line(out, &format!("{}_count", f.name), labels, None, *count);
+            out.push((format!("{}_sum", f.name), None, *sum));
+            out.push((format!("{}_count", f.name), None, *count));
         }
+    }
+    out
+}
+
+fn render_metric(
+    out: &mut String,
+    f: &Family,
+    labels: &BTreeMap<String, String>,
+    value: &MetricValue,
+) {
+    for (name, extra, v) in series_of(f, value) {
+        line(out, &name, labels, extra, v);
     }
 }
 
@@ -302,39 +315,12 @@ pub fn samples(groups: &[Group]) -> Vec<(BTreeMap<String, String>, f64)> {
         for f in grp.families.values() {
             for m in &f.metrics {
                 let l = metric_labels(&m.labels, &grp.labels);
-                match &m.value {
-                    MetricValue::Simple(v) => push(&f.name, &l, None, *v),
-                    MetricValue::Histogram {
-                        buckets,
-                        count,
-                        sum,
-                    } => {
-                        let b = format!("{}_bucket", f.name);
-                        for (le, c) in buckets {
-                            push(&b, &l, Some(("le", *le)), *c);
-                        }
-                        if buckets.last().is_none_or(|(le, _)| *le != f64::INFINITY) {
-                            push(&b, &l, Some(("le", f64::INFINITY)), *count);
-                        }
-                        push(&format!("{}_sum", f.name), &l, None, *sum);
-                        push(&format!("{}_count", f.name), &l, None, *count);
-                    }
-                    MetricValue::Summary {
-                        quantiles,
-                        count,
-                        sum,
-                    } => {
-                        for (q, v) in quantiles {
-                            push(&f.name, &l, Some(("quantile", *q)), *v);
-                        }
-                        push(&format!("{}_sum", f.name), &l, None, *sum);
-                        push(&format!("{}_count", f.name), &l, None, *count);
-                    }
+                for (name, extra, v) in series_of(f, &m.value) {
+                    push(&name, &l, extra, v);
                 }
             }
         }
     }
-    let _ = Kind::Gauge;
     out
 }
 

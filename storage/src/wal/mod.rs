@@ -39,7 +39,8 @@ struct Writer {
 /// The WAL of one data directory.
 pub struct Wal {
     dir: PathBuf,
-    writer: Mutex<Writer>,
+    /// `None` when opened read-only.
+    writer: Mutex<Option<Writer>>,
     dirty: AtomicBool,
     pub(crate) fsyncs: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
@@ -116,12 +117,23 @@ fn read_file(path: &Path) -> Result<(Vec<Record>, BadTail)> {
     Ok((recs, None))
 }
 
+fn read_only_err() -> StorageError {
+    StorageError::Task("the data directory is open read-only".into())
+}
+
 impl Wal {
     /// Opens the WAL in `dir`, replaying checkpoint and segments through `apply` in order.
     /// A corrupt tail is truncated (and reported in the stats); writing then continues in a
-    /// fresh segment.
-    pub fn open(dir: &Path, mut apply: impl FnMut(Record)) -> Result<(Wal, ReplayStats)> {
-        fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
+    /// fresh segment. `read_only` (another process owns the WAL) changes nothing on disk: a
+    /// torn tail is only skipped (it may be a record being written) and no segment is made.
+    pub fn open(
+        dir: &Path,
+        read_only: bool,
+        mut apply: impl FnMut(Record),
+    ) -> Result<(Wal, ReplayStats)> {
+        if !read_only {
+            fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
+        }
         let (segs, cp) = list(dir)?;
         let mut stats = ReplayStats::default();
         let first = cp.as_ref().map_or(0, |c| c.0);
@@ -141,7 +153,9 @@ impl Wal {
             stats.segments += 1;
             stats.records += recs.len() as u64;
             recs.into_iter().for_each(&mut apply);
-            if let Some((off, why)) = bad {
+            if let Some((off, why)) = bad
+                && !read_only
+            {
                 tracing::warn!(segment = %path.display(), offset = off, reason = %why,
                     "corrupt WAL tail: truncating it and keeping the records before it");
                 stats
@@ -159,7 +173,11 @@ impl Wal {
             last = last.max(*n);
         }
         let next = if segs.is_empty() { first } else { last + 1 };
-        let w = Self::create_segment(dir, next)?;
+        let w = if read_only {
+            None
+        } else {
+            Some(Self::create_segment(dir, next)?)
+        };
         Ok((
             Wal {
                 dir: dir.to_path_buf(),
@@ -196,9 +214,10 @@ impl Wal {
         if framed.is_empty() {
             return Ok(());
         }
-        let mut w = self.writer.lock();
+        let mut guard = self.writer.lock();
+        let w = guard.as_mut().ok_or_else(read_only_err)?;
         if w.size > SEGMENT_SIZE {
-            self.rotate_locked(&mut w)?;
+            self.rotate_locked(w)?;
         }
         let seg = w.segment;
         if let Err(e) = w.file.write_all(framed) {
@@ -233,10 +252,13 @@ impl Wal {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let w = self.writer.lock();
+        let guard = self.writer.lock();
+        let Some(w) = guard.as_ref() else {
+            return Ok(());
+        };
         let file = w.file.try_clone();
         let seg = w.segment;
-        drop(w);
+        drop(guard);
         let path = self.dir.join(segment_name(seg));
         file.and_then(|f| f.sync_data())
             .map_err(|e| StorageError::io("fsync", path, e))?;
@@ -247,8 +269,9 @@ impl Wal {
     /// Starts a new segment and returns its number: every record written before this call
     /// is in a lower-numbered segment.
     pub(crate) fn rotate(&self) -> Result<u64> {
-        let mut w = self.writer.lock();
-        self.rotate_locked(&mut w)?;
+        let mut guard = self.writer.lock();
+        let w = guard.as_mut().ok_or_else(read_only_err)?;
+        self.rotate_locked(w)?;
         Ok(w.segment)
     }
 

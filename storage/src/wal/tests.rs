@@ -10,16 +10,22 @@ fn samples(n: u32) -> Vec<u8> {
 /// A WAL with one segment holding two sample records; returns the dir and the segment path.
 fn two_record_segment() -> (tempfile::TempDir, std::path::PathBuf) {
     let d = tempfile::tempdir().expect("tmp");
-    let (w, _) = Wal::open(d.path(), |_| {}).expect("open");
+    let (w, _) = Wal::open(d.path(), false, |_| {}).expect("open");
     w.write(&samples(3)).expect("write");
     w.write(&samples(5)).expect("write");
-    let seg = d.path().join(segment_name(w.writer.lock().segment));
+    let seg = d.path().join(segment_name(
+        w.writer
+            .lock()
+            .as_ref()
+            .map(|w| w.segment)
+            .expect("writable"),
+    ));
     (d, seg)
 }
 
 fn replay(dir: &Path) -> (Vec<Record>, ReplayStats) {
     let mut recs = Vec::new();
-    let (_w, stats) = Wal::open(dir, |r| recs.push(r)).expect("open");
+    let (_w, stats) = Wal::open(dir, false, |r| recs.push(r)).expect("open");
     (recs, stats)
 }
 
@@ -27,7 +33,7 @@ fn replay(dir: &Path) -> (Vec<Record>, ReplayStats) {
 fn write_replay_and_checkpoint() {
     let d = tempfile::tempdir().expect("tmp");
     {
-        let (w, _) = Wal::open(d.path(), |_| {}).expect("open");
+        let (w, _) = Wal::open(d.path(), false, |_| {}).expect("open");
         w.write(&samples(3)).expect("write");
         w.write(&samples(4)).expect("write");
         w.sync().expect("sync");
@@ -36,7 +42,7 @@ fn write_replay_and_checkpoint() {
     assert_eq!(recs.len(), 2);
     assert!(st.corruptions.is_empty());
     {
-        let (w, _) = Wal::open(d.path(), |_| {}).expect("open");
+        let (w, _) = Wal::open(d.path(), false, |_| {}).expect("open");
         let upto = w.rotate().expect("rotate");
         w.checkpoint(upto, |o| o.write_all(&samples(1)))
             .expect("checkpoint");

@@ -1,0 +1,154 @@
+//! `GET|POST /api/v1/sql`: SQL over the metrics (see `strata_engine::sql`). The query comes
+//! as the form field / parameter `query`, or as the raw body with
+//! `Content-Type: application/sql`. The answer is JSON by default
+//! (`{"status":"success","data":{"columns":[{"name","type"}],"rows":[{column: value}]}}`),
+//! an Arrow IPC stream with `Accept: application/vnd.apache.arrow.stream`, or CSV with
+//! `Accept: text/csv`. Errors use Prometheus's envelope (`bad_data` 400, `execution` 422,
+//! `timeout` 503).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use datafusion::arrow::csv::WriterBuilder;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::json::ArrayWriter;
+use serde_json::{Value, json};
+use strata_engine::sql::SqlOutput;
+
+use crate::AppState;
+use crate::error::ApiError;
+#[allow(unused_imports)]
+use crate::openapi::*;
+use crate::params::Params;
+use crate::query::QueryError;
+
+const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+/// `GET|POST /api/v1/sql`.
+#[utoipa::path(
+    method(get, post),
+    path = "/api/v1/sql",
+    tag = "sql",
+    summary = "Run a read-only SQL query over the metrics (samples, series, one table per metric)",
+    params(
+        ("query" = Option<String>, Query, description = "SQL text (or the body with Content-Type: application/sql)"),
+        ("timeout" = Option<String>, Query, description = "Evaluation timeout (capped by --query.timeout)")
+    ),
+    request_body(content = String, content_type = "application/sql", description = "SQL text (or a form with the field query)"),
+    responses(
+        (status = 200, description = "JSON rows, an Arrow IPC stream or CSV, by Accept", body = SqlResponse),
+        (status = 400, description = "Bad SQL", body = ErrorBody),
+        (status = 422, description = "Execution error", body = ErrorBody),
+        (status = 503, description = "Timeout or not ready", body = ErrorBody)
+    )
+)]
+pub(crate) async fn sql(
+    State(s): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_sql_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/sql"));
+    let p = Params::from_request(&method, &uri, &headers, &body);
+    let text = if is_sql_body {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        p.get("query").unwrap_or_default().to_owned()
+    };
+    if text.trim().is_empty() {
+        return ApiError::BadData("invalid parameter \"query\": empty SQL query".into())
+            .into_response();
+    }
+    let timeout = match p.get("timeout").filter(|t| !t.is_empty()) {
+        Some(t) => match crate::query::parse_duration(t) {
+            Ok(ms) if ms > 0 => Some(std::time::Duration::from_millis(ms as u64)),
+            Ok(_) => None,
+            Err(e) => {
+                return ApiError::BadData(format!("invalid parameter \"timeout\": {e}"))
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    let engine = match s.engine() {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let out = match engine.sql(&text, timeout).await {
+        Ok(o) => o,
+        Err(e) => return QueryError(e).into_response(),
+    };
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let rendered = if accept.contains(ARROW_STREAM) {
+        arrow_stream(&out).map(|b| ([(header::CONTENT_TYPE, ARROW_STREAM)], b).into_response())
+    } else if accept.contains("text/csv") {
+        csv(&out).map(|b| ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], b).into_response())
+    } else {
+        json_rows(&out).map(|v| axum::Json(v).into_response())
+    };
+    rendered.unwrap_or_else(|e| ApiError::Internal(e).into_response())
+}
+
+fn arrow_stream(out: &SqlOutput) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    {
+        let mut w = StreamWriter::try_new(&mut buf, &out.schema).map_err(|e| e.to_string())?;
+        for b in &out.batches {
+            w.write(b).map_err(|e| e.to_string())?;
+        }
+        w.finish().map_err(|e| e.to_string())?;
+    }
+    Ok(buf)
+}
+
+fn csv(out: &SqlOutput) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    {
+        let mut w = WriterBuilder::new().with_header(true).build(&mut buf);
+        if out.batches.is_empty() {
+            let names: Vec<&str> = out
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            return Ok(format!("{}\n", names.join(",")).into_bytes());
+        }
+        for b in &out.batches {
+            w.write(b).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(buf)
+}
+
+fn json_rows(out: &SqlOutput) -> Result<Value, String> {
+    let columns: Vec<Value> = out
+        .schema
+        .fields()
+        .iter()
+        .map(|f| json!({"name": f.name(), "type": f.data_type().to_string()}))
+        .collect();
+    let mut buf = Vec::new();
+    {
+        let mut w = ArrayWriter::new(&mut buf);
+        let refs: Vec<&_> = out.batches.iter().collect();
+        w.write_batches(&refs).map_err(|e| e.to_string())?;
+        w.finish().map_err(|e| e.to_string())?;
+    }
+    let rows: Value = if buf.is_empty() {
+        json!([])
+    } else {
+        serde_json::from_slice(&buf).map_err(|e| e.to_string())?
+    };
+    Ok(json!({"status": "success", "data": {"columns": columns, "rows": rows}}))
+}
