@@ -48,16 +48,17 @@ pub async fn context(db: Arc<Db>) -> Result<SessionContext> {
 
 /// Classifies DataFusion errors: planning problems are the query's fault (`bad_data`).
 fn sql_err(e: DataFusionError) -> EngineError {
-    match e {
+    let bad = matches!(
+        e.find_root(),
         DataFusionError::SQL(..)
-        | DataFusionError::Plan(_)
-        | DataFusionError::SchemaError(..)
-        | DataFusionError::NotImplemented(_) => EngineError::BadData(e.to_string()),
-        DataFusionError::Context(c, inner) => match sql_err(*inner) {
-            EngineError::BadData(m) => EngineError::BadData(format!("{c}: {m}")),
-            other => other,
-        },
-        other => EngineError::Exec(other.to_string()),
+            | DataFusionError::Plan(_)
+            | DataFusionError::SchemaError(..)
+            | DataFusionError::NotImplemented(_)
+    );
+    if bad {
+        EngineError::BadData(e.to_string())
+    } else {
+        EngineError::Exec(e.to_string())
     }
 }
 
