@@ -132,6 +132,12 @@ pub(crate) enum Check {
         #[arg(long = "lint-fatal")]
         lint_fatal: bool,
     },
+    /// Check if Alertmanager configuration files are valid (as `amtool check-config`).
+    AlertmanagerConfig {
+        /// The Alertmanager configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `strata test ...`.

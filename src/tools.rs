@@ -1,5 +1,6 @@
-//! The offline tools of `promtool`, built in: `strata check config FILE...`,
-//! `strata check rules FILE...` and `strata test rules FILE...`, with promtool's output and
+//! The offline tools of `promtool` and `amtool`, built in: `strata check config FILE...`,
+//! `strata check rules FILE...`, `strata test rules FILE...` and
+//! `strata check alertmanager-config FILE...`, with promtool's output and
 //! exit codes (0 success, 1 failure).
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ pub(crate) fn run(cmd: Command) -> u8 {
             }
             u8::from(failed)
         }
+        Command::Check(Check::AlertmanagerConfig { files }) => check_am_config(&files),
         Command::Test(Test::Rules { files }) => test_rules(&files),
         Command::Sql { query, dir, format } => crate::sql_cli::run(dir, query, format),
     }
@@ -55,6 +57,31 @@ fn check_config(files: &[PathBuf]) -> u8 {
         );
         for r in &rule_files {
             failed |= !check_rules(r, false);
+        }
+    }
+    u8::from(failed)
+}
+
+/// `amtool check-config`: each file loaded and validated, with a summary of what it holds.
+fn check_am_config(files: &[PathBuf]) -> u8 {
+    let mut failed = false;
+    for f in files {
+        println!("Checking '{}'", f.display());
+        match strata_alerting::notifier::config::Config::load(f) {
+            Ok(c) => {
+                println!("  SUCCESS");
+                println!("Found:");
+                println!(" - global config");
+                println!(" - route");
+                println!(" - {} inhibit rules", c.inhibit_rules.len());
+                println!(" - {} receivers", c.receivers.len());
+                println!(" - {} templates", c.templates.len());
+                println!();
+            }
+            Err(e) => {
+                println!("  FAILED: {e}\n");
+                failed = true;
+            }
         }
     }
     u8::from(failed)

@@ -148,3 +148,70 @@ fn a_server_with_a_broken_rule_file_does_not_start() {
         "{err}"
     );
 }
+
+#[test]
+fn check_alertmanager_config_validates_like_amtool() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let good = dir.path().join("am.yml");
+    std::fs::write(
+        &good,
+        "route:\n  receiver: hook\n  group_by: [alertname]\n  routes:\n    - receiver: pd\n      matchers: ['severity=\"page\"']\ninhibit_rules:\n  - source_matchers: ['severity=\"page\"']\n    target_matchers: ['severity=\"ticket\"']\n    equal: [alertname]\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: http://127.0.0.1:5001/\n  - name: pd\n    pagerduty_configs:\n      - routing_key: abc\n",
+    )
+    .expect("write");
+    let o = strata(&[
+        "check",
+        "alertmanager-config",
+        good.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("SUCCESS"), "{out}");
+    assert!(out.contains(" - 1 inhibit rules\n - 2 receivers"), "{out}");
+
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "route:\n  receiver: hook\n  routes:\n    - receiver: nope\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: http://127.0.0.1:5001/\n",
+    )
+    .expect("write");
+    let o = strata(&["check", "alertmanager-config", bad.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("bad.yml:4:"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("undefined receiver \"nope\""),
+        "{}",
+        stdout(&o)
+    );
+
+    let unsupported = dir.path().join("email.yml");
+    std::fs::write(
+        &unsupported,
+        "route:\n  receiver: mail\nreceivers:\n  - name: mail\n    email_configs:\n      - to: a@example.com\n",
+    )
+    .expect("write");
+    let o = strata(&[
+        "check",
+        "alertmanager-config",
+        unsupported.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("email_configs is not supported by Strata"),
+        "{}",
+        stdout(&o)
+    );
+    if let Ok(amtool) = Command::new("amtool")
+        .args(["check-config", good.to_str().expect("utf-8")])
+        .output()
+    {
+        assert!(
+            amtool.status.success(),
+            "amtool agrees: {}",
+            stdout(&amtool)
+        );
+    } else {
+        eprintln!(
+            "SKIP (amtool part): amtool is not installed (.ci/run installs prometheus-alertmanager)"
+        );
+    }
+}

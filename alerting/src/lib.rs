@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod format;
+pub mod notifier;
 pub mod rules;
 pub mod template;
 

@@ -1,0 +1,7 @@
+//! The Alertmanager-class notifier. Built so far: [`config`], the Alertmanager
+//! configuration format with its validation (used by `strata check alertmanager-config`).
+//! The dispatcher, silences, notification log, receivers and the API v2 follow (issue
+//! "Alert notifier"); until then alerts go only to the `alerting.alertmanagers` of
+//! `prometheus.yml`.
+
+pub mod config;
