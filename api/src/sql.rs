@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use datafusion::arrow::csv::WriterBuilder;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::json::ArrayWriter;
 use serde_json::{Value, json};
@@ -136,7 +137,14 @@ fn json_rows(out: &SqlOutput) -> Result<Value, String> {
         .schema
         .fields()
         .iter()
-        .map(|f| json!({"name": f.name(), "type": f.data_type().to_string()}))
+        .map(|f| {
+            // Label columns are dictionary-encoded; their values are what the client sees.
+            let t = match f.data_type() {
+                DataType::Dictionary(_, v) => v.to_string(),
+                other => other.to_string(),
+            };
+            json!({"name": f.name(), "type": t})
+        })
         .collect();
     let mut buf = Vec::new();
     {

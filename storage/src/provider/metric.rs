@@ -1,9 +1,11 @@
 //! One table per metric name, its labels as columns: `SELECT instance, avg(value) FROM
 //! node_load1 WHERE timestamp > now() - INTERVAL '1 day' GROUP BY instance`. The schema
 //! is `timestamp`, `value`, then one nullable string column per label name the metric's
-//! series carry (an absent label is NULL). Filters `label = 'x'`, `label <> 'x'`,
-//! `label IN (...)` and `timestamp` bounds are pushed down to the postings and the time
-//! range of the read (blocks outside the range are not opened).
+//! series carry (an absent label is NULL; dictionary-encoded, one value per series). Filters
+//! `label = 'x'`, `label <> 'x'`, `label IN (...)` and `timestamp` bounds are pushed down to
+//! the postings and the time range of the read (blocks outside the range are not opened),
+//! exactly where the read then returns just the matching rows; only projected columns are
+//! built.
 //!
 //! [`MetricSchema`] is the DataFusion schema provider that resolves any metric name to its
 //! table, so every metric is queryable without registering anything.
@@ -13,10 +15,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, Float64Builder, StringBuilder, TimestampMillisecondBuilder,
+    ArrayRef, DictionaryArray, Float64Builder, Int32Builder, StringBuilder,
+    TimestampMillisecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::datasource::TableType;
@@ -62,7 +65,13 @@ impl MetricTable {
             ),
             Field::new("value", DataType::Float64, false),
         ];
-        fields.extend(labels.iter().map(|n| Field::new(n, DataType::Utf8, true)));
+        fields.extend(labels.iter().map(|n| {
+            Field::new(
+                n,
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            )
+        }));
         Ok(Some(MetricTable {
             db,
             metric: metric.to_owned(),
@@ -71,78 +80,101 @@ impl MetricTable {
         }))
     }
 
-    /// The matchers and time range a filter narrows the read to; `None` when it cannot.
-    fn classify(&self, e: &Expr, m: &mut Vec<Matcher>, range: &mut (i64, i64)) -> bool {
+    /// Narrows `m` and `range` by one filter. `Exact` when the read then returns exactly the
+    /// rows the filter keeps (DataFusion need not filter again), `Inexact` when it returns a
+    /// superset, `Unsupported` when the filter is not understood.
+    fn classify(
+        &self,
+        e: &Expr,
+        m: &mut Vec<Matcher>,
+        range: &mut (i64, i64),
+    ) -> TableProviderFilterPushDown {
+        use TableProviderFilterPushDown::{Exact, Inexact, Unsupported};
         match e {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 let (col, op, lit) = match (left.as_ref(), right.as_ref()) {
                     (Expr::Column(c), Expr::Literal(v, _)) => (c, *op, v),
                     (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
                         Some(o) => (c, o, v),
-                        None => return false,
+                        None => return Unsupported,
                     },
-                    _ => return false,
+                    _ => return Unsupported,
                 };
                 if col.name == "timestamp" {
                     let Some(t) = ts_millis(lit) else {
-                        return false;
+                        return Unsupported;
                     };
+                    // Whole milliseconds: strict bounds become inclusive ones exactly.
+                    let whole = matches!(
+                        lit,
+                        ScalarValue::TimestampMillisecond(..)
+                            | ScalarValue::TimestampSecond(..)
+                            | ScalarValue::Int64(_)
+                    );
                     match op {
-                        Operator::Gt | Operator::GtEq => range.0 = range.0.max(t),
-                        Operator::Lt | Operator::LtEq => range.1 = range.1.min(t),
+                        Operator::Gt => range.0 = range.0.max(t.saturating_add(1)),
+                        Operator::GtEq => range.0 = range.0.max(t),
+                        Operator::Lt => range.1 = range.1.min(t.saturating_sub(1)),
+                        Operator::LtEq => range.1 = range.1.min(t),
                         Operator::Eq => {
                             range.0 = range.0.max(t);
                             range.1 = range.1.min(t);
                         }
-                        _ => return false,
+                        _ => return Unsupported,
                     }
-                    return true;
+                    return if whole { Exact } else { Inexact };
                 }
                 if !self.labels.contains(&col.name) {
-                    return false;
+                    return Unsupported;
                 }
                 let Some(s) = string_lit(lit) else {
-                    return false;
+                    return Unsupported;
                 };
-                let op = match op {
-                    Operator::Eq => MatchOp::Equal,
-                    Operator::NotEq => MatchOp::NotEqual,
-                    _ => return false,
+                // `label = 'x'` keeps exactly the series the matcher selects (an absent
+                // label is NULL in SQL and "" for matchers, so '' is not exact, nor is `<>`).
+                let (op, exact) = match op {
+                    Operator::Eq => (MatchOp::Equal, !s.is_empty()),
+                    Operator::NotEq => (MatchOp::NotEqual, false),
+                    _ => return Unsupported,
                 };
                 match Matcher::new(op, &col.name, s) {
                     Ok(x) => {
                         m.push(x);
-                        true
+                        if exact { Exact } else { Inexact }
                     }
-                    Err(_) => false,
+                    Err(_) => Unsupported,
                 }
             }
             Expr::InList(l) if !l.negated => {
                 let Expr::Column(c) = l.expr.as_ref() else {
-                    return false;
+                    return Unsupported;
                 };
                 if !self.labels.contains(&c.name) {
-                    return false;
+                    return Unsupported;
                 }
                 let mut alts = Vec::new();
+                let mut exact = true;
                 for x in &l.list {
                     match x {
                         Expr::Literal(v, _) => match string_lit(v) {
-                            Some(s) => alts.push(regex::escape(s)),
-                            None => return false,
+                            Some(s) => {
+                                exact &= !s.is_empty();
+                                alts.push(regex::escape(s));
+                            }
+                            None => return Unsupported,
                         },
-                        _ => return false,
+                        _ => return Unsupported,
                     }
                 }
                 match Matcher::new(MatchOp::RegexMatch, &c.name, alts.join("|")) {
                     Ok(x) => {
                         m.push(x);
-                        true
+                        if exact { Exact } else { Inexact }
                     }
-                    Err(_) => false,
+                    Err(_) => Unsupported,
                 }
             }
-            _ => false,
+            _ => Unsupported,
         }
     }
 }
@@ -172,13 +204,7 @@ impl TableProvider for MetricTable {
     ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
-            .map(|f| {
-                if self.classify(f, &mut Vec::new(), &mut (i64::MIN, i64::MAX)) {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
-            })
+            .map(|f| self.classify(f, &mut Vec::new(), &mut (i64::MIN, i64::MAX)))
             .collect())
     }
 
@@ -194,7 +220,7 @@ impl TableProvider for MetricTable {
         for f in filters {
             self.classify(f, &mut matchers, &mut range);
         }
-        let data = if range.0 > range.1 {
+        let mut data = if range.0 > range.1 {
             Vec::new()
         } else {
             self.db
@@ -202,45 +228,76 @@ impl TableProvider for MetricTable {
                 .await
                 .map_err(storage_err)?
         };
-        let n: usize = data.iter().map(|s| s.samples.len()).sum();
-        let mut ts = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-        let mut vals = Float64Builder::with_capacity(n);
-        let mut cols: Vec<StringBuilder> = self
-            .labels
-            .iter()
-            .map(|_| StringBuilder::with_capacity(n, n * 8))
-            .collect();
-        let index: HashMap<&str, usize> = self
-            .labels
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect();
-        let mut row: Vec<Option<&str>> = vec![None; self.labels.len()];
-        for s in &data {
-            row.iter_mut().for_each(|x| *x = None);
-            for l in s.labels.iter() {
-                if let Some(&i) = index.get(&*l.name) {
-                    row[i] = Some(&l.value);
-                }
-            }
-            for &(t, v) in &s.samples {
-                ts.append_value(t);
-                vals.append_value(v);
-                for (b, x) in cols.iter_mut().zip(&row) {
-                    b.append_option(*x);
-                }
-            }
+        // Exactly the range (timestamp filters are reported exact): samples are sorted.
+        for s in &mut data {
+            let lo = s.samples.partition_point(|p| p.0 < range.0);
+            let hi = s.samples.partition_point(|p| p.0 <= range.1);
+            s.samples.truncate(hi);
+            s.samples.drain(..lo);
         }
-        let mut arrays: Vec<ArrayRef> = vec![Arc::new(ts.finish()), Arc::new(vals.finish())];
-        arrays.extend(cols.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        let cols: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let schema = Arc::new(self.schema.project(&cols)?);
+        let n: usize = data.iter().map(|s| s.samples.len()).sum();
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
+        for &c in &cols {
+            arrays.push(match c {
+                0 => {
+                    let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+                    data.iter()
+                        .for_each(|s| s.samples.iter().for_each(|&(t, _)| b.append_value(t)));
+                    Arc::new(b.finish())
+                }
+                1 => {
+                    let mut b = Float64Builder::with_capacity(n);
+                    data.iter()
+                        .for_each(|s| s.samples.iter().for_each(|&(_, v)| b.append_value(v)));
+                    Arc::new(b.finish())
+                }
+                _ => label_column(&data, &self.labels[c - 2], n)?,
+            });
+        }
+        let batch = RecordBatch::try_new_with_options(
+            schema.clone(),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(n)),
+        )?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
+            schema,
+            None,
         )?)
     }
+}
+
+/// One label as a dictionary column: the value is looked up once per series, each
+/// sample only repeats its key.
+fn label_column(
+    data: &[crate::db::SeriesSamples],
+    name: &str,
+    rows: usize,
+) -> datafusion::error::Result<ArrayRef> {
+    let mut values = StringBuilder::new();
+    let mut index: HashMap<&str, i32> = HashMap::new();
+    let mut keys = Int32Builder::with_capacity(rows);
+    for s in data {
+        let key = s.labels.get(name).map(|v| {
+            let next = index.len() as i32;
+            *index.entry(v).or_insert_with(|| {
+                values.append_value(v);
+                next
+            })
+        });
+        for _ in &s.samples {
+            keys.append_option(key);
+        }
+    }
+    Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+        keys.finish(),
+        Arc::new(values.finish()),
+    )?))
 }
 
 /// The SQL session's default schema: the fixed tables (`samples`, `series`) and a table

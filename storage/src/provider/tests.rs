@@ -61,3 +61,67 @@ async fn sql_over_head_and_blocks() {
     assert_eq!(jobs, ["j0", "j1", "j2"]);
     assert_eq!(map.keys().as_string::<i32>().value(0), "job");
 }
+
+/// Pushed-down filters on a metric table give exactly what DataFusion's own filtering
+/// gives: strict and inclusive time bounds, `=`/`<>`/`IN` on labels including the empty
+/// value and absent labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_table_filters_are_exact() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = Options::new(dir.path());
+    o.block_range_ms = 1000;
+    let db = Db::open(o).await.expect("open");
+    let batch: Vec<SeriesSamples> = ["a", "b", ""]
+        .iter()
+        .map(|job| SeriesSamples {
+            labels: Labels::from_pairs([("__name__", "m"), ("job", job), ("x", "1")]),
+            samples: (0..10).map(|k| (k * 500, k as f64)).collect(),
+        })
+        .collect();
+    db.append(&batch).expect("append");
+    db.maintain().await.expect("cut some blocks");
+    let ctx = SessionContext::new();
+    ctx.register_table(
+        "m",
+        Arc::new(
+            metric::MetricTable::new(db.clone(), "m")
+                .await
+                .expect("t")
+                .expect("exists"),
+        ),
+    )
+    .expect("register");
+    let count = |q: String| {
+        let ctx = ctx.clone();
+        async move {
+            let rows = ctx
+                .sql(&q)
+                .await
+                .expect("plan")
+                .collect()
+                .await
+                .expect("run");
+            rows[0]
+                .column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .value(0)
+        }
+    };
+    for (filter, want) in [
+        ("timestamp > to_timestamp_millis(1000)", 3 * 7),
+        ("timestamp >= to_timestamp_millis(1000)", 3 * 8),
+        ("timestamp < to_timestamp_millis(1000)", 3 * 2),
+        ("timestamp <= to_timestamp_millis(1000)", 3 * 3),
+        ("timestamp = to_timestamp_millis(1500)", 3),
+        ("job = 'a'", 10),
+        ("job = ''", 0),
+        ("job <> 'a'", 10),
+        ("job IN ('a', 'b')", 20),
+        ("job IN ('a', '')", 10),
+        ("job IS NULL", 10),
+        ("job = 'a' AND timestamp > to_timestamp_millis(4000)", 1),
+    ] {
+        let n = count(format!("SELECT count(*) FROM m WHERE {filter}")).await;
+        assert_eq!(n, want, "{filter}");
+    }
+}
