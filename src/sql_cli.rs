@@ -23,15 +23,8 @@ pub(crate) enum SqlFormat {
 
 /// Runs the subcommand; returns the exit code.
 pub(crate) fn run(dir: PathBuf, query: Option<String>, format: SqlFormat) -> u8 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("strata: cannot start the runtime: {e}");
-            return 1;
-        }
+    let Some(rt) = crate::tools::runtime() else {
+        return 1;
     };
     rt.block_on(async move {
         let mut opts = Options::new(&dir);

@@ -119,15 +119,8 @@ fn check_rules(path: &str, lint_fatal: bool) -> bool {
 }
 
 fn test_rules(files: &[PathBuf]) -> u8 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("strata: cannot start the runtime: {e}");
-            return 1;
-        }
+    let Some(rt) = runtime() else {
+        return 1;
     };
     let mut failed = false;
     for f in files {
@@ -149,4 +142,19 @@ fn test_rules(files: &[PathBuf]) -> u8 {
         }
     }
     u8::from(failed)
+}
+
+/// A multi-threaded runtime for the offline tools (the engine needs one), or `None` after
+/// printing why it could not start.
+pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("strata: cannot start the runtime: {e}");
+            None
+        }
+    }
 }
