@@ -198,6 +198,16 @@ fetch('openapi.json').then(r => r.json()).then(doc => {
 });
 </script></body></html>"#;
 
+/// The form of `POST /api/v1/sql`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SqlForm {
+    /// The SQL statement.
+    query: String,
+    /// Evaluation timeout (capped by `--query.timeout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<String>,
+}
+
 /// One result column of `/api/v1/sql`.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct SqlColumn {

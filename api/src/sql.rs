@@ -38,7 +38,13 @@ const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
         ("query" = Option<String>, Query, description = "SQL text (or the body with Content-Type: application/sql)"),
         ("timeout" = Option<String>, Query, description = "Evaluation timeout (capped by --query.timeout)")
     ),
-    request_body(content = String, content_type = "application/sql", description = "SQL text (or a form with the field query)"),
+    request_body(
+        description = "A form with the field `query`, or the SQL text itself with Content-Type: application/sql",
+        content(
+            (SqlForm = "application/x-www-form-urlencoded"),
+            (String = "application/sql")
+        )
+    ),
     responses(
         (status = 200, description = "JSON rows, an Arrow IPC stream or CSV, by Accept", body = SqlResponse),
         (status = 400, description = "Bad SQL", body = ErrorBody),
