@@ -3,8 +3,11 @@
 //! point at), turned into target groups with Prometheus's `__meta_kubernetes_*` labels.
 //!
 //! Every change of a watched object rebuilds the role's groups from the stores (debounced
-//! by 100 ms) and sends them when they differ. Role `ingress` and `attach_metadata` are not
-//! supported yet: a job using them logs an error and discovers nothing from that config.
+//! by 100 ms) and sends them when they differ. Roles: `node`, `pod`, `service`, `endpoints`,
+//! `endpointslice`, `ingress` (networking.k8s.io/v1). `attach_metadata: {node: true}` adds
+//! the node's `__meta_kubernetes_node_*` labels to pod groups and to endpoint(slice)
+//! targets (nodes are then watched too); `attach_metadata.namespace` is not supported yet
+//! (it is accepted and logged as ignored).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -62,7 +66,31 @@ pub(super) async fn run(
         }
         w
     };
+    let attach_node = cfg.attach_metadata.node
+        && matches!(
+            cfg.role,
+            KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
+        );
+    if attach_node {
+        stores.nodes.push(watch(
+            Api::<Node>::all(client.clone()),
+            sel(KubernetesRole::Node),
+            &changed_tx,
+        ));
+    }
+    if cfg.attach_metadata.namespace {
+        tracing::warn!(job = %job, "kubernetes_sd: attach_metadata.namespace is not supported by Strata yet; ignored");
+    }
     match cfg.role {
+        KubernetesRole::Ingress => {
+            for ns in &namespaces {
+                stores.ingresses.push(watch(
+                    api(&client, ns),
+                    sel(KubernetesRole::Ingress),
+                    &changed_tx,
+                ));
+            }
+        }
         KubernetesRole::Node => {
             stores.nodes.push(watch(
                 Api::<Node>::all(client.clone()),
@@ -100,18 +128,16 @@ pub(super) async fn run(
                 }
             }
         }
-        other => {
-            tracing::error!(job = %job, role = ?other, "kubernetes_sd: this role is not supported by Strata yet");
-            let _ = send(Vec::new()).await;
-            return;
-        }
     }
     drop(changed_tx);
     let mut last: Option<Vec<TargetGroup>> = None;
     while changed.recv().await.is_some() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         while changed.try_recv().is_ok() {}
-        let groups = stores.groups(cfg.role);
+        let mut groups = stores.groups(cfg.role);
+        if attach_node {
+            stores.attach_nodes(&mut groups);
+        }
         if last.as_ref() != Some(&groups) {
             last = Some(groups.clone());
             if send(groups).await.is_err() {
@@ -249,6 +275,7 @@ struct Stores {
     services: Vec<Store<Service>>,
     endpoints: Vec<Store<Endpoints>>,
     slices: Vec<Store<EndpointSlice>>,
+    ingresses: Vec<Store<Ingress>>,
 }
 
 fn all<K: kube::Resource + Clone>(stores: &[Store<K>]) -> Vec<Arc<K>>
@@ -308,6 +335,10 @@ impl Stores {
         let mut out: Vec<TargetGroup> = match role {
             KubernetesRole::Node => all(&self.nodes).iter().map(|n| node_group(n)).collect(),
             KubernetesRole::Pod => all(&self.pods).iter().map(|p| pod_group(p)).collect(),
+            KubernetesRole::Ingress => all(&self.ingresses)
+                .iter()
+                .map(|i| ingress_group(i))
+                .collect(),
             KubernetesRole::Service => all(&self.services)
                 .iter()
                 .map(|s| service_group(s))
@@ -333,11 +364,117 @@ impl Stores {
                         .collect()
                 }
             }
-            _ => Vec::new(),
         };
         out.sort_by(|a, b| a.source.cmp(&b.source));
         out
     }
+}
+
+impl Stores {
+    /// `attach_metadata.node`: the node's name, labels and annotations on pod groups (by
+    /// `pod_node_name`) and on endpoint targets (by the address's node or its pod's node).
+    fn attach_nodes(&self, groups: &mut [TargetGroup]) {
+        let nodes: BTreeMap<String, LabelSet> = all(&self.nodes)
+            .iter()
+            .map(|n| (n.metadata.name.clone().unwrap_or_default(), node_meta(n)))
+            .collect();
+        let node_of = |l: &LabelSet| {
+            [
+                "endpoint_node_name",
+                "endpointslice_endpoint_node_name",
+                "pod_node_name",
+            ]
+            .iter()
+            .find_map(|k| l.get(&format!("{P}{k}")))
+            .and_then(|n| nodes.get(n))
+        };
+        for g in groups {
+            if let Some(m) = node_of(&g.labels) {
+                g.labels.extend(m.clone());
+            }
+            for t in &mut g.targets {
+                if let Some(m) = node_of(t) {
+                    t.extend(m.clone());
+                }
+            }
+        }
+    }
+}
+
+/// `__meta_kubernetes_node_name` and the node's labels and annotations.
+fn node_meta(n: &Node) -> LabelSet {
+    let mut l = LabelSet::new();
+    ins(
+        &mut l,
+        format!("{P}node_name"),
+        n.metadata.name.clone().unwrap_or_default(),
+    );
+    object_labels(&mut l, &format!("{P}node_"), &n.metadata);
+    l
+}
+
+/// Prometheus's ingress role: one target per rule host × path, `https` when a TLS entry
+/// covers the host (wildcards match one label).
+fn ingress_group(i: &Ingress) -> TargetGroup {
+    let (name, ns) = name_ns(&i.metadata);
+    let mut labels = LabelSet::new();
+    ins(&mut labels, format!("{P}namespace"), ns.clone());
+    ins(&mut labels, format!("{P}ingress_name"), name.clone());
+    object_labels(&mut labels, &format!("{P}ingress_"), &i.metadata);
+    let spec = i.spec.as_ref();
+    if let Some(c) = spec.and_then(|s| s.ingress_class_name.clone()) {
+        ins(&mut labels, format!("{P}ingress_class_name"), c);
+    }
+    let tls_hosts: Vec<String> = spec
+        .and_then(|s| s.tls.as_ref())
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t.hosts.clone().unwrap_or_default())
+        .collect();
+    let mut targets = Vec::new();
+    for rule in spec.and_then(|s| s.rules.as_ref()).into_iter().flatten() {
+        let host = rule.host.clone().unwrap_or_default();
+        let scheme = if tls_hosts.iter().any(|p| host_matches(p, &host)) {
+            "https"
+        } else {
+            "http"
+        };
+        let paths: Vec<String> = match rule.http.as_ref() {
+            Some(h) => h
+                .paths
+                .iter()
+                .map(|p| {
+                    p.path
+                        .clone()
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or_else(|| "/".into())
+                })
+                .collect(),
+            None => vec!["/".into()],
+        };
+        for path in paths {
+            let mut t = LabelSet::new();
+            ins(&mut t, "__address__", host.clone());
+            ins(&mut t, format!("{P}ingress_scheme"), scheme);
+            ins(&mut t, format!("{P}ingress_host"), host.clone());
+            ins(&mut t, format!("{P}ingress_path"), path);
+            targets.push(t);
+        }
+    }
+    TargetGroup {
+        source: format!("ingress/{ns}/{name}"),
+        targets,
+        labels,
+    }
+}
+
+/// Prometheus's `matchesHostnamePattern`: `*.example.com` matches exactly one label.
+fn host_matches(pattern: &str, host: &str) -> bool {
+    if pattern == host {
+        return true;
+    }
+    let (p, h): (Vec<&str>, Vec<&str>) = (pattern.split('.').collect(), host.split('.').collect());
+    p.len() == h.len() && p.len() > 1 && p[0] == "*" && p[1..] == h[1..]
 }
 
 fn node_group(n: &Node) -> TargetGroup {
@@ -987,6 +1124,40 @@ mod tests {
         assert_eq!(t["__meta_kubernetes_pod_name"], "web-1");
         assert_eq!(t["__meta_kubernetes_pod_container_name"], "app");
         assert_eq!(g.targets[1]["__meta_kubernetes_endpoint_ready"], "false");
+    }
+
+    #[test]
+    fn ingress_targets_and_node_metadata() {
+        let ing: Ingress = serde_json::from_str(r#"{"metadata":{"name":"shop","namespace":"prod","labels":{"app":"shop"},"annotations":{"a/b":"c"}},"spec":{"ingressClassName":"nginx","tls":[{"hosts":["*.example.com"]}],"rules":[{"host":"www.example.com","http":{"paths":[{"path":"/","pathType":"Prefix","backend":{"service":{"name":"web","port":{"number":80}}}},{"path":"/api","pathType":"Prefix","backend":{"service":{"name":"api","port":{"number":80}}}}]}},{"host":"plain.test"}]}}"#).unwrap();
+        let g = ingress_group(&ing);
+        assert_eq!(g.source, "ingress/prod/shop");
+        assert_eq!(g.labels["__meta_kubernetes_ingress_name"], "shop");
+        assert_eq!(g.labels["__meta_kubernetes_ingress_class_name"], "nginx");
+        assert_eq!(g.labels["__meta_kubernetes_ingress_label_app"], "shop");
+        assert_eq!(g.labels["__meta_kubernetes_ingress_annotation_a_b"], "c");
+        assert_eq!(g.targets.len(), 3);
+        assert_eq!(g.targets[0]["__address__"], "www.example.com");
+        assert_eq!(g.targets[0]["__meta_kubernetes_ingress_scheme"], "https");
+        assert_eq!(g.targets[1]["__meta_kubernetes_ingress_path"], "/api");
+        assert_eq!(g.targets[2]["__meta_kubernetes_ingress_scheme"], "http");
+        assert_eq!(g.targets[2]["__meta_kubernetes_ingress_path"], "/");
+        assert!(host_matches("*.example.com", "a.example.com"));
+        assert!(!host_matches("*.example.com", "a.b.example.com"));
+        assert!(!host_matches("*.example.com", "example.com"));
+
+        let node: Node =
+            serde_json::from_str(r#"{"metadata":{"name":"node-1","labels":{"zone":"a"}}}"#)
+                .unwrap();
+        let mut groups = vec![pod_group(
+            &serde_json::from_str::<Pod>(&pod("web-1", "10.0.0.5", "1")).unwrap(),
+        )];
+        let mut stores = Stores::default();
+        let (reader, mut writer) = reflector::store::<Node>();
+        writer.apply_watcher_event(&watcher::Event::Apply(node));
+        stores.nodes.push(reader);
+        stores.attach_nodes(&mut groups);
+        assert_eq!(groups[0].labels["__meta_kubernetes_node_name"], "node-1");
+        assert_eq!(groups[0].labels["__meta_kubernetes_node_label_zone"], "a");
     }
 
     #[test]
