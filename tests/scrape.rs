@@ -17,7 +17,7 @@ use serde_json::Value;
 /// A scripted exporter: serves whatever body (and content type) the test sets.
 struct Exporter {
     port: u16,
-    body: Arc<Mutex<(String, String)>>,
+    body: Arc<Mutex<(Vec<u8>, String)>>,
 }
 
 impl Exporter {
@@ -25,7 +25,7 @@ impl Exporter {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
         let state = Arc::new(Mutex::new((
-            body.to_owned(),
+            body.as_bytes().to_vec(),
             "text/plain; version=0.0.4".to_owned(),
         )));
         let st = state.clone();
@@ -35,18 +35,23 @@ impl Exporter {
                 let mut buf = [0u8; 4096];
                 let _ = c.read(&mut buf);
                 let (body, ct) = st.lock().expect("lock").clone();
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
-                let _ = c.write_all(resp.as_bytes());
+                let _ = c.write_all(head.as_bytes());
+                let _ = c.write_all(&body);
             }
         });
         Exporter { port, body: state }
     }
 
     fn set(&self, body: &str, ct: &str) {
-        *self.body.lock().expect("lock") = (body.to_owned(), ct.to_owned());
+        self.set_bytes(body.as_bytes(), ct);
+    }
+
+    fn set_bytes(&self, body: &[u8], ct: &str) {
+        *self.body.lock().expect("lock") = (body.to_vec(), ct.to_owned());
     }
 
     fn addr(&self) -> String {
@@ -393,5 +398,90 @@ fn scrapes_node_exporter_and_python_client() {
     assert_eq!(value_of(&query(&s, "queue_depth")[0]), 42.0);
     let md = get_json(s.url("/api/v1/metadata?metric=queue_depth"));
     assert_eq!(md["data"]["queue_depth"][0]["type"], "gauge");
+    s.stop();
+}
+
+/// The protobuf exposition (delimited `MetricFamily`, what Go clients serve when asked with
+/// `scrape_protocols: [PrometheusProto, ...]`) is negotiated and scraped, timestamps kept.
+#[test]
+fn scrapes_the_protobuf_format() {
+    use prost::Message;
+    use strata_ingest::pushgateway::proto::{
+        Bucket, Histogram, LabelPair, Metric, MetricFamily, SimpleValue,
+    };
+    let fam = |name: &str, kind: i32, metrics: Vec<Metric>| MetricFamily {
+        name: Some(name.into()),
+        help: Some("Help.".into()),
+        r#type: Some(kind),
+        metric: metrics,
+    };
+    let label = |k: &str, v: &str| LabelPair {
+        name: Some(k.into()),
+        value: Some(v.into()),
+    };
+    let mut body = Vec::new();
+    for f in [
+        fam(
+            "proto_requests_total",
+            0,
+            vec![Metric {
+                label: vec![label("code", "200")],
+                counter: Some(SimpleValue { value: Some(42.0) }),
+                ..Default::default()
+            }],
+        ),
+        fam(
+            "proto_latency_seconds",
+            4,
+            vec![Metric {
+                histogram: Some(Histogram {
+                    sample_count: Some(3),
+                    sample_sum: Some(1.5),
+                    bucket: vec![Bucket {
+                        cumulative_count: Some(2),
+                        upper_bound: Some(0.5),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+        ),
+    ] {
+        f.encode_length_delimited(&mut body).expect("encode");
+    }
+    let exp = Exporter::start("");
+    exp.set_bytes(
+        &body,
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+    );
+    let cfgdir = tempfile::tempdir().expect("tmp");
+    let cfg = write_config(
+        cfgdir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\nscrape_configs:\n  - job_name: proto\n    scrape_protocols: [PrometheusProto, PrometheusText0.0.4]\n    static_configs:\n      - targets: ['{}']\n",
+            exp.addr()
+        ),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Server::start(dir.path(), &[&cfg]);
+    let r = wait_for("proto counter", 20, || {
+        let r = query(&s, "proto_requests_total");
+        (r.len() == 1).then_some(r)
+    });
+    assert_eq!(r[0]["metric"]["code"], "200");
+    assert_eq!(value_of(&r[0]), 42.0);
+    let b = query(&s, "proto_latency_seconds_bucket");
+    assert_eq!(b.len(), 2, "0.5 and the added +Inf bucket: {b:?}");
+    assert_eq!(query(&s, "proto_latency_seconds_count").len(), 1);
+    // A corrupt protobuf body fails the scrape (up 0) and stores nothing of it.
+    exp.set_bytes(
+        &[0xff, 0xff, 0xff],
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+    );
+    wait_for("up == 0", 20, || {
+        let r = query(&s, "up");
+        (r.len() == 1 && value_of(&r[0]) == 0.0).then_some(())
+    });
     s.stop();
 }

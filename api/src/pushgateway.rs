@@ -79,7 +79,7 @@ fn decode_body(
             )));
         }
         let fams = decode_delimited(body).map_err(BodyError::Malformed)?;
-        from_proto(fams)
+        from_proto(fams, false)
     } else {
         parse_text(body)
     }

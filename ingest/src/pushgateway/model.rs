@@ -78,6 +78,8 @@ pub struct Metric {
     pub labels: BTreeMap<String, String>,
     /// Its value.
     pub value: MetricValue,
+    /// Its timestamp (ms): only scraped protobuf bodies have one; pushes may not.
+    pub timestamp_ms: Option<i64>,
 }
 
 /// A metric family.
@@ -198,6 +200,7 @@ impl Builder {
                 self.family(name, kind).metrics.push(Metric {
                     labels,
                     value: MetricValue::Simple(v),
+                    timestamp_ms: None,
                 });
                 return Ok(());
             }
@@ -240,6 +243,7 @@ impl Builder {
         self.family(name, kind).metrics.push(Metric {
             labels,
             value: MetricValue::Simple(v),
+            timestamp_ms: None,
         });
         Ok(())
     }
@@ -265,6 +269,7 @@ fn complex(f: &mut Family, labels: BTreeMap<String, String>, kind: Kind) -> &mut
                         sum: 0.0,
                     }
                 },
+                timestamp_ms: None,
             });
             f.metrics.len() - 1
         }
@@ -277,8 +282,12 @@ fn parse_float(s: &str) -> Result<f64, BodyError> {
         .ok_or_else(|| BodyError::Malformed(format!("invalid number {s:?}")))
 }
 
-/// Decodes protobuf `MetricFamily`s.
-pub fn from_proto(fams: Vec<proto::MetricFamily>) -> Result<Vec<Family>, BodyError> {
+/// Decodes protobuf `MetricFamily`s; sample timestamps are refused unless
+/// `allow_timestamps` (scrapes keep them, pushes may not have them).
+pub fn from_proto(
+    fams: Vec<proto::MetricFamily>,
+    allow_timestamps: bool,
+) -> Result<Vec<Family>, BodyError> {
     let mut out = Vec::with_capacity(fams.len());
     for f in fams {
         let name = f.name.unwrap_or_default();
@@ -294,7 +303,7 @@ pub fn from_proto(fams: Vec<proto::MetricFamily>) -> Result<Vec<Family>, BodyErr
         };
         let mut metrics = Vec::with_capacity(f.metric.len());
         for m in f.metric {
-            if m.timestamp_ms.is_some() {
+            if m.timestamp_ms.is_some() && !allow_timestamps {
                 return Err(BodyError::Invalid(
                     "pushed metrics must not have timestamps".into(),
                 ));
@@ -344,7 +353,11 @@ pub fn from_proto(fams: Vec<proto::MetricFamily>) -> Result<Vec<Family>, BodyErr
                     }
                 }
             };
-            metrics.push(Metric { labels, value });
+            metrics.push(Metric {
+                labels,
+                value,
+                timestamp_ms: m.timestamp_ms,
+            });
         }
         out.push(Family {
             name,

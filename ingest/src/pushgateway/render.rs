@@ -54,6 +54,7 @@ fn line(
     labels: &BTreeMap<String, String>,
     extra: Option<(&str, f64)>,
     v: f64,
+    ts: Option<i64>,
 ) {
     out.push_str(name);
     if !labels.is_empty() || extra.is_some() {
@@ -74,7 +75,14 @@ fn line(
         }
         out.push('}');
     }
-    let _ = writeln!(out, " {}", g(v));
+    match ts {
+        Some(t) => {
+            let _ = writeln!(out, " {} {t}", g(v));
+        }
+        None => {
+            let _ = writeln!(out, " {}", g(v));
+        }
+    }
 }
 
 /// `(name, le/quantile label, value)`.
@@ -121,9 +129,10 @@ fn render_metric(
     f: &Family,
     labels: &BTreeMap<String, String>,
     value: &MetricValue,
+    ts: Option<i64>,
 ) {
     for (name, extra, v) in series_of(f, value) {
-        line(out, &name, labels, extra, v);
+        line(out, &name, labels, extra, v, ts);
     }
 }
 
@@ -146,7 +155,13 @@ pub fn render_families<'a>(
         }
         header(out, &f.name, &f.help, f.kind.as_str());
         for m in &f.metrics {
-            render_metric(out, f, &metric_labels(&m.labels, group), &m.value);
+            render_metric(
+                out,
+                f,
+                &metric_labels(&m.labels, group),
+                &m.value,
+                m.timestamp_ms,
+            );
         }
     }
 }
@@ -159,7 +174,13 @@ pub fn exposition(groups: &[Group]) -> String {
             let e = by_name.entry(&f.name).or_insert_with(|| (f, Vec::new()));
             for m in &f.metrics {
                 let mut s = String::new();
-                render_metric(&mut s, f, &metric_labels(&m.labels, &grp.labels), &m.value);
+                render_metric(
+                    &mut s,
+                    f,
+                    &metric_labels(&m.labels, &grp.labels),
+                    &m.value,
+                    None,
+                );
                 e.1.push(s);
             }
         }
@@ -176,6 +197,7 @@ pub fn exposition(groups: &[Group]) -> String {
             &l,
             None,
             grp.push_time_ms as f64 / 1000.0,
+            None,
         );
         push_time.push(s);
         let mut s = String::new();
@@ -185,6 +207,7 @@ pub fn exposition(groups: &[Group]) -> String {
             &l,
             None,
             grp.failure_time_ms as f64 / 1000.0,
+            None,
         );
         push_failure.push(s);
     }
@@ -373,4 +396,17 @@ mod tests {
             && *v == 1.5
             && !l.contains_key("instance")));
     }
+}
+
+/// A scraped protobuf body (delimited `MetricFamily`s) as text format 0.0.4, timestamps
+/// kept, so the scrape loop parses it like any text body.
+pub fn proto_to_text(body: &[u8]) -> Result<Vec<u8>, String> {
+    let fams = crate::pushgateway::proto::decode_delimited(body)?;
+    let fams = crate::pushgateway::model::from_proto(fams, true).map_err(|e| match e {
+        crate::pushgateway::model::BodyError::Malformed(m)
+        | crate::pushgateway::model::BodyError::Invalid(m) => m,
+    })?;
+    let mut out = String::new();
+    render_families(fams.iter(), &BTreeMap::new(), &mut out);
+    Ok(out.into_bytes())
 }

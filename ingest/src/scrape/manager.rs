@@ -67,16 +67,8 @@ fn settings_for(cfg: &ScrapeConfig) -> Result<JobSettings, IngestError> {
     let mut weight = cfg.scrape_protocols.len() + 1;
     let mut accept = String::new();
     for p in &cfg.scrape_protocols {
-        if *p != strata_config::ScrapeProtocol::PrometheusProto {
-            accept.push_str(&format!("{};q=0.{weight},", p.header_media_type()));
-        }
+        accept.push_str(&format!("{};q=0.{weight},", p.header_media_type()));
         weight -= 1;
-    }
-    if accept.is_empty() {
-        return Err(IngestError::Config(format!(
-            "job {:?}: scrape_protocols lists only PrometheusProto, which Strata does not support",
-            cfg.job_name
-        )));
     }
     accept.push_str(&format!("*/*;q=0.{weight}"));
     Ok(JobSettings {

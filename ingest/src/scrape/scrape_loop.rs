@@ -268,14 +268,16 @@ impl Loop {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
+        let is_proto = |ct: &str| ct.starts_with("application/vnd.google.protobuf");
+        let mut proto = is_proto(&ct);
         let format = match Format::from_content_type(&ct) {
             Some(f) => f,
+            None if proto => Format::PromText,
             None => match s.cfg.fallback_scrape_protocol {
                 Some(p) if format!("{p:?}").starts_with("OpenMetrics") => Format::OpenMetrics,
                 Some(strata_config::ScrapeProtocol::PrometheusProto) => {
-                    return Err(format!(
-                        "received unsupported Content-Type {ct:?} (protobuf is not supported)"
-                    ));
+                    proto = true;
+                    Format::PromText
                 }
                 Some(_) => Format::PromText,
                 None if ct.is_empty() => Format::PromText,
@@ -295,6 +297,11 @@ impl Loop {
                 ));
             }
             self.body.extend_from_slice(&chunk);
+        }
+        if proto {
+            // Protobuf (delimited MetricFamily) is transcoded to text, timestamps kept.
+            self.body = crate::pushgateway::render::proto_to_text(&self.body)
+                .map_err(|e| format!("invalid protobuf body: {e}"))?;
         }
         Ok(format)
     }
