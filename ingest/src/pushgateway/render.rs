@@ -347,6 +347,19 @@ pub fn samples(groups: &[Group]) -> Vec<(BTreeMap<String, String>, f64)> {
     out
 }
 
+/// A scraped protobuf body (delimited `MetricFamily`s) as text format 0.0.4, timestamps
+/// kept, so the scrape loop parses it like any text body.
+pub fn proto_to_text(body: &[u8]) -> Result<Vec<u8>, String> {
+    let fams = crate::pushgateway::proto::decode_delimited(body)?;
+    let fams = crate::pushgateway::model::from_proto(fams, true).map_err(|e| match e {
+        crate::pushgateway::model::BodyError::Malformed(m)
+        | crate::pushgateway::model::BodyError::Invalid(m) => m,
+    })?;
+    let mut out = String::new();
+    render_families(fams.iter(), &BTreeMap::new(), &mut out);
+    Ok(out.into_bytes())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -396,17 +409,4 @@ mod tests {
             && *v == 1.5
             && !l.contains_key("instance")));
     }
-}
-
-/// A scraped protobuf body (delimited `MetricFamily`s) as text format 0.0.4, timestamps
-/// kept, so the scrape loop parses it like any text body.
-pub fn proto_to_text(body: &[u8]) -> Result<Vec<u8>, String> {
-    let fams = crate::pushgateway::proto::decode_delimited(body)?;
-    let fams = crate::pushgateway::model::from_proto(fams, true).map_err(|e| match e {
-        crate::pushgateway::model::BodyError::Malformed(m)
-        | crate::pushgateway::model::BodyError::Invalid(m) => m,
-    })?;
-    let mut out = String::new();
-    render_families(fams.iter(), &BTreeMap::new(), &mut out);
-    Ok(out.into_bytes())
 }
