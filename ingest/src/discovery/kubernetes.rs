@@ -6,15 +6,16 @@
 //! by 100 ms) and sends them when they differ. Roles: `node`, `pod`, `service`, `endpoints`,
 //! `endpointslice`, `ingress` (networking.k8s.io/v1). `attach_metadata: {node: true}` adds
 //! the node's `__meta_kubernetes_node_*` labels to pod groups and to endpoint(slice)
-//! targets (nodes are then watched too); `attach_metadata.namespace` is not supported yet
-//! (it is accepted and logged as ignored).
+//! targets (nodes are then watched too); `attach_metadata: {namespace: true}` adds the
+//! namespace's `__meta_kubernetes_namespace_label_*`/`_annotation_*` labels to the groups
+//! of every namespaced role (namespaces are then watched too).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -78,8 +79,13 @@ pub(super) async fn run(
             &changed_tx,
         ));
     }
-    if cfg.attach_metadata.namespace {
-        tracing::warn!(job = %job, "kubernetes_sd: attach_metadata.namespace is not supported by Strata yet; ignored");
+    let attach_namespace = cfg.attach_metadata.namespace && cfg.role != KubernetesRole::Node;
+    if attach_namespace {
+        stores.namespaces.push(watch(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default(),
+            &changed_tx,
+        ));
     }
     match cfg.role {
         KubernetesRole::Ingress => {
@@ -137,6 +143,9 @@ pub(super) async fn run(
         let mut groups = stores.groups(cfg.role);
         if attach_node {
             stores.attach_nodes(&mut groups);
+        }
+        if attach_namespace {
+            stores.attach_namespaces(&mut groups);
         }
         if last.as_ref() != Some(&groups) {
             last = Some(groups.clone());
@@ -276,6 +285,7 @@ struct Stores {
     endpoints: Vec<Store<Endpoints>>,
     slices: Vec<Store<EndpointSlice>>,
     ingresses: Vec<Store<Ingress>>,
+    namespaces: Vec<Store<Namespace>>,
 }
 
 fn all<K: kube::Resource + Clone>(stores: &[Store<K>]) -> Vec<Arc<K>>
@@ -396,6 +406,29 @@ impl Stores {
                 if let Some(m) = node_of(t) {
                     t.extend(m.clone());
                 }
+            }
+        }
+    }
+}
+
+impl Stores {
+    /// `attach_metadata.namespace`: the labels and annotations of each group's namespace.
+    fn attach_namespaces(&self, groups: &mut [TargetGroup]) {
+        let namespaces: BTreeMap<String, LabelSet> = all(&self.namespaces)
+            .iter()
+            .map(|n| {
+                let mut l = LabelSet::new();
+                object_labels(&mut l, &format!("{P}namespace_"), &n.metadata);
+                (n.metadata.name.clone().unwrap_or_default(), l)
+            })
+            .collect();
+        for g in groups {
+            if let Some(m) = g
+                .labels
+                .get(&format!("{P}namespace"))
+                .and_then(|ns| namespaces.get(ns))
+            {
+                g.labels.extend(m.clone());
             }
         }
     }
@@ -1158,6 +1191,22 @@ mod tests {
         stores.attach_nodes(&mut groups);
         assert_eq!(groups[0].labels["__meta_kubernetes_node_name"], "node-1");
         assert_eq!(groups[0].labels["__meta_kubernetes_node_label_zone"], "a");
+
+        let ns: Namespace =
+            serde_json::from_str(r#"{"metadata":{"name":"default","labels":{"team":"core"}}}"#)
+                .unwrap();
+        let (reader, mut writer) = reflector::store::<Namespace>();
+        writer.apply_watcher_event(&watcher::Event::Apply(ns));
+        stores.namespaces.push(reader);
+        stores.attach_namespaces(&mut groups);
+        assert_eq!(
+            groups[0].labels["__meta_kubernetes_namespace_label_team"],
+            "core"
+        );
+        assert_eq!(
+            groups[0].labels["__meta_kubernetes_namespace_labelpresent_team"],
+            "true"
+        );
     }
 
     #[test]
