@@ -1,0 +1,206 @@
+//! The notification log: per aggregation group and receiver, which alerts were last
+//! notified as firing and resolved, and when — Alertmanager's `nflog` — with the dedup
+//! decision of its `DedupStage.needsUpdate`. Persisted to one JSON file on every change,
+//! so a restart does not page again for what was already sent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+/// What was last sent for one (group, receiver).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Fingerprints notified as firing.
+    pub firing: BTreeSet<u64>,
+    /// Fingerprints notified as resolved.
+    pub resolved: BTreeSet<u64>,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// Alertmanager's `needsUpdate`: notify when new alerts fire, when everything notified
+/// has resolved, when resolved alerts are new and the receiver sends resolved ones, or
+/// when the repeat interval has passed.
+pub fn needs_update(
+    entry: Option<&Entry>,
+    firing: &BTreeSet<u64>,
+    resolved: &BTreeSet<u64>,
+    repeat_ms: i64,
+    send_resolved: bool,
+    now: i64,
+) -> bool {
+    let Some(e) = entry else {
+        return !firing.is_empty();
+    };
+    if !firing.is_subset(&e.firing) {
+        return true;
+    }
+    if firing.is_empty() {
+        return !e.firing.is_empty();
+    }
+    if send_resolved && !resolved.is_subset(&e.resolved) {
+        return true;
+    }
+    e.at < now - repeat_ms
+}
+
+/// The log.
+pub struct Nflog {
+    entries: Mutex<BTreeMap<String, Entry>>,
+    path: Option<PathBuf>,
+    retention_ms: i64,
+}
+
+impl Nflog {
+    /// Opens the log, reading `path` when it exists.
+    pub fn open(path: Option<PathBuf>, retention_ms: i64) -> Result<Nflog, String> {
+        let mut entries = BTreeMap::new();
+        if let Some(p) = &path
+            && p.exists()
+        {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            entries = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+        Ok(Nflog {
+            entries: Mutex::new(entries),
+            path,
+            retention_ms,
+        })
+    }
+
+    /// The entry of `key` (`<group key>/<receiver>`).
+    pub fn get(&self, key: &str) -> Option<Entry> {
+        self.entries.lock().get(key).cloned()
+    }
+
+    /// Records a successful notification.
+    pub fn log(&self, key: &str, entry: Entry) -> Result<(), String> {
+        let mut e = self.entries.lock();
+        e.insert(key.to_owned(), entry);
+        self.persist(&e)
+    }
+
+    /// Drops entries older than the retention; returns how many.
+    pub fn gc(&self, now: i64) -> usize {
+        let mut e = self.entries.lock();
+        let before = e.len();
+        e.retain(|_, x| now - x.at <= self.retention_ms);
+        let n = before - e.len();
+        if n > 0 {
+            let _ = self.persist(&e);
+        }
+        n
+    }
+
+    fn persist(&self, entries: &BTreeMap<String, Entry>) -> Result<(), String> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let json = serde_json::to_vec(entries).map_err(|e| e.to_string())?;
+        let tmp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, &json)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn set(v: &[u64]) -> BTreeSet<u64> {
+        v.iter().copied().collect()
+    }
+
+    #[test]
+    fn dedup_decisions_as_alertmanager() {
+        let repeat = 3_600_000;
+        // Never notified: only when something fires.
+        assert!(needs_update(None, &set(&[1]), &set(&[]), repeat, true, 0));
+        assert!(!needs_update(None, &set(&[]), &set(&[1]), repeat, true, 0));
+        let e = Entry {
+            firing: set(&[1, 2]),
+            resolved: set(&[]),
+            at: 1000,
+        };
+        // Same firing set within the repeat interval: no.
+        assert!(!needs_update(
+            Some(&e),
+            &set(&[1, 2]),
+            &set(&[]),
+            repeat,
+            true,
+            2000
+        ));
+        // A new firing alert: yes.
+        assert!(needs_update(
+            Some(&e),
+            &set(&[1, 3]),
+            &set(&[]),
+            repeat,
+            true,
+            2000
+        ));
+        // One resolved: only for receivers that send resolved ones.
+        assert!(needs_update(
+            Some(&e),
+            &set(&[1]),
+            &set(&[2]),
+            repeat,
+            true,
+            2000
+        ));
+        assert!(!needs_update(
+            Some(&e),
+            &set(&[1]),
+            &set(&[2]),
+            repeat,
+            false,
+            2000
+        ));
+        // All resolved: yes, whatever send_resolved says (clears the log).
+        assert!(needs_update(
+            Some(&e),
+            &set(&[]),
+            &set(&[1, 2]),
+            repeat,
+            false,
+            2000
+        ));
+        // Repeat interval passed.
+        assert!(needs_update(
+            Some(&e),
+            &set(&[1, 2]),
+            &set(&[]),
+            repeat,
+            true,
+            1000 + repeat + 1
+        ));
+    }
+
+    #[test]
+    fn survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nflog.json");
+        let log = Nflog::open(Some(p.clone()), 5 * 24 * 3_600_000).unwrap();
+        let e = Entry {
+            firing: set(&[7]),
+            resolved: set(&[]),
+            at: 42,
+        };
+        log.log("{}:{alertname=\"A\"}/hook", e.clone()).unwrap();
+        let again = Nflog::open(Some(p), 5 * 24 * 3_600_000).unwrap();
+        assert_eq!(again.get("{}:{alertname=\"A\"}/hook"), Some(e));
+        assert_eq!(again.gc(42 + 5 * 24 * 3_600_000 + 1), 1);
+    }
+}
