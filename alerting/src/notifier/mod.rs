@@ -2,11 +2,9 @@
 //! configuration format with its validation (used by `strata check alertmanager-config`),
 //! [`silences`], the persisted silence set, [`alert`] (alerts with Alertmanager's
 //! fingerprint), [`nflog`] (the persisted notification log and the dedup decision) and
-//! [`webhook`] (the webhook message) — not yet served: the dispatcher and
-//! the API v2 that use them come next.
-//! The dispatcher, silences, notification log, receivers and the API v2 follow (issue
-//! "Alert notifier"); until then alerts go only to the `alerting.alertmanagers` of
-//! `prometheus.yml`.
+//! [`webhook`] (the webhook message). Not built yet (issue "Alert notifier"): the
+//! dispatcher that uses them, the Slack and PagerDuty senders and the API v2; until then
+//! alerts go only to the `alerting.alertmanagers` of `prometheus.yml`.
 
 pub mod alert;
 pub mod config;
