@@ -215,7 +215,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         },
     );
     let rule_files = RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
-    rules.apply(&config, rule_files);
+    rules.apply(&config, rule_files).await;
     state.set_rule_manager(rules.clone());
 
     let push_file = flags
@@ -353,7 +353,7 @@ fn reload_fn(
                 RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
             s.scrape.apply(&config).map_err(|e| e.to_string())?;
             s.sender.apply(&config)?;
-            s.rules.apply(&config, rule_files);
+            s.rules.apply(&config, rule_files).await;
             s.push_interval.store(
                 config.global.scrape_interval.as_millis() as i64,
                 std::sync::atomic::Ordering::Relaxed,

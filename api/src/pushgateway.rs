@@ -59,10 +59,16 @@ fn decode_body(
     let owned;
     let body = if gz {
         let mut out = Vec::new();
+        let max = strata_ingest::remote_write::MAX_DECOMPRESSED;
         flate2::read::GzDecoder::new(body)
-            .take(strata_ingest::remote_write::MAX_DECOMPRESSED as u64)
+            .take(max as u64 + 1)
             .read_to_end(&mut out)
             .map_err(|e| BodyError::Malformed(format!("gzip: {e}")))?;
+        if out.len() > max {
+            return Err(BodyError::Malformed(format!(
+                "decompressed body larger than {max} bytes"
+            )));
+        }
         owned = out;
         &owned[..]
     } else {
@@ -83,6 +89,14 @@ fn decode_body(
     } else {
         parse_text(body)
     }
+}
+
+/// Runs a store change off the async workers: it serialises the groups and fsyncs the
+/// persistence file.
+async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response())
 }
 
 fn push(s: &AppState, rest: &str, headers: &HeaderMap, body: &[u8], replace: bool) -> Response {
@@ -137,7 +151,7 @@ pub(crate) async fn push_put(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    push(&s, &rest, &headers, &body, true)
+    blocking(move || push(&s, &rest, &headers, &body, true)).await
 }
 
 /// `POST /metrics/job/<job>{/<label>/<value>}`: replaces only the pushed metric families.
@@ -159,7 +173,7 @@ pub(crate) async fn push_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    push(&s, &rest, &headers, &body, false)
+    blocking(move || push(&s, &rest, &headers, &body, false)).await
 }
 
 /// `DELETE /metrics/job/<job>{/<label>/<value>}`: deletes the group.

@@ -96,7 +96,7 @@ impl Db {
             Arc::new(LocalFileSystem::new_with_prefix(&opts.dir)?.with_automatic_cleanup(true));
         let blocks_root = Path::from("blocks");
         let pool = Arc::new(LabelPool::default());
-        let blocks = open_blocks(&store, &blocks_root, &pool).await?;
+        let blocks = open_blocks(&store, &blocks_root, &pool, opts.read_only).await?;
         let head = Head::new(pool.clone());
         let wal_dir = opts.dir.join("wal");
         let block_range = opts.block_range_ms;
@@ -708,6 +708,7 @@ async fn open_blocks(
     store: &Arc<dyn ObjectStore>,
     root: &Path,
     pool: &LabelPool,
+    read_only: bool,
 ) -> Result<Vec<Arc<Block>>> {
     let listing = match store.list_with_delimiter(Some(root)).await {
         Ok(l) => l,
@@ -718,6 +719,8 @@ async fn open_blocks(
     for dir in listing.common_prefixes {
         match Block::open(store.clone(), dir.clone(), pool).await {
             Ok(b) => blocks.push(Arc::new(b)),
+            // Read-only beside a server, a block without meta.json may be one being written.
+            Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) if read_only => {}
             Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) => {
                 tracing::warn!(block = %dir, "removing unfinished block (no meta.json)");
                 let files = store.list_with_delimiter(Some(&dir)).await?;

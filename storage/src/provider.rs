@@ -217,6 +217,9 @@ impl TableProvider for SamplesTable {
         let mut vals = Float64Builder::with_capacity(n);
         for s in &data {
             for &(t, v) in &s.samples {
+                if v.to_bits() == metric::STALE_NAN_BITS {
+                    continue;
+                }
                 metric.append_value(s.labels.metric_name());
                 append_labels(&mut labels, &s.labels)?;
                 ts.append_value(t);

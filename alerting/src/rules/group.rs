@@ -135,7 +135,11 @@ impl Group {
             .collect();
         Group {
             file: file.to_owned(),
-            interval: def.interval.unwrap_or(default_interval).max(1),
+            interval: def
+                .interval
+                .filter(|i| *i > 0)
+                .unwrap_or(default_interval)
+                .max(1),
             query_offset: def.query_offset.unwrap_or(default_offset),
             def,
             rules,
@@ -211,10 +215,11 @@ impl Group {
         match result {
             Ok(out) => {
                 let stale: Vec<Labels> = {
+                    let now: HashSet<&Labels> = out.iter().map(|(l, _)| l).collect();
                     let st = rule.state.lock();
                     st.series
                         .iter()
-                        .filter(|l| !out.iter().any(|(o, _)| o == *l))
+                        .filter(|l| !now.contains(l))
                         .cloned()
                         .collect()
                 };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use strata_config::Config;
-use strata_engine::PromValue;
+use strata_storage::Matcher;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -71,8 +71,10 @@ impl RuleManager {
         load_files(&expand_globs(&config.rule_files)?)
     }
 
-    /// Replaces the running groups with those of `files` (already validated).
-    pub fn apply(self: &Arc<Self>, config: &Config, files: Vec<RuleFile>) {
+    /// Replaces the running groups with those of `files` (already validated). Old group
+    /// tasks are stopped and awaited first (an evaluation in progress finishes), so the
+    /// state taken over is whole.
+    pub async fn apply(self: &Arc<Self>, config: &Config, files: Vec<RuleFile>) {
         *self.ctx.external_labels.write() = config
             .global
             .external_labels
@@ -82,21 +84,20 @@ impl RuleManager {
         let interval = config.global.evaluation_interval.as_millis() as i64;
         let offset = config.global.rule_query_offset.as_millis() as i64;
         let restore = std::mem::replace(&mut *self.first.lock(), false);
-        let mut old: HashMap<(String, String), Running> = self
-            .running
-            .lock()
-            .drain(..)
-            .map(|r| (r.group.key(), r))
-            .collect();
+        let running: Vec<Running> = self.running.lock().drain(..).collect();
+        let mut old: HashMap<(String, String), Arc<Group>> = HashMap::new();
+        for r in running {
+            let _ = r.stop.send(true);
+            let _ = r.task.await;
+            old.insert(r.group.key(), r.group);
+        }
         let mut next = Vec::new();
         for f in files {
             for def in f.groups {
                 let g = Arc::new(Group::new(&f.path, def, interval, offset));
                 let mut group_restore = restore;
                 if let Some(o) = old.remove(&g.key()) {
-                    let _ = o.stop.send(true);
-                    o.task.abort();
-                    g.copy_state_from(&o.group);
+                    g.copy_state_from(&o);
                     group_restore = false;
                 }
                 if !group_restore {
@@ -115,9 +116,7 @@ impl RuleManager {
         }
         let now = now_ms();
         for (_, o) in old {
-            let _ = o.stop.send(true);
-            o.task.abort();
-            o.group.mark_stale(&self.ctx, now);
+            o.mark_stale(&self.ctx, now);
         }
         tracing::info!(groups = next.len(), "rule groups loaded");
         *self.running.lock() = next;
@@ -149,16 +148,19 @@ impl RuleManager {
                 rule.state.lock().alerts.restored = true;
                 continue;
             }
-            let q = format!(
-                "ALERTS_FOR_STATE{{alertname={}}}[{}ms]",
-                strata_grammar::quote_string(&rule.def.name),
-                self.opts.outage_tolerance
-            );
-            let found = match self.ctx.engine.instant(&q, ts, None, None).await {
-                Ok(o) => match o.value {
-                    PromValue::Matrix(m) => m,
-                    _ => Vec::new(),
-                },
+            // Raw samples: the last one may be a staleness marker (the alert resolved
+            // before the restart), which means there is nothing to restore.
+            let matchers = [
+                Matcher::equal("__name__", "ALERTS_FOR_STATE"),
+                Matcher::equal("alertname", rule.def.name.as_str()),
+            ];
+            let found = match self
+                .ctx
+                .db
+                .select(&matchers, ts - self.opts.outage_tolerance, ts)
+                .await
+            {
+                Ok(v) => v,
                 Err(e) => {
                     tracing::warn!(alert = %rule.def.name, error = %e, "restoring alert state failed");
                     Vec::new()
@@ -174,10 +176,13 @@ impl RuleManager {
                                 .iter()
                                 .all(|(k, v)| s.labels.get(k) == Some(v.as_str()))
                     })
-                    .and_then(|s| s.points.last().copied())
+                    .and_then(|s| s.samples.last().copied())
                 else {
                     continue;
                 };
+                if v.to_bits() == crate::rules::group::STALE_NAN.to_bits() {
+                    continue;
+                }
                 let mut active_at = (v as i64) * 1000;
                 let remaining = hold - (down_at - active_at);
                 if remaining <= 0 {

@@ -373,6 +373,12 @@ pub fn from_proto(
 fn check_duplicates(fams: &[Family]) -> Result<(), BodyError> {
     let mut names = std::collections::HashSet::new();
     for f in fams {
+        if !strata_grammar::is_legacy_metric_name(&f.name) {
+            return Err(BodyError::Invalid(format!(
+                "invalid metric name {:?}",
+                f.name
+            )));
+        }
         if !names.insert(&f.name) {
             return Err(BodyError::Invalid(format!(
                 "metric family {:?} appears twice",
@@ -381,12 +387,16 @@ fn check_duplicates(fams: &[Family]) -> Result<(), BodyError> {
         }
         let mut seen = std::collections::HashSet::new();
         for m in &f.metrics {
-            if let Some(bad) = m
-                .labels
-                .keys()
-                .find(|k| !strata_grammar::is_legacy_label_name(k))
-            {
-                return Err(BodyError::Invalid(format!("invalid label name {bad:?}")));
+            if let Some(bad) = m.labels.keys().find(|k| {
+                !strata_grammar::is_legacy_label_name(k)
+                    || k.starts_with("__")
+                    || (f.kind == Kind::Histogram && *k == "le")
+                    || (f.kind == Kind::Summary && *k == "quantile")
+            }) {
+                return Err(BodyError::Invalid(format!(
+                    "invalid label name {bad:?} in metric family {:?}",
+                    f.name
+                )));
             }
             if !seen.insert(&m.labels) {
                 return Err(BodyError::Invalid(format!(
@@ -453,5 +463,37 @@ mod tests {
             Err(BodyError::Malformed(_))
         ));
         assert_eq!(parse_text(b"").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn refuses_names_the_exposition_could_not_carry() {
+        let fam = |name: &str, kind: i32, label: &str| proto::MetricFamily {
+            name: Some(name.into()),
+            help: None,
+            r#type: Some(kind),
+            metric: vec![proto::Metric {
+                label: vec![proto::LabelPair {
+                    name: Some(label.into()),
+                    value: Some("x".into()),
+                }],
+                gauge: Some(proto::SimpleValue { value: Some(1.0) }),
+                ..Default::default()
+            }],
+        };
+        for (name, kind, label) in [
+            ("my-metric", 1, "a"),
+            ("ok", 1, "bad-label"),
+            ("ok", 1, "__reserved"),
+            ("h", 4, "le"),
+            ("s", 2, "quantile"),
+        ] {
+            assert!(
+                matches!(
+                    from_proto(vec![fam(name, kind, label)], false),
+                    Err(BodyError::Invalid(_))
+                ),
+                "{name} {label}"
+            );
+        }
     }
 }

@@ -78,8 +78,14 @@ impl PushStore {
             let list: Vec<Persisted> =
                 serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
             for g in list {
-                let fams = parse_text(g.text.as_bytes())
-                    .map_err(|e| format!("{}: group {:?}: {e:?}", p.display(), g.labels))?;
+                let fams = match parse_text(g.text.as_bytes()) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::error!(file = %p.display(), group = ?g.labels, error = ?e,
+                            "skipping a persisted push group that does not parse");
+                        continue;
+                    }
+                };
                 groups.insert(
                     g.labels.clone(),
                     Group {

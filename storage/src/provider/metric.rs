@@ -32,6 +32,9 @@ use crate::db::Db;
 use crate::labels::METRIC_NAME;
 use crate::matcher::{MatchOp, Matcher};
 
+/// Prometheus's staleness marker.
+pub(crate) const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
 /// The table of one metric.
 #[derive(Debug)]
 pub struct MetricTable {
@@ -229,11 +232,13 @@ impl TableProvider for MetricTable {
                 .map_err(storage_err)?
         };
         // Exactly the range (timestamp filters are reported exact): samples are sorted.
+        // Staleness markers are not data (PromQL drops them too).
         for s in &mut data {
             let lo = s.samples.partition_point(|p| p.0 < range.0);
             let hi = s.samples.partition_point(|p| p.0 <= range.1);
             s.samples.truncate(hi);
             s.samples.drain(..lo);
+            s.samples.retain(|p| p.1.to_bits() != STALE_NAN_BITS);
         }
         let cols: Vec<usize> = match projection {
             Some(p) => p.clone(),

@@ -125,3 +125,80 @@ async fn metric_table_filters_are_exact() {
         assert_eq!(n, want, "{filter}");
     }
 }
+
+/// A read-only open (`strata sql` beside a server) leaves an unfinished block (no
+/// meta.json yet: a server may be writing it) and the WAL alone, and SQL skips staleness
+/// markers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_open_changes_nothing_and_sql_skips_stale_markers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::open(Options::new(dir.path())).await.expect("open");
+    let stale = f64::from_bits(metric::STALE_NAN_BITS);
+    db.append(&[SeriesSamples {
+        labels: Labels::from_pairs([("__name__", "g"), ("job", "a")]),
+        samples: vec![(1000, 1.0), (2000, 2.0), (3000, stale)],
+    }])
+    .expect("append");
+    db.sync_wal().expect("sync");
+    let unfinished = dir.path().join("blocks").join("01UNFINISHED");
+    std::fs::create_dir_all(&unfinished).expect("mkdir");
+    std::fs::write(unfinished.join("samples.parquet"), b"partial").expect("write");
+    let wal_files = |p: &std::path::Path| {
+        let mut v: Vec<(String, u64)> = std::fs::read_dir(p.join("wal"))
+            .expect("wal")
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().map(|m| m.len()).unwrap_or(0),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = wal_files(dir.path());
+    let mut o = Options::new(dir.path());
+    o.read_only = true;
+    let ro = Db::open(o).await.expect("open read-only");
+    assert!(
+        unfinished.join("samples.parquet").exists(),
+        "unfinished block kept"
+    );
+    assert_eq!(wal_files(dir.path()), before, "WAL untouched");
+    let ctx = SessionContext::new();
+    ctx.register_table(
+        "g",
+        Arc::new(
+            metric::MetricTable::new(ro.clone(), "g")
+                .await
+                .expect("t")
+                .expect("exists"),
+        ),
+    )
+    .expect("register");
+    let rows = ctx
+        .sql("SELECT count(*), sum(value) FROM g")
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run");
+    assert_eq!(
+        rows[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0),
+        2
+    );
+    assert_eq!(
+        rows[0]
+            .column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .value(0),
+        3.0
+    );
+    ro.close().await.expect("close read-only");
+    assert_eq!(wal_files(dir.path()), before, "close writes nothing");
+    db.close().await.expect("close");
+}

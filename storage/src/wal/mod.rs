@@ -133,6 +133,15 @@ impl Wal {
     ) -> Result<(Wal, ReplayStats)> {
         if !read_only {
             fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
+        } else if !dir.is_dir() {
+            let w = Wal {
+                dir: dir.to_path_buf(),
+                writer: Mutex::new(None),
+                dirty: AtomicBool::new(false),
+                fsyncs: AtomicU64::new(0),
+                bytes_written: AtomicU64::new(0),
+            };
+            return Ok((w, ReplayStats::default()));
         }
         let (segs, cp) = list(dir)?;
         let mut stats = ReplayStats::default();
