@@ -450,6 +450,24 @@ fn firing_state_survives_a_restart_and_groups_survive_a_reload() {
     );
     let j = get_json(s.url("/api/v1/rules"));
     assert_eq!(j["data"]["groups"].as_array().map(Vec::len), Some(2));
+
+    // A reload that removes the recording rule from its group: its series goes stale.
+    assert_eq!(query(s.port, "job:input:sum").len(), 1);
+    let without = rules.replace(
+        "      - record: job:input:sum\n        expr: sum by (job) (input)\n        labels:\n          recorded_by: e2e\n",
+        "",
+    );
+    assert_ne!(without, rules);
+    std::fs::write(dir.path().join("rules.yml"), without).expect("rewrite rules");
+    let r = reqwest::blocking_client()
+        .post(s.url("/-/reload"), Vec::new())
+        .send()
+        .expect("reload");
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text());
+    assert!(
+        query(s.port, "job:input:sum").is_empty(),
+        "a removed rule's series is stale at once"
+    );
     drop(pusher);
     s.stop();
 }

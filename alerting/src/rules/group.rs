@@ -162,22 +162,49 @@ impl Group {
     }
 
     /// Takes over the state of the same group before a reload (rules matched by name and
-    /// position among equally named rules), as Prometheus's `CopyState`.
-    pub fn copy_state_from(&self, old: &Group) {
+    /// position among equally named rules), as Prometheus's `CopyState`. Returns the series
+    /// of old rules that have no successor, which the caller marks stale.
+    pub fn copy_state_from(&self, old: &Group) -> Vec<Labels> {
         *self.state.lock() = old.state.lock().clone();
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut taken = vec![false; old.rules.len()];
         for r in &self.rules {
             let n = seen.entry(r.def.name.as_str()).or_default();
             let idx = *n;
             *n += 1;
-            if let Some(o) = old
+            if let Some((i, o)) = old
                 .rules
                 .iter()
-                .filter(|o| o.def.name == r.def.name && o.def.alert == r.def.alert)
+                .enumerate()
+                .filter(|(_, o)| o.def.name == r.def.name && o.def.alert == r.def.alert)
                 .nth(idx)
             {
+                taken[i] = true;
                 *r.state.lock() = o.state.lock().clone();
             }
+        }
+        old.rules
+            .iter()
+            .zip(taken)
+            .filter(|(_, t)| !t)
+            .flat_map(|(o, _)| o.state.lock().series.iter().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Writes staleness markers at `ts` for `series` (outputs of rules a reload removed).
+    pub fn write_stale(&self, ctx: &RuleContext, series: Vec<Labels>, ts: i64) {
+        if series.is_empty() {
+            return;
+        }
+        let batch: Vec<SeriesSamples> = series
+            .into_iter()
+            .map(|labels| SeriesSamples {
+                labels,
+                samples: vec![(ts - self.query_offset, STALE_NAN)],
+            })
+            .collect();
+        if let Err(e) = ctx.db.append(&batch) {
+            tracing::warn!(group = %self.def.name, error = %e, "writing staleness markers failed");
         }
     }
 

@@ -97,7 +97,8 @@ impl RuleManager {
                 let g = Arc::new(Group::new(&f.path, def, interval, offset));
                 let mut group_restore = restore;
                 if let Some(o) = old.remove(&g.key()) {
-                    g.copy_state_from(&o);
+                    let gone = g.copy_state_from(&o);
+                    g.write_stale(&self.ctx, gone, now_ms());
                     group_restore = false;
                 }
                 if !group_restore {
