@@ -21,6 +21,7 @@ pub mod block;
 mod chunk;
 mod compact;
 pub mod db;
+mod durable;
 pub mod error;
 pub mod head;
 pub mod index;
@@ -35,6 +36,7 @@ pub mod wal;
 /// Arrow as storage uses it (DataFusion's re-export: one arrow in the tree).
 pub use datafusion::arrow;
 pub use db::{AppendReport, Appender, Db, SeriesSamples};
+pub use durable::write_atomic;
 pub use error::{Result, StorageError};
 pub use labels::{Label, LabelPool, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};

@@ -311,17 +311,8 @@ impl Silences {
             })
             .collect();
         let json = serde_json::to_vec(&list).map_err(|e| SilenceError::Persist(e.to_string()))?;
-        let tmp = path.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, &json)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|e| SilenceError::Persist(format!("{}: {e}", path.display())))
+        strata_storage::write_atomic(path, &json)
+            .map_err(|e| SilenceError::Persist(format!("{}: {e}", path.display())))
     }
 }
 
