@@ -49,7 +49,7 @@ pub(crate) async fn federate(
             let Some(&(t, v)) = series.samples.last() else {
                 continue;
             };
-            if v.to_bits() == strata_ingest::scrape::STALE_NAN.to_bits() {
+            if strata_storage::is_stale(v) {
                 continue;
             }
             let mut name = String::new();

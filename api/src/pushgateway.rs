@@ -40,13 +40,6 @@ fn store(s: &AppState) -> Result<&Arc<PushStore>, NotReady> {
     s.pushgateway.get().ok_or(NotReady)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// The body as families: gzip undone, protobuf or text by `Content-Type`.
 fn decode_body(
     headers: &HeaderMap,
@@ -108,7 +101,12 @@ fn push(s: &AppState, rest: &str, headers: &HeaderMap, body: &[u8], replace: boo
         Ok(k) => k,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
-    match st.push(key, decode_body(headers, body), replace, now_ms()) {
+    match st.push(
+        key,
+        decode_body(headers, body),
+        replace,
+        crate::query::now_ms(),
+    ) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(PushError::BadRequest(m)) => {
             (StatusCode::BAD_REQUEST, format!("{m}\n")).into_response()

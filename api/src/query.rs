@@ -100,7 +100,7 @@ fn prom_duration(s: &str) -> Option<i64> {
     Some(total)
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -17,7 +17,7 @@ use crate::error::{EngineError, Result};
 /// The series id of scalar relations (labels `{}`).
 pub const SCALAR_SERIES: u32 = 0;
 /// Bit pattern of Prometheus's staleness marker.
-pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+pub const STALE_NAN: u64 = strata_storage::STALE_NAN.to_bits();
 
 /// True if `v` is a staleness marker.
 #[inline]

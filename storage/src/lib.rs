@@ -35,6 +35,15 @@ pub mod wal;
 
 /// Arrow as storage uses it (DataFusion's re-export: one arrow in the tree).
 pub use datafusion::arrow;
+
+/// Prometheus's staleness marker: a NaN with this exact bit pattern ends a series.
+pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
+
+/// Whether `v` is the staleness marker (not just any NaN).
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN.to_bits()
+}
+
 pub use db::{AppendReport, Appender, Db, SeriesSamples};
 pub use durable::write_atomic;
 pub use error::{Result, StorageError};

@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::common::{Column, DataFusionError, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
@@ -81,28 +81,40 @@ fn ts_millis(v: &ScalarValue) -> Option<i64> {
     }
 }
 
+/// `column <op> literal` (either side), with the operator as seen from the column.
+fn column_literal(e: &Expr) -> Option<(&Column, Operator, &ScalarValue)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+        return None;
+    };
+    match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(c), Expr::Literal(v, _)) => Some((c, *op, v)),
+        (Expr::Literal(v, _), Expr::Column(c)) => op.swap().map(|o| (c, o, v)),
+        _ => None,
+    }
+}
+
+/// A string literal's text.
+fn string_lit(v: &ScalarValue) -> Option<&str> {
+    match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => Some(s),
+        _ => None,
+    }
+}
+
 /// The pushable parts of one filter: `metric = 'x'`, `timestamp <op> literal`.
 fn classify(e: &Expr, p: &mut Pushdown) -> bool {
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+    let Some((col, op, lit)) = column_literal(e) else {
         return false;
     };
-    let (col, op, lit) = match (left.as_ref(), right.as_ref()) {
-        (Expr::Column(c), Expr::Literal(v, _)) => (c, *op, v),
-        (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
-            Some(o) => (c, o, v),
-            None => return false,
-        },
-        _ => return false,
-    };
     match (col.name.as_str(), op) {
-        ("metric", Operator::Eq) => match lit {
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)) => {
-                p.metric = Some(s.clone());
+        ("metric", Operator::Eq) => match string_lit(lit) {
+            Some(s) => {
+                p.metric = Some(s.to_owned());
                 true
             }
-            _ => false,
+            None => false,
         },
         (
             "timestamp",
@@ -217,7 +229,7 @@ impl TableProvider for SamplesTable {
         let mut vals = Float64Builder::with_capacity(n);
         for s in &data {
             for &(t, v) in &s.samples {
-                if v.to_bits() == metric::STALE_NAN_BITS {
+                if crate::is_stale(v) {
                     continue;
                 }
                 metric.append_value(s.labels.metric_name());

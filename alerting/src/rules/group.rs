@@ -17,8 +17,7 @@ use crate::rules::alert::{ActiveAlerts, Candidate, LabelMap, OutAlert};
 use crate::rules::file::{GroupDef, RuleDef};
 use crate::template::{self, QueryRunner, QuerySample, TemplateData};
 
-/// Prometheus's staleness marker.
-pub const STALE_NAN: f64 = f64::from_bits(strata_engine::model::STALE_NAN);
+pub use strata_storage::STALE_NAN;
 
 /// Receives the alerts to send (the Alertmanager sender, later the built-in notifier).
 pub trait AlertSink: Send + Sync {

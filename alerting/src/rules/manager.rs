@@ -181,7 +181,7 @@ impl RuleManager {
                 else {
                     continue;
                 };
-                if v.to_bits() == crate::rules::group::STALE_NAN.to_bits() {
+                if strata_storage::is_stale(v) {
                     continue;
                 }
                 let mut active_at = (v as i64) * 1000;

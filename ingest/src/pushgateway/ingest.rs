@@ -7,20 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use strata_storage::{Appender, Db, Labels, SeriesSamples};
+use strata_storage::{Appender, Db, Labels, STALE_NAN, SeriesSamples};
 
 use crate::pushgateway::render::samples;
 use crate::pushgateway::store::PushStore;
-
-/// Prometheus's staleness marker.
-const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// Runs until `stop` turns true. `interval_ms` may change (reload).
 pub async fn run(
@@ -41,7 +31,7 @@ pub async fn run(
             // Coalesce bursts of pushes.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let now = now_ms();
+        let now = crate::scrape::scrape_loop::wall_ms();
         store.expire(now);
         let mut cur = HashSet::new();
         let mut batch = Vec::new();

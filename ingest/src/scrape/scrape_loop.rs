@@ -23,7 +23,7 @@ use crate::http_client::HttpClient;
 use crate::relabel::{self, LabelSet};
 
 /// The value of a staleness marker (Prometheus's `StaleNaN`).
-pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
+pub use strata_storage::STALE_NAN;
 
 /// Settings shared by every loop of a job.
 pub struct JobSettings {
@@ -89,7 +89,8 @@ pub enum StopMode {
     Shutdown,
 }
 
-fn wall_ms() -> i64 {
+/// Wall-clock time (ms).
+pub(crate) fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

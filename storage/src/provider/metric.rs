@@ -24,16 +24,13 @@ use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::{storage_err, ts_millis};
+use super::{column_literal, storage_err, string_lit, ts_millis};
 use crate::db::Db;
 use crate::labels::METRIC_NAME;
 use crate::matcher::{MatchOp, Matcher};
-
-/// Prometheus's staleness marker.
-pub(crate) const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
 /// The table of one metric.
 #[derive(Debug)]
@@ -94,14 +91,9 @@ impl MetricTable {
     ) -> TableProviderFilterPushDown {
         use TableProviderFilterPushDown::{Exact, Inexact, Unsupported};
         match e {
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let (col, op, lit) = match (left.as_ref(), right.as_ref()) {
-                    (Expr::Column(c), Expr::Literal(v, _)) => (c, *op, v),
-                    (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
-                        Some(o) => (c, o, v),
-                        None => return Unsupported,
-                    },
-                    _ => return Unsupported,
+            Expr::BinaryExpr(_) => {
+                let Some((col, op, lit)) = column_literal(e) else {
+                    return Unsupported;
                 };
                 if col.name == "timestamp" {
                     let Some(t) = ts_millis(lit) else {
@@ -182,15 +174,6 @@ impl MetricTable {
     }
 }
 
-fn string_lit(v: &ScalarValue) -> Option<&str> {
-    match v {
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::Utf8View(Some(s))
-        | ScalarValue::LargeUtf8(Some(s)) => Some(s),
-        _ => None,
-    }
-}
-
 #[async_trait]
 impl TableProvider for MetricTable {
     fn schema(&self) -> SchemaRef {
@@ -238,7 +221,7 @@ impl TableProvider for MetricTable {
             let hi = s.samples.partition_point(|p| p.0 <= range.1);
             s.samples.truncate(hi);
             s.samples.drain(..lo);
-            s.samples.retain(|p| p.1.to_bits() != STALE_NAN_BITS);
+            s.samples.retain(|p| !crate::is_stale(p.1));
         }
         let cols: Vec<usize> = match projection {
             Some(p) => p.clone(),

@@ -133,7 +133,7 @@ async fn metric_table_filters_are_exact() {
 async fn read_only_open_changes_nothing_and_sql_skips_stale_markers() {
     let dir = tempfile::tempdir().expect("tmp");
     let db = Db::open(Options::new(dir.path())).await.expect("open");
-    let stale = f64::from_bits(metric::STALE_NAN_BITS);
+    let stale = crate::STALE_NAN;
     db.append(&[SeriesSamples {
         labels: Labels::from_pairs([("__name__", "g"), ("job", "a")]),
         samples: vec![(1000, 1.0), (2000, 2.0), (3000, stale)],
