@@ -60,6 +60,16 @@ fn status_endpoints() {
 
     let (_, v) = get_json(server.url("/api/v1/status/walreplay"));
     assert_eq!(v["data"]["min"], 0);
+    server.stop();
+
+    // TSDB statistics on a server that scrapes nothing: the embedded configuration's
+    // self-scrape may land at any moment of its first interval and add series.
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(
+        post_write(server.port, write_body(0..14, T0, 5, 15_000)).expect("post"),
+        204
+    );
 
     let (code, v) = get_json(server.url("/api/v1/status/tsdb?limit=3"));
     assert_eq!(code, 200, "{v}");

@@ -47,49 +47,74 @@ impl Server {
     }
 
     fn start_with(data: &Path, extra: &[&str], embedded: bool) -> Server {
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
-        if !embedded && !extra.iter().any(|a| a.starts_with("--config.file")) {
-            let cfg = std::env::temp_dir().join("strata-test-no-scrape.yml");
-            if !cfg.exists() {
-                std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").expect("write config");
+        // A port picked by `free_port` can be taken by another process (another test's
+        // server, an outgoing connection) before strata binds it: then strata exits, or a
+        // different server answers on it. Retry on a fresh port until the server that
+        // answers is ours (its flags name our data directory).
+        let mut last = String::new();
+        for _ in 0..8 {
+            let port = free_port();
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+            if !embedded && !extra.iter().any(|a| a.starts_with("--config.file")) {
+                let cfg = std::env::temp_dir().join("strata-test-no-scrape.yml");
+                if !cfg.exists() {
+                    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").expect("write config");
+                }
+                cmd.arg(format!("--config.file={}", cfg.display()));
             }
-            cmd.arg(format!("--config.file={}", cfg.display()));
+            let child = cmd
+                .arg(format!("--storage.tsdb.path={}", data.display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--log.level=warn")
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn strata");
+            let mut s = Server {
+                child,
+                port,
+                data: data.to_path_buf(),
+            };
+            match s.wait_ready() {
+                Ok(()) => return s,
+                Err(e) => last = e,
+            }
         }
-        let child = cmd
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn strata");
-        let s = Server {
-            child,
-            port,
-            data: data.to_path_buf(),
-        };
-        s.wait_ready();
-        s
+        panic!("strata did not start: {last}");
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = reqwest::blocking_client();
+        let ours = self.data.display().to_string().replace('\\', "\\\\");
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("strata exited with {status} (port {})", self.port));
+            }
             if let Ok(r) = client.get(self.url("/-/ready")).send()
                 && r.status().as_u16() == 200
             {
-                return;
+                let flags = client
+                    .get(self.url("/api/v1/status/flags"))
+                    .send()
+                    .map(|r| r.text())
+                    .unwrap_or_default();
+                if flags.contains(&format!("\"{ours}\"")) {
+                    return Ok(());
+                }
+                // Someone else's server: ours will fail to bind and exit.
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!("port {} is another server's", self.port));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("strata did not become ready on port {}", self.port);
+        Err(format!("strata did not become ready on port {}", self.port))
     }
 
     /// SIGKILL: no shutdown code runs.
