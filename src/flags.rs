@@ -75,6 +75,11 @@ pub(crate) struct Flags {
         default_value_t = 10_000
     )]
     pub(crate) notification_queue_capacity: usize,
+    /// Alertmanager configuration file of the built-in notifier (routes, receivers,
+    /// inhibition). Without it the notifier is off and alerts go only to the
+    /// `alerting.alertmanagers` of the configuration file.
+    #[arg(long = "alertmanager.config.file")]
+    pub(crate) alertmanager_config_file: Option<PathBuf>,
     /// Also serve the push gateway as a drop-in Pushgateway on this address (HOST:PORT):
     /// its whole API, with `/metrics` exposing the pushed groups.
     #[arg(long = "pushgateway.listen-address")]
@@ -225,6 +230,10 @@ impl Flags {
                 opt(&self.pushgateway_persistence_file),
             ),
             ("pushgateway.group-ttl", self.pushgateway_group_ttl.clone()),
+            (
+                "alertmanager.config.file",
+                opt(&self.alertmanager_config_file),
+            ),
             (
                 "alertmanager.notification-queue-capacity",
                 self.notification_queue_capacity.to_string(),

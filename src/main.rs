@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use parking_lot::RwLock;
+use strata_alerting::notifier::dispatch::Loaded as NotifierConfig;
+use strata_alerting::notifier::{Notifier, NotifierOptions};
 use strata_alerting::rules::{AlertSink, ManagerOptions, RuleContext, RuleManager, Sender};
 use strata_api::{AppState, BuildInfo, EngineOptions, ReloadFn, ServerInfo};
 use strata_ingest::scrape::ScrapeManager;
@@ -110,6 +112,17 @@ async fn run(flags: Flags) -> Result<(), String> {
     {
         opts.ooo_window_ms = w as i64;
     }
+    let notifier = match &flags.alertmanager_config_file {
+        Some(p) => Some(
+            Notifier::open(NotifierOptions {
+                config_file: p.clone(),
+                state_dir: flags.tsdb_path.join("alertmanager"),
+                external_url: flags.external_url(addr.port()),
+            })
+            .map_err(|e| format!("--alertmanager.config.file: {e}"))?,
+        ),
+        None => None,
+    };
     tracing::info!(config = ?flags.config_file, data = %flags.tsdb_path.display(),
         retention_ms = ?opts.retention_time_ms, retention_bytes = ?opts.retention_size_bytes,
         scrape_jobs = config.scrape_configs.len(), "starting Strata");
@@ -191,6 +204,11 @@ async fn run(flags: Flags) -> Result<(), String> {
     let sender = Sender::new(flags.notification_queue_capacity);
     sender.apply(&config)?;
     state.set_alert_sender(sender.clone());
+    if let Some(n) = &notifier {
+        sender.set_notifier(Some(n.clone()));
+        state.set_notifier(n.clone());
+        tokio::spawn(n.clone().maintain(stop_rx.clone()));
+    }
     let sender_task = tokio::spawn(sender.clone().run(stop_rx.clone()));
     let engine = state.engine().map_err(|e| e.to_string())?;
     let ctx = Arc::new(RuleContext {
@@ -268,6 +286,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             scrape: scrape.clone(),
             rules: rules.clone(),
             sender: sender.clone(),
+            notifier: notifier.clone(),
             push_interval,
         },
         state.clone(),
@@ -327,13 +346,14 @@ struct Services {
     scrape: Arc<ScrapeManager>,
     rules: Arc<RuleManager>,
     sender: Arc<Sender>,
+    notifier: Option<Arc<Notifier>>,
     push_interval: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Reloads the configuration: the file and its rule files are parsed and checked in full
 /// first, so a bad file changes nothing; then applied to the scrape manager (unchanged jobs
-/// and targets keep running), the Alertmanager sender and the rule manager (unchanged
-/// groups keep their state).
+/// and targets keep running), the Alertmanager sender, the built-in notifier and the rule
+/// manager (unchanged groups keep their state).
 fn reload_fn(
     path: Option<std::path::PathBuf>,
     port: u16,
@@ -351,6 +371,16 @@ fn reload_fn(
             };
             let rule_files =
                 RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
+            let am = match &s.notifier {
+                Some(n) => Some(
+                    NotifierConfig::load(n.config_path())
+                        .map_err(|e| format!("--alertmanager.config.file: {e}"))?,
+                ),
+                None => None,
+            };
+            if let (Some(n), Some(am)) = (&s.notifier, am) {
+                n.apply(am);
+            }
             s.scrape.apply(&config).map_err(|e| e.to_string())?;
             s.sender.apply(&config)?;
             s.rules.apply(&config, rule_files).await;

@@ -4,6 +4,7 @@
 //! logic of their own.
 
 mod admin;
+mod alertmanager;
 mod error;
 mod federate;
 mod lifecycle;
@@ -87,6 +88,7 @@ pub struct AppState {
     rules: OnceLock<Arc<RuleManager>>,
     pub(crate) sender: OnceLock<Arc<Sender>>,
     pub(crate) pushgateway: OnceLock<Arc<strata_ingest::pushgateway::PushStore>>,
+    pub(crate) notifier: OnceLock<Arc<strata_alerting::notifier::Notifier>>,
     reload: OnceLock<ReloadFn>,
     /// Asked to stop by `/-/quit`.
     pub quit: tokio::sync::Notify,
@@ -109,6 +111,7 @@ impl AppState {
             rules: OnceLock::new(),
             sender: OnceLock::new(),
             pushgateway: OnceLock::new(),
+            notifier: OnceLock::new(),
             reload: OnceLock::new(),
             quit: tokio::sync::Notify::new(),
             db: OnceLock::new(),
@@ -143,6 +146,11 @@ impl AppState {
     /// Hands over the Alertmanager sender (`/api/v1/alertmanagers`, `/metrics`).
     pub fn set_alert_sender(&self, s: Arc<Sender>) {
         let _ = self.sender.set(s);
+    }
+
+    /// Hands over the built-in notifier (Alertmanager API v2, `/metrics`).
+    pub fn set_notifier(&self, n: Arc<strata_alerting::notifier::Notifier>) {
+        let _ = self.notifier.set(n);
     }
 
     /// Hands over the push gateway's groups (`/metrics/job/...`).
@@ -201,7 +209,7 @@ impl AppState {
     paths(pushgateway::push_put, pushgateway::push_post, pushgateway::push_delete),
     info(
         title = "Strata",
-        description = "Prometheus HTTP API v1 (query, metadata, targets, rules, status, admin), remote write, federation and lifecycle endpoints of Strata.",
+        description = "Prometheus HTTP API v1 (query, metadata, targets, rules, status, admin), Alertmanager API v2, remote write, push gateway, SQL, federation and lifecycle endpoints of Strata.",
         license(name = "Apache-2.0")
     ),
     tags(
@@ -216,6 +224,7 @@ impl AppState {
         (name = "lifecycle", description = "Health, readiness, reload, self-metrics"),
         (name = "pushgateway", description = "Pushgateway API for short-lived jobs"),
         (name = "sql", description = "SQL over the metrics"),
+        (name = "alertmanager", description = "Alertmanager API v2 of the built-in notifier (--alertmanager.config.file)"),
         (name = "docs", description = "This document")
     )
 )]
@@ -246,6 +255,12 @@ fn api_routes(admin: bool) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(rules::alertmanagers))
         .routes(routes!(federate::federate))
         .routes(routes!(sql::sql))
+        .routes(routes!(alertmanager::get_alerts, alertmanager::post_alerts))
+        .routes(routes!(alertmanager::get_groups))
+        .routes(routes!(alertmanager::get_silences, alertmanager::post_silence))
+        .routes(routes!(alertmanager::get_silence, alertmanager::delete_silence))
+        .routes(routes!(alertmanager::status))
+        .routes(routes!(alertmanager::receivers))
         .routes(routes!(status::buildinfo))
         .routes(routes!(status::flags))
         .routes(routes!(status::config))
@@ -332,7 +347,7 @@ fn cors_layer(origin: &str) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, CorsLayer};
     let re = regex::Regex::new(&format!("^(?:{origin})$")).ok();
     CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers([
             header::ACCEPT,
             header::AUTHORIZATION,

@@ -56,6 +56,7 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
     );
     process_metrics(&mut o, &s);
     rule_metrics(&mut o, &s);
+    notifier_metrics(&mut o, &s);
     o.metric(
         "strata_remote_write_requests_rejected_total",
         "counter",
@@ -271,6 +272,79 @@ fn rule_metrics(o: &mut Out, s: &AppState) {
             sender.alertmanagers().0.len() as f64,
         );
     }
+}
+
+/// The built-in notifier's counters, with Alertmanager's names.
+fn notifier_metrics(o: &mut Out, s: &AppState) {
+    let Some(n) = s.notifier.get() else {
+        return;
+    };
+    let m = &n.metrics;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let kinds = strata_alerting::notifier::send::KINDS;
+    let per_kind = |c: &[AtomicU64; 3]| -> Vec<(String, f64)> {
+        kinds
+            .iter()
+            .zip(c.iter())
+            .map(|(k, v)| (format!("integration=\"{k}\""), load(v)))
+            .collect()
+    };
+    o.family(
+        "alertmanager_notifications_total",
+        "counter",
+        "The total number of attempted notifications.",
+        &per_kind(&m.send.notifications),
+    );
+    o.family(
+        "alertmanager_notifications_failed_total",
+        "counter",
+        "The total number of failed notifications.",
+        &per_kind(&m.send.failed),
+    );
+    o.family(
+        "alertmanager_notification_requests_total",
+        "counter",
+        "The total number of attempted notification requests.",
+        &per_kind(&m.send.requests),
+    );
+    o.family(
+        "alertmanager_notification_requests_failed_total",
+        "counter",
+        "The total number of failed notification requests.",
+        &per_kind(&m.send.requests_failed),
+    );
+    o.family(
+        "alertmanager_alerts_received_total",
+        "counter",
+        "The total number of received alerts.",
+        &[
+            ("status=\"firing\"".to_owned(), load(&m.received_firing)),
+            ("status=\"resolved\"".to_owned(), load(&m.received_resolved)),
+        ],
+    );
+    o.metric(
+        "alertmanager_alerts_invalid_total",
+        "counter",
+        "The total number of received alerts that were invalid.",
+        load(&m.invalid),
+    );
+    o.metric(
+        "alertmanager_config_last_reload_successful",
+        "gauge",
+        "Whether the last configuration reload attempt was successful.",
+        load(&m.reload_ok),
+    );
+    let now = strata_alerting::notifier::now_ms();
+    o.metric(
+        "alertmanager_silences",
+        "gauge",
+        "Number of active silences.",
+        n.silences
+            .list()
+            .iter()
+            .filter(|x| x.state(now) == strata_alerting::notifier::silences::SilenceState::Active)
+            .count() as f64,
+    );
 }
 
 fn process_metrics(o: &mut Out, s: &AppState) {

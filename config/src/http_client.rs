@@ -576,3 +576,22 @@ macro_rules! raw_with_http_client {
     };
 }
 pub(crate) use raw_with_http_client;
+
+raw_with_http_client! {
+    /// A standalone `http_config` block (Alertmanager receivers).
+    struct RawStandalone {}
+}
+
+impl HttpClientConfig {
+    /// Parses a standalone `http_config` block (as Alertmanager's receivers have), with
+    /// Prometheus's defaults for what it leaves out.
+    pub fn from_yaml_value(v: serde_yaml_ng::Value) -> Result<HttpClientConfig, String> {
+        let v = if v.is_null() {
+            serde_yaml_ng::Value::Mapping(Default::default())
+        } else {
+            v
+        };
+        let mut raw: RawStandalone = serde_yaml_ng::from_value(v).map_err(|e| e.to_string())?;
+        raw.take_http(true)
+    }
+}

@@ -29,6 +29,16 @@ fn read_file(path: &str, what: &str) -> Result<String, IngestError> {
 impl HttpClient {
     /// Builds the client. `name` (the job) appears in errors.
     pub fn new(cfg: &HttpClientConfig, name: &str) -> Result<Self, IngestError> {
+        Self::build(cfg, name, false)
+    }
+
+    /// Like [`HttpClient::new`], with header names in canonical case on HTTP/1
+    /// (`Content-Type`), as Go clients send them (notification receivers may expect it).
+    pub fn new_title_case(cfg: &HttpClientConfig, name: &str) -> Result<Self, IngestError> {
+        Self::build(cfg, name, true)
+    }
+
+    fn build(cfg: &HttpClientConfig, name: &str, title_case: bool) -> Result<Self, IngestError> {
         let err = |m: String| IngestError::Config(format!("job {name:?}: {m}"));
         if cfg.oauth2.is_some() {
             return Err(err("oauth2 is not supported by Strata".into()));
@@ -48,6 +58,9 @@ impl HttpClient {
             } else {
                 reqwest::redirect::Policy::none()
             });
+        if title_case {
+            b = b.http1_title_case_headers();
+        }
         if !cfg.enable_http2 {
             b = b.http1_only();
         }

@@ -1,13 +1,19 @@
-//! The Alertmanager-class notifier. Built so far: [`config`], the Alertmanager
-//! configuration format with its validation (used by `strata check alertmanager-config`),
-//! [`silences`], the persisted silence set, [`alert`] (alerts with Alertmanager's
-//! fingerprint), [`nflog`] (the persisted notification log and the dedup decision) and
-//! [`webhook`] (the webhook message). Not built yet (issue "Alert notifier"): the
-//! dispatcher that uses them, the Slack and PagerDuty senders and the API v2; until then
-//! alerts go only to the `alerting.alertmanagers` of `prometheus.yml`.
+//! The Alertmanager-class notifier, on when `--alertmanager.config.file` is given:
+//! [`config`] (Alertmanager's configuration format and checks), [`dispatch`] (alert store,
+//! routing, aggregation groups, inhibition, silencing, dedup and delivery), [`group`]
+//! (aggregation groups), [`send`] (webhook, Slack and PagerDuty integrations with
+//! retries), [`render`] (notification templates), [`silences`] and [`nflog`] (persisted
+//! silences and notification log), [`alert`] (alerts with Alertmanager's fingerprint) and
+//! [`webhook`] (the webhook message). The HTTP API v2 over it lives in the api crate.
 
 pub mod alert;
 pub mod config;
+pub mod dispatch;
+pub mod group;
 pub mod nflog;
+pub mod render;
+pub mod send;
 pub mod silences;
 pub mod webhook;
+
+pub use dispatch::{Notifier, NotifierMetrics, NotifierOptions, now_ms};

@@ -20,6 +20,8 @@ use strata_ingest::relabel::{self, LabelSet};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::notifier::alert::Alert;
+use crate::notifier::dispatch::{Notifier, now_ms};
 use crate::rules::alert::OutAlert;
 use crate::rules::group::AlertSink;
 
@@ -69,6 +71,8 @@ pub struct Sender {
     notify: Notify,
     state: Mutex<State>,
     generation: AtomicU64,
+    /// The built-in notifier (`--alertmanager.config.file`), which gets every alert too.
+    local: parking_lot::RwLock<Option<Arc<Notifier>>>,
     /// Counters.
     pub metrics: SenderMetrics,
 }
@@ -86,6 +90,7 @@ impl Sender {
                 external_labels: BTreeMap::new(),
             }),
             generation: AtomicU64::new(0),
+            local: parking_lot::RwLock::new(None),
             metrics: SenderMetrics::default(),
         })
     }
@@ -127,6 +132,11 @@ impl Sender {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Ok(())
+    }
+
+    /// Also delivers every alert to the built-in notifier.
+    pub fn set_notifier(&self, n: Option<Arc<Notifier>>) {
+        *self.local.write() = n;
     }
 
     /// Push URLs of the discovered Alertmanagers, and those relabeling dropped.
@@ -176,11 +186,17 @@ impl Sender {
                 st.external_labels.clone(),
             )
         };
-        let body = payload(&batch, &relabel, &ext);
-        let n = body.as_array().map(Vec::len).unwrap_or(0) as u64;
+        let alerts = prepare(&batch, &relabel, &ext);
+        let n = alerts.len() as u64;
         if n == 0 {
             return;
         }
+        let local = self.local.read().clone();
+        if let Some(notifier) = &local {
+            notifier.put(alerts.iter().map(to_notifier_alert).collect());
+            self.metrics.sent.fetch_add(n, Ordering::Relaxed);
+        }
+        let body = payload(&alerts);
         let mut posts = Vec::new();
         for set in &sets {
             let urls = set.urls.lock().clone();
@@ -197,7 +213,9 @@ impl Sender {
             }
         }
         if posts.is_empty() {
-            self.metrics.dropped.fetch_add(n, Ordering::Relaxed);
+            if local.is_none() {
+                self.metrics.dropped.fetch_add(n, Ordering::Relaxed);
+            }
             return;
         }
         for ok in futures_join_all(posts).await {
@@ -225,8 +243,8 @@ impl AlertSink for Sender {
     }
 }
 
-/// The API v2 body: external labels added (alert labels win), then alert relabeling.
-fn payload(batch: &[OutAlert], relabel: &[RelabelConfig], ext: &BTreeMap<String, String>) -> Value {
+/// External labels added (alert labels win), then alert relabeling; dropped alerts removed.
+fn prepare(batch: &[OutAlert], relabel: &[RelabelConfig], ext: &BTreeMap<String, String>) -> Vec<OutAlert> {
     let mut out = Vec::with_capacity(batch.len());
     for a in batch {
         let mut labels: LabelSet = a.labels.clone();
@@ -236,15 +254,40 @@ fn payload(batch: &[OutAlert], relabel: &[RelabelConfig], ext: &BTreeMap<String,
         if !relabel.is_empty() && !relabel::process(&mut labels, relabel) {
             continue;
         }
-        out.push(json!({
-            "labels": labels,
-            "annotations": a.annotations,
-            "startsAt": format_rfc3339(a.starts_at, true),
-            "endsAt": format_rfc3339(a.ends_at, true),
-            "generatorURL": a.generator_url,
-        }));
+        out.push(OutAlert {
+            labels,
+            ..a.clone()
+        });
     }
+    out
+}
+
+/// The API v2 body.
+fn payload(alerts: &[OutAlert]) -> Value {
+    let out: Vec<Value> = alerts
+        .iter()
+        .map(|a| {
+            json!({
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": format_rfc3339(a.starts_at, true),
+                "endsAt": format_rfc3339(a.ends_at, true),
+                "generatorURL": a.generator_url,
+            })
+        })
+        .collect();
     Value::Array(out)
+}
+
+fn to_notifier_alert(a: &OutAlert) -> Alert {
+    Alert {
+        labels: a.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        annotations: a.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        starts_at: a.starts_at,
+        ends_at: a.ends_at,
+        updated_at: now_ms(),
+        generator_url: a.generator_url.clone(),
+    }
 }
 
 async fn post(set: &AmSet, url: &str, body: &Value) -> Result<(), String> {
@@ -354,7 +397,7 @@ mod tests {
             ("env".to_owned(), "prod".to_owned()),
             ("region".to_owned(), "eu".to_owned()),
         ]);
-        let v = payload(&[a], &[], &ext);
+        let v = payload(&prepare(&[a], &[], &ext));
         assert_eq!(v[0]["labels"]["env"], "own");
         assert_eq!(v[0]["labels"]["region"], "eu");
         assert_eq!(v[0]["startsAt"], "1970-01-01T00:00:01.000Z");

@@ -1,6 +1,7 @@
 //! Template tree produced by the parser, with Go-style rendering of nodes for error context.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A node of a template's item list.
 #[derive(Debug, Clone)]
@@ -12,6 +13,35 @@ pub(crate) enum Node {
     Range(Branch),
     Break,
     Continue,
+    /// `{{template "name" pipeline}}` (also what `{{block}}` leaves in place).
+    Template(TmplCall),
+}
+
+/// A call of a named template.
+#[derive(Debug, Clone)]
+pub(crate) struct TmplCall {
+    pub(crate) pos: usize,
+    pub(crate) name: String,
+    pub(crate) pipe: Option<Pipe>,
+}
+
+/// Go's `parse.IsEmptyTree`: only whitespace text (definitions don't replace a template
+/// of the same name with an empty one).
+pub(crate) fn is_empty_tree(nodes: &[Node]) -> bool {
+    nodes
+        .iter()
+        .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+}
+
+/// A named template of a template set, with the source its positions refer to.
+#[derive(Debug)]
+pub(crate) struct Def {
+    /// Template name (`define` name, or the file name for a file's top level).
+    pub(crate) name: String,
+    /// Name of the text it was parsed from (for error locations).
+    pub(crate) file: String,
+    pub(crate) src: Arc<str>,
+    pub(crate) nodes: Vec<Node>,
 }
 
 /// The pipeline and bodies of an `if`, `with` or `range`.
@@ -74,6 +104,15 @@ impl fmt::Display for Pipe {
             write!(f, "{c}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for TmplCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.pipe {
+            Some(p) => write!(f, "{{{{template {:?} {p}}}}}", self.name),
+            None => write!(f, "{{{{template {:?}}}}}", self.name),
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Function table: Go's `text/template` builtins plus Prometheus's template functions
+//! Function table: Go's `text/template` builtins plus Prometheus's template functions for
+//! rule templates, or Alertmanager's (see `amfuncs.rs`) for notification templates
 //! (`and`/`or` are evaluated lazily by the executor).
 
 use std::cmp::Ordering::{self, Equal, Less};
@@ -6,25 +7,48 @@ use std::rc::Rc;
 
 use regex::Regex;
 
+use super::amfuncs;
 use super::humanize::{self as h, float_to_time};
 use super::printf::{sprint, sprintf, sprintln};
 use super::value::Value;
 use super::{QueryRunner, QuerySample, TemplateData};
 
 /// What functions may consult besides their arguments.
-pub(crate) struct Env<'a> {
-    pub(crate) data: &'a TemplateData,
-    pub(crate) q: &'a dyn QueryRunner,
+pub(crate) enum Env<'a> {
+    /// A Prometheus rule template.
+    Rule {
+        data: &'a TemplateData,
+        q: &'a dyn QueryRunner,
+    },
+    /// An Alertmanager notification template; `since` measures against `now_ms`.
+    Notify { now_ms: i64 },
 }
 
-const FUNCS: &str = "and or not len index print printf println urlquery html js eq ne lt le gt ge \
-    query first label value strvalue args reReplaceAll safeHtml match title toUpper toLower \
-    graphLink tableLink sortByLabel stripPort stripDomain humanize humanize1024 humanizeDuration \
-    humanizePercentage humanizeTimestamp pathPrefix externalURL parseDuration toTime toDuration now";
+const BUILTINS: &str =
+    "and or not len index slice print printf println urlquery html js eq ne lt le gt ge";
 
-/// Whether `name` is a known template function.
-pub(crate) fn is_func(name: &str) -> bool {
-    FUNCS.split_whitespace().any(|f| f == name)
+const RULE_FUNCS: &str = "query first label value strvalue args reReplaceAll safeHtml match \
+    title toUpper toLower graphLink tableLink sortByLabel stripPort stripDomain humanize \
+    humanize1024 humanizeDuration humanizePercentage humanizeTimestamp pathPrefix externalURL \
+    parseDuration toTime toDuration now";
+
+const NOTIFY_FUNCS: &str = "toUpper toLower title trimSpace join match safeHtml reReplaceAll \
+    stringSlice date tz since humanizeDuration";
+
+/// Whether `name` is a known template function (in notification templates when `notify`).
+pub(crate) fn is_func(name: &str, notify: bool) -> bool {
+    let extra = if notify { NOTIFY_FUNCS } else { RULE_FUNCS };
+    [BUILTINS, extra]
+        .iter()
+        .any(|l| l.split_whitespace().any(|f| f == name))
+}
+
+/// The rule-template context, for the functions only rule templates have.
+fn rule<'a>(env: &Env<'a>, name: &str) -> Result<(&'a TemplateData, &'a dyn QueryRunner), String> {
+    match env {
+        Env::Rule { data, q } => Ok((data, *q)),
+        Env::Notify { .. } => Err(format!("function {name:?} not defined")),
+    }
 }
 
 fn want_str(v: &Value) -> Result<&str, String> {
@@ -56,6 +80,11 @@ fn wrong_type(want: &str, got: &Value) -> String {
 pub(crate) fn call(env: &Env<'_>, name: &str, args: Vec<Value>) -> Result<Value, String> {
     use Value::{Bool, Float, Int, Str};
     let calling = |e: String| format!("error calling {name}: {e}");
+    if let Env::Notify { now_ms } = env
+        && let Some(r) = amfuncs::call(name, &args, *now_ms)
+    {
+        return r;
+    }
     let n = args.len();
     match name {
         "print" => return Ok(Str(sprint(&args))),
@@ -107,6 +136,12 @@ pub(crate) fn call(env: &Env<'_>, name: &str, args: Vec<Value>) -> Result<Value,
                 .try_fold(a.clone(), |v, i| index(&v, i))
                 .map_err(calling);
         }
+        "slice" => {
+            let (item, idx) = args
+                .split_first()
+                .ok_or("wrong number of args for slice: want at least 1 got 0")?;
+            return slice(item, idx).map_err(calling);
+        }
         _ => {}
     }
     let want = match name {
@@ -136,15 +171,19 @@ pub(crate) fn call(env: &Env<'_>, name: &str, args: Vec<Value>) -> Result<Value,
         })
     };
     Ok(match (name, args.as_slice()) {
-        ("now", []) => Float(env.q.now()),
-        ("externalURL", []) => Str(env.data.external_url.clone()),
-        ("pathPrefix", []) => Str(url_path(&env.data.external_url)),
+        ("now", []) => Float(rule(env, name)?.1.now()),
+        ("externalURL", []) => Str(rule(env, name)?.0.external_url.clone()),
+        ("pathPrefix", []) => Str(url_path(&rule(env, name)?.0.external_url)),
         ("not", [a]) => Bool(!a.truth()),
         ("len", [a]) => Int(match a {
             Str(s) => s.len(),
             Value::Labels(m) => m.len(),
             Value::Map(m) => m.len(),
             Value::Samples(s) => s.len(),
+            Value::Alerts(l) => l.len(),
+            Value::Kv(m) => m.len(),
+            Value::Pairs(l) => l.len(),
+            Value::Strings(l) => l.len(),
             _ => return Err(calling(format!("len of type {}", a.type_name()))),
         } as i64),
         ("ne", [a, b]) => Bool(!eq(a, b).map_err(calling)?),
@@ -158,7 +197,10 @@ pub(crate) fn call(env: &Env<'_>, name: &str, args: Vec<Value>) -> Result<Value,
                 _ => !lt,
             })
         }
-        ("query", [q]) => Value::Samples(env.q.query(want_str(q)?).map_err(calling)?),
+        ("query", [q]) => {
+            let samples = rule(env, name)?.1.query(want_str(q)?).map_err(calling)?;
+            Value::Samples(samples)
+        }
         ("first", [Value::Samples(s)]) => match s.first() {
             Some(x) => Value::Sample(Rc::new(x.clone())),
             None => return Err(calling("first() called on vector with no elements".into())),
@@ -279,9 +321,60 @@ fn index(v: &Value, i: &Value) -> Result<Value, String> {
         Value::Labels(m) => Value::Str(m.get(key()?).cloned().unwrap_or_default()),
         Value::Map(m) => m.get(key()?).cloned().unwrap_or(Value::Nil),
         Value::Samples(s) => Value::Sample(Rc::new(s[pos(s.len())?].clone())),
+        Value::Kv(m) => Value::Str(m.get(key()?).cloned().unwrap_or_default()),
+        Value::Alerts(l) => Value::Alert(Rc::new(l[pos(l.len())?].clone())),
+        Value::Pairs(l) => Value::Pair(Rc::new(l[pos(l.len())?].clone())),
+        Value::Strings(l) => Value::Str(l[pos(l.len())?].clone()),
         Value::Str(s) => Value::Int(i64::from(s.as_bytes()[pos(s.len())?])),
         Value::Nil => return Err("index of untyped nil".into()),
         _ => return Err(format!("can't index item of type {}", v.type_name())),
+    })
+}
+
+/// The `slice` builtin: `slice x 1 2` is `x[1:2]` (strings by bytes, like Go).
+fn slice(item: &Value, idx: &[Value]) -> Result<Value, String> {
+    let len = match item {
+        Value::Str(s) => s.len(),
+        Value::Strings(l) => l.len(),
+        Value::Alerts(l) => l.len(),
+        Value::Pairs(l) => l.len(),
+        Value::Nil => return Err("slice of untyped nil".into()),
+        _ => return Err(format!("can't slice item of type {}", item.type_name())),
+    };
+    if idx.len() > 3 {
+        return Err(format!("too many slice indexes: {}", idx.len()));
+    }
+    if idx.len() == 3 && matches!(item, Value::Str(_)) {
+        return Err("cannot 3-index slice a string".into());
+    }
+    let mut bounds = Vec::new();
+    for i in idx {
+        match i {
+            Value::Int(k) => bounds.push(
+                usize::try_from(*k)
+                    .ok()
+                    .filter(|&k| k <= len)
+                    .ok_or_else(|| format!("index out of range: {k}"))?,
+            ),
+            _ => {
+                return Err(format!(
+                    "cannot index slice/array with type {}",
+                    i.type_name()
+                ));
+            }
+        }
+    }
+    let lo = bounds.first().copied().unwrap_or(0);
+    let hi = bounds.get(1).copied().unwrap_or(len);
+    if lo > hi {
+        return Err(format!("invalid slice index: {lo} > {hi}"));
+    }
+    Ok(match item {
+        Value::Str(s) => Value::Str(String::from_utf8_lossy(&s.as_bytes()[lo..hi]).into_owned()),
+        Value::Strings(l) => Value::Strings(Rc::new(l[lo..hi].to_vec())),
+        Value::Alerts(l) => Value::Alerts(Rc::new(l[lo..hi].to_vec())),
+        Value::Pairs(l) => Value::Pairs(Rc::new(l[lo..hi].to_vec())),
+        _ => Value::Nil,
     })
 }
 

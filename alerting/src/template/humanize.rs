@@ -1,6 +1,7 @@
 //! Prometheus's `humanize*` functions and Go time rendering (`time.Time.String`,
 //! `time.Duration.String`, Prometheus `model.ParseDuration`).
 
+use strata_grammar::civil_from_unix;
 use strata_grammar::format_go_float as format_float;
 
 /// `fmt.Sprintf("%.4g", v)`.
@@ -104,7 +105,7 @@ pub(crate) fn float_to_time(v: f64) -> Result<i64, String> {
 /// Go's `time.Time.String()` of a UTC time given in Unix milliseconds.
 pub(crate) fn go_time(ms: i64) -> String {
     let (secs, nanos) = (ms.div_euclid(1000), ms.rem_euclid(1000) * 1_000_000);
-    let (year, month, day, hh, mm, ss) = strata_grammar::civil_from_unix(secs);
+    let (year, month, day, hh, mm, ss) = civil_from_unix(secs);
     let mut s = format!("{year:04}-{month:02}-{day:02} {hh:02}:{mm:02}:{ss:02}");
     if nanos > 0 {
         s.push('.');

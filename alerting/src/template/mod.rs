@@ -1,19 +1,29 @@
-//! Prometheus-compatible rule templates: the subset of Go's `text/template` (with
-//! Prometheus's template functions and `missingkey=zero`) that alerting and recording
-//! rule annotations and labels use.
+//! Go `text/template` evaluation for Prometheus-compatible rule templates (Prometheus's
+//! template functions, `missingkey=zero`) and for Alertmanager notification templates
+//! (`define`/`template`/`block`, Alertmanager's functions, data and default templates).
 
+mod amfuncs;
 mod ast;
 mod exec;
 mod funcs;
+mod gotime;
 mod humanize;
 mod lex;
+mod methods;
+mod notify;
 mod parse;
 mod printf;
+mod set;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_notify;
 mod value;
 
 use std::collections::BTreeMap;
+
+pub use notify::{NotifyAlert, NotifyData};
+pub use set::TemplateSet;
 
 /// Definitions Prometheus prepends to every rule template (on the same line, like Go).
 const DEFS: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}\
@@ -69,10 +79,12 @@ pub enum TemplateError {
         msg: String,
     },
     /// Evaluating the template failed.
-    #[error("template: {name}:{line}:{col}: executing \"{name}\" at <{context}>: {msg}")]
+    #[error("template: {name}:{line}:{col}: executing \"{template}\" at <{context}>: {msg}")]
     Exec {
-        /// Template name.
+        /// Name of the text the failing node is in (a template file for defined templates).
         name: String,
+        /// The template being executed (the `define` name inside defined templates).
+        template: String,
         /// 1-based line.
         line: usize,
         /// 0-based byte offset within the line (as Go reports it).
@@ -98,17 +110,13 @@ impl Template {
     /// are prepended. `name` is used in error messages like Go: `template: <name>:1:23: ...`.
     pub fn parse(name: &str, text: &str) -> Result<Template, TemplateError> {
         let src = format!("{DEFS}{text}");
-        match parse::parse(&src) {
-            Ok(nodes) => Ok(Template {
+        match parse::parse(&src, false) {
+            Ok(parsed) => Ok(Template {
                 name: name.to_string(),
                 src,
-                nodes,
+                nodes: parsed.nodes,
             }),
-            Err(e) => Err(TemplateError::Parse {
-                name: name.to_string(),
-                line: line_col(&src, e.pos).0,
-                msg: e.msg,
-            }),
+            Err(e) => Err(parse_error(name, &src, e)),
         }
     }
 
@@ -118,16 +126,7 @@ impl Template {
         data: &TemplateData,
         q: &dyn QueryRunner,
     ) -> Result<String, TemplateError> {
-        exec::run(&self.nodes, data, q).map_err(|e| {
-            let (line, col) = line_col(&self.src, e.pos);
-            TemplateError::Exec {
-                name: self.name.clone(),
-                line,
-                col,
-                context: e.ctx,
-                msg: e.msg,
-            }
-        })
+        exec::run(&self.nodes, data, q).map_err(|e| exec_error(&self.name, &self.src, e))
     }
 }
 
@@ -142,6 +141,33 @@ pub fn expand(
         return Ok(text.to_string());
     }
     Template::parse(name, text)?.execute(data, q)
+}
+
+/// A parse failure of the text `name` (source `src`) as a `TemplateError`.
+fn parse_error(name: &str, src: &str, e: parse::ParseError) -> TemplateError {
+    TemplateError::Parse {
+        name: name.to_string(),
+        line: line_col(src, e.pos).0,
+        msg: e.msg,
+    }
+}
+
+/// An execution failure as a `TemplateError`, located in the defined template it happened
+/// in, or else in the executed text `name` (source `src`).
+fn exec_error(name: &str, src: &str, e: exec::ExecError) -> TemplateError {
+    let (file, template, src) = match &e.loc {
+        Some(d) => (d.file.as_str(), d.name.as_str(), &*d.src),
+        None => (name, name, src),
+    };
+    let (line, col) = line_col(src, e.pos);
+    TemplateError::Exec {
+        name: file.to_string(),
+        template: template.to_string(),
+        line,
+        col,
+        context: e.ctx,
+        msg: e.msg,
+    }
 }
 
 /// Go's error location: 1-based line and 0-based byte offset within that line.

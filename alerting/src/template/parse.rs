@@ -1,7 +1,8 @@
 //! Parser: builds the template tree from tokens, checking function names, variable scopes
 //! and `break`/`continue` placement at parse time like Go's `text/template/parse`.
+//! Notification templates also get `define`, `template` and `block`.
 
-use super::ast::{Arg, ArgKind, Branch, Cmd, Node, Pipe};
+use super::ast::{Arg, ArgKind, Branch, Cmd, Node, Pipe, TmplCall, is_empty_tree};
 use super::funcs::is_func;
 use super::lex::{Tok, Token, lex};
 
@@ -32,10 +33,22 @@ struct Parser {
     eof: Token,
     vars: Vec<String>,
     range_depth: usize,
+    /// Notification-template mode: Alertmanager's functions and `define`/`template`/`block`.
+    notify: bool,
+    /// Control structures (or definitions) enclosing the current list.
+    nesting: usize,
+    defs: Vec<(String, Vec<Node>)>,
 }
 
-/// Parses a complete template.
-pub(crate) fn parse(src: &str) -> PResult<Vec<Node>> {
+/// A parsed text: its top-level nodes and the templates it defines, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) defs: Vec<(String, Vec<Node>)>,
+}
+
+/// Parses a complete template; `notify` selects notification-template mode.
+pub(crate) fn parse(src: &str, notify: bool) -> PResult<Parsed> {
     let toks = lex(src).map_err(|(pos, msg)| ParseError { pos, msg })?;
     let eof = Token {
         tok: Tok::Eof,
@@ -48,9 +61,15 @@ pub(crate) fn parse(src: &str) -> PResult<Vec<Node>> {
         eof,
         vars: vec!["$".into()],
         range_depth: 0,
+        notify,
+        nesting: 0,
+        defs: Vec::new(),
     };
     match p.list()? {
-        (nodes, Stop::Eof) => Ok(nodes),
+        (nodes, Stop::Eof) => Ok(Parsed {
+            nodes,
+            defs: p.defs,
+        }),
         (_, Stop::End) => Err(p.err("unexpected {{end}}")),
         (_, Stop::Else) => Err(p.err("unexpected {{else}}")),
     }
@@ -105,6 +124,7 @@ impl Parser {
                 Tok::Eof => return Ok((nodes, Stop::Eof)),
                 _ => {
                     let kw = self.keyword().map(str::to_string);
+                    let kw = kw.filter(|k| k != "define" || !self.notify || self.nesting == 0);
                     match kw.as_deref() {
                         Some("end") => {
                             self.next();
@@ -131,6 +151,18 @@ impl Parser {
                                 Node::Continue
                             });
                         }
+                        Some("define") if self.notify => {
+                            self.next();
+                            self.define()?;
+                        }
+                        Some("template") if self.notify => {
+                            self.next();
+                            nodes.push(self.template_call()?);
+                        }
+                        Some("block") if self.notify => {
+                            self.next();
+                            nodes.push(self.block()?);
+                        }
                         Some(k) => {
                             self.next();
                             return Err(
@@ -150,6 +182,8 @@ impl Parser {
         let pipe = self.pipeline(kw, false)?;
         let in_range = usize::from(kw == "range");
         self.range_depth += in_range;
+        // Errors abandon the whole parse, so the counter needs no restoring on them.
+        self.nesting += 1;
         let (list, stop) = self.list()?;
         self.range_depth -= in_range;
         let else_list = match stop {
@@ -169,6 +203,7 @@ impl Parser {
             }
         };
         self.vars.truncate(mark);
+        self.nesting -= 1;
         let b = Branch {
             pipe,
             list,
@@ -179,6 +214,80 @@ impl Parser {
             "with" => Node::With(b),
             _ => Node::Range(b),
         })
+    }
+
+    /// The quoted name after `define`, `template` or `block`, and its offset.
+    fn template_name(&mut self, ctx: &str) -> PResult<(String, usize)> {
+        let t = self.next();
+        match t.tok {
+            Tok::Str(name, _) => Ok((name, t.pos)),
+            other => Err(self.err(format!("unexpected {} in {ctx}", other.describe()))),
+        }
+    }
+
+    /// Parses a definition body through its `{{end}}` with fresh variable scope, like a
+    /// separate Go parse tree.
+    fn sub_tree(&mut self, ctx: &str) -> PResult<Vec<Node>> {
+        let vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
+        let range_depth = std::mem::replace(&mut self.range_depth, 0);
+        self.nesting += 1;
+        let listed = self.list();
+        self.nesting -= 1;
+        self.vars = vars;
+        self.range_depth = range_depth;
+        match listed? {
+            (nodes, Stop::End) => Ok(nodes),
+            (_, Stop::Eof) => Err(self.err("unexpected EOF")),
+            (_, Stop::Else) => Err(self.err(format!("unexpected {{{{else}}}} in {ctx}"))),
+        }
+    }
+
+    /// Records a definition; like Go, an empty body never replaces a non-empty one and two
+    /// non-empty bodies for one name in the same text are an error.
+    fn add_def(&mut self, name: String, body: Vec<Node>) -> PResult<()> {
+        match self.defs.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, old)) if is_empty_tree(old) => *old = body,
+            Some(_) if is_empty_tree(&body) => {}
+            Some(_) => {
+                let msg = format!("template: multiple definition of template {name:?}");
+                return Err(self.err(msg));
+            }
+            None => self.defs.push((name, body)),
+        }
+        Ok(())
+    }
+
+    /// `{{define "name"}}...{{end}}` after the keyword (top level only).
+    fn define(&mut self) -> PResult<()> {
+        let (name, _) = self.template_name("define clause")?;
+        self.expect_right("define clause")?;
+        let body = self.sub_tree("define clause")?;
+        self.add_def(name, body)
+    }
+
+    /// `{{template "name"}}` or `{{template "name" pipeline}}` after the keyword.
+    fn template_call(&mut self) -> PResult<Node> {
+        let (name, pos) = self.template_name("template clause")?;
+        let pipe = if self.peek().tok == Tok::Right {
+            self.next();
+            None
+        } else {
+            Some(self.pipeline("template clause", false)?)
+        };
+        Ok(Node::Template(TmplCall { pos, name, pipe }))
+    }
+
+    /// `{{block "name" pipeline}}...{{end}}`: a definition plus a call of it.
+    fn block(&mut self) -> PResult<Node> {
+        let (name, pos) = self.template_name("block clause")?;
+        let pipe = self.pipeline("block clause", false)?;
+        let body = self.sub_tree("block clause")?;
+        self.add_def(name.clone(), body)?;
+        Ok(Node::Template(TmplCall {
+            pos,
+            name,
+            pipe: Some(pipe),
+        }))
     }
 
     /// Parses a pipeline up to `}}` (or `)` when `paren`), with optional declarations.
@@ -319,7 +428,7 @@ impl Parser {
         let t = self.peek().clone();
         let kind = match t.tok {
             Tok::Ident(name) if KEYWORDS.contains(&name.as_str()) => return Ok(None),
-            Tok::Ident(name) if !is_func(&name) => {
+            Tok::Ident(name) if !is_func(&name, self.notify) => {
                 self.next();
                 return Err(self.err(format!("function {name:?} not defined")));
             }

@@ -3,9 +3,12 @@
 
 use std::fmt::Write as _;
 use std::rc::Rc;
+
 use strata_grammar::format_go_float as format_float;
 
+use super::gotime::GoTime;
 use super::humanize::{go_duration, go_time};
+use super::notify::{go_instant, pairs_string, sorted_pairs};
 use super::value::Value;
 
 /// A parsed `%` directive.
@@ -127,6 +130,9 @@ fn fmt_arg(out: &mut String, v: &Value, s: &Spec, depth: usize) {
         Value::Duration(d) if stringer => fmt_str(out, &go_duration(*d), s),
         Value::Duration(d) => fmt_int(out, *d, s, v),
         Value::Time(ms) if stringer => fmt_str(out, &go_time(*ms), s),
+        Value::GoTime(t) if stringer => fmt_str(out, &t.string(), s),
+        Value::Kv(m) if stringer => fmt_str(out, &pairs_string(&sorted_pairs(m)), s),
+        Value::Pairs(p) if stringer => fmt_str(out, &pairs_string(p), s),
         Value::Float(f) => fmt_float(out, *f, s, v),
         Value::Str(x) => fmt_str(out, x, s),
         Value::Labels(m) => {
@@ -152,7 +158,51 @@ fn fmt_arg(out: &mut String, v: &Value, s: &Spec, depth: usize) {
             ];
             fmt_seq(out, "{", fields.into_iter().map(|f| (None, f)), s);
         }
-        Value::Nil | Value::Bool(_) | Value::Time(_) => bad(out, v, s),
+        Value::Kv(m) => {
+            let items = m.iter().map(|(k, x)| (Some(k), Value::Str(x.clone())));
+            fmt_seq(out, "map[", items, s);
+        }
+        Value::Pairs(l) => {
+            let items = l.iter().map(|p| (None, Value::Pair(Rc::new(p.clone()))));
+            fmt_seq(out, "[", items, s);
+        }
+        Value::Pair(p) => {
+            let fields = [Value::Str(p.0.clone()), Value::Str(p.1.clone())];
+            fmt_seq(out, "{", fields.into_iter().map(|f| (None, f)), s);
+        }
+        Value::Strings(l) => fmt_seq(out, "[", l.iter().map(|x| (None, Value::Str(x.clone()))), s),
+        Value::Alerts(l) => {
+            let items = l.iter().map(|a| (None, Value::Alert(Rc::new(a.clone()))));
+            fmt_seq(out, "[", items, s);
+        }
+        Value::Alert(a) => {
+            let kv = |m: &std::collections::BTreeMap<String, String>| Value::Kv(Rc::new(m.clone()));
+            let fields = [
+                Value::Str(a.status.clone()),
+                kv(&a.labels),
+                kv(&a.annotations),
+                Value::GoTime(GoTime::utc(go_instant(a.starts_at_ms))),
+                Value::GoTime(GoTime::utc(go_instant(a.ends_at_ms))),
+                Value::Str(a.generator_url.clone()),
+                Value::Str(a.fingerprint.clone()),
+            ];
+            fmt_seq(out, "{", fields.into_iter().map(|f| (None, f)), s);
+        }
+        Value::Notify(d) => {
+            out.push_str(if depth == 0 { "&" } else { "" });
+            let kv = |m: &std::collections::BTreeMap<String, String>| Value::Kv(Rc::new(m.clone()));
+            let fields = [
+                Value::Str(d.receiver.clone()),
+                Value::Str(d.status.clone()),
+                Value::Alerts(Rc::new(d.alerts.clone())),
+                kv(&d.group_labels),
+                kv(&d.common_labels),
+                kv(&d.common_annotations),
+                Value::Str(d.external_url.clone()),
+            ];
+            fmt_seq(out, "{", fields.into_iter().map(|f| (None, f)), s);
+        }
+        Value::Nil | Value::Bool(_) | Value::Time(_) | Value::GoTime(_) => bad(out, v, s),
     }
 }
 

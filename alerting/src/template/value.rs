@@ -1,12 +1,16 @@
 //! Runtime values a template manipulates, with Go's truthiness, field lookup
 //! (`missingkey=zero` for label maps), numeric conversion and type names.
+//! Methods (Alertmanager's `KV.SortedPairs`, `time.Time.Format`, ...) live in `methods.rs`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 
+use super::gotime::GoTime;
+use super::methods;
+use super::notify::go_instant;
 use super::printf;
-use super::{QuerySample, TemplateData};
+use super::{NotifyAlert, NotifyData, QuerySample, TemplateData};
 
 /// A dynamically typed template value (the Go types Prometheus templates see).
 #[derive(Debug, Clone)]
@@ -29,6 +33,22 @@ pub(crate) enum Value {
     Time(i64),
     /// A `time.Duration`, in nanoseconds.
     Duration(i64),
+    /// Alertmanager's `*template.Data`.
+    Notify(Rc<NotifyData>),
+    /// Alertmanager's `template.Alerts` (also what `.Firing`/`.Resolved` return).
+    Alerts(Rc<Vec<NotifyAlert>>),
+    /// Alertmanager's `template.Alert`.
+    Alert(Rc<NotifyAlert>),
+    /// Alertmanager's `template.KV` (`map[string]string` with methods).
+    Kv(Rc<BTreeMap<String, String>>),
+    /// Alertmanager's `template.Pairs`.
+    Pairs(Rc<Vec<(String, String)>>),
+    /// Alertmanager's `template.Pair`.
+    Pair(Rc<(String, String)>),
+    /// A `[]string`.
+    Strings(Rc<Vec<String>>),
+    /// A `time.Time` value with its zone.
+    GoTime(GoTime),
 }
 
 impl Value {
@@ -50,6 +70,14 @@ impl Value {
             }
             Value::Time(_) => "*time.Time",
             Value::Duration(_) => "time.Duration",
+            Value::Notify(_) => "*template.Data",
+            Value::Alerts(_) => "template.Alerts",
+            Value::Alert(_) => "template.Alert",
+            Value::Kv(_) => "template.KV",
+            Value::Pairs(_) => "template.Pairs",
+            Value::Pair(_) => "template.Pair",
+            Value::Strings(_) => "[]string",
+            Value::GoTime(_) => "time.Time",
         }
     }
 
@@ -64,13 +92,46 @@ impl Value {
             Value::Labels(m) => !m.is_empty(),
             Value::Map(m) => !m.is_empty(),
             Value::Samples(s) => !s.is_empty(),
-            Value::Sample(_) | Value::Data(_) | Value::Time(_) => true,
+            Value::Alerts(a) => !a.is_empty(),
+            Value::Kv(m) => !m.is_empty(),
+            Value::Pairs(p) => !p.is_empty(),
+            Value::Strings(s) => !s.is_empty(),
+            Value::Sample(_)
+            | Value::Data(_)
+            | Value::Time(_)
+            | Value::Notify(_)
+            | Value::Alert(_)
+            | Value::Pair(_)
+            | Value::GoTime(_) => true,
         }
     }
 
-    /// `.name` on this value: struct field or map key (missing label keys give "").
+    /// `.name` on this value: a method without arguments, struct field or map key
+    /// (missing label keys give "").
     pub(crate) fn field(&self, name: &str) -> Result<Value, String> {
+        if let Some(r) = methods::call(self, name, Vec::new()) {
+            return r;
+        }
+        let kv = |m: &BTreeMap<String, String>| Value::Kv(Rc::new(m.clone()));
+        let s = |x: &String| Value::Str(x.clone());
         Ok(match (self, name) {
+            (Value::Kv(m), _) => Value::Str(m.get(name).cloned().unwrap_or_default()),
+            (Value::Notify(d), "Receiver") => s(&d.receiver),
+            (Value::Notify(d), "Status") => s(&d.status),
+            (Value::Notify(d), "Alerts") => Value::Alerts(Rc::new(d.alerts.clone())),
+            (Value::Notify(d), "GroupLabels") => kv(&d.group_labels),
+            (Value::Notify(d), "CommonLabels") => kv(&d.common_labels),
+            (Value::Notify(d), "CommonAnnotations") => kv(&d.common_annotations),
+            (Value::Notify(d), "ExternalURL") => s(&d.external_url),
+            (Value::Alert(a), "Status") => s(&a.status),
+            (Value::Alert(a), "Labels") => kv(&a.labels),
+            (Value::Alert(a), "Annotations") => kv(&a.annotations),
+            (Value::Alert(a), "StartsAt") => Value::GoTime(GoTime::utc(go_instant(a.starts_at_ms))),
+            (Value::Alert(a), "EndsAt") => Value::GoTime(GoTime::utc(go_instant(a.ends_at_ms))),
+            (Value::Alert(a), "GeneratorURL") => s(&a.generator_url),
+            (Value::Alert(a), "Fingerprint") => s(&a.fingerprint),
+            (Value::Pair(p), "Name") => s(&p.0),
+            (Value::Pair(p), "Value") => s(&p.1),
             (Value::Labels(m), _) => Value::Str(m.get(name).cloned().unwrap_or_default()),
             (Value::Map(m), _) => m.get(name).cloned().unwrap_or(Value::Nil),
             (Value::Data(d), "Labels") => Value::Labels(d.labels.clone()),

@@ -70,6 +70,7 @@ pub struct Route {
 #[derive(Clone, Debug, Default)]
 struct Effective {
     id: String,
+    key: String,
     receiver: String,
     group_by: Vec<String>,
     group_by_all: bool,
@@ -80,9 +81,16 @@ struct Effective {
 }
 
 impl Route {
-    /// Stable unique id, Alertmanager's form: `{}/{probe_receiver="slack"}/0`.
+    /// Stable unique id, Alertmanager's `Route.ID`: the parent's id, the matchers and the
+    /// index among the siblings, `{}/{probe_receiver="slack"}/0`.
     pub fn id(&self) -> &str {
         &self.eff.id
+    }
+
+    /// Alertmanager's `Route.Key`: the matchers of the route and its ancestors,
+    /// `{}/{probe_receiver="slack"}`; the prefix of the route's group keys.
+    pub fn key(&self) -> &str {
+        &self.eff.key
     }
 
     /// Effective receiver name.
@@ -248,6 +256,10 @@ impl Route {
             .map_err(|(field, k, msg)| at(&format!("{field}.{k}"), msg))?;
         all.extend(self.matchers.iter().cloned());
         all.sort();
+        eff.key = match index {
+            None => matchers_string(&all),
+            Some(_) => format!("{}/{}", parent.key, matchers_string(&all)),
+        };
         eff.id = match index {
             None => matchers_string(&all),
             Some(i) => format!("{}/{}/{i}", parent.id, matchers_string(&all)),

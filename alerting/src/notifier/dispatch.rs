@@ -1,0 +1,469 @@
+//! The built-in notifier: Alertmanager's dispatcher and notification pipeline.
+//!
+//! Alerts (posted to `/api/v2/alerts` or handed over by the rule manager) are merged into
+//! the alert store and routed; each matching route puts the alert into the aggregation
+//! group of its grouping labels. A group's task flushes it after `group_wait`, then every
+//! `group_interval`: alerts muted by the route's time intervals, inhibited or silenced are
+//! dropped, and each integration of the receiver is notified when the notification log
+//! says something changed (new firing alerts, resolved alerts for `send_resolved`, all
+//! resolved) or `repeat_interval` has passed. Resolved alerts leave the group after a
+//! successful flush. A reload rebuilds the groups from the store; the notification log
+//! keeps the receivers from being paged twice.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::task::JoinSet;
+
+use crate::notifier::alert::{Alert, LabelSet};
+use crate::notifier::config::Config;
+use crate::notifier::group::{Group, group_labels, labels_string, sort_alerts};
+use crate::notifier::nflog::{self, Nflog};
+use crate::notifier::render::Renderer;
+use crate::notifier::send::{Integration, Notification, SendMetrics};
+use crate::notifier::silences::{DEFAULT_RETENTION_MS, Silences};
+
+/// How often resolved alerts, expired silences and old log entries are collected.
+const MAINTENANCE: Duration = Duration::from_secs(60);
+
+/// Start-up settings.
+pub struct NotifierOptions {
+    /// `--alertmanager.config.file`.
+    pub config_file: PathBuf,
+    /// Where silences and the notification log are kept (`<data>/alertmanager`).
+    pub state_dir: PathBuf,
+    /// `--web.external-url` (links in notifications), without trailing slash.
+    pub external_url: String,
+}
+
+/// A loaded configuration with what it needs at run time.
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The file as written (`/api/v2/status` `config.original`).
+    pub original: String,
+    renderer: Renderer,
+    integrations: HashMap<String, Arc<Vec<Integration>>>,
+}
+
+impl Loaded {
+    /// Reads, validates and prepares `path` (templates, receivers' HTTP clients).
+    pub fn load(path: &Path) -> Result<Loaded, String> {
+        let original = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let config = Config::from_yaml_str(&original, &path.display().to_string())
+            .map_err(|e| e.to_string())?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let renderer = Renderer::load(&config.templates, base)?;
+        let mut integrations = HashMap::new();
+        for r in &config.receivers {
+            let list = Integration::for_receiver(r, &config.global)?;
+            integrations.insert(r.name.clone(), Arc::new(list));
+        }
+        Ok(Loaded {
+            config,
+            original,
+            renderer,
+            integrations,
+        })
+    }
+}
+
+/// Counters for `/metrics` (Alertmanager's names).
+#[derive(Debug, Default)]
+pub struct NotifierMetrics {
+    /// Per integration kind.
+    pub send: SendMetrics,
+    /// `alertmanager_alerts_received_total{status="firing"}`.
+    pub received_firing: AtomicU64,
+    /// `alertmanager_alerts_received_total{status="resolved"}`.
+    pub received_resolved: AtomicU64,
+    /// `alertmanager_alerts_invalid_total`.
+    pub invalid: AtomicU64,
+    /// `alertmanager_config_last_reload_successful` (1/0).
+    pub reload_ok: AtomicU64,
+}
+
+type GroupId = (String, String);
+
+/// The notifier.
+pub struct Notifier {
+    loaded: RwLock<Arc<Loaded>>,
+    path: PathBuf,
+    alerts: Mutex<HashMap<u64, Alert>>,
+    groups: Mutex<HashMap<GroupId, Arc<Group>>>,
+    /// Silences.
+    pub silences: Silences,
+    nflog: Nflog,
+    /// `--web.external-url`.
+    pub external_url: String,
+    /// Start time (ms), `/api/v2/status` `uptime`.
+    pub started_ms: i64,
+    /// Counters.
+    pub metrics: NotifierMetrics,
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Notifier {
+    /// Loads the configuration and the persisted silences and log.
+    pub fn open(opts: NotifierOptions) -> Result<Arc<Notifier>, String> {
+        let loaded = Loaded::load(&opts.config_file)?;
+        std::fs::create_dir_all(&opts.state_dir)
+            .map_err(|e| format!("creating {}: {e}", opts.state_dir.display()))?;
+        let silences = Silences::open(
+            Some(opts.state_dir.join("silences.json")),
+            DEFAULT_RETENTION_MS,
+        )?;
+        let nflog = Nflog::open(Some(opts.state_dir.join("nflog.json")), DEFAULT_RETENTION_MS)?;
+        let metrics = NotifierMetrics::default();
+        metrics.reload_ok.store(1, Ordering::Relaxed);
+        Ok(Arc::new(Notifier {
+            loaded: RwLock::new(Arc::new(loaded)),
+            path: opts.config_file,
+            alerts: Mutex::new(HashMap::new()),
+            groups: Mutex::new(HashMap::new()),
+            silences,
+            nflog,
+            external_url: opts.external_url,
+            started_ms: now_ms(),
+            metrics,
+        }))
+    }
+
+    /// The current configuration.
+    pub fn loaded(&self) -> Arc<Loaded> {
+        self.loaded.read().clone()
+    }
+
+    /// The configuration file.
+    pub fn config_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Re-reads the configuration file. On error the running configuration stays.
+    pub fn reload(self: &Arc<Self>) -> Result<(), String> {
+        match Loaded::load(&self.path) {
+            Ok(l) => {
+                self.apply(l);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.reload_ok.store(0, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Switches to a loaded configuration: the groups are rebuilt from the alert store
+    /// (the notification log keeps receivers from being notified twice).
+    pub fn apply(self: &Arc<Self>, loaded: Loaded) {
+        self.metrics.reload_ok.store(1, Ordering::Relaxed);
+        *self.loaded.write() = Arc::new(loaded);
+        let old: Vec<Arc<Group>> = self.groups.lock().drain().map(|(_, g)| g).collect();
+        for g in old {
+            g.stop.notify_one();
+        }
+        let now = now_ms();
+        let all: Vec<Alert> = self.alerts.lock().values().cloned().collect();
+        for a in all {
+            self.route(a, now);
+        }
+    }
+
+    /// Adds or updates alerts (already validated), as Alertmanager's alert store `Put`.
+    pub fn put(self: &Arc<Self>, alerts: Vec<Alert>) {
+        let now = now_ms();
+        for mut a in alerts {
+            if a.resolved(now) {
+                self.metrics.received_resolved.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.metrics.received_firing.fetch_add(1, Ordering::Relaxed);
+            }
+            let fp = a.fingerprint();
+            {
+                let mut store = self.alerts.lock();
+                if let Some(old) = store.get(&fp) {
+                    // Merge when the activity ranges overlap.
+                    let overlap = (a.ends_at > old.starts_at && a.ends_at < old.ends_at)
+                        || (a.starts_at > old.starts_at && a.starts_at < old.ends_at);
+                    if overlap {
+                        let mut m = old.clone();
+                        m.merge(a);
+                        a = m;
+                    }
+                }
+                store.insert(fp, a.clone());
+            }
+            self.route(a, now);
+        }
+    }
+
+    /// Puts `alert` into the aggregation group of every route it matches.
+    fn route(self: &Arc<Self>, alert: Alert, now: i64) {
+        let loaded = self.loaded();
+        let mut groups = self.groups.lock();
+        for route in loaded.config.route.matching(&alert.labels) {
+            let labels = group_labels(route, &alert.labels);
+            let id = (route.id().to_owned(), labels_string(&labels));
+            let g = match groups.get(&id) {
+                Some(g) => g.clone(),
+                None => {
+                    let g = Arc::new(Group::new(route, labels));
+                    groups.insert(id.clone(), g.clone());
+                    tokio::spawn(self.clone().run_group(id, g.clone()));
+                    g
+                }
+            };
+            g.insert(alert.clone(), now);
+        }
+    }
+
+    /// A group's life: flush after `group_wait`, then every `group_interval`, until empty.
+    async fn run_group(self: Arc<Self>, id: GroupId, g: Arc<Group>) {
+        let mut next = tokio::time::Instant::now() + ms(g.timing.wait);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                () = g.wake.notified() => {}
+                () = g.stop.notified() => return,
+            }
+            next = tokio::time::Instant::now() + ms(g.timing.interval);
+            g.flushed.store(true, Ordering::Release);
+            self.flush(&g).await;
+            let mut groups = self.groups.lock();
+            if g.is_empty() {
+                if groups.get(&id).is_some_and(|cur| Arc::ptr_eq(cur, &g)) {
+                    groups.remove(&id);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Notifies the receiver's integrations about the group, as the pipeline does.
+    async fn flush(self: &Arc<Self>, g: &Arc<Group>) {
+        let now = now_ms();
+        let alerts = g.snapshot();
+        if alerts.is_empty() {
+            return;
+        }
+        let loaded = self.loaded();
+        let cfg = &loaded.config;
+        let in_interval =
+            |n: &String| cfg.time_interval(n).is_some_and(|t| t.contains(now));
+        let time_muted = g.mute.iter().any(in_interval)
+            || (!g.active.is_empty() && !g.active.iter().any(in_interval));
+        let mut all_ok = true;
+        if !time_muted {
+            let keep: Vec<Alert> = alerts
+                .iter()
+                .filter(|a| {
+                    self.silences.silenced_by(&a.labels, now).is_empty()
+                        && self.inhibited_by(&a.labels, now).is_empty()
+                })
+                .cloned()
+                .collect();
+            all_ok = self.notify_all(g, &loaded, keep, now).await;
+        }
+        if all_ok {
+            g.delete_resolved(&alerts, now);
+        }
+    }
+
+    /// Dedup, send and log for every integration of the group's receiver.
+    async fn notify_all(
+        self: &Arc<Self>,
+        g: &Arc<Group>,
+        loaded: &Arc<Loaded>,
+        keep: Vec<Alert>,
+        now: i64,
+    ) -> bool {
+        let Some(integrations) = loaded.integrations.get(&g.receiver).cloned() else {
+            return true;
+        };
+        let firing: BTreeSet<u64> = keep
+            .iter()
+            .filter(|a| !a.resolved(now))
+            .map(Alert::fingerprint)
+            .collect();
+        let resolved: BTreeSet<u64> = keep
+            .iter()
+            .filter(|a| a.resolved(now))
+            .map(Alert::fingerprint)
+            .collect();
+        let keep = Arc::new(keep);
+        let deadline = tokio::time::Instant::now() + ms(g.timing.interval.max(5_000));
+        let mut tasks = JoinSet::new();
+        for i in 0..integrations.len() {
+            let Some(integ) = integrations.get(i) else {
+                continue;
+            };
+            let key = format!("{}|{}/{}/{}", g.key, g.receiver, integ.name(), integ.index);
+            let entry = self.nflog.get(&key);
+            let send_resolved = integ.send_resolved();
+            if !nflog::needs_update(
+                entry.as_ref(),
+                &firing,
+                &resolved,
+                g.timing.repeat,
+                send_resolved,
+                now,
+            ) {
+                continue;
+            }
+            let log = nflog::Entry {
+                firing: firing.clone(),
+                resolved: resolved.clone(),
+                at: now,
+            };
+            let (me, g, loaded, keep, integrations) = (
+                self.clone(),
+                g.clone(),
+                loaded.clone(),
+                keep.clone(),
+                integrations.clone(),
+            );
+            tasks.spawn(async move {
+                let Some(integ) = integrations.get(i) else {
+                    return true;
+                };
+                let sent: Vec<Alert> = if send_resolved {
+                    keep.to_vec()
+                } else {
+                    keep.iter().filter(|a| !a.resolved(now)).cloned().collect()
+                };
+                if !sent.is_empty() {
+                    let n = Notification {
+                        receiver: &g.receiver,
+                        group_key: &g.key,
+                        group_labels: &g.labels,
+                        alerts: &sent,
+                        external_url: &me.external_url,
+                        now,
+                    };
+                    if let Err(e) = integ
+                        .notify(&n, &loaded.renderer, deadline, &me.metrics.send)
+                        .await
+                    {
+                        tracing::warn!(
+                            receiver = %g.receiver,
+                            integration = %format!("{}[{}]", integ.name(), integ.index),
+                            group = %g.key,
+                            error = %e,
+                            "notify failed"
+                        );
+                        return false;
+                    }
+                }
+                if let Err(e) = me.nflog.log(&key, log) {
+                    tracing::warn!(error = %e, "writing the notification log failed");
+                }
+                true
+            });
+        }
+        let mut ok = true;
+        while let Some(r) = tasks.join_next().await {
+            ok &= r.unwrap_or(false);
+        }
+        ok
+    }
+
+    /// Fingerprints (hex) of the firing alerts that inhibit an alert with `labels`.
+    pub fn inhibited_by(&self, labels: &LabelSet, now: i64) -> Vec<String> {
+        let loaded = self.loaded();
+        let rules = &loaded.config.inhibit_rules;
+        if rules.is_empty() {
+            return Vec::new();
+        }
+        let store = self.alerts.lock();
+        let mut out = BTreeSet::new();
+        for rule in rules {
+            for src in store.values().filter(|s| !s.resolved(now)) {
+                if &src.labels != labels && rule.inhibits(&src.labels, labels) {
+                    out.insert(format!("{:016x}", src.fingerprint()));
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Active (not resolved) alerts of the store, in fingerprint order.
+    pub fn active_alerts(&self, now: i64) -> Vec<Alert> {
+        let store = self.alerts.lock();
+        let mut v: Vec<(u64, Alert)> = store
+            .iter()
+            .filter(|(_, a)| !a.resolved(now))
+            .map(|(fp, a)| (*fp, a.clone()))
+            .collect();
+        v.sort_by_key(|(fp, _)| *fp);
+        v.into_iter().map(|(_, a)| a).collect()
+    }
+
+    /// The receivers an alert routes to, deduplicated in routing order.
+    pub fn receivers_of(&self, labels: &LabelSet) -> Vec<String> {
+        let loaded = self.loaded();
+        let mut out: Vec<String> = Vec::new();
+        for r in loaded.config.route.matching(labels) {
+            if !out.iter().any(|x| x == r.receiver()) {
+                out.push(r.receiver().to_owned());
+            }
+        }
+        out
+    }
+
+    /// The aggregation groups: (labels, receiver, active alerts), in group-key order.
+    pub fn groups(&self, now: i64) -> Vec<(LabelSet, String, Vec<Alert>)> {
+        let groups: Vec<Arc<Group>> = self.groups.lock().values().cloned().collect();
+        let mut out: BTreeMap<(String, String), (LabelSet, String, Vec<Alert>)> = BTreeMap::new();
+        for g in groups {
+            let mut alerts: Vec<Alert> = g
+                .alerts
+                .lock()
+                .values()
+                .filter(|a| !a.resolved(now))
+                .cloned()
+                .collect();
+            if alerts.is_empty() {
+                continue;
+            }
+            sort_alerts(&mut alerts);
+            out.insert(
+                (g.key.clone(), g.receiver.clone()),
+                (g.labels.clone(), g.receiver.clone(), alerts),
+            );
+        }
+        out.into_values().collect()
+    }
+
+    /// Periodic collection until `stop` turns true.
+    pub async fn maintain(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(MAINTENANCE) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            let now = now_ms();
+            self.alerts.lock().retain(|_, a| !a.resolved(now));
+            self.silences.gc(now);
+            self.nflog.gc(now);
+        }
+        let groups: Vec<Arc<Group>> = self.groups.lock().drain().map(|(_, g)| g).collect();
+        for g in groups {
+            g.stop.notify_one();
+        }
+    }
+}
+
+fn ms(v: i64) -> Duration {
+    Duration::from_millis(u64::try_from(v).unwrap_or(0))
+}
