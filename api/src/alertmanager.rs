@@ -39,8 +39,7 @@ fn notifier(s: &AppState) -> Result<Arc<Notifier>, AmError> {
     s.notifier.get().cloned().ok_or_else(|| {
         AmError(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the built-in Alertmanager is off: start strata with --alertmanager.config.file"
-                .into(),
+            "the built-in Alertmanager is off: start strata with --alertmanager.config.file".into(),
         )
     })
 }
@@ -382,7 +381,10 @@ fn validate(p: PostableAlert, now: i64, resolve_timeout: i64) -> Result<Alert, S
         return Err(format!("invalid annotation name {k:?}"));
     }
     let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, String> {
-        match v.as_deref().filter(|s| !s.is_empty() && !s.starts_with("0001-01-01")) {
+        match v
+            .as_deref()
+            .filter(|s| !s.is_empty() && !s.starts_with("0001-01-01"))
+        {
             None => Ok(None),
             Some(s) => parse_time(s)
                 .map(Some)
@@ -433,7 +435,10 @@ pub(crate) async fn get_groups(
     let now = now_ms();
     let mut out = Vec::new();
     for (labels, receiver, alerts) in n.groups(now) {
-        if f.receiver.as_ref().is_some_and(|re| !re.is_match(&receiver)) {
+        if f.receiver
+            .as_ref()
+            .is_some_and(|re| !re.is_match(&receiver))
+        {
             continue;
         }
         let alerts: Vec<GettableAlert> = alerts

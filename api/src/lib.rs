@@ -257,8 +257,14 @@ fn api_routes(admin: bool) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(sql::sql))
         .routes(routes!(alertmanager::get_alerts, alertmanager::post_alerts))
         .routes(routes!(alertmanager::get_groups))
-        .routes(routes!(alertmanager::get_silences, alertmanager::post_silence))
-        .routes(routes!(alertmanager::get_silence, alertmanager::delete_silence))
+        .routes(routes!(
+            alertmanager::get_silences,
+            alertmanager::post_silence
+        ))
+        .routes(routes!(
+            alertmanager::get_silence,
+            alertmanager::delete_silence
+        ))
         .routes(routes!(alertmanager::status))
         .routes(routes!(alertmanager::receivers))
         .routes(routes!(status::buildinfo))

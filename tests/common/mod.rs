@@ -58,7 +58,8 @@ impl Server {
             if !embedded && !extra.iter().any(|a| a.starts_with("--config.file")) {
                 let cfg = std::env::temp_dir().join("strata-test-no-scrape.yml");
                 if !cfg.exists() {
-                    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").expect("write config");
+                    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n")
+                        .expect("write config");
                 }
                 cmd.arg(format!("--config.file={}", cfg.display()));
             }

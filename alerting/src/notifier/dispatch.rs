@@ -124,7 +124,10 @@ impl Notifier {
             Some(opts.state_dir.join("silences.json")),
             DEFAULT_RETENTION_MS,
         )?;
-        let nflog = Nflog::open(Some(opts.state_dir.join("nflog.json")), DEFAULT_RETENTION_MS)?;
+        let nflog = Nflog::open(
+            Some(opts.state_dir.join("nflog.json")),
+            DEFAULT_RETENTION_MS,
+        )?;
         let metrics = NotifierMetrics::default();
         metrics.reload_ok.store(1, Ordering::Relaxed);
         Ok(Arc::new(Notifier {
@@ -185,7 +188,9 @@ impl Notifier {
         let now = now_ms();
         for mut a in alerts {
             if a.resolved(now) {
-                self.metrics.received_resolved.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .received_resolved
+                    .fetch_add(1, Ordering::Relaxed);
             } else {
                 self.metrics.received_firing.fetch_add(1, Ordering::Relaxed);
             }
@@ -259,8 +264,7 @@ impl Notifier {
         }
         let loaded = self.loaded();
         let cfg = &loaded.config;
-        let in_interval =
-            |n: &String| cfg.time_interval(n).is_some_and(|t| t.contains(now));
+        let in_interval = |n: &String| cfg.time_interval(n).is_some_and(|t| t.contains(now));
         let time_muted = g.mute.iter().any(in_interval)
             || (!g.active.is_empty() && !g.active.iter().any(in_interval));
         let mut all_ok = true;

@@ -130,7 +130,8 @@ impl Group {
     /// Adds or replaces an alert. Before the first flush, an alert that started more than
     /// `group_wait` ago makes the group flush now (Alertmanager's `aggrGroup.insert`).
     pub fn insert(&self, alert: Alert, now: i64) {
-        let early = !self.flushed.load(Ordering::Acquire) && alert.starts_at + self.timing.wait < now;
+        let early =
+            !self.flushed.load(Ordering::Acquire) && alert.starts_at + self.timing.wait < now;
         self.alerts.lock().insert(alert.fingerprint(), alert);
         if early {
             self.wake.notify_one();

@@ -244,7 +244,11 @@ impl AlertSink for Sender {
 }
 
 /// External labels added (alert labels win), then alert relabeling; dropped alerts removed.
-fn prepare(batch: &[OutAlert], relabel: &[RelabelConfig], ext: &BTreeMap<String, String>) -> Vec<OutAlert> {
+fn prepare(
+    batch: &[OutAlert],
+    relabel: &[RelabelConfig],
+    ext: &BTreeMap<String, String>,
+) -> Vec<OutAlert> {
     let mut out = Vec::with_capacity(batch.len());
     for a in batch {
         let mut labels: LabelSet = a.labels.clone();
@@ -281,8 +285,16 @@ fn payload(alerts: &[OutAlert]) -> Value {
 
 fn to_notifier_alert(a: &OutAlert) -> Alert {
     Alert {
-        labels: a.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        annotations: a.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        labels: a
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        annotations: a
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         starts_at: a.starts_at,
         ends_at: a.ends_at,
         updated_at: now_ms(),

@@ -15,7 +15,9 @@ use strata_config::HttpClientConfig;
 use strata_ingest::http_client::HttpClient;
 
 use crate::notifier::alert::{Alert, LabelSet};
-use crate::notifier::config::{GlobalConfig, PagerdutyConfig, Receiver, SlackConfig, WebhookConfig};
+use crate::notifier::config::{
+    GlobalConfig, PagerdutyConfig, Receiver, SlackConfig, WebhookConfig,
+};
 use crate::notifier::render::Renderer;
 
 /// `User-Agent` of notifications: receivers written for Alertmanager look for the prefix.
@@ -88,7 +90,10 @@ pub struct Notification<'a> {
 
 impl Integration {
     /// The integrations of `receiver`, each with its own (or the global) `http_config`.
-    pub fn for_receiver(receiver: &Receiver, global: &GlobalConfig) -> Result<Vec<Integration>, String> {
+    pub fn for_receiver(
+        receiver: &Receiver,
+        global: &GlobalConfig,
+    ) -> Result<Vec<Integration>, String> {
         let mut out = Vec::new();
         let kinds = receiver
             .webhook_configs
@@ -110,9 +115,12 @@ impl Integration {
                     .enumerate(),
             );
         for (index, (kind, http)) in kinds {
-            let http = http.or_else(|| global.http_config.clone()).unwrap_or_default();
+            let http = http
+                .or_else(|| global.http_config.clone())
+                .unwrap_or_default();
             let what = format!("receiver {:?}", receiver.name);
-            let cfg = HttpClientConfig::from_yaml_value(http).map_err(|e| format!("{what}: http_config: {e}"))?;
+            let cfg = HttpClientConfig::from_yaml_value(http)
+                .map_err(|e| format!("{what}: http_config: {e}"))?;
             let http = HttpClient::new_title_case(&cfg, &what).map_err(|e| e.to_string())?;
             out.push(Integration { kind, index, http });
         }
@@ -214,7 +222,10 @@ async fn post_json(
     }
     Err(SendError {
         retry,
-        msg: format!("POST {}: unexpected status {status}: {snippet}", redact(url)),
+        msg: format!(
+            "POST {}: unexpected status {status}: {snippet}",
+            redact(url)
+        ),
     })
 }
 

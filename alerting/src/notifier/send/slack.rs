@@ -99,7 +99,10 @@ pub(super) fn message(
     }
     // Alertmanager's legacy attachment fields.
     let mut extra = Map::new();
-    extra.insert("callback_id".into(), Value::String(r("callback_id", &cfg.callback_id)?));
+    extra.insert(
+        "callback_id".into(),
+        Value::String(r("callback_id", &cfg.callback_id)?),
+    );
     extra.insert("footer".into(), Value::String(r("footer", &cfg.footer)?));
     for (key, text) in [
         ("title_link", &cfg.title_link),
