@@ -77,6 +77,9 @@ fn post_json(url: String, body: &Value) -> (u16, String) {
     (r.status().as_u16(), r.text())
 }
 
+/// Attempts seen by the `/flaky` receiver.
+static FLAKY: AtomicU64 = AtomicU64::new(0);
+
 /// One received POST.
 #[derive(Clone, Debug)]
 struct Received {
@@ -174,10 +177,42 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Received>>, rejected: &Mutex<Vec<Strin
         }
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let verdict = match path.as_str() {
-            "/slack" => check_slack(&body),
+            "/slack" | "/api/chat.postMessage" => check_slack(&body),
             "/pagerduty" => check_pagerduty(&body),
             _ => Ok(()),
         };
+        // The Web API: 200 with {"ok": false} without the bot token.
+        if path == "/api/chat.postMessage" && verdict.is_ok() {
+            let authed = headers
+                .to_ascii_lowercase()
+                .contains("authorization: bearer xoxb-good");
+            let reply = if authed {
+                r#"{"ok":true,"channel":"C1","ts":"1.2"}"#
+            } else {
+                r#"{"ok":false,"error":"invalid_auth"}"#
+            };
+            if authed {
+                got.lock().expect("lock").push(Received {
+                    path: path.clone(),
+                    headers: headers.to_ascii_lowercase(),
+                    body: body.clone(),
+                });
+            }
+            let _ = w.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+                    reply.len()
+                )
+                .as_bytes(),
+            );
+            continue;
+        }
+        // A receiver that fails twice with 503 before accepting.
+        if path == "/flaky" && FLAKY.fetch_add(1, Ordering::SeqCst) < 2 {
+            let _ =
+                w.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy");
+            continue;
+        }
         let (status, reply_body) = match &verdict {
             Ok(()) if path == "/pagerduty" => (
                 "202 Accepted",
@@ -213,11 +248,13 @@ fn str_field<'a>(v: &'a Value, k: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("{k} is not a string"))
 }
 
-/// What Slack accepts from Alertmanager: channel/username and one attachment with title,
+/// What Slack accepts from Alertmanager: a channel, maybe a username, and one attachment with title,
 /// title_link, text, fallback, callback_id, footer, mrkdwn_in and a colour.
 fn check_slack(b: &Value) -> Result<(), String> {
     str_field(b, "channel")?;
-    str_field(b, "username")?;
+    if b.get("username").is_some() {
+        str_field(b, "username")?;
+    }
     let atts = b["attachments"]
         .as_array()
         .ok_or("attachments is not a list")?;
@@ -840,5 +877,98 @@ fn api_v2_refuses_bad_input_and_answers_503_without_a_notifier() {
         json!([]),
         "nothing stored from bad input"
     );
+    s.stop();
+}
+
+fn metric(port: u16, series: &str) -> f64 {
+    let text = reqwest::blocking_client()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .expect("metrics")
+        .text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+#[test]
+fn slack_web_api_needs_the_bot_token_and_5xx_is_retried() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rx = Receivers::start();
+    let am = am_config(
+        dir.path(),
+        &format!(
+            r#"route:
+  receiver: bot
+  group_wait: 0s
+  group_interval: 1s
+  routes:
+    - matchers: [alertname="Flaky"]
+      receiver: flaky
+    - matchers: [alertname="Unauthed"]
+      receiver: unauthed
+receivers:
+  - name: bot
+    slack_configs:
+      - api_url: {api}
+        channel: '#ops'
+        http_config:
+          authorization:
+            credentials: xoxb-good
+  - name: unauthed
+    slack_configs:
+      - api_url: {api}
+        channel: '#ops'
+        http_config:
+          authorization:
+            credentials: xoxb-bad
+  - name: flaky
+    webhook_configs:
+      - url: {flaky}
+"#,
+            api = rx.url("/api/chat.postMessage"),
+            flaky = rx.url("/flaky"),
+        ),
+    );
+    let s = Server::start(&dir.path().join("data"), &[&am]);
+    let alert = |name: &str| {
+        json!([{"labels": {"alertname": name},
+                "startsAt": rfc3339(now_ms()), "endsAt": rfc3339(now_ms() + 600_000)}])
+    };
+    for name in ["Bot", "Unauthed", "Flaky"] {
+        assert_eq!(post_json(s.url("/api/v2/alerts"), &alert(name)).0, 200);
+    }
+    let got = rx.wait("/api/chat.postMessage", 1, 15);
+    assert_eq!(got.len(), 1, "bot-token message not delivered");
+    assert_eq!(got[0].body["channel"], "#ops");
+    assert!(
+        got[0].body["attachments"][0]["title"]
+            .as_str()
+            .unwrap_or("")
+            == "[FIRING:1]  (Bot)",
+        "{}",
+        got[0].body
+    );
+    // The flaky webhook gets it on the third attempt.
+    let flaky = rx.wait("/flaky", 1, 20);
+    assert_eq!(flaky.len(), 1, "not retried to success");
+    assert!(FLAKY.load(Ordering::SeqCst) >= 3);
+    let failed_requests = poll(10, || {
+        let v = metric(
+            s.port,
+            "alertmanager_notification_requests_failed_total{integration=\"webhook\"}",
+        );
+        (v >= 2.0).then_some(v)
+    });
+    assert!(failed_requests.is_some(), "503s not counted");
+    // {"ok": false} from the Web API is a failed notification.
+    let failed = poll(10, || {
+        let v = metric(
+            s.port,
+            "alertmanager_notifications_failed_total{integration=\"slack\"}",
+        );
+        (v >= 1.0).then_some(v)
+    });
+    assert!(failed.is_some(), "invalid_auth not counted as a failure");
     s.stop();
 }
