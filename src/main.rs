@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use parking_lot::RwLock;
-use strata_alerting::notifier::dispatch::Loaded as NotifierConfig;
 use strata_alerting::notifier::{Notifier, NotifierOptions};
 use strata_alerting::rules::{AlertSink, ManagerOptions, RuleContext, RuleManager, Sender};
 use strata_api::{AppState, BuildInfo, EngineOptions, ReloadFn, ServerInfo};
@@ -373,13 +372,13 @@ fn reload_fn(
                 RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
             let am = match &s.notifier {
                 Some(n) => Some(
-                    NotifierConfig::load(n.config_path())
+                    n.load_config()
                         .map_err(|e| format!("--alertmanager.config.file: {e}"))?,
                 ),
                 None => None,
             };
             if let (Some(n), Some(am)) = (&s.notifier, am) {
-                n.apply(am);
+                n.apply(am).await;
             }
             s.scrape.apply(&config).map_err(|e| e.to_string())?;
             s.sender.apply(&config)?;

@@ -14,9 +14,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use strata_alerting::notifier::alert::Alert;
 use strata_alerting::notifier::config::{MatchOp, Matcher, matches_all, parse_matchers};
+use strata_alerting::notifier::dispatch::Inhibition;
 use strata_alerting::notifier::silences::{Silence, SilenceError, SilenceInput, SilenceState};
 use strata_alerting::notifier::{Notifier, now_ms};
-use strata_grammar::{format_rfc3339, is_legacy_label_name};
+use strata_grammar::format_rfc3339;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -173,7 +174,7 @@ pub(crate) struct ClusterStatus {
     peers: Vec<String>,
 }
 
-/// `{original}`: the configuration file as written.
+/// `{original}`: the configuration, secrets hidden.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ConfigOriginal {
     original: String,
@@ -218,9 +219,9 @@ fn flag(p: &Params, name: &str, default: bool) -> Result<bool, AmError> {
     }
 }
 
-fn gettable(n: &Notifier, a: &Alert, now: i64) -> GettableAlert {
+fn gettable(n: &Notifier, inh: &Inhibition, a: &Alert, now: i64) -> GettableAlert {
     let silenced_by = n.silences.silenced_by(&a.labels, now);
-    let inhibited_by = n.inhibited_by(&a.labels, now);
+    let inhibited_by = inh.inhibited_by(&a.labels);
     let state = if silenced_by.is_empty() && inhibited_by.is_empty() {
         "active"
     } else {
@@ -315,10 +316,11 @@ pub(crate) async fn get_alerts(
     let n = notifier(&s)?;
     let f = AlertFilter::from(&p)?;
     let now = now_ms();
+    let inh = n.inhibition(now);
     let out = n
         .active_alerts(now)
         .iter()
-        .map(|a| gettable(&n, a, now))
+        .map(|a| gettable(&n, &inh, a, now))
         .filter(|a| f.keep(a))
         .collect();
     Ok(Json(out))
@@ -365,20 +367,20 @@ pub(crate) async fn post_alerts(
 }
 
 /// Alertmanager's defaults and `Alert.Validate`.
-fn validate(p: PostableAlert, now: i64, resolve_timeout: i64) -> Result<Alert, String> {
+///
+/// Labels with empty values are dropped first (`removeEmptyLabels`); names may be any
+/// non-empty UTF-8 text (Alertmanager's UTF-8 mode).
+fn validate(mut p: PostableAlert, now: i64, resolve_timeout: i64) -> Result<Alert, String> {
+    p.labels.retain(|_, v| !v.is_empty());
     if p.labels.is_empty() {
         return Err("at least one label pair required".into());
     }
-    for (k, v) in &p.labels {
-        if !is_legacy_label_name(k) {
-            return Err(format!("invalid label name {k:?}"));
-        }
-        if v.is_empty() {
-            return Err(format!("empty value for label {k:?}"));
-        }
-    }
-    if let Some(k) = p.annotations.keys().find(|k| !is_legacy_label_name(k)) {
-        return Err(format!("invalid annotation name {k:?}"));
+    if p.labels
+        .keys()
+        .chain(p.annotations.keys())
+        .any(String::is_empty)
+    {
+        return Err("invalid name \"\": empty label or annotation name".into());
     }
     let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, String> {
         match v
@@ -394,6 +396,7 @@ fn validate(p: PostableAlert, now: i64, resolve_timeout: i64) -> Result<Alert, S
     let starts = time("startsAt", &p.starts_at)?;
     let ends = time("endsAt", &p.ends_at)?;
     let starts_at = starts.or(ends).unwrap_or(now);
+    let timeout = ends.is_none();
     let ends_at = ends.unwrap_or(now + resolve_timeout);
     if ends_at < starts_at {
         return Err("start time must be before end time".into());
@@ -405,6 +408,7 @@ fn validate(p: PostableAlert, now: i64, resolve_timeout: i64) -> Result<Alert, S
         ends_at,
         updated_at: now,
         generator_url: p.generator_url.unwrap_or_default(),
+        timeout,
     })
 }
 
@@ -433,6 +437,7 @@ pub(crate) async fn get_groups(
     let n = notifier(&s)?;
     let f = AlertFilter::from(&p)?;
     let now = now_ms();
+    let inh = n.inhibition(now);
     let mut out = Vec::new();
     for (labels, receiver, alerts) in n.groups(now) {
         if f.receiver
@@ -443,7 +448,7 @@ pub(crate) async fn get_groups(
         }
         let alerts: Vec<GettableAlert> = alerts
             .iter()
-            .map(|a| gettable(&n, a, now))
+            .map(|a| gettable(&n, &inh, a, now))
             .filter(|a| f.keep(a))
             .collect();
         if alerts.is_empty() {
@@ -641,8 +646,13 @@ pub(crate) async fn status(State(s): State<Arc<AppState>>) -> Result<Json<AmStat
             status: "disabled".into(),
             peers: Vec::new(),
         },
+        // The configuration re-marshalled with secrets as `<secret>`, as Alertmanager does.
         config: ConfigOriginal {
-            original: n.loaded().original.clone(),
+            original: n
+                .loaded()
+                .config
+                .to_yaml()
+                .map_err(|e| AmError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
         },
         uptime: ts(n.started_ms),
         version_info: VersionInfo {

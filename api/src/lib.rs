@@ -20,6 +20,7 @@ mod series;
 mod sql;
 mod status;
 mod targets;
+mod ui;
 pub mod web_config;
 mod write;
 
@@ -327,7 +328,7 @@ async fn docs() -> axum::response::Html<&'static str> {
 /// The router with every route.
 pub fn router(state: Arc<AppState>) -> Router {
     let (r, _) = api_routes(state.info.enable_admin_api).split_for_parts();
-    let r = r.merge(pushgateway::push_routes());
+    let r = r.merge(pushgateway::push_routes()).merge(ui::routes());
     let cors = cors_layer(&state.info.cors_origin);
     r.layer(DefaultBodyLimit::max(
         strata_ingest::remote_write::MAX_DECOMPRESSED,

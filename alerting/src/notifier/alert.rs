@@ -22,6 +22,8 @@ pub struct Alert {
     pub updated_at: i64,
     /// Link back to the source.
     pub generator_url: String,
+    /// `endsAt` was not given and is the resolve timeout (Alertmanager's `Timeout`).
+    pub timeout: bool,
 }
 
 impl Alert {
@@ -35,12 +37,47 @@ impl Alert {
         self.ends_at <= now
     }
 
-    /// Merges a newer report of the same alert, as Alertmanager's `Alert.Merge`: the
-    /// earliest start, the latest information; a resolved report ends it.
-    pub fn merge(&mut self, newer: Alert) {
-        let starts_at = self.starts_at.min(newer.starts_at);
-        *self = Alert { starts_at, ..newer };
+    /// Merges another report of the same alert, as Alertmanager's `Alert.Merge`: the later
+    /// update wins, with the earliest start; a firing update keeps an older explicit end
+    /// that is later, and of two resolved reports the later end wins.
+    pub fn merge(&mut self, other: Alert, now: i64) {
+        let (older, newer) = if other.updated_at < self.updated_at {
+            (other, self.clone())
+        } else {
+            (self.clone(), other)
+        };
+        let mut res = newer.clone();
+        if older.starts_at < newer.starts_at {
+            res.starts_at = older.starts_at;
+        }
+        if newer.resolved(now) {
+            if older.resolved(now) && older.ends_at > newer.ends_at {
+                res.ends_at = older.ends_at;
+            }
+        } else if older.ends_at > newer.ends_at && !older.timeout {
+            res.ends_at = older.ends_at;
+        }
+        *self = res;
     }
+}
+
+/// `model.LabelSet.Before`: fewer labels first, then by the values of the sorted names.
+pub fn labels_before(a: &LabelSet, b: &LabelSet) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    if a.len() != b.len() {
+        return a.len().cmp(&b.len());
+    }
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    for n in names {
+        match (a.get(n), b.get(n)) {
+            (None, _) => return Ordering::Less,
+            (_, None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => {}
+        }
+    }
+    Ordering::Equal
 }
 
 /// `model.LabelSet.Fingerprint`: FNV-1a 64 over `name 0xff value 0xff` in name order.
@@ -91,6 +128,7 @@ mod tests {
             ends_at: 5000,
             updated_at: 1000,
             generator_url: String::new(),
+            timeout: false,
         };
         let b = Alert {
             starts_at: 3000,
@@ -98,8 +136,8 @@ mod tests {
             updated_at: 3000,
             ..a.clone()
         };
-        a.merge(b);
+        a.merge(b, 2500);
         assert_eq!(a.starts_at, 1000);
-        assert!(a.resolved(2000));
+        assert!(a.resolved(2500));
     }
 }

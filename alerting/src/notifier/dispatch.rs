@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::notifier::alert::{Alert, LabelSet};
 use crate::notifier::config::Config;
@@ -29,6 +29,9 @@ use crate::notifier::silences::{DEFAULT_RETENTION_MS, Silences};
 
 /// How often resolved alerts, expired silences and old log entries are collected.
 const MAINTENANCE: Duration = Duration::from_secs(60);
+
+/// Resolved alerts stay in the store this long (Alertmanager's `--alerts.gc-interval`).
+const RESOLVED_KEPT_MS: i64 = 30 * 60_000;
 
 /// Start-up settings.
 pub struct NotifierOptions {
@@ -90,12 +93,15 @@ pub struct NotifierMetrics {
 
 type GroupId = (String, String);
 
+/// A group and its task.
+type GroupEntry = (Arc<Group>, JoinHandle<()>);
+
 /// The notifier.
 pub struct Notifier {
     loaded: RwLock<Arc<Loaded>>,
     path: PathBuf,
     alerts: Mutex<HashMap<u64, Alert>>,
-    groups: Mutex<HashMap<GroupId, Arc<Group>>>,
+    groups: Mutex<HashMap<GroupId, GroupEntry>>,
     /// Silences.
     pub silences: Silences,
     nflog: Nflog,
@@ -153,39 +159,51 @@ impl Notifier {
         &self.path
     }
 
-    /// Re-reads the configuration file. On error the running configuration stays.
-    pub fn reload(self: &Arc<Self>) -> Result<(), String> {
-        match Loaded::load(&self.path) {
-            Ok(l) => {
-                self.apply(l);
-                Ok(())
-            }
-            Err(e) => {
-                self.metrics.reload_ok.store(0, Ordering::Relaxed);
-                Err(e)
-            }
-        }
+    /// Reads and checks the configuration file without applying it; a failure is counted
+    /// in `alertmanager_config_last_reload_successful`.
+    pub fn load_config(&self) -> Result<Loaded, String> {
+        Loaded::load(&self.path).inspect_err(|_| {
+            self.metrics.reload_ok.store(0, Ordering::Relaxed);
+        })
     }
 
-    /// Switches to a loaded configuration: the groups are rebuilt from the alert store
-    /// (the notification log keeps receivers from being notified twice).
-    pub fn apply(self: &Arc<Self>, loaded: Loaded) {
+    /// Re-reads the configuration file. On error the running configuration stays.
+    pub async fn reload(self: &Arc<Self>) -> Result<(), String> {
+        let l = self.load_config()?;
+        self.apply(l).await;
+        Ok(())
+    }
+
+    /// Switches to a loaded configuration. When the file changed, the aggregation groups
+    /// are stopped (in-flight sends cancelled, as Alertmanager cancels their context) and
+    /// rebuilt from the alert store; the notification log keeps receivers from being
+    /// notified twice.
+    pub async fn apply(self: &Arc<Self>, loaded: Loaded) {
         self.metrics.reload_ok.store(1, Ordering::Relaxed);
+        let unchanged = self.loaded().original == loaded.original;
         *self.loaded.write() = Arc::new(loaded);
-        let old: Vec<Arc<Group>> = self.groups.lock().drain().map(|(_, g)| g).collect();
-        for g in old {
-            g.stop.notify_one();
+        if unchanged {
+            return;
+        }
+        let old: Vec<JoinHandle<()>> = self.groups.lock().drain().map(|(_, (_, h))| h).collect();
+        for h in &old {
+            h.abort();
+        }
+        for h in old {
+            let _ = h.await;
         }
         let now = now_ms();
-        let all: Vec<Alert> = self.alerts.lock().values().cloned().collect();
-        for a in all {
-            self.route(a, now);
+        let store = self.alerts.lock();
+        for a in store.values() {
+            self.route(a.clone(), now);
         }
     }
 
-    /// Adds or updates alerts (already validated), as Alertmanager's alert store `Put`.
+    /// Adds or updates alerts (already validated), as Alertmanager's alert store `Put`:
+    /// merged, stored and routed under one lock, so groups see updates in store order.
     pub fn put(self: &Arc<Self>, alerts: Vec<Alert>) {
         let now = now_ms();
+        let mut store = self.alerts.lock();
         for mut a in alerts {
             if a.resolved(now) {
                 self.metrics
@@ -195,25 +213,23 @@ impl Notifier {
                 self.metrics.received_firing.fetch_add(1, Ordering::Relaxed);
             }
             let fp = a.fingerprint();
-            {
-                let mut store = self.alerts.lock();
-                if let Some(old) = store.get(&fp) {
-                    // Merge when the activity ranges overlap.
-                    let overlap = (a.ends_at > old.starts_at && a.ends_at < old.ends_at)
-                        || (a.starts_at > old.starts_at && a.starts_at < old.ends_at);
-                    if overlap {
-                        let mut m = old.clone();
-                        m.merge(a);
-                        a = m;
-                    }
+            if let Some(old) = store.get(&fp) {
+                // Merge when the activity ranges overlap.
+                let overlap = (a.ends_at > old.starts_at && a.ends_at < old.ends_at)
+                    || (a.starts_at > old.starts_at && a.starts_at < old.ends_at);
+                if overlap {
+                    let mut m = old.clone();
+                    m.merge(a, now);
+                    a = m;
                 }
-                store.insert(fp, a.clone());
             }
+            store.insert(fp, a.clone());
             self.route(a, now);
         }
     }
 
-    /// Puts `alert` into the aggregation group of every route it matches.
+    /// Puts `alert` into the aggregation group of every route it matches (the caller holds
+    /// the store lock).
     fn route(self: &Arc<Self>, alert: Alert, now: i64) {
         let loaded = self.loaded();
         let mut groups = self.groups.lock();
@@ -221,11 +237,11 @@ impl Notifier {
             let labels = group_labels(route, &alert.labels);
             let id = (route.id().to_owned(), labels_string(&labels));
             let g = match groups.get(&id) {
-                Some(g) => g.clone(),
+                Some((g, _)) => g.clone(),
                 None => {
                     let g = Arc::new(Group::new(route, labels));
-                    groups.insert(id.clone(), g.clone());
-                    tokio::spawn(self.clone().run_group(id, g.clone()));
+                    let h = tokio::spawn(self.clone().run_group(id.clone(), g.clone()));
+                    groups.insert(id.clone(), (g.clone(), h));
                     g
                 }
             };
@@ -238,16 +254,17 @@ impl Notifier {
         let mut next = tokio::time::Instant::now() + ms(g.timing.wait);
         loop {
             tokio::select! {
+                biased;
+                () = g.stop.notified() => return,
                 () = tokio::time::sleep_until(next) => {}
                 () = g.wake.notified() => {}
-                () = g.stop.notified() => return,
             }
             next = tokio::time::Instant::now() + ms(g.timing.interval);
             g.flushed.store(true, Ordering::Release);
             self.flush(&g).await;
             let mut groups = self.groups.lock();
             if g.is_empty() {
-                if groups.get(&id).is_some_and(|cur| Arc::ptr_eq(cur, &g)) {
+                if groups.get(&id).is_some_and(|(cur, _)| Arc::ptr_eq(cur, &g)) {
                     groups.remove(&id);
                 }
                 return;
@@ -269,15 +286,20 @@ impl Notifier {
             || (!g.active.is_empty() && !g.active.iter().any(in_interval));
         let mut all_ok = true;
         if !time_muted {
+            let inhibition = self.inhibition(now);
             let keep: Vec<Alert> = alerts
                 .iter()
                 .filter(|a| {
                     self.silences.silenced_by(&a.labels, now).is_empty()
-                        && self.inhibited_by(&a.labels, now).is_empty()
+                        && inhibition.inhibited_by(&a.labels).is_empty()
                 })
                 .cloned()
                 .collect();
-            all_ok = self.notify_all(g, &loaded, keep, now).await;
+            // Everything muted: nothing is sent and the log is left as it is (the mute
+            // stages end the pipeline), so lifting a silence does not page again.
+            if !keep.is_empty() {
+                all_ok = self.notify_all(g, &loaded, keep, now).await;
+            }
         }
         if all_ok {
             g.delete_resolved(&alerts, now);
@@ -325,7 +347,7 @@ impl Notifier {
             ) {
                 continue;
             }
-            let log = nflog::Entry {
+            let mut log = nflog::Entry {
                 firing: firing.clone(),
                 resolved: resolved.clone(),
                 at: now,
@@ -369,6 +391,8 @@ impl Notifier {
                         return false;
                     }
                 }
+                // Logged when sent, as Alertmanager's SetNotifiesStage.
+                log.at = now_ms();
                 if let Err(e) = me.nflog.log(&key, log) {
                     tracing::warn!(error = %e, "writing the notification log failed");
                 }
@@ -382,23 +406,30 @@ impl Notifier {
         ok
     }
 
-    /// Fingerprints (hex) of the firing alerts that inhibit an alert with `labels`.
-    pub fn inhibited_by(&self, labels: &LabelSet, now: i64) -> Vec<String> {
+    /// The firing alerts that can inhibit, per rule, at `now`.
+    pub fn inhibition(&self, now: i64) -> Inhibition {
         let loaded = self.loaded();
-        let rules = &loaded.config.inhibit_rules;
-        if rules.is_empty() {
-            return Vec::new();
-        }
         let store = self.alerts.lock();
-        let mut out = BTreeSet::new();
-        for rule in rules {
-            for src in store.values().filter(|s| !s.resolved(now)) {
-                if &src.labels != labels && rule.inhibits(&src.labels, labels) {
-                    out.insert(format!("{:016x}", src.fingerprint()));
-                }
-            }
-        }
-        out.into_iter().collect()
+        let rules = loaded
+            .config
+            .inhibit_rules
+            .iter()
+            .map(|rule| {
+                let sources = store
+                    .values()
+                    .filter(|s| {
+                        !s.resolved(now)
+                            && crate::notifier::config::matches_all(
+                                rule.all_source_matchers(),
+                                &s.labels,
+                            )
+                    })
+                    .map(|s| (format!("{:016x}", s.fingerprint()), s.labels.clone()))
+                    .collect();
+                (rule.clone(), sources)
+            })
+            .collect();
+        Inhibition { rules }
     }
 
     /// Active (not resolved) alerts of the store, in fingerprint order.
@@ -427,7 +458,12 @@ impl Notifier {
 
     /// The aggregation groups: (labels, receiver, active alerts), in group-key order.
     pub fn groups(&self, now: i64) -> Vec<(LabelSet, String, Vec<Alert>)> {
-        let groups: Vec<Arc<Group>> = self.groups.lock().values().cloned().collect();
+        let groups: Vec<Arc<Group>> = self
+            .groups
+            .lock()
+            .values()
+            .map(|(g, _)| g.clone())
+            .collect();
         let mut out: BTreeMap<(String, String), (LabelSet, String, Vec<Alert>)> = BTreeMap::new();
         for g in groups {
             let mut alerts: Vec<Alert> = g
@@ -457,14 +493,42 @@ impl Notifier {
                 _ = stop.wait_for(|s| *s) => break,
             }
             let now = now_ms();
-            self.alerts.lock().retain(|_, a| !a.resolved(now));
+            self.alerts
+                .lock()
+                .retain(|_, a| a.ends_at > now - RESOLVED_KEPT_MS);
             self.silences.gc(now);
             self.nflog.gc(now);
         }
-        let groups: Vec<Arc<Group>> = self.groups.lock().drain().map(|(_, g)| g).collect();
-        for g in groups {
+        let groups: Vec<GroupEntry> = self.groups.lock().drain().map(|(_, g)| g).collect();
+        for (g, _) in groups {
             g.stop.notify_one();
         }
+    }
+}
+
+/// The inhibiting alerts of every rule at one moment.
+pub struct Inhibition {
+    rules: Vec<(
+        crate::notifier::config::InhibitRule,
+        Vec<(String, LabelSet)>,
+    )>,
+}
+
+impl Inhibition {
+    /// Fingerprints (hex) of the firing alerts that inhibit an alert with `labels`.
+    pub fn inhibited_by(&self, labels: &LabelSet) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        for (rule, sources) in &self.rules {
+            if !crate::notifier::config::matches_all(rule.all_target_matchers(), labels) {
+                continue;
+            }
+            for (fp, src) in sources {
+                if src != labels && rule.inhibits(src, labels) {
+                    out.insert(fp.clone());
+                }
+            }
+        }
+        out.into_iter().collect()
     }
 }
 

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use strata_grammar::quote_string;
 use tokio::sync::Notify;
 
-use crate::notifier::alert::{Alert, LabelSet};
+use crate::notifier::alert::{Alert, LabelSet, labels_before};
 use crate::notifier::config::Route;
 
 /// Prometheus's `model.LabelSet.String()`: `{a="1", b="2"}`, names sorted, values quoted.
@@ -45,27 +45,8 @@ pub fn sort_alerts(alerts: &mut [Alert]) {
                 _ => {}
             }
         }
-        label_set_cmp(&a.labels, &b.labels)
+        labels_before(&a.labels, &b.labels)
     });
-}
-
-/// `model.LabelSet.Before`: label names and values compared pairwise in name order.
-fn label_set_cmp(a: &LabelSet, b: &LabelSet) -> std::cmp::Ordering {
-    let mut ia = a.iter();
-    let mut ib = b.iter();
-    loop {
-        match (ia.next(), ib.next()) {
-            (None, None) => return std::cmp::Ordering::Equal,
-            (None, Some(_)) => return std::cmp::Ordering::Less,
-            (Some(_), None) => return std::cmp::Ordering::Greater,
-            (Some((ka, va)), Some((kb, vb))) => {
-                let c = ka.cmp(kb).then_with(|| va.cmp(vb));
-                if c != std::cmp::Ordering::Equal {
-                    return c;
-                }
-            }
-        }
-    }
 }
 
 /// Timing of a group, from its route.
@@ -177,6 +158,7 @@ mod tests {
             ends_at: 1,
             updated_at: 0,
             generator_url: String::new(),
+            timeout: false,
         }
     }
 

@@ -32,15 +32,17 @@ pub fn message(
     max_alerts: usize,
     now: i64,
 ) -> Value {
-    let firing = alerts.iter().any(|a| !a.resolved(now));
-    let labels: Vec<&LabelSet> = alerts.iter().map(|a| &a.labels).collect();
-    let annotations: Vec<&LabelSet> = alerts.iter().map(|a| &a.annotations).collect();
+    // Truncated first, as Alertmanager does: status and common labels describe what is sent.
     let keep = if max_alerts > 0 {
         alerts.len().min(max_alerts)
     } else {
         alerts.len()
     };
-    let items: Vec<Value> = alerts[..keep]
+    let kept = &alerts[..keep];
+    let firing = kept.iter().any(|a| !a.resolved(now));
+    let labels: Vec<&LabelSet> = kept.iter().map(|a| &a.labels).collect();
+    let annotations: Vec<&LabelSet> = kept.iter().map(|a| &a.annotations).collect();
+    let items: Vec<Value> = kept
         .iter()
         .map(|a| {
             let resolved = a.resolved(now);
@@ -85,6 +87,7 @@ mod tests {
             ends_at,
             updated_at: 1000,
             generator_url: "http://prom/graph".into(),
+            timeout: false,
         }
     }
 
@@ -106,7 +109,13 @@ mod tests {
         assert_eq!(m["truncatedAlerts"], 1);
         assert_eq!(m["alerts"].as_array().unwrap().len(), 1);
         assert_eq!(m["alerts"][0]["endsAt"], ZERO_TIME);
-        assert_eq!(m["commonLabels"], json!({"alertname": "Down"}));
+        // Truncation comes first: the common labels are those of the alert sent.
+        assert_eq!(
+            m["commonLabels"],
+            json!({"alertname": "Down", "instance": "a"})
+        );
+        let all = message("hook", "k", &gl, &alerts, "http://am", 0, 2000);
+        assert_eq!(all["commonLabels"], json!({"alertname": "Down"}));
         assert_eq!(m["commonAnnotations"], json!({"summary": "down"}));
         assert_eq!(m["alerts"][0]["fingerprint"].as_str().unwrap().len(), 16);
         let resolved = message("hook", "k", &gl, &alerts[1..], "http://am", 0, 2000);

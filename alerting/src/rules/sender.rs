@@ -284,12 +284,14 @@ fn payload(alerts: &[OutAlert]) -> Value {
 }
 
 fn to_notifier_alert(a: &OutAlert) -> Alert {
-    Alert {
-        labels: a
-            .labels
-            .iter()
+    let non_empty = |m: &LabelSet| -> crate::notifier::alert::LabelSet {
+        m.iter()
+            .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+            .collect()
+    };
+    Alert {
+        labels: non_empty(&a.labels),
         annotations: a
             .annotations
             .iter()
@@ -299,6 +301,7 @@ fn to_notifier_alert(a: &OutAlert) -> Alert {
         ends_at: a.ends_at,
         updated_at: now_ms(),
         generator_url: a.generator_url.clone(),
+        timeout: false,
     }
 }
 

@@ -15,6 +15,9 @@ use crate::notifier::render::{Renderer, notify_data};
 /// Events API v1 endpoint (for `service_key`).
 const EVENTS_V1_URL: &str = "https://events.pagerduty.com/generic/2010-04-15/create_event.json";
 
+/// PagerDuty's limit on an event, in bytes.
+const MAX_EVENT_BYTES: usize = 512_000;
+
 /// PagerDuty's limit on the summary, in characters.
 const MAX_SUMMARY: usize = 1024;
 
@@ -113,6 +116,12 @@ pub(super) fn message(
             ev[key] = serde_json::to_value(list)
                 .map_err(|e| SendError::fatal(format!("pagerduty {key}: {e}")))?;
         }
+    }
+    // PagerDuty refuses events over 512 KB: drop the details, as Alertmanager does.
+    if ev.to_string().len() > MAX_EVENT_BYTES {
+        ev["payload"]["custom_details"] = json!({
+            "error": "Custom details have been removed because the original event exceeds the maximum size of 512KB"
+        });
     }
     let url = cfg
         .url

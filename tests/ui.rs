@@ -1,0 +1,127 @@
+//! The web UI in a real browser: headless Debian Chromium driven by `playwright-core`
+//! (`tests/ui/browser.mjs`, installed by `.ci/run` with `npm ci --prefix tests/ui`) against
+//! a running `strata` with known data, rules and silences. The script runs a query and
+//! checks the graph's series count, switches to the table, follows a shared URL with
+//! several panels, sees an API error shown next to the query, uses autocompletion, and
+//! opens the targets, rules, alerts, silences (create and expire) and status pages. Any
+//! console error or uncaught exception fails it. Screenshots go to
+//! `<target>/tmp/ui-artifacts/`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::Server;
+use strata_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest, encode};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `ui_demo{job="demo", instance="a"|"b"|"c"}` every 15 s over the last hour.
+fn load_demo(port: u16) {
+    let now = now_ms();
+    let req = WriteRequest {
+        timeseries: ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| TimeSeries {
+                labels: [("__name__", "ui_demo"), ("instance", inst), ("job", "demo")]
+                    .iter()
+                    .map(|(n, v)| Label {
+                        name: (*n).into(),
+                        value: (*v).into(),
+                    })
+                    .collect(),
+                samples: (0..240)
+                    .map(|k| Sample {
+                        timestamp: now - 3_600_000 + k * 15_000,
+                        value: (i as f64 + 1.0) * 10.0 + ((k as f64) / 20.0).sin() * 5.0,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        metadata: vec![],
+    };
+    assert_eq!(common::post_write(port, encode(&req)).expect("write"), 204);
+}
+
+#[test]
+fn ui_in_headless_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests/ui/browser.mjs");
+    let chromium = Path::new("/usr/bin/chromium");
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let pw = root.join("tests/ui/node_modules/playwright-core");
+    if !chromium.exists() || !node_ok || !pw.exists() {
+        eprintln!(
+            "SKIP: needs /usr/bin/chromium (Debian chromium), node and tests/ui/node_modules \
+             (npm ci --prefix tests/ui); .ci/run installs them"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        r#"groups:
+  - name: ui
+    interval: 1s
+    rules:
+      - alert: UiAlwaysFiring
+        expr: vector(1)
+        labels:
+          severity: page
+        annotations:
+          summary: "Always firing, for the UI test"
+      - alert: UiPending
+        expr: ui_demo > 25
+        for: 1h
+      - record: job:ui_demo:sum
+        expr: sum by (job) (ui_demo)
+"#,
+    )
+    .expect("rules");
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "global:\n  scrape_interval: 15s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n  - job_name: unreachable\n    static_configs:\n      - targets: ['127.0.0.1:1']\n",
+    )
+    .expect("config");
+    let am = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am,
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+    )
+    .expect("am");
+    let s = Server::start(
+        &dir.path().join("data"),
+        &[
+            &format!("--config.file={}", cfg.display()),
+            &format!("--alertmanager.config.file={}", am.display()),
+        ],
+    );
+    load_demo(s.port);
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let out = Command::new("node")
+        .arg(&script)
+        .env("STRATA_URL", format!("http://127.0.0.1:{}", s.port))
+        .env("UI_ARTIFACTS", &artifacts)
+        .env("CHROMIUM", chromium)
+        .current_dir(root.join("tests/ui"))
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}\n{stderr}\nscreenshots: {}", artifacts.display());
+    assert!(out.status.success(), "browser checks failed");
+    assert!(stdout.contains("0 failed"), "{stdout}");
+    s.stop();
+}
