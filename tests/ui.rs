@@ -91,7 +91,7 @@ fn ui_in_headless_chromium() {
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(
         &cfg,
-        "global:\n  scrape_interval: 15s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n  - job_name: unreachable\n    static_configs:\n      - targets: ['127.0.0.1:1']\n",
+        "global:\n  scrape_interval: 15s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n  - job_name: unreachable\n    scrape_interval: 1s\n    scrape_timeout: 500ms\n    static_configs:\n      - targets: ['127.0.0.1:1']\n",
     )
     .expect("config");
     let am = dir.path().join("alertmanager.yml");
