@@ -785,7 +785,7 @@ impl Planner {
                     MapFn::Binary {
                         op,
                         scalar_lhs: false,
-                        return_bool: true,
+                        return_bool: b.return_bool,
                     },
                     inputs,
                     vec![arg],
@@ -796,7 +796,7 @@ impl Planner {
                 MapFn::Binary {
                     op,
                     scalar_lhs: true,
-                    return_bool: true,
+                    return_bool: b.return_bool,
                 },
                 vec![r],
                 vec![ScalarArg::Const(F64::new(l))],
