@@ -22,7 +22,8 @@ use tracing_subscriber::EnvFilter;
 use crate::flags::Flags;
 
 /// mimalloc returns freed memory to the OS far better than glibc's malloc after the large
-/// transient allocations of block cuts and compactions.
+/// transient allocations of block cuts and compactions. It is built without transparent
+/// huge pages (feature `no_thp`, see Cargo.toml).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

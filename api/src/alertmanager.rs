@@ -32,6 +32,17 @@ impl IntoResponse for AmError {
     }
 }
 
+impl From<SilenceError> for AmError {
+    fn from(e: SilenceError) -> AmError {
+        let status = match e {
+            SilenceError::NotFound(_) => StatusCode::NOT_FOUND,
+            SilenceError::Invalid(_) => StatusCode::BAD_REQUEST,
+            SilenceError::Persist(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        AmError(status, e.to_string())
+    }
+}
+
 fn bad(msg: impl Into<String>) -> AmError {
     AmError(StatusCode::BAD_REQUEST, msg.into())
 }
@@ -575,12 +586,8 @@ pub(crate) async fn post_silence(
         created_by: p.created_by,
         comment: p.comment,
     };
-    match n.silences.set(input, now_ms()) {
-        Ok(id) => Ok(Json(SilenceCreated { silence_id: id })),
-        Err(e @ SilenceError::NotFound(_)) => Err(AmError(StatusCode::NOT_FOUND, e.to_string())),
-        Err(e @ SilenceError::Invalid(_)) => Err(bad(e.to_string())),
-        Err(e) => Err(AmError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    let id = n.silences.set(input, now_ms())?;
+    Ok(Json(SilenceCreated { silence_id: id }))
 }
 
 /// `GET /api/v2/silence/{id}`.
@@ -623,12 +630,8 @@ pub(crate) async fn delete_silence(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AmError> {
     let n = notifier(&s)?;
-    match n.silences.expire(&id, now_ms()) {
-        Ok(()) => Ok(StatusCode::OK),
-        Err(e @ SilenceError::NotFound(_)) => Err(AmError(StatusCode::NOT_FOUND, e.to_string())),
-        Err(e @ SilenceError::Invalid(_)) => Err(bad(e.to_string())),
-        Err(e) => Err(AmError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    n.silences.expire(&id, now_ms())?;
+    Ok(StatusCode::OK)
 }
 
 /// `GET /api/v2/status`.

@@ -22,6 +22,18 @@ pub fn civil_from_unix(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of
+/// [`civil_from_unix`]'s date part; Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A time (ms since the epoch) as RFC 3339 in UTC, with milliseconds when `millis`.
 pub fn format_rfc3339(ms: i64, millis: bool) -> String {
     let (y, m, d, hh, mm, ss) = civil_from_unix(ms.div_euclid(1000));

@@ -49,8 +49,8 @@ pub use ast::{
 };
 pub use error::ParseError;
 pub use format::{
-    civil_from_unix, format_duration_ms, format_float, format_label_name, format_rfc3339,
-    is_legacy_label_name, is_legacy_metric_name, quote_string,
+    civil_from_unix, days_from_civil, format_duration_ms, format_float, format_label_name,
+    format_rfc3339, is_legacy_label_name, is_legacy_metric_name, quote_string,
 };
 pub use functions::{FUNCTIONS, Function, get_function};
 pub use gofmt::format_go_float;

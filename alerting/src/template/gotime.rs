@@ -97,7 +97,7 @@ impl GoTime {
         let (year, month, day, hour, min, sec) = civil_from_unix(local);
         let days = local.div_euclid(86_400);
         let weekday = (days + 4).rem_euclid(7) as usize;
-        let yday = days - days_from_civil(year, 1, 1) + 1;
+        let yday = days - strata_grammar::days_from_civil(year, 1, 1) + 1;
         let mut out = String::new();
         let mut rest = layout;
         while !rest.is_empty() {
@@ -184,17 +184,6 @@ fn numeric_zone(off: i32, colon: bool, secs: bool, mins: bool) -> String {
         let _ = write!(out, "{sep}{s:02}");
     }
     out
-}
-
-/// Days since the epoch of a civil date (inverse of `civil_from_unix`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Go's `nextStdChunk`: the first layout element in `s` as (offset, element, length).

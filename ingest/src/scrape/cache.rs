@@ -55,11 +55,26 @@ pub(crate) struct CacheEntry {
 #[derive(Default)]
 pub(crate) struct ScrapeCache {
     pub(crate) entries: HashMap<u128, CacheEntry, BuildHasherDefault<KeyHasher>>,
+    /// Entries the last completed scrape saw.
+    pub(crate) last_seen: usize,
+    /// Entries the current scrape saw so far.
+    pub(crate) seen_now: usize,
+    /// Of those, the ones the last completed scrape saw too.
+    pub(crate) carried: usize,
 }
 
 impl ScrapeCache {
-    /// Series seen in `prev` but not in `cur` (with their ids), to be marked stale.
-    pub(crate) fn vanished(&self, prev: u32, cur: u32, out: &mut Vec<u32>) {
+    /// Series seen in `prev` but not in `cur` (with their ids), to be marked stale. When
+    /// every entry the previous scrape saw was seen again (the usual case) nothing
+    /// vanished and the entries are not walked.
+    pub(crate) fn vanished(&mut self, prev: u32, cur: u32, out: &mut Vec<u32>) {
+        let all_carried = self.carried == self.last_seen;
+        self.last_seen = self.seen_now;
+        self.seen_now = 0;
+        self.carried = 0;
+        if all_carried {
+            return;
+        }
         for e in self.entries.values() {
             if e.seen == prev && e.seen != cur && e.id != DROPPED && !e.explicit_ts {
                 out.push(e.id);
@@ -78,6 +93,8 @@ impl ScrapeCache {
 
     /// Undoes what a failed scrape `iter` recorded: its series count as not seen.
     pub(crate) fn revert(&mut self, iter: u32) {
+        self.seen_now = 0;
+        self.carried = 0;
         for e in self.entries.values_mut() {
             if e.seen == iter {
                 e.seen = e.prev_seen;

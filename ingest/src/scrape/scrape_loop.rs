@@ -331,6 +331,7 @@ impl Loop {
         let mut p = Parser::new(body, format);
         let mut out = Outcome::default();
         let iter = self.iter;
+        let prev_iter = self.prev_iter;
         while let Some(e) = p.next() {
             match e.map_err(|e| e.to_string())? {
                 Entry::Sample {
@@ -347,6 +348,10 @@ impl Loop {
                     let key = super::cache::key(series);
                     if let Some(e) = self.cache.entries.get_mut(&key) {
                         if e.seen != iter {
+                            self.cache.seen_now += 1;
+                            if e.seen == prev_iter {
+                                self.cache.carried += 1;
+                            }
                             e.prev_seen = e.seen;
                         }
                         e.seen = iter;
@@ -363,6 +368,7 @@ impl Loop {
                             self.db.series_ref(&labels).map_err(|e| e.to_string())?
                         }
                     };
+                    self.cache.seen_now += 1;
                     self.cache.entries.insert(
                         key,
                         CacheEntry {
