@@ -317,7 +317,7 @@ impl AlertFilter {
     ),
     responses(
         (status = 200, description = "Alerts", body = Vec<GettableAlert>),
-        (status = 400, description = "Bad filter", body = String)
+        (status = 400, description = "Bad filter", body = String, content_type = "application/json")
     )
 )]
 pub(crate) async fn get_alerts(
@@ -346,7 +346,7 @@ pub(crate) async fn get_alerts(
     request_body(content = Vec<PostableAlert>, content_type = "application/json"),
     responses(
         (status = 200, description = "Accepted"),
-        (status = 400, description = "Malformed body or invalid alerts (valid ones are kept)", body = String)
+        (status = 400, description = "Malformed body or invalid alerts (valid ones are kept)", body = String, content_type = "application/json")
     )
 )]
 pub(crate) async fn post_alerts(
@@ -438,7 +438,7 @@ fn validate(mut p: PostableAlert, now: i64, resolve_timeout: i64) -> Result<Aler
     ),
     responses(
         (status = 200, description = "Groups", body = Vec<AlertGroup>),
-        (status = 400, description = "Bad filter", body = String)
+        (status = 400, description = "Bad filter", body = String, content_type = "application/json")
     )
 )]
 pub(crate) async fn get_groups(
@@ -507,7 +507,7 @@ fn gettable_silence(s: &Silence, now: i64) -> GettableSilence {
     params(("filter" = Option<Vec<String>>, Query, description = "Silences whose matchers equal-match these labels")),
     responses(
         (status = 200, description = "Silences", body = Vec<GettableSilence>),
-        (status = 400, description = "Bad filter", body = String)
+        (status = 400, description = "Bad filter", body = String, content_type = "application/json")
     )
 )]
 pub(crate) async fn get_silences(
@@ -557,8 +557,8 @@ pub(crate) async fn get_silences(
     request_body(content = PostableSilence, content_type = "application/json"),
     responses(
         (status = 200, description = "The silence's id", body = SilenceCreated),
-        (status = 400, description = "Invalid silence", body = String),
-        (status = 404, description = "Unknown id", body = String)
+        (status = 400, description = "Invalid silence", body = String, content_type = "application/json"),
+        (status = 404, description = "Unknown id", body = String, content_type = "application/json")
     )
 )]
 pub(crate) async fn post_silence(
@@ -599,7 +599,7 @@ pub(crate) async fn post_silence(
     params(("id" = String, Path, description = "Silence id")),
     responses(
         (status = 200, description = "The silence", body = GettableSilence),
-        (status = 404, description = "Unknown id", body = String)
+        (status = 404, description = "Unknown id", body = String, content_type = "application/json")
     )
 )]
 pub(crate) async fn get_silence(
@@ -622,7 +622,7 @@ pub(crate) async fn get_silence(
     params(("id" = String, Path, description = "Silence id")),
     responses(
         (status = 200, description = "Expired"),
-        (status = 404, description = "Unknown id", body = String)
+        (status = 404, description = "Unknown id", body = String, content_type = "application/json")
     )
 )]
 pub(crate) async fn delete_silence(

@@ -118,6 +118,8 @@ struct Loop {
     /// The format of the body in `body`.
     format: Format,
     body: Vec<u8>,
+    /// Capacity to reserve for the next body (the last one's size and a little).
+    body_hint: usize,
     pending: Vec<(u32, i64, f64)>,
     last_t: i64,
 }
@@ -146,6 +148,7 @@ pub async fn run(
         prev_iter: 0,
         format: Format::PromText,
         body: Vec::new(),
+        body_hint: 0,
         pending: Vec::new(),
         last_t: i64::MIN,
     };
@@ -222,6 +225,10 @@ impl Loop {
             }
         }
         self.flush(Some(&s.cfg));
+        // The body is not kept between scrapes (a quarter MB per target would be resident
+        // for nothing); the next one is allocated once at about this one's size.
+        self.body_hint = self.body.len() + self.body.len() / 8;
+        self.body = Vec::new();
         self.last_t = t;
         if self.iter.is_multiple_of(8) {
             self.cache.sweep(self.iter);
@@ -291,6 +298,7 @@ impl Loop {
         };
         let limit = s.cfg.body_size_limit.0;
         self.body.clear();
+        self.body.reserve(self.body_hint);
         while let Some(chunk) = resp.chunk().await.map_err(describe_reqwest)? {
             if limit > 0 && (self.body.len() + chunk.len()) as u64 > limit {
                 return Err(format!(
