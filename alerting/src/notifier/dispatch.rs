@@ -26,6 +26,7 @@ use crate::notifier::nflog::{self, Nflog};
 use crate::notifier::render::Renderer;
 use crate::notifier::send::{Integration, Notification, SendMetrics};
 use crate::notifier::silences::{DEFAULT_RETENTION_MS, Silences};
+pub use crate::rules::group::now_ms;
 
 /// How often resolved alerts, expired silences and old log entries are collected.
 const MAINTENANCE: Duration = Duration::from_secs(60);
@@ -111,13 +112,6 @@ pub struct Notifier {
     pub started_ms: i64,
     /// Counters.
     pub metrics: NotifierMetrics,
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Notifier {

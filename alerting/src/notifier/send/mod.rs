@@ -237,6 +237,16 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// `s` cut to `max` characters, the last one `…` when cut (Alertmanager's `TruncateInRunes`).
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
 /// Reads a `*_file` secret, trimmed.
 fn read_secret_file(path: &str) -> Result<String, SendError> {
     std::fs::read_to_string(path)

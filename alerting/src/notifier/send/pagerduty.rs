@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use strata_ingest::http_client::HttpClient;
 
-use super::{Notification, SendError, post_json, read_secret_file, render_field};
+use super::{Notification, SendError, post_json, read_secret_file, render_field, truncate};
 use crate::notifier::config::PagerdutyConfig;
 use crate::notifier::render::{Renderer, notify_data};
 
@@ -64,7 +64,7 @@ pub(super) fn message(
             "service_key": service_key,
             "incident_key": key,
             "event_type": if resolved { "resolve" } else { "trigger" },
-            "description": truncate(&description),
+            "description": truncate(&description, MAX_SUMMARY),
         });
         if !resolved {
             ev["client"] = Value::String(client);
@@ -84,7 +84,7 @@ pub(super) fn message(
         source.clone_from(&client);
     }
     let mut payload = json!({
-        "summary": truncate(&description),
+        "summary": truncate(&description, MAX_SUMMARY),
         "source": source,
         "severity": severity,
         "custom_details": details,
@@ -128,15 +128,6 @@ pub(super) fn message(
         .clone()
         .unwrap_or_else(|| crate::notifier::config::DEFAULT_PAGERDUTY_URL.to_owned());
     Ok((ev, url))
-}
-
-fn truncate(s: &str) -> String {
-    if s.chars().count() <= MAX_SUMMARY {
-        return s.to_owned();
-    }
-    let mut t: String = s.chars().take(MAX_SUMMARY - 1).collect();
-    t.push('…');
-    t
 }
 
 #[cfg(test)]

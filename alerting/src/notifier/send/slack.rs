@@ -18,21 +18,12 @@ use slack_morphism::{
 };
 use strata_ingest::http_client::HttpClient;
 
-use super::{Notification, SendError, post_json, read_secret_file, render_field};
+use super::{Notification, SendError, post_json, read_secret_file, render_field, truncate};
 use crate::notifier::config::SlackConfig;
 use crate::notifier::render::{Renderer, notify_data};
 
 /// Slack's limit on an attachment title, in characters (Alertmanager truncates to it).
 const MAX_TITLE: usize = 1024;
-
-fn truncate(s: String, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s;
-    }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t.push('…');
-    t
-}
 
 pub(super) async fn send(
     http: &HttpClient,
@@ -81,7 +72,7 @@ pub(super) fn message(
         id: None,
         color: non_empty(r("color", &cfg.color)?),
         fallback: Some(r("fallback", &cfg.fallback)?),
-        title: non_empty(truncate(r("title", &cfg.title)?, MAX_TITLE)),
+        title: non_empty(truncate(&r("title", &cfg.title)?, MAX_TITLE)),
         fields: (!fields.is_empty()).then_some(fields),
         mrkdwn_in: (!cfg.mrkdwn_in.is_empty()).then(|| cfg.mrkdwn_in.clone()),
         text: Some(r("text", &cfg.text)?),
