@@ -422,12 +422,24 @@ async fn sighup_loop(reload: ReloadFn, mut stop: tokio::sync::watch::Receiver<bo
     }
 }
 
+/// Scraped samples are fsynced at least this often (other appends at every group commit).
+const SCRAPED_FSYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// Group commit: every `every`, fsyncs the WAL when an acknowledged append (remote write,
+/// push, rules) is waiting, and at least every [`SCRAPED_FSYNC_EVERY`] when only scraped
+/// samples are. Nothing runs on the blocking pool when there is nothing to sync.
 async fn wal_sync_loop(db: Arc<Db>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut last = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+        let scraped_too = last.elapsed() >= SCRAPED_FSYNC_EVERY.max(every);
+        if !db.wal_sync_due(scraped_too) {
+            continue;
+        }
+        last = std::time::Instant::now();
         let d = db.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || d.sync_wal()).await {
             tracing::error!(error = %e, "WAL fsync failed");

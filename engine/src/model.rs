@@ -276,6 +276,13 @@ impl Rows {
         self.series.is_empty()
     }
 
+    /// Appends all rows of `other`.
+    pub fn append(&mut self, mut other: Rows) {
+        self.series.append(&mut other.series);
+        self.ts.append(&mut other.ts);
+        self.vals.append(&mut other.vals);
+    }
+
     /// Appends all rows of a batch.
     pub fn extend_from_batch(&mut self, b: &RecordBatch) -> Result<()> {
         let col = |i: usize| b.column(i).clone();

@@ -98,3 +98,74 @@ async fn limits_fail_the_query() {
         .expect("small");
     assert!(matches!(ok.value, PromValue::Vector(v) if v.len() == 1));
 }
+
+/// Large selections are read in label-range parts on every worker; the answer must be the
+/// one a single pass gives (same series, order, points and floats to the last bit).
+#[test]
+fn selections_read_in_parts_answer_as_one_pass() {
+    const SERIES: usize = 1_500;
+    let build = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("tmp");
+            let mut o = Options::new(dir.path());
+            o.retention_time_ms = None;
+            let db = Db::open(o).await.expect("open");
+            let batch: Vec<SeriesSamples> = (0..SERIES)
+                .map(|i| SeriesSamples {
+                    labels: Labels::from_pairs([
+                        ("__name__", "x_total".to_string()),
+                        ("job", format!("j{}", i % 7)),
+                        ("instance", format!("i{i:04}")),
+                    ]),
+                    samples: (0..=80)
+                        .map(|k| (k * 15_000, (k * (i as i64 % 13 + 1)) as f64 * 0.1))
+                        .collect(),
+                })
+                .collect();
+            db.append(&batch).expect("append");
+            (dir, db)
+        })
+    };
+    let queries = [
+        "rate(x_total[1m])",
+        "sum by (job) (rate(x_total[1m]))",
+        "count by (job) (x_total)",
+        "x_total",
+        "x_total offset 1m",
+    ];
+    let answers = |rt: &tokio::runtime::Runtime| -> Vec<PromValue> {
+        let (_dir, db) = build(rt);
+        let engine = Engine::new(db, EngineOptions::default());
+        queries
+            .iter()
+            .map(|q| {
+                rt.block_on(engine.range(q, 60_000, 1_200_000, 30_000, None, None))
+                    .expect("query")
+                    .value
+            })
+            .collect()
+    };
+    let parallel = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (a, b) = (answers(&parallel), answers(&single));
+    for ((q, a), b) in queries.iter().zip(&a).zip(&b) {
+        let PromValue::Matrix(m) = a else {
+            panic!("{q}: expected a matrix");
+        };
+        let expect = if q.starts_with("x_total") || q.starts_with("rate") {
+            SERIES
+        } else {
+            7
+        };
+        assert_eq!(m.len(), expect, "{q}");
+        assert!(m.iter().all(|s| !s.points.is_empty()), "{q}");
+        assert_eq!(a, b, "{q}: parts and one pass differ");
+    }
+}

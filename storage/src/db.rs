@@ -2,7 +2,6 @@
 //! [`Appender`]), the read path (`select`), and maintenance: cutting the head into blocks,
 //! WAL checkpoints, compaction, retention and deletion.
 
-use datafusion::common::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -159,103 +158,10 @@ impl Db {
         self.wal.sync()
     }
 
-    /// Series matching `matchers` with their samples in `[mint, maxt]`, from head and
-    /// blocks merged (a timestamp present in several places is returned once, the value
-    /// written first winning), sorted by labels.
-    pub async fn select(
-        &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<SeriesSamples>> {
-        // The head is read first: a cut running meanwhile moves samples from the head into
-        // a block published before the head is truncated, so reading blocks second cannot
-        // miss them. Precedence on equal timestamps is still blocks (oldest ULID first),
-        // then head: the first sample of a timestamp wins.
-        let mut head: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
-        for s in self.head.select(matchers) {
-            let mut v = Vec::new();
-            s.data.lock().samples(mint, maxt, &mut v);
-            if !v.is_empty() {
-                head.insert(s.labels.clone(), v);
-            }
-        }
-        let mut by_labels = match self.read_blocks(matchers, mint, maxt).await {
-            // A compaction or retention removed a block under us: read the new list.
-            Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) => {
-                self.read_blocks(matchers, mint, maxt).await?
-            }
-            other => other?,
-        };
-        for (labels, v) in head {
-            by_labels.entry(labels).or_default().extend(v);
-        }
-        let mut out: Vec<SeriesSamples> = by_labels
-            .into_iter()
-            .map(|(labels, mut samples)| {
-                if !samples.is_sorted_by(|a, b| a.0 < b.0) {
-                    samples.sort_by_key(|s| s.0);
-                    samples.dedup_by_key(|s| s.0);
-                }
-                SeriesSamples { labels, samples }
-            })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
-    }
-
-    async fn read_blocks(
-        &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<HashMap<Labels, Vec<(i64, f64)>>> {
-        let mut parts: HashMap<Labels, Vec<Vec<(i64, f64)>>> = HashMap::new();
-        let mut blocks = self.blocks();
-        blocks.sort_by(|a, b| a.meta.ulid.cmp(&b.meta.ulid));
-        for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
-            let ids = b.select(matchers);
-            for (id, v) in b.read(&ids, mint, maxt).await? {
-                let labels = b.series()[id as usize].labels.clone();
-                parts.entry(labels).or_default().push(v);
-            }
-        }
-        // One allocation per series, however many blocks it spans.
-        let by_labels = parts
-            .into_iter()
-            .map(|(labels, mut v)| {
-                let merged = if v.len() == 1 {
-                    v.pop().unwrap_or_default()
-                } else {
-                    let mut m = Vec::with_capacity(v.iter().map(Vec::len).sum());
-                    for p in v {
-                        m.extend(p);
-                    }
-                    m
-                };
-                (labels, merged)
-            })
-            .collect();
-        Ok(by_labels)
-    }
-
-    /// Label sets of the series matching `matchers` that have samples in `[mint, maxt]`
-    /// (head series count when the head overlaps the range).
-    pub async fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
-        let mut set: std::collections::HashSet<Labels> = std::collections::HashSet::new();
-        if self.head.min_time() <= maxt && mint <= self.head.max_time() {
-            for s in self.head.select(matchers) {
-                set.insert(s.labels.clone());
-            }
-        }
-        for b in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
-            for id in b.select(matchers).iter() {
-                set.insert(b.series()[id as usize].labels.clone());
-            }
-        }
-        let mut v: Vec<Labels> = set.into_iter().collect();
-        v.sort();
-        Ok(v)
+    /// Whether [`Db::sync_wal`] has work: appends through [`Appender`] since the last sync,
+    /// or (when `scraped_too`) scraped samples ([`Db::append_refs`]) too.
+    pub fn wal_sync_due(&self, scraped_too: bool) -> bool {
+        self.wal.sync_due(scraped_too)
     }
 
     /// Marks the samples of matching series in `[mint, maxt]` deleted: removed from the
@@ -305,6 +211,13 @@ impl Db {
             return Ok(());
         }
         let _m = self.maintenance.lock().await;
+        let changes = || {
+            let m = &self.metrics;
+            m.blocks_cut.load(Ordering::Relaxed)
+                + m.compactions.load(Ordering::Relaxed)
+                + m.blocks_removed_by_retention.load(Ordering::Relaxed)
+        };
+        let before = changes();
         let range = self.opts.block_range_ms;
         loop {
             let (lo, hi) = (self.head.min_time(), self.head.max_time());
@@ -316,7 +229,10 @@ impl Db {
         }
         self.compact().await?;
         self.apply_retention().await?;
-        self.pool.gc();
+        // Label sets become garbage only when head series or blocks go away.
+        if changes() != before {
+            self.pool.gc();
+        }
         Ok(())
     }
 
@@ -332,6 +248,13 @@ impl Db {
             return Ok(());
         }
         let _m = self.maintenance.lock().await;
+        let changes = || {
+            let m = &self.metrics;
+            m.blocks_cut.load(Ordering::Relaxed)
+                + m.compactions.load(Ordering::Relaxed)
+                + m.blocks_removed_by_retention.load(Ordering::Relaxed)
+        };
+        let before = changes();
         let range = self.opts.block_range_ms;
         while self.head.min_time() != i64::MAX {
             let boundary = (self.head.min_time().div_euclid(range) + 1).saturating_mul(range);
@@ -497,7 +420,7 @@ impl Appender for Db {
                 w.push(&mut d, series.id, &series.labels, t, v);
             }
         }
-        self.finish_append(w)
+        self.finish_append(w, false)
     }
 }
 
@@ -586,7 +509,7 @@ impl Db {
     }
 
     /// Logs the accepted samples to the WAL and updates the head's range and counters.
-    fn finish_append(&self, w: AppendWork) -> Result<AppendReport> {
+    fn finish_append(&self, w: AppendWork, lazy: bool) -> Result<AppendReport> {
         let AppendWork {
             mut report,
             accepted,
@@ -600,7 +523,11 @@ impl Db {
             framed.clear();
             framed.reserve(accepted.len() * 14 + 16);
             wal::encode_samples(&mut framed, &accepted);
-            let written = self.wal.write(&framed);
+            let written = if lazy {
+                self.wal.write_lazy(&framed)
+            } else {
+                self.wal.write(&framed)
+            };
             if framed.capacity() <= SCRATCH_KEEP * 16 {
                 SCRATCH.with(|s| s.borrow_mut().1 = framed);
             }
@@ -647,7 +574,8 @@ impl Db {
             .map(|s| s.id)
     }
 
-    /// Appends samples by head id (from [`Db::series_ref`]). Ids whose series no longer
+    /// Appends samples by head id (from [`Db::series_ref`]). They are in the WAL (the OS)
+    /// when this returns and fsynced when [`Db::wal_sync_due`]`(true)` next says so. Ids whose series no longer
     /// exists (removed by head garbage collection meanwhile) are returned, in input order,
     /// with nothing appended for them: the caller resolves their labels again.
     pub fn append_refs(&self, samples: &[(u32, i64, f64)]) -> Result<(AppendReport, Vec<u32>)> {
@@ -667,7 +595,7 @@ impl Db {
                 }
             }
         }
-        Ok((self.finish_append(w)?, unknown))
+        Ok((self.finish_append(w, true)?, unknown))
     }
 }
 

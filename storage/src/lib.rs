@@ -20,6 +20,7 @@
 pub mod block;
 mod chunk;
 mod compact;
+pub mod read;
 pub mod db;
 mod durable;
 pub mod error;
@@ -50,4 +51,5 @@ pub use error::{Result, StorageError};
 pub use labels::{Label, LabelPool, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
 pub use options::Options;
+pub use read::SeriesRange;
 pub use series::Rejection;

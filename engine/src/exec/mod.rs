@@ -304,7 +304,7 @@ fn instant_spec(op: &PromOp) -> Option<select::InstantSpec> {
     }
 }
 
-fn range_spec(op: &PromOp) -> Option<select::RangeSpec<'_>> {
+fn range_spec(op: &PromOp) -> Option<select::RangeSpec> {
     match op {
         PromOp::Range {
             grid,
@@ -325,7 +325,7 @@ fn range_spec(op: &PromOp) -> Option<select::RangeSpec<'_>> {
             func: *func,
             p: [p0.get(), p1.get()],
             counter_check: *counter_check,
-            pos,
+            pos: Arc::from(pos.as_str()),
             ext: *ext,
         }),
         _ => None,
@@ -333,7 +333,7 @@ fn range_spec(op: &PromOp) -> Option<select::RangeSpec<'_>> {
 }
 
 /// An instant or range node that reads its selector directly.
-async fn run_fused(op: &PromOp, sel: &PromOp, ctx: &QueryContext) -> Result<Rows> {
+async fn run_fused(op: &PromOp, sel: &PromOp, ctx: &Arc<QueryContext>) -> Result<Rows> {
     let PromOp::Selector {
         matchers,
         mint,

@@ -2,8 +2,11 @@
 //! instant or range node reads a selector directly, the two are fused: each series goes
 //! from storage through the kernel without materialising the raw samples as a relation.
 
+use std::sync::Arc;
+
 use datafusion::common::HashSet;
-use strata_storage::{MatchOp, Matcher, SeriesSamples};
+use futures::StreamExt;
+use strata_storage::{MatchOp, Matcher, SeriesRange, SeriesSamples};
 
 use crate::error::Result;
 use crate::functions::format_g;
@@ -22,8 +25,8 @@ pub(super) struct InstantSpec {
 }
 
 /// What a range node computes.
-#[derive(Clone, Copy)]
-pub(super) struct RangeSpec<'a> {
+#[derive(Clone)]
+pub(super) struct RangeSpec {
     pub grid: Grid,
     pub width: i64,
     pub offset: i64,
@@ -31,7 +34,7 @@ pub(super) struct RangeSpec<'a> {
     pub func: RangeFn,
     pub p: [f64; 2],
     pub counter_check: bool,
-    pub pos: &'a str,
+    pub pos: Arc<str>,
     pub ext: Extend,
 }
 
@@ -135,15 +138,113 @@ pub(super) fn instant(ctx: &QueryContext, input: &mut Rows, s: &InstantSpec) -> 
 
 /// Fused selector + instant lookup.
 pub(super) async fn select_instant(
-    ctx: &QueryContext,
+    ctx: &Arc<QueryContext>,
     matchers: &[(String, String, String)],
     mint: i64,
     maxt: i64,
     s: &InstantSpec,
 ) -> Result<Rows> {
-    let series = read(ctx, matchers, mint, maxt).await?;
-    let mut out = Rows::with_capacity(series.len() * s.grid.len().min(1024));
-    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    let s = *s;
+    let kernel: Arc<SeriesKernel> = Arc::new(move |_ctx, id, samples, sc, out| {
+        sc.ts.clear();
+        sc.vals.clear();
+        sc.ts.extend(samples.iter().map(|x| x.0));
+        sc.vals.extend(samples.iter().map(|x| x.1));
+        instant_one(id, &sc.ts, &sc.vals, &s, out);
+        Ok(())
+    });
+    read_parts(ctx, matchers, mint, maxt, false, kernel).await
+}
+
+/// Reusable buffers of a kernel.
+#[derive(Default)]
+pub(super) struct Scratch {
+    ts: Vec<i64>,
+    vals: Vec<f64>,
+    resets: Vec<u32>,
+}
+
+/// The per-series work of a fused node: series id, its samples, scratch, output.
+pub(super) type SeriesKernel = dyn Fn(&QueryContext, u32, &[(i64, f64)], &mut Scratch, &mut Rows) -> Result<()>
+    + Send
+    + Sync;
+
+/// Fewest series worth a part of their own.
+const MIN_PART_SERIES: usize = 256;
+
+/// Reads the selection and runs `kernel` over each series, in parts: the matching series are
+/// cut into label ranges read and processed concurrently (one task per part, as many at a
+/// time as the runtime has workers), and the outputs are concatenated in label order, so
+/// the result is the one a single pass gives. Series ids are interned in label order first
+/// (with their name-dropped twins when `drop_name`), so ids follow label order too.
+async fn read_parts(
+    ctx: &Arc<QueryContext>,
+    matchers: &[(String, String, String)],
+    mint: i64,
+    maxt: i64,
+    drop_name: bool,
+    kernel: Arc<SeriesKernel>,
+) -> Result<Rows> {
+    if mint > maxt {
+        return Ok(Rows::default());
+    }
+    let ms = Arc::new(storage_matchers(matchers)?);
+    let labels = ctx.db.series(&ms, mint, maxt).await?;
+    for l in &labels {
+        let id = ctx.registry.intern(l.clone(), false);
+        if drop_name {
+            ctx.registry.with_drop_name(id);
+        }
+    }
+    let workers = tokio::runtime::Handle::current().metrics().num_workers().max(1);
+    let parts = if workers > 1 {
+        (labels.len() / MIN_PART_SERIES).min(2 * workers).max(1)
+    } else {
+        1
+    };
+    if parts == 1 {
+        return read_part(ctx.clone(), ms, mint, maxt, None, kernel).await;
+    }
+    let ranges = SeriesRange::split(&labels, parts);
+    drop(labels);
+    let mut results = futures::stream::iter(ranges)
+        .map(|r| {
+            tokio::spawn(read_part(
+                ctx.clone(),
+                ms.clone(),
+                mint,
+                maxt,
+                Some(r),
+                kernel.clone(),
+            ))
+        })
+        .buffered(workers);
+    let mut out = Rows::default();
+    while let Some(r) = results.next().await {
+        let rows = r.map_err(|e| crate::error::EngineError::Exec(format!("query task failed: {e}")))??;
+        if out.is_empty() {
+            out = rows;
+        } else {
+            out.append(rows);
+        }
+    }
+    Ok(out)
+}
+
+/// One part of [`read_parts`].
+async fn read_part(
+    ctx: Arc<QueryContext>,
+    ms: Arc<Vec<Matcher>>,
+    mint: i64,
+    maxt: i64,
+    range: Option<SeriesRange>,
+    kernel: Arc<SeriesKernel>,
+) -> Result<Rows> {
+    let series = ctx.db.select_in(&ms, mint, maxt, range.as_ref()).await?;
+    let total: usize = series.iter().map(|s| s.samples.len()).sum();
+    ctx.add_samples(total as u64)?;
+    let mut out = Rows::with_capacity(total.min(1 << 20));
+    let mut sc = Scratch::default();
     for (n, ser) in series.into_iter().enumerate() {
         if n % 256 == 0 {
             ctx.check_deadline()?;
@@ -152,11 +253,7 @@ pub(super) async fn select_instant(
             continue;
         }
         let id = ctx.registry.intern(ser.labels, false);
-        ts.clear();
-        vals.clear();
-        ts.extend(ser.samples.iter().map(|x| x.0));
-        vals.extend(ser.samples.iter().map(|x| x.1));
-        instant_one(id, &ts, &vals, s, &mut out);
+        kernel(&ctx, id, &ser.samples, &mut sc, &mut out)?;
     }
     Ok(out)
 }
@@ -321,26 +418,21 @@ pub(super) fn range(ctx: &QueryContext, input: &mut Rows, s: &RangeSpec) -> Resu
 
 /// Fused selector + range function.
 pub(super) async fn select_range(
-    ctx: &QueryContext,
+    ctx: &Arc<QueryContext>,
     matchers: &[(String, String, String)],
     mint: i64,
     maxt: i64,
-    s: &RangeSpec<'_>,
+    s: &RangeSpec,
 ) -> Result<Rows> {
     quantile_warning(ctx, s);
-    let series = read(ctx, matchers, mint, maxt).await?;
-    let mut out = Rows::with_capacity(series.len() * s.grid.len().min(1024));
-    let (mut ts, mut vals, mut resets) = (Vec::new(), Vec::new(), Vec::new());
-    for (n, ser) in series.into_iter().enumerate() {
-        if n % 256 == 0 {
-            ctx.check_deadline()?;
+    let drop_name = !s.func.keeps_name();
+    let s = s.clone();
+    let kernel: Arc<SeriesKernel> = Arc::new(move |ctx, id, samples, sc, out| {
+        fill_fresh(samples.iter().copied(), &mut sc.ts, &mut sc.vals);
+        if sc.ts.is_empty() {
+            return Ok(());
         }
-        fill_fresh(ser.samples.iter().copied(), &mut ts, &mut vals);
-        if ts.is_empty() {
-            continue;
-        }
-        let id = ctx.registry.intern(ser.labels, false);
-        range_one(ctx, id, &ts, &vals, s, &mut resets, &mut out)?;
-    }
-    Ok(out)
+        range_one(ctx, id, &sc.ts, &sc.vals, &s, &mut sc.resets, out)
+    });
+    read_parts(ctx, matchers, mint, maxt, drop_name, kernel).await
 }

@@ -1,7 +1,9 @@
 //! Write-ahead log: numbered segment files of CRC-framed records, plus a checkpoint that
 //! stands for every segment before it. Appends are written to the OS before they are
 //! acknowledged (a `kill -9` loses nothing acknowledged); fsync runs as group commit on an
-//! interval. Replay truncates a torn or corrupt tail with a warning and never refuses to
+//! interval. Records written with [`Wal::write_lazy`] (scraped samples: a scrape missed in
+//! a crash is lost either way, and Prometheus never fsyncs them) do not by themselves
+//! make the next group commit due; the caller syncs them on a longer interval. Replay truncates a torn or corrupt tail with a warning and never refuses to
 //! start.
 
 mod record;
@@ -42,6 +44,8 @@ pub struct Wal {
     /// `None` when opened read-only.
     writer: Mutex<Option<Writer>>,
     dirty: AtomicBool,
+    /// Something written since the last sync wants the next group commit.
+    urgent: AtomicBool,
     pub(crate) fsyncs: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
 }
@@ -138,6 +142,7 @@ impl Wal {
                 dir: dir.to_path_buf(),
                 writer: Mutex::new(None),
                 dirty: AtomicBool::new(false),
+                urgent: AtomicBool::new(false),
                 fsyncs: AtomicU64::new(0),
                 bytes_written: AtomicU64::new(0),
             };
@@ -192,6 +197,7 @@ impl Wal {
                 dir: dir.to_path_buf(),
                 writer: Mutex::new(w),
                 dirty: AtomicBool::new(false),
+                urgent: AtomicBool::new(false),
                 fsyncs: AtomicU64::new(0),
                 bytes_written: AtomicU64::new(0),
             },
@@ -218,8 +224,18 @@ impl Wal {
     }
 
     /// Writes already-framed records to the current segment (one `write` call: the bytes
-    /// are in the OS when this returns).
+    /// are in the OS when this returns); the next group commit fsyncs them.
     pub(crate) fn write(&self, framed: &[u8]) -> Result<()> {
+        self.write_inner(framed, true)
+    }
+
+    /// As [`Wal::write`], but the records only ride along with the next fsync, whenever
+    /// that comes (see [`Wal::sync_due`]).
+    pub(crate) fn write_lazy(&self, framed: &[u8]) -> Result<()> {
+        self.write_inner(framed, false)
+    }
+
+    fn write_inner(&self, framed: &[u8], urgent: bool) -> Result<()> {
         if framed.is_empty() {
             return Ok(());
         }
@@ -241,6 +257,9 @@ impl Wal {
         }
         w.size += framed.len() as u64;
         self.dirty.store(true, Ordering::Release);
+        if urgent {
+            self.urgent.store(true, Ordering::Release);
+        }
         self.bytes_written
             .fetch_add(framed.len() as u64, Ordering::Relaxed);
         Ok(())
@@ -256,8 +275,15 @@ impl Wal {
         Ok(())
     }
 
+    /// Whether a sync has work: records written with [`Wal::write`] since the last one, or
+    /// (when `lazy_too`) any records at all.
+    pub fn sync_due(&self, lazy_too: bool) -> bool {
+        self.urgent.load(Ordering::Acquire) || (lazy_too && self.dirty.load(Ordering::Acquire))
+    }
+
     /// Flushes written records to disk if anything was written since the last sync.
     pub fn sync(&self) -> Result<()> {
+        self.urgent.store(false, Ordering::Release);
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }

@@ -1,0 +1,201 @@
+//! The read path: the series a set of matchers selects, with their samples in a time range,
+//! merged from the head and the blocks and returned in label order.
+//!
+//! A selection can be cut into label ranges ([`SeriesRange`]) that are read independently
+//! (and concurrently): the query engine splits a large selection into parts so that the
+//! Parquet decoding and its kernels run on every core and only one part's raw samples are
+//! in memory per core.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::common::HashMap;
+use roaring::RoaringBitmap;
+
+use crate::block::Block;
+use crate::db::{Db, SeriesSamples};
+use crate::error::{Result, StorageError};
+use crate::labels::Labels;
+use crate::matcher::Matcher;
+
+/// An inclusive range of label sets, in [`Labels`] order.
+#[derive(Clone, Debug)]
+pub struct SeriesRange {
+    pub first: Labels,
+    pub last: Labels,
+}
+
+impl SeriesRange {
+    fn contains(&self, l: &Labels) -> bool {
+        *l >= self.first && *l <= self.last
+    }
+
+    /// Cuts label sets (sorted) into at most `parts` contiguous ranges of about equal size.
+    pub fn split(labels: &[Labels], parts: usize) -> Vec<SeriesRange> {
+        let parts = parts.clamp(1, labels.len().max(1));
+        let mut out = Vec::with_capacity(parts);
+        for k in 0..parts {
+            let (a, b) = (k * labels.len() / parts, (k + 1) * labels.len() / parts);
+            if a < b {
+                out.push(SeriesRange {
+                    first: labels[a].clone(),
+                    last: labels[b - 1].clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+impl Db {
+    /// Series matching `matchers` with their samples in `[mint, maxt]`, from head and
+    /// blocks merged (a timestamp present in several places is returned once, the value
+    /// written first winning), sorted by labels.
+    pub async fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SeriesSamples>> {
+        self.select_in(matchers, mint, maxt, None).await
+    }
+
+    /// As [`Db::select`], for the series whose labels lie in `range` only.
+    pub async fn select_in(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        range: Option<&SeriesRange>,
+    ) -> Result<Vec<SeriesSamples>> {
+        // The head is read first: a cut running meanwhile moves samples from the head into
+        // a block published before the head is truncated, so reading blocks second cannot
+        // miss them. Precedence on equal timestamps is still blocks (oldest ULID first),
+        // then head: the first sample of a timestamp wins.
+        let mut head: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
+        for s in self.head.select(matchers) {
+            if range.is_some_and(|r| !r.contains(&s.labels)) {
+                continue;
+            }
+            let mut v = Vec::new();
+            s.data.lock().samples(mint, maxt, &mut v);
+            if !v.is_empty() {
+                head.push((s.labels.clone(), v));
+            }
+        }
+        let mut by_labels = match self.read_blocks(matchers, mint, maxt, range).await {
+            // A compaction or retention removed a block under us: read the new list.
+            Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) => {
+                self.read_blocks(matchers, mint, maxt, range).await?
+            }
+            other => other?,
+        };
+        for (labels, v) in head {
+            match by_labels.get_mut(&labels) {
+                Some(b) => b.extend(v),
+                None => {
+                    by_labels.insert(labels, v);
+                }
+            }
+        }
+        let mut out: Vec<SeriesSamples> = by_labels
+            .into_iter()
+            .map(|(labels, mut samples)| {
+                if !samples.is_sorted_by(|a, b| a.0 < b.0) {
+                    samples.sort_by_key(|s| s.0);
+                    samples.dedup_by_key(|s| s.0);
+                }
+                SeriesSamples { labels, samples }
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    /// The blocks to read for `[mint, maxt]`, in the order their samples are concatenated:
+    /// by time when no two of them overlap (so a series' samples come out sorted and need
+    /// no sort), else by ULID (the order that makes the oldest write win on a duplicate).
+    fn blocks_for(&self, mint: i64, maxt: i64) -> Vec<Arc<Block>> {
+        let mut blocks: Vec<Arc<Block>> = self
+            .blocks()
+            .into_iter()
+            .filter(|b| b.overlaps(mint, maxt))
+            .collect();
+        blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
+        let disjoint = blocks
+            .windows(2)
+            .all(|w| w[0].meta.max_time <= w[1].meta.min_time);
+        if !disjoint {
+            blocks.sort_by(|a, b| a.meta.ulid.cmp(&b.meta.ulid));
+        }
+        blocks
+    }
+
+    async fn read_blocks(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        range: Option<&SeriesRange>,
+    ) -> Result<HashMap<Labels, Vec<(i64, f64)>>> {
+        let mut parts: HashMap<Labels, Vec<Vec<(i64, f64)>>> = HashMap::new();
+        for b in self.blocks_for(mint, maxt) {
+            let mut ids = b.select(matchers);
+            if let Some(r) = range {
+                ids &= id_range(&b, r);
+            }
+            for (id, v) in b.read(&ids, mint, maxt).await? {
+                let labels = b.series()[id as usize].labels.clone();
+                parts.entry(labels).or_default().push(v);
+            }
+        }
+        // One allocation per series, however many blocks it spans.
+        let by_labels = parts
+            .into_iter()
+            .map(|(labels, mut v)| {
+                let merged = if v.len() == 1 {
+                    v.pop().unwrap_or_default()
+                } else {
+                    let mut m = Vec::with_capacity(v.iter().map(Vec::len).sum());
+                    for p in v {
+                        m.extend(p);
+                    }
+                    m
+                };
+                (labels, merged)
+            })
+            .collect();
+        Ok(by_labels)
+    }
+
+    /// Label sets of the series matching `matchers` that have samples in `[mint, maxt]`
+    /// (head series count when the head overlaps the range).
+    pub async fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
+        let mut set: HashSet<Labels> = HashSet::new();
+        if self.head.min_time() <= maxt && mint <= self.head.max_time() {
+            for s in self.head.select(matchers) {
+                set.insert(s.labels.clone());
+            }
+        }
+        for b in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
+            for id in b.select(matchers).iter() {
+                set.insert(b.series()[id as usize].labels.clone());
+            }
+        }
+        let mut v: Vec<Labels> = set.into_iter().collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+}
+
+/// Block-local ids of the series in `r` (a block's series are sorted by labels).
+fn id_range(b: &Block, r: &SeriesRange) -> RoaringBitmap {
+    let s = b.series();
+    let lo = s.partition_point(|x| x.labels < r.first);
+    let hi = s.partition_point(|x| x.labels <= r.last);
+    let mut bm = RoaringBitmap::new();
+    if lo < hi {
+        bm.insert_range(lo as u32..hi as u32);
+    }
+    bm
+}
