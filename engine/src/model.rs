@@ -2,7 +2,7 @@
 //! `(series u32, ts i64, value f64)`, and the per-query series registry that maps
 //! series ids to label sets (labels never travel in columns).
 
-use std::collections::HashMap;
+use datafusion::common::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
@@ -136,6 +136,32 @@ impl SeriesRegistry {
         w.metas.push(meta.clone());
         w.ids.insert(meta, id);
         id
+    }
+
+    /// Ids of many label sets at once, in order (one lock): `(id, id of the name-dropped
+    /// twin)`, the twin only interned when `drop_name` (else it is the id itself).
+    pub fn intern_all(&self, labels: &[Labels], drop_name: bool) -> Vec<(u32, u32)> {
+        let mut w = self.inner.write();
+        let mut one = |labels: &Labels, drop_name: bool| {
+            let meta = SeriesMeta {
+                labels: labels.clone(),
+                drop_name,
+            };
+            if let Some(id) = w.ids.get(&meta) {
+                return *id;
+            }
+            let id = w.metas.len() as u32;
+            w.metas.push(meta.clone());
+            w.ids.insert(meta, id);
+            id
+        };
+        labels
+            .iter()
+            .map(|l| {
+                let id = one(l, false);
+                (id, if drop_name { one(l, true) } else { id })
+            })
+            .collect()
     }
 
     /// Labels and flag of `id`.

@@ -150,7 +150,9 @@ fn selections_read_in_parts_answer_as_one_pass() {
         .enable_all()
         .build()
         .expect("runtime");
-    let single = tokio::runtime::Builder::new_current_thread()
+    // One worker: one part.
+    let single = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");

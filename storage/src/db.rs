@@ -248,13 +248,6 @@ impl Db {
             return Ok(());
         }
         let _m = self.maintenance.lock().await;
-        let changes = || {
-            let m = &self.metrics;
-            m.blocks_cut.load(Ordering::Relaxed)
-                + m.compactions.load(Ordering::Relaxed)
-                + m.blocks_removed_by_retention.load(Ordering::Relaxed)
-        };
-        let before = changes();
         let range = self.opts.block_range_ms;
         while self.head.min_time() != i64::MAX {
             let boundary = (self.head.min_time().div_euclid(range) + 1).saturating_mul(range);

@@ -176,8 +176,23 @@ impl PartialOrd for Labels {
 impl Ord for Labels {
     /// Orders as Prometheus's `labels.Compare`: pairwise by name then value, shorter first.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
         for (a, b) in self.0.iter().zip(other.0.iter()) {
-            let c = label_order(&a.name, &b.name).then_with(|| a.value.cmp(&b.value));
+            // Interned strings are shared: equal pointers are equal strings.
+            let c = if Arc::ptr_eq(&a.name, &b.name) {
+                std::cmp::Ordering::Equal
+            } else {
+                label_order(&a.name, &b.name)
+            };
+            let c = c.then_with(|| {
+                if Arc::ptr_eq(&a.value, &b.value) {
+                    std::cmp::Ordering::Equal
+                } else {
+                    a.value.cmp(&b.value)
+                }
+            });
             if c != std::cmp::Ordering::Equal {
                 return c;
             }

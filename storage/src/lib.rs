@@ -20,7 +20,6 @@
 pub mod block;
 mod chunk;
 mod compact;
-pub mod read;
 pub mod db;
 mod durable;
 pub mod error;
@@ -30,6 +29,7 @@ pub mod labels;
 pub mod matcher;
 pub mod options;
 pub mod provider;
+pub mod read;
 mod series;
 mod snapshot;
 pub mod wal;

@@ -6,7 +6,6 @@
 //! Parquet decoding and its kernels run on every core and only one part's raw samples are
 //! in memory per core.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use datafusion::common::HashMap;
@@ -18,30 +17,38 @@ use crate::error::{Result, StorageError};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 
-/// An inclusive range of label sets, in [`Labels`] order.
-#[derive(Clone, Debug)]
+/// A range of label sets in [`Labels`] order: after `after` (exclusive) up to `upto`
+/// (inclusive); an absent bound is open. The ranges of one [`SeriesRange::split`] tile the
+/// whole order, so a series that appears between the split and the read is in exactly one.
+#[derive(Clone, Debug, Default)]
 pub struct SeriesRange {
-    pub first: Labels,
-    pub last: Labels,
+    pub after: Option<Labels>,
+    pub upto: Option<Labels>,
 }
 
 impl SeriesRange {
-    fn contains(&self, l: &Labels) -> bool {
-        *l >= self.first && *l <= self.last
+    /// Whether `l` lies in the range.
+    pub fn contains(&self, l: &Labels) -> bool {
+        self.after.as_ref().is_none_or(|a| l > a) && self.upto.as_ref().is_none_or(|u| l <= u)
     }
 
-    /// Cuts label sets (sorted) into at most `parts` contiguous ranges of about equal size.
+    /// Cuts the order into at most `parts` ranges holding about equal shares of `labels`
+    /// (sorted).
     pub fn split(labels: &[Labels], parts: usize) -> Vec<SeriesRange> {
         let parts = parts.clamp(1, labels.len().max(1));
-        let mut out = Vec::with_capacity(parts);
+        let mut out: Vec<SeriesRange> = Vec::with_capacity(parts);
         for k in 0..parts {
             let (a, b) = (k * labels.len() / parts, (k + 1) * labels.len() / parts);
-            if a < b {
-                out.push(SeriesRange {
-                    first: labels[a].clone(),
-                    last: labels[b - 1].clone(),
-                });
+            if a == b {
+                continue;
             }
+            out.push(SeriesRange {
+                after: out.last().and_then(|r| r.upto.clone()),
+                upto: Some(labels[b - 1].clone()),
+            });
+        }
+        if let Some(last) = out.last_mut() {
+            last.upto = None;
         }
         out
     }
@@ -90,6 +97,15 @@ impl Db {
             }
             other => other?,
         };
+        if by_labels.is_empty() {
+            // Only the head has samples here (a recent window): no merge needed.
+            let mut out: Vec<SeriesSamples> = head
+                .into_iter()
+                .map(|(labels, samples)| SeriesSamples { labels, samples })
+                .collect();
+            out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+            return Ok(out);
+        }
         for (labels, v) in head {
             match by_labels.get_mut(&labels) {
                 Some(b) => b.extend(v),
@@ -171,19 +187,20 @@ impl Db {
     /// Label sets of the series matching `matchers` that have samples in `[mint, maxt]`
     /// (head series count when the head overlaps the range).
     pub async fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
-        let mut set: HashSet<Labels> = HashSet::new();
+        let mut v: Vec<Labels> = Vec::new();
         if self.head.min_time() <= maxt && mint <= self.head.max_time() {
-            for s in self.head.select(matchers) {
-                set.insert(s.labels.clone());
-            }
+            v.extend(self.head.select(matchers).iter().map(|s| s.labels.clone()));
         }
         for b in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
-            for id in b.select(matchers).iter() {
-                set.insert(b.series()[id as usize].labels.clone());
-            }
+            v.extend(
+                b.select(matchers)
+                    .iter()
+                    .map(|id| b.series()[id as usize].labels.clone()),
+            );
         }
-        let mut v: Vec<Labels> = set.into_iter().collect();
+        // Label sets are pooled, so a series in several places compares equal at once.
         v.sort_unstable();
+        v.dedup();
         Ok(v)
     }
 }
@@ -191,8 +208,14 @@ impl Db {
 /// Block-local ids of the series in `r` (a block's series are sorted by labels).
 fn id_range(b: &Block, r: &SeriesRange) -> RoaringBitmap {
     let s = b.series();
-    let lo = s.partition_point(|x| x.labels < r.first);
-    let hi = s.partition_point(|x| x.labels <= r.last);
+    let lo = r
+        .after
+        .as_ref()
+        .map_or(0, |a| s.partition_point(|x| x.labels <= *a));
+    let hi = r
+        .upto
+        .as_ref()
+        .map_or(s.len(), |u| s.partition_point(|x| x.labels <= *u));
     let mut bm = RoaringBitmap::new();
     if lo < hi {
         bm.insert_range(lo as u32..hi as u32);

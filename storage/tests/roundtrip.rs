@@ -6,9 +6,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use strata_storage::{
-    Appender, Db, Labels, MatchOp, Matcher, Options, SeriesRange, SeriesSamples,
-};
+use strata_storage::{Appender, Db, Labels, MatchOp, Matcher, Options, SeriesRange, SeriesSamples};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -51,7 +49,11 @@ async fn all(db: &Db) -> Vec<SeriesSamples> {
     for parts in [2, 3] {
         let mut joined = Vec::new();
         for r in SeriesRange::split(&labels, parts) {
-            joined.extend(db.select_in(&m, i64::MIN, i64::MAX, Some(&r)).await.expect("select_in"));
+            joined.extend(
+                db.select_in(&m, i64::MIN, i64::MAX, Some(&r))
+                    .await
+                    .expect("select_in"),
+            );
         }
         assert_eq!(joined, whole, "select in {parts} parts");
     }

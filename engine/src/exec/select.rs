@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use datafusion::common::HashSet;
 use futures::StreamExt;
-use strata_storage::{MatchOp, Matcher, SeriesRange, SeriesSamples};
+use strata_storage::{Labels, MatchOp, Matcher, SeriesRange, SeriesSamples};
 
 use crate::error::Result;
 use crate::functions::format_g;
@@ -145,7 +145,7 @@ pub(super) async fn select_instant(
     s: &InstantSpec,
 ) -> Result<Rows> {
     let s = *s;
-    let kernel: Arc<SeriesKernel> = Arc::new(move |_ctx, id, samples, sc, out| {
+    let kernel: Arc<SeriesKernel> = Arc::new(move |_ctx, id, _out_id, samples, sc, out| {
         sc.ts.clear();
         sc.vals.clear();
         sc.ts.extend(samples.iter().map(|x| x.0));
@@ -164,13 +164,20 @@ pub(super) struct Scratch {
     resets: Vec<u32>,
 }
 
-/// The per-series work of a fused node: series id, its samples, scratch, output.
-pub(super) type SeriesKernel = dyn Fn(&QueryContext, u32, &[(i64, f64)], &mut Scratch, &mut Rows) -> Result<()>
+/// The per-series work of a fused node: context, series id, the id its output goes under
+/// (the name-dropped twin where the function drops the name), its samples, scratch, output.
+pub(super) type SeriesKernel = dyn Fn(&QueryContext, u32, u32, &[(i64, f64)], &mut Scratch, &mut Rows) -> Result<()>
     + Send
     + Sync;
 
 /// Fewest series worth a part of their own.
 const MIN_PART_SERIES: usize = 256;
+
+/// The series of a selection, sorted, with their ids.
+struct Interned {
+    labels: Vec<Labels>,
+    ids: Vec<(u32, u32)>,
+}
 
 /// Reads the selection and runs `kernel` over each series, in parts: the matching series are
 /// cut into label ranges read and processed concurrently (one task per part, as many at a
@@ -190,38 +197,48 @@ async fn read_parts(
     }
     let ms = Arc::new(storage_matchers(matchers)?);
     let labels = ctx.db.series(&ms, mint, maxt).await?;
-    for l in &labels {
-        let id = ctx.registry.intern(l.clone(), false);
-        if drop_name {
-            ctx.registry.with_drop_name(id);
-        }
-    }
-    let workers = tokio::runtime::Handle::current().metrics().num_workers().max(1);
+    let ids = ctx.registry.intern_all(&labels, drop_name);
+    let workers = tokio::runtime::Handle::current()
+        .metrics()
+        .num_workers()
+        .max(1);
     let parts = if workers > 1 {
         (labels.len() / MIN_PART_SERIES).min(2 * workers).max(1)
     } else {
         1
     };
-    if parts == 1 {
-        return read_part(ctx.clone(), ms, mint, maxt, None, kernel).await;
-    }
     let ranges = SeriesRange::split(&labels, parts);
-    drop(labels);
+    let known = Arc::new(Interned { labels, ids });
+    if ranges.len() <= 1 {
+        let part = Part {
+            ctx: ctx.clone(),
+            ms,
+            mint,
+            maxt,
+            range: SeriesRange::default(),
+            known,
+            drop_name,
+        };
+        return part.run(kernel).await;
+    }
     let mut results = futures::stream::iter(ranges)
-        .map(|r| {
-            tokio::spawn(read_part(
-                ctx.clone(),
-                ms.clone(),
+        .map(|range| {
+            let part = Part {
+                ctx: ctx.clone(),
+                ms: ms.clone(),
                 mint,
                 maxt,
-                Some(r),
-                kernel.clone(),
-            ))
+                range,
+                known: known.clone(),
+                drop_name,
+            };
+            tokio::spawn(part.run(kernel.clone()))
         })
         .buffered(workers);
     let mut out = Rows::default();
     while let Some(r) = results.next().await {
-        let rows = r.map_err(|e| crate::error::EngineError::Exec(format!("query task failed: {e}")))??;
+        let rows =
+            r.map_err(|e| crate::error::EngineError::Exec(format!("query task failed: {e}")))??;
         if out.is_empty() {
             out = rows;
         } else {
@@ -232,37 +249,69 @@ async fn read_parts(
 }
 
 /// One part of [`read_parts`].
-async fn read_part(
+struct Part {
     ctx: Arc<QueryContext>,
     ms: Arc<Vec<Matcher>>,
     mint: i64,
     maxt: i64,
-    range: Option<SeriesRange>,
-    kernel: Arc<SeriesKernel>,
-) -> Result<Rows> {
-    let series = ctx.db.select_in(&ms, mint, maxt, range.as_ref()).await?;
-    let total: usize = series.iter().map(|s| s.samples.len()).sum();
-    ctx.add_samples(total as u64)?;
-    let mut out = Rows::with_capacity(total.min(1 << 20));
-    let mut sc = Scratch::default();
-    for (n, ser) in series.into_iter().enumerate() {
-        if n % 256 == 0 {
-            ctx.check_deadline()?;
+    range: SeriesRange,
+    known: Arc<Interned>,
+    drop_name: bool,
+}
+
+impl Part {
+    async fn run(self, kernel: Arc<SeriesKernel>) -> Result<Rows> {
+        let ctx = &self.ctx;
+        let series = ctx
+            .db
+            .select_in(&self.ms, self.mint, self.maxt, Some(&self.range))
+            .await?;
+        let total: usize = series.iter().map(|s| s.samples.len()).sum();
+        ctx.add_samples(total as u64)?;
+        let mut out = Rows::with_capacity(total.min(1 << 20));
+        let mut sc = Scratch::default();
+        let known = &self.known.labels;
+        // Both lists are in label order: walk them together.
+        let mut k = self
+            .range
+            .after
+            .as_ref()
+            .map_or(0, |a| known.partition_point(|l| l <= a));
+        for (n, ser) in series.into_iter().enumerate() {
+            if n % 256 == 0 {
+                ctx.check_deadline()?;
+            }
+            if ser.samples.is_empty() {
+                continue;
+            }
+            while k < known.len() && known[k] < ser.labels {
+                k += 1;
+            }
+            let (id, out_id) = if k < known.len() && known[k] == ser.labels {
+                self.known.ids[k]
+            } else {
+                // Created after the series were listed.
+                let id = ctx.registry.intern(ser.labels, false);
+                let out_id = if self.drop_name {
+                    ctx.registry.with_drop_name(id)
+                } else {
+                    id
+                };
+                (id, out_id)
+            };
+            kernel(ctx, id, out_id, &ser.samples, &mut sc, &mut out)?;
         }
-        if ser.samples.is_empty() {
-            continue;
-        }
-        let id = ctx.registry.intern(ser.labels, false);
-        kernel(&ctx, id, &ser.samples, &mut sc, &mut out)?;
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// The range function over the windows `(ref − range, ref]` of one series (stale markers
 /// already removed).
+#[allow(clippy::too_many_arguments)]
 fn range_one(
     ctx: &QueryContext,
     id: u32,
+    out_id: u32,
     ts: &[i64],
     vals: &[f64],
     s: &RangeSpec,
@@ -272,11 +321,6 @@ fn range_one(
     if ts.is_empty() {
         return Ok(());
     }
-    let out_id = if s.func.keeps_name() {
-        id
-    } else {
-        ctx.registry.with_drop_name(id)
-    };
     let before = out.len();
     // Resets seen up to each sample, so a `rate` window without a reset (nearly all of
     // them) skips the reset scan: O(1) per step instead of O(window).
@@ -411,7 +455,12 @@ pub(super) fn range(ctx: &QueryContext, input: &mut Rows, s: &RangeSpec) -> Resu
             &mut ts,
             &mut vals,
         );
-        range_one(ctx, id, &ts, &vals, s, &mut resets, &mut out)?;
+        let out_id = if s.func.keeps_name() {
+            id
+        } else {
+            ctx.registry.with_drop_name(id)
+        };
+        range_one(ctx, id, out_id, &ts, &vals, s, &mut resets, &mut out)?;
     }
     Ok(out)
 }
@@ -427,12 +476,12 @@ pub(super) async fn select_range(
     quantile_warning(ctx, s);
     let drop_name = !s.func.keeps_name();
     let s = s.clone();
-    let kernel: Arc<SeriesKernel> = Arc::new(move |ctx, id, samples, sc, out| {
+    let kernel: Arc<SeriesKernel> = Arc::new(move |ctx, id, out_id, samples, sc, out| {
         fill_fresh(samples.iter().copied(), &mut sc.ts, &mut sc.vals);
         if sc.ts.is_empty() {
             return Ok(());
         }
-        range_one(ctx, id, &sc.ts, &sc.vals, &s, &mut sc.resets, out)
+        range_one(ctx, id, out_id, &sc.ts, &sc.vals, &s, &mut sc.resets, out)
     });
     read_parts(ctx, matchers, mint, maxt, drop_name, kernel).await
 }
