@@ -330,6 +330,61 @@ fn write_point(t: i64, v: f64, out: &mut String) {
     out.push_str("\"]");
 }
 
+/// Points from which a matrix is rendered on several threads.
+const PARALLEL_RENDER_POINTS: usize = 100_000;
+
+/// The series of a matrix, comma-separated; a large one rendered in slices on every core
+/// and concatenated (the text is the same).
+fn write_matrix(m: &[strata_engine::Series], points: usize, out: &mut String) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if points < PARALLEL_RENDER_POINTS || threads < 2 || m.len() < 2 {
+        write_series_list(m, out);
+        return;
+    }
+    let per = m.len().div_ceil(threads);
+    let parts: Vec<String> = std::thread::scope(|sc| {
+        let handles: Vec<_> = m
+            .chunks(per)
+            .map(|chunk| {
+                sc.spawn(move || {
+                    let n: usize = chunk.iter().map(|s| s.points.len() + 4).sum();
+                    let mut s = String::with_capacity(n * 32);
+                    write_series_list(chunk, &mut s);
+                    s
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(p);
+    }
+}
+
+fn write_series_list(m: &[strata_engine::Series], s: &mut String) {
+    for (i, ser) in m.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("{\"metric\":");
+        write_labels(&ser.labels, s);
+        s.push_str(",\"values\":[");
+        for (j, (t, v)) in ser.points.iter().enumerate() {
+            if j > 0 {
+                s.push(',');
+            }
+            write_point(*t, *v, s);
+        }
+        s.push_str("]}");
+    }
+}
+
 /// The success JSON of a query result.
 pub(crate) fn render_json(out: &QueryOutcome, limit: Option<usize>) -> String {
     let points = match &out.value {
@@ -372,21 +427,8 @@ pub(crate) fn render_json(out: &QueryOutcome, limit: Option<usize>) -> String {
         }
         PromValue::Matrix(m) => {
             s.push_str("\"matrix\",\"result\":[");
-            for (i, ser) in m.iter().take(limit.unwrap_or(usize::MAX)).enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                s.push_str("{\"metric\":");
-                write_labels(&ser.labels, &mut s);
-                s.push_str(",\"values\":[");
-                for (j, (t, v)) in ser.points.iter().enumerate() {
-                    if j > 0 {
-                        s.push(',');
-                    }
-                    write_point(*t, *v, &mut s);
-                }
-                s.push_str("]}");
-            }
+            let m = &m[..m.len().min(limit.unwrap_or(usize::MAX))];
+            write_matrix(m, points, &mut s);
             s.push(']');
         }
     }
@@ -416,6 +458,26 @@ fn render(out: QueryOutcome, limit: Option<usize>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_matrices_render_the_same_in_slices() {
+        let m: Vec<strata_engine::Series> = (0..301)
+            .map(|i| strata_engine::Series {
+                labels: Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]),
+                points: (0..400)
+                    .map(|k| (k * 15_000, (i * k) as f64 / 7.0))
+                    .collect(),
+            })
+            .collect();
+        let points = m.iter().map(|s| s.points.len() + 4).sum();
+        assert!(points >= PARALLEL_RENDER_POINTS);
+        let (mut sliced, mut one) = (String::new(), String::new());
+        write_matrix(&m, points, &mut sliced);
+        write_series_list(&m, &mut one);
+        assert_eq!(sliced, one);
+        let v: serde_json::Value = serde_json::from_str(&format!("[{sliced}]")).expect("json");
+        assert_eq!(v.as_array().map(Vec::len), Some(301));
+    }
 
     fn v(x: f64) -> String {
         let mut s = String::new();

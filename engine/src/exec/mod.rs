@@ -158,9 +158,17 @@ impl ExecutionPlan for PromExec {
             let out = if let Some(sel) = fused {
                 run_fused(&op, &sel, &ctx).await
             } else {
-                let mut inputs = Vec::with_capacity(children.len());
-                for c in children {
-                    let batches = collect(c, task.clone()).await?;
+                // Inputs are evaluated concurrently (both sides of a binary operator on
+                // their own workers).
+                let pending: Vec<_> = children
+                    .into_iter()
+                    .map(|c| tokio::spawn(collect(c, task.clone())))
+                    .collect();
+                let mut inputs = Vec::with_capacity(pending.len());
+                for p in pending {
+                    let batches = p.await.map_err(|e| {
+                        DataFusionError::Execution(format!("query task failed: {e}"))
+                    })??;
                     let mut rows = Rows::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
                     for b in &batches {
                         rows.extend_from_batch(b).map_err(EngineError::into_df)?;

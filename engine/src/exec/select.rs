@@ -171,7 +171,9 @@ pub(super) type SeriesKernel = dyn Fn(&QueryContext, u32, u32, &[(i64, f64)], &m
     + Sync;
 
 /// Fewest series worth a part of their own.
-const MIN_PART_SERIES: usize = 256;
+const MIN_PART_SERIES: usize = 16;
+/// Estimated samples (see [`read_parts`]) worth a part of their own.
+const PART_WORK: usize = 50_000;
 
 /// The series of a selection, sorted, with their ids.
 struct Interned {
@@ -202,11 +204,13 @@ async fn read_parts(
         .metrics()
         .num_workers()
         .max(1);
-    let parts = if workers > 1 {
-        (labels.len() / MIN_PART_SERIES).min(2 * workers).max(1)
-    } else {
-        1
-    };
+    // Work estimate: samples at a 15s interval plus a per-series cost (labels, lookups).
+    let per_series = 20 + (maxt.saturating_sub(mint) / 15_000).max(0) as usize;
+    let parts = (labels.len().saturating_mul(per_series) / PART_WORK)
+        .min(labels.len() / MIN_PART_SERIES)
+        .min(2 * workers)
+        .max(1);
+    let parts = if workers > 1 { parts } else { 1 };
     let ranges = SeriesRange::split(&labels, parts);
     let known = Arc::new(Interned { labels, ids });
     if ranges.len() <= 1 {
