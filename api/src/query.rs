@@ -348,7 +348,7 @@ fn write_matrix(m: &[strata_engine::Series], points: usize, out: &mut String) {
             .map(|chunk| {
                 sc.spawn(move || {
                     let n: usize = chunk.iter().map(|s| s.points.len() + 4).sum();
-                    let mut s = String::with_capacity(n * 32);
+                    let mut s = String::with_capacity(n * 40);
                     write_series_list(chunk, &mut s);
                     s
                 })
@@ -392,7 +392,7 @@ pub(crate) fn render_json(out: &QueryOutcome, limit: Option<usize>) -> String {
         PromValue::Vector(v) => v.len() * 4,
         _ => 0,
     };
-    let mut s = String::with_capacity(256 + points * 32);
+    let mut s = String::with_capacity(256 + points * 40);
     s.push_str("{\"status\":\"success\",\"data\":{\"resultType\":");
     match &out.value {
         PromValue::Scalar { t, v } => {

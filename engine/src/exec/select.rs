@@ -239,15 +239,16 @@ async fn read_parts(
             tokio::spawn(part.run(kernel.clone()))
         })
         .buffered(workers);
-    let mut out = Rows::default();
+    let mut done = Vec::new();
     while let Some(r) = results.next().await {
-        let rows =
-            r.map_err(|e| crate::error::EngineError::Exec(format!("query task failed: {e}")))??;
-        if out.is_empty() {
-            out = rows;
-        } else {
-            out.append(rows);
-        }
+        done.push(
+            r.map_err(|e| crate::error::EngineError::Exec(format!("query task failed: {e}")))??,
+        );
+    }
+    // One allocation for the concatenation.
+    let mut out = Rows::with_capacity(done.iter().map(Rows::len).sum());
+    for rows in done {
+        out.append(rows);
     }
     Ok(out)
 }
