@@ -129,9 +129,42 @@ pub fn series_of(rows: &Rows, registry: &SeriesRegistry) -> Result<Vec<Series>> 
     Ok(out)
 }
 
-/// Sorts a matrix by labels.
+/// The key [`compare_labels`] compares: label pairs in byte order of names.
+fn compare_key(l: &Labels) -> Vec<(&str, &str)> {
+    let mut v: Vec<(&str, &str)> = l.iter().map(|l| (&*l.name, &*l.value)).collect();
+    v.sort_unstable();
+    v
+}
+
+/// Sorts a matrix by labels (each series' key built once, not per comparison).
 pub fn sort_matrix(m: &mut [Series]) {
-    m.sort_by(|a, b| compare_labels(&a.labels, &b.labels));
+    if m.is_sorted_by(|a, b| compare_labels(&a.labels, &b.labels) != Ordering::Greater) {
+        return;
+    }
+    let mut order: Vec<usize> = (0..m.len()).collect();
+    {
+        let keys: Vec<Vec<(&str, &str)>> = m.iter().map(|s| compare_key(&s.labels)).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    }
+    permute(m, order);
+}
+
+/// Reorders `v` so that position `i` holds the element that was at `order[i]`.
+fn permute<T>(v: &mut [T], mut order: Vec<usize>) {
+    const DONE: usize = usize::MAX;
+    for i in 0..v.len() {
+        let mut j = i;
+        // Walk the cycle through i: each swap puts one element in its place.
+        while order[j] != DONE {
+            let k = order[j];
+            order[j] = DONE;
+            if k == i {
+                break;
+            }
+            v.swap(j, k);
+            j = k;
+        }
+    }
 }
 
 fn unparen(e: &Expr) -> &Expr {
@@ -224,13 +257,41 @@ pub fn order_vector(e: &Expr, v: &mut [Sample]) {
                     | AggregateOp::Limitk
                     | AggregateOp::LimitRatio
             ) => {}
-        _ => v.sort_by(|a, b| compare_labels(&a.labels, &b.labels)),
+        _ => {
+            let mut order: Vec<usize> = (0..v.len()).collect();
+            {
+                let keys: Vec<Vec<(&str, &str)>> =
+                    v.iter().map(|s| compare_key(&s.labels)).collect();
+                order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+            }
+            permute(v, order);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matrices_sort_as_labels_compare() {
+        let names = ["b", "a", "__name__", "A", "_x"];
+        let mut m: Vec<Series> = (0..200u32)
+            .map(|i| Series {
+                labels: Labels::from_pairs(
+                    names
+                        .iter()
+                        .enumerate()
+                        .map(|(k, n)| (*n, ((i * 7919 + k as u32 * 31) % 13).to_string())),
+                ),
+                points: vec![(i64::from(i), 0.0)],
+            })
+            .collect();
+        let mut expected = m.clone();
+        expected.sort_by(|a, b| compare_labels(&a.labels, &b.labels));
+        sort_matrix(&mut m);
+        assert_eq!(m, expected);
+    }
 
     #[test]
     fn natural_order_compares_numbers() {

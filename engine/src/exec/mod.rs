@@ -1,7 +1,9 @@
 //! Physical execution of [`PromNode`]s: one DataFusion `ExecutionPlan` type whose
 //! `execute` gathers its inputs and runs the operator's kernel (one module each). Every
 //! PromQL operator needs whole steps (aggregations, joins) or whole series (range windows)
-//! before it can emit, so the nodes are blocking and single-partition.
+//! before it can emit, so the nodes are blocking and single-partition. Parallelism comes from
+//! inside: a node's inputs are evaluated concurrently, and a fused selector reads and
+//! processes its series in label-range parts on every worker (`select::read_parts`).
 
 mod absent;
 mod aggregate;

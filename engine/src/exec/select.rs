@@ -1,6 +1,8 @@
 //! Selector, instant-vector lookup (lookback, staleness) and range-window kernels. When an
 //! instant or range node reads a selector directly, the two are fused: each series goes
-//! from storage through the kernel without materialising the raw samples as a relation.
+//! from storage through the kernel without materialising the raw samples as a relation,
+//! and a large selection is cut into label ranges read and processed on every worker
+//! ([`read_parts`]), each holding only its own raw samples.
 
 use std::sync::Arc;
 

@@ -226,9 +226,10 @@ impl Loop {
         }
         self.flush(Some(&s.cfg));
         // The body is not kept between scrapes (a quarter MB per target would be resident
-        // for nothing); the next one is allocated once at about this one's size.
+        // for nothing): it goes back to the pool the few scrapes running at once share,
+        // and the next one is reserved at about this one's size.
         self.body_hint = self.body.len() + self.body.len() / 8;
-        self.body = Vec::new();
+        body_pool::put(std::mem::take(&mut self.body));
         self.last_t = t;
         if self.iter.is_multiple_of(8) {
             self.cache.sweep(self.iter);
@@ -297,6 +298,9 @@ impl Loop {
             },
         };
         let limit = s.cfg.body_size_limit.0;
+        if self.body.capacity() == 0 {
+            self.body = body_pool::take();
+        }
         self.body.clear();
         self.body.reserve(self.body_hint);
         while let Some(chunk) = resp.chunk().await.map_err(describe_reqwest)? {
@@ -652,5 +656,36 @@ mod tests {
             lb,
             ls(&[("__name__", "m"), ("instance", "h:1"), ("job", "batch")])
         );
+    }
+}
+
+/// Body buffers shared by all scrape loops: only a few scrapes run at any moment, so a
+/// handful of buffers serve every target without an allocation (and its page faults) per
+/// scrape, and without a buffer per target held in memory.
+mod body_pool {
+    use parking_lot::Mutex;
+
+    /// Buffers kept.
+    const KEEP: usize = 4;
+    /// Larger buffers are freed rather than kept.
+    const MAX_KEPT_BYTES: usize = 8 << 20;
+
+    static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+    /// A buffer (empty, maybe with capacity).
+    pub(super) fn take() -> Vec<u8> {
+        POOL.lock().pop().unwrap_or_default()
+    }
+
+    /// Returns a buffer for reuse.
+    pub(super) fn put(mut b: Vec<u8>) {
+        if b.capacity() == 0 || b.capacity() > MAX_KEPT_BYTES {
+            return;
+        }
+        b.clear();
+        let mut p = POOL.lock();
+        if p.len() < KEEP {
+            p.push(b);
+        }
     }
 }

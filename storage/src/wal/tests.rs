@@ -82,3 +82,27 @@ fn flipped_byte_is_detected() {
         st.corruptions
     );
 }
+
+#[test]
+fn lazy_records_wait_for_the_long_interval_and_replay_alike() {
+    let d = tempfile::tempdir().expect("tmp");
+    {
+        let (w, _) = Wal::open(d.path(), false, |_| {}).expect("open");
+        assert!(!w.sync_due(true), "nothing written");
+        w.write_lazy(&samples(3)).expect("write");
+        assert!(
+            !w.sync_due(false),
+            "lazy records alone do not make a group commit due"
+        );
+        assert!(w.sync_due(true));
+        w.write(&samples(2)).expect("write");
+        assert!(w.sync_due(false), "an acknowledged write does");
+        let before = w.fsyncs.load(Ordering::Relaxed);
+        w.sync().expect("sync");
+        assert_eq!(w.fsyncs.load(Ordering::Relaxed), before + 1);
+        assert!(!w.sync_due(true), "synced");
+    }
+    let (recs, stats) = replay(d.path());
+    assert!(stats.corruptions.is_empty());
+    assert_eq!(recs.len(), 2, "both records replay");
+}
