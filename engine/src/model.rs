@@ -106,6 +106,18 @@ struct RegistryInner {
     ids: HashMap<SeriesMeta, u32>,
 }
 
+impl RegistryInner {
+    fn get_or_insert(&mut self, meta: SeriesMeta) -> u32 {
+        if let Some(id) = self.ids.get(&meta) {
+            return *id;
+        }
+        let id = self.metas.len() as u32;
+        self.metas.push(meta.clone());
+        self.ids.insert(meta, id);
+        id
+    }
+}
+
 /// Per-query map of series ids to labels. Id 0 is the scalar series `{}`.
 pub struct SeriesRegistry {
     inner: RwLock<RegistryInner>,
@@ -128,38 +140,27 @@ impl SeriesRegistry {
         if let Some(id) = self.inner.read().ids.get(&meta) {
             return *id;
         }
-        let mut w = self.inner.write();
-        if let Some(id) = w.ids.get(&meta) {
-            return *id;
-        }
-        let id = w.metas.len() as u32;
-        w.metas.push(meta.clone());
-        w.ids.insert(meta, id);
-        id
+        self.inner.write().get_or_insert(meta)
     }
 
     /// Ids of many label sets at once, in order (one lock): `(id, id of the name-dropped
     /// twin)`, the twin only interned when `drop_name` (else it is the id itself).
     pub fn intern_all(&self, labels: &[Labels], drop_name: bool) -> Vec<(u32, u32)> {
         let mut w = self.inner.write();
-        let mut one = |labels: &Labels, drop_name: bool| {
-            let meta = SeriesMeta {
-                labels: labels.clone(),
-                drop_name,
-            };
-            if let Some(id) = w.ids.get(&meta) {
-                return *id;
-            }
-            let id = w.metas.len() as u32;
-            w.metas.push(meta.clone());
-            w.ids.insert(meta, id);
-            id
-        };
         labels
             .iter()
             .map(|l| {
-                let id = one(l, false);
-                (id, if drop_name { one(l, true) } else { id })
+                let meta = |drop_name| SeriesMeta {
+                    labels: l.clone(),
+                    drop_name,
+                };
+                let id = w.get_or_insert(meta(false));
+                let twin = if drop_name {
+                    w.get_or_insert(meta(true))
+                } else {
+                    id
+                };
+                (id, twin)
             })
             .collect()
     }

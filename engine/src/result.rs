@@ -55,11 +55,7 @@ pub enum PromValue {
 
 /// Prometheus `labels.Compare`: label pairs in byte order of names.
 pub fn compare_labels(a: &Labels, b: &Labels) -> Ordering {
-    let mut x: Vec<(&str, &str)> = a.iter().map(|l| (&*l.name, &*l.value)).collect();
-    let mut y: Vec<(&str, &str)> = b.iter().map(|l| (&*l.name, &*l.value)).collect();
-    x.sort_unstable();
-    y.sort_unstable();
-    x.cmp(&y)
+    compare_key(a).cmp(&compare_key(b))
 }
 
 /// Go `labels.Labels.String()`: `{a="1", b="2"}` in byte order of names.
@@ -136,17 +132,23 @@ fn compare_key(l: &Labels) -> Vec<(&str, &str)> {
     v
 }
 
-/// Sorts a matrix by labels (each series' key built once, not per comparison).
+/// Sorts a matrix by labels.
 pub fn sort_matrix(m: &mut [Series]) {
-    if m.is_sorted_by(|a, b| compare_labels(&a.labels, &b.labels) != Ordering::Greater) {
+    sort_by_labels(m, |s| &s.labels);
+}
+
+/// Stable sort by [`compare_labels`], each element's key built once (not two allocations
+/// per comparison); nothing is moved when already in order.
+fn sort_by_labels<T>(v: &mut [T], labels: impl Fn(&T) -> &Labels) {
+    if v.is_sorted_by(|a, b| compare_labels(labels(a), labels(b)) != Ordering::Greater) {
         return;
     }
-    let mut order: Vec<usize> = (0..m.len()).collect();
+    let mut order: Vec<usize> = (0..v.len()).collect();
     {
-        let keys: Vec<Vec<(&str, &str)>> = m.iter().map(|s| compare_key(&s.labels)).collect();
+        let keys: Vec<Vec<(&str, &str)>> = v.iter().map(|x| compare_key(labels(x))).collect();
         order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
     }
-    permute(m, order);
+    permute(v, order);
 }
 
 /// Reorders `v` so that position `i` holds the element that was at `order[i]`.
@@ -257,15 +259,7 @@ pub fn order_vector(e: &Expr, v: &mut [Sample]) {
                     | AggregateOp::Limitk
                     | AggregateOp::LimitRatio
             ) => {}
-        _ => {
-            let mut order: Vec<usize> = (0..v.len()).collect();
-            {
-                let keys: Vec<Vec<(&str, &str)>> =
-                    v.iter().map(|s| compare_key(&s.labels)).collect();
-                order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-            }
-            permute(v, order);
-        }
+        _ => sort_by_labels(v, |s| &s.labels),
     }
 }
 
