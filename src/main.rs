@@ -2,6 +2,7 @@
 //! background maintenance and graceful shutdown. It wires the crates together and holds no
 //! logic of its own beyond that.
 
+mod alloc;
 mod flags;
 mod sql_cli;
 mod tools;
@@ -21,50 +22,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::flags::Flags;
 
-/// mimalloc returns freed memory to the OS far better than glibc's malloc after the large
-/// transient allocations of block cuts and compactions. It is built without transparent
-/// huge pages (feature `no_thp`, see Cargo.toml).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// `mi_option_purge_delay` in mimalloc v3's `mi_option_e`.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// How long freed pages stay committed before they go back to the OS (ms). Purging at
-/// once made every query fault in fresh zeroed pages for its buffers (40% of query CPU);
-/// with a delay, queries that follow each other reuse the memory of the previous one.
-/// At 500 ms the purge of a large query's memory landed inside the next queries (a
-/// small query after a large one took 2–40 ms instead of 0.7).
-const PURGE_DELAY_MS: std::os::raw::c_long = 3_000;
-
-#[allow(unsafe_code)]
-fn tune_allocator() {
-    // SAFETY: mi_option_set only stores an integer option; 15 is `mi_option_purge_delay`
-    // in the bundled mimalloc v3 header, whose value is a delay in milliseconds.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
-}
-
-/// Returns pages whose purge delay expired, on a thread of its own (the madvise calls of a
-/// large purge take tens of milliseconds: not on a runtime worker that serves queries),
-/// also when no other thread allocates any more.
-#[allow(unsafe_code)]
-fn spawn_purge_thread() {
-    let spawned = std::thread::Builder::new()
-        .name("strata-purge".into())
-        .spawn(|| {
-            loop {
-                std::thread::sleep(Duration::from_millis(250));
-                // SAFETY: mi_collect takes no pointer; `false` only purges what has expired.
-                unsafe { libmimalloc_sys::mi_collect(false) };
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "cannot start the memory purge thread");
-    }
-}
-
 fn main() -> std::process::ExitCode {
-    tune_allocator();
+    alloc::tune();
     let mut flags = Flags::parse();
     if let Some(cmd) = flags.command.take() {
         return std::process::ExitCode::from(tools::run(cmd));
@@ -218,6 +177,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     let sender_task = tokio::spawn(sender.clone().run(stop_rx.clone()));
     let engine = state.engine().map_err(|e| e.to_string())?;
+    let engine_activity = engine.queries_started();
     let ctx = Arc::new(RuleContext {
         engine,
         db: db.clone(),
@@ -308,7 +268,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         stop_rx.clone(),
     ));
     let maint = tokio::spawn(maintenance_loop(db.clone(), stop_rx.clone()));
-    spawn_purge_thread();
+    alloc::spawn_purge_thread(Some(engine_activity));
 
     tokio::select! {
         _ = wait_for_signal() => tracing::info!("received termination signal, stopping"),

@@ -87,13 +87,25 @@ pub struct Engine {
     db: Arc<Db>,
     opts: EngineOptions,
     slots: tokio::sync::Semaphore,
+    started: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Engine {
     /// An engine over `db`.
     pub fn new(db: Arc<Db>, opts: EngineOptions) -> Engine {
         let slots = tokio::sync::Semaphore::new(opts.max_concurrency.max(1));
-        Engine { db, opts, slots }
+        Engine {
+            db,
+            opts,
+            slots,
+            started: Arc::default(),
+        }
+    }
+
+    /// The number of queries started so far (instant, range and rule evaluations): the
+    /// binary tunes the allocator by whether queries are running.
+    pub fn queries_started(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.started.clone()
     }
 
     /// The settings.
@@ -164,6 +176,8 @@ impl Engine {
         p: QueryParams,
         timeout: Option<Duration>,
     ) -> Result<QueryOutcome> {
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _slot = self
             .slots
             .acquire()

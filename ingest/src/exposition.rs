@@ -222,24 +222,27 @@ impl<'a> Parser<'a> {
         if rest.first().is_none_or(|c| *c != b' ' && *c != b'\t') {
             return Err(self.err("expected a value after the series"));
         }
-        let rest = std::str::from_utf8(rest).map_err(|_| self.err("invalid UTF-8"))?;
         // Exemplars (OpenMetrics) follow " # ".
         let rest = if self.format == Format::OpenMetrics {
-            rest.find(" # ").map_or(rest, |i| &rest[..i])
+            memchr::memmem::find(rest, b" # ").map_or(rest, |i| &rest[..i])
         } else {
             rest
         };
-        let mut words = rest.split([' ', '\t']).filter(|w| !w.is_empty());
+        let mut words = rest
+            .split(|c| *c == b' ' || *c == b'\t')
+            .filter(|w| !w.is_empty())
+            .map(|w| std::str::from_utf8(w).map_err(|_| self.err("invalid UTF-8")));
         let value = words
             .next()
-            .ok_or_else(|| self.err("expected a value after the series"))?;
+            .ok_or_else(|| self.err("expected a value after the series"))??;
         let value =
             parse_value(value).ok_or_else(|| self.err(format!("invalid value {value:?}")))?;
         let timestamp = match words.next() {
             None => None,
-            Some(ts) => Some(self.parse_timestamp(ts)?),
+            Some(ts) => Some(self.parse_timestamp(ts?)?),
         };
         if let Some(extra) = words.next() {
+            let extra = extra?;
             return Err(self.err(format!("unexpected {extra:?} after the timestamp")));
         }
         Ok(Entry::Sample {
@@ -321,13 +324,13 @@ pub fn parse_value(s: &str) -> Option<f64> {
 }
 
 /// Where the series part of a sample line ends: after the metric name, or after the
-/// closing `}` of its labels (quotes and escapes respected).
+/// closing `}` of its labels (quotes and escapes respected). It jumps from one quote,
+/// brace or backslash to the next rather than looking at every byte.
 fn series_end(line: &[u8]) -> Result<usize, &'static str> {
+    const UNTERMINATED: &str = "unterminated label set";
     let mut i = 0;
     if line[0] != b'{' {
-        while i < line.len() && !matches!(line[i], b'{' | b' ' | b'\t') {
-            i += 1;
-        }
+        i = memchr::memchr3(b'{', b' ', b'\t', line).unwrap_or(line.len());
         if i == 0 {
             return Err("expected a metric name");
         }
@@ -335,19 +338,25 @@ fn series_end(line: &[u8]) -> Result<usize, &'static str> {
             return Ok(i);
         }
     }
-    // Inside braces.
+    // Inside braces, outside quotes.
     i += 1;
-    let mut in_quotes = false;
-    while i < line.len() {
-        match line[i] {
-            b'\\' if in_quotes => i += 1,
-            b'"' => in_quotes = !in_quotes,
-            b'}' if !in_quotes => return Ok(i + 1),
-            _ => {}
+    loop {
+        let j = i + memchr::memchr2(b'"', b'}', &line[i..]).ok_or(UNTERMINATED)?;
+        if line[j] == b'}' {
+            return Ok(j + 1);
         }
-        i += 1;
+        // Inside quotes: up to the next quote that is not escaped.
+        let mut k = j + 1;
+        loop {
+            let q = k + memchr::memchr2(b'"', b'\\', line.get(k..).ok_or(UNTERMINATED)?)
+                .ok_or(UNTERMINATED)?;
+            if line[q] == b'"' {
+                i = q + 1;
+                break;
+            }
+            k = q + 2;
+        }
     }
-    Err("unterminated label set")
 }
 
 /// Decodes a series as written (`name{a="b",...}`, or `{"name",a="b"}` with a quoted
@@ -538,6 +547,25 @@ mod tests {
             "{a=\"b\"}",
         ] {
             assert!(parse_series(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn series_end_respects_quotes_and_escapes() {
+        for (line, end) in [
+            ("foo 1", Ok(3)),
+            ("foo\t1", Ok(3)),
+            ("foo{} 1", Ok(5)),
+            ("foo{a=\"x\\\"}y\",b=\"}\"} 1", Ok(20)),
+            ("foo{a=\"\\\\\"} 1", Ok(11)),
+            ("{\"a b\"} 1", Ok(7)),
+            ("foo{a=\"x\\", Err("unterminated label set")),
+            ("foo{a=\"x\\\"", Err("unterminated label set")),
+            ("foo{a=\"x\"", Err("unterminated label set")),
+            ("{a", Err("unterminated label set")),
+            (" 1", Err("expected a metric name")),
+        ] {
+            assert_eq!(series_end(line.as_bytes()), end, "{line}");
         }
     }
 

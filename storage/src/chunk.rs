@@ -14,20 +14,20 @@ struct BitWriter {
 }
 
 impl BitWriter {
-    /// Appends a zero byte, growing the buffer by a quarter (at least 16 bytes) instead of
-    /// doubling: a head holds one open chunk per series, and doubling left a third of the
-    /// head's chunk memory unused.
-    fn push_byte(&mut self) {
+    /// Makes room for `n` more bytes, growing the buffer by a quarter (at least 16 bytes)
+    /// instead of doubling: a head holds one open chunk per series, and doubling left a
+    /// third of the head's chunk memory unused.
+    fn reserve(&mut self, n: usize) {
         let len = self.buf.len();
-        if len == self.buf.capacity() {
-            self.buf.reserve_exact((len / 4).max(16));
+        if len + n > self.buf.capacity() {
+            self.buf.reserve_exact((len / 4).max(16).max(n));
         }
-        self.buf.push(0);
     }
 
     fn write_bit(&mut self, bit: bool) {
         if self.used == 0 {
-            self.push_byte();
+            self.reserve(1);
+            self.buf.push(0);
         }
         if let (true, Some(last)) = (bit, self.buf.last_mut()) {
             *last |= 0x80 >> self.used;
@@ -35,22 +35,31 @@ impl BitWriter {
         self.used = (self.used + 1) % 8;
     }
 
+    /// Appends the low `n` bits of `value` (1 ≤ n ≤ 64), most significant first: what
+    /// fits goes into the last byte, the rest as whole bytes in one copy.
     fn write_bits(&mut self, value: u64, n: u8) {
         let mut left = n;
-        while left > 0 {
-            if self.used == 0 {
-                self.push_byte();
-            }
+        if self.used != 0 {
             let free = 8 - self.used;
             let take = free.min(left);
-            let shift = left - take;
-            let chunk = ((value >> shift) & ((1u64 << take) - 1)) as u8;
+            let chunk = ((value >> (left - take)) & ((1u64 << take) - 1)) as u8;
             if let Some(last) = self.buf.last_mut() {
                 *last |= chunk << (free - take);
             }
             self.used = (self.used + take) % 8;
             left -= take;
+            if left == 0 {
+                return;
+            }
         }
+        // Byte-aligned: `left` bits, left-aligned in `bytes` whole bytes.
+        let bytes = usize::from(left).div_ceil(8);
+        let bits = u128::from(value) & ((1u128 << left) - 1);
+        let aligned = (bits << (bytes * 8 - usize::from(left))) as u64;
+        self.reserve(bytes);
+        self.buf
+            .extend_from_slice(&aligned.to_be_bytes()[8 - bytes..]);
+        self.used = left % 8;
     }
 }
 
@@ -152,14 +161,12 @@ impl XorChunk {
         if dod == 0 {
             w.write_bit(false);
         } else if (-(1 << 13)..(1 << 13)).contains(&dod) {
-            w.write_bits(0b10, 2);
-            w.write_bits(dod as u64, 14);
+            // The prefix and the delta in one write.
+            w.write_bits((0b10 << 14) | (dod as u64 & ((1 << 14) - 1)), 16);
         } else if (-(1 << 16)..(1 << 16)).contains(&dod) {
-            w.write_bits(0b110, 3);
-            w.write_bits(dod as u64, 17);
+            w.write_bits((0b110 << 17) | (dod as u64 & ((1 << 17) - 1)), 20);
         } else if (-(1 << 19)..(1 << 19)).contains(&dod) {
-            w.write_bits(0b1110, 4);
-            w.write_bits(dod as u64, 20);
+            w.write_bits((0b1110 << 20) | (dod as u64 & ((1 << 20) - 1)), 24);
         } else {
             w.write_bits(0b1111, 4);
             w.write_bits(dod as u64, 64);

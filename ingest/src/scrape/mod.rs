@@ -1,6 +1,7 @@
 //! Pull-based scraping: targets from service discovery, relabeled into scrape pools, each
 //! target scraped by its own loop into storage through the series-id fast path.
 
+mod buffers;
 mod cache;
 pub mod manager;
 pub mod scrape_loop;

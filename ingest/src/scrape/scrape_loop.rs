@@ -16,7 +16,8 @@ use strata_config::ScrapeConfig;
 use strata_storage::{Db, Labels};
 use tokio::sync::watch;
 
-use super::cache::{CacheEntry, DROPPED, ScrapeCache};
+use super::buffers;
+use super::cache::{DROPPED, ScrapeCache};
 use super::target::Target;
 use crate::exposition::{self, Entry, Format, MetricType, Parser};
 use crate::http_client::HttpClient;
@@ -225,11 +226,12 @@ impl Loop {
             }
         }
         self.flush(Some(&s.cfg));
+        buffers::STAGED.put(std::mem::take(&mut self.pending));
         // The body is not kept between scrapes (a quarter MB per target would be resident
         // for nothing): it goes back to the pool the few scrapes running at once share,
         // and the next one is reserved at about this one's size.
         self.body_hint = self.body.len() + self.body.len() / 8;
-        body_pool::put(std::mem::take(&mut self.body));
+        buffers::BODIES.put(std::mem::take(&mut self.body));
         self.last_t = t;
         if self.iter.is_multiple_of(8) {
             self.cache.sweep(self.iter);
@@ -299,7 +301,7 @@ impl Loop {
         };
         let limit = s.cfg.body_size_limit.0;
         if self.body.capacity() == 0 {
-            self.body = body_pool::take();
+            self.body = buffers::BODIES.take();
         }
         self.body.clear();
         self.body.reserve(self.body_hint);
@@ -322,6 +324,9 @@ impl Loop {
     /// Parses the body and stages its samples in `pending`.
     fn ingest(&mut self, s: &JobSettings, format: Format, t: i64) -> Result<Outcome, String> {
         let cfg = &s.cfg;
+        if self.pending.capacity() == 0 {
+            self.pending = buffers::STAGED.take();
+        }
         let body = std::mem::take(&mut self.body);
         self.format = format;
         let res = self.ingest_body(cfg, &body, format, t);
@@ -358,18 +363,10 @@ impl Loop {
                     };
                     let explicit = timestamp.is_some() && cfg.honor_timestamps;
                     let key = super::cache::key(series);
-                    if let Some(e) = self.cache.entries.get_mut(&key) {
-                        if e.seen != iter {
-                            self.cache.seen_now += 1;
-                            if e.seen == prev_iter {
-                                self.cache.carried += 1;
-                            }
-                            e.prev_seen = e.seen;
-                        }
-                        e.seen = iter;
-                        e.explicit_ts = explicit && !cfg.track_timestamps_staleness;
-                        if e.id != DROPPED {
-                            self.pending.push((e.id, ts, value));
+                    let explicit = explicit && !cfg.track_timestamps_staleness;
+                    if let Some(id) = self.cache.observe(key, iter, prev_iter, explicit) {
+                        if id != DROPPED {
+                            self.pending.push((id, ts, value));
                         }
                         continue;
                     }
@@ -380,16 +377,7 @@ impl Loop {
                             self.db.series_ref(&labels).map_err(|e| e.to_string())?
                         }
                     };
-                    self.cache.seen_now += 1;
-                    self.cache.entries.insert(
-                        key,
-                        CacheEntry {
-                            id,
-                            seen: iter,
-                            prev_seen: 0,
-                            explicit_ts: explicit && !cfg.track_timestamps_staleness,
-                        },
-                    );
+                    self.cache.insert(key, id, iter, explicit);
                     if id != DROPPED {
                         self.pending.push((id, ts, value));
                     }
@@ -407,6 +395,7 @@ impl Loop {
                 }),
             }
         }
+        self.cache.end_scrape();
         out.post_relabel = self.pending.len() as u64;
         if cfg.sample_limit > 0 && out.post_relabel > cfg.sample_limit {
             return Err(format!(
@@ -496,7 +485,7 @@ impl Loop {
                 continue;
             };
             let key = super::cache::key(series);
-            let Some(old) = self.cache.entries.get(&key).map(|e| e.id) else {
+            let Some(old) = self.cache.get(key).map(|e| e.id) else {
                 continue;
             };
             if !unknown.contains(&old) || remap.contains_key(&old) {
@@ -509,7 +498,7 @@ impl Loop {
                 .and_then(|l| self.db.series_ref(&l).ok());
             if let Some(id) = resolved {
                 remap.insert(old, id);
-                if let Some(e) = self.cache.entries.get_mut(&key) {
+                if let Some(e) = self.cache.get_mut(key) {
                     e.id = id;
                 }
             }
@@ -517,8 +506,7 @@ impl Loop {
         self.body = body;
         // Entries still naming a removed series (not in this scrape) are forgotten.
         self.cache
-            .entries
-            .retain(|_, e| !unknown.contains(&e.id) || remap.contains_key(&e.id));
+            .retain(|e| !unknown.contains(&e.id) || remap.contains_key(&e.id));
         for i in 0..REPORT_NAMES.len() {
             if let Some(old) = self.report_ids[i].filter(|id| unknown.contains(id)) {
                 self.report_ids[i] = None;
@@ -656,36 +644,5 @@ mod tests {
             lb,
             ls(&[("__name__", "m"), ("instance", "h:1"), ("job", "batch")])
         );
-    }
-}
-
-/// Body buffers shared by all scrape loops: only a few scrapes run at any moment, so a
-/// handful of buffers serve every target without an allocation (and its page faults) per
-/// scrape, and without a buffer per target held in memory.
-mod body_pool {
-    use parking_lot::Mutex;
-
-    /// Buffers kept.
-    const KEEP: usize = 4;
-    /// Larger buffers are freed rather than kept.
-    const MAX_KEPT_BYTES: usize = 8 << 20;
-
-    static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-
-    /// A buffer (empty, maybe with capacity).
-    pub(super) fn take() -> Vec<u8> {
-        POOL.lock().pop().unwrap_or_default()
-    }
-
-    /// Returns a buffer for reuse.
-    pub(super) fn put(mut b: Vec<u8>) {
-        if b.capacity() == 0 || b.capacity() > MAX_KEPT_BYTES {
-            return;
-        }
-        b.clear();
-        let mut p = POOL.lock();
-        if p.len() < KEEP {
-            p.push(b);
-        }
     }
 }
