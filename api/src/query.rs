@@ -307,6 +307,18 @@ pub(crate) fn format_ts(t: i64, out: &mut String) {
     }
 }
 
+/// A JSON string literal: copied as is when nothing in it needs escaping (label names and
+/// values almost never do), else escaped by serde_json.
+fn write_json_str(s: &str, out: &mut String) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
+}
+
 fn write_labels(labels: &Labels, out: &mut String) {
     let mut v: Vec<(&str, &str)> = labels.iter().map(|l| (&*l.name, &*l.value)).collect();
     v.sort_unstable();
@@ -315,9 +327,9 @@ fn write_labels(labels: &Labels, out: &mut String) {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&serde_json::to_string(n).unwrap_or_default());
+        write_json_str(n, out);
         out.push(':');
-        out.push_str(&serde_json::to_string(val).unwrap_or_default());
+        write_json_str(val, out);
     }
     out.push('}');
 }
@@ -336,8 +348,13 @@ const PARALLEL_RENDER_POINTS: usize = 100_000;
 /// The series of a matrix, comma-separated; a large one rendered in slices on every core
 /// and concatenated (the text is the same).
 fn write_matrix(m: &[strata_engine::Series], points: usize, out: &mut String) {
+    if points < PARALLEL_RENDER_POINTS || m.len() < 2 {
+        write_series_list(m, out);
+        return;
+    }
+    // Asked only for large matrices: it reads the cgroup's CPU limit from files.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if points < PARALLEL_RENDER_POINTS || threads < 2 || m.len() < 2 {
+    if threads < 2 {
         write_series_list(m, out);
         return;
     }
@@ -458,6 +475,24 @@ fn render(out: QueryOutcome, limit: Option<usize>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_strings_are_json_as_serde_writes_them() {
+        for s in [
+            "",
+            "plain",
+            "ünï €",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "\u{1}",
+            "\u{7f}",
+        ] {
+            let mut out = String::new();
+            write_json_str(s, &mut out);
+            assert_eq!(Some(out), serde_json::to_string(s).ok(), "{s:?}");
+        }
+    }
 
     #[test]
     fn large_matrices_render_the_same_in_slices() {

@@ -269,7 +269,7 @@ impl Engine {
         let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()));
         match planner.plan(&expr, p.grid())? {
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
-                let exec = physical(&ctx, &plan, &exec::session_state()).await?;
+                let exec = physical(&ctx, &plan, &exec::session().0).await?;
                 Ok(datafusion::physical_plan::displayable(exec.as_ref())
                     .indent(false)
                     .to_string())
@@ -309,10 +309,9 @@ async fn execute(
     ctx: &Arc<QueryContext>,
     plan: &datafusion::logical_expr::LogicalPlan,
 ) -> Result<Rows> {
-    // One session state per query: it plans and then executes.
-    let state = exec::session_state();
-    let exec = physical(ctx, plan, &state).await?;
-    let batches = collect(exec, state.task_ctx())
+    let (state, task) = exec::session();
+    let exec = physical(ctx, plan, state).await?;
+    let batches = collect(exec, task.clone())
         .await
         .map_err(EngineError::from_df)?;
     let mut rows = Rows::default();

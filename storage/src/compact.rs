@@ -147,8 +147,14 @@ impl Db {
             .map_err(|e| StorageError::Task(e.to_string()))??;
         let new = match encoded {
             Some(enc) => {
-                let b =
-                    Block::write(self.store.clone(), &self.blocks_root, enc, self.pool()).await?;
+                let b = Block::write(
+                    self.store.clone(),
+                    &self.blocks_root,
+                    enc,
+                    self.pool(),
+                    Some(&self.opts.dir),
+                )
+                .await?;
                 // Durable before its sources are deleted.
                 tokio::task::block_in_place(|| b.fsync_local(&self.opts.dir))?;
                 vec![Arc::new(b)]

@@ -95,7 +95,7 @@ impl Db {
             Arc::new(LocalFileSystem::new_with_prefix(&opts.dir)?.with_automatic_cleanup(true));
         let blocks_root = Path::from("blocks");
         let pool = Arc::new(LabelPool::default());
-        let blocks = open_blocks(&store, &blocks_root, &pool, opts.read_only).await?;
+        let blocks = open_blocks(&store, &blocks_root, &pool, &opts).await?;
         let head = Head::new(pool.clone());
         let wal_dir = opts.dir.join("wal");
         let block_range = opts.block_range_ms;
@@ -279,7 +279,14 @@ impl Db {
         .map_err(|e| StorageError::Task(e.to_string()))??;
         // 2. Publish the block.
         if let Some(enc) = encoded {
-            let b = Block::write(self.store.clone(), &self.blocks_root, enc, &self.pool).await?;
+            let b = Block::write(
+                self.store.clone(),
+                &self.blocks_root,
+                enc,
+                &self.pool,
+                Some(&self.opts.dir),
+            )
+            .await?;
             // On disk for real before the WAL that also holds these samples is truncated.
             tokio::task::block_in_place(|| b.fsync_local(&self.opts.dir))?;
             tracing::info!(block = %b.meta.ulid, min_time = b.meta.min_time, max_time = b.meta.max_time,
@@ -629,7 +636,7 @@ async fn open_blocks(
     store: &Arc<dyn ObjectStore>,
     root: &Path,
     pool: &LabelPool,
-    read_only: bool,
+    opts: &Options,
 ) -> Result<Vec<Arc<Block>>> {
     let listing = match store.list_with_delimiter(Some(root)).await {
         Ok(l) => l,
@@ -638,10 +645,11 @@ async fn open_blocks(
     };
     let mut blocks = Vec::new();
     for dir in listing.common_prefixes {
-        match Block::open(store.clone(), dir.clone(), pool).await {
+        match Block::open(store.clone(), dir.clone(), pool, Some(&opts.dir)).await {
             Ok(b) => blocks.push(Arc::new(b)),
             // Read-only beside a server, a block without meta.json may be one being written.
-            Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) if read_only => {}
+            Err(StorageError::ObjectStore(object_store::Error::NotFound { .. }))
+                if opts.read_only => {}
             Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) => {
                 tracing::warn!(block = %dir, "removing unfinished block (no meta.json)");
                 let files = store.list_with_delimiter(Some(&dir)).await?;

@@ -378,15 +378,25 @@ pub(crate) fn scalar_values(arg: ScalarArg, inputs: &[Rows], grid: crate::model:
     }
 }
 
-/// Builds the session state that plans with [`PromExtensionPlanner`].
-pub(crate) fn session_state() -> SessionState {
+/// The session state PromQL plans are planned in, and the task context they run in: built
+/// once. Building them per query (DataFusion's default features register some hundred
+/// functions in maps, and a task context copies those maps) was a fixed cost of every
+/// query; PromQL plans are made of this crate's nodes and need nothing per query from
+/// either.
+pub(crate) fn session() -> &'static (SessionState, Arc<TaskContext>) {
     use datafusion::execution::SessionStateBuilder;
     use datafusion::prelude::SessionConfig;
-    // No physical optimizer rules: PromQL plans are single-partition and already in the
-    // order the kernels need, so DataFusion's rules would only add wrappers.
-    SessionStateBuilder::new()
-        .with_config(SessionConfig::new().with_target_partitions(1))
-        .with_default_features()
-        .with_physical_optimizer_rules(vec![])
-        .build()
+    static SESSION: std::sync::OnceLock<(SessionState, Arc<TaskContext>)> =
+        std::sync::OnceLock::new();
+    SESSION.get_or_init(|| {
+        // No physical optimizer rules: PromQL plans are single-partition and already in
+        // the order the kernels need, so DataFusion's rules would only add wrappers.
+        let state = SessionStateBuilder::new()
+            .with_config(SessionConfig::new().with_target_partitions(1))
+            .with_default_features()
+            .with_physical_optimizer_rules(vec![])
+            .build();
+        let task = state.task_ctx();
+        (state, task)
+    })
 }

@@ -7,6 +7,8 @@
 // `AsyncFileReader`; it is still what DataFusion 55 itself uses.
 #![allow(deprecated)]
 
+#[cfg(unix)]
+mod local;
 pub mod meta;
 pub(crate) mod writer;
 
@@ -20,7 +22,7 @@ use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use datafusion::parquet::arrow::async_reader::{
-    ParquetObjectReader, ParquetRecordBatchStreamBuilder,
+    AsyncFileReader, ParquetObjectReader, ParquetRecordBatchStreamBuilder,
 };
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -53,6 +55,9 @@ pub struct Block {
     postings: Postings,
     samples_meta: ArrowReaderMetadata,
     samples_size: u64,
+    /// `samples.parquet` held open, when the block is in the local data directory.
+    #[cfg(unix)]
+    local: Option<local::LocalSamples>,
     /// Bytes of all files of the block.
     pub size_bytes: u64,
     tombstones: RwLock<Vec<Tombstone>>,
@@ -66,12 +71,13 @@ fn block_err(dir: &Path, reason: impl Into<String>) -> StorageError {
 }
 
 impl Block {
-    /// Writes an encoded block under `root` and opens it.
+    /// Writes an encoded block under `root` and opens it (`local`: see [`Block::open`]).
     pub(crate) async fn write(
         store: Arc<dyn ObjectStore>,
         root: &Path,
         b: EncodedBlock,
         pool: &LabelPool,
+        local: Option<&std::path::Path>,
     ) -> Result<Block> {
         let dir = root.clone().join(b.meta.ulid.as_str());
         store
@@ -87,11 +93,17 @@ impl Block {
         store
             .put(&dir.clone().join("meta.json"), meta.into())
             .await?;
-        Block::open(store, dir, pool).await
+        Block::open(store, dir, pool, local).await
     }
 
-    /// Opens the block in `dir`.
-    pub async fn open(store: Arc<dyn ObjectStore>, dir: Path, pool: &LabelPool) -> Result<Block> {
+    /// Opens the block in `dir`. `local` is the directory `store` is rooted at when it is
+    /// the local filesystem: samples are then read from the file directly.
+    pub async fn open(
+        store: Arc<dyn ObjectStore>,
+        dir: Path,
+        pool: &LabelPool,
+        local: Option<&std::path::Path>,
+    ) -> Result<Block> {
         let meta_bytes = store
             .get(&dir.clone().join("meta.json"))
             .await?
@@ -157,6 +169,17 @@ impl Block {
         )
         .await?;
         let size_bytes = head.size + series_bytes.len() as u64 + meta_bytes.len() as u64;
+        #[cfg(unix)]
+        let local = match local {
+            Some(root) => {
+                let p = root.join(dir.as_ref()).join("samples.parquet");
+                let f = std::fs::File::open(&p).map_err(|e| StorageError::io("open", &p, e))?;
+                Some(local::LocalSamples::new(f, samples_meta.metadata().clone()))
+            }
+            None => None,
+        };
+        #[cfg(not(unix))]
+        let _ = local;
         Ok(Block {
             meta,
             dir,
@@ -165,6 +188,8 @@ impl Block {
             postings,
             samples_meta,
             samples_size: head.size,
+            #[cfg(unix)]
+            local,
             size_bytes,
             tombstones: RwLock::new(tombstones),
         })
@@ -224,9 +249,7 @@ impl Block {
             .collect();
         let total = self.meta.stats.num_samples as usize;
         let selection = RowSelection::from_consecutive_ranges(ranges.iter().cloned(), total);
-        let reader =
-            ParquetObjectReader::new(self.store.clone(), self.dir.clone().join("samples.parquet"))
-                .with_file_size(self.samples_size);
+        let reader = self.samples_reader();
         let mask = ProjectionMask::roots(self.samples_meta.parquet_schema(), [1, 2]);
         let stream =
             ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.samples_meta.clone())
@@ -308,6 +331,18 @@ impl Block {
             }
         }
         Ok(out)
+    }
+
+    /// A reader of `samples.parquet`: the open local file, or the object store.
+    fn samples_reader(&self) -> Box<dyn AsyncFileReader> {
+        #[cfg(unix)]
+        if let Some(l) = &self.local {
+            return Box::new(l.clone());
+        }
+        Box::new(
+            ParquetObjectReader::new(self.store.clone(), self.dir.clone().join("samples.parquet"))
+                .with_file_size(self.samples_size),
+        )
     }
 
     /// Records deleted intervals and persists them in `tombstones.json`.
