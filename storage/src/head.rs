@@ -15,11 +15,12 @@ use crate::index::Postings;
 use crate::labels::{LabelPool, Labels, Symbols};
 use crate::matcher::Matcher;
 use crate::series::MemSeries;
+use crate::series_hash::SeriesHashes;
 use crate::wal::{Wal, encode_series};
 
 #[derive(Default)]
 struct HeadIndex {
-    by_hash: HashMap<u64, Vec<u32>>,
+    by_hash: SeriesHashes,
     /// WAL ids that name a series already present under another id (a series removed
     /// and re-created between a WAL rotation and its checkpoint): replay maps them here.
     aliases: HashMap<u32, u32>,
@@ -147,12 +148,7 @@ impl Head {
             if let Some(s) = idx.series[i].take() {
                 let hash = s.labels.stable_hash();
                 idx.postings.remove(s.id, &s.labels);
-                if let Some(v) = idx.by_hash.get_mut(&hash) {
-                    v.retain(|x| *x != s.id);
-                    if v.is_empty() {
-                        idx.by_hash.remove(&hash);
-                    }
-                }
+                idx.by_hash.remove(hash, s.id);
                 removed += 1;
             }
         }
@@ -228,9 +224,9 @@ impl SeriesLookup<'_> {
 }
 
 fn find(idx: &HeadIndex, hash: u64, labels: &Labels) -> Option<Arc<MemSeries>> {
-    idx.by_hash.get(&hash)?.iter().find_map(|id| {
+    idx.by_hash.ids(hash).find_map(|id| {
         idx.series
-            .get(*id as usize)
+            .get(id as usize)
             .cloned()
             .flatten()
             .filter(|s| &s.labels == labels)
@@ -247,7 +243,7 @@ fn insert(
     let labels = pool.intern(labels.intern(&mut idx.symbols));
     let s = Arc::new(MemSeries::new(id, labels));
     idx.postings.add(id, &s.labels);
-    idx.by_hash.entry(hash).or_default().push(id);
+    idx.by_hash.insert(hash, id);
     let slot = id as usize;
     if idx.series.len() <= slot {
         idx.series.resize(slot + 1, None);

@@ -31,6 +31,7 @@ pub mod options;
 pub mod provider;
 pub mod read;
 mod series;
+mod series_hash;
 mod snapshot;
 pub mod wal;
 

@@ -160,17 +160,30 @@ impl ExecutionPlan for PromExec {
             let out = if let Some(sel) = fused {
                 run_fused(&op, &sel, &ctx).await
             } else {
-                // Inputs are evaluated concurrently (both sides of a binary operator on
-                // their own workers).
+                // Inputs are evaluated concurrently: every input but the first in a task
+                // of its own (both sides of a binary operator on their own workers), the
+                // first on this task. A single input is not handed to another task: after
+                // a pause the runtime's other worker is parked, and waking it to run the
+                // input, then this one to take the result, cost a small query ~0.8 ms.
+                let mut children = children.into_iter();
+                let first = children.next();
                 let pending: Vec<_> = children
-                    .into_iter()
                     .map(|c| tokio::spawn(collect(c, task.clone())))
                     .collect();
-                let mut inputs = Vec::with_capacity(pending.len());
+                let first_batches = match first {
+                    Some(c) => Some(collect(c, task.clone()).await),
+                    None => None,
+                };
+                let mut inputs = Vec::with_capacity(pending.len() + 1);
+                let mut results = Vec::with_capacity(pending.len() + 1);
+                results.extend(first_batches);
                 for p in pending {
-                    let batches = p.await.map_err(|e| {
+                    results.push(p.await.map_err(|e| {
                         DataFusionError::Execution(format!("query task failed: {e}"))
-                    })??;
+                    })?);
+                }
+                for batches in results {
+                    let batches = batches?;
                     let mut rows = Rows::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
                     for b in &batches {
                         rows.extend_from_batch(b).map_err(EngineError::into_df)?;
