@@ -330,12 +330,39 @@ pub fn router(state: Arc<AppState>) -> Router {
     let (r, _) = api_routes(state.info.enable_admin_api).split_for_parts();
     let r = r.merge(pushgateway::push_routes()).merge(ui::routes());
     let cors = cors_layer(&state.info.cors_origin);
-    r.layer(DefaultBodyLimit::max(
+    r.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        unavailable_until_ready,
+    ))
+    .layer(DefaultBodyLimit::max(
         strata_ingest::remote_write::MAX_DECOMPRESSED,
     ))
     .layer(tower_http::compression::CompressionLayer::new().gzip(true))
     .layer(cors)
     .with_state(state)
+}
+
+/// As Prometheus, the HTTP API answers 503 until storage is open (WAL replay done); only
+/// the WAL replay progress is served meanwhile. A client that takes any 200 (say
+/// `buildinfo`) as "up" then never sees a query fail for a storage that is not there yet.
+async fn unavailable_until_ready(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    if path.starts_with("/api/v1/")
+        && path != "/api/v1/status/walreplay"
+        && !state.ready.load(Ordering::Acquire)
+    {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }
 
 pub use strata_grammar::format_rfc3339 as rfc3339;
@@ -367,4 +394,35 @@ fn cors_layer(origin: &str) -> tower_http::cors::CorsLayer {
                 .ok()
                 .is_some_and(|o| re.as_ref().is_some_and(|r| r.is_match(o)))
         }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn the_api_answers_503_until_storage_is_ready() {
+        let build = BuildInfo {
+            version: "0",
+            revision: "0",
+        };
+        let state = AppState::new(build, ServerInfo::default());
+        let status = |path: &'static str| {
+            let r = router(state.clone());
+            async move {
+                let req = Request::get(path).body(Body::empty()).unwrap();
+                r.oneshot(req).await.unwrap().status().as_u16()
+            }
+        };
+        assert_eq!(status("/api/v1/status/buildinfo").await, 503);
+        assert_eq!(status("/api/v1/query?query=1").await, 503);
+        assert_eq!(status("/-/healthy").await, 200);
+        assert_ne!(status("/api/v1/status/walreplay").await, 503);
+        state.ready.store(true, Ordering::Release);
+        assert_eq!(status("/api/v1/status/buildinfo").await, 200);
+    }
 }
