@@ -58,9 +58,9 @@ fn delay_for(since_query: Option<Duration>) -> i64 {
 }
 
 /// Starts the purge thread. `queries` counts the queries started so far (the engine's
-/// counter); without it the delay stays at the idle value.
+/// counter).
 #[allow(unsafe_code)]
-pub(crate) fn spawn_purge_thread(queries: Option<Arc<AtomicU64>>) {
+pub(crate) fn spawn_purge_thread(queries: Arc<AtomicU64>) {
     let spawned = std::thread::Builder::new()
         .name("strata-purge".into())
         .spawn(move || {
@@ -69,12 +69,10 @@ pub(crate) fn spawn_purge_thread(queries: Option<Arc<AtomicU64>>) {
             let mut delay = IDLE_DELAY_MS;
             loop {
                 std::thread::sleep(TICK);
-                if let Some(q) = &queries {
-                    let n = q.load(Ordering::Relaxed);
-                    if n != seen {
-                        seen = n;
-                        last_query = Some(Instant::now());
-                    }
+                let n = queries.load(Ordering::Relaxed);
+                if n != seen {
+                    seen = n;
+                    last_query = Some(Instant::now());
                 }
                 let want = delay_for(last_query.map(|t| t.elapsed()));
                 if want != delay {

@@ -268,7 +268,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         stop_rx.clone(),
     ));
     let maint = tokio::spawn(maintenance_loop(db.clone(), stop_rx.clone()));
-    alloc::spawn_purge_thread(Some(engine_activity));
+    alloc::spawn_purge_thread(engine_activity);
 
     tokio::select! {
         _ = wait_for_signal() => tracing::info!("received termination signal, stopping"),

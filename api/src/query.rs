@@ -425,7 +425,7 @@ pub(crate) fn render_json(out: &QueryOutcome, limit: Option<usize>) -> String {
             s.push_str("\"string\",\"result\":[");
             format_ts(*t, &mut s);
             s.push(',');
-            s.push_str(&serde_json::to_string(text).unwrap_or_default());
+            write_json_str(text, &mut s);
             s.push(']');
         }
         PromValue::Vector(v) => {

@@ -170,18 +170,16 @@ impl ExecutionPlan for PromExec {
                 let pending: Vec<_> = children
                     .map(|c| tokio::spawn(collect(c, task.clone())))
                     .collect();
-                let first_batches = match first {
-                    Some(c) => Some(collect(c, task.clone()).await),
-                    None => None,
-                };
-                let mut inputs = Vec::with_capacity(pending.len() + 1);
                 let mut results = Vec::with_capacity(pending.len() + 1);
-                results.extend(first_batches);
+                if let Some(c) = first {
+                    results.push(collect(c, task.clone()).await);
+                }
                 for p in pending {
                     results.push(p.await.map_err(|e| {
                         DataFusionError::Execution(format!("query task failed: {e}"))
                     })?);
                 }
+                let mut inputs = Vec::with_capacity(results.len());
                 for batches in results {
                     let batches = batches?;
                     let mut rows = Rows::with_capacity(batches.iter().map(|b| b.num_rows()).sum());

@@ -361,9 +361,11 @@ impl Loop {
                         Some(ts) if cfg.honor_timestamps => ts,
                         _ => t,
                     };
-                    let explicit = timestamp.is_some() && cfg.honor_timestamps;
                     let key = super::cache::key(series);
-                    let explicit = explicit && !cfg.track_timestamps_staleness;
+                    // Explicit timestamps exempt a series from staleness (unless tracked).
+                    let explicit = timestamp.is_some()
+                        && cfg.honor_timestamps
+                        && !cfg.track_timestamps_staleness;
                     if let Some(id) = self.cache.observe(key, iter, prev_iter, explicit) {
                         if id != DROPPED {
                             self.pending.push((id, ts, value));
