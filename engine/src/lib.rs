@@ -25,6 +25,7 @@ pub mod error;
 pub mod exec;
 pub mod functions;
 pub mod model;
+mod parse_cache;
 pub mod plan;
 pub mod result;
 pub mod sql;
@@ -88,6 +89,7 @@ pub struct Engine {
     opts: EngineOptions,
     slots: tokio::sync::Semaphore,
     started: Arc<std::sync::atomic::AtomicU64>,
+    parsed: parse_cache::ParseCache,
 }
 
 impl Engine {
@@ -99,6 +101,7 @@ impl Engine {
             opts,
             slots,
             started: Arc::default(),
+            parsed: Default::default(),
         }
     }
 
@@ -121,7 +124,7 @@ impl Engine {
         lookback: Option<i64>,
         timeout: Option<Duration>,
     ) -> Result<QueryOutcome> {
-        let expr = strata_grammar::parse(q)?;
+        let expr = self.parsed.parse(q)?;
         let p = QueryParams {
             start: t,
             end: t,
@@ -141,7 +144,7 @@ impl Engine {
         lookback: Option<i64>,
         timeout: Option<Duration>,
     ) -> Result<QueryOutcome> {
-        let expr = strata_grammar::parse(q)?;
+        let expr = self.parsed.parse(q)?;
         let vt = expr.value_type();
         if vt != ValueType::Scalar && vt != ValueType::Vector {
             return Err(EngineError::BadData(format!(
@@ -258,7 +261,7 @@ impl Engine {
 
     /// The DataFusion physical plan of `q` as text (EXPLAIN).
     pub async fn explain(&self, q: &str, t: i64) -> Result<String> {
-        let expr = strata_grammar::parse(q)?;
+        let expr = self.parsed.parse(q)?;
         let p = QueryParams {
             start: t,
             end: t,

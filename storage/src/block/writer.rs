@@ -6,11 +6,14 @@
 //! Encodings: `DELTA_BINARY_PACKED` for ids and timestamps (regular scrapes give zero
 //! delta-of-deltas), `BYTE_STREAM_SPLIT` + ZSTD for values, ZSTD on every column (left
 //! uncompressed, delta-packed timestamps took 0.5 B/sample more on the benchmark data);
-//! 1M-row row groups with page statistics, so both Strata and other Parquet readers prune. Pages hold at most 2048
-//! rows (one or two series of a 6h block at 15s): a query for some series decompresses
-//! the pages of those series, not every page (16k-row pages made ZSTD 18% of a selector
-//! query's CPU; 4096-row pages decoded about 4 rows per wanted row for a selector picking
-//! one series in a hundred).
+//! 1M-row row groups with page statistics, so both Strata and other Parquet readers prune.
+//! Pages end at series boundaries: a page holds whole series up to at least 1024 rows (a
+//! 6h block at 15s has a page per series, a 2h block one per three), and a series longer
+//! than 4096 rows is cut into equal pages of its own. A query for some series decompresses
+//! those series' pages and little else: with pages of a fixed 2048 rows a selector picking
+//! one series in four decoded 2–4 rows per wanted row, and ZSTD was 15–20% of its CPU
+//! (16k-row pages: 18% of a selector query; 4096 rows: 4 rows per wanted row). The cost is
+//! a page header per series on small blocks, which compaction amortises.
 
 use std::sync::Arc;
 
@@ -30,8 +33,13 @@ use crate::block::meta::{BlockMeta, BlockStats, Compaction};
 use crate::error::Result;
 use crate::labels::{Labels, METRIC_NAME};
 
-/// Rows per Arrow batch handed to the writer.
-const BATCH_ROWS: usize = 64 * 1024;
+/// Rows after which a page ends at the next series boundary.
+const PAGE_ROWS: usize = 1024;
+/// Most rows of one series in a page: longer series are cut into equal pages.
+const MAX_PAGE_ROWS: usize = 4096;
+/// Rows the column writers take in one step: more than any batch (a page of short series
+/// ends below `PAGE_ROWS + MAX_PAGE_ROWS`), so a batch is never cut into several pages.
+const WRITE_BATCH_ROWS: usize = 2 * (PAGE_ROWS + MAX_PAGE_ROWS);
 
 /// The Arrow schema of `samples.parquet`.
 pub fn samples_schema() -> SchemaRef {
@@ -79,7 +87,8 @@ fn samples_props() -> Result<WriterProperties> {
         .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
         .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
         .set_max_row_group_row_count(Some(1 << 20))
-        .set_data_page_row_count_limit(2 * 1024)
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(WRITE_BATCH_ROWS)
         .set_statistics_enabled(EnabledStatistics::Page)
         .build())
 }
@@ -116,9 +125,9 @@ impl BlockWriter {
     pub fn new() -> Result<Self> {
         Ok(BlockWriter {
             samples: ArrowWriter::try_new(Vec::new(), samples_schema(), Some(samples_props()?))?,
-            ids: UInt32Builder::with_capacity(BATCH_ROWS),
-            ts: TimestampMillisecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
-            vals: Float64Builder::with_capacity(BATCH_ROWS),
+            ids: UInt32Builder::with_capacity(WRITE_BATCH_ROWS),
+            ts: TimestampMillisecondBuilder::with_capacity(WRITE_BATCH_ROWS).with_timezone("UTC"),
+            vals: Float64Builder::with_capacity(WRITE_BATCH_ROWS),
             pending: 0,
             series: Vec::new(),
             rows: 0,
@@ -135,14 +144,24 @@ impl BlockWriter {
         }
         let id = self.series.len() as u32;
         self.series.push((labels, self.rows, samples.len() as u32));
-        for &(t, v) in samples {
-            self.ids.append_value(id);
-            self.ts.append_value(t);
-            self.vals.append_value(v);
-            self.pending += 1;
-            if self.pending >= BATCH_ROWS {
+        // A series longer than a page is cut into equal pages of its own.
+        let pages = samples.len().div_ceil(MAX_PAGE_ROWS);
+        let per_page = samples.len().div_ceil(pages);
+        for part in samples.chunks(per_page) {
+            if pages > 1 {
                 self.flush_batch()?;
             }
+            for &(t, v) in part {
+                self.ids.append_value(id);
+                self.ts.append_value(t);
+                self.vals.append_value(v);
+            }
+            self.pending += part.len();
+        }
+        // Each batch handed to the writer becomes one page (see `samples_props`): the
+        // page ends here, at a series boundary, once it holds enough rows.
+        if pages > 1 || self.pending >= PAGE_ROWS {
+            self.flush_batch()?;
         }
         self.rows += samples.len() as u64;
         self.min_t = self.min_t.min(samples[0].0);
@@ -232,4 +251,35 @@ fn encode_series(series: &[(Labels, u64, u32)]) -> Result<Vec<u8>> {
     let mut w = ArrowWriter::try_new(Vec::new(), series_schema(), Some(series_props()?))?;
     w.write(&batch)?;
     Ok(w.into_inner()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::parquet::file::reader::FileReader;
+    use datafusion::parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+
+    use super::*;
+
+    #[test]
+    fn pages_end_at_series_boundaries() {
+        let lengths = [5usize, 480, 480, 480, 1440, 3, 10_000, 700, 700];
+        let mut w = BlockWriter::new().unwrap();
+        for (i, &n) in lengths.iter().enumerate() {
+            let labels = Labels::from_pairs([("__name__", "m"), ("i", &format!("{i:02}"))]);
+            let samples: Vec<(i64, f64)> = (0..n).map(|k| (k as i64 * 15_000, k as f64)).collect();
+            w.add(labels, &samples).unwrap();
+        }
+        let block = w.finish(1, Vec::new()).unwrap().unwrap();
+        let opts = ReadOptionsBuilder::new().with_page_index().build();
+        let r = SerializedFileReader::new_with_options(block.samples, opts).unwrap();
+        let index = r.metadata().offset_index().unwrap();
+        // Whole short series up to 1024+ rows; a page per 1440-row series; the 10,000-row
+        // series in three equal pages (the 3-row series before it joins the first).
+        let want = [0i64, 1445, 2885, 6222, 9556, 12888];
+        assert_eq!(index.len(), 1, "one row group");
+        for column in &index[0] {
+            let starts: Vec<i64> = column.page_locations().iter().map(|p| p.first_row_index).collect();
+            assert_eq!(starts, want);
+        }
+    }
 }
