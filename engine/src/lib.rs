@@ -317,9 +317,5 @@ async fn execute(
     let batches = collect(exec, task.clone())
         .await
         .map_err(EngineError::from_df)?;
-    let mut rows = Rows::default();
-    for b in &batches {
-        rows.extend_from_batch(b)?;
-    }
-    Ok(rows)
+    Rows::from_batches(batches)
 }

@@ -6,7 +6,10 @@ use datafusion::common::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, Float64Array, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, Float64Array, Int64Array, PrimitiveArray, RecordBatch, UInt32Array,
+};
+use datafusion::arrow::datatypes::{ArrowPrimitiveType, Float64Type, Int64Type, UInt32Type};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DFSchema, DFSchemaRef};
 use parking_lot::{Mutex, RwLock};
@@ -275,6 +278,19 @@ pub struct Rows {
     pub vals: Vec<f64>,
 }
 
+/// The values of a column known to be a `T` array without nulls: its vector itself when
+/// no one else holds it, else a copy.
+fn owned_values<T: ArrowPrimitiveType>(col: Option<ArrayRef>) -> Vec<T::Native> {
+    let Some(col) = col else { return Vec::new() };
+    let data = col.to_data();
+    drop(col);
+    let (_, values, _) = PrimitiveArray::<T>::from(data).into_parts();
+    match values.into_inner().into_vec::<T::Native>() {
+        Ok(v) => v,
+        Err(shared) => shared.typed_data::<T::Native>().to_vec(),
+    }
+}
+
 impl Rows {
     /// Empty, with room for `n` rows.
     pub fn with_capacity(n: usize) -> Self {
@@ -308,6 +324,36 @@ impl Rows {
         self.series.append(&mut other.series);
         self.ts.append(&mut other.ts);
         self.vals.append(&mut other.vals);
+    }
+
+    /// The rows of collected batches. A single batch, as every PromQL node emits, is taken
+    /// back without a copy when nothing else holds its buffers (they were made from
+    /// [`Rows`] vectors by [`Rows::into_batch`]); otherwise the rows are copied.
+    pub fn from_batches(mut batches: Vec<RecordBatch>) -> Result<Rows> {
+        if batches.len() == 1 {
+            let b = batches.swap_remove(0);
+            let shape_ok = b.num_columns() == 3
+                && b.column(0).as_any().is::<UInt32Array>()
+                && b.column(1).as_any().is::<Int64Array>()
+                && b.column(2).as_any().is::<Float64Array>();
+            if shape_ok {
+                let (_, mut cols, _) = b.into_parts();
+                let v = owned_values::<Float64Type>(cols.pop());
+                let t = owned_values::<Int64Type>(cols.pop());
+                let s = owned_values::<UInt32Type>(cols.pop());
+                return Ok(Rows {
+                    series: s,
+                    ts: t,
+                    vals: v,
+                });
+            }
+            batches.push(b);
+        }
+        let mut rows = Rows::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+        for b in &batches {
+            rows.extend_from_batch(b)?;
+        }
+        Ok(rows)
     }
 
     /// Appends all rows of a batch.
@@ -438,5 +484,37 @@ impl Iterator for SeriesRuns<'_> {
         }
         self.pos = end;
         Some((id, start..end))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod rows_tests {
+    use super::*;
+
+    #[test]
+    fn a_single_batch_comes_back_without_a_copy() {
+        let mut rows = Rows::with_capacity(3);
+        rows.push(1, 10, 1.5);
+        rows.push(2, 20, f64::NAN);
+        rows.push(2, 30, -0.0);
+        let ptr = rows.ts.as_ptr();
+        let back = Rows::from_batches(vec![rows.clone().into_batch().unwrap()]).unwrap();
+        assert_eq!(back.series, rows.series);
+        assert_eq!(back.ts, rows.ts);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back.vals), bits(&rows.vals));
+        let moved = rows.clone();
+        let moved_ptr = moved.ts.as_ptr();
+        assert_ne!(moved_ptr, ptr);
+        let again = Rows::from_batches(vec![moved.into_batch().unwrap()]).unwrap();
+        assert_eq!(again.ts.as_ptr(), moved_ptr, "the vector itself came back");
+        // A batch still held elsewhere is copied, and several batches are concatenated.
+        let b = rows.clone().into_batch().unwrap();
+        let copied = Rows::from_batches(vec![b.clone(), b.clone()]).unwrap();
+        assert_eq!(copied.len(), 6);
+        let kept = Rows::from_batches(vec![b.clone()]).unwrap();
+        assert_eq!(kept.ts, rows.ts);
+        assert_eq!(b.num_rows(), 3);
     }
 }

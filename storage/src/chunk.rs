@@ -340,7 +340,10 @@ mod tests {
             assert_eq!(a.1.to_bits(), b.1.to_bits());
         }
         // A window decodes exactly the samples inside it.
-        let (mint, maxt) = (samples[samples.len() / 3].0, samples[2 * samples.len() / 3].0);
+        let (mint, maxt) = (
+            samples[samples.len() / 3].0,
+            samples[2 * samples.len() / 3].0,
+        );
         let mut window = Vec::new();
         c.decode_range_into(mint, maxt, &mut window);
         let want: Vec<(i64, u64)> = samples

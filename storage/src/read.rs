@@ -90,14 +90,14 @@ impl Db {
                 head.push((s.labels.clone(), v));
             }
         }
-        let mut by_labels = match self.read_blocks(matchers, mint, maxt, range).await {
+        let mut parts = match self.read_blocks(matchers, mint, maxt, range).await {
             // A compaction or retention removed a block under us: read the new list.
             Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) => {
                 self.read_blocks(matchers, mint, maxt, range).await?
             }
             other => other?,
         };
-        if by_labels.is_empty() {
+        if parts.is_empty() {
             // Only the head has samples here (a recent window): no merge needed.
             let mut out: Vec<SeriesSamples> = head
                 .into_iter()
@@ -107,16 +107,21 @@ impl Db {
             return Ok(out);
         }
         for (labels, v) in head {
-            match by_labels.get_mut(&labels) {
-                Some(b) => b.extend(v),
-                None => {
-                    by_labels.insert(labels, v);
-                }
-            }
+            parts.entry(labels).or_default().push(v);
         }
-        let mut out: Vec<SeriesSamples> = by_labels
+        // One allocation per series, however many blocks (and the head) it spans.
+        let mut out: Vec<SeriesSamples> = parts
             .into_iter()
-            .map(|(labels, mut samples)| {
+            .map(|(labels, mut v)| {
+                let mut samples = if v.len() == 1 {
+                    v.pop().unwrap_or_default()
+                } else {
+                    let mut m = Vec::with_capacity(v.iter().map(Vec::len).sum());
+                    for p in v {
+                        m.extend(p);
+                    }
+                    m
+                };
                 if !samples.is_sorted_by(|a, b| a.0 < b.0) {
                     samples.sort_by_key(|s| s.0);
                     samples.dedup_by_key(|s| s.0);
@@ -153,7 +158,7 @@ impl Db {
         mint: i64,
         maxt: i64,
         range: Option<&SeriesRange>,
-    ) -> Result<HashMap<Labels, Vec<(i64, f64)>>> {
+    ) -> Result<HashMap<Labels, Vec<Vec<(i64, f64)>>>> {
         let mut parts: HashMap<Labels, Vec<Vec<(i64, f64)>>> = HashMap::new();
         for b in self.blocks_for(mint, maxt) {
             let mut ids = b.select(matchers);
@@ -165,23 +170,7 @@ impl Db {
                 parts.entry(labels).or_default().push(v);
             }
         }
-        // One allocation per series, however many blocks it spans.
-        let by_labels = parts
-            .into_iter()
-            .map(|(labels, mut v)| {
-                let merged = if v.len() == 1 {
-                    v.pop().unwrap_or_default()
-                } else {
-                    let mut m = Vec::with_capacity(v.iter().map(Vec::len).sum());
-                    for p in v {
-                        m.extend(p);
-                    }
-                    m
-                };
-                (labels, merged)
-            })
-            .collect();
-        Ok(by_labels)
+        Ok(parts)
     }
 
     /// Label sets of the series matching `matchers` that have samples in `[mint, maxt]`

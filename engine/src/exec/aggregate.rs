@@ -101,6 +101,118 @@ fn k_param(v: f64) -> Result<i64> {
     Ok(v as i64)
 }
 
+/// Whether `op` can fold rows as they arrive, with no parameter and no look at other
+/// series of the step: its value for a step and group depends only on that group's values
+/// in arrival order.
+pub(super) fn folds(op: AggregateOp, param: &AggParam) -> bool {
+    matches!(param, AggParam::None)
+        && matches!(
+            op,
+            AggregateOp::Sum
+                | AggregateOp::Avg
+                | AggregateOp::Count
+                | AggregateOp::Min
+                | AggregateOp::Max
+                | AggregateOp::Group
+                | AggregateOp::Stddev
+                | AggregateOp::Stdvar
+        )
+}
+
+/// An aggregation that takes rows as they come, into one accumulator per step and group:
+/// for one step and group the rows arrive in the same order as after a sort by step, so
+/// the result is the one of a sorted pass. Groups are numbered as they are first met.
+pub(super) struct Fold<'a> {
+    ctx: &'a QueryContext,
+    grid: Grid,
+    op: AggregateOp,
+    grouping: &'a [String],
+    without: bool,
+    group_ids: HashMap<Labels, u32>,
+    groups: Vec<(Labels, bool)>,
+    /// Per group, per step.
+    table: Vec<Vec<Option<Acc>>>,
+}
+
+impl<'a> Fold<'a> {
+    pub(super) fn new(
+        ctx: &'a QueryContext,
+        grid: Grid,
+        op: AggregateOp,
+        grouping: &'a [String],
+        without: bool,
+    ) -> Self {
+        Fold {
+            ctx,
+            grid,
+            op,
+            grouping,
+            without,
+            group_ids: HashMap::new(),
+            groups: Vec::new(),
+            table: Vec::new(),
+        }
+    }
+
+    /// The group of series `id`.
+    pub(super) fn group_of(&mut self, id: u32) -> u32 {
+        let meta = self.ctx.registry.get(id);
+        let gl = group_labels(&meta.labels, self.grouping, self.without);
+        let n = self.groups.len() as u32;
+        let g = *self.group_ids.entry(gl.clone()).or_insert(n);
+        if g == n {
+            self.groups.push((gl, false));
+        }
+        self.groups[g as usize].1 |= meta.drop_name;
+        g
+    }
+
+    /// Adds the value of a row at grid time `t` to group `g`.
+    #[inline]
+    pub(super) fn add_to_group(&mut self, g: u32, t: i64, v: f64) {
+        let Some(step) = self.grid.index(t) else {
+            return;
+        };
+        let g = g as usize;
+        if g >= self.table.len() {
+            self.table.resize_with(g + 1, Vec::new);
+        }
+        let row = &mut self.table[g];
+        if row.is_empty() {
+            *row = vec![None; self.grid.len()];
+        }
+        match &mut row[step] {
+            Some(a) => a.add(self.op, v),
+            slot @ None => *slot = Some(Acc::new(self.op, v)),
+        }
+    }
+
+    /// The aggregated rows, step by step, groups in the order they were met.
+    pub(super) fn finish(mut self, params: &[f64]) -> Result<Rows> {
+        let out_ids: Vec<u32> = self
+            .groups
+            .iter()
+            .map(|(l, d)| self.ctx.registry.intern(l.clone(), *d))
+            .collect();
+        let mut out = Rows::with_capacity(self.grid.len() * out_ids.len());
+        for (step, t) in self.grid.steps().enumerate() {
+            if step.is_multiple_of(64) {
+                self.ctx.check_deadline()?;
+            }
+            for (g, row) in self.table.iter_mut().enumerate() {
+                if let Some(Some(a)) = row.get_mut(step) {
+                    out.push(
+                        out_ids[g],
+                        t,
+                        a.finish(self.op, params.get(step).copied().unwrap_or(f64::NAN)),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 /// Evaluates one aggregation over input 0 (input 1 is the scalar parameter, if any).
 pub(super) fn aggregate(
@@ -156,59 +268,30 @@ pub(super) fn aggregate(
     const NONE: u32 = u32::MAX;
     let max_id = input.series.iter().copied().max().unwrap_or(0) as usize;
     let mut group_of: Vec<u32> = vec![NONE; max_id + 1];
-    let mut group_ids: HashMap<Labels, u32> = HashMap::new();
-    let mut groups: Vec<(Labels, bool)> = Vec::new();
     let count_values = match (op, param) {
         (AggregateOp::CountValues, AggParam::Label(l)) => Some(l.clone()),
         _ => None,
     };
+    let mut fold = Fold::new(ctx, grid, op, grouping, without);
     if count_values.is_none() {
         for &s in &input.series {
-            if group_of[s as usize] != NONE {
-                continue;
+            if group_of[s as usize] == NONE {
+                group_of[s as usize] = fold.group_of(s);
             }
-            let meta = ctx.registry.get(s);
-            let gl = group_labels(&meta.labels, grouping, without);
-            let n = groups.len() as u32;
-            let g = *group_ids.entry(gl.clone()).or_insert(n);
-            if g == n {
-                groups.push((gl, false));
-            }
-            groups[g as usize].1 |= meta.drop_name;
-            group_of[s as usize] = g;
         }
     }
+    if direct && grid.len().saturating_mul(fold.groups.len()) <= 1 << 20 {
+        for k in 0..input.len() {
+            let g = group_of[input.series[k] as usize];
+            fold.add_to_group(g, input.ts[k], input.vals[k]);
+        }
+        return fold.finish(&params);
+    }
+    let groups = fold.groups;
     let out_ids: Vec<u32> = groups
         .iter()
         .map(|(l, d)| ctx.registry.intern(l.clone(), *d))
         .collect();
-    let ng = groups.len();
-    if direct && grid.len().saturating_mul(ng) <= 1 << 20 {
-        let mut table: Vec<Option<Acc>> = vec![None; grid.len() * ng];
-        for k in 0..input.len() {
-            let Some(step) = grid.index(input.ts[k]) else {
-                continue;
-            };
-            let g = group_of[input.series[k] as usize] as usize;
-            let v = input.vals[k];
-            match &mut table[step * ng + g] {
-                Some(a) => a.add(op, v),
-                slot @ None => *slot = Some(Acc::new(op, v)),
-            }
-        }
-        let mut out = Rows::with_capacity(grid.len() * ng);
-        for (step, t) in grid.steps().enumerate() {
-            if step.is_multiple_of(64) {
-                ctx.check_deadline()?;
-            }
-            for g in 0..ng {
-                if let Some(a) = &mut table[step * ng + g] {
-                    out.push(out_ids[g], t, a.finish(op, params[step]));
-                }
-            }
-        }
-        return Ok(out);
-    }
     if direct {
         input.sort_by_step(&grid);
     }

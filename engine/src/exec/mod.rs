@@ -150,15 +150,24 @@ impl ExecutionPlan for PromExec {
         let op = self.op.clone();
         let children = self.children.clone();
         let ctx = self.ctx.clone();
-        // An instant or range node over a selector reads storage itself (fused).
+        // An instant or range node over a selector reads storage itself (fused), and so
+        // does an aggregation that folds, over an instant node over a selector.
         let fused = match (&op, children.as_slice()) {
-            (PromOp::Instant { .. } | PromOp::Range { .. }, [c]) => selector_below(c),
+            (PromOp::Instant { .. } | PromOp::Range { .. }, [c]) => {
+                selector_below(c).map(|sel| (None, sel))
+            }
+            (PromOp::Aggregate { op: a, param, .. }, [c]) if aggregate::folds(*a, param) => {
+                instant_below(c)
+            }
             _ => None,
         };
         let fut = async move {
             ctx.check_deadline().map_err(EngineError::into_df)?;
-            let out = if let Some(sel) = fused {
-                run_fused(&op, &sel, &ctx).await
+            let out = if let Some((instant, sel)) = fused {
+                match instant {
+                    Some(instant) => run_folded(&op, &instant, &sel, &ctx).await,
+                    None => run_fused(&op, &sel, &ctx).await,
+                }
             } else {
                 // Inputs are evaluated concurrently: every input but the first in a task
                 // of its own (both sides of a binary operator on their own workers), the
@@ -181,12 +190,7 @@ impl ExecutionPlan for PromExec {
                 }
                 let mut inputs = Vec::with_capacity(results.len());
                 for batches in results {
-                    let batches = batches?;
-                    let mut rows = Rows::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
-                    for b in &batches {
-                        rows.extend_from_batch(b).map_err(EngineError::into_df)?;
-                    }
-                    inputs.push(rows);
+                    inputs.push(Rows::from_batches(batches?).map_err(EngineError::into_df)?);
                 }
                 run(&op, &ctx, inputs).await
             };
@@ -218,6 +222,64 @@ fn selector_below(plan: &Arc<dyn ExecutionPlan>) -> Option<PromOp> {
             _ => return None,
         };
         cur = next;
+    }
+}
+
+/// The instant node and its selector below an aggregation, when the aggregation's input
+/// is an instant lookup of a selector.
+fn instant_below(plan: &Arc<dyn ExecutionPlan>) -> Option<(Option<PromOp>, PromOp)> {
+    let mut cur = plan.clone();
+    loop {
+        let any: &dyn std::any::Any = cur.as_ref();
+        if let Some(p) = any.downcast_ref::<PromExec>() {
+            return match (&p.op, p.children.as_slice()) {
+                (inst @ PromOp::Instant { .. }, [c]) => {
+                    selector_below(c).map(|sel| (Some(inst.clone()), sel))
+                }
+                _ => None,
+            };
+        }
+        let next = match cur.children().as_slice() {
+            [only] => Arc::clone(only),
+            _ => return None,
+        };
+        cur = next;
+    }
+}
+
+/// An aggregation that folds (see [`aggregate::folds`]) over an instant node over a
+/// selector, evaluated as one pass over storage.
+async fn run_folded(
+    op: &PromOp,
+    instant: &PromOp,
+    sel: &PromOp,
+    ctx: &Arc<QueryContext>,
+) -> Result<Rows> {
+    let (
+        PromOp::Aggregate {
+            grid,
+            op: aop,
+            grouping,
+            without,
+            param,
+            pos,
+        },
+        Some(s),
+        PromOp::Selector {
+            matchers,
+            mint,
+            maxt,
+        },
+    ) = (op, instant_spec(instant), sel)
+    else {
+        return Ok(Rows::default());
+    };
+    let mut fold = aggregate::Fold::new(ctx, *grid, *aop, grouping, *without);
+    match select::select_instant_fold(ctx, matchers, *mint, *maxt, &s, &mut fold).await? {
+        None => fold.finish(&[]),
+        Some(rows) => {
+            aggregate::aggregate(ctx, *grid, *aop, grouping, *without, param, pos, vec![rows])
+        }
     }
 }
 

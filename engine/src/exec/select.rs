@@ -148,10 +148,7 @@ pub(super) async fn select_instant(
 ) -> Result<Rows> {
     let s = *s;
     let kernel: Arc<SeriesKernel> = Arc::new(move |_ctx, id, _out_id, samples, sc, out| {
-        sc.ts.clear();
-        sc.vals.clear();
-        sc.ts.extend(samples.iter().map(|x| x.0));
-        sc.vals.extend(samples.iter().map(|x| x.1));
+        sc.split(samples);
         instant_one(id, &sc.ts, &sc.vals, &s, out);
         Ok(())
     });
@@ -164,6 +161,16 @@ pub(super) struct Scratch {
     ts: Vec<i64>,
     vals: Vec<f64>,
     resets: Vec<u32>,
+}
+
+impl Scratch {
+    /// Takes one series' samples apart into the time and value buffers.
+    fn split(&mut self, samples: &[(i64, f64)]) {
+        self.ts.clear();
+        self.vals.clear();
+        self.ts.extend(samples.iter().map(|x| x.0));
+        self.vals.extend(samples.iter().map(|x| x.1));
+    }
 }
 
 /// The per-series work of a fused node: context, series id, the id its output goes under
@@ -183,6 +190,61 @@ struct Interned {
     ids: Vec<(u32, u32)>,
 }
 
+/// A selection listed and cut into parts: its matchers, its series with their ids, and
+/// the label ranges read concurrently.
+struct Selection {
+    ms: Arc<Vec<Matcher>>,
+    known: Arc<Interned>,
+    ranges: Vec<SeriesRange>,
+}
+
+impl Selection {
+    /// Lists the selection's series (interning their ids in label order, with their
+    /// name-dropped twins when `drop_name`) and cuts it into label ranges holding about
+    /// [`PART_WORK`] estimated samples each, at most two per worker.
+    async fn plan(
+        ctx: &QueryContext,
+        matchers: &[(String, String, String)],
+        mint: i64,
+        maxt: i64,
+        drop_name: bool,
+    ) -> Result<Selection> {
+        let ms = Arc::new(storage_matchers(matchers)?);
+        let labels = ctx.db.series(&ms, mint, maxt).await?;
+        let ids = ctx.registry.intern_all(&labels, drop_name);
+        let workers = tokio::runtime::Handle::current()
+            .metrics()
+            .num_workers()
+            .max(1);
+        // Work estimate: samples at a 15s interval plus a per-series cost (labels, lookups).
+        let per_series = 20 + (maxt.saturating_sub(mint) / 15_000).max(0) as usize;
+        let parts = (labels.len().saturating_mul(per_series) / PART_WORK)
+            .min(labels.len() / MIN_PART_SERIES)
+            .min(2 * workers)
+            .max(1);
+        let parts = if workers > 1 { parts } else { 1 };
+        let ranges = SeriesRange::split(&labels, parts);
+        Ok(Selection {
+            ms,
+            known: Arc::new(Interned { labels, ids }),
+            ranges,
+        })
+    }
+
+    /// The selection as one part.
+    fn whole(self, ctx: &Arc<QueryContext>, mint: i64, maxt: i64, drop_name: bool) -> Part {
+        Part {
+            ctx: ctx.clone(),
+            ms: self.ms,
+            mint,
+            maxt,
+            range: SeriesRange::default(),
+            known: self.known,
+            drop_name,
+        }
+    }
+}
+
 /// Reads the selection and runs `kernel` over each series, in parts: the matching series are
 /// cut into label ranges read and processed concurrently (one task per part, as many at a
 /// time as the runtime has workers), and the outputs are concatenated in label order, so
@@ -199,34 +261,27 @@ async fn read_parts(
     if mint > maxt {
         return Ok(Rows::default());
     }
-    let ms = Arc::new(storage_matchers(matchers)?);
-    let labels = ctx.db.series(&ms, mint, maxt).await?;
-    let ids = ctx.registry.intern_all(&labels, drop_name);
+    let sel = Selection::plan(ctx, matchers, mint, maxt, drop_name).await?;
+    run_parts(ctx, sel, mint, maxt, drop_name, kernel).await
+}
+
+/// Runs `kernel` over the parts of a planned selection (see [`read_parts`]).
+async fn run_parts(
+    ctx: &Arc<QueryContext>,
+    sel: Selection,
+    mint: i64,
+    maxt: i64,
+    drop_name: bool,
+    kernel: Arc<SeriesKernel>,
+) -> Result<Rows> {
+    if sel.ranges.len() <= 1 {
+        return sel.whole(ctx, mint, maxt, drop_name).run(kernel).await;
+    }
     let workers = tokio::runtime::Handle::current()
         .metrics()
         .num_workers()
         .max(1);
-    // Work estimate: samples at a 15s interval plus a per-series cost (labels, lookups).
-    let per_series = 20 + (maxt.saturating_sub(mint) / 15_000).max(0) as usize;
-    let parts = (labels.len().saturating_mul(per_series) / PART_WORK)
-        .min(labels.len() / MIN_PART_SERIES)
-        .min(2 * workers)
-        .max(1);
-    let parts = if workers > 1 { parts } else { 1 };
-    let ranges = SeriesRange::split(&labels, parts);
-    let known = Arc::new(Interned { labels, ids });
-    if ranges.len() <= 1 {
-        let part = Part {
-            ctx: ctx.clone(),
-            ms,
-            mint,
-            maxt,
-            range: SeriesRange::default(),
-            known,
-            drop_name,
-        };
-        return part.run(kernel).await;
-    }
+    let Selection { ms, known, ranges } = sel;
     let mut results = futures::stream::iter(ranges)
         .map(|range| {
             let part = Part {
@@ -255,6 +310,55 @@ async fn read_parts(
     Ok(out)
 }
 
+/// Fused selector + instant lookup + aggregation (`max by (job) (metric{…})`). A selection
+/// read in one part folds each series' values into the aggregation as it is read, so the
+/// instant vector never exists as rows (building them, handing them on and walking them
+/// again was a fifth of a small dashboard query's CPU); a larger selection is read in
+/// parts, as [`select_instant`] does, and its rows are returned for the caller to aggregate
+/// (`None`: everything went into `fold`).
+pub(super) async fn select_instant_fold(
+    ctx: &Arc<QueryContext>,
+    matchers: &[(String, String, String)],
+    mint: i64,
+    maxt: i64,
+    s: &InstantSpec,
+    fold: &mut super::aggregate::Fold<'_>,
+) -> Result<Option<Rows>> {
+    if mint > maxt {
+        return Ok(None);
+    }
+    let sel = Selection::plan(ctx, matchers, mint, maxt, false).await?;
+    let small = sel.known.labels.len().saturating_mul(s.grid.len()) <= 1 << 20;
+    if sel.ranges.len() > 1 || !small {
+        let s = *s;
+        let kernel: Arc<SeriesKernel> = Arc::new(move |_ctx, id, _out_id, samples, sc, out| {
+            sc.split(samples);
+            instant_one(id, &sc.ts, &sc.vals, &s, out);
+            Ok(())
+        });
+        return Ok(Some(run_parts(ctx, sel, mint, maxt, false, kernel).await?));
+    }
+    let part = sel.whole(ctx, mint, maxt, false);
+    let series = part.read().await?;
+    let mut sc = Scratch::default();
+    let mut one = Rows::with_capacity(s.grid.len());
+    part.walk(series, |id, _out_id, samples| {
+        sc.split(samples);
+        one.series.clear();
+        one.ts.clear();
+        one.vals.clear();
+        instant_one(id, &sc.ts, &sc.vals, s, &mut one);
+        if !one.is_empty() {
+            let g = fold.group_of(id);
+            for (&t, &v) in one.ts.iter().zip(&one.vals) {
+                fold.add_to_group(g, t, v);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(None)
+}
+
 /// One part of [`read_parts`].
 struct Part {
     ctx: Arc<QueryContext>,
@@ -268,15 +372,36 @@ struct Part {
 
 impl Part {
     async fn run(self, kernel: Arc<SeriesKernel>) -> Result<Rows> {
-        let ctx = &self.ctx;
-        let series = ctx
+        let series = self.read().await?;
+        let total: usize = series.iter().map(|s| s.samples.len()).sum();
+        let mut out = Rows::with_capacity(total.min(1 << 20));
+        let mut sc = Scratch::default();
+        let ctx = self.ctx.clone();
+        self.walk(series, |id, out_id, samples| {
+            kernel(&ctx, id, out_id, samples, &mut sc, &mut out)
+        })?;
+        Ok(out)
+    }
+
+    /// The part's series with their samples, counted against `--query.max-samples`.
+    async fn read(&self) -> Result<Vec<SeriesSamples>> {
+        let series = self
+            .ctx
             .db
             .select_in(&self.ms, self.mint, self.maxt, Some(&self.range))
             .await?;
         let total: usize = series.iter().map(|s| s.samples.len()).sum();
-        ctx.add_samples(total as u64)?;
-        let mut out = Rows::with_capacity(total.min(1 << 20));
-        let mut sc = Scratch::default();
+        self.ctx.add_samples(total as u64)?;
+        Ok(series)
+    }
+
+    /// Calls `f` with each series' id, output id and samples, in label order.
+    fn walk(
+        &self,
+        series: Vec<SeriesSamples>,
+        mut f: impl FnMut(u32, u32, &[(i64, f64)]) -> Result<()>,
+    ) -> Result<()> {
+        let ctx = &self.ctx;
         let known = &self.known.labels;
         // Both lists are in label order: walk them together.
         let mut k = self
@@ -306,9 +431,9 @@ impl Part {
                 };
                 (id, out_id)
             };
-            kernel(ctx, id, out_id, &ser.samples, &mut sc, &mut out)?;
+            f(id, out_id, &ser.samples)?;
         }
-        Ok(out)
+        Ok(())
     }
 }
 

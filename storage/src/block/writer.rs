@@ -254,6 +254,7 @@ fn encode_series(series: &[(Labels, u64, u32)]) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use datafusion::parquet::file::reader::FileReader;
     use datafusion::parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
@@ -278,7 +279,11 @@ mod tests {
         let want = [0i64, 1445, 2885, 6222, 9556, 12888];
         assert_eq!(index.len(), 1, "one row group");
         for column in &index[0] {
-            let starts: Vec<i64> = column.page_locations().iter().map(|p| p.first_row_index).collect();
+            let starts: Vec<i64> = column
+                .page_locations()
+                .iter()
+                .map(|p| p.first_row_index)
+                .collect();
             assert_eq!(starts, want);
         }
     }
