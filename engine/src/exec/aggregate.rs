@@ -101,22 +101,27 @@ fn k_param(v: f64) -> Result<i64> {
     Ok(v as i64)
 }
 
-/// Whether `op` can fold rows as they arrive, with no parameter and no look at other
-/// series of the step: its value for a step and group depends only on that group's values
-/// in arrival order.
+/// Whether `op`'s value for a step and group depends only on that group's values in
+/// arrival order (and the step's parameter): it can take rows as they come.
+fn accumulates(op: AggregateOp) -> bool {
+    matches!(
+        op,
+        AggregateOp::Sum
+            | AggregateOp::Avg
+            | AggregateOp::Count
+            | AggregateOp::Min
+            | AggregateOp::Max
+            | AggregateOp::Group
+            | AggregateOp::Stddev
+            | AggregateOp::Stdvar
+            | AggregateOp::Quantile
+    )
+}
+
+/// Whether `op` can fold the series of a selection as they are read: it accumulates and
+/// takes no parameter.
 pub(super) fn folds(op: AggregateOp, param: &AggParam) -> bool {
-    matches!(param, AggParam::None)
-        && matches!(
-            op,
-            AggregateOp::Sum
-                | AggregateOp::Avg
-                | AggregateOp::Count
-                | AggregateOp::Min
-                | AggregateOp::Max
-                | AggregateOp::Group
-                | AggregateOp::Stddev
-                | AggregateOp::Stdvar
-        )
+    matches!(param, AggParam::None) && accumulates(op)
 }
 
 /// An aggregation that takes rows as they come, into one accumulator per step and group:
@@ -248,18 +253,7 @@ pub(super) fn aggregate(
     // (step × group) table: for one step and group the rows arrive in the same order as
     // after a sort by step, so results are identical and the sort is saved. Operators
     // whose output order depends on arrival across groups (topk, limitk, …) sort first.
-    let direct = matches!(
-        op,
-        AggregateOp::Sum
-            | AggregateOp::Avg
-            | AggregateOp::Count
-            | AggregateOp::Min
-            | AggregateOp::Max
-            | AggregateOp::Group
-            | AggregateOp::Stddev
-            | AggregateOp::Stdvar
-            | AggregateOp::Quantile
-    ) && input.ts.iter().all(|&t| grid.index(t).is_some());
+    let direct = accumulates(op) && input.ts.iter().all(|&t| grid.index(t).is_some());
     if !direct {
         input.sort_by_step(&grid);
     }

@@ -146,13 +146,16 @@ pub(super) async fn select_instant(
     maxt: i64,
     s: &InstantSpec,
 ) -> Result<Rows> {
-    let s = *s;
-    let kernel: Arc<SeriesKernel> = Arc::new(move |_ctx, id, _out_id, samples, sc, out| {
+    read_parts(ctx, matchers, mint, maxt, false, instant_kernel(*s)).await
+}
+
+/// The per-series kernel of an instant lookup.
+fn instant_kernel(s: InstantSpec) -> Arc<SeriesKernel> {
+    Arc::new(move |_ctx, id, _out_id, samples, sc, out| {
         sc.split(samples);
         instant_one(id, &sc.ts, &sc.vals, &s, out);
         Ok(())
-    });
-    read_parts(ctx, matchers, mint, maxt, false, kernel).await
+    })
 }
 
 /// Reusable buffers of a kernel.
@@ -330,12 +333,7 @@ pub(super) async fn select_instant_fold(
     let sel = Selection::plan(ctx, matchers, mint, maxt, false).await?;
     let small = sel.known.labels.len().saturating_mul(s.grid.len()) <= 1 << 20;
     if sel.ranges.len() > 1 || !small {
-        let s = *s;
-        let kernel: Arc<SeriesKernel> = Arc::new(move |_ctx, id, _out_id, samples, sc, out| {
-            sc.split(samples);
-            instant_one(id, &sc.ts, &sc.vals, &s, out);
-            Ok(())
-        });
+        let kernel = instant_kernel(*s);
         return Ok(Some(run_parts(ctx, sel, mint, maxt, false, kernel).await?));
     }
     let part = sel.whole(ctx, mint, maxt, false);
