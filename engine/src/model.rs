@@ -309,6 +309,13 @@ impl Rows {
         self.vals.push(v);
     }
 
+    /// Removes every row, keeping the capacity.
+    pub fn clear(&mut self) {
+        self.series.clear();
+        self.ts.clear();
+        self.vals.clear();
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.series.len()

@@ -154,7 +154,7 @@ impl ExecutionPlan for PromExec {
         // does an aggregation that folds, over an instant node over a selector.
         let fused = match (&op, children.as_slice()) {
             (PromOp::Instant { .. } | PromOp::Range { .. }, [c]) => {
-                selector_below(c).map(|sel| (None, sel))
+                selector_below(c).map(Fused::Select)
             }
             (PromOp::Aggregate { op: a, param, .. }, [c]) if aggregate::folds(*a, param) => {
                 instant_below(c)
@@ -163,10 +163,10 @@ impl ExecutionPlan for PromExec {
         };
         let fut = async move {
             ctx.check_deadline().map_err(EngineError::into_df)?;
-            let out = if let Some((instant, sel)) = fused {
-                match instant {
-                    Some(instant) => run_folded(&op, &instant, &sel, &ctx).await,
-                    None => run_fused(&op, &sel, &ctx).await,
+            let out = if let Some(fused) = fused {
+                match fused {
+                    Fused::Fold(instant, sel) => run_folded(&op, &instant, &sel, &ctx).await,
+                    Fused::Select(sel) => run_fused(&op, &sel, &ctx).await,
                 }
             } else {
                 // Inputs are evaluated concurrently: every input but the first in a task
@@ -205,17 +205,14 @@ impl ExecutionPlan for PromExec {
     }
 }
 
-/// The selector an instant or range node reads, looking through wrappers DataFusion may
-/// have put around the leaf (such as cooperative-scheduling nodes).
-fn selector_below(plan: &Arc<dyn ExecutionPlan>) -> Option<PromOp> {
+/// The PromQL node at or below `plan`, looking through wrappers DataFusion may have put
+/// around it (such as cooperative-scheduling nodes).
+fn prom_below(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
     let mut cur = plan.clone();
     loop {
         let any: &dyn std::any::Any = cur.as_ref();
-        if let Some(p) = any.downcast_ref::<PromExec>() {
-            return match &p.op {
-                sel @ PromOp::Selector { .. } => Some(sel.clone()),
-                _ => None,
-            };
+        if any.is::<PromExec>() {
+            return Some(cur);
         }
         let next = match cur.children().as_slice() {
             [only] => Arc::clone(only),
@@ -225,25 +222,39 @@ fn selector_below(plan: &Arc<dyn ExecutionPlan>) -> Option<PromOp> {
     }
 }
 
+/// The operator of the PromQL node at or below `plan`, with its inputs.
+fn prom_op_below(plan: &Arc<dyn ExecutionPlan>) -> Option<(PromOp, Vec<Arc<dyn ExecutionPlan>>)> {
+    let node = prom_below(plan)?;
+    let any: &dyn std::any::Any = node.as_ref();
+    any.downcast_ref::<PromExec>()
+        .map(|p| (p.op.clone(), p.children.clone()))
+}
+
+/// The selector an instant or range node reads.
+fn selector_below(plan: &Arc<dyn ExecutionPlan>) -> Option<PromOp> {
+    match prom_op_below(plan)? {
+        (sel @ PromOp::Selector { .. }, _) => Some(sel),
+        _ => None,
+    }
+}
+
+/// How a node reads storage itself instead of taking its inputs' rows.
+enum Fused {
+    /// An instant or range node over this selector.
+    Select(PromOp),
+    /// An aggregation that folds, over this instant node over this selector.
+    Fold(PromOp, PromOp),
+}
+
 /// The instant node and its selector below an aggregation, when the aggregation's input
 /// is an instant lookup of a selector.
-fn instant_below(plan: &Arc<dyn ExecutionPlan>) -> Option<(Option<PromOp>, PromOp)> {
-    let mut cur = plan.clone();
-    loop {
-        let any: &dyn std::any::Any = cur.as_ref();
-        if let Some(p) = any.downcast_ref::<PromExec>() {
-            return match (&p.op, p.children.as_slice()) {
-                (inst @ PromOp::Instant { .. }, [c]) => {
-                    selector_below(c).map(|sel| (Some(inst.clone()), sel))
-                }
-                _ => None,
-            };
-        }
-        let next = match cur.children().as_slice() {
-            [only] => Arc::clone(only),
-            _ => return None,
-        };
-        cur = next;
+fn instant_below(plan: &Arc<dyn ExecutionPlan>) -> Option<Fused> {
+    match prom_op_below(plan)? {
+        (inst @ PromOp::Instant { .. }, children) => match children.as_slice() {
+            [c] => selector_below(c).map(|sel| Fused::Fold(inst, sel)),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

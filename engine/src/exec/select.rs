@@ -199,6 +199,8 @@ struct Selection {
     ms: Arc<Vec<Matcher>>,
     known: Arc<Interned>,
     ranges: Vec<SeriesRange>,
+    /// The runtime's workers: parts read at a time.
+    workers: usize,
 }
 
 impl Selection {
@@ -231,6 +233,7 @@ impl Selection {
             ms,
             known: Arc::new(Interned { labels, ids }),
             ranges,
+            workers,
         })
     }
 
@@ -280,11 +283,12 @@ async fn run_parts(
     if sel.ranges.len() <= 1 {
         return sel.whole(ctx, mint, maxt, drop_name).run(kernel).await;
     }
-    let workers = tokio::runtime::Handle::current()
-        .metrics()
-        .num_workers()
-        .max(1);
-    let Selection { ms, known, ranges } = sel;
+    let Selection {
+        ms,
+        known,
+        ranges,
+        workers,
+    } = sel;
     let mut results = futures::stream::iter(ranges)
         .map(|range| {
             let part = Part {
@@ -342,9 +346,7 @@ pub(super) async fn select_instant_fold(
     let mut one = Rows::with_capacity(s.grid.len());
     part.walk(series, |id, _out_id, samples| {
         sc.split(samples);
-        one.series.clear();
-        one.ts.clear();
-        one.vals.clear();
+        one.clear();
         instant_one(id, &sc.ts, &sc.vals, s, &mut one);
         if !one.is_empty() {
             let g = fold.group_of(id);
