@@ -10,6 +10,15 @@ pub enum IngestError {
     /// The decompressed body is larger than allowed.
     #[error("decompressed body of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
+    /// The request would decode to more memory than its size allows (tiny elements that
+    /// are large once decoded).
+    #[error(
+        "too many elements: the request would decode to about {estimated} bytes, past the limit of {limit} bytes for its size"
+    )]
+    TooManyElements { estimated: usize, limit: usize },
+    /// A length-delimited field runs past the end of its message.
+    #[error("protobuf decode error: a field runs past the end of its message")]
+    Truncated,
     /// The body is not a valid `WriteRequest`.
     #[error("protobuf decode error: {0}")]
     Protobuf(#[from] prost::DecodeError),

@@ -71,9 +71,13 @@ pub struct Db {
     pub metrics: DbMetrics,
     replay: ReplayStats,
     closed: AtomicBool,
-    /// Set when a WAL write failed: the head may then hold samples the WAL lacks, so
-    /// appends are refused until a restart replays the WAL.
-    wal_failed: AtomicBool,
+    /// Set while WAL writes fail (disk full, I/O error): the failed batch was rolled back
+    /// out of the head, the server reports not ready, and the next write that succeeds
+    /// clears it (ingestion resumes by itself once space is back).
+    wal_failing: AtomicBool,
+    /// Newest sample time of the blocks (i64::MIN without blocks): with the head's it
+    /// anchors retention and the oldest sample an append accepts.
+    blocks_max_t: std::sync::atomic::AtomicI64,
 }
 
 impl Db {
@@ -115,6 +119,11 @@ impl Db {
             blocks = blocks.len(),
             "storage opened"
         );
+        let blocks_max_t = blocks
+            .iter()
+            .map(|b| b.meta.max_time - 1)
+            .max()
+            .unwrap_or(i64::MIN);
         Ok(Arc::new(Db {
             opts,
             head,
@@ -129,8 +138,39 @@ impl Db {
             metrics: DbMetrics::default(),
             replay,
             closed: AtomicBool::new(false),
-            wal_failed: AtomicBool::new(false),
+            wal_failing: AtomicBool::new(false),
+            blocks_max_t: std::sync::atomic::AtomicI64::new(blocks_max_t),
         }))
+    }
+
+    /// Whether the last WAL write failed (disk full, I/O error): appends are refused with
+    /// nothing stored until a write succeeds again.
+    pub fn wal_failing(&self) -> bool {
+        self.wal_failing.load(Ordering::Acquire)
+    }
+
+    /// The time retention counts back from: the newest sample stored, but never later than
+    /// the wall clock (a sample stamped in the future cannot make retention delete today's
+    /// data).
+    pub fn retention_reference(&self) -> i64 {
+        let newest = self
+            .blocks_max_t
+            .load(Ordering::Acquire)
+            .max(self.head.max_time());
+        newest.min(now_ms())
+    }
+
+    /// Oldest timestamp an append accepts: what retention would not delete at once
+    /// (`i64::MIN` without time retention).
+    fn retention_floor(&self) -> i64 {
+        match self.opts.retention_time_ms {
+            Some(ret) if self.head.max_time() != i64::MIN
+                || self.blocks_max_t.load(Ordering::Acquire) != i64::MIN =>
+            {
+                self.retention_reference().saturating_sub(ret)
+            }
+            _ => i64::MIN,
+        }
     }
 
     /// The options in force.
@@ -314,20 +354,32 @@ impl Db {
     fn snapshot_head(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let series = self.head.all_series();
         let mut framed = Vec::new();
-        for chunk in series.chunks(1024) {
-            let recs: Vec<(u32, Vec<(&str, &str)>)> = chunk
-                .iter()
-                .map(|s| {
-                    (
-                        s.id,
-                        s.labels.iter().map(|l| (&*l.name, &*l.value)).collect(),
-                    )
-                })
-                .collect();
+        // Records are cut by bytes, not by count: a series with huge label values must not
+        // make a record the reader refuses (replay would stop there).
+        let mut recs: Vec<(u32, Vec<(&str, &str)>)> = Vec::new();
+        let mut bytes = 0usize;
+        for s in &series {
+            let labels: Vec<(&str, &str)> =
+                s.labels.iter().map(|l| (&*l.name, &*l.value)).collect();
+            let size: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+            if !recs.is_empty()
+                && (bytes + size > wal::SERIES_RECORD_BYTES || recs.len() >= 1024)
+            {
+                framed.clear();
+                wal::encode_series(&mut framed, &recs);
+                wal::write_checked(out, &framed)?;
+                recs.clear();
+                bytes = 0;
+            }
+            bytes += size;
+            recs.push((s.id, labels));
+        }
+        if !recs.is_empty() {
             framed.clear();
             wal::encode_series(&mut framed, &recs);
-            out.write_all(&framed)?;
+            wal::write_checked(out, &framed)?;
         }
+        drop(recs);
         let mut batch: Vec<(u32, i64, f64)> = Vec::new();
         let mut flush = |batch: &mut Vec<(u32, i64, f64)>, out: &mut dyn std::io::Write| {
             framed.clear();
@@ -355,19 +407,16 @@ impl Db {
         b.retain(|x| !old.iter().any(|o| Arc::ptr_eq(o, x)));
         b.extend(new);
         b.sort_by_key(|x| (x.meta.min_time, x.meta.max_time));
+        let max = b.iter().map(|x| x.meta.max_time - 1).max().unwrap_or(i64::MIN);
+        self.blocks_max_t.fetch_max(max, Ordering::AcqRel);
     }
 
     async fn apply_retention(&self) -> Result<()> {
         let blocks = self.blocks();
         let mut drop: Vec<Arc<Block>> = Vec::new();
         if let Some(ret) = self.opts.retention_time_ms {
-            let newest = blocks
-                .iter()
-                .map(|b| b.meta.max_time - 1)
-                .chain(std::iter::once(self.head.max_time()))
-                .max()
-                .unwrap_or(i64::MIN);
-            let cutoff = newest.saturating_sub(ret);
+            // Relative to the newest sample, never to a time past the wall clock.
+            let cutoff = self.retention_reference().saturating_sub(ret);
             drop.extend(blocks.iter().filter(|b| b.meta.max_time <= cutoff).cloned());
         }
         if let Some(limit) = self.opts.retention_size_bytes {
@@ -411,10 +460,15 @@ impl Appender for Db {
             if s.samples.is_empty() {
                 continue;
             }
-            let series = self
-                .head
-                .get_or_create(&s.labels, Some(&self.wal))
-                .inspect_err(|_| self.wal_failed.store(true, Ordering::Release))?;
+            let series = match self.head.get_or_create(&s.labels, Some(&self.wal)) {
+                Ok(series) => series,
+                Err(e) => {
+                    // Nothing of this batch may stay visible: it is not acknowledged.
+                    self.rollback(&w.accepted);
+                    self.note_wal_failure(&e);
+                    return Err(e);
+                }
+            };
             let mut d = series.data.lock();
             for &(t, v) in &s.samples {
                 w.push(&mut d, series.id, &series.labels, t, v);
@@ -442,6 +496,10 @@ const SCRATCH_KEEP: usize = 1 << 16;
 struct AppendWork {
     report: AppendReport,
     accepted: Vec<(u32, i64, f64)>,
+    /// Oldest and newest timestamps accepted: retention's floor and the wall clock plus
+    /// the future tolerance.
+    min_valid: i64,
+    max_valid: i64,
     min_ooo: i64,
     range: i64,
     lo: i64,
@@ -450,6 +508,24 @@ struct AppendWork {
 
 impl AppendWork {
     fn push(&mut self, d: &mut SeriesData, id: u32, labels: &Labels, t: i64, v: f64) {
+        if t > self.max_valid || t < self.min_valid {
+            let report = &mut self.report;
+            report.out_of_bounds += 1;
+            if report.first_rejection.is_none() {
+                report.first_rejection = Some(if t > self.max_valid {
+                    format!(
+                        "out of bounds: sample at {t} of {labels} is too far in the future (newest accepted: {})",
+                        self.max_valid
+                    )
+                } else {
+                    format!(
+                        "out of bounds: sample at {t} of {labels} is older than the retention window (oldest accepted: {})",
+                        self.min_valid
+                    )
+                });
+            }
+            return;
+        }
         match d.append(t, v, self.min_ooo, self.range) {
             Ok(Appended::New) => {
                 self.accepted.push((id, t, v));
@@ -485,11 +561,6 @@ impl Db {
                 "the data directory is open read-only".into(),
             ));
         }
-        if self.wal_failed.load(Ordering::Acquire) {
-            return Err(StorageError::Task(
-                "a WAL write failed earlier; appends are refused until a restart".into(),
-            ));
-        }
         let max_t = self.head.max_time();
         let min_ooo = if max_t == i64::MIN {
             i64::MIN
@@ -498,9 +569,15 @@ impl Db {
         };
         let mut accepted = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut().0));
         accepted.clear();
+        let max_valid = match self.opts.max_future_ms {
+            Some(f) => now_ms().saturating_add(f),
+            None => i64::MAX,
+        };
         Ok(AppendWork {
             report: AppendReport::default(),
             accepted,
+            min_valid: self.retention_floor(),
+            max_valid,
             min_ooo,
             range: self.opts.block_range_ms,
             lo: i64::MAX,
@@ -522,7 +599,10 @@ impl Db {
             let mut framed = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut().1));
             framed.clear();
             framed.reserve(accepted.len() * 14 + 16);
-            wal::encode_samples(&mut framed, &accepted);
+            // Records of bounded size: the reader's frame limit is never approached.
+            for part in accepted.chunks(wal::SAMPLES_PER_RECORD) {
+                wal::encode_samples(&mut framed, part);
+            }
             let written = if lazy {
                 self.wal.write_lazy(&framed)
             } else {
@@ -532,9 +612,14 @@ impl Db {
                 SCRATCH.with(|s| s.borrow_mut().1 = framed);
             }
             if let Err(e) = written {
-                self.wal_failed.store(true, Ordering::Release);
-                tracing::error!(error = %e, "WAL write failed: refusing appends until restart");
+                // The WAL lacks these samples: take them out of the head again, so that
+                // nothing unacknowledged is visible (or lost after being seen).
+                self.rollback(&accepted);
+                self.note_wal_failure(&e);
                 return Err(e);
+            }
+            if self.wal_failing.swap(false, Ordering::AcqRel) {
+                tracing::warn!("WAL writes succeed again: ingestion resumed");
             }
             self.head.observe(lo, hi);
             let span = self.head.max_time().saturating_sub(self.head.min_time());
@@ -562,16 +647,34 @@ impl Db {
     /// [`Db::append_refs`] it is the fast path of scraping: labels are resolved once per
     /// series, then every sample goes in by id.
     pub fn series_ref(&self, labels: &Labels) -> Result<u32> {
-        if self.wal_failed.load(Ordering::Acquire) {
-            return Err(StorageError::Task(
-                "a WAL write failed earlier; appends are refused until a restart".into(),
-            ));
-        }
         let _g = self.gate.read();
         self.head
             .get_or_create(labels, Some(&self.wal))
-            .inspect_err(|_| self.wal_failed.store(true, Ordering::Release))
+            .inspect_err(|e| self.note_wal_failure(e))
             .map(|s| s.id)
+    }
+
+    /// Removes samples of a batch whose WAL write failed from the head. They were new
+    /// (not duplicates) when appended, so removing their timestamps restores the series.
+    fn rollback(&self, accepted: &[(u32, i64, f64)]) {
+        if accepted.is_empty() {
+            return;
+        }
+        let lookup = self.head.lookup();
+        let mut by_series: Vec<(u32, i64)> = accepted.iter().map(|&(id, t, _)| (id, t)).collect();
+        by_series.sort_unstable();
+        for part in by_series.chunk_by(|a, b| a.0 == b.0) {
+            if let Some(series) = lookup.get(part[0].0) {
+                let ts: Vec<i64> = part.iter().map(|x| x.1).collect();
+                series.data.lock().remove_samples(&ts);
+            }
+        }
+    }
+
+    fn note_wal_failure(&self, e: &StorageError) {
+        if !self.wal_failing.swap(true, Ordering::AcqRel) {
+            tracing::error!(error = %e, "WAL write failed: the batch was refused and nothing of it stored; appends are retried as they come");
+        }
     }
 
     /// Appends samples by head id (from [`Db::series_ref`]). They are in the WAL (the OS)
@@ -597,6 +700,13 @@ impl Db {
         }
         Ok((self.finish_append(w, true)?, unknown))
     }
+}
+
+/// The wall clock in milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn replay_record(head: &Head, rec: Record, block_range: i64) {

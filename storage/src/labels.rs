@@ -109,20 +109,36 @@ impl Labels {
         h.digest()
     }
 
+    /// Checks one label or metric name: Prometheus 3.x takes any non-empty UTF-8; Strata
+    /// also refuses control characters (U+0000–U+001F, U+007F), which no exposition or
+    /// log line should carry inside a name. Values are not checked: writers escape them.
+    pub fn validate_name(n: &str) -> Result<(), String> {
+        if n.is_empty() {
+            return Err("empty label name".into());
+        }
+        if let Some(c) = n.chars().find(|c| *c < ' ' || *c == '\x7f') {
+            return Err(format!(
+                "name {n:?} contains the control character U+{:04X}",
+                c as u32
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks names as Prometheus 3.x does (any UTF-8, non-empty, no duplicates) and that the
-    /// metric name is present.
+    /// metric name is present; label names and the metric name must pass
+    /// [`Labels::validate_name`] (no control characters).
     pub fn validate_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Result<(), String> {
         let mut seen: HashSet<&str> = HashSet::with_capacity(pairs.len());
         let mut has_name = false;
         for (n, v) in pairs {
             let n = n.as_ref();
-            if n.is_empty() {
-                return Err("empty label name".into());
-            }
+            Self::validate_name(n)?;
             if !seen.insert(n) {
                 return Err(format!("duplicate label name {n:?}"));
             }
             if n == METRIC_NAME && !v.as_ref().is_empty() {
+                Self::validate_name(v.as_ref())?;
                 has_name = true;
             }
         }
@@ -272,5 +288,10 @@ mod tests {
         assert!(Labels::validate_pairs(&[("__name__", "x"), ("a", "1")]).is_ok());
         assert!(Labels::validate_pairs(&[("a", "1")]).is_err());
         assert!(Labels::validate_pairs(&[("__name__", "x"), ("a", "1"), ("a", "2")]).is_err());
+        assert!(Labels::validate_pairs(&[("__name__", "x.y"), ("ü b", "\n\"}")]).is_ok());
+        for bad in ["a\nb", "\0", "tab\t", "del\x7f"] {
+            assert!(Labels::validate_pairs(&[("__name__", "x"), (bad, "1")]).is_err());
+            assert!(Labels::validate_pairs(&[("__name__", bad)]).is_err());
+        }
     }
 }

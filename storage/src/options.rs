@@ -6,13 +6,17 @@ use std::time::Duration;
 /// Two hours: the head window and the smallest block range.
 pub const DEFAULT_BLOCK_RANGE_MS: i64 = 2 * 3600 * 1000;
 
+/// Ten minutes: how far ahead of the wall clock a sample may be (Prometheus's scrape limit).
+pub const DEFAULT_MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
+
 /// How the database behaves.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Data directory (`--storage.tsdb.path`).
     pub dir: PathBuf,
     /// Blocks whose newest sample is older than this (relative to the newest sample
-    /// stored) are dropped. `None` keeps data forever.
+    /// stored, never later than the wall clock) are dropped, and samples older than it
+    /// (relative to the wall clock) are refused at append. `None` keeps data forever.
     pub retention_time_ms: Option<i64>,
     /// Oldest blocks are dropped while blocks + WAL exceed this many bytes.
     pub retention_size_bytes: Option<u64>,
@@ -22,6 +26,10 @@ pub struct Options {
     pub ooo_window_ms: i64,
     /// WAL group-commit interval (fsync).
     pub wal_fsync_interval: Duration,
+    /// Samples stamped later than the wall clock plus this are refused as out of bounds
+    /// (`--storage.tsdb.too-far-in-future.time-window`; Prometheus refuses scraped samples
+    /// more than 10 minutes ahead). `None` accepts any future time.
+    pub max_future_ms: Option<i64>,
     /// Open without changing anything on disk (`strata sql` beside a running server):
     /// appends, maintenance and the block cut at close are off.
     pub read_only: bool,
@@ -38,6 +46,7 @@ impl Options {
             block_range_ms: DEFAULT_BLOCK_RANGE_MS,
             ooo_window_ms: 3600 * 1000,
             wal_fsync_interval: Duration::from_millis(100),
+            max_future_ms: Some(DEFAULT_MAX_FUTURE_MS),
             read_only: false,
         }
     }

@@ -243,6 +243,26 @@ impl SeriesData {
         self.rewrite(|s| s.0 >= t);
     }
 
+    /// Removes the samples at these timestamps (sorted ascending): the rollback of an
+    /// append whose WAL write failed. Late samples noted by a cut in progress go too.
+    pub(crate) fn remove_samples(&mut self, ts: &[i64]) {
+        let gone = |t: i64| ts.binary_search(&t).is_ok();
+        self.ooo.retain(|s| !gone(s.0));
+        if let Some(cut) = self.cut.as_mut() {
+            cut.1.retain(|s| !gone(s.0));
+        }
+        let (Some(&lo), Some(&hi)) = (ts.first(), ts.last()) else {
+            return;
+        };
+        if self
+            .chunks
+            .iter()
+            .any(|c| c.min_time() <= hi && c.max_time() >= lo)
+        {
+            self.rewrite(|s| !gone(s.0));
+        }
+    }
+
     /// Drops samples in `[mint, maxt]`.
     pub(crate) fn delete(&mut self, mint: i64, maxt: i64) {
         self.ooo.retain(|s| s.0 < mint || s.0 > maxt);
@@ -346,6 +366,20 @@ mod tests {
         d.truncate_before(45);
         let ts: Vec<i64> = d.all_samples().iter().map(|s| s.0).collect();
         assert_eq!(ts, [50]);
+    }
+
+    #[test]
+    fn removed_samples_leave_the_rest() {
+        let mut d = SeriesData::default();
+        for t in [10, 20, 30, 40] {
+            d.append(t, t as f64, i64::MIN, R).expect("append");
+        }
+        d.append(25, 25.0, i64::MIN, R).expect("out of order");
+        d.remove_samples(&[25, 40]);
+        let ts: Vec<i64> = d.all_samples().iter().map(|s| s.0).collect();
+        assert_eq!(ts, [10, 20, 30]);
+        // The newest sample can be appended again after its rollback.
+        assert_eq!(d.append(40, 41.0, i64::MIN, R), Ok(Appended::New));
     }
 
     #[test]

@@ -9,7 +9,9 @@
 mod record;
 
 pub use record::Record;
-pub(crate) use record::{encode_samples, encode_series, encode_tombstones};
+pub(crate) use record::{
+    SAMPLES_PER_RECORD, SERIES_RECORD_BYTES, encode_samples, encode_series, encode_tombstones,
+};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -36,6 +38,8 @@ struct Writer {
     file: File,
     segment: u64,
     size: u64,
+    /// A failed write left bytes that could not be cut off: write on in a new segment.
+    broken: bool,
 }
 
 /// The WAL of one data directory.
@@ -119,6 +123,12 @@ fn read_file(path: &Path) -> Result<(Vec<Record>, BadTail)> {
         pos = start + len;
     }
     Ok((recs, None))
+}
+
+/// Writes framed records of a checkpoint, refusing a frame the reader would refuse.
+pub(crate) fn write_checked(out: &mut dyn Write, framed: &[u8]) -> std::io::Result<()> {
+    record::check_frames(framed).map_err(std::io::Error::other)?;
+    out.write_all(framed)
 }
 
 fn read_only_err() -> StorageError {
@@ -220,6 +230,7 @@ impl Wal {
             file,
             segment: n,
             size,
+            broken: false,
         })
     }
 
@@ -239,16 +250,25 @@ impl Wal {
         if framed.is_empty() {
             return Ok(());
         }
+        record::check_frames(framed).map_err(|reason| StorageError::WalCorrupt {
+            path: self.dir.clone(),
+            offset: 0,
+            reason: format!("refusing to write: {reason}"),
+        })?;
         let mut guard = self.writer.lock();
         let w = guard.as_mut().ok_or_else(read_only_err)?;
-        if w.size > SEGMENT_SIZE {
+        if w.size > SEGMENT_SIZE || w.broken {
             self.rotate_locked(w)?;
         }
         let seg = w.segment;
         if let Err(e) = w.file.write_all(framed) {
-            // Cut a partial frame off so later records are not stranded behind it.
+            // Cut a partial frame off so later records are not stranded behind it; if the
+            // cut fails too, the next write starts a fresh segment (replay stops at the
+            // torn frame of this one and goes on with the next).
             let size = w.size;
-            let _ = w.file.set_len(size);
+            if w.file.set_len(size).is_err() {
+                w.broken = true;
+            }
             return Err(StorageError::io(
                 "write",
                 self.dir.join(segment_name(seg)),

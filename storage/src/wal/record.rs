@@ -18,8 +18,32 @@ const T_TOMBSTONES: u8 = 3;
 
 /// Bytes of the frame header.
 pub(crate) const HEADER: usize = 8;
-/// Largest payload accepted when reading (guards against a corrupt length).
+/// Largest payload accepted when reading (guards against a corrupt length). The writer
+/// refuses any frame past it ([`check_frames`]), so replay never meets a valid record it
+/// would refuse.
 pub(crate) const MAX_PAYLOAD: usize = 256 << 20;
+/// Series records are cut past this many label bytes (one huge series stays whole).
+pub(crate) const SERIES_RECORD_BYTES: usize = 1 << 20;
+/// Sample records hold at most this many samples (at most ~1.2 MB).
+pub(crate) const SAMPLES_PER_RECORD: usize = 64 * 1024;
+
+/// Checks framed records before they are written: every frame whole and within the
+/// reader's limit.
+pub(crate) fn check_frames(mut b: &[u8]) -> Result<(), String> {
+    while !b.is_empty() {
+        let Some(h) = b.get(..HEADER) else {
+            return Err("torn frame header".into());
+        };
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        if len == 0 || len > MAX_PAYLOAD {
+            return Err(format!(
+                "a record of {len} bytes is past the WAL's limit of {MAX_PAYLOAD} bytes"
+            ));
+        }
+        b = b.get(HEADER + len..).ok_or("torn frame")?;
+    }
+    Ok(())
+}
 
 fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -145,7 +169,8 @@ fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(&[0u8; HEADER]);
     body(out);
     let payload = &out[start + HEADER..];
-    let len = payload.len() as u32;
+    // A payload past u32 would wrap: saturate so `check_frames` refuses it.
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     let crc = crc32c::crc32c(payload);
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());

@@ -1,11 +1,16 @@
 //! Prometheus remote write 1.0: snappy-compressed (block format) protobuf `WriteRequest`s.
 //! The whole request is decoded and validated before anything is appended, so a malformed
-//! request stores nothing.
+//! request stores nothing. The server decodes with [`decode_bounded`]: element by element,
+//! with the decoded heap capped relative to the body (see `bounded.rs`).
 
 use prost::Message;
 use strata_storage::{Labels, SeriesSamples};
 
 use crate::error::IngestError;
+
+mod bounded;
+
+pub use bounded::{Decoded, HEAP_PER_BODY_BYTE, Limits, MAX_METADATA_PER_REQUEST, decode_bounded};
 
 /// Largest decompressed request accepted (Prometheus's default is 32 MiB too).
 pub const MAX_DECOMPRESSED: usize = 32 << 20;
@@ -59,8 +64,14 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
-/// Decompresses and decodes a request body.
+/// Decompresses and decodes a request body into prost's structures (tools and tests; the
+/// server decodes with [`decode_bounded`]).
 pub fn decode(body: &[u8]) -> Result<WriteRequest, IngestError> {
+    Ok(WriteRequest::decode(decompress(body)?.as_slice())?)
+}
+
+/// Decompresses a snappy block, refusing one that would exceed [`MAX_DECOMPRESSED`].
+fn decompress(body: &[u8]) -> Result<Vec<u8>, IngestError> {
     let len = snap::raw::decompress_len(body).map_err(|e| IngestError::Snappy(e.to_string()))?;
     if len > MAX_DECOMPRESSED {
         return Err(IngestError::TooLarge {
@@ -68,10 +79,9 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, IngestError> {
             limit: MAX_DECOMPRESSED,
         });
     }
-    let raw = snap::raw::Decoder::new()
+    snap::raw::Decoder::new()
         .decompress_vec(body)
-        .map_err(|e| IngestError::Snappy(e.to_string()))?;
-    Ok(WriteRequest::decode(raw.as_slice())?)
+        .map_err(|e| IngestError::Snappy(e.to_string()))
 }
 
 /// Validates a decoded request and turns it into append batches.
@@ -102,9 +112,9 @@ pub fn to_batch(req: WriteRequest) -> Result<Vec<SeriesSamples>, IngestError> {
     Ok(out)
 }
 
-/// Decodes, validates and converts a request body in one go.
+/// Decodes, validates and converts a request body in one go (unbounded labels).
 pub fn parse(body: &[u8]) -> Result<Vec<SeriesSamples>, IngestError> {
-    to_batch(decode(body)?)
+    decode_bounded(body, &Limits::default()).map(|d| d.batch)
 }
 
 fn describe(pairs: &[(&str, &str)]) -> String {

@@ -1,0 +1,335 @@
+//! Bounded decoding of a remote-write body: the protobuf is walked element by element
+//! (series, their labels and samples, metadata) instead of being decoded into prost's
+//! structures at once, so what a request may allocate is known as it grows and capped
+//! relative to the body.
+//!
+//! Why: protobuf elements can be tiny on the wire and large in memory. An empty
+//! `MetricMetadata` is 2 bytes and 80 in prost's struct, an empty `Sample` 2 and 16: a
+//! 32 MiB body of them decoded to gigabytes (observed: four 1.6 MB snappy bodies of empty
+//! metadata grew the server to 6 GB). Here empty metadata and series without samples cost
+//! nothing, metadata is deduplicated and capped per request, and the decoded heap of the
+//! series kept is estimated as it grows and refused past [`HEAP_PER_BODY_BYTE`] × the
+//! decompressed size.
+//!
+//! Label limits follow Prometheus's scrape options (`label_limit`,
+//! `label_name_length_limit`, `label_value_length_limit`, from `global`), with its errors.
+
+use std::collections::HashSet;
+
+use prost::Message;
+use prost::bytes::Buf;
+use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+use strata_storage::{Labels, SeriesSamples};
+
+use super::{Label, MetricMetadata, Sample, decompress, describe};
+use crate::error::IngestError;
+
+/// Decoded heap allowed per byte of decompressed body. A normal request decodes to about
+/// its own size (a sample is ~18 bytes on the wire and 16 decoded; labels are shared by a
+/// series' samples); series of one sample with two short labels reach ~4×. Empty samples
+/// (2 bytes, 16 decoded) are 8×: refused.
+pub const HEAP_PER_BODY_BYTE: usize = 6;
+/// Estimated heap of one stored label beyond its text: two `Arc<str>` (header, rounding)
+/// in a 32-byte `Label`.
+const LABEL_OVERHEAD: usize = 64;
+/// Heap any request may use, whatever its size.
+const HEAP_FLOOR: usize = 1 << 20;
+/// Distinct metadata entries kept from one request; more are ignored.
+pub const MAX_METADATA_PER_REQUEST: usize = 10_000;
+
+/// Prometheus's label limits (0 = unlimited).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub label_limit: usize,
+    pub label_name_length_limit: usize,
+    pub label_value_length_limit: usize,
+}
+
+/// A decoded request: the series to append and the (deduplicated) metadata.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub batch: Vec<SeriesSamples>,
+    pub metadata: Vec<MetricMetadata>,
+    /// Samples carried.
+    pub samples: usize,
+}
+
+/// Running estimate of the decoded heap against its cap.
+struct Budget {
+    used: usize,
+    cap: usize,
+}
+
+impl Budget {
+    fn take(&mut self, bytes: usize) -> Result<(), IngestError> {
+        self.used = self.used.saturating_add(bytes);
+        if self.used > self.cap {
+            return Err(IngestError::TooManyElements {
+                estimated: self.used,
+                limit: self.cap,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Decompresses, decodes and validates a request body within the heap budget.
+pub fn decode_bounded(body: &[u8], limits: &Limits) -> Result<Decoded, IngestError> {
+    let raw = decompress(body)?;
+    let mut budget = Budget {
+        used: 0,
+        cap: raw
+            .len()
+            .saturating_mul(HEAP_PER_BODY_BYTE)
+            .max(HEAP_FLOOR),
+    };
+    let mut out = Decoded::default();
+    let mut seen_md: HashSet<(i32, String, String, String)> = HashSet::new();
+    let mut buf: &[u8] = &raw;
+    let mut index = 0usize;
+    while buf.has_remaining() {
+        let (tag, wt) = decode_key(&mut buf)?;
+        match (tag, wt) {
+            (1, WireType::LengthDelimited) => {
+                let el = take_len_delimited(&mut buf)?;
+                if let Some(s) = decode_series(el, index, limits, &mut budget)? {
+                    out.samples += s.samples.len();
+                    out.batch.push(s);
+                }
+                index += 1;
+            }
+            (3, WireType::LengthDelimited) => {
+                let el = take_len_delimited(&mut buf)?;
+                let md = MetricMetadata::decode(el)?;
+                if md.metric_family_name.is_empty() || seen_md.len() >= MAX_METADATA_PER_REQUEST
+                {
+                    continue;
+                }
+                let key = (
+                    md.r#type,
+                    md.metric_family_name.clone(),
+                    md.help.clone(),
+                    md.unit.clone(),
+                );
+                if seen_md.insert(key) {
+                    budget.take(el.len() + std::mem::size_of::<MetricMetadata>() * 2)?;
+                    out.metadata.push(md);
+                }
+            }
+            _ => skip_field(wt, tag, &mut buf, DecodeContext::default())?,
+        }
+    }
+    Ok(out)
+}
+
+/// The bytes of one length-delimited field, advancing `buf` past them.
+fn take_len_delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], IngestError> {
+    let len = decode_varint(buf)?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= buf.len())
+        .ok_or(IngestError::Truncated)?;
+    let (el, rest) = buf.split_at(len);
+    *buf = rest;
+    Ok(el)
+}
+
+/// One `TimeSeries`: labels validated, samples sorted; `None` when it carries no sample.
+fn decode_series(
+    mut buf: &[u8],
+    index: usize,
+    limits: &Limits,
+    budget: &mut Budget,
+) -> Result<Option<SeriesSamples>, IngestError> {
+    let mut labels: Vec<Label> = Vec::new();
+    let mut samples: Vec<(i64, f64)> = Vec::new();
+    while buf.has_remaining() {
+        let (tag, wt) = decode_key(&mut buf)?;
+        match (tag, wt) {
+            (1, WireType::LengthDelimited) => {
+                let el = take_len_delimited(&mut buf)?;
+                let l = Label::decode(el)?;
+                budget.take(LABEL_OVERHEAD + l.name.len() + l.value.len())?;
+                labels.push(l);
+            }
+            (2, WireType::LengthDelimited) => {
+                let el = take_len_delimited(&mut buf)?;
+                let s = Sample::decode(el)?;
+                budget.take(std::mem::size_of::<(i64, f64)>())?;
+                samples.push((s.timestamp, s.value));
+            }
+            // Exemplars (3) and native histograms (4) are not stored yet.
+            _ => skip_field(wt, tag, &mut buf, DecodeContext::default())?,
+        }
+    }
+    let pairs: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+        .collect();
+    if let Err(reason) = Labels::validate_pairs(&pairs) {
+        return Err(IngestError::InvalidSeries {
+            index,
+            labels: describe_short(&pairs),
+            reason,
+        });
+    }
+    check_limits(&pairs, limits).map_err(|reason| IngestError::InvalidSeries {
+        index,
+        labels: describe_short(&pairs),
+        reason,
+    })?;
+    if samples.is_empty() {
+        return Ok(None);
+    }
+    budget.take(std::mem::size_of::<SeriesSamples>())?;
+    samples.sort_by_key(|s| s.0);
+    Ok(Some(SeriesSamples {
+        labels: Labels::from_pairs(pairs),
+        samples,
+    }))
+}
+
+/// Prometheus's label limits, with its error texts.
+fn check_limits(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), String> {
+    let metric = pairs
+        .iter()
+        .find(|(n, _)| *n == strata_storage::METRIC_NAME)
+        .map_or("", |(_, v)| v);
+    let metric = clip(metric);
+    if limits.label_limit > 0 && pairs.len() > limits.label_limit {
+        return Err(format!(
+            "label_limit exceeded (metric: {metric}, number of labels: {}, limit: {})",
+            pairs.len(),
+            limits.label_limit
+        ));
+    }
+    for (n, v) in pairs {
+        if limits.label_name_length_limit > 0 && n.len() > limits.label_name_length_limit {
+            return Err(format!(
+                "label_name_length_limit exceeded (metric: {metric}, label name: {}, length: {}, limit: {})",
+                clip(n),
+                n.len(),
+                limits.label_name_length_limit
+            ));
+        }
+        if limits.label_value_length_limit > 0 && v.len() > limits.label_value_length_limit {
+            return Err(format!(
+                "label_value_length_limit exceeded (metric: {metric}, label name: {}, value: {:?}, length: {}, limit: {})",
+                clip(n),
+                clip(v),
+                v.len(),
+                limits.label_value_length_limit
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first 50 characters, as Prometheus's `%.50s`.
+fn clip(s: &str) -> &str {
+    match s.char_indices().nth(50) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// A label set for an error message, each value clipped (a 300 KB value is not echoed).
+fn describe_short(pairs: &[(&str, &str)]) -> String {
+    let clipped: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (clip(n), clip(v))).collect();
+    describe(&clipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote_write::{TimeSeries, WriteRequest, encode};
+
+    fn series(name: &str, samples: usize) -> TimeSeries {
+        TimeSeries {
+            labels: vec![Label {
+                name: "__name__".into(),
+                value: name.into(),
+            }],
+            samples: (0..samples)
+                .map(|i| Sample {
+                    value: i as f64,
+                    timestamp: i as i64 * 1000,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_normal_request_decodes_like_prost() {
+        let req = WriteRequest {
+            timeseries: vec![series("a", 3), series("b", 0), series("c", 1)],
+            metadata: vec![],
+        };
+        let d = decode_bounded(&encode(&req), &Limits::default()).expect("valid");
+        assert_eq!(d.batch.len(), 2);
+        assert_eq!(d.samples, 4);
+        assert_eq!(d.batch, to_batch_ref(req));
+    }
+
+    fn to_batch_ref(req: WriteRequest) -> Vec<SeriesSamples> {
+        crate::remote_write::to_batch(req).expect("valid")
+    }
+
+    #[test]
+    fn empty_metadata_costs_nothing_and_duplicates_are_kept_once() {
+        let mut req = WriteRequest {
+            timeseries: vec![],
+            metadata: vec![MetricMetadata::default(); 100_000],
+        };
+        let md = MetricMetadata {
+            r#type: 1,
+            metric_family_name: "x_total".into(),
+            help: "h".into(),
+            unit: String::new(),
+        };
+        req.metadata.extend(std::iter::repeat_n(md, 1000));
+        let d = decode_bounded(&encode(&req), &Limits::default()).expect("valid");
+        assert_eq!(d.metadata.len(), 1);
+    }
+
+    #[test]
+    fn a_body_of_empty_samples_is_refused_by_its_heap() {
+        // One series, 4M empty samples: 8 MB on the wire, 64 MB decoded.
+        let mut ts = series("a", 0);
+        ts.samples = vec![Sample::default(); 4 << 20];
+        let req = WriteRequest {
+            timeseries: vec![ts],
+            metadata: vec![],
+        };
+        let e = decode_bounded(&encode(&req), &Limits::default()).expect_err("too many");
+        assert!(matches!(e, IngestError::TooManyElements { .. }), "{e}");
+    }
+
+    #[test]
+    fn label_limits_use_prometheus_errors() {
+        let mut ts = series("m", 1);
+        ts.labels.push(Label {
+            name: "long".into(),
+            value: "x".repeat(100),
+        });
+        let req = WriteRequest {
+            timeseries: vec![ts],
+            metadata: vec![],
+        };
+        let limits = Limits {
+            label_value_length_limit: 10,
+            ..Limits::default()
+        };
+        let e = decode_bounded(&encode(&req), &limits).expect_err("too long");
+        assert!(
+            e.to_string().contains("label_value_length_limit exceeded (metric: m, label name: long"),
+            "{e}"
+        );
+        let limits = Limits {
+            label_limit: 1,
+            ..Limits::default()
+        };
+        let e = decode_bounded(&encode(&req), &limits).expect_err("too many labels");
+        assert!(e.to_string().contains("label_limit exceeded"), "{e}");
+    }
+}
