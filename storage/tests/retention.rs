@@ -87,3 +87,40 @@ async fn size_retention_drops_oldest_blocks_first() {
         .collect();
     assert_eq!(got, expect, "a contiguous suffix is kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_removed_under_a_running_query_stays_readable_by_it() {
+    // A query holds the blocks it started with; retention (or compaction) removing one
+    // meanwhile must not fail the query: the block's open file outlives its directory.
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = Options::new(dir.path());
+    o.block_range_ms = 1_000;
+    o.retention_time_ms = Some(3_000);
+    let db = Db::open(o).await.expect("open");
+    for slice in 0..4 {
+        db.append(&batch(slice * 1_000, (slice + 1) * 1_000))
+            .expect("append");
+        db.maintain().await.expect("maintain");
+    }
+    let held = db.blocks();
+    let oldest = held.first().expect("a block").clone();
+    let m = Matcher::new(MatchOp::Equal, "i", "0").expect("matcher");
+    let ids = oldest.select(std::slice::from_ref(&m));
+    let before = oldest.read(&ids, i64::MIN, i64::MAX).await.expect("read");
+    for slice in 4..12 {
+        db.append(&batch(slice * 1_000, (slice + 1) * 1_000))
+            .expect("append");
+        db.maintain().await.expect("maintain");
+    }
+    assert!(
+        !db.blocks().iter().any(|b| std::sync::Arc::ptr_eq(b, &oldest)),
+        "retention removed the block"
+    );
+    assert!(
+        !dir.path().join(oldest.dir().as_ref()).join("meta.json").exists(),
+        "its files are gone"
+    );
+    let after = oldest.read(&ids, i64::MIN, i64::MAX).await.expect("read after removal");
+    assert_eq!(before, after);
+    assert!(!after.is_empty());
+}
