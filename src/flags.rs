@@ -21,6 +21,17 @@ pub(crate) struct Flags {
     /// Maximum number of bytes blocks and WAL may use (e.g. 512MB, 10GB). Oldest blocks go first.
     #[arg(long = "storage.tsdb.retention.size")]
     pub(crate) retention_size: Option<String>,
+    /// Samples stamped more than this ahead of the wall clock are refused as out of
+    /// bounds (scrape, remote write, push, rules); 0 accepts any future time.
+    #[arg(
+        long = "storage.tsdb.too-far-in-future.time-window",
+        default_value = "10m"
+    )]
+    pub(crate) too_far_in_future: String,
+    /// Maximum number of remote-write requests decoded and appended at once; more wait
+    /// (up to 10s, then 503 so the sender retries).
+    #[arg(long = "web.remote-write.max-concurrency", default_value_t = 4)]
+    pub(crate) remote_write_max_concurrency: usize,
     /// Address to listen on for UI, API and telemetry.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub(crate) listen_address: String,
@@ -36,6 +47,15 @@ pub(crate) struct Flags {
     /// Maximum number of queries executed concurrently.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     pub(crate) query_max_concurrency: usize,
+    /// Memory all running queries may reserve together (PromQL relations, SQL sorts, hash
+    /// tables and results), e.g. 1GB, 512MB; 0 for no limit. A query that would need more
+    /// fails with a 422 instead of growing the process.
+    #[arg(long = "query.max-memory", default_value = "1GB")]
+    pub(crate) query_max_memory: String,
+    /// Largest SQL result /api/v1/sql returns, in bytes of Arrow buffers (e.g. 64MB; 0 for
+    /// no cap). A larger result stops the query with a 422.
+    #[arg(long = "query.sql-max-result-bytes", default_value = "64MB")]
+    pub(crate) query_sql_max_result_bytes: String,
     /// Enable API endpoints for admin control actions.
     #[arg(long = "web.enable-admin-api")]
     pub(crate) enable_admin_api: bool,
@@ -49,6 +69,15 @@ pub(crate) struct Flags {
     /// Regex for CORS origin. It is fully anchored.
     #[arg(long = "web.cors.origin", default_value = ".*")]
     pub(crate) cors_origin: String,
+    /// Maximum number of simultaneous connections per listener; more wait in the listen
+    /// backlog. Prometheus defaults to 512; 4096 lets a thousand idle clients coexist with
+    /// health checks, scrapes and queries.
+    #[arg(long = "web.max-connections", default_value_t = strata_api::serve::DEFAULT_MAX_CONNECTIONS)]
+    pub(crate) max_connections: usize,
+    /// Maximum time to read a request's header; it also bounds how long an idle keep-alive
+    /// connection stays open. 0 disables it.
+    #[arg(long = "web.read-header-timeout", default_value = "30s")]
+    pub(crate) read_header_timeout: String,
     /// Accepted for compatibility: the remote-write receiver is always on.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub(crate) enable_remote_write_receiver: bool,
@@ -87,6 +116,11 @@ pub(crate) struct Flags {
     /// File the pushed groups are kept in (default: pushgateway.json in the data directory).
     #[arg(long = "pushgateway.persistence.file")]
     pub(crate) pushgateway_persistence_file: Option<PathBuf>,
+    /// The minimum interval at which the persistence file is rewritten after a change (as
+    /// the Pushgateway's `--persistence.interval`); also written at graceful shutdown, so a
+    /// crash loses at most one interval of pushes.
+    #[arg(long = "pushgateway.persistence.interval", default_value = "5m")]
+    pub(crate) pushgateway_persistence_interval: String,
     /// Delete push groups not pushed to for this long (e.g. 24h; 0 keeps them forever, as
     /// the Pushgateway does).
     #[arg(long = "pushgateway.group-ttl", default_value = "0s")]
@@ -202,10 +236,17 @@ impl Flags {
                 "query.max-concurrency",
                 self.query_max_concurrency.to_string(),
             ),
+            ("query.max-memory", self.query_max_memory.clone()),
+            (
+                "query.sql-max-result-bytes",
+                self.query_sql_max_result_bytes.clone(),
+            ),
             ("web.enable-admin-api", self.enable_admin_api.to_string()),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-remote-write-receiver", "true".to_string()),
             ("web.cors.origin", self.cors_origin.clone()),
+            ("web.max-connections", self.max_connections.to_string()),
+            ("web.read-header-timeout", self.read_header_timeout.clone()),
             ("web.config.file", opt(&self.web_config_file)),
             ("log.level", self.log_level.clone()),
             (
@@ -229,6 +270,10 @@ impl Flags {
                 "pushgateway.persistence.file",
                 opt(&self.pushgateway_persistence_file),
             ),
+            (
+                "pushgateway.persistence.interval",
+                self.pushgateway_persistence_interval.clone(),
+            ),
             ("pushgateway.group-ttl", self.pushgateway_group_ttl.clone()),
             (
                 "alertmanager.config.file",
@@ -242,6 +287,20 @@ impl Flags {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+    }
+
+    /// A byte-size flag (`1GB`, `512MiB`, or plain bytes); 0 means no limit (`usize::MAX`).
+    pub(crate) fn byte_size(name: &str, value: &str) -> Result<usize, String> {
+        let bytes = match value.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => strata_config::ByteSize::parse(value)
+                .map(|b| b.0)
+                .map_err(|e| format!("--{name}={value}: {e}"))?,
+        };
+        Ok(match bytes {
+            0 => usize::MAX,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        })
     }
 
     /// Query timeout in ms.

@@ -69,6 +69,13 @@ async fn run(flags: Flags) -> Result<(), String> {
     let mut opts = Options::new(&flags.tsdb_path);
     opts.retention_time_ms = flags.retention_time_ms()?;
     opts.retention_size_bytes = flags.retention_size_bytes()?;
+    opts.max_future_ms = match Flags::duration_ms(
+        "storage.tsdb.too-far-in-future.time-window",
+        &flags.too_far_in_future,
+    )? {
+        0 => None,
+        ms => Some(ms),
+    };
     if let Some(w) = config
         .storage
         .tsdb
@@ -112,9 +119,15 @@ async fn run(flags: Flags) -> Result<(), String> {
             lookback: flags.lookback_delta_ms()?,
             timeout: std::time::Duration::from_millis(flags.query_timeout_ms()?.max(1) as u64),
             max_samples: flags.query_max_samples,
+            max_memory: Flags::byte_size("query.max-memory", &flags.query_max_memory)?,
+            sql_max_result_bytes: Flags::byte_size(
+                "query.sql-max-result-bytes",
+                &flags.query_sql_max_result_bytes,
+            )?,
             max_concurrency: flags.query_max_concurrency,
             default_subquery_step: config.global.evaluation_interval.as_millis() as i64,
         },
+        remote_write_max_concurrency: flags.remote_write_max_concurrency.max(1),
     };
     let state = AppState::new(
         BuildInfo {
@@ -123,6 +136,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         },
         info,
     );
+    state.set_write_limits(write_limits(&config));
     let web = match &flags.web_config_file {
         Some(p) => Some(strata_api::web_config::WebConfig::load(p)?),
         None => None,
@@ -131,6 +145,24 @@ async fn run(flags: Flags) -> Result<(), String> {
         Some(w) => w.tls_acceptor()?,
         None => None,
     };
+    if flags.max_connections == 0 {
+        return Err("--web.max-connections must be at least 1".into());
+    }
+    let serve_opts = strata_api::serve::ServeOptions {
+        max_connections: flags.max_connections,
+        read_header_timeout: u64::try_from(Flags::duration_ms(
+            "web.read-header-timeout",
+            &flags.read_header_timeout,
+        )?)
+        .ok()
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis),
+        ..strata_api::serve::ServeOptions::default()
+    };
+    match strata_api::serve::raise_fd_limit() {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -144,18 +176,13 @@ async fn run(flags: Flags) -> Result<(), String> {
     let shutdown = async move {
         let _ = server_stop.wait_for(|s| *s).await;
     };
-    let server = match tls {
-        Some(acceptor) => {
-            let l = strata_api::web_config::TlsListener::new(listener, acceptor)
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown).await })
-        }
-        None => tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }),
-    };
+    let server = tokio::spawn(strata_api::serve::serve(
+        listener,
+        tls,
+        app,
+        serve_opts.clone(),
+        shutdown,
+    ));
 
     // Storage opens (WAL replay) while the server already answers /-/healthy.
     let db = Db::open(opts.clone())
@@ -212,11 +239,19 @@ async fn run(flags: Flags) -> Result<(), String> {
         Flags::duration_ms("pushgateway.group-ttl", &flags.pushgateway_group_ttl)?,
     )?;
     state.set_pushgateway(push_store.clone());
+    let persist_every = Flags::duration_ms(
+        "pushgateway.persistence.interval",
+        &flags.pushgateway_persistence_interval,
+    )?;
+    let push_persist = tokio::spawn(push_store.clone().persist_loop(
+        Duration::from_millis(persist_every.max(0) as u64),
+        stop_rx.clone(),
+    ));
     let push_interval = Arc::new(std::sync::atomic::AtomicI64::new(
         config.global.scrape_interval.as_millis() as i64,
     ));
     let push_task = tokio::spawn(strata_ingest::pushgateway::ingest::run(
-        push_store,
+        push_store.clone(),
         db.clone(),
         push_interval.clone(),
         stop_rx.clone(),
@@ -235,13 +270,15 @@ async fn run(flags: Flags) -> Result<(), String> {
                 app = strata_api::with_security(app, strata_api::web_config::WebSecurity::new(w));
             }
             let mut st = stop_rx.clone();
-            Some(tokio::spawn(async move {
-                axum::serve(l, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = st.wait_for(|s| *s).await;
-                    })
-                    .await
-            }))
+            Some(tokio::spawn(strata_api::serve::serve(
+                l,
+                None,
+                app,
+                serve_opts.clone(),
+                async move {
+                    let _ = st.wait_for(|s| *s).await;
+                },
+            )))
         }
         None => None,
     };
@@ -284,6 +321,13 @@ async fn run(flags: Flags) -> Result<(), String> {
     if let Some(p) = push_server {
         let _ = p.await;
     }
+    // No push can arrive any more: write what the last interval changed.
+    let _ = push_persist.await;
+    match tokio::task::spawn_blocking(move || push_store.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "persisting push groups at shutdown failed"),
+        Err(e) => tracing::error!(error = %e, "persisting push groups at shutdown failed"),
+    }
     let _ = fsync.await;
     let _ = maint.await;
     db.close()
@@ -291,6 +335,17 @@ async fn run(flags: Flags) -> Result<(), String> {
         .map_err(|e| format!("closing storage: {e}"))?;
     tracing::info!("storage closed; bye");
     Ok(())
+}
+
+/// Prometheus's `global` label limits, applied to remote write.
+fn write_limits(config: &strata_config::Config) -> strata_ingest::remote_write::Limits {
+    let g = &config.global;
+    let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    strata_ingest::remote_write::Limits {
+        label_limit: n(g.label_limit),
+        label_name_length_limit: n(g.label_name_length_limit),
+        label_value_length_limit: n(g.label_value_length_limit),
+    }
 }
 
 /// Alert push URLs of the statically configured Alertmanagers.
@@ -356,6 +411,7 @@ fn reload_fn(
                 std::sync::atomic::Ordering::Relaxed,
             );
             *state.config_yaml.write() = config.to_yaml().unwrap_or_default();
+            state.set_write_limits(write_limits(&config));
             tracing::info!(jobs = config.scrape_configs.len(), "configuration reloaded");
             Ok(())
         })
@@ -409,7 +465,12 @@ async fn wal_sync_loop(db: Arc<Db>, every: Duration, mut stop: tokio::sync::watc
         last = std::time::Instant::now();
         let d = db.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || d.sync_wal()).await {
-            tracing::error!(error = %e, "WAL fsync failed");
+            // After a failed fsync the kernel may have dropped the dirty pages and a retry
+            // would report success for data that is gone ("fsyncgate"): fail loudly, and
+            // let the restart replay what the WAL really holds.
+            tracing::error!(error = %e, "WAL fsync failed: exiting so that the restart replays the WAL");
+            eprintln!("strata: WAL fsync failed: {e}; exiting");
+            std::process::exit(3);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The push gateway over HTTP: Python's `prometheus_client` (`push_to_gateway`,
 //! `pushadd_to_gateway`, `delete_from_gateway`) pushing to the main port, the series then
 //! found with `/api/v1/query`; the drop-in Pushgateway port (`/metrics`, `/api/v1/metrics`);
-//! bad pushes refused with 400 leaving the group as it was; groups surviving a restart.
+//! bad pushes refused with 400 leaving the group as it was; groups surviving a graceful
+//! restart (the persistence file is written at shutdown, at most once per interval before).
 
 mod common;
 

@@ -10,6 +10,9 @@ pub enum ApiError {
     /// Bad parameters or body (400, `bad_data`).
     #[error("{0}")]
     BadData(String),
+    /// A request body past its limit (413, `bad_data`).
+    #[error("{0}")]
+    TooLarge(String),
     /// Storage not ready (503, `unavailable`).
     #[error("{0}")]
     Unavailable(String),
@@ -22,6 +25,7 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadData(_) => (StatusCode::BAD_REQUEST, "bad_data"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "bad_data"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

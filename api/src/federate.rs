@@ -1,14 +1,18 @@
 //! `/federate`: the newest sample (within the lookback window, not stale) of every series the
 //! `match[]` selectors pick, in the text exposition format with timestamps, as Prometheus
 //! serves it to federating servers. External labels are added where a series lacks them.
+//! Names and values are written by [`strata_ingest::expfmt`] as Prometheus 3.x writes them:
+//! a name that is not legacy-valid is quoted (`{"my.metric","label.x"="v"}`), `\`, `"` and
+//! newlines escaped, so no stored label can forge or break a line of the output.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use strata_ingest::expfmt;
+use strata_storage::METRIC_NAME;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -42,7 +46,7 @@ pub(crate) async fn federate(
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     let lookback = s.info.engine.lookback;
-    // name → (labels text → (t, v))
+    // name → (series as written → (t, v)); sorted as Prometheus sorts the families.
     let mut by_name: BTreeMap<String, BTreeMap<String, (i64, f64)>> = BTreeMap::new();
     for sel in &selectors {
         for series in db.select(sel, now - lookback + 1, now).await? {
@@ -52,33 +56,34 @@ pub(crate) async fn federate(
             if strata_storage::is_stale(v) {
                 continue;
             }
-            let mut name = String::new();
-            let mut labels: BTreeMap<&str, &str> = BTreeMap::new();
-            for l in series.labels.iter() {
-                if &*l.name == "__name__" {
-                    name = l.value.to_string();
-                } else {
-                    labels.insert(&l.name, &l.value);
-                }
-            }
+            let name = series.labels.metric_name();
+            let mut labels: BTreeMap<&str, &str> = series
+                .labels
+                .iter()
+                .filter(|l| &*l.name != METRIC_NAME)
+                .map(|l| (&*l.name, &*l.value))
+                .collect();
             for (k, v) in &s.info.external_labels {
                 labels.entry(k.as_str()).or_insert(v.as_str());
             }
             let mut text = String::new();
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    text.push(',');
-                }
-                let _ = write!(text, "{k}=\"{}\"", escape(v));
-            }
-            by_name.entry(name).or_default().insert(text, (t, v));
+            expfmt::write_series(&mut text, name, labels);
+            by_name
+                .entry(name.to_owned())
+                .or_default()
+                .insert(text, (t, v));
         }
     }
     let mut out = String::new();
     for (name, series) in &by_name {
-        let _ = writeln!(out, "# TYPE {name} untyped");
-        for (labels, (t, v)) in series {
-            let _ = writeln!(out, "{name}{{{labels}}} {} {t}", format_value(*v));
+        expfmt::write_type(&mut out, name, "untyped");
+        for (text, (t, v)) in series {
+            out.push_str(text);
+            out.push(' ');
+            out.push_str(&expfmt::format_float(*v));
+            out.push(' ');
+            out.push_str(&t.to_string());
+            out.push('\n');
         }
     }
     Ok((
@@ -89,24 +94,4 @@ pub(crate) async fn federate(
         out,
     )
         .into_response())
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        let mut b = ryu::Buffer::new();
-        let s = b.format(v);
-        s.strip_suffix(".0").unwrap_or(s).to_owned()
-    }
 }

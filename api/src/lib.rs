@@ -16,6 +16,7 @@ pub mod pushgateway;
 mod query;
 mod rules;
 mod self_metrics;
+pub mod serve;
 mod series;
 mod sql;
 mod status;
@@ -71,6 +72,9 @@ pub struct ServerInfo {
     pub alertmanagers: Vec<String>,
     /// Query engine settings (`--query.*` flags).
     pub engine: EngineOptions,
+    /// Remote-write requests decoded and appended at once (`--web.remote-write.max-concurrency`;
+    /// 0 means the default, 4).
+    pub remote_write_max_concurrency: usize,
 }
 
 /// Reloads the configuration (`/-/reload`, SIGHUP); the error is shown to the caller.
@@ -100,11 +104,19 @@ pub struct AppState {
     pub started: Instant,
     pub(crate) counters: self_metrics::HttpCounters,
     pub(crate) metadata: metadata::MetadataStore,
+    /// Label limits applied to remote write (`global.label_*limit`; replaced on reload).
+    pub(crate) write_limits: RwLock<strata_ingest::remote_write::Limits>,
+    /// Slots for remote-write requests in progress (their bodies are read after a slot).
+    pub(crate) write_slots: tokio::sync::Semaphore,
 }
 
 impl AppState {
     /// State for a server whose storage is still opening.
     pub fn new(build: BuildInfo, info: ServerInfo) -> Arc<Self> {
+        let write_slots = match info.remote_write_max_concurrency {
+            0 => 4,
+            n => n,
+        };
         Arc::new(AppState {
             config_yaml: RwLock::new(info.config_yaml.clone()),
             info,
@@ -122,6 +134,8 @@ impl AppState {
             started: Instant::now(),
             counters: self_metrics::HttpCounters::default(),
             metadata: metadata::MetadataStore::default(),
+            write_limits: RwLock::new(Default::default()),
+            write_slots: tokio::sync::Semaphore::new(write_slots),
         })
     }
 
@@ -132,6 +146,11 @@ impl AppState {
             .set(Arc::new(Engine::new(db.clone(), self.info.engine.clone())));
         let _ = self.db.set(db);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Sets the label limits remote write applies (from `global`, at start and reload).
+    pub fn set_write_limits(&self, l: strata_ingest::remote_write::Limits) {
+        *self.write_limits.write() = l;
     }
 
     /// Hands over the scrape manager (targets and metadata APIs).
@@ -325,7 +344,8 @@ async fn docs() -> axum::response::Html<&'static str> {
     openapi::docs_page().await
 }
 
-/// The router with every route.
+/// The router with every route. A panic in a handler answers 500 with Prometheus's error
+/// body ([`serve::catch_panic_layer`]).
 pub fn router(state: Arc<AppState>) -> Router {
     let (r, _) = api_routes(state.info.enable_admin_api).split_for_parts();
     let r = r.merge(pushgateway::push_routes()).merge(ui::routes());
@@ -339,6 +359,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     ))
     .layer(tower_http::compression::CompressionLayer::new().gzip(true))
     .layer(cors)
+    .layer(serve::catch_panic_layer())
     .with_state(state)
 }
 

@@ -24,7 +24,7 @@ pub(crate) async fn healthy() -> &'static str {
     "Strata is Healthy.\n"
 }
 
-/// 200 once WAL replay finished, 503 before.
+/// 200 once WAL replay finished, 503 before and while WAL writes fail.
 #[utoipa::path(
     method(get, head),
     path = "/-/ready",
@@ -37,6 +37,11 @@ pub(crate) async fn healthy() -> &'static str {
 )]
 pub(crate) async fn ready(State(s): State<Arc<AppState>>) -> (StatusCode, &'static str) {
     match s.db() {
+        // WAL writes failing (disk full): appends are refused until one succeeds again.
+        Ok(db) if db.wal_failing() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: WAL writes are failing (disk full?)\n",
+        ),
         Ok(_) => (StatusCode::OK, "Strata is Ready.\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n"),
     }

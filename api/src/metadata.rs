@@ -1,6 +1,7 @@
 //! Metric metadata (type, help, unit) learned from scrapes and remote-write requests, served at
 //! `/api/v1/metadata` in Prometheus's shape. Held in memory, newest entry per
-//! (metric, type, help, unit) kept, as Prometheus keeps scrape metadata.
+//! (metric, type, help, unit) kept, as Prometheus keeps scrape metadata. Remote-write
+//! metadata is bounded: families, bytes, and an expiry for families no longer sent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -25,10 +26,37 @@ pub(crate) struct Entry {
     unit: String,
 }
 
-/// Metadata per metric family name.
+/// Families the store keeps at most; entries of new families past it are ignored until
+/// old ones expire.
+const MAX_FAMILIES: usize = 100_000;
+/// Bytes (names, help, unit) the store keeps at most.
+const MAX_BYTES: usize = 32 << 20;
+/// A family not sent again for this long is forgotten (senders resend every minute).
+const EXPIRY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// One family's entries and when they were last sent.
+#[derive(Debug, Clone)]
+struct Family {
+    entries: BTreeSet<Entry>,
+    seen: std::time::Instant,
+}
+
+/// Metadata per metric family name, bounded in families, bytes and age.
 #[derive(Debug, Default)]
 pub(crate) struct MetadataStore {
-    by_metric: RwLock<BTreeMap<String, BTreeSet<Entry>>>,
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_metric: BTreeMap<String, Family>,
+    bytes: usize,
+    /// Entries refused because the store was full (a warning is logged once per fill).
+    refused: u64,
+}
+
+fn entry_bytes(name: &str, e: &Entry) -> usize {
+    name.len() + e.help.len() + e.unit.len() + 64
 }
 
 /// Remote write's `MetricType` enum → Prometheus's type names.
@@ -46,23 +74,71 @@ fn kind(t: i32) -> &'static str {
 }
 
 impl MetadataStore {
-    /// Records the metadata of a remote-write request.
+    /// Records the metadata of a remote-write request (already deduplicated and capped by
+    /// the decoder): a family keeps one entry per distinct type/help/unit, at most a few.
     pub(crate) fn record(&self, md: &[MetricMetadata]) {
         if md.is_empty() {
             return;
         }
-        let mut m = self.by_metric.write();
+        let now = std::time::Instant::now();
+        let mut m = self.inner.write();
+        if m.by_metric.len() >= MAX_FAMILIES || m.bytes >= MAX_BYTES {
+            m.expire(now);
+        }
         for x in md.iter().filter(|x| !x.metric_family_name.is_empty()) {
-            let set = m.entry(x.metric_family_name.clone()).or_default();
-            // A family keeps one entry per distinct type/help/unit, at most a few.
-            if set.len() < 8 {
-                set.insert(Entry {
-                    kind: kind(x.r#type),
-                    help: x.help.clone(),
-                    unit: x.unit.clone(),
+            let e = Entry {
+                kind: kind(x.r#type),
+                help: x.help.clone(),
+                unit: x.unit.clone(),
+            };
+            let size = entry_bytes(&x.metric_family_name, &e);
+            let is_new_family = !m.by_metric.contains_key(&x.metric_family_name);
+            if (is_new_family && m.by_metric.len() >= MAX_FAMILIES) || m.bytes + size > MAX_BYTES {
+                if m.refused == 0 {
+                    tracing::warn!(families = m.by_metric.len(), bytes = m.bytes,
+                        "metadata store full: new remote-write metadata is ignored until old entries expire");
+                }
+                m.refused += 1;
+                continue;
+            }
+            let fam = m
+                .by_metric
+                .entry(x.metric_family_name.clone())
+                .or_insert_with(|| Family {
+                    entries: BTreeSet::new(),
+                    seen: now,
                 });
+            fam.seen = now;
+            if fam.entries.len() < 8 && fam.entries.insert(e) {
+                m.bytes += size;
             }
         }
+    }
+
+    /// The families and their entries.
+    fn snapshot(&self) -> BTreeMap<String, BTreeSet<Entry>> {
+        self.inner
+            .read()
+            .by_metric
+            .iter()
+            .map(|(k, f)| (k.clone(), f.entries.clone()))
+            .collect()
+    }
+}
+
+impl Inner {
+    /// Drops families not sent for [`EXPIRY`].
+    fn expire(&mut self, now: std::time::Instant) {
+        let mut freed = 0;
+        self.by_metric.retain(|name, f| {
+            let keep = now.duration_since(f.seen) < EXPIRY;
+            if !keep {
+                freed += f.entries.iter().map(|e| entry_bytes(name, e)).sum::<usize>();
+            }
+            keep
+        });
+        self.bytes = self.bytes.saturating_sub(freed);
+        self.refused = 0;
     }
 }
 
@@ -89,7 +165,7 @@ pub(crate) async fn metadata(
     let limit = parse_limit(&p, "limit")?;
     let per_metric = parse_limit(&p, "limit_per_metric")?;
     let metric = p.get("metric").filter(|m| !m.is_empty());
-    let mut m = s.metadata.by_metric.read().clone();
+    let mut m = s.metadata.snapshot();
     for (_, pool) in s.scrape_pools() {
         for t in &pool.read().active {
             for (name, md) in t.metadata.lock().iter() {

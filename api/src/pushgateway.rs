@@ -1,9 +1,10 @@
 //! The Pushgateway HTTP API over [`strata_ingest::pushgateway::PushStore`]: `PUT`, `POST`
 //! and `DELETE` on `/metrics/job/<job>{/<label>/<value>}` on the main port, and with
 //! `--pushgateway.listen-address` a drop-in Pushgateway on its own port (`/metrics` with
-//! the pushed groups, `/api/v1/metrics`, `/api/v1/status`, `/api/v1/admin/wipe`,
-//! `/-/healthy`, `/-/ready`). Bodies are text 0.0.4 or protobuf delimited, optionally gzip.
-//! Errors are plain text with the status the Pushgateway uses (400, 500).
+//! the pushed groups, `/api/v1/metrics`, `/api/v1/status`, `/-/healthy`, `/-/ready`, and
+//! `PUT /api/v1/admin/wipe` only with `--web.enable-admin-api`: as the Pushgateway, the
+//! route does not exist otherwise, 404). Bodies are text 0.0.4 or protobuf delimited,
+//! optionally gzip. Errors are plain text with the status the Pushgateway uses (400, 500).
 
 use std::io::Read as _;
 use std::sync::Arc;
@@ -84,8 +85,7 @@ fn decode_body(
     }
 }
 
-/// Runs a store change off the async workers: it serialises the groups and fsyncs the
-/// persistence file.
+/// Runs a push off the async workers: decoding and checking a large body is CPU work.
 async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
     tokio::task::spawn_blocking(f)
         .await
@@ -124,10 +124,8 @@ fn delete(s: &AppState, rest: &str) -> Response {
         Ok(k) => k,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
-    match st.delete(&key) {
-        Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-    }
+    st.delete(&key);
+    StatusCode::ACCEPTED.into_response()
 }
 
 /// `PUT /metrics/job/<job>{/<label>/<value>}`: replaces the group.
@@ -245,10 +243,13 @@ async fn pg_status(State(s): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
+/// `PUT /api/v1/admin/wipe`: deletes every group (routed only with the admin flag).
 async fn pg_wipe(State(s): State<Arc<AppState>>) -> Response {
-    match store(&s).map(|st| st.wipe()) {
-        Ok(Ok(())) => StatusCode::ACCEPTED.into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    match store(&s) {
+        Ok(st) => {
+            st.wipe();
+            StatusCode::ACCEPTED.into_response()
+        }
         Err(r) => r.into_response(),
     }
 }
@@ -264,17 +265,20 @@ async fn pg_ready(State(s): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// The drop-in Pushgateway served on `--pushgateway.listen-address`.
+/// The drop-in Pushgateway served on `--pushgateway.listen-address`; the admin API (wipe)
+/// only with `--web.enable-admin-api`.
 pub fn pushgateway_router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/metrics", get(pg_metrics))
+    let mut r = Router::new();
+    if state.info.enable_admin_api {
+        r = r.route("/api/v1/admin/wipe", put(pg_wipe));
+    }
+    r.route("/metrics", get(pg_metrics))
         .route(
             "/metrics/{*grouping}",
             put(push_put).post(push_post).delete(push_delete),
         )
         .route("/api/v1/metrics", get(pg_api_metrics))
         .route("/api/v1/status", get(pg_status))
-        .route("/api/v1/admin/wipe", put(pg_wipe))
         .route("/-/healthy", get(pg_healthy))
         .route("/-/ready", get(pg_ready))
         .layer(axum::extract::DefaultBodyLimit::max(

@@ -1,5 +1,7 @@
 //! `/metrics`: the process's own metrics in Prometheus text format 0.0.4, with Prometheus's
 //! metric names where one exists (so existing dashboards work) and `strata_` otherwise.
+//! Names and help texts are constants; label values from configuration (rule group files
+//! and names) are escaped by [`strata_ingest::expfmt`].
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -52,7 +54,8 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
     let _ = writeln!(
         o.0,
         "# HELP strata_build_info Build information.\n# TYPE strata_build_info gauge\nstrata_build_info{{version=\"{}\",revision=\"{}\"}} 1",
-        s.build.version, s.build.revision
+        strata_ingest::expfmt::escape(s.build.version, true),
+        strata_ingest::expfmt::escape(s.build.revision, true)
     );
     process_metrics(&mut o, &s);
     rule_metrics(&mut o, &s);
@@ -196,10 +199,7 @@ fn rule_metrics(o: &mut Out, s: &AppState) {
     for g in &groups {
         let key = format!(
             "rule_group=\"{}\"",
-            format!("{};{}", g.file, g.def.name)
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
+            strata_ingest::expfmt::escape(&format!("{};{}", g.file, g.def.name), true)
         );
         let st = g.state.lock().clone();
         last.push((key.clone(), st.eval_seconds));

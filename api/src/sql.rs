@@ -4,7 +4,11 @@
 //! (`{"status":"success","data":{"columns":[{"name","type"}],"rows":[{column: value}]}}`),
 //! an Arrow IPC stream with `Accept: application/vnd.apache.arrow.stream`, or CSV with
 //! `Accept: text/csv`. Errors use Prometheus's envelope (`bad_data` 400, `execution` 422,
-//! `timeout` 503).
+//! `timeout` 503); a result past `--query.max-samples` rows or
+//! `--query.sql-max-result-bytes` bytes, and a query whose operators need more than
+//! `--query.max-memory`, are `execution` errors naming the limit. The JSON rows are
+//! written by Arrow's JSON writer straight into the response body (column order kept), with
+//! no intermediate JSON tree.
 
 use std::sync::Arc;
 
@@ -101,7 +105,7 @@ pub(crate) async fn sql(
     } else if accept.contains("text/csv") {
         csv(&out).map(|b| ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], b).into_response())
     } else {
-        json_rows(&out).map(|v| axum::Json(v).into_response())
+        json_rows(&out).map(|b| ([(header::CONTENT_TYPE, "application/json")], b).into_response())
     };
     rendered.unwrap_or_else(|e| ApiError::Internal(e).into_response())
 }
@@ -138,7 +142,7 @@ fn csv(out: &SqlOutput) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-fn json_rows(out: &SqlOutput) -> Result<Value, String> {
+fn json_rows(out: &SqlOutput) -> Result<Vec<u8>, String> {
     let columns: Vec<Value> = out
         .schema
         .fields()
@@ -152,17 +156,59 @@ fn json_rows(out: &SqlOutput) -> Result<Value, String> {
             json!({"name": f.name(), "type": t})
         })
         .collect();
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(64 + out.bytes().saturating_mul(2));
+    buf.extend_from_slice(br#"{"status":"success","data":{"columns":"#);
+    serde_json::to_writer(&mut buf, &columns).map_err(|e| e.to_string())?;
+    buf.extend_from_slice(br#","rows":"#);
+    let rows_at = buf.len();
     {
         let mut w = ArrayWriter::new(&mut buf);
         let refs: Vec<&_> = out.batches.iter().collect();
         w.write_batches(&refs).map_err(|e| e.to_string())?;
         w.finish().map_err(|e| e.to_string())?;
     }
-    let rows: Value = if buf.is_empty() {
-        json!([])
-    } else {
-        serde_json::from_slice(&buf).map_err(|e| e.to_string())?
-    };
-    Ok(json!({"status": "success", "data": {"columns": columns, "rows": rows}}))
+    if buf.len() == rows_at {
+        buf.extend_from_slice(b"[]");
+    }
+    buf.extend_from_slice(b"}}");
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SQL output of `q` over an empty database.
+    fn output(q: &str) -> SqlOutput {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = std::env::temp_dir().join(format!(
+            "strata-sql-json-{}-{}",
+            std::process::id(),
+            q.len()
+        ));
+        let out = rt.block_on(async {
+            let db = strata_storage::Db::open(strata_storage::Options::new(&dir))
+                .await
+                .expect("db");
+            let engine = strata_engine::Engine::new(db, strata_engine::EngineOptions::default());
+            engine.sql(q, None).await.expect("sql")
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    #[test]
+    fn json_rows_are_one_valid_document() {
+        let out = output("SELECT 1 AS a, 'x' AS b, CAST('NaN' AS DOUBLE) AS c");
+        let v: Value = serde_json::from_slice(&json_rows(&out).expect("json")).expect("valid");
+        assert_eq!(v["data"]["rows"], json!([{"a": 1, "b": "x", "c": null}]));
+        assert_eq!(v["data"]["columns"][1], json!({"name": "b", "type": "Utf8"}));
+        let out = output("SELECT 1 AS a WHERE false");
+        let v: Value = serde_json::from_slice(&json_rows(&out).expect("json")).expect("valid");
+        assert_eq!(v["data"]["rows"], json!([]));
+        assert_eq!(v["status"], "success");
+    }
 }

@@ -5,13 +5,16 @@
 //!
 //! The file is read once at startup (Prometheus re-reads it per connection); a change needs
 //! a restart. `RequestClientCert` and `RequireAnyClientCert` verify a presented certificate
-//! against `client_ca_file` too (Go accepts any certificate there): stricter, never looser. Unknown keys and bad values are refused with the file and field named.
+//! against `client_ca_file` too (Go accepts any certificate there): stricter, never looser.
+//! Unknown keys and bad values are refused with the file and field named.
+//!
+//! bcrypt checks run off the async workers, a few at a time, with verdicts cached; an
+//! unknown user costs the same bcrypt work as a known one ([`WebSecurity`]). The TLS
+//! handshake itself runs in [`crate::serve`], under the connection cap.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -19,8 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use serde::Deserialize;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -231,14 +233,32 @@ fn parse_version(v: &str) -> Result<u8, String> {
     }
 }
 
+/// A bcrypt hash that matches no password, checked when the user is unknown so that an
+/// unknown user costs the same bcrypt work as a known one (the cost, `10` here, is replaced
+/// by the configured hashes' cost). Salt and digest are those of a real hash, so it parses.
+const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+
+/// Cached verification results are kept for at most this many (user, password) pairs each
+/// way; past it the cache starts over (a flood of wrong passwords cannot grow it).
+const CACHE_LIMIT: usize = 1024;
+
 /// Basic authentication and security headers, as one middleware state.
+///
+/// bcrypt is slow on purpose, so its work runs on the blocking pool, never on the async
+/// workers, and at most [`WebSecurity::bcrypt_slots`] checks run at once: a flood of wrong
+/// passwords waits for a slot instead of taking every blocking thread and core, while a
+/// client whose credentials were verified before is answered from the cache at once.
 pub struct WebSecurity {
     users: BTreeMap<String, String>,
+    /// Checked for unknown users: no match, same cost as the configured hashes.
+    dummy_hash: String,
     headers: Vec<(HeaderName, HeaderValue)>,
-    /// Verified (user, password) pairs: bcrypt is slow on purpose, a client sends the same
-    /// credentials on every request.
+    /// Verified (user, password) pairs: a client sends the same credentials every request.
     verified: Mutex<HashSet<(String, String)>>,
+    /// Pairs that failed: a client retrying a wrong password costs no bcrypt work.
     failed: Mutex<HashSet<(String, String)>>,
+    /// Bounds the bcrypt checks running at once.
+    bcrypt: Arc<Semaphore>,
 }
 
 impl WebSecurity {
@@ -254,56 +274,109 @@ impl WebSecurity {
                 ))
             })
             .collect();
+        let cost = cfg
+            .basic_auth_users
+            .values()
+            .filter_map(|h| bcrypt_cost(h))
+            .max()
+            .unwrap_or(bcrypt::DEFAULT_COST);
         Arc::new(WebSecurity {
             users: cfg.basic_auth_users.clone(),
+            dummy_hash: dummy_hash(cost),
             headers,
             verified: Mutex::new(HashSet::new()),
             failed: Mutex::new(HashSet::new()),
+            bcrypt: Arc::new(Semaphore::new(Self::bcrypt_slots())),
         })
     }
 
-    fn authorized(&self, req: &Request) -> bool {
+    /// bcrypt checks run at once: half the cores (at least one), so the other half keeps
+    /// serving while a flood of wrong passwords is checked.
+    pub fn bcrypt_slots() -> usize {
+        std::thread::available_parallelism()
+            .map(|n| n.get() / 2)
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Whether `credentials` (from [`credentials`]) may pass.
+    async fn authorized(&self, credentials: Option<(String, String)>) -> bool {
         if self.users.is_empty() {
             return true;
         }
-        let Some((user, pass)) = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Basic "))
-            .and_then(|b| {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
-                    .ok()
-            })
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())))
-        else {
+        let Some(key) = credentials else {
             return false;
         };
-        let key = (user.clone(), pass.clone());
-        if self.verified.lock().contains(&key) {
-            return true;
+        if let Some(known) = self.cached(&key) {
+            return known;
         }
-        if self.failed.lock().contains(&key) {
+        // Held until bcrypt returns, even if this request is dropped meanwhile.
+        let Ok(slot) = self.bcrypt.clone().acquire_owned().await else {
             return false;
+        };
+        // The same pair may have been checked while this one waited for a slot.
+        if let Some(known) = self.cached(&key) {
+            return known;
         }
-        let ok = self
-            .users
-            .get(&user)
-            .is_some_and(|hash| bcrypt::verify(&pass, hash).unwrap_or(false));
-        if ok {
-            self.verified.lock().insert(key);
-        } else {
-            let mut f = self.failed.lock();
-            if f.len() > 1024 {
-                f.clear();
-            }
-            f.insert(key);
+        let (hash, known_user) = match self.users.get(&key.0) {
+            Some(h) => (h.clone(), true),
+            None => (self.dummy_hash.clone(), false),
+        };
+        let pass = key.1.clone();
+        let matched = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            bcrypt::verify(pass, &hash).unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false);
+        let ok = matched && known_user;
+        let cache = if ok { &self.verified } else { &self.failed };
+        let mut c = cache.lock();
+        if c.len() >= CACHE_LIMIT {
+            c.clear();
         }
+        c.insert(key);
         ok
     }
+
+    /// A cached verdict for the pair, if any.
+    fn cached(&self, key: &(String, String)) -> Option<bool> {
+        if self.verified.lock().contains(key) {
+            Some(true)
+        } else if self.failed.lock().contains(key) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// The (user, password) of a `Basic` authorization header.
+fn credentials(req: &Request) -> Option<(String, String)> {
+    use base64::Engine;
+    let b = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b.trim())
+        .ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    let (u, p) = s.split_once(':')?;
+    Some((u.to_owned(), p.to_owned()))
+}
+
+/// The cost of a bcrypt hash (`$2y$10$...` is 10).
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
+}
+
+/// [`DUMMY_HASH`] at `cost` (clamped to bcrypt's 4..=31).
+fn dummy_hash(cost: u32) -> String {
+    let rest = DUMMY_HASH.get(7..).unwrap_or_default();
+    format!("$2y${:02}${rest}", cost.clamp(4, 31))
 }
 
 /// The middleware: 401 without valid credentials; configured headers on every response.
@@ -312,7 +385,7 @@ pub async fn security_layer(
     req: Request,
     next: Next,
 ) -> Response {
-    let mut resp = if sec.authorized(&req) {
+    let mut resp = if sec.authorized(credentials(&req)).await {
         next.run(req).await
     } else {
         (
@@ -328,61 +401,46 @@ pub async fn security_layer(
     resp
 }
 
-/// A listener that hands axum TLS connections, handshakes done off the accept loop.
-pub struct TlsListener {
-    rx: mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
 
-impl TlsListener {
-    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
-        let local = tcp.local_addr()?;
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                if tx.is_closed() {
-                    return;
-                }
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(TlsListener { rx, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(x) => x,
-            // The accept task never ends while the listener lives.
-            None => std::future::pending().await,
-        }
+    #[test]
+    fn the_dummy_hash_parses_and_matches_nothing() {
+        let h = dummy_hash(4);
+        assert_eq!(bcrypt_cost(&h), Some(4));
+        assert!(!bcrypt::verify("", &h).unwrap());
+        assert!(!bcrypt::verify("password", &h).unwrap());
+        assert_eq!(bcrypt_cost(&dummy_hash(12)), Some(12));
     }
 
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+    #[tokio::test]
+    async fn verdicts_are_cached_and_unknown_users_refused() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let cfg = WebConfig {
+            basic_auth_users: [("alice".to_owned(), hash)].into_iter().collect(),
+            ..WebConfig::default()
+        };
+        let sec = WebSecurity::new(&cfg);
+        assert_eq!(bcrypt_cost(&sec.dummy_hash), Some(4));
+        let req = |cred: &str| {
+            use base64::Engine;
+            let v = base64::engine::general_purpose::STANDARD.encode(cred);
+            Request::builder()
+                .header(header::AUTHORIZATION, format!("Basic {v}"))
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let auth = |cred: &str| sec.authorized(credentials(&req(cred)));
+        assert!(auth("alice:s3cret").await);
+        assert_eq!(
+            sec.cached(&("alice".into(), "s3cret".into())),
+            Some(true)
+        );
+        assert!(!auth("alice:wrong").await);
+        assert!(!auth("bob:s3cret").await);
+        assert_eq!(sec.cached(&("bob".into(), "s3cret".into())), Some(false));
+        assert!(!sec.authorized(None).await);
     }
 }

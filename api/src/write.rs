@@ -1,19 +1,28 @@
 //! `POST /api/v1/write`: remote write 1.0. 204 once every accepted sample is in the WAL;
 //! 400 with the reason for a malformed body (nothing of it stored) and, as Prometheus, for
 //! samples refused as out of bounds or conflicting (the others are stored).
+//!
+//! Bounded: at most `--web.remote-write.max-concurrency` requests are read, decoded and
+//! appended at once (a request waits up to [`SLOT_WAIT`] for a slot before its body is
+//! read, then gets 503 so the sender retries); the body is read up to the size limit
+//! (413 past it) and decoded element by element within a heap budget relative to its size
+//! (`strata_ingest::remote_write::decode_bounded`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use strata_storage::Appender;
+use strata_storage::{Appender, StorageError};
 
 use crate::AppState;
 #[allow(unused_imports)]
 use crate::openapi::*;
+
+/// How long a request waits for a decoding slot before 503.
+const SLOT_WAIT: Duration = Duration::from_secs(10);
 
 #[utoipa::path(
     method(post),
@@ -23,31 +32,57 @@ use crate::openapi::*;
     request_body(content = Vec<u8>, content_type = "application/x-protobuf", description = "snappy block-compressed WriteRequest"),
     responses(
         (status = 204, description = "Every accepted sample is in the WAL"),
-        (status = 400, description = "Malformed body, or samples refused", body = String, content_type = "text/plain"),
-        (status = 503, description = "Storage not ready", body = String, content_type = "text/plain"),
+        (status = 400, description = "Malformed body, or samples refused (out of bounds: too old for retention, too far in the future, or behind the out-of-order window)", body = String, content_type = "text/plain"),
+        (status = 413, description = "Body larger than the limit", body = String, content_type = "text/plain"),
+        (status = 503, description = "Storage not ready, WAL writes failing, or too many remote-write requests at once (retry)", body = String, content_type = "text/plain"),
         (status = 500, description = "Storage failure", body = String, content_type = "text/plain")
     )
 )]
-pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
+pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let db = match s.db() {
         Ok(db) => db.clone(),
         Err(e) => return e.into_response(),
     };
-    let batch = match strata_ingest::remote_write::decode(&body).and_then(|req| {
-        let md = req.metadata.clone();
-        strata_ingest::remote_write::to_batch(req).map(|b| (b, md))
-    }) {
-        Ok((b, md)) => {
-            s.metadata.record(&md);
-            b
-        }
+    let Ok(Ok(_slot)) = tokio::time::timeout(SLOT_WAIT, s.write_slots.acquire()).await else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "too many remote-write requests in progress; retry\n",
+        )
+            .into_response();
+    };
+    let limit = strata_ingest::remote_write::MAX_DECOMPRESSED;
+    let body = match axum::body::to_bytes(req.into_body(), limit).await {
+        Ok(b) => b,
         Err(e) => {
+            s.counters
+                .remote_write_rejected
+                .fetch_add(1, Ordering::Relaxed);
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("reading the body (limit {limit} bytes): {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    let limits = *s.write_limits.read();
+    // Decoding a 32 MiB body is CPU work: off the async workers.
+    let decoded = tokio::task::spawn_blocking(move || {
+        strata_ingest::remote_write::decode_bounded(&body, &limits)
+    })
+    .await;
+    let decoded = match decoded {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
             s.counters
                 .remote_write_rejected
                 .fetch_add(1, Ordering::Relaxed);
             return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
         }
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     };
+    s.metadata.record(&decoded.metadata);
+    let batch = decoded.batch;
     let res = tokio::task::spawn_blocking(move || db.append(&batch)).await;
     match res {
         Ok(Ok(report)) => match report.first_rejection {
@@ -64,6 +99,16 @@ pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, body: Bytes) ->
             )
                 .into_response(),
         },
+        // Disk full or I/O error: nothing of the request is stored; the sender retries.
+        Ok(Err(e @ StorageError::Io { .. })) => {
+            tracing::warn!(error = %e, "remote write refused: WAL write failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                format!("{e}\n"),
+            )
+                .into_response()
+        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "remote write append failed");
             (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()

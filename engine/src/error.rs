@@ -19,6 +19,25 @@ pub enum EngineError {
     /// The query would load more samples than `--query.max-samples`.
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
+    /// The query would need more memory than `--query.max-memory` leaves it (the pool is
+    /// shared by running queries).
+    #[error(
+        "query processing would use too much memory: over the {limit}-byte query memory limit (--query.max-memory, shared by running queries): {detail}"
+    )]
+    OutOfMemory {
+        /// The pool's size in bytes.
+        limit: usize,
+        /// What needed the memory.
+        detail: String,
+    },
+    /// An SQL result is larger than `--query.sql-max-result-bytes`.
+    #[error(
+        "SQL result exceeds {limit} bytes (--query.sql-max-result-bytes); select fewer rows or columns, or add a LIMIT"
+    )]
+    ResultTooLarge {
+        /// The cap in bytes.
+        limit: usize,
+    },
     /// The query ran longer than its timeout.
     #[error("query timed out in expression evaluation")]
     Timeout,
@@ -35,7 +54,10 @@ impl EngineError {
     pub fn error_type(&self) -> &'static str {
         match self {
             EngineError::Parse(_) | EngineError::BadData(_) => "bad_data",
-            EngineError::Exec(_) | EngineError::TooManySamples => "execution",
+            EngineError::Exec(_)
+            | EngineError::TooManySamples
+            | EngineError::OutOfMemory { .. }
+            | EngineError::ResultTooLarge { .. } => "execution",
             EngineError::Timeout => "timeout",
             EngineError::Storage(StorageError::BadRegex { .. }) => "bad_data",
             EngineError::Storage(_) | EngineError::DataFusion(_) => "internal",

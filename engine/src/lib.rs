@@ -24,6 +24,7 @@
 pub mod error;
 pub mod exec;
 pub mod functions;
+pub mod memory;
 pub mod model;
 mod parse_cache;
 pub mod plan;
@@ -31,9 +32,11 @@ pub mod result;
 pub mod sql;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use datafusion::execution::TaskContext;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::collect;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use parking_lot::Mutex;
@@ -44,8 +47,15 @@ pub use error::{EngineError, Result};
 pub use model::{Annotations, QueryParams};
 pub use result::{PromValue, Sample, Series};
 
+use crate::memory::Budget;
 use crate::model::{QueryContext, Rows, SeriesRegistry};
 use crate::plan::{Planned, Planner};
+
+/// Prometheus's limit on the points of each series of a range query.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Bytes of one point of a result series (`(i64, f64)`).
+const RESULT_POINT_BYTES: usize = 16;
 
 /// Engine settings (from the command-line flags).
 #[derive(Clone, Debug)]
@@ -54,8 +64,19 @@ pub struct EngineOptions {
     pub lookback: i64,
     /// `--query.timeout`.
     pub timeout: Duration,
-    /// `--query.max-samples`.
+    /// `--query.max-samples`: the most points (raw samples, rows of intermediate and
+    /// final relations, per-step accumulators) a query may hold at once. A subquery with
+    /// more steps than this is refused when planned.
     pub max_samples: u64,
+    /// `--query.max-memory`: bytes of the memory pool shared by every running query,
+    /// PromQL and SQL (default [`memory::DEFAULT_MAX_MEMORY`], 1 GiB). PromQL relations
+    /// and SQL operators reserve from it before allocating; a query that cannot fails
+    /// with [`EngineError::OutOfMemory`].
+    pub max_memory: usize,
+    /// `--query.sql-max-result-bytes`: the most bytes (Arrow buffers) an SQL result may
+    /// hold (default [`sql::DEFAULT_MAX_RESULT_BYTES`], 64 MiB); past it the query stops
+    /// with [`EngineError::ResultTooLarge`].
+    pub sql_max_result_bytes: usize,
     /// `--query.max-concurrency`.
     pub max_concurrency: usize,
     /// Default subquery resolution (ms): the global evaluation interval.
@@ -68,6 +89,8 @@ impl Default for EngineOptions {
             lookback: 5 * 60_000,
             timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
+            max_memory: memory::DEFAULT_MAX_MEMORY,
+            sql_max_result_bytes: sql::DEFAULT_MAX_RESULT_BYTES,
             max_concurrency: 20,
             default_subquery_step: 60_000,
         }
@@ -87,6 +110,10 @@ pub struct QueryOutcome {
 pub struct Engine {
     db: Arc<Db>,
     opts: EngineOptions,
+    /// The memory pool (`--query.max-memory`) of PromQL and SQL queries.
+    runtime: Arc<RuntimeEnv>,
+    /// The PromQL session over `runtime`, built once.
+    session: (SessionState, Arc<TaskContext>),
     slots: tokio::sync::Semaphore,
     started: Arc<std::sync::atomic::AtomicU64>,
     parsed: parse_cache::ParseCache,
@@ -96,9 +123,13 @@ impl Engine {
     /// An engine over `db`.
     pub fn new(db: Arc<Db>, opts: EngineOptions) -> Engine {
         let slots = tokio::sync::Semaphore::new(opts.max_concurrency.max(1));
+        let runtime = memory::runtime(opts.max_memory);
+        let session = exec::session(runtime.clone());
         Engine {
             db,
             opts,
+            runtime,
+            session,
             slots,
             started: Arc::default(),
             parsed: Default::default(),
@@ -114,6 +145,11 @@ impl Engine {
     /// The settings.
     pub fn options(&self) -> &EngineOptions {
         &self.opts
+    }
+
+    /// The runtime whose memory pool (`--query.max-memory`) PromQL and SQL queries share.
+    pub fn runtime(&self) -> &Arc<RuntimeEnv> {
+        &self.runtime
     }
 
     /// Evaluates `q` at `t` (ms).
@@ -145,6 +181,11 @@ impl Engine {
         timeout: Option<Duration>,
     ) -> Result<QueryOutcome> {
         let expr = self.parsed.parse(q)?;
+        if step > 0 && end.saturating_sub(start) / step > MAX_POINTS_PER_SERIES {
+            return Err(EngineError::BadData(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+            ));
+        }
         let vt = expr.value_type();
         if vt != ValueType::Scalar && vt != ValueType::Vector {
             return Err(EngineError::BadData(format!(
@@ -202,7 +243,8 @@ impl Engine {
         deadline: std::time::Instant,
     ) -> Result<QueryOutcome> {
         let ctx = self.context(p, deadline);
-        let planner = Planner::new(p, self.opts.default_subquery_step, text.map(str::to_string));
+        let planner = Planner::new(p, self.opts.default_subquery_step, text.map(str::to_string))
+            .with_max_samples(self.opts.max_samples);
         let grid = p.grid();
         let planned = planner.plan(expr, grid)?;
         for w in planner.warnings.take() {
@@ -214,6 +256,7 @@ impl Engine {
                 if instant {
                     PromValue::Scalar { t: p.start, v }
                 } else {
+                    ctx.budget.charge(grid.len(), RESULT_POINT_BYTES)?;
                     let points = grid.steps().map(|t| (t, v)).collect();
                     PromValue::Matrix(vec![Series {
                         labels: Default::default(),
@@ -223,8 +266,12 @@ impl Engine {
             }
             Planned::Str(s) => PromValue::Str { t: p.start, s },
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
-                let rows = execute(&ctx, &plan).await?;
+                let rows = execute(&ctx, &self.session, &plan).await?;
+                // The result's series are a second copy of the top relation's points.
+                ctx.budget
+                    .charge_bytes(rows.len().saturating_mul(RESULT_POINT_BYTES), "the result")?;
                 let mut series = result::series_of(&rows, &ctx.registry)?;
+                drop(rows);
                 match expr.value_type() {
                     ValueType::Scalar if instant => {
                         let v = series
@@ -269,10 +316,11 @@ impl Engine {
             lookback: self.opts.lookback,
         };
         let ctx = self.context(p, std::time::Instant::now() + self.opts.timeout);
-        let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()));
+        let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()))
+            .with_max_samples(self.opts.max_samples);
         match planner.plan(&expr, p.grid())? {
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
-                let exec = physical(&ctx, &plan, &exec::session().0).await?;
+                let exec = physical(&ctx, &plan, &self.session.0).await?;
                 Ok(datafusion::physical_plan::displayable(exec.as_ref())
                     .indent(false)
                     .to_string())
@@ -286,8 +334,7 @@ impl Engine {
             db: self.db.clone(),
             registry: SeriesRegistry::default(),
             params: p,
-            max_samples: self.opts.max_samples,
-            samples: AtomicU64::new(0),
+            budget: Budget::new(&self.runtime.memory_pool, self.opts.max_samples, "PromQL query"),
             notes: Mutex::new(Annotations::default()),
             deadline,
         })
@@ -310,9 +357,9 @@ async fn physical(
 
 async fn execute(
     ctx: &Arc<QueryContext>,
+    (state, task): &(SessionState, Arc<TaskContext>),
     plan: &datafusion::logical_expr::LogicalPlan,
 ) -> Result<Rows> {
-    let (state, task) = exec::session();
     let exec = physical(ctx, plan, state).await?;
     let batches = collect(exec, task.clone())
         .await

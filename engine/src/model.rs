@@ -3,7 +3,6 @@
 //! series ids to label sets (labels never travel in columns).
 
 use datafusion::common::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
@@ -16,6 +15,7 @@ use parking_lot::{Mutex, RwLock};
 use strata_storage::{Db, Labels};
 
 use crate::error::{EngineError, Result};
+use crate::memory::{Budget, POINT_BYTES};
 
 /// The series id of scalar relations (labels `{}`).
 pub const SCALAR_SERIES: u32 = 0;
@@ -42,10 +42,11 @@ pub struct Grid {
 impl Grid {
     /// Number of steps.
     pub fn len(&self) -> usize {
-        if self.end < self.start {
+        if self.end < self.start || self.step <= 0 {
             0
         } else {
-            ((self.end - self.start) / self.step) as usize + 1
+            let steps = (i128::from(self.end) - i128::from(self.start)) / i128::from(self.step);
+            usize::try_from(steps).map_or(usize::MAX, |n| n.saturating_add(1))
         }
     }
 
@@ -192,10 +193,8 @@ pub struct QueryContext {
     pub registry: SeriesRegistry,
     /// Query parameters.
     pub params: QueryParams,
-    /// `--query.max-samples`.
-    pub max_samples: u64,
-    /// Samples loaded so far.
-    pub samples: AtomicU64,
+    /// Points and bytes held, against `--query.max-samples` and `--query.max-memory`.
+    pub budget: Budget,
     /// Warnings and infos collected during evaluation.
     pub notes: Mutex<Annotations>,
     /// When the query must stop (`--query.timeout` / `timeout`).
@@ -203,15 +202,6 @@ pub struct QueryContext {
 }
 
 impl QueryContext {
-    /// Counts `n` loaded samples against the limit.
-    pub fn add_samples(&self, n: u64) -> Result<()> {
-        let total = self.samples.fetch_add(n, Ordering::Relaxed) + n;
-        if total > self.max_samples {
-            return Err(EngineError::TooManySamples);
-        }
-        Ok(())
-    }
-
     /// Fails with [`EngineError::Timeout`] once the deadline has passed; kernels call this
     /// between series and steps so a long query stops without an await point.
     pub fn check_deadline(&self) -> Result<()> {
@@ -267,6 +257,9 @@ pub fn vector_dfschema() -> DFSchemaRef {
     S.clone()
 }
 
+/// The least room a growing relation asks for.
+const MIN_GROWTH: usize = 256;
+
 /// A relation in memory, column-wise.
 #[derive(Clone, Debug, Default)]
 pub struct Rows {
@@ -301,7 +294,70 @@ impl Rows {
         }
     }
 
-    /// Appends a row.
+    /// Empty, with room for `n` rows taken from `budget` before they are allocated.
+    pub fn charged(budget: &Budget, n: usize) -> Result<Self> {
+        let mut r = Rows::default();
+        r.reserve_in(budget, n)?;
+        Ok(r)
+    }
+
+    /// Empty, with room for up to `n` rows as far as `budget` has them: a size hint that
+    /// never fails (growth past it asks again, see [`Rows::push_in`]).
+    pub fn hinted(budget: &Budget, n: usize) -> Self {
+        let mut r = Rows::default();
+        if let Ok(got) = budget.grant(0, n, POINT_BYTES) {
+            r.reserve_total(got);
+        }
+        r
+    }
+
+    /// Rows the three buffers have room for.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.series
+            .capacity()
+            .min(self.ts.capacity())
+            .min(self.vals.capacity())
+    }
+
+    /// Makes room for `extra` more rows, taking the growth from `budget` before allocating:
+    /// double the capacity when the budget has it, else what it has left, else an error.
+    pub fn reserve_in(&mut self, budget: &Budget, extra: usize) -> Result<()> {
+        let cap = self.capacity();
+        let need = self.len().saturating_add(extra);
+        if need <= cap {
+            return Ok(());
+        }
+        let pref = need.max(cap.saturating_mul(2)).max(MIN_GROWTH);
+        let got = budget.grant(need - cap, pref - cap, POINT_BYTES)?;
+        self.reserve_total(cap + got);
+        Ok(())
+    }
+
+    fn reserve_total(&mut self, total: usize) {
+        self.series
+            .reserve_exact(total.saturating_sub(self.series.len()));
+        self.ts.reserve_exact(total.saturating_sub(self.ts.len()));
+        self.vals.reserve_exact(total.saturating_sub(self.vals.len()));
+    }
+
+    /// Appends a row, growing the buffers only with `budget`'s leave: the way kernels
+    /// append, so no relation outgrows `--query.max-samples` or the memory pool.
+    #[inline]
+    pub fn push_in(&mut self, budget: &Budget, s: u32, t: i64, v: f64) -> Result<()> {
+        if self.series.len() >= self.capacity() {
+            self.reserve_in(budget, 1)?;
+        }
+        self.push(s, t, v);
+        Ok(())
+    }
+
+    /// Gives these rows' room back to `budget`, which they were charged to.
+    pub fn release_to(&self, budget: &Budget) {
+        budget.release(self.capacity(), POINT_BYTES);
+    }
+
+    /// Appends a row (room must have been made: kernels use [`Rows::push_in`]).
     #[inline]
     pub fn push(&mut self, s: u32, t: i64, v: f64) {
         self.series.push(s);
@@ -396,40 +452,45 @@ impl Rows {
     }
 
     /// Sorts by (series, ts), stable.
-    pub fn sort_by_series(&mut self) {
+    pub fn sort_by_series(&mut self, budget: &Budget) -> Result<()> {
         if self
             .series
             .windows(2)
             .zip(self.ts.windows(2))
             .all(|(s, t)| (s[0], t[0]) <= (s[1], t[1]))
         {
-            return;
+            return Ok(());
         }
+        let _idx = budget.hold_bytes(self.len() * 4, "a sort")?;
         let mut idx: Vec<u32> = (0..self.len() as u32).collect();
         idx.sort_by_key(|&i| (self.series[i as usize], self.ts[i as usize]));
-        self.permute(&idx);
+        self.permute(idx);
+        Ok(())
     }
 
     /// Sorts by (ts, series), stable.
-    pub fn sort_by_time(&mut self) {
+    pub fn sort_by_time(&mut self, budget: &Budget) -> Result<()> {
+        let _idx = budget.hold_bytes(self.len() * 4, "a sort")?;
         let mut idx: Vec<u32> = (0..self.len() as u32).collect();
         idx.sort_by_key(|&i| (self.ts[i as usize], self.series[i as usize]));
-        self.permute(&idx);
+        self.permute(idx);
+        Ok(())
     }
 
     /// Sorts by (step, then input order) with a counting sort when every row is on
     /// `grid`, which is the case for every instant-vector relation.
-    pub fn sort_by_step(&mut self, grid: &Grid) {
+    pub fn sort_by_step(&mut self, grid: &Grid, budget: &Budget) -> Result<()> {
         let n = grid.len();
+        let _scratch = budget.hold_bytes((n + 1 + self.len()) * 4, "a sort")?;
         let mut counts = vec![0u32; n + 1];
         for &t in &self.ts {
             match grid.index(t) {
                 Some(i) => counts[i + 1] += 1,
-                None => return self.sort_by_time(),
+                None => return self.sort_by_time(budget),
             }
         }
         if self.ts.windows(2).all(|w| w[0] <= w[1]) {
-            return;
+            return Ok(());
         }
         for i in 1..=n {
             counts[i] += counts[i - 1];
@@ -440,13 +501,35 @@ impl Rows {
             idx[counts[step] as usize] = k as u32;
             counts[step] += 1;
         }
-        self.permute(&idx);
+        self.permute(idx);
+        Ok(())
     }
 
-    fn permute(&mut self, idx: &[u32]) {
-        self.series = idx.iter().map(|&i| self.series[i as usize]).collect();
-        self.ts = idx.iter().map(|&i| self.ts[i as usize]).collect();
-        self.vals = idx.iter().map(|&i| self.vals[i as usize]).collect();
+    /// Reorders the rows so that row `j` becomes old row `idx[j]`, in place: each cycle
+    /// of the permutation is walked once, so no second copy of the relation is made.
+    fn permute(&mut self, mut idx: Vec<u32>) {
+        const DONE: u32 = u32::MAX;
+        for start in 0..idx.len() {
+            if idx[start] == DONE {
+                continue;
+            }
+            let (s0, t0, v0) = (self.series[start], self.ts[start], self.vals[start]);
+            let mut j = start;
+            loop {
+                let k = idx[j] as usize;
+                idx[j] = DONE;
+                if k == start {
+                    self.series[j] = s0;
+                    self.ts[j] = t0;
+                    self.vals[j] = v0;
+                    break;
+                }
+                self.series[j] = self.series[k];
+                self.ts[j] = self.ts[k];
+                self.vals[j] = self.vals[k];
+                j = k;
+            }
+        }
     }
 
     /// Runs of equal timestamps: `(ts, start..end)`; rows must be sorted by time.

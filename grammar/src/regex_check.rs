@@ -37,8 +37,10 @@ pub(crate) fn escape_literal_braces(re: &str) -> String {
     while i < b.len() {
         let c = b[i];
         if c == b'\\' && i + 1 < b.len() {
-            out.push_str(&re[i..i + 2]);
-            i += 2;
+            // The escaped character may be several bytes long: step by character.
+            let next = re[i + 1..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&re[i..i + 1 + next]);
+            i += 1 + next;
             continue;
         }
         if c == b'{' {
@@ -334,5 +336,8 @@ mod tests {
         assert!(validate("a{,").is_ok());
         assert!(validate("foo.*|bar[0-9]+").is_ok());
         assert!(validate(&"(".repeat(1000)).is_err());
+        // An escape of a multi-byte character: an error, not a panic on a char boundary.
+        assert!(validate("a\\é").is_err());
+        assert!(!matches_empty("x\\é{"));
     }
 }

@@ -193,8 +193,7 @@ impl<'a> Parser<'a> {
             _ if self.format == Format::PromText => return Ok(None),
             _ => return Err(self.err(format!("unknown comment {kw:?}"))),
         };
-        let (name, value) = split_word(rest);
-        let name = unquote_name(name);
+        let (name, value) = split_name(rest);
         if name.is_empty() {
             return Err(self.err(format!("{kind} without a metric name")));
         }
@@ -279,10 +278,26 @@ fn split_word(s: &str) -> (&str, &str) {
     }
 }
 
-fn unquote_name(n: &str) -> &str {
-    n.strip_prefix('"')
-        .and_then(|n| n.strip_suffix('"'))
-        .unwrap_or(n)
+/// The metric name of a `# HELP`/`# TYPE`/`# UNIT` line and the rest after it. A quoted
+/// name (`"my metric"`) may hold spaces and escaped quotes; it is returned without its
+/// quotes, escapes as written.
+fn split_name(s: &str) -> (&str, &str) {
+    let Some(q) = s.strip_prefix('"') else {
+        return split_word(s);
+    };
+    let b = q.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => {
+                let rest = &q[i + 1..];
+                return (&q[..i], rest.strip_prefix([' ', '\t']).unwrap_or(rest));
+            }
+            _ => i += 1,
+        }
+    }
+    split_word(s)
 }
 
 fn unescape_help(s: &str) -> Cow<'_, str> {
@@ -370,6 +385,8 @@ pub fn parse_series(series: &[u8]) -> Result<(String, Vec<(String, String)>), St
     if !name.is_empty() && !is_legacy_metric_name(&name) {
         return Err(format!("invalid metric name {name:?}"));
     }
+    // Quoted names come unescaped: one may hold a control character (`"a\nb"`).
+    let check = |n: &str| strata_storage::Labels::validate_name(n);
     let mut labels: Vec<(String, String)> = Vec::new();
     let mut r = rest.trim_start();
     if !s.contains('{') {
@@ -400,6 +417,7 @@ pub fn parse_series(series: &[u8]) -> Result<(String, Vec<(String, String)>), St
                 .strip_prefix('"')
                 .ok_or_else(|| format!("expected a quoted label value in {s:?}"))?;
             let (value, after) = read_quoted(q)?;
+            check(&lname)?;
             if labels.iter().any(|(n, _)| *n == lname) {
                 return Err(format!("duplicate label name {lname:?}"));
             }
@@ -407,6 +425,7 @@ pub fn parse_series(series: &[u8]) -> Result<(String, Vec<(String, String)>), St
             r = after.trim_start();
         } else if name.is_empty() {
             // `{"metric.name", ...}`: a bare quoted string is the metric name.
+            check(&lname)?;
             name = lname;
             r = after.trim_start();
         } else {

@@ -11,6 +11,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod expfmt;
 pub mod exposition;
 pub mod http_client;
 pub mod pushgateway;

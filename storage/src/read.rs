@@ -178,7 +178,15 @@ impl Db {
     pub async fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
         let mut v: Vec<Labels> = Vec::new();
         if self.head.min_time() <= maxt && mint <= self.head.max_time() {
-            v.extend(self.head.select(matchers).iter().map(|s| s.labels.clone()));
+            // A head series without samples (created by an append whose WAL write then
+            // failed and was rolled back; removed at the next head GC) is not listed.
+            v.extend(
+                self.head
+                    .select(matchers)
+                    .iter()
+                    .filter(|s| !s.data.lock().is_empty())
+                    .map(|s| s.labels.clone()),
+            );
         }
         for b in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
             v.extend(

@@ -13,7 +13,9 @@ use crate::model::{Grid, QueryContext, Rows, SCALAR_SERIES};
 use crate::plan::{HistKind, ScalarArg};
 
 /// `scalar(v)`: the single value of each step, else NaN.
-pub(super) fn scalar_of(input: &Rows, grid: Grid) -> Rows {
+pub(super) fn scalar_of(ctx: &QueryContext, input: &Rows, grid: Grid) -> Result<Rows> {
+    let _scratch = ctx.budget.hold(grid.len(), 12)?;
+    let mut out = Rows::charged(&ctx.budget, grid.len())?;
     let mut count = vec![0u32; grid.len()];
     let mut val = vec![f64::NAN; grid.len()];
     for k in 0..input.len() {
@@ -22,7 +24,6 @@ pub(super) fn scalar_of(input: &Rows, grid: Grid) -> Rows {
             val[i] = input.vals[k];
         }
     }
-    let mut out = Rows::with_capacity(grid.len());
     for (i, t) in grid.steps().enumerate() {
         out.push(
             SCALAR_SERIES,
@@ -30,7 +31,7 @@ pub(super) fn scalar_of(input: &Rows, grid: Grid) -> Rows {
             if count[i] == 1 { val[i] } else { f64::NAN },
         );
     }
-    out
+    Ok(out)
 }
 
 /// `absent(v)`: 1 at each step where `v` is empty.
@@ -39,7 +40,8 @@ pub(super) fn absent(
     input: &Rows,
     grid: Grid,
     labels: &[(String, String)],
-) -> Rows {
+) -> Result<Rows> {
+    let _scratch = ctx.budget.hold_bytes(grid.len(), "absent()")?;
     let mut present = vec![false; grid.len()];
     for &t in &input.ts {
         if let Some(i) = grid.index(t) {
@@ -53,10 +55,10 @@ pub(super) fn absent(
     let mut out = Rows::default();
     for (i, t) in grid.steps().enumerate() {
         if !present[i] {
-            out.push(id, t, 1.0);
+            out.push_in(&ctx.budget, id, t, 1.0)?;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Go-style label value of a quantile (`0.0`, `0.25`, `1.0`): integers get `.0`.
@@ -79,6 +81,7 @@ pub(super) fn histogram(
     (q_pos, v_pos): (&str, &str),
     mut inputs: Vec<Rows>,
 ) -> Result<Rows> {
+    let _args_held = ctx.budget.hold(args.len().saturating_mul(grid.len()), 8)?;
     let a: Vec<Vec<f64>> = args
         .iter()
         .map(|&x| scalar_values(x, &inputs, grid))
@@ -94,7 +97,7 @@ pub(super) fn histogram(
         }
     }
     let mut input = std::mem::take(&mut inputs[0]);
-    input.sort_by_step(&grid);
+    input.sort_by_step(&grid, &ctx.budget)?;
     // Per input series: (group, upper bound), or None when `le` is bad.
     let mut info: HashMap<u32, Option<(u32, f64)>> = HashMap::new();
     let mut group_ids: HashMap<Labels, u32> = HashMap::new();
@@ -167,7 +170,7 @@ pub(super) fn histogram(
                 HistKind::Fraction => {
                     let v = bucket_fraction(a[0][step], a[1][step], &mut b.clone());
                     let id = id_of(0, None);
-                    out.push(id, t, v);
+                    out.push_in(&ctx.budget, id, t, v)?;
                 }
                 HistKind::Quantile | HistKind::Quantiles(_) => {
                     for (qi, qs) in a.iter().enumerate() {
@@ -184,7 +187,7 @@ pub(super) fn histogram(
                             }
                             _ => id_of(0, None),
                         };
-                        out.push(id, t, v);
+                        out.push_in(&ctx.budget, id, t, v)?;
                     }
                 }
             }

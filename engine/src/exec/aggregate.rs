@@ -137,6 +137,18 @@ pub(super) struct Fold<'a> {
     groups: Vec<(Labels, bool)>,
     /// Per group, per step.
     table: Vec<Vec<Option<Acc>>>,
+    /// Rows of `table` allocated, each charged to the budget as one point per step.
+    charged_rows: usize,
+}
+
+/// Bytes of one cell of a [`Fold`] table.
+const CELL_BYTES: usize = std::mem::size_of::<Option<Acc>>();
+
+impl Drop for Fold<'_> {
+    fn drop(&mut self) {
+        let cells = self.charged_rows.saturating_mul(self.grid.len());
+        self.ctx.budget.release(cells, CELL_BYTES);
+    }
 }
 
 impl<'a> Fold<'a> {
@@ -156,6 +168,7 @@ impl<'a> Fold<'a> {
             group_ids: HashMap::new(),
             groups: Vec::new(),
             table: Vec::new(),
+            charged_rows: 0,
         }
     }
 
@@ -172,11 +185,12 @@ impl<'a> Fold<'a> {
         g
     }
 
-    /// Adds the value of a row at grid time `t` to group `g`.
+    /// Adds the value of a row at grid time `t` to group `g`. A group's row of per-step
+    /// accumulators is charged to the budget (one point per step) before it is allocated.
     #[inline]
-    pub(super) fn add_to_group(&mut self, g: u32, t: i64, v: f64) {
+    pub(super) fn add_to_group(&mut self, g: u32, t: i64, v: f64) -> Result<()> {
         let Some(step) = self.grid.index(t) else {
-            return;
+            return Ok(());
         };
         let g = g as usize;
         if g >= self.table.len() {
@@ -184,12 +198,15 @@ impl<'a> Fold<'a> {
         }
         let row = &mut self.table[g];
         if row.is_empty() {
+            self.ctx.budget.charge(self.grid.len(), CELL_BYTES)?;
+            self.charged_rows += 1;
             *row = vec![None; self.grid.len()];
         }
         match &mut row[step] {
             Some(a) => a.add(self.op, v),
             slot @ None => *slot = Some(Acc::new(self.op, v)),
         }
+        Ok(())
     }
 
     /// The aggregated rows, step by step, groups in the order they were met.
@@ -199,7 +216,12 @@ impl<'a> Fold<'a> {
             .iter()
             .map(|(l, d)| self.ctx.registry.intern(l.clone(), *d))
             .collect();
-        let mut out = Rows::with_capacity(self.grid.len() * out_ids.len());
+        let filled = self
+            .table
+            .iter()
+            .map(|row| row.iter().filter(|a| a.is_some()).count())
+            .sum();
+        let mut out = Rows::charged(&self.ctx.budget, filled)?;
         for (step, t) in self.grid.steps().enumerate() {
             if step.is_multiple_of(64) {
                 self.ctx.check_deadline()?;
@@ -230,6 +252,7 @@ pub(super) fn aggregate(
     pos: &str,
     mut inputs: Vec<Rows>,
 ) -> Result<Rows> {
+    let _params_held = ctx.budget.hold(grid.len(), 8)?;
     let params = match param {
         AggParam::Scalar(a) => scalar_values(*a, &inputs, grid),
         _ => vec![f64::NAN; grid.len()],
@@ -255,7 +278,7 @@ pub(super) fn aggregate(
     // whose output order depends on arrival across groups (topk, limitk, …) sort first.
     let direct = accumulates(op) && input.ts.iter().all(|&t| grid.index(t).is_some());
     if !direct {
-        input.sort_by_step(&grid);
+        input.sort_by_step(&grid, &ctx.budget)?;
     }
 
     // Groups of every input series, indexed by series id.
@@ -277,20 +300,25 @@ pub(super) fn aggregate(
     if direct && grid.len().saturating_mul(fold.groups.len()) <= 1 << 20 {
         for k in 0..input.len() {
             let g = group_of[input.series[k] as usize];
-            fold.add_to_group(g, input.ts[k], input.vals[k]);
+            fold.add_to_group(g, input.ts[k], input.vals[k])?;
         }
         return fold.finish(&params);
     }
-    let groups = fold.groups;
+    let groups = std::mem::take(&mut fold.groups);
+    drop(fold);
     let out_ids: Vec<u32> = groups
         .iter()
         .map(|(l, d)| ctx.registry.intern(l.clone(), *d))
         .collect();
     if direct {
-        input.sort_by_step(&grid);
+        input.sort_by_step(&grid, &ctx.budget)?;
     }
 
-    let mut out = Rows::with_capacity(grid.len() * groups.len().max(1));
+    // Every output row stands for at least one input row of its step.
+    let bound = input
+        .len()
+        .min(grid.len().saturating_mul(groups.len().max(1)));
+    let mut out = Rows::charged(&ctx.budget, bound)?;
     let mut accs: Vec<Option<Acc>> = vec![None; groups.len()];
     let mut heaps: Vec<Vec<(u32, f64)>> = vec![Vec::new(); groups.len()];
     let mut order: Vec<u32> = Vec::new();
@@ -342,7 +370,7 @@ pub(super) fn aggregate(
                 }
             }
             for (id, c) in counts {
-                out.push(id, t, c);
+                out.push_in(&ctx.budget, id, t, c)?;
             }
             continue;
         }
@@ -400,7 +428,7 @@ pub(super) fn aggregate(
                         reverse_sort(h, &less);
                     }
                     for &(s, v) in h.iter() {
-                        out.push(s, t, v);
+                        out.push_in(&ctx.budget, s, t, v)?;
                     }
                 }
             }
@@ -423,7 +451,7 @@ pub(super) fn aggregate(
                     let offset =
                         go_labels_hash(&ctx.registry.get(s).labels) as f64 / u64::MAX as f64;
                     if (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r) {
-                        out.push(s, t, input.vals[kk]);
+                        out.push_in(&ctx.budget, s, t, input.vals[kk])?;
                     }
                 }
             }
@@ -441,7 +469,7 @@ pub(super) fn aggregate(
                 }
                 for &g in &order {
                     if let Some(mut a) = accs[g as usize].take() {
-                        out.push(out_ids[g as usize], t, a.finish(op, p));
+                        out.push_in(&ctx.budget, out_ids[g as usize], t, a.finish(op, p))?;
                     }
                 }
             }

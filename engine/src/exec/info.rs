@@ -39,8 +39,8 @@ pub(super) fn info(
     mut base: Rows,
     mut info: Rows,
 ) -> Result<Rows> {
-    base.sort_by_step(&grid);
-    info.sort_by_step(&grid);
+    base.sort_by_step(&grid, &ctx.budget)?;
+    info.sort_by_step(&grid, &ctx.budget)?;
     // Compiled once: the base series' names are checked against them row by row.
     let name_matchers = storage_matchers(spec.names)?;
     let is_info_name = |name: &str| -> bool {
@@ -62,7 +62,8 @@ pub(super) fn info(
             info_names.push(n);
         }
     }
-    let mut out = Rows::with_capacity(base.len());
+    // At most one output row per row of `base`.
+    let mut out = Rows::charged(&ctx.budget, base.len())?;
     let mut seen: HashSet<(u32, i64)> = HashSet::new();
     for (t, run) in base.step_runs() {
         let mut by_sig: HashMap<Signature, (u32, f64)> = HashMap::new();

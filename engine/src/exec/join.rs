@@ -49,9 +49,13 @@ impl Sigs<'_> {
 }
 
 /// Row ranges of each timestamp; rows sorted by (ts, series).
-fn by_step(rows: &mut Rows, grid: &Grid) -> HashMap<i64, std::ops::Range<usize>> {
-    rows.sort_by_step(grid);
-    rows.step_runs().collect()
+fn by_step(
+    rows: &mut Rows,
+    grid: &Grid,
+    ctx: &QueryContext,
+) -> Result<HashMap<i64, std::ops::Range<usize>>> {
+    rows.sort_by_step(grid, &ctx.budget)?;
+    Ok(rows.step_runs().collect())
 }
 
 /// The operator and how the two sides match.
@@ -92,9 +96,10 @@ pub(super) fn join(
         of_id: HashMap::new(),
         ids: HashMap::new(),
     };
-    let mut out = Rows::with_capacity(lhs.len().max(rhs.len()));
-    let lsteps = by_step(&mut lhs, &grid);
-    let rsteps = by_step(&mut rhs, &grid);
+    // The output grows as rows are pushed, each growth asked of the budget first.
+    let mut out = Rows::default();
+    let lsteps = by_step(&mut lhs, &grid, ctx)?;
+    let rsteps = by_step(&mut rhs, &grid, ctx)?;
     let mut times: Vec<i64> = lsteps.keys().chain(rsteps.keys()).copied().collect();
     times.sort_unstable();
     times.dedup();
@@ -112,7 +117,7 @@ pub(super) fn join(
                 for k in lr {
                     let hit = set.contains(&sigs.sig(lhs.series[k]));
                     if hit == (op == BinaryOp::And) {
-                        out.push(lhs.series[k], t, lhs.vals[k]);
+                        out.push_in(&ctx.budget, lhs.series[k], t, lhs.vals[k])?;
                     }
                 }
             }
@@ -120,11 +125,11 @@ pub(super) fn join(
                 let mut set = HashSet::new();
                 for k in lr {
                     set.insert(sigs.sig(lhs.series[k]));
-                    out.push(lhs.series[k], t, lhs.vals[k]);
+                    out.push_in(&ctx.budget, lhs.series[k], t, lhs.vals[k])?;
                 }
                 for k in rr {
                     if !set.contains(&sigs.sig(rhs.series[k])) {
-                        out.push(rhs.series[k], t, rhs.vals[k]);
+                        out.push_in(&ctx.budget, rhs.series[k], t, rhs.vals[k])?;
                     }
                 }
             }
@@ -207,7 +212,7 @@ pub(super) fn join(
                             "multiple matches for labels: grouping labels must ensure unique matches",
                         ));
                     }
-                    out.push(oid, t, val);
+                    out.push_in(&ctx.budget, oid, t, val)?;
                     Ok(())
                 };
                 for k in mr {
@@ -251,7 +256,7 @@ pub(super) fn join(
                                 o
                             }
                         };
-                        out.push(oid, t, val);
+                        out.push_in(&ctx.budget, oid, t, val)?;
                     }
                 }
             }

@@ -56,23 +56,25 @@ pub(super) fn map(
     args: &[ScalarArg],
     inputs: Vec<Rows>,
 ) -> Result<Rows> {
+    let _args_held = ctx.budget.hold(args.len().saturating_mul(grid.len()), 8)?;
     let a: Vec<Vec<f64>> = args
         .iter()
         .map(|&x| scalar_values(x, &inputs, grid))
         .collect();
     let input = &inputs[0];
-    let mut out = Rows::with_capacity(input.len());
+    match func {
+        MapFn::Identity => return Ok(inputs.into_iter().next().unwrap_or_default()),
+        MapFn::Nothing => return Ok(Rows::default()),
+        MapFn::LabelReplace { .. } | MapFn::LabelJoin { .. } => return relabel(ctx, func, input),
+        _ => {}
+    }
+    // At most one output row per input row.
+    let mut out = Rows::charged(&ctx.budget, input.len())?;
     let mut ids = IdMap {
         ctx,
         cache: HashMap::new(),
     };
     let at = |k: usize, t: i64| -> f64 { grid.index(t).map_or(f64::NAN, |i| a[k][i]) };
-    match func {
-        MapFn::Identity => return Ok(inputs.into_iter().next().unwrap_or_default()),
-        MapFn::Nothing => return Ok(out),
-        MapFn::LabelReplace { .. } | MapFn::LabelJoin { .. } => return relabel(ctx, func, input),
-        _ => {}
-    }
     for k in 0..input.len() {
         let (id, t, v) = (input.series[k], input.ts[k], input.vals[k]);
         let value = match func {
@@ -142,7 +144,7 @@ fn relabel(ctx: &QueryContext, func: &MapFn, input: &Rows) -> Result<Rows> {
         cache: HashMap::new(),
     };
     let mut seen: HashSet<(u32, i64)> = HashSet::new();
-    let mut out = Rows::with_capacity(input.len());
+    let mut out = Rows::charged(&ctx.budget, input.len())?;
     for k in 0..input.len() {
         let id = input.series[k];
         let o = ids.get(id, |ctx, id| {

@@ -31,6 +31,7 @@ use datafusion::physical_plan::{
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 
 use crate::error::{EngineError, Result};
+use crate::memory::POINT_BYTES;
 use crate::model::{QueryContext, Rows, SCALAR_SERIES, vector_schema};
 use crate::plan::{PromNode, PromOp, ScalarArg};
 
@@ -177,7 +178,7 @@ impl ExecutionPlan for PromExec {
                 let mut children = children.into_iter();
                 let first = children.next();
                 let pending: Vec<_> = children
-                    .map(|c| tokio::spawn(collect(c, task.clone())))
+                    .map(|c| Spawned::new(collect(c, task.clone())))
                     .collect();
                 let mut results = Vec::with_capacity(pending.len() + 1);
                 if let Some(c) = first {
@@ -192,7 +193,20 @@ impl ExecutionPlan for PromExec {
                 for batches in results {
                     inputs.push(Rows::from_batches(batches?).map_err(EngineError::into_df)?);
                 }
-                run(&op, &ctx, inputs).await
+                // The inputs' room goes back to the budget once the kernel is done with
+                // them, except an input handed on as the output itself.
+                let held: Vec<(usize, usize)> = inputs
+                    .iter()
+                    .map(|r| (r.series.as_ptr() as usize, r.capacity()))
+                    .collect();
+                let out = run(&op, &ctx, inputs).await;
+                let kept = out.as_ref().map_or(0, |r| r.series.as_ptr() as usize);
+                for (ptr, room) in held {
+                    if ptr != kept {
+                        ctx.budget.release(room, POINT_BYTES);
+                    }
+                }
+                out
             };
             out.map_err(EngineError::into_df)?
                 .into_batch()
@@ -202,6 +216,35 @@ impl ExecutionPlan for PromExec {
             vector_schema(),
             futures::stream::once(fut),
         )))
+    }
+}
+
+/// A task spawned for one part of a query, aborted when its handle drops: when a query
+/// fails (a limit, an error in another part) or is cancelled (timeout, client gone), its
+/// other parts stop at their next await point instead of running on, holding memory.
+pub(crate) struct Spawned<T>(tokio::task::JoinHandle<T>);
+
+impl<T: Send + 'static> Spawned<T> {
+    /// Spawns `fut` on the current runtime.
+    pub(crate) fn new(fut: impl std::future::Future<Output = T> + Send + 'static) -> Self {
+        Spawned(tokio::spawn(fut))
+    }
+}
+
+impl<T> std::future::Future for Spawned<T> {
+    type Output = std::result::Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for Spawned<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -289,7 +332,11 @@ async fn run_folded(
     match select::select_instant_fold(ctx, matchers, *mint, *maxt, &s, &mut fold).await? {
         None => fold.finish(&[]),
         Some(rows) => {
-            aggregate::aggregate(ctx, *grid, *aop, grouping, *without, param, pos, vec![rows])
+            let room = rows.capacity();
+            let out =
+                aggregate::aggregate(ctx, *grid, *aop, grouping, *without, param, pos, vec![rows]);
+            ctx.budget.release(room, POINT_BYTES);
+            out
         }
     }
 }
@@ -311,21 +358,21 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
             None => Ok(Rows::default()),
         },
         PromOp::Const { grid, value } => {
-            let mut out = Rows::with_capacity(grid.len());
+            let mut out = Rows::charged(&ctx.budget, grid.len())?;
             for t in grid.steps() {
                 out.push(SCALAR_SERIES, t, value.get());
             }
             Ok(out)
         }
         PromOp::Time { grid } => {
-            let mut out = Rows::with_capacity(grid.len());
+            let mut out = Rows::charged(&ctx.budget, grid.len())?;
             for t in grid.steps() {
                 out.push(SCALAR_SERIES, t, t as f64 / 1e3);
             }
             Ok(out)
         }
         PromOp::Map { grid, func, args } => map::map(ctx, *grid, func, args, inputs),
-        PromOp::ScalarOf { grid } => Ok(absent::scalar_of(&inputs[0], *grid)),
+        PromOp::ScalarOf { grid } => absent::scalar_of(ctx, &inputs[0], *grid),
         PromOp::Join {
             grid,
             op,
@@ -368,7 +415,7 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
             let base = inputs.pop().unwrap_or_default();
             info::info(ctx, *grid, &info::InfoSpec { names, data }, base, infos)
         }
-        PromOp::Absent { grid, labels } => Ok(absent::absent(ctx, &inputs[0], *grid, labels)),
+        PromOp::Absent { grid, labels } => absent::absent(ctx, &inputs[0], *grid, labels),
         PromOp::Histogram {
             grid,
             kind,
@@ -463,24 +510,23 @@ pub(crate) fn scalar_values(arg: ScalarArg, inputs: &[Rows], grid: crate::model:
 }
 
 /// The session state PromQL plans are planned in, and the task context they run in: built
-/// once. Building them per query (DataFusion's default features register some hundred
-/// functions in maps, and a task context copies those maps) was a fixed cost of every
-/// query; PromQL plans are made of this crate's nodes and need nothing per query from
-/// either.
-pub(crate) fn session() -> &'static (SessionState, Arc<TaskContext>) {
+/// once per engine, over the engine's runtime (its memory pool). Building them per query
+/// (DataFusion's default features register some hundred functions in maps, and a task
+/// context copies those maps) was a fixed cost of every query; PromQL plans are made of
+/// this crate's nodes and need nothing per query from either.
+pub(crate) fn session(
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> (SessionState, Arc<TaskContext>) {
     use datafusion::execution::SessionStateBuilder;
     use datafusion::prelude::SessionConfig;
-    static SESSION: std::sync::OnceLock<(SessionState, Arc<TaskContext>)> =
-        std::sync::OnceLock::new();
-    SESSION.get_or_init(|| {
-        // No physical optimizer rules: PromQL plans are single-partition and already in
-        // the order the kernels need, so DataFusion's rules would only add wrappers.
-        let state = SessionStateBuilder::new()
-            .with_config(SessionConfig::new().with_target_partitions(1))
-            .with_default_features()
-            .with_physical_optimizer_rules(vec![])
-            .build();
-        let task = state.task_ctx();
-        (state, task)
-    })
+    // No physical optimizer rules: PromQL plans are single-partition and already in the
+    // order the kernels need, so DataFusion's rules would only add wrappers.
+    let state = SessionStateBuilder::new()
+        .with_config(SessionConfig::new().with_target_partitions(1))
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_physical_optimizer_rules(vec![])
+        .build();
+    let task = state.task_ctx();
+    (state, task)
 }

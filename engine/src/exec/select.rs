@@ -12,6 +12,7 @@ use strata_storage::{Labels, MatchOp, Matcher, SeriesRange, SeriesSamples};
 
 use crate::error::Result;
 use crate::functions::format_g;
+use crate::memory::{Budget, POINT_BYTES, SAMPLE_BYTES};
 use crate::functions::range::{self, RangeFn, Window};
 use crate::model::{Grid, QueryContext, Rows, is_stale};
 use crate::plan::Extend;
@@ -56,8 +57,8 @@ pub(super) fn storage_matchers(matchers: &[(String, String, String)]) -> Result<
         .collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
-/// Reads the series matching `matchers` with samples in `[mint, maxt]`, counting them
-/// against `--query.max-samples`.
+/// Reads the series matching `matchers` with samples in `[mint, maxt]`, charging them to
+/// the query's budget (the caller gives them back once it has turned them into rows).
 async fn read(
     ctx: &QueryContext,
     matchers: &[(String, String, String)],
@@ -70,7 +71,7 @@ async fn read(
     }
     let series = ctx.db.select(&ms, mint, maxt).await?;
     let total: usize = series.iter().map(|s| s.samples.len()).sum();
-    ctx.add_samples(total as u64)?;
+    ctx.budget.charge(total, SAMPLE_BYTES)?;
     Ok(series)
 }
 
@@ -82,7 +83,8 @@ pub(super) async fn selector(
     maxt: i64,
 ) -> Result<Rows> {
     let series = read(ctx, matchers, mint, maxt).await?;
-    let mut out = Rows::with_capacity(series.iter().map(|s| s.samples.len()).sum());
+    let total: usize = series.iter().map(|s| s.samples.len()).sum();
+    let mut out = Rows::charged(&ctx.budget, total)?;
     for s in series {
         if s.samples.is_empty() {
             continue;
@@ -92,22 +94,30 @@ pub(super) async fn selector(
             out.push(id, t, v);
         }
     }
+    ctx.budget.release(total, SAMPLE_BYTES);
     Ok(out)
 }
 
 /// Makes every series one contiguous, time-ordered run (sorting only when needed).
-fn ensure_grouped(rows: &mut Rows) {
+fn ensure_grouped(rows: &mut Rows, budget: &Budget) -> Result<()> {
     let mut seen = HashSet::new();
     for (id, r) in rows.series_runs() {
         if !seen.insert(id) || rows.ts[r].windows(2).any(|w| w[0] > w[1]) {
-            rows.sort_by_series();
-            return;
+            return rows.sort_by_series(budget);
         }
     }
+    Ok(())
 }
 
 /// The instant value of one series at each step (Prometheus 3 left-open lookback).
-fn instant_one(id: u32, ts: &[i64], vals: &[f64], s: &InstantSpec, out: &mut Rows) {
+fn instant_one(
+    budget: &Budget,
+    id: u32,
+    ts: &[i64],
+    vals: &[f64],
+    s: &InstantSpec,
+    out: &mut Rows,
+) -> Result<()> {
     let mut j = 0;
     for t in s.grid.steps() {
         let rf = s.at.unwrap_or(t) - s.offset;
@@ -121,19 +131,27 @@ fn instant_one(id: u32, ts: &[i64], vals: &[f64], s: &InstantSpec, out: &mut Row
         if st <= rf - s.lookback || is_stale(v) {
             continue;
         }
-        out.push(id, t, if s.sample_ts { st as f64 / 1e3 } else { v });
+        out.push_in(budget, id, t, if s.sample_ts { st as f64 / 1e3 } else { v })?;
     }
+    Ok(())
 }
 
 /// Instant lookups over a relation of raw samples.
 pub(super) fn instant(ctx: &QueryContext, input: &mut Rows, s: &InstantSpec) -> Result<Rows> {
-    ensure_grouped(input);
-    let mut out = Rows::with_capacity(input.len().min(s.grid.len() * 64));
+    ensure_grouped(input, &ctx.budget)?;
+    let mut out = Rows::default();
     for (n, (id, r)) in input.series_runs().enumerate() {
         if n % 256 == 0 {
             ctx.check_deadline()?;
         }
-        instant_one(id, &input.ts[r.clone()], &input.vals[r], s, &mut out);
+        instant_one(
+            &ctx.budget,
+            id,
+            &input.ts[r.clone()],
+            &input.vals[r],
+            s,
+            &mut out,
+        )?;
     }
     Ok(out)
 }
@@ -151,10 +169,9 @@ pub(super) async fn select_instant(
 
 /// The per-series kernel of an instant lookup.
 fn instant_kernel(s: InstantSpec) -> Arc<SeriesKernel> {
-    Arc::new(move |_ctx, id, _out_id, samples, sc, out| {
+    Arc::new(move |ctx, id, _out_id, samples, sc, out| {
         sc.split(samples);
-        instant_one(id, &sc.ts, &sc.vals, &s, out);
-        Ok(())
+        instant_one(&ctx.budget, id, &sc.ts, &sc.vals, &s, out)
     })
 }
 
@@ -300,7 +317,7 @@ async fn run_parts(
                 known: known.clone(),
                 drop_name,
             };
-            tokio::spawn(part.run(kernel.clone()))
+            super::Spawned::new(part.run(kernel.clone()))
         })
         .buffered(workers);
     let mut done = Vec::new();
@@ -309,10 +326,12 @@ async fn run_parts(
             r.map_err(|e| crate::error::EngineError::Exec(format!("query task failed: {e}")))??,
         );
     }
-    // One allocation for the concatenation.
-    let mut out = Rows::with_capacity(done.iter().map(Rows::len).sum());
+    // One allocation for the concatenation; each part is given back once copied.
+    let mut out = Rows::charged(&ctx.budget, done.iter().map(Rows::len).sum())?;
     for rows in done {
+        let room = rows.capacity();
         out.append(rows);
+        ctx.budget.release(room, POINT_BYTES);
     }
     Ok(out)
 }
@@ -341,21 +360,23 @@ pub(super) async fn select_instant_fold(
         return Ok(Some(run_parts(ctx, sel, mint, maxt, false, kernel).await?));
     }
     let part = sel.whole(ctx, mint, maxt, false);
-    let series = part.read().await?;
+    let (series, raw) = part.read().await?;
     let mut sc = Scratch::default();
-    let mut one = Rows::with_capacity(s.grid.len());
+    let mut one = Rows::charged(&ctx.budget, s.grid.len())?;
     part.walk(series, |id, _out_id, samples| {
         sc.split(samples);
         one.clear();
-        instant_one(id, &sc.ts, &sc.vals, s, &mut one);
+        instant_one(&ctx.budget, id, &sc.ts, &sc.vals, s, &mut one)?;
         if !one.is_empty() {
             let g = fold.group_of(id);
             for (&t, &v) in one.ts.iter().zip(&one.vals) {
-                fold.add_to_group(g, t, v);
+                fold.add_to_group(g, t, v)?;
             }
         }
         Ok(())
     })?;
+    ctx.budget.release(raw, SAMPLE_BYTES);
+    one.release_to(&ctx.budget);
     Ok(None)
 }
 
@@ -372,27 +393,29 @@ struct Part {
 
 impl Part {
     async fn run(self, kernel: Arc<SeriesKernel>) -> Result<Rows> {
-        let series = self.read().await?;
-        let total: usize = series.iter().map(|s| s.samples.len()).sum();
-        let mut out = Rows::with_capacity(total.min(1 << 20));
+        let (series, raw) = self.read().await?;
+        // The output grows as the kernel pushes, each growth asked of the budget first.
+        let mut out = Rows::default();
         let mut sc = Scratch::default();
         let ctx = self.ctx.clone();
         self.walk(series, |id, out_id, samples| {
             kernel(&ctx, id, out_id, samples, &mut sc, &mut out)
         })?;
+        ctx.budget.release(raw, SAMPLE_BYTES);
         Ok(out)
     }
 
-    /// The part's series with their samples, counted against `--query.max-samples`.
-    async fn read(&self) -> Result<Vec<SeriesSamples>> {
+    /// The part's series with their samples and how many there are, charged to the
+    /// query's budget (given back by the caller once walked).
+    async fn read(&self) -> Result<(Vec<SeriesSamples>, usize)> {
         let series = self
             .ctx
             .db
             .select_in(&self.ms, self.mint, self.maxt, Some(&self.range))
             .await?;
         let total: usize = series.iter().map(|s| s.samples.len()).sum();
-        self.ctx.add_samples(total as u64)?;
-        Ok(series)
+        self.ctx.budget.charge(total, SAMPLE_BYTES)?;
+        Ok((series, total))
     }
 
     /// Calls `f` with each series' id, output id and samples, in label order.
@@ -501,7 +524,7 @@ fn range_one(
         }
         if s.func == RangeFn::Raw {
             for k in a..b {
-                out.push(id, ts[k], vals[k]);
+                out.push_in(&ctx.budget, id, ts[k], vals[k])?;
             }
             continue;
         }
@@ -526,7 +549,7 @@ fn range_one(
             (_, f) => range::eval(f, &ts[a..b], &vals[a..b], &w),
         };
         if let Some(v) = v {
-            out.push(out_id, t, v);
+            out.push_in(&ctx.budget, out_id, t, v)?;
         }
     }
     if s.counter_check && out.len() > before {
@@ -572,8 +595,8 @@ fn fill_fresh(ts_in: impl Iterator<Item = (i64, f64)>, ts: &mut Vec<i64>, vals: 
 /// A range function over a relation (subquery output or raw samples).
 pub(super) fn range(ctx: &QueryContext, input: &mut Rows, s: &RangeSpec) -> Result<Rows> {
     quantile_warning(ctx, s);
-    ensure_grouped(input);
-    let mut out = Rows::with_capacity(input.len().min(s.grid.len() * 64));
+    ensure_grouped(input, &ctx.budget)?;
+    let mut out = Rows::default();
     let (mut ts, mut vals, mut resets) = (Vec::new(), Vec::new(), Vec::new());
     for (n, (id, r)) in input.series_runs().enumerate() {
         if n % 256 == 0 {

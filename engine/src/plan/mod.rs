@@ -42,6 +42,9 @@ pub struct Planner {
     pub text: Option<String>,
     /// Warnings found while planning.
     pub warnings: std::cell::RefCell<Vec<String>>,
+    /// `--query.max-samples`: a subquery with more steps than this is refused here, before
+    /// anything runs (its step grid alone would hold more points).
+    pub max_samples: u64,
 }
 
 fn node(op: PromOp, inputs: Vec<LogicalPlan>) -> LogicalPlan {
@@ -65,7 +68,14 @@ impl Planner {
             default_step,
             text,
             warnings: Default::default(),
+            max_samples: u64::MAX,
         }
+    }
+
+    /// The same planner refusing subqueries of more than `max` steps.
+    pub fn with_max_samples(mut self, max: u64) -> Planner {
+        self.max_samples = max;
+        self
     }
 
     /// ` (line:col)` of a position, when the query text is known.
@@ -223,23 +233,27 @@ impl Planner {
             ));
         }
         let (lo, hi) = match at {
-            Some(a) => (a - offset, a - offset),
-            None => (outer.start - offset, outer.end - offset),
+            Some(a) => (a.saturating_sub(offset), a.saturating_sub(offset)),
+            None => (
+                outer.start.saturating_sub(offset),
+                outer.end.saturating_sub(offset),
+            ),
         };
-        let mut s = (lo - range).div_euclid(step) * step;
-        if s <= lo - range {
-            s += step;
+        let first = lo.saturating_sub(range);
+        let mut s = first.div_euclid(step).saturating_mul(step);
+        if s <= first {
+            s = s.saturating_add(step);
         }
-        Ok((
-            Grid {
-                start: s,
-                end: hi,
-                step,
-            },
-            range,
-            offset,
-            at,
-        ))
+        let grid = Grid {
+            start: s,
+            end: hi,
+            step,
+        };
+        // Every step of the inner grid is at least one point of the inner relation.
+        if grid.len() as u64 > self.max_samples {
+            return Err(EngineError::TooManySamples);
+        }
+        Ok((grid, range, offset, at))
     }
 
     /// Plans `e` evaluated at the steps of `g`.

@@ -3,37 +3,69 @@
 //! table per metric name with its labels as columns (storage's
 //! [`strata_storage::provider::metric::MetricSchema`]), plus [`functions`]. Queries run
 //! read-only (no DDL, DML or `SET`), under the engine's limits: `--query.timeout`, the
-//! concurrency slots, and `--query.max-samples` as the cap on result rows.
+//! concurrency slots, the engine's memory pool (`--query.max-memory`: sorts, hash tables
+//! and join build sides reserve from it, nothing spills to disk), and caps on the result:
+//! `--query.max-samples` rows and `--query.sql-max-result-bytes` bytes. The result is read
+//! as a stream and checked batch by batch, so reading stops (and the plan is cancelled) as
+//! soon as a cap is passed; the batches kept are reserved from the pool until the output
+//! is dropped.
 
 pub mod functions;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::Array;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::HashSet;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use strata_storage::Db;
 use strata_storage::provider::metric::MetricSchema;
 
+use crate::memory::pool_limit;
 use crate::{Engine, EngineError, Result};
 
-/// A SQL result.
+/// Default of `--query.sql-max-result-bytes`: 64 MiB of Arrow buffers.
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 64 << 20;
+
+/// A SQL result. Its batches stay reserved from the engine's memory pool until it drops.
 #[derive(Debug)]
 pub struct SqlOutput {
     /// Column names and types.
     pub schema: SchemaRef,
     /// Rows.
     pub batches: Vec<RecordBatch>,
+    /// The pool's share held by `batches`.
+    held: MemoryReservation,
 }
 
-/// A session over `db` with the tables and functions registered.
-pub async fn context(db: Arc<Db>) -> Result<SessionContext> {
+impl SqlOutput {
+    /// Bytes of the result's Arrow buffers, as counted against the caps.
+    pub fn bytes(&self) -> usize {
+        self.held.size()
+    }
+}
+
+/// The caps on an SQL result.
+#[derive(Clone, Copy, Debug)]
+pub struct ResultLimits {
+    /// Most rows (`--query.max-samples`).
+    pub rows: u64,
+    /// Most bytes of Arrow buffers (`--query.sql-max-result-bytes`).
+    pub bytes: usize,
+}
+
+/// A session over `db` with the tables and functions registered, running in `runtime`
+/// (whose memory pool bounds its operators).
+pub async fn context(db: Arc<Db>, runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
     let config = SessionConfig::new().with_information_schema(true);
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
     let schema = MetricSchema::new(db).await?;
     let catalog = ctx
         .catalog("datafusion")
@@ -46,8 +78,15 @@ pub async fn context(db: Arc<Db>) -> Result<SessionContext> {
     Ok(ctx)
 }
 
-/// Classifies DataFusion errors: planning problems are the query's fault (`bad_data`).
-fn sql_err(e: DataFusionError) -> EngineError {
+/// Classifies DataFusion errors: planning problems are the query's fault (`bad_data`),
+/// an operator the memory pool refused is [`EngineError::OutOfMemory`].
+fn sql_err(e: DataFusionError, pool: usize) -> EngineError {
+    if let DataFusionError::ResourcesExhausted(msg) = e.find_root() {
+        return EngineError::OutOfMemory {
+            limit: pool,
+            detail: msg.clone(),
+        };
+    }
     let bad = matches!(
         e.find_root(),
         DataFusionError::SQL(..)
@@ -71,33 +110,88 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Exec("query engine is shutting down".into()))?;
         let timeout = timeout.unwrap_or(self.opts.timeout).min(self.opts.timeout);
-        match tokio::time::timeout(timeout, run(self.db.clone(), sql, self.opts.max_samples)).await
-        {
+        let limits = ResultLimits {
+            rows: self.opts.max_samples,
+            bytes: self.opts.sql_max_result_bytes,
+        };
+        let run = run(self.db.clone(), self.runtime.clone(), sql, limits);
+        match tokio::time::timeout(timeout, run).await {
             Ok(r) => r,
             Err(_) => Err(EngineError::Timeout),
         }
     }
 }
 
-/// Plans and runs `sql` on a fresh session over `db`, stopping past `max_rows` rows.
-pub async fn run(db: Arc<Db>, sql: &str, max_rows: u64) -> Result<SqlOutput> {
-    let ctx = context(db).await?;
+/// Plans and runs `sql` on a fresh session over `db` in `runtime`, reading the result as a
+/// stream and stopping as soon as it passes `limits`.
+pub async fn run(
+    db: Arc<Db>,
+    runtime: Arc<RuntimeEnv>,
+    sql: &str,
+    limits: ResultLimits,
+) -> Result<SqlOutput> {
+    let pool = pool_limit(&runtime.memory_pool);
+    let held = MemoryConsumer::new("SQL result").register(&runtime.memory_pool);
+    let ctx = context(db, runtime).await?;
     let opts = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let df = ctx.sql_with_options(sql, opts).await.map_err(sql_err)?;
+    let df = ctx
+        .sql_with_options(sql, opts)
+        .await
+        .map_err(|e| sql_err(e, pool))?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let mut stream = df.execute_stream().await.map_err(sql_err)?;
+    let mut stream = df.execute_stream().await.map_err(|e| sql_err(e, pool))?;
     let mut batches = Vec::new();
     let mut rows = 0u64;
+    let mut dictionaries = HashSet::new();
     while let Some(b) = stream.next().await {
-        let b = b.map_err(sql_err)?;
+        let b = b.map_err(|e| sql_err(e, pool))?;
         rows += b.num_rows() as u64;
-        if rows > max_rows {
+        if rows > limits.rows {
             return Err(EngineError::TooManySamples);
         }
+        let bytes = batch_bytes(&b, &mut dictionaries);
+        if held.size().saturating_add(bytes) > limits.bytes {
+            return Err(EngineError::ResultTooLarge {
+                limit: limits.bytes,
+            });
+        }
+        held.try_grow(bytes).map_err(|e| sql_err(e, pool))?;
         batches.push(b);
     }
-    Ok(SqlOutput { schema, batches })
+    Ok(SqlOutput {
+        schema,
+        batches,
+        held,
+    })
+}
+
+/// Bytes of a batch's rows: the slice of each column it holds, and each dictionary's
+/// values once per result (label columns share one dictionary across batches).
+fn batch_bytes(b: &RecordBatch, dictionaries: &mut HashSet<usize>) -> usize {
+    b.columns()
+        .iter()
+        .map(|c| {
+            let data = c.to_data();
+            match c.data_type() {
+                DataType::Dictionary(key, _) => {
+                    let keys = data.len() * key.primitive_width().unwrap_or(8);
+                    let values = data.child_data().first().map_or(0, |v| {
+                        let key = v.buffers().first().map_or(0, |b| b.as_ptr() as usize);
+                        if dictionaries.insert(key) {
+                            v.get_slice_memory_size().unwrap_or(0)
+                        } else {
+                            0
+                        }
+                    });
+                    keys + values
+                }
+                _ => data
+                    .get_slice_memory_size()
+                    .unwrap_or_else(|_| c.get_array_memory_size()),
+            }
+        })
+        .sum()
 }

@@ -2,14 +2,15 @@
 //! `/metrics` (families merged across groups, grouping labels winning, `instance=""` for
 //! groups without one, floats and `le`/`quantile` values printed as Go prints them, plus
 //! `push_time_seconds` and `push_failure_time_seconds` per group), the `/api/v1/metrics`
-//! JSON, and the samples the ingester stores.
+//! JSON, and the samples the ingester stores. The text is written by [`crate::expfmt`]
+//! (names and values escaped as Prometheus writes them).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 use strata_grammar::{format_go_float, format_rfc3339};
 
+use crate::expfmt;
 use crate::pushgateway::model::{Family, MetricValue};
 use crate::pushgateway::store::Group;
 
@@ -20,16 +21,6 @@ const PUSH_FAILURE_HELP: &str =
 
 fn g(v: f64) -> String {
     format_go_float(v, 'g', None)
-}
-
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn escape_help(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
 /// The labels of a metric in a group: its own, the grouping labels over them, and
@@ -56,33 +47,12 @@ fn line(
     v: f64,
     ts: Option<i64>,
 ) {
-    out.push_str(name);
-    if !labels.is_empty() || extra.is_some() {
-        out.push('{');
-        let mut first = true;
-        for (k, val) in labels {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            let _ = write!(out, "{k}=\"{}\"", escape_label(val));
-        }
-        if let Some((k, x)) = extra {
-            if !first {
-                out.push(',');
-            }
-            let _ = write!(out, "{k}=\"{}\"", g(x));
-        }
-        out.push('}');
-    }
-    match ts {
-        Some(t) => {
-            let _ = writeln!(out, " {} {t}", g(v));
-        }
-        None => {
-            let _ = writeln!(out, " {}", g(v));
-        }
-    }
+    let extra = extra.map(|(k, x)| (k, expfmt::format_float(x)));
+    let pairs = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(extra.iter().map(|(k, x)| (*k, x.as_ref())));
+    expfmt::write_sample(out, name, pairs, v, ts);
 }
 
 /// `(name, le/quantile label, value)`.
@@ -138,9 +108,9 @@ fn render_metric(
 
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     if !help.is_empty() {
-        let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+        expfmt::write_help(out, name, help);
     }
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+    expfmt::write_type(out, name, kind);
 }
 
 /// Families of one group in text format, with `group` labels added (empty: as pushed).
@@ -316,7 +286,7 @@ pub fn samples(groups: &[Group]) -> Vec<(BTreeMap<String, String>, f64)> {
             let mut l = labels.clone();
             l.insert("__name__".into(), name.to_owned());
             if let Some((k, x)) = extra {
-                l.insert(k.into(), g(x));
+                l.insert(k.into(), expfmt::format_float(x).into_owned());
             }
             l.retain(|_, v| !v.is_empty());
             out.push((l, v));

@@ -1,16 +1,24 @@
 //! The push groups: push (`PUT` replaces the group, `POST` only the pushed families),
 //! delete, consistency checks across groups (a metric name keeps one type), the
 //! `push_time_seconds`/`push_failure_time_seconds` bookkeeping, an optional TTL, and
-//! persistence to one JSON file (written atomically after every change, read at start),
-//! so pushed groups survive a restart.
+//! persistence to one JSON file, read at start, so pushed groups survive a restart.
+//!
+//! Persistence is debounced as the Pushgateway's (`--persistence.interval`): a change only
+//! marks the store dirty; [`PushStore::persist_loop`] rewrites the file (atomically, with
+//! an fsync) at most once per interval, and the binary calls [`PushStore::flush`] once more
+//! at graceful shutdown, after the HTTP servers stopped. A graceful restart loses nothing;
+//! a crash loses at most the changes of the last interval. A push is never refused for a
+//! failed write: the error is logged and the write retried at the next interval.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::pushgateway::model::{BodyError, Family, parse_text};
 use crate::pushgateway::render::render_families;
@@ -41,7 +49,7 @@ pub enum PushError {
     /// Bad input (400).
     #[error("{0}")]
     BadRequest(String),
-    /// The persistence file could not be written (500).
+    /// The persistence file could not be written.
     #[error("persisting push groups: {0}")]
     Persist(String),
 }
@@ -62,6 +70,12 @@ pub struct PushStore {
     groups: Mutex<BTreeMap<GroupKey, Group>>,
     path: Option<PathBuf>,
     ttl_ms: i64,
+    /// Set (under the `groups` lock) by every change not yet in the file.
+    dirty: AtomicBool,
+    /// One file write at a time.
+    writing: Mutex<()>,
+    /// Woken after every change (the persistence loop).
+    dirtied: Notify,
     /// Woken after every change (the ingester ingests at once).
     pub changed: Notify,
 }
@@ -103,6 +117,9 @@ impl PushStore {
             groups: Mutex::new(groups),
             path,
             ttl_ms,
+            dirty: AtomicBool::new(false),
+            writing: Mutex::new(()),
+            dirtied: Notify::new(),
             changed: Notify::new(),
         }))
     }
@@ -132,7 +149,7 @@ impl PushStore {
                 if let Some(g) = groups.get_mut(&key) {
                     g.failure_time_ms = now_ms;
                     g.last_push_successful = false;
-                    let _ = self.persist(&groups);
+                    self.mark_dirty();
                 }
                 return Err(PushError::BadRequest(msg));
             }
@@ -158,30 +175,28 @@ impl PushStore {
         }
         g.push_time_ms = now_ms;
         g.last_push_successful = true;
-        let r = self.persist(&groups);
+        self.mark_dirty();
         drop(groups);
         self.changed.notify_one();
-        r
+        Ok(())
     }
 
     /// Deletes a group (absent groups are fine).
-    pub fn delete(&self, key: &GroupKey) -> Result<(), PushError> {
+    pub fn delete(&self, key: &GroupKey) {
         let mut groups = self.groups.lock();
         groups.remove(key);
-        let r = self.persist(&groups);
+        self.mark_dirty();
         drop(groups);
         self.changed.notify_one();
-        r
     }
 
     /// Deletes every group.
-    pub fn wipe(&self) -> Result<(), PushError> {
+    pub fn wipe(&self) {
         let mut groups = self.groups.lock();
         groups.clear();
-        let r = self.persist(&groups);
+        self.mark_dirty();
         drop(groups);
         self.changed.notify_one();
-        r
     }
 
     /// Removes groups older than the TTL; returns how many.
@@ -194,7 +209,7 @@ impl PushStore {
         groups.retain(|_, g| now_ms - g.push_time_ms <= self.ttl_ms);
         let n = before - groups.len();
         if n > 0 {
-            let _ = self.persist(&groups);
+            self.mark_dirty();
         }
         n
     }
@@ -204,29 +219,93 @@ impl PushStore {
         self.groups.lock().values().cloned().collect()
     }
 
-    fn persist(&self, groups: &BTreeMap<GroupKey, Group>) -> Result<(), PushError> {
+    /// Called with the `groups` lock held, after a change.
+    fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+        self.dirtied.notify_one();
+    }
+
+    /// Writes the persistence file now if anything changed since the last write (a no-op
+    /// without a file). Blocks on the fsync: call it off the async workers.
+    pub fn flush(&self) -> Result<(), PushError> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let list: Vec<Persisted> = groups
-            .values()
-            .map(|g| {
-                let mut text = String::new();
-                render_families(g.families.values(), &BTreeMap::new(), &mut text);
-                Persisted {
-                    labels: g.labels.clone(),
-                    push_time_ms: g.push_time_ms,
-                    failure_time_ms: g.failure_time_ms,
-                    last_push_successful: g.last_push_successful,
-                    family_push_ms: g.family_push_ms.clone(),
-                    text,
-                }
-            })
-            .collect();
-        let json = serde_json::to_vec(&list).map_err(|e| PushError::Persist(e.to_string()))?;
-        strata_storage::write_atomic(path, &json)
-            .map_err(|e| PushError::Persist(format!("{}: {e}", path.display())))
+        let _one = self.writing.lock();
+        let json = {
+            let groups = self.groups.lock();
+            if !self.dirty.swap(false, Ordering::AcqRel) {
+                return Ok(());
+            }
+            serde_json::to_vec(&persisted(&groups))
+        };
+        let written = json
+            .map_err(|e| PushError::Persist(e.to_string()))
+            .and_then(|json| {
+                strata_storage::write_atomic(path, &json)
+                    .map_err(|e| PushError::Persist(format!("{}: {e}", path.display())))
+            });
+        if written.is_err() {
+            self.dirty.store(true, Ordering::Release);
+        }
+        written
     }
+
+    /// Rewrites the persistence file at most once per `interval`: after a change, once
+    /// `interval` has passed since the previous write (the first one counting from start),
+    /// as the Pushgateway's persistence loop. A failed write is logged and retried an
+    /// interval later. Returns when `stop` turns true *without* writing: the caller calls
+    /// [`PushStore::flush`] once no more pushes can arrive.
+    pub async fn persist_loop(
+        self: Arc<Self>,
+        interval: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        if self.path.is_none() {
+            return;
+        }
+        let mut last = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = self.dirtied.notified() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(last + interval) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            last = tokio::time::Instant::now();
+            let store = self.clone();
+            let failed = match tokio::task::spawn_blocking(move || store.flush()).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(error) = failed {
+                tracing::error!(%error, "persisting push groups failed; retrying in one interval");
+                self.dirtied.notify_one();
+            }
+        }
+    }
+}
+
+/// The groups as written to the persistence file.
+fn persisted(groups: &BTreeMap<GroupKey, Group>) -> Vec<Persisted> {
+    groups
+        .values()
+        .map(|g| {
+            let mut text = String::new();
+            render_families(g.families.values(), &BTreeMap::new(), &mut text);
+            Persisted {
+                labels: g.labels.clone(),
+                push_time_ms: g.push_time_ms,
+                failure_time_ms: g.failure_time_ms,
+                last_push_successful: g.last_push_successful,
+                family_push_ms: g.family_push_ms.clone(),
+                text,
+            }
+        })
+        .collect()
 }
 
 /// A metric name keeps one type across all groups.
@@ -303,7 +382,7 @@ mod tests {
         assert_eq!(g.failure_time_ms, 4000);
         assert!(!g.last_push_successful);
         assert_eq!(g.families.len(), 2, "refused push leaves metrics");
-        s.delete(&key("a")).unwrap();
+        s.delete(&key("a"));
         assert!(s.snapshot().is_empty());
     }
 
@@ -314,6 +393,15 @@ mod tests {
         let s = PushStore::open(Some(path.clone()), 0).unwrap();
         let body = b"# HELP h Help.\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n# TYPE g gauge\ng NaN\n";
         s.push(key("a"), parse_text(body), true, 1000).unwrap();
+        assert!(!path.exists(), "a push only marks the store dirty");
+        s.flush().unwrap();
+        let written = std::fs::read(&path).unwrap();
+        s.flush().unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            written,
+            "nothing new: no write"
+        );
         let before = s.snapshot();
         let again = PushStore::open(Some(path), 0).unwrap();
         let after = again.snapshot();
@@ -321,6 +409,48 @@ mod tests {
         assert_eq!(before[0].labels, after[0].labels);
         assert_eq!(before[0].families["h"], after[0].families["h"]);
         assert_eq!(after[0].push_time_ms, 1000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn persist_loop_writes_at_most_once_per_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pg.json");
+        let s = PushStore::open(Some(path.clone()), 0).unwrap();
+        let (stop, rx) = watch::channel(false);
+        let task = tokio::spawn(s.clone().persist_loop(Duration::from_secs(1), rx));
+        for i in 0..50 {
+            let body = format!("x {i}\n");
+            s.push(key("a"), parse_text(body.as_bytes()), true, i)
+                .unwrap();
+        }
+        assert!(!path.exists(), "written before the interval passed");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !path.exists() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let again = PushStore::open(Some(path.clone()), 0).unwrap();
+        assert_eq!(
+            again.snapshot()[0].push_time_ms,
+            49,
+            "the last push, in one write"
+        );
+        s.delete(&key("a"));
+        let _ = stop.send(true);
+        task.await.unwrap();
+        assert_eq!(
+            PushStore::open(Some(path.clone()), 0)
+                .unwrap()
+                .snapshot()
+                .len(),
+            1
+        );
+        s.flush().unwrap();
+        assert!(
+            PushStore::open(Some(path), 0)
+                .unwrap()
+                .snapshot()
+                .is_empty()
+        );
     }
 
     #[test]
