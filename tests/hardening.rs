@@ -4,17 +4,17 @@
 //! server hygiene, defaults, blocks under running queries.
 
 mod common;
-#[path = "hardening/http.rs"]
-mod http;
-#[path = "hardening/escaping.rs"]
-mod escaping;
 #[path = "hardening/defaults.rs"]
 mod defaults;
-#[path = "hardening/storage.rs"]
-mod storage;
+#[path = "hardening/escaping.rs"]
+mod escaping;
+#[path = "hardening/http.rs"]
+mod http;
 #[path = "hardening/ingest.rs"]
 mod ingest;
 #[path = "hardening/panics.rs"]
 mod panics;
 #[path = "hardening/query.rs"]
 mod query;
+#[path = "hardening/storage.rs"]
+mod storage;

@@ -95,8 +95,11 @@ impl MetadataStore {
             let is_new_family = !m.by_metric.contains_key(&x.metric_family_name);
             if (is_new_family && m.by_metric.len() >= MAX_FAMILIES) || m.bytes + size > MAX_BYTES {
                 if m.refused == 0 {
-                    tracing::warn!(families = m.by_metric.len(), bytes = m.bytes,
-                        "metadata store full: new remote-write metadata is ignored until old entries expire");
+                    tracing::warn!(
+                        families = m.by_metric.len(),
+                        bytes = m.bytes,
+                        "metadata store full: new remote-write metadata is ignored until old entries expire"
+                    );
                 }
                 m.refused += 1;
                 continue;
@@ -133,7 +136,11 @@ impl Inner {
         self.by_metric.retain(|name, f| {
             let keep = now.duration_since(f.seen) < EXPIRY;
             if !keep {
-                freed += f.entries.iter().map(|e| entry_bytes(name, e)).sum::<usize>();
+                freed += f
+                    .entries
+                    .iter()
+                    .map(|e| entry_bytes(name, e))
+                    .sum::<usize>();
             }
             keep
         });

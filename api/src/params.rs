@@ -25,7 +25,10 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
     type Rejection = axum::response::Response;
 
     /// Query string plus form body: handlers take `p: Params` as their last argument.
-    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(
+        req: axum::extract::Request,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
         use axum::response::IntoResponse;
         let (parts, body) = req.into_parts();
         let bytes: Bytes = match axum::body::to_bytes(body, MAX_FORM_BODY).await {

@@ -136,7 +136,7 @@ pub async fn serve(
     // New connections are refused from here on.
     drop(listener);
     let _ = stop_conns.send(true);
-    let drained = tokio::time::timeout(Duration::from_secs(3600), async {
+    let drained = tokio::time::timeout(opts.shutdown_grace, async {
         while let Some(done) = conns.join_next().await {
             log_task_end(done);
         }
@@ -249,7 +249,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// Prometheus: the soft default (often 1024) is far below what a server with thousands of
 /// connections and open blocks needs. Returns the soft limit now in force.
 pub fn raise_fd_limit() -> std::io::Result<u64> {
-    Ok(0)
+    rlimit::increase_nofile_limit(u64::MAX)
 }
 
 #[cfg(test)]

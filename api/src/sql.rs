@@ -205,7 +205,10 @@ mod tests {
         let out = output("SELECT 1 AS a, 'x' AS b, CAST('NaN' AS DOUBLE) AS c");
         let v: Value = serde_json::from_slice(&json_rows(&out).expect("json")).expect("valid");
         assert_eq!(v["data"]["rows"], json!([{"a": 1, "b": "x", "c": null}]));
-        assert_eq!(v["data"]["columns"][1], json!({"name": "b", "type": "Utf8"}));
+        assert_eq!(
+            v["data"]["columns"][1],
+            json!({"name": "b", "type": "Utf8"})
+        );
         let out = output("SELECT 1 AS a WHERE false");
         let v: Value = serde_json::from_slice(&json_rows(&out).expect("json")).expect("valid");
         assert_eq!(v["data"]["rows"], json!([]));

@@ -434,10 +434,7 @@ mod tests {
         };
         let auth = |cred: &str| sec.authorized(credentials(&req(cred)));
         assert!(auth("alice:s3cret").await);
-        assert_eq!(
-            sec.cached(&("alice".into(), "s3cret".into())),
-            Some(true)
-        );
+        assert_eq!(sec.cached(&("alice".into(), "s3cret".into())), Some(true));
         assert!(!auth("alice:wrong").await);
         assert!(!auth("bob:s3cret").await);
         assert_eq!(sec.cached(&("bob".into(), "s3cret".into())), Some(false));

@@ -29,6 +29,7 @@ pub mod model;
 mod parse_cache;
 pub mod plan;
 pub mod result;
+pub mod rows;
 pub mod sql;
 
 use std::sync::Arc;
@@ -334,7 +335,11 @@ impl Engine {
             db: self.db.clone(),
             registry: SeriesRegistry::default(),
             params: p,
-            budget: Budget::new(&self.runtime.memory_pool, self.opts.max_samples, "PromQL query"),
+            budget: Budget::new(
+                &self.runtime.memory_pool,
+                self.opts.max_samples,
+                "PromQL query",
+            ),
             notes: Mutex::new(Annotations::default()),
             deadline,
         })

@@ -46,7 +46,9 @@ pub fn runtime(max_memory: usize) -> Arc<RuntimeEnv> {
     ));
     let built = RuntimeEnvBuilder::new()
         .with_memory_pool(pool.clone())
-        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
         .build_arc();
     built.unwrap_or_else(|_| {
         // Only a disk or cache manager that cannot start fails the builder, and a disabled
@@ -96,6 +98,31 @@ impl Budget {
         self.bytes.size()
     }
 
+    /// Points the query may still take.
+    pub fn points_left(&self) -> usize {
+        usize::try_from(self.max_points.saturating_sub(self.points())).unwrap_or(usize::MAX)
+    }
+
+    /// Bytes the pool has left for anyone.
+    pub fn bytes_left(&self) -> usize {
+        match self.pool.memory_limit() {
+            MemoryLimit::Finite(n) => n.saturating_sub(self.pool.reserved()),
+            MemoryLimit::Infinite | MemoryLimit::Unknown => usize::MAX,
+        }
+    }
+
+    /// The size of the pool the bytes come from.
+    pub fn pool_limit(&self) -> usize {
+        pool_limit(&self.pool)
+    }
+
+    /// Takes `points` points of `unit` bytes each without checking the limits: for room
+    /// that already exists (a few rows a relation holds past its charge).
+    pub fn force(&self, points: usize, unit: usize) {
+        self.points.fetch_add(points as u64, Ordering::Relaxed);
+        self.bytes.grow(points.saturating_mul(unit));
+    }
+
     /// Takes `points` points of `unit` bytes each, or fails without taking anything.
     pub fn charge(&self, points: usize, unit: usize) -> Result<()> {
         self.grant(points, points, unit).map(|_| ())
@@ -103,7 +130,9 @@ impl Budget {
 
     /// Takes `bytes` bytes (no points), or fails without taking anything.
     pub fn charge_bytes(&self, bytes: usize, what: &str) -> Result<()> {
-        self.bytes.try_grow(bytes).map_err(|_| self.out_of_memory(bytes, what))
+        self.bytes
+            .try_grow(bytes)
+            .map_err(|_| self.out_of_memory(bytes, what))
     }
 
     /// Takes at least `min` and at most `pref` points of `unit` bytes each, as many as the
@@ -253,7 +282,10 @@ mod tests {
         assert_eq!(b.grant(10, 64, 20).unwrap(), 50);
         assert_eq!(b.points(), 50);
         let e = b.grant(1, 1, 20).unwrap_err();
-        assert!(matches!(e, EngineError::OutOfMemory { limit: 1000, .. }), "{e}");
+        assert!(
+            matches!(e, EngineError::OutOfMemory { limit: 1000, .. }),
+            "{e}"
+        );
         assert_eq!(b.points(), 50, "points of a refused grant are given back");
     }
 
@@ -270,7 +302,11 @@ mod tests {
         }
         assert_eq!(rt.memory_pool.reserved(), 800);
         drop(a);
-        assert_eq!(rt.memory_pool.reserved(), 0, "a finished query frees its bytes");
+        assert_eq!(
+            rt.memory_pool.reserved(),
+            0,
+            "a finished query frees its bytes"
+        );
         b.release(1000, 20);
         assert_eq!(b.points(), 0);
     }

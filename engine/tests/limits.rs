@@ -54,10 +54,18 @@ async fn a_subquery_with_more_steps_than_max_samples_is_refused_when_planned() {
         .expect_err("2.6e9 steps");
     assert!(matches!(err, EngineError::TooManySamples), "{err}");
     assert_eq!(err.error_type(), "execution");
-    assert!(started.elapsed() < Duration::from_secs(1), "refused before running");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "refused before running"
+    );
     // Nested: the inner subquery's grid spans the outer one's range.
     let err = e
-        .instant("max_over_time(max_over_time(vector(1)[1h:1ms])[30d:1h])", 0, None, None)
+        .instant(
+            "max_over_time(max_over_time(vector(1)[1h:1ms])[30d:1h])",
+            0,
+            None,
+            None,
+        )
         .await
         .expect_err("nested");
     assert!(matches!(err, EngineError::TooManySamples), "{err}");
@@ -81,7 +89,12 @@ async fn constant_grids_count_against_max_samples() {
     assert!(matches!(err, EngineError::TooManySamples), "{err}");
     // 600 steps of vector(1) plus 600 of time(): 1 200 points held at once.
     let err = e
-        .instant("count_over_time((vector(1) + time())[10m:1s])", 600_000, None, None)
+        .instant(
+            "count_over_time((vector(1) + time())[10m:1s])",
+            600_000,
+            None,
+            None,
+        )
         .await
         .expect_err("two grids");
     assert!(matches!(err, EngineError::TooManySamples), "{err}");
@@ -120,7 +133,10 @@ async fn relations_reserve_their_bytes_from_the_memory_pool() {
     // 100 000 points of 20 bytes do not fit in 1 MiB.
     let e = engine(db.clone(), u64::MAX, 1 << 20);
     let err = range(&e, "m").await.expect_err("pool");
-    assert!(matches!(err, EngineError::OutOfMemory { limit, .. } if limit == 1 << 20), "{err}");
+    assert!(
+        matches!(err, EngineError::OutOfMemory { limit, .. } if limit == 1 << 20),
+        "{err}"
+    );
     assert_eq!(err.error_type(), "execution");
     assert!(err.to_string().contains("--query.max-memory"), "{err}");
     // The query's other parts stop at their next await point and give their bytes back.
@@ -128,7 +144,11 @@ async fn relations_reserve_their_bytes_from_the_memory_pool() {
     while e.runtime().memory_pool.reserved() != 0 && Instant::now() < freed {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(e.runtime().memory_pool.reserved(), 0, "a failed query frees its bytes");
+    assert_eq!(
+        e.runtime().memory_pool.reserved(),
+        0,
+        "a failed query frees its bytes"
+    );
     // A small query still runs in the same pool.
     let ok = e.instant("sum(m)", 0, None, None).await.expect("small");
     assert!(matches!(ok.value, PromValue::Vector(v) if v.len() == 1));
@@ -159,18 +179,30 @@ async fn sql_operators_and_results_are_bounded() {
     assert!(err.to_string().contains("--query.max-memory"), "{err}");
     // 2 MB of strings pass the 1 MiB result cap.
     let err = e
-        .sql("SELECT repeat('x', 1000) AS s FROM generate_series(1, 2000)", None)
+        .sql(
+            "SELECT repeat('x', 1000) AS s FROM generate_series(1, 2000)",
+            None,
+        )
         .await
         .expect_err("result bytes");
-    assert!(matches!(err, EngineError::ResultTooLarge { limit } if limit == 1 << 20), "{err}");
+    assert!(
+        matches!(err, EngineError::ResultTooLarge { limit } if limit == 1 << 20),
+        "{err}"
+    );
     assert_eq!(err.error_type(), "execution");
     let ok = e
-        .sql("SELECT repeat('x', 1000) AS s FROM generate_series(1, 500)", None)
+        .sql(
+            "SELECT repeat('x', 1000) AS s FROM generate_series(1, 500)",
+            None,
+        )
         .await
         .expect("under the cap");
     assert_eq!(ok.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 500);
     assert!(ok.bytes() >= 500_000, "{}", ok.bytes());
-    assert!(e.runtime().memory_pool.reserved() >= 500_000, "the result holds its bytes");
+    assert!(
+        e.runtime().memory_pool.reserved() >= 500_000,
+        "the result holds its bytes"
+    );
     drop(ok);
     assert_eq!(e.runtime().memory_pool.reserved(), 0);
 }

@@ -164,8 +164,9 @@ impl Db {
     /// (`i64::MIN` without time retention).
     fn retention_floor(&self) -> i64 {
         match self.opts.retention_time_ms {
-            Some(ret) if self.head.max_time() != i64::MIN
-                || self.blocks_max_t.load(Ordering::Acquire) != i64::MIN =>
+            Some(ret)
+                if self.head.max_time() != i64::MIN
+                    || self.blocks_max_t.load(Ordering::Acquire) != i64::MIN =>
             {
                 self.retention_reference().saturating_sub(ret)
             }
@@ -362,9 +363,7 @@ impl Db {
             let labels: Vec<(&str, &str)> =
                 s.labels.iter().map(|l| (&*l.name, &*l.value)).collect();
             let size: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
-            if !recs.is_empty()
-                && (bytes + size > wal::SERIES_RECORD_BYTES || recs.len() >= 1024)
-            {
+            if !recs.is_empty() && (bytes + size > wal::SERIES_RECORD_BYTES || recs.len() >= 1024) {
                 framed.clear();
                 wal::encode_series(&mut framed, &recs);
                 wal::write_checked(out, &framed)?;
@@ -407,7 +406,11 @@ impl Db {
         b.retain(|x| !old.iter().any(|o| Arc::ptr_eq(o, x)));
         b.extend(new);
         b.sort_by_key(|x| (x.meta.min_time, x.meta.max_time));
-        let max = b.iter().map(|x| x.meta.max_time - 1).max().unwrap_or(i64::MIN);
+        let max = b
+            .iter()
+            .map(|x| x.meta.max_time - 1)
+            .max()
+            .unwrap_or(i64::MIN);
         self.blocks_max_t.fetch_max(max, Ordering::AcqRel);
     }
 

@@ -113,14 +113,22 @@ async fn a_block_removed_under_a_running_query_stays_readable_by_it() {
         db.maintain().await.expect("maintain");
     }
     assert!(
-        !db.blocks().iter().any(|b| std::sync::Arc::ptr_eq(b, &oldest)),
+        !db.blocks()
+            .iter()
+            .any(|b| std::sync::Arc::ptr_eq(b, &oldest)),
         "retention removed the block"
     );
     assert!(
-        !dir.path().join(oldest.dir().as_ref()).join("meta.json").exists(),
+        !dir.path()
+            .join(oldest.dir().as_ref())
+            .join("meta.json")
+            .exists(),
         "its files are gone"
     );
-    let after = oldest.read(&ids, i64::MIN, i64::MAX).await.expect("read after removal");
+    let after = oldest
+        .read(&ids, i64::MIN, i64::MAX)
+        .await
+        .expect("read after removal");
     assert_eq!(before, after);
     assert!(!after.is_empty());
 }

@@ -139,7 +139,8 @@ fn hard_nofile() -> Option<u64> {
 fn idle_connections(port: u16, n: usize) -> Vec<TcpStream> {
     (0..n)
         .map(|i| {
-            TcpStream::connect(("127.0.0.1", port))
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5))
                 .unwrap_or_else(|e| panic!("idle connection {i}: {e}"))
         })
         .collect()
@@ -165,7 +166,11 @@ fn idle_connections_do_not_block_health() {
         let t = Instant::now();
         let r = http_get(server.port, "/-/healthy", None, Duration::from_secs(5));
         let took = t.elapsed();
-        assert_eq!(r.map(|r| r.0).ok(), Some(200), "health with 1000 idle connections");
+        assert_eq!(
+            r.map(|r| r.0).ok(),
+            Some(200),
+            "health with 1000 idle connections"
+        );
         assert!(took < Duration::from_secs(2), "health took {took:?}");
         drop(idle);
         server.kill9();
@@ -199,6 +204,26 @@ fn idle_connections_do_not_block_health() {
         "a half-sent header was not closed after 1s: {r:?} after {took:?}"
     );
     assert!(took >= Duration::from_millis(500), "closed after {took:?}");
+
+    // A keep-alive connection left idle after its response is closed by the same timeout.
+    let mut keep = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    keep.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("write");
+    keep.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let t = Instant::now();
+    let mut got = Vec::new();
+    let r = keep.read_to_end(&mut got);
+    let took = t.elapsed();
+    assert!(
+        r.is_ok() && took < Duration::from_secs(5),
+        "an idle keep-alive connection was not closed: {r:?} after {took:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
 
     // Four idle connections take every slot; a fifth client waits in the backlog until the
     // header timeout closes them, and is then served.
@@ -250,8 +275,9 @@ fn sigterm_exits_with_a_stalled_client() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let took = t.elapsed();
-    let status = status
-        .unwrap_or_else(|| panic!("strata still running {took:?} after SIGTERM with stalled clients"));
+    let status = status.unwrap_or_else(|| {
+        panic!("strata still running {took:?} after SIGTERM with stalled clients")
+    });
     assert!(status.success(), "strata exited with {status}");
     drop((body, header));
 }

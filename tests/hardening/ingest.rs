@@ -32,8 +32,15 @@ fn post(port: u16, b: Vec<u8>) -> (u16, String) {
 
 /// A snappy body of `n` repetitions of `element` (raw protobuf bytes).
 fn bomb(element: &[u8], n: usize) -> Vec<u8> {
-    let raw: Vec<u8> = element.iter().copied().cycle().take(element.len() * n).collect();
-    snap::raw::Encoder::new().compress_vec(&raw).expect("snappy")
+    let raw: Vec<u8> = element
+        .iter()
+        .copied()
+        .cycle()
+        .take(element.len() * n)
+        .collect();
+    snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .expect("snappy")
 }
 
 #[test]
@@ -43,7 +50,11 @@ fn metadata_and_sample_bombs_stay_bounded() {
     let pid = s.child.id();
     // Field 3 (metadata), length 0: just under the 32 MiB decompressed limit.
     let md = bomb(&[0x1a, 0x00], (32 << 20) / 2 - 64);
-    assert!(md.len() < 2 << 20, "the body is small on the wire ({} bytes)", md.len());
+    assert!(
+        md.len() < 2 << 20,
+        "the body is small on the wire ({} bytes)",
+        md.len()
+    );
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let b = md.clone();
@@ -71,7 +82,9 @@ fn metadata_and_sample_bombs_stay_bounded() {
     }
     series.push(len as u8);
     series.extend(inner);
-    let body = snap::raw::Encoder::new().compress_vec(&series).expect("snappy");
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&series)
+        .expect("snappy");
     let (code, text) = post(s.port, body);
     assert_eq!(code, 400, "{text}");
     assert!(text.contains("too many elements"), "{text}");
@@ -83,7 +96,10 @@ fn metadata_and_sample_bombs_stay_bounded() {
         "peak RSS {} MB is past the 512 MB bound",
         rss >> 20
     );
-    let h = reqwest::blocking_client().get(s.url("/-/healthy")).send().expect("healthy");
+    let h = reqwest::blocking_client()
+        .get(s.url("/-/healthy"))
+        .send()
+        .expect("healthy");
     assert_eq!(h.status().as_u16(), 200);
     s.stop();
 }
@@ -108,10 +124,14 @@ fn label_limits_apply_to_remote_write() {
             name: "__name__".into(),
             value: "m".into(),
         }];
-        l.extend(labels.iter().map(|(n, v)| strata_ingest::remote_write::Label {
-            name: (*n).into(),
-            value: (*v).into(),
-        }));
+        l.extend(
+            labels
+                .iter()
+                .map(|(n, v)| strata_ingest::remote_write::Label {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                }),
+        );
         strata_ingest::remote_write::encode(&strata_ingest::remote_write::WriteRequest {
             timeseries: vec![strata_ingest::remote_write::TimeSeries {
                 labels: l,
@@ -126,9 +146,38 @@ fn label_limits_apply_to_remote_write() {
     assert_eq!(post(s.port, req(&[("a", "1"), ("b", "2")])).0, 204);
     let (code, text) = post(s.port, req(&[("a", "1"), ("b", "2"), ("c", "3")]));
     assert_eq!(code, 400);
-    assert!(text.contains("label_limit exceeded (metric: m, number of labels: 4, limit: 3)"), "{text}");
+    assert!(
+        text.contains("label_limit exceeded (metric: m, number of labels: 4, limit: 3)"),
+        "{text}"
+    );
     let (code, text) = post(s.port, req(&[("a", &"v".repeat(40))]));
     assert_eq!(code, 400);
     assert!(text.contains("label_value_length_limit exceeded"), "{text}");
+    s.stop();
+}
+
+#[test]
+fn query_text_past_the_body_limit_is_413_not_a_parse_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    // 12 MB of form body: past the 10 MiB limit Go's ParseForm (behind Prometheus) has.
+    let body = format!("query={}1", "1%2B".repeat(3 << 20)).into_bytes();
+    let r = reqwest::blocking_client()
+        .post(s.url("/api/v1/query"), body)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send()
+        .expect("query");
+    assert_eq!(r.status().as_u16(), 413, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["status"], "error");
+    assert_eq!(v["errorType"], "bad_data");
+    // A long but acceptable query still parses and runs.
+    let body = format!("query=vector({}1)", "0".repeat(100_000)).into_bytes();
+    let r = reqwest::blocking_client()
+        .post(s.url("/api/v1/query"), body)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send()
+        .expect("query");
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text());
     s.stop();
 }

@@ -94,12 +94,10 @@ fn hostile_inputs_never_panic() {
     let s = Server::start_embedded(dir.path(), &[]);
     let client = reqwest::blocking_client();
     let mut failures = Vec::new();
-    let mut check = |what: String, path: String| {
-        match client.get(s.url(&path)).send() {
-            Ok(r) if r.status().as_u16() < 500 => {}
-            Ok(r) => failures.push(format!("{what}: {} {}", r.status().as_u16(), r.text())),
-            Err(e) => failures.push(format!("{what}: connection failed: {e}")),
-        }
+    let mut check = |what: String, path: String| match client.get(s.url(&path)).send() {
+        Ok(r) if r.status().as_u16() < 500 => {}
+        Ok(r) => failures.push(format!("{what}: {} {}", r.status().as_u16(), r.text())),
+        Err(e) => failures.push(format!("{what}: connection failed: {e}")),
     };
     for q in QUERIES {
         check(
@@ -124,5 +122,9 @@ fn hostile_inputs_never_panic() {
     );
     let h = client.get(s.url("/-/healthy")).send().expect("healthy");
     assert_eq!(h.status().as_u16(), 200);
-    assert!(failures.is_empty(), "5xx answers or dropped connections:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "5xx answers or dropped connections:\n{}",
+        failures.join("\n")
+    );
 }

@@ -53,7 +53,8 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-const TOO_MANY: &str = "query processing would load too many samples into memory in query execution";
+const TOO_MANY: &str =
+    "query processing would load too many samples into memory in query execution";
 
 #[test]
 fn the_subquery_of_death_is_refused_quickly() {
@@ -65,7 +66,10 @@ fn the_subquery_of_death_is_refused_quickly() {
         "max_over_time(max_over_time(vector(1)[1h:1ms])[30d:1h])",
     ] {
         let started = Instant::now();
-        let (code, body) = get(&s, &format!("/api/v1/query?query={}&time=1700000000", enc(q)));
+        let (code, body) = get(
+            &s,
+            &format!("/api/v1/query?query={}&time=1700000000", enc(q)),
+        );
         assert_eq!(code, 422, "{q}: {body}");
         assert_eq!(
             body,
@@ -99,6 +103,7 @@ fn a_range_query_of_10k_series_by_11k_steps_is_refused_in_bounded_memory() {
     }
     let start = (t0 + 3_600_000) / 1000;
     let q = enc(r#"{job="crash"}"#);
+    eprintln!("peak RSS before the query: {} MB", peak_rss(&s) >> 20);
     // 11,001 points per series is one too many, as in Prometheus.
     let (code, body) = get(
         &s,
@@ -108,7 +113,10 @@ fn a_range_query_of_10k_series_by_11k_steps_is_refused_in_bounded_memory() {
         ),
     );
     assert_eq!(code, 400, "{body}");
-    assert!(body.contains("exceeded maximum resolution of 11,000 points per timeseries"), "{body}");
+    assert!(
+        body.contains("exceeded maximum resolution of 11,000 points per timeseries"),
+        "{body}"
+    );
     // 11,000 steps: 10k × 11,001 = 110M points, over the 50M of --query.max-samples.
     let started = Instant::now();
     let (code, body) = get(
@@ -174,7 +182,11 @@ fn an_sql_query_past_the_memory_limit_is_refused() {
     );
     assert_eq!(code, 422, "{body}");
     assert!(body.contains("--query.max-memory"), "{body}");
-    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
     assert_alive(&s);
     // Under the limit, SQL still works.
     let (code, body) = sql(&s, "SELECT count(*) AS n FROM generate_series(1, 1000)");

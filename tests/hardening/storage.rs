@@ -88,33 +88,53 @@ fn far_future_and_too_old_samples_are_refused_and_nothing_is_lost() {
     let now = now_ms();
     // 5 hours of data at 1 minute: the head spans more than 1.5 block ranges, so
     // maintenance cuts blocks that retention could (wrongly) delete.
-    let pts: Vec<(i64, f64)> = (0..300).map(|i| (now - 5 * 3600_000 + i * 60_000, i as f64)).collect();
+    let pts: Vec<(i64, f64)> = (0..300)
+        .map(|i| (now - 5 * 3_600_000 + i * 60_000, i as f64))
+        .collect();
     let (code, text) = post(s.port, body(vec![series("kept", &[], &pts)]));
     assert_eq!(code, 204, "{text}");
 
-    let year = 365 * 24 * 3600_000i64;
-    let (code, text) = post(s.port, body(vec![series("future", &[], &[(now + year, 1.0)])]));
+    let year = 365 * 24 * 3_600_000i64;
+    let (code, text) = post(
+        s.port,
+        body(vec![series("future", &[], &[(now + year, 1.0)])]),
+    );
     assert_eq!(code, 400, "a sample a year ahead is refused: {text}");
     assert!(text.contains("out of bounds"), "{text}");
-    let (code, text) = post(s.port, body(vec![series("future", &[], &[(now + 3600_000, 1.0)])]));
+    let (code, text) = post(
+        s.port,
+        body(vec![series("future", &[], &[(now + 3_600_000, 1.0)])]),
+    );
     assert_eq!(code, 400, "an hour ahead is past the 10m tolerance: {text}");
-    let (code, _) = post(s.port, body(vec![series("soon", &[], &[(now + 60_000, 1.0)])]));
+    let (code, _) = post(
+        s.port,
+        body(vec![series("soon", &[], &[(now + 60_000, 1.0)])]),
+    );
     assert_eq!(code, 204, "a minute ahead is within the tolerance");
 
-    let (code, text) = post(s.port, body(vec![series("old", &[], &[(now - 2 * 24 * 3600_000, 1.0)])]));
-    assert_eq!(code, 400, "a sample retention would delete is refused: {text}");
+    let (code, text) = post(
+        s.port,
+        body(vec![series("old", &[], &[(now - 2 * 24 * 3_600_000, 1.0)])]),
+    );
+    assert_eq!(
+        code, 400,
+        "a sample retention would delete is refused: {text}"
+    );
     assert!(text.contains("out of bounds"), "{text}");
 
     // Maintenance runs every 5 s: give it two rounds to cut, compact and apply retention.
     std::thread::sleep(Duration::from_secs(12));
     assert_eq!(count_series(&s, "future"), 0);
     assert_eq!(count_series(&s, "old"), 0);
-    let n = samples_in(&s, "kept", now - 6 * 3600_000, now);
+    let n = samples_in(&s, "kept", now - 6 * 3_600_000, now);
     assert_eq!(n, 300.0, "every acknowledged sample is still there");
     let blocks = std::fs::read_dir(dir.path().join("blocks"))
         .map(|d| d.count())
         .unwrap_or(0);
-    assert!(blocks > 0, "the head was cut into blocks, which retention kept");
+    assert!(
+        blocks > 0,
+        "the head was cut into blocks, which retention kept"
+    );
     s.stop();
     let stored: usize = read_all(dir.path()).iter().map(|s| s.samples.len()).sum();
     assert_eq!(stored, 301, "300 kept + 1 soon, nothing else");
@@ -133,13 +153,22 @@ fn retention_never_counts_from_a_time_past_the_wall_clock() {
         ],
     );
     let now = now_ms();
-    let pts: Vec<(i64, f64)> = (0..300).map(|i| (now - 5 * 3600_000 + i * 60_000, 1.0)).collect();
+    let pts: Vec<(i64, f64)> = (0..300)
+        .map(|i| (now - 5 * 3_600_000 + i * 60_000, 1.0))
+        .collect();
     assert_eq!(post(s.port, body(vec![series("kept", &[], &pts)])).0, 204);
     std::thread::sleep(Duration::from_secs(7));
-    let year = 365 * 24 * 3600_000i64;
-    assert_eq!(post(s.port, body(vec![series("future", &[], &[(now + year, 1.0)])])).0, 204);
+    let year = 365 * 24 * 3_600_000i64;
+    assert_eq!(
+        post(
+            s.port,
+            body(vec![series("future", &[], &[(now + year, 1.0)])])
+        )
+        .0,
+        204
+    );
     std::thread::sleep(Duration::from_secs(12));
-    assert_eq!(samples_in(&s, "kept", now - 6 * 3600_000, now), 300.0);
+    assert_eq!(samples_in(&s, "kept", now - 6 * 3_600_000, now), 300.0);
 }
 
 #[test]
@@ -158,7 +187,7 @@ fn a_checkpoint_of_huge_label_values_survives_kill_9() {
                     "big_labels",
                     &[("blob", big(i))],
                     // A span over 3h: maintenance cuts a block and then checkpoints the WAL.
-                    &[(now - 4 * 3600_000, 1.0), (now, 2.0)],
+                    &[(now - 4 * 3_600_000, 1.0), (now, 2.0)],
                 )
             })
             .collect();
@@ -171,8 +200,10 @@ fn a_checkpoint_of_huge_label_values_survives_kill_9() {
     loop {
         let has_cp = std::fs::read_dir(&wal)
             .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with("checkpoint.") && !e.file_name().to_string_lossy().ends_with(".tmp"))
+                d.flatten().any(|e| {
+                    e.file_name().to_string_lossy().starts_with("checkpoint.")
+                        && !e.file_name().to_string_lossy().ends_with(".tmp")
+                })
             })
             .unwrap_or(false);
         if has_cp {
@@ -205,7 +236,10 @@ fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<()> {
 struct Unmount(std::path::PathBuf);
 impl Drop for Unmount {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
     }
 }
 
@@ -220,7 +254,9 @@ fn disk_full_refuses_writes_leaves_nothing_visible_and_recovers_without_restart(
     let data = dir.path().join("data");
     let s = Server::start(&data, &[]);
     let now = now_ms();
-    let ok = (0..10).map(|i| (now - 60_000 + i * 1000, 1.0)).collect::<Vec<_>>();
+    let ok = (0..10)
+        .map(|i| (now - 60_000 + i * 1000, 1.0))
+        .collect::<Vec<_>>();
     assert_eq!(post(s.port, body(vec![series("before", &[], &ok)])).0, 204);
 
     // Fill the file system.
@@ -244,9 +280,20 @@ fn disk_full_refuses_writes_leaves_nothing_visible_and_recovers_without_restart(
         refused += 1;
     }
     assert_eq!(refused, 5);
-    let ready = reqwest::blocking_client().get(s.url("/-/ready")).send().expect("ready");
-    assert_eq!(ready.status().as_u16(), 503, "/-/ready reports the failing WAL");
-    assert_eq!(count_series(&s, "during"), 0, "nothing of a refused write is visible");
+    let ready = reqwest::blocking_client()
+        .get(s.url("/-/ready"))
+        .send()
+        .expect("ready");
+    assert_eq!(
+        ready.status().as_u16(),
+        503,
+        "/-/ready reports the failing WAL"
+    );
+    assert_eq!(
+        count_series(&s, "during"),
+        0,
+        "nothing of a refused write is visible"
+    );
     assert_eq!(samples_in(&s, "during", now - 120_000, now), 0.0);
     assert_eq!(samples_in(&s, "before", now - 120_000, now), 10.0);
 
@@ -254,12 +301,19 @@ fn disk_full_refuses_writes_leaves_nothing_visible_and_recovers_without_restart(
     std::fs::remove_file(&filler).expect("remove filler");
     let (code, text) = post(s.port, body(many.clone()));
     assert_eq!(code, 204, "{text}");
-    let ready = reqwest::blocking_client().get(s.url("/-/ready")).send().expect("ready");
+    let ready = reqwest::blocking_client()
+        .get(s.url("/-/ready"))
+        .send()
+        .expect("ready");
     assert_eq!(ready.status().as_u16(), 200);
     assert_eq!(count_series(&s, "during"), 2000);
     s.kill9();
     let s = Server::start(&data, &[]);
-    assert_eq!(count_series(&s, "during"), 2000, "the acknowledged write survives kill -9");
+    assert_eq!(
+        count_series(&s, "during"),
+        2000,
+        "the acknowledged write survives kill -9"
+    );
     assert_eq!(samples_in(&s, "before", now - 120_000, now), 10.0);
     drop(s);
 }

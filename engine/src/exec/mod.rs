@@ -197,7 +197,7 @@ impl ExecutionPlan for PromExec {
                 // them, except an input handed on as the output itself.
                 let held: Vec<(usize, usize)> = inputs
                     .iter()
-                    .map(|r| (r.series.as_ptr() as usize, r.capacity()))
+                    .map(|r| (r.series.as_ptr() as usize, r.charged_rows()))
                     .collect();
                 let out = run(&op, &ctx, inputs).await;
                 let kept = out.as_ref().map_or(0, |r| r.series.as_ptr() as usize);
@@ -208,9 +208,9 @@ impl ExecutionPlan for PromExec {
                 }
                 out
             };
-            out.map_err(EngineError::into_df)?
-                .into_batch()
-                .map_err(EngineError::into_df)
+            let mut out = out.map_err(EngineError::into_df)?;
+            out.settle(&ctx.budget);
+            out.into_batch().map_err(EngineError::into_df)
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             vector_schema(),
@@ -332,7 +332,7 @@ async fn run_folded(
     match select::select_instant_fold(ctx, matchers, *mint, *maxt, &s, &mut fold).await? {
         None => fold.finish(&[]),
         Some(rows) => {
-            let room = rows.capacity();
+            let room = rows.charged_rows();
             let out =
                 aggregate::aggregate(ctx, *grid, *aop, grouping, *without, param, pos, vec![rows]);
             ctx.budget.release(room, POINT_BYTES);

@@ -12,8 +12,8 @@ use strata_storage::{Labels, MatchOp, Matcher, SeriesRange, SeriesSamples};
 
 use crate::error::Result;
 use crate::functions::format_g;
-use crate::memory::{Budget, POINT_BYTES, SAMPLE_BYTES};
 use crate::functions::range::{self, RangeFn, Window};
+use crate::memory::{Budget, POINT_BYTES, SAMPLE_BYTES};
 use crate::model::{Grid, QueryContext, Rows, is_stale};
 use crate::plan::Extend;
 
@@ -164,7 +164,8 @@ pub(super) async fn select_instant(
     maxt: i64,
     s: &InstantSpec,
 ) -> Result<Rows> {
-    read_parts(ctx, matchers, mint, maxt, false, instant_kernel(*s)).await
+    let room = Room::Steps(s.grid.len());
+    read_parts(ctx, matchers, mint, maxt, false, room, instant_kernel(*s)).await
 }
 
 /// The per-series kernel of an instant lookup.
@@ -198,6 +199,16 @@ impl Scratch {
 pub(super) type SeriesKernel = dyn Fn(&QueryContext, u32, u32, &[(i64, f64)], &mut Scratch, &mut Rows) -> Result<()>
     + Send
     + Sync;
+
+/// The most rows a kernel emits, for room reserved (not charged) before it runs: a dense
+/// output is then written without reallocating.
+#[derive(Clone, Copy)]
+pub(super) enum Room {
+    /// At most this many per series (one per step).
+    Steps(usize),
+    /// At most one per raw sample.
+    Samples,
+}
 
 /// Fewest series worth a part of their own.
 const MIN_PART_SERIES: usize = 16;
@@ -279,13 +290,14 @@ async fn read_parts(
     mint: i64,
     maxt: i64,
     drop_name: bool,
+    room: Room,
     kernel: Arc<SeriesKernel>,
 ) -> Result<Rows> {
     if mint > maxt {
         return Ok(Rows::default());
     }
     let sel = Selection::plan(ctx, matchers, mint, maxt, drop_name).await?;
-    run_parts(ctx, sel, mint, maxt, drop_name, kernel).await
+    run_parts(ctx, sel, mint, maxt, drop_name, room, kernel).await
 }
 
 /// Runs `kernel` over the parts of a planned selection (see [`read_parts`]).
@@ -295,10 +307,14 @@ async fn run_parts(
     mint: i64,
     maxt: i64,
     drop_name: bool,
+    room: Room,
     kernel: Arc<SeriesKernel>,
 ) -> Result<Rows> {
     if sel.ranges.len() <= 1 {
-        return sel.whole(ctx, mint, maxt, drop_name).run(kernel).await;
+        return sel
+            .whole(ctx, mint, maxt, drop_name)
+            .run(room, kernel)
+            .await;
     }
     let Selection {
         ms,
@@ -317,7 +333,7 @@ async fn run_parts(
                 known: known.clone(),
                 drop_name,
             };
-            super::Spawned::new(part.run(kernel.clone()))
+            super::Spawned::new(part.run(room, kernel.clone()))
         })
         .buffered(workers);
     let mut done = Vec::new();
@@ -329,7 +345,7 @@ async fn run_parts(
     // One allocation for the concatenation; each part is given back once copied.
     let mut out = Rows::charged(&ctx.budget, done.iter().map(Rows::len).sum())?;
     for rows in done {
-        let room = rows.capacity();
+        let room = rows.charged_rows();
         out.append(rows);
         ctx.budget.release(room, POINT_BYTES);
     }
@@ -357,7 +373,10 @@ pub(super) async fn select_instant_fold(
     let small = sel.known.labels.len().saturating_mul(s.grid.len()) <= 1 << 20;
     if sel.ranges.len() > 1 || !small {
         let kernel = instant_kernel(*s);
-        return Ok(Some(run_parts(ctx, sel, mint, maxt, false, kernel).await?));
+        let room = Room::Steps(s.grid.len());
+        return Ok(Some(
+            run_parts(ctx, sel, mint, maxt, false, room, kernel).await?,
+        ));
     }
     let part = sel.whole(ctx, mint, maxt, false);
     let (series, raw) = part.read().await?;
@@ -392,16 +411,21 @@ struct Part {
 }
 
 impl Part {
-    async fn run(self, kernel: Arc<SeriesKernel>) -> Result<Rows> {
+    async fn run(self, room: Room, kernel: Arc<SeriesKernel>) -> Result<Rows> {
         let (series, raw) = self.read().await?;
-        // The output grows as the kernel pushes, each growth asked of the budget first.
-        let mut out = Rows::default();
-        let mut sc = Scratch::default();
+        // Room for the most the kernel can emit; rows are charged as they are written.
+        let bound = match room {
+            Room::Steps(n) => series.len().saturating_mul(n),
+            Room::Samples => raw,
+        };
         let ctx = self.ctx.clone();
+        let mut out = Rows::with_room(&ctx.budget, bound);
+        let mut sc = Scratch::default();
         self.walk(series, |id, out_id, samples| {
             kernel(&ctx, id, out_id, samples, &mut sc, &mut out)
         })?;
         ctx.budget.release(raw, SAMPLE_BYTES);
+        out.settle(&ctx.budget);
         Ok(out)
     }
 
@@ -630,6 +654,11 @@ pub(super) async fn select_range(
 ) -> Result<Rows> {
     quantile_warning(ctx, s);
     let drop_name = !s.func.keeps_name();
+    let room = if s.func == RangeFn::Raw {
+        Room::Samples
+    } else {
+        Room::Steps(s.grid.len())
+    };
     let s = s.clone();
     let kernel: Arc<SeriesKernel> = Arc::new(move |ctx, id, out_id, samples, sc, out| {
         fill_fresh(samples.iter().copied(), &mut sc.ts, &mut sc.vals);
@@ -638,5 +667,5 @@ pub(super) async fn select_range(
         }
         range_one(ctx, id, out_id, &sc.ts, &sc.vals, &s, &mut sc.resets, out)
     });
-    read_parts(ctx, matchers, mint, maxt, drop_name, kernel).await
+    read_parts(ctx, matchers, mint, maxt, drop_name, room, kernel).await
 }

@@ -78,10 +78,7 @@ pub fn decode_bounded(body: &[u8], limits: &Limits) -> Result<Decoded, IngestErr
     let raw = decompress(body)?;
     let mut budget = Budget {
         used: 0,
-        cap: raw
-            .len()
-            .saturating_mul(HEAP_PER_BODY_BYTE)
-            .max(HEAP_FLOOR),
+        cap: raw.len().saturating_mul(HEAP_PER_BODY_BYTE).max(HEAP_FLOOR),
     };
     let mut out = Decoded::default();
     let mut seen_md: HashSet<(i32, String, String, String)> = HashSet::new();
@@ -101,8 +98,7 @@ pub fn decode_bounded(body: &[u8], limits: &Limits) -> Result<Decoded, IngestErr
             (3, WireType::LengthDelimited) => {
                 let el = take_len_delimited(&mut buf)?;
                 let md = MetricMetadata::decode(el)?;
-                if md.metric_family_name.is_empty() || seen_md.len() >= MAX_METADATA_PER_REQUEST
-                {
+                if md.metric_family_name.is_empty() || seen_md.len() >= MAX_METADATA_PER_REQUEST {
                     continue;
                 }
                 let key = (
@@ -322,7 +318,8 @@ mod tests {
         };
         let e = decode_bounded(&encode(&req), &limits).expect_err("too long");
         assert!(
-            e.to_string().contains("label_value_length_limit exceeded (metric: m, label name: long"),
+            e.to_string()
+                .contains("label_value_length_limit exceeded (metric: m, label name: long"),
             "{e}"
         );
         let limits = Limits {
