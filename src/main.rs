@@ -125,6 +125,7 @@ async fn run(flags: Flags) -> Result<(), String> {
                 &flags.query_sql_max_result_bytes,
             )?,
             max_concurrency: flags.query_max_concurrency,
+            compute_threads: strata_engine::compute::default_threads(),
             default_subquery_step: config.global.evaluation_interval.as_millis() as i64,
         },
         remote_write_max_concurrency: flags.remote_write_max_concurrency.max(1),

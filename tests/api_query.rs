@@ -212,6 +212,17 @@ fn query_limits_fail_the_query_not_the_server() {
         ),
     );
     assert!(code == 422 || code == 503, "{body}");
+    // Past max-samples at plan time (86,400 subquery steps > 10): refused before it runs.
+    let (code, body) = get(
+        &server,
+        &format!(
+            "/api/v1/query?query={}&time=100000",
+            enc("count_over_time(vector(1)[1d:1s])")
+        ),
+    );
+    assert_eq!(code, 422, "{body}");
+    // Within max-samples but past the timeout: 503 timeout.
+    let (_dir2, server) = loaded(&["--query.timeout=1ms"]);
     let (code, body) = get(
         &server,
         &format!(

@@ -18,8 +18,8 @@ use crate::error::ApiError;
 use crate::openapi::*;
 use crate::params::{Params, parse_time};
 
-/// Prometheus's per-series point limit of range queries.
-const MAX_POINTS: i64 = 11_000;
+/// Prometheus's per-series point limit of range queries (the engine checks it too).
+const MAX_POINTS: i64 = strata_engine::MAX_POINTS_PER_SERIES;
 
 /// An engine failure rendered with Prometheus's `errorType` and status.
 pub(crate) struct QueryError(pub(crate) EngineError);

@@ -180,7 +180,8 @@ mod tests {
 
     /// The SQL output of `q` over an empty database.
     fn output(q: &str) -> SqlOutput {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .expect("runtime");

@@ -7,6 +7,11 @@
 //! `(series u32, ts i64, value f64)`; labels live in a per-query
 //! [`model::SeriesRegistry`], so label sets are compared once per series, not per sample.
 //!
+//! Memory is bounded before it is allocated: every point a query holds (raw samples,
+//! relations, step grids, accumulators) is charged to its [`memory::Budget`], against
+//! `--query.max-samples` and the memory pool (`--query.max-memory`) that PromQL and SQL
+//! share; queries run on the engine's own runtime ([`compute`]), not the server's.
+//!
 //! Semantics are Prometheus 3.x's: left-open lookback and range windows, 3.x rate
 //! extrapolation, delayed `__name__` removal, Kahan summation, Go float formatting.
 //!
@@ -21,6 +26,7 @@
 //! - Native histograms are not stored yet, so `histogram_*` of float series return nothing,
 //!   as Prometheus does for float samples.
 
+pub mod compute;
 pub mod error;
 pub mod exec;
 pub mod functions;
@@ -80,6 +86,9 @@ pub struct EngineOptions {
     pub sql_max_result_bytes: usize,
     /// `--query.max-concurrency`.
     pub max_concurrency: usize,
+    /// Workers of the engine's own query runtime (default: one per core; 0 runs queries
+    /// on the caller's runtime). See [`compute`].
+    pub compute_threads: usize,
     /// Default subquery resolution (ms): the global evaluation interval.
     pub default_subquery_step: i64,
 }
@@ -93,6 +102,7 @@ impl Default for EngineOptions {
             max_memory: memory::DEFAULT_MAX_MEMORY,
             sql_max_result_bytes: sql::DEFAULT_MAX_RESULT_BYTES,
             max_concurrency: 20,
+            compute_threads: compute::default_threads(),
             default_subquery_step: 60_000,
         }
     }
@@ -114,7 +124,9 @@ pub struct Engine {
     /// The memory pool (`--query.max-memory`) of PromQL and SQL queries.
     runtime: Arc<RuntimeEnv>,
     /// The PromQL session over `runtime`, built once.
-    session: (SessionState, Arc<TaskContext>),
+    session: Arc<(SessionState, Arc<TaskContext>)>,
+    /// The runtime queries run on, apart from the server's.
+    compute: compute::ComputePool,
     slots: tokio::sync::Semaphore,
     started: Arc<std::sync::atomic::AtomicU64>,
     parsed: parse_cache::ParseCache,
@@ -125,12 +137,14 @@ impl Engine {
     pub fn new(db: Arc<Db>, opts: EngineOptions) -> Engine {
         let slots = tokio::sync::Semaphore::new(opts.max_concurrency.max(1));
         let runtime = memory::runtime(opts.max_memory);
-        let session = exec::session(runtime.clone());
+        let session = Arc::new(exec::session(runtime.clone()));
+        let compute = compute::ComputePool::new(opts.compute_threads);
         Engine {
             db,
             opts,
             runtime,
             session,
+            compute,
             slots,
             started: Arc::default(),
             parsed: Default::default(),
@@ -168,7 +182,7 @@ impl Engine {
             interval: 0,
             lookback: lookback.unwrap_or(self.opts.lookback),
         };
-        self.run_text(&expr, Some(q), p, timeout).await
+        self.run_text(expr, Some(q), p, timeout).await
     }
 
     /// Evaluates `q` over `[start, end]` every `step` (ms).
@@ -201,7 +215,7 @@ impl Engine {
             interval: step,
             lookback: lookback.unwrap_or(self.opts.lookback),
         };
-        self.run_text(&expr, Some(q), p, timeout).await
+        self.run_text(expr, Some(q), p, timeout).await
     }
 
     /// Evaluates a parsed expression (rules use this).
@@ -211,12 +225,13 @@ impl Engine {
         p: QueryParams,
         timeout: Option<Duration>,
     ) -> Result<QueryOutcome> {
-        self.run_text(expr, None, p, timeout).await
+        self.run_text(Arc::new(expr.clone()), None, p, timeout)
+            .await
     }
 
     async fn run_text(
         &self,
-        expr: &Expr,
+        expr: Arc<Expr>,
         text: Option<&str>,
         p: QueryParams,
         timeout: Option<Duration>,
@@ -236,9 +251,10 @@ impl Engine {
         }
     }
 
+    /// Plans `expr` here and runs the plan on the compute pool.
     async fn eval(
         &self,
-        expr: &Expr,
+        expr: Arc<Expr>,
         text: Option<&str>,
         p: QueryParams,
         deadline: std::time::Instant,
@@ -247,10 +263,11 @@ impl Engine {
         let planner = Planner::new(p, self.opts.default_subquery_step, text.map(str::to_string))
             .with_max_samples(self.opts.max_samples);
         let grid = p.grid();
-        let planned = planner.plan(expr, grid)?;
+        let planned = planner.plan(&expr, grid)?;
         for w in planner.warnings.take() {
             ctx.warn(w);
         }
+        drop(planner);
         let instant = p.interval == 0;
         let value = match planned {
             Planned::Const(v) => {
@@ -267,40 +284,9 @@ impl Engine {
             }
             Planned::Str(s) => PromValue::Str { t: p.start, s },
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
-                let rows = execute(&ctx, &self.session, &plan).await?;
-                // The result's series are a second copy of the top relation's points.
-                ctx.budget
-                    .charge_bytes(rows.len().saturating_mul(RESULT_POINT_BYTES), "the result")?;
-                let mut series = result::series_of(&rows, &ctx.registry)?;
-                drop(rows);
-                match expr.value_type() {
-                    ValueType::Scalar if instant => {
-                        let v = series
-                            .first()
-                            .and_then(|s| s.points.first())
-                            .map_or(f64::NAN, |p| p.1);
-                        PromValue::Scalar { t: p.start, v }
-                    }
-                    ValueType::Vector if instant => {
-                        let mut v: Vec<Sample> = series
-                            .into_iter()
-                            .filter_map(|s| {
-                                s.points.first().map(|&(t, v)| Sample {
-                                    labels: s.labels,
-                                    t,
-                                    v,
-                                })
-                            })
-                            .collect();
-                        result::order_vector(expr, &mut v);
-                        PromValue::Vector(v)
-                    }
-                    _ => {
-                        series.retain(|s| !s.points.is_empty());
-                        result::sort_matrix(&mut series);
-                        PromValue::Matrix(series)
-                    }
-                }
+                let (ctx, session) = (ctx.clone(), self.session.clone());
+                let work = async move { evaluate(&ctx, &session, &plan, &expr, p).await };
+                self.compute.run(work).await?
             }
         };
         let notes = ctx.notes.lock().clone();
@@ -358,6 +344,52 @@ async fn physical(
         .create_physical_plan(plan, state)
         .await
         .map_err(EngineError::from_df)
+}
+
+/// Runs a plan and shapes its rows as the query's value: a scalar or vector for an
+/// instant query, a matrix otherwise.
+async fn evaluate(
+    ctx: &Arc<QueryContext>,
+    session: &(SessionState, Arc<TaskContext>),
+    plan: &datafusion::logical_expr::LogicalPlan,
+    expr: &Expr,
+    p: QueryParams,
+) -> Result<PromValue> {
+    let instant = p.interval == 0;
+    let rows = execute(ctx, session, plan).await?;
+    // The result's series are a second copy of the top relation's points.
+    ctx.budget
+        .charge_bytes(rows.len().saturating_mul(RESULT_POINT_BYTES), "the result")?;
+    let mut series = result::series_of(&rows, &ctx.registry)?;
+    drop(rows);
+    Ok(match expr.value_type() {
+        ValueType::Scalar if instant => {
+            let v = series
+                .first()
+                .and_then(|s| s.points.first())
+                .map_or(f64::NAN, |p| p.1);
+            PromValue::Scalar { t: p.start, v }
+        }
+        ValueType::Vector if instant => {
+            let mut v: Vec<Sample> = series
+                .into_iter()
+                .filter_map(|s| {
+                    s.points.first().map(|&(t, v)| Sample {
+                        labels: s.labels,
+                        t,
+                        v,
+                    })
+                })
+                .collect();
+            result::order_vector(expr, &mut v);
+            PromValue::Vector(v)
+        }
+        _ => {
+            series.retain(|s| !s.points.is_empty());
+            result::sort_matrix(&mut series);
+            PromValue::Matrix(series)
+        }
+    })
 }
 
 async fn execute(

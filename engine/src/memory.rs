@@ -54,9 +54,10 @@ pub fn runtime(max_memory: usize) -> Arc<RuntimeEnv> {
         // Only a disk or cache manager that cannot start fails the builder, and a disabled
         // disk manager with the default caches always starts; should that change, the
         // default runtime still gets the bounded pool.
-        let mut rt = RuntimeEnv::default();
-        rt.memory_pool = pool;
-        Arc::new(rt)
+        Arc::new(RuntimeEnv {
+            memory_pool: pool,
+            ..RuntimeEnv::default()
+        })
     })
 }
 

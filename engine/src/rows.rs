@@ -30,8 +30,8 @@ const MIN_GROWTH: usize = 64;
 /// Unused room past which [`Rows::settle`] shrinks the buffers.
 const SHRINK_SLACK: usize = 4096;
 
-/// A relation in memory, column-wise. (A clone is not charged to any budget.)
-#[derive(Clone, Debug, Default)]
+/// A relation in memory, column-wise.
+#[derive(Debug, Default)]
 pub struct Rows {
     /// Series ids.
     pub series: Vec<u32>,
@@ -41,6 +41,18 @@ pub struct Rows {
     pub vals: Vec<f64>,
     /// Rows charged to the query's budget (at least the length).
     charged: usize,
+}
+
+/// A copy of the rows, charged to no budget.
+impl Clone for Rows {
+    fn clone(&self) -> Self {
+        Rows {
+            series: self.series.clone(),
+            ts: self.ts.clone(),
+            vals: self.vals.clone(),
+            charged: 0,
+        }
+    }
 }
 
 /// The values of a column known to be a `T` array without nulls: its vector itself when

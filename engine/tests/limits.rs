@@ -43,6 +43,16 @@ async fn range(e: &Engine, q: &str) -> Result<PromValue, EngineError> {
         .map(|o| o.value)
 }
 
+/// The pool's reservations once the tasks of failed queries have stopped: their other
+/// parts stop at their next await point and give their bytes back.
+async fn pool_after_cancelled_tasks(e: &Engine) -> usize {
+    let until = Instant::now() + Duration::from_secs(5);
+    while e.runtime().memory_pool.reserved() != 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    e.runtime().memory_pool.reserved()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subquery_with_more_steps_than_max_samples_is_refused_when_planned() {
     let (_dir, db) = db_of(1).await;
@@ -139,13 +149,8 @@ async fn relations_reserve_their_bytes_from_the_memory_pool() {
     );
     assert_eq!(err.error_type(), "execution");
     assert!(err.to_string().contains("--query.max-memory"), "{err}");
-    // The query's other parts stop at their next await point and give their bytes back.
-    let freed = Instant::now() + Duration::from_secs(5);
-    while e.runtime().memory_pool.reserved() != 0 && Instant::now() < freed {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     assert_eq!(
-        e.runtime().memory_pool.reserved(),
+        pool_after_cancelled_tasks(&e).await,
         0,
         "a failed query frees its bytes"
     );
@@ -204,5 +209,30 @@ async fn sql_operators_and_results_are_bounded() {
         "the result holds its bytes"
     );
     drop(ok);
-    assert_eq!(e.runtime().memory_pool.reserved(), 0);
+    assert_eq!(pool_after_cancelled_tasks(&e).await, 0);
+    // Functions that build more than they are given are refused before they allocate
+    // (`range` and `array_repeat` too, when DataFusion's nested functions are built in).
+    for q in [
+        "SELECT length(repeat('x', 100000000))",
+        "SELECT length(lpad('x', 100000000))",
+        "SELECT length(rpad('x', 100000000, 'yz'))",
+        "SELECT length(repeat('x', v * 10000000)) FROM generate_series(1, 3) AS t(v)",
+    ] {
+        let started = Instant::now();
+        let err = e.sql(q, None).await.expect_err(q);
+        assert!(matches!(err, EngineError::OutOfMemory { .. }), "{q}: {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{q}: {:?}",
+            started.elapsed()
+        );
+    }
+    let ok = e
+        .sql(
+            "SELECT length(lpad('x', 1000)) AS n, length(repeat('ab', 10)) AS l",
+            None,
+        )
+        .await
+        .expect("small");
+    assert_eq!(ok.batches[0].num_rows(), 1);
 }

@@ -135,7 +135,12 @@ fn selections_read_in_parts_answer_as_one_pass() {
     ];
     let answers = |rt: &tokio::runtime::Runtime| -> Vec<PromValue> {
         let (_dir, db) = build(rt);
-        let engine = Engine::new(db, EngineOptions::default());
+        // On the caller's runtime, whose workers decide how many parts are read.
+        let opts = EngineOptions {
+            compute_threads: 0,
+            ..EngineOptions::default()
+        };
+        let engine = Engine::new(db, opts);
         queries
             .iter()
             .map(|q| {

@@ -228,3 +228,48 @@ fn an_sql_result_past_the_byte_cap_is_refused() {
     assert!(body.contains("SQL result exceeds 102400 bytes"), "{body}");
     assert_alive(&s);
 }
+
+#[test]
+fn health_answers_fast_while_two_heavy_queries_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Server::start(dir.path(), &[]);
+    // CPU-heavy and small in memory: a median over a 86,400-point window at each of
+    // 3,601 steps (seconds in a debug build).
+    let heavy = format!(
+        "/api/v1/query_range?query={}&start=0&end=3600&step=1",
+        enc("quantile_over_time(0.5, vector(time())[1d:1s])")
+    );
+    let port = s.port;
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let path = heavy.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let r = reqwest::blocking_client()
+                    .get(format!("http://127.0.0.1:{port}{path}"))
+                    .send()
+                    .expect("heavy query");
+                (r.status().as_u16(), started.elapsed())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (code, _) = get(&s, "/-/healthy");
+        assert_eq!(code, 200);
+        slowest = slowest.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took: Vec<(u16, Duration)> = runs
+        .into_iter()
+        .map(|h| h.join().expect("heavy thread"))
+        .collect();
+    eprintln!("heavy queries {took:?}, slowest /-/healthy {slowest:?}");
+    assert!(took.iter().all(|(code, _)| *code == 200), "{took:?}");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "/-/healthy took {slowest:?} while queries ran for {took:?}"
+    );
+}

@@ -64,6 +64,10 @@ pub(super) fn info(
     }
     // At most one output row per row of `base`.
     let mut out = Rows::charged(&ctx.budget, base.len())?;
+    // One entry per output row, to find two rows that became one series at one step.
+    let _seen_held = ctx
+        .budget
+        .hold_bytes(base.len().saturating_mul(32), "info()")?;
     let mut seen: HashSet<(u32, i64)> = HashSet::new();
     for (t, run) in base.step_runs() {
         let mut by_sig: HashMap<Signature, (u32, f64)> = HashMap::new();

@@ -48,6 +48,9 @@ impl Sigs<'_> {
     }
 }
 
+/// Bytes of one entry of the per-step maps (timestamp, row range, hash table overhead).
+const STEP_ENTRY_BYTES: usize = 48;
+
 /// Row ranges of each timestamp; rows sorted by (ts, series).
 fn by_step(
     rows: &mut Rows,
@@ -98,6 +101,12 @@ pub(super) fn join(
     };
     // The output grows as rows are pushed, each growth asked of the budget first.
     let mut out = Rows::default();
+    // The per-step row ranges of both sides, one map entry per distinct step.
+    let steps = |n: usize| n.min(grid.len());
+    let _maps = ctx.budget.hold_bytes(
+        (steps(lhs.len()) + steps(rhs.len())).saturating_mul(STEP_ENTRY_BYTES),
+        "a join",
+    )?;
     let lsteps = by_step(&mut lhs, &grid, ctx)?;
     let rsteps = by_step(&mut rhs, &grid, ctx)?;
     let mut times: Vec<i64> = lsteps.keys().chain(rsteps.keys()).copied().collect();

@@ -143,6 +143,10 @@ fn relabel(ctx: &QueryContext, func: &MapFn, input: &Rows) -> Result<Rows> {
         ctx,
         cache: HashMap::new(),
     };
+    // One entry per output row, to find two rows that became one series at one step.
+    let _seen_held = ctx
+        .budget
+        .hold_bytes(input.len().saturating_mul(32), "label_replace")?;
     let mut seen: HashSet<(u32, i64)> = HashSet::new();
     let mut out = Rows::charged(&ctx.budget, input.len())?;
     for k in 0..input.len() {

@@ -10,6 +10,7 @@ mod aggregate;
 mod info;
 mod join;
 mod map;
+mod parts;
 mod select;
 
 use std::fmt;
@@ -178,7 +179,7 @@ impl ExecutionPlan for PromExec {
                 let mut children = children.into_iter();
                 let first = children.next();
                 let pending: Vec<_> = children
-                    .map(|c| Spawned::new(collect(c, task.clone())))
+                    .map(|c| crate::compute::Spawned::new(collect(c, task.clone())))
                     .collect();
                 let mut results = Vec::with_capacity(pending.len() + 1);
                 if let Some(c) = first {
@@ -216,35 +217,6 @@ impl ExecutionPlan for PromExec {
             vector_schema(),
             futures::stream::once(fut),
         )))
-    }
-}
-
-/// A task spawned for one part of a query, aborted when its handle drops: when a query
-/// fails (a limit, an error in another part) or is cancelled (timeout, client gone), its
-/// other parts stop at their next await point instead of running on, holding memory.
-pub(crate) struct Spawned<T>(tokio::task::JoinHandle<T>);
-
-impl<T: Send + 'static> Spawned<T> {
-    /// Spawns `fut` on the current runtime.
-    pub(crate) fn new(fut: impl std::future::Future<Output = T> + Send + 'static) -> Self {
-        Spawned(tokio::spawn(fut))
-    }
-}
-
-impl<T> std::future::Future for Spawned<T> {
-    type Output = std::result::Result<T, tokio::task::JoinError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-impl<T> Drop for Spawned<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -8,9 +8,11 @@
 //! `--query.max-samples` rows and `--query.sql-max-result-bytes` bytes. The result is read
 //! as a stream and checked batch by batch, so reading stops (and the plan is cancelled) as
 //! soon as a cap is passed; the batches kept are reserved from the pool until the output
-//! is dropped.
+//! is dropped. Functions that build more than they are given (`repeat`, `range`, …) are
+//! refused when their result would not fit in the pool ([`guard`]).
 
 pub mod functions;
+mod guard;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +67,7 @@ pub struct ResultLimits {
 /// (whose memory pool bounds its operators).
 pub async fn context(db: Arc<Db>, runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
     let config = SessionConfig::new().with_information_schema(true);
+    let pool = runtime.memory_pool.clone();
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     let schema = MetricSchema::new(db).await?;
     let catalog = ctx
@@ -75,6 +78,7 @@ pub async fn context(db: Arc<Db>, runtime: Arc<RuntimeEnv>) -> Result<SessionCon
         .map_err(EngineError::from_df)?;
     ctx.register_udf(functions::time_bucket());
     ctx.register_udaf(functions::prom_rate());
+    guard::bound_expanding_functions(&ctx, &pool);
     Ok(ctx)
 }
 
@@ -114,8 +118,9 @@ impl Engine {
             rows: self.opts.max_samples,
             bytes: self.opts.sql_max_result_bytes,
         };
-        let run = run(self.db.clone(), self.runtime.clone(), sql, limits);
-        match tokio::time::timeout(timeout, run).await {
+        let (db, runtime, sql) = (self.db.clone(), self.runtime.clone(), sql.to_owned());
+        let work = async move { run(db, runtime, &sql, limits).await };
+        match tokio::time::timeout(timeout, self.compute.run(work)).await {
             Ok(r) => r,
             Err(_) => Err(EngineError::Timeout),
         }
