@@ -459,6 +459,12 @@ async fn wal_sync_loop(db: Arc<Db>, every: Duration, mut stop: tokio::sync::watc
             _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+        if db.wal_fsync_failed() {
+            // A segment's fsync failed elsewhere (rotation): same rule as below.
+            tracing::error!("a WAL fsync failed: exiting so that the restart replays the WAL");
+            eprintln!("strata: a WAL fsync failed; exiting");
+            std::process::exit(3);
+        }
         let scraped_too = last.elapsed() >= SCRAPED_FSYNC_EVERY.max(every);
         if !db.wal_sync_due(scraped_too) {
             continue;
@@ -483,6 +489,7 @@ async fn maintenance_loop(db: Arc<Db>, mut stop: tokio::sync::watch::Receiver<bo
             _ = db.wait_for_work() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+        db.probe_wal();
         if let Err(e) = db.maintain().await {
             tracing::error!(error = %e, "storage maintenance failed");
         }

@@ -37,8 +37,15 @@ use crate::params::Params;
 )]
 pub(crate) async fn federate(
     State(s): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
     p: Params,
 ) -> Result<Response, ApiError> {
+    // As Prometheus 3.x's `expfmt.Negotiate`: UTF-8 names quoted only for a client that
+    // asks (`escaping=allow-utf-8`); others (Prometheus 2.x) get underscore-escaped names.
+    let utf8 = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(expfmt::accepts_utf8_names);
     let db = s.db()?;
     let selectors = p.selectors()?;
     let now = std::time::SystemTime::now()
@@ -56,22 +63,24 @@ pub(crate) async fn federate(
             if strata_storage::is_stale(v) {
                 continue;
             }
-            let name = series.labels.metric_name();
-            let mut labels: BTreeMap<&str, &str> = series
+            let metric = series.labels.metric_name();
+            let name = if utf8 {
+                metric.to_owned()
+            } else {
+                expfmt::underscore_escape(metric).into_owned()
+            };
+            let mut labels: BTreeMap<std::borrow::Cow<'_, str>, &str> = series
                 .labels
                 .iter()
                 .filter(|l| &*l.name != METRIC_NAME)
-                .map(|l| (&*l.name, &*l.value))
+                .map(|l| (label_name(utf8, &l.name), &*l.value))
                 .collect();
             for (k, v) in &s.info.external_labels {
-                labels.entry(k.as_str()).or_insert(v.as_str());
+                labels.entry(label_name(utf8, k)).or_insert(v.as_str());
             }
             let mut text = String::new();
-            expfmt::write_series(&mut text, name, labels);
-            by_name
-                .entry(name.to_owned())
-                .or_default()
-                .insert(text, (t, v));
+            expfmt::write_series(&mut text, &name, labels.iter().map(|(k, v)| (&**k, *v)));
+            by_name.entry(name).or_default().insert(text, (t, v));
         }
     }
     let mut out = String::new();
@@ -86,12 +95,19 @@ pub(crate) async fn federate(
             out.push('\n');
         }
     }
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response())
+    let content_type = if utf8 {
+        "text/plain; version=0.0.4; charset=utf-8; escaping=allow-utf-8"
+    } else {
+        "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
+}
+
+/// A label name as the client asked for it: as stored, or underscore-escaped.
+fn label_name(utf8: bool, n: &str) -> std::borrow::Cow<'_, str> {
+    if utf8 {
+        std::borrow::Cow::Borrowed(n)
+    } else {
+        expfmt::underscore_escape_label(n)
+    }
 }

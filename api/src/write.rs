@@ -23,6 +23,9 @@ use crate::openapi::*;
 
 /// How long a request waits for a decoding slot before 503.
 const SLOT_WAIT: Duration = Duration::from_secs(10);
+/// How long the body may take to arrive once a slot is held (Prometheus's senders time
+/// out after 30 s).
+const BODY_WAIT: Duration = Duration::from_secs(30);
 
 #[utoipa::path(
     method(post),
@@ -52,19 +55,35 @@ pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, req: Request) -
             .into_response();
     };
     let limit = strata_ingest::remote_write::MAX_DECOMPRESSED;
-    let body = match axum::body::to_bytes(req.into_body(), limit).await {
-        Ok(b) => b,
-        Err(e) => {
-            s.counters
-                .remote_write_rejected
-                .fetch_add(1, Ordering::Relaxed);
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("reading the body (limit {limit} bytes): {e}\n"),
-            )
-                .into_response();
-        }
-    };
+    // A slot is held while the body arrives: a client trickling it must not keep the slot.
+    let body =
+        match tokio::time::timeout(BODY_WAIT, axum::body::to_bytes(req.into_body(), limit)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                s.counters
+                    .remote_write_rejected
+                    .fetch_add(1, Ordering::Relaxed);
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|src| src.is::<http_body_util::LengthLimitError>());
+                let status = if too_large {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                return (
+                    status,
+                    format!("reading the body (limit {limit} bytes): {e}\n"),
+                )
+                    .into_response();
+            }
+            Err(_) => {
+                return (
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the body did not arrive within {} s\n", BODY_WAIT.as_secs()),
+                )
+                    .into_response();
+            }
+        };
     let limits = *s.write_limits.read();
     // Decoding a 32 MiB body is CPU work: off the async workers.
     let decoded = tokio::task::spawn_blocking(move || {

@@ -29,6 +29,59 @@ use std::borrow::Cow;
 
 use strata_grammar::{format_go_float, is_legacy_label_name, is_legacy_metric_name};
 
+/// A name as Prometheus's `model.EscapeName` writes it with `UnderscoreEscaping` (what a
+/// client that did not ask for `escaping=allow-utf-8` gets): unchanged when legacy-valid,
+/// else every character that is not a letter, `_`, `:` or (past the first) a digit becomes
+/// `_`.
+pub fn underscore_escape(name: &str) -> Cow<'_, str> {
+    if is_legacy_metric_name(name) {
+        return Cow::Borrowed(name);
+    }
+    Cow::Owned(
+        name.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+                {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A label name for a client without UTF-8 names: unchanged when it passes the legacy
+/// label-name rule, else every character that is not a letter, `_` or (past the first) a
+/// digit becomes `_` (unlike `model.EscapeName`, a `:` too: `a:b="v"` would not parse back).
+pub fn underscore_escape_label(name: &str) -> Cow<'_, str> {
+    if is_legacy_label_name(name) {
+        return Cow::Borrowed(name);
+    }
+    Cow::Owned(
+        name.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if c.is_ascii_alphabetic() || c == '_' || (i > 0 && c.is_ascii_digit()) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Whether an `Accept` header asks for UTF-8 names as they are (`escaping=allow-utf-8`, as
+/// Prometheus 3.x scrapers send); otherwise names are underscore-escaped.
+pub fn accepts_utf8_names(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        part.split(';')
+            .any(|p| p.trim().eq_ignore_ascii_case("escaping=allow-utf-8"))
+    })
+}
+
 /// `s` with `\` → `\\`, newline → `\n` and, when `quote`, `"` → `\"` (Go's
 /// `writeEscapedString`).
 pub fn escape(s: &str, quote: bool) -> Cow<'_, str> {
@@ -168,6 +221,19 @@ mod tests {
         let mut s = String::new();
         write_series(&mut s, name, labels.iter().copied());
         s
+    }
+
+    #[test]
+    fn underscore_escaping_as_prometheus() {
+        assert_eq!(underscore_escape("up"), "up");
+        assert_eq!(underscore_escape("my.metric"), "my_metric");
+        assert_eq!(underscore_escape("1ab"), "_ab");
+        assert_eq!(underscore_escape("a:b-c"), "a:b_c");
+        assert_eq!(underscore_escape("über"), "_ber");
+        assert!(accepts_utf8_names(
+            "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.5,*/*;q=0.1"
+        ));
+        assert!(!accepts_utf8_names("text/plain;version=0.0.4"));
     }
 
     #[test]

@@ -149,6 +149,27 @@ impl Db {
         self.wal_failing.load(Ordering::Acquire)
     }
 
+    /// While WAL writes fail, tries an empty record: a success clears the failing state, so
+    /// readiness comes back with free space even when no append arrives (a not-ready
+    /// server behind a load balancer gets none). Called by the maintenance loop.
+    pub fn probe_wal(&self) {
+        if !self.wal_failing() || self.opts.read_only {
+            return;
+        }
+        let mut framed = Vec::new();
+        wal::encode_samples(&mut framed, &[]);
+        if self.wal.write(&framed).is_ok() && self.wal_failing.swap(false, Ordering::AcqRel) {
+            tracing::warn!("WAL writes succeed again: ingestion resumed");
+        }
+    }
+
+    /// Whether an fsync of the WAL ever failed. The kernel may have dropped the pages it
+    /// could not write and a later fsync would not say so: the caller must not go on as
+    /// if the data were durable (the binary exits, and the restart replays the WAL).
+    pub fn wal_fsync_failed(&self) -> bool {
+        self.wal.fsync_failed()
+    }
+
     /// The time retention counts back from: the newest sample stored, but never later than
     /// the wall clock (a sample stamped in the future cannot make retention delete today's
     /// data).
@@ -463,18 +484,13 @@ impl Appender for Db {
             if s.samples.is_empty() {
                 continue;
             }
-            let series = match self.head.get_or_create(&s.labels, Some(&self.wal)) {
-                Ok(series) => series,
-                Err(e) => {
-                    // Nothing of this batch may stay visible: it is not acknowledged.
-                    self.rollback(&w.accepted);
-                    self.note_wal_failure(&e);
-                    return Err(e);
-                }
-            };
-            let mut d = series.data.lock();
+            let series = self
+                .head
+                .get_or_create(&s.labels, Some(&self.wal))
+                .inspect_err(|e| self.note_wal_failure(e))?;
+            let d = series.data.lock();
             for &(t, v) in &s.samples {
-                w.push(&mut d, series.id, &series.labels, t, v);
+                w.check(&d, &series.labels, t, v, series.id);
             }
         }
         self.finish_append(w, false)
@@ -510,7 +526,10 @@ struct AppendWork {
 }
 
 impl AppendWork {
-    fn push(&mut self, d: &mut SeriesData, id: u32, labels: &Labels, t: i64, v: f64) {
+    /// Checks one sample against the time bounds and the series as it stands, without
+    /// changing it: the head is changed only once the WAL holds the batch
+    /// ([`Db::finish_append`]).
+    fn check(&mut self, d: &SeriesData, labels: &Labels, t: i64, v: f64, id: u32) {
         if t > self.max_valid || t < self.min_valid {
             let report = &mut self.report;
             report.out_of_bounds += 1;
@@ -529,31 +548,37 @@ impl AppendWork {
             }
             return;
         }
-        match d.append(t, v, self.min_ooo, self.range) {
+        match d.check(t, v, self.min_ooo) {
             Ok(Appended::New) => {
                 self.accepted.push((id, t, v));
                 self.lo = self.lo.min(t);
                 self.hi = self.hi.max(t);
             }
             Ok(Appended::Duplicate) => self.report.duplicates_ignored += 1,
-            Err(r) => {
-                let report = &mut self.report;
-                match r {
-                    Rejection::OutOfBounds => report.out_of_bounds += 1,
-                    Rejection::DuplicateTimestamp => report.duplicate_timestamp += 1,
-                }
-                if report.first_rejection.is_none() {
-                    report.first_rejection = Some(match r {
-                        Rejection::OutOfBounds => format!(
-                            "out of bounds: sample at {t} of {labels} is older than the out-of-order window"
-                        ),
-                        Rejection::DuplicateTimestamp => format!(
-                            "duplicate sample for timestamp {t} of {labels} with a different value"
-                        ),
-                    });
-                }
-            }
+            Err(r) => self.reject(r, labels, t),
         }
+    }
+
+    fn reject(&mut self, r: Rejection, labels: &Labels, t: i64) {
+        note_rejection(&mut self.report, r, labels, t);
+    }
+}
+
+/// Counts a refused sample, describing the first for the client.
+fn note_rejection(report: &mut AppendReport, r: Rejection, labels: &Labels, t: i64) {
+    match r {
+        Rejection::OutOfBounds => report.out_of_bounds += 1,
+        Rejection::DuplicateTimestamp => report.duplicate_timestamp += 1,
+    }
+    if report.first_rejection.is_none() {
+        report.first_rejection = Some(match r {
+            Rejection::OutOfBounds => format!(
+                "out of bounds: sample at {t} of {labels} is older than the out-of-order window"
+            ),
+            Rejection::DuplicateTimestamp => {
+                format!("duplicate sample for timestamp {t} of {labels} with a different value")
+            }
+        });
     }
 }
 
@@ -615,22 +640,20 @@ impl Db {
                 SCRATCH.with(|s| s.borrow_mut().1 = framed);
             }
             if let Err(e) = written {
-                // The WAL lacks these samples: take them out of the head again, so that
-                // nothing unacknowledged is visible (or lost after being seen).
-                self.rollback(&accepted);
+                // Nothing was changed in the head: a refused batch is never visible.
                 self.note_wal_failure(&e);
                 return Err(e);
             }
             if self.wal_failing.swap(false, Ordering::AcqRel) {
                 tracing::warn!("WAL writes succeed again: ingestion resumed");
             }
+            report.appended = self.apply(&accepted, range, &mut report);
             self.head.observe(lo, hi);
             let span = self.head.max_time().saturating_sub(self.head.min_time());
             if span > range + range / 2 {
                 self.wake.notify_one();
             }
         }
-        report.appended = accepted.len() as u64;
         if accepted.capacity() <= SCRATCH_KEEP {
             SCRATCH.with(|s| s.borrow_mut().0 = accepted);
         }
@@ -657,21 +680,28 @@ impl Db {
             .map(|s| s.id)
     }
 
-    /// Removes samples of a batch whose WAL write failed from the head. They were new
-    /// (not duplicates) when appended, so removing their timestamps restores the series.
-    fn rollback(&self, accepted: &[(u32, i64, f64)]) {
-        if accepted.is_empty() {
-            return;
-        }
+    /// Puts a logged batch into the head. Checked before it was logged, a sample can only
+    /// meet a concurrent append of the same timestamp here: an identical one is a
+    /// duplicate, a different value a conflict (both logged: replay keeps the first, as
+    /// the head does). Age is not checked again: the WAL holds the sample, so replay would
+    /// bring it back anyway.
+    fn apply(&self, accepted: &[(u32, i64, f64)], range: i64, report: &mut AppendReport) -> u64 {
+        let mut applied = 0;
         let lookup = self.head.lookup();
-        let mut by_series: Vec<(u32, i64)> = accepted.iter().map(|&(id, t, _)| (id, t)).collect();
-        by_series.sort_unstable();
-        for part in by_series.chunk_by(|a, b| a.0 == b.0) {
-            if let Some(series) = lookup.get(part[0].0) {
-                let ts: Vec<i64> = part.iter().map(|x| x.1).collect();
-                series.data.lock().remove_samples(&ts);
+        for run in accepted.chunk_by(|a, b| a.0 == b.0) {
+            let Some(series) = lookup.get(run[0].0) else {
+                continue;
+            };
+            let mut d = series.data.lock();
+            for &(_, t, v) in run {
+                match d.append(t, v, i64::MIN, range) {
+                    Ok(Appended::New) => applied += 1,
+                    Ok(Appended::Duplicate) => report.duplicates_ignored += 1,
+                    Err(r) => note_rejection(report, r, &series.labels, t),
+                }
             }
         }
+        applied
     }
 
     fn note_wal_failure(&self, e: &StorageError) {
@@ -694,8 +724,8 @@ impl Db {
             for &(id, t, v) in samples {
                 match lookup.get(id) {
                     Some(series) => {
-                        let mut d = series.data.lock();
-                        w.push(&mut d, id, &series.labels, t, v);
+                        let d = series.data.lock();
+                        w.check(&d, &series.labels, t, v, id);
                     }
                     None => unknown.push(id),
                 }

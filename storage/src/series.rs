@@ -99,6 +99,35 @@ impl SeriesData {
         }
     }
 
+    /// What [`SeriesData::append`] would do with this sample, without doing it.
+    pub(crate) fn check(&self, t: i64, v: f64, min_ooo_t: i64) -> Result<Appended, Rejection> {
+        match self.chunks.last().map(|c| (c.max_time(), c.last_value())) {
+            Some((max_t, last_v)) if t == max_t => {
+                return if same(last_v, v) {
+                    Ok(Appended::Duplicate)
+                } else {
+                    Err(Rejection::DuplicateTimestamp)
+                };
+            }
+            Some((max_t, _)) if t < max_t => {
+                if t < min_ooo_t {
+                    return Err(Rejection::OutOfBounds);
+                }
+                if let Some(r) = self.find_in_chunks(t, v) {
+                    return r;
+                }
+                return self.find_ooo(t, v).unwrap_or(Ok(Appended::New));
+            }
+            _ => {}
+        }
+        if self.ooo.last().is_some_and(|l| l.0 >= t)
+            && let Some(r) = self.find_ooo(t, v)
+        {
+            return r;
+        }
+        Ok(Appended::New)
+    }
+
     fn append_inner(
         &mut self,
         t: i64,
@@ -243,26 +272,6 @@ impl SeriesData {
         self.rewrite(|s| s.0 >= t);
     }
 
-    /// Removes the samples at these timestamps (sorted ascending): the rollback of an
-    /// append whose WAL write failed. Late samples noted by a cut in progress go too.
-    pub(crate) fn remove_samples(&mut self, ts: &[i64]) {
-        let gone = |t: i64| ts.binary_search(&t).is_ok();
-        self.ooo.retain(|s| !gone(s.0));
-        if let Some(cut) = self.cut.as_mut() {
-            cut.1.retain(|s| !gone(s.0));
-        }
-        let (Some(&lo), Some(&hi)) = (ts.first(), ts.last()) else {
-            return;
-        };
-        if self
-            .chunks
-            .iter()
-            .any(|c| c.min_time() <= hi && c.max_time() >= lo)
-        {
-            self.rewrite(|s| !gone(s.0));
-        }
-    }
-
     /// Drops samples in `[mint, maxt]`.
     pub(crate) fn delete(&mut self, mint: i64, maxt: i64) {
         self.ooo.retain(|s| s.0 < mint || s.0 > maxt);
@@ -369,17 +378,32 @@ mod tests {
     }
 
     #[test]
-    fn removed_samples_leave_the_rest() {
+    fn check_agrees_with_append_and_changes_nothing() {
         let mut d = SeriesData::default();
-        for t in [10, 20, 30, 40] {
+        for t in [10, 20, 30, 50] {
             d.append(t, t as f64, i64::MIN, R).expect("append");
         }
-        d.append(25, 25.0, i64::MIN, R).expect("out of order");
-        d.remove_samples(&[25, 40]);
-        let ts: Vec<i64> = d.all_samples().iter().map(|s| s.0).collect();
-        assert_eq!(ts, [10, 20, 30]);
-        // The newest sample can be appended again after its rollback.
-        assert_eq!(d.append(40, 41.0, i64::MIN, R), Ok(Appended::New));
+        d.append(40, 40.0, i64::MIN, R).expect("out of order");
+        let cases = [
+            (60, 1.0, i64::MIN),
+            (50, 50.0, i64::MIN),
+            (50, 5.0, i64::MIN),
+            (40, 40.0, i64::MIN),
+            (40, 4.0, i64::MIN),
+            (20, 20.0, i64::MIN),
+            (25, 25.0, i64::MIN),
+            (5, 5.0, 8),
+        ];
+        for (t, v, min) in cases {
+            let before = d.all_samples();
+            let checked = d.check(t, v, min);
+            assert_eq!(d.all_samples(), before, "check changed the series");
+            let mut copy = SeriesData::default();
+            for &(t, v) in &before {
+                copy.append(t, v, i64::MIN, R).expect("copy");
+            }
+            assert_eq!(checked, copy.append(t, v, min, R), "t={t} v={v}");
+        }
     }
 
     #[test]

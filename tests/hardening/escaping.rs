@@ -45,9 +45,18 @@ fn write(series: &[(&str, &[(&str, &str)])], t: i64) -> Vec<u8> {
     encode(&req)
 }
 
+/// `/federate` as a Prometheus 3.x federator asks for it (UTF-8 names allowed).
 fn federate(s: &Server) -> String {
+    federate_accepting(
+        s,
+        "text/plain;version=0.0.4;escaping=allow-utf-8;q=0.5,*/*;q=0.1",
+    )
+}
+
+fn federate_accepting(s: &Server, accept: &str) -> String {
     let r = reqwest::blocking_client()
         .get(s.url(&format!("/federate?match[]={}", enc("{__name__=~\".+\"}"))))
+        .header("Accept", accept)
         .send()
         .expect("federate");
     assert_eq!(r.status().as_u16(), 200, "{}", r.text());
@@ -168,5 +177,31 @@ fn remote_write_refuses_control_characters_in_names() {
     assert_eq!(got.len(), 1, "{text}");
     assert_eq!(got[0].0.0, "accepted");
     assert_eq!(got[0].0.1[0].1, "new\nline\ttab\0nul\x7f");
+    s.stop();
+}
+
+#[test]
+fn federate_escapes_names_with_underscores_for_a_client_without_utf8() {
+    // A Prometheus 2.x federator does not send `escaping=allow-utf-8`: quoted names would
+    // fail its whole scrape, so it gets Prometheus 3.x's underscore escaping.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let code = post_write(
+        s.port,
+        write(&[("my.metric", &[("label.x", "v\"q"), ("a:b", "c")])], t),
+    )
+    .expect("post");
+    assert_eq!(code, 204);
+    let text = federate_accepting(&s, "text/plain;version=0.0.4;q=1,*/*;q=0.1");
+    assert!(
+        text.contains(r#"my_metric{a_b="c",label_x="v\"q"}"#),
+        "{text}"
+    );
+    let (got, _) = parse_back(&text);
+    assert_eq!(got.len(), 1, "{text}");
     s.stop();
 }

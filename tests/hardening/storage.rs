@@ -297,8 +297,24 @@ fn disk_full_refuses_writes_leaves_nothing_visible_and_recovers_without_restart(
     assert_eq!(samples_in(&s, "during", now - 120_000, now), 0.0);
     assert_eq!(samples_in(&s, "before", now - 120_000, now), 10.0);
 
-    // Space comes back: ingestion resumes by itself.
+    // Space comes back: readiness returns by itself (no write needed: a not-ready server
+    // behind a load balancer gets none), and ingestion resumes.
     std::fs::remove_file(&filler).expect("remove filler");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = reqwest::blocking_client()
+            .get(s.url("/-/ready"))
+            .send()
+            .expect("ready");
+        if r.status().as_u16() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still not ready after space came back"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     let (code, text) = post(s.port, body(many.clone()));
     assert_eq!(code, 204, "{text}");
     let ready = reqwest::blocking_client()

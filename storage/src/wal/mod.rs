@@ -52,6 +52,8 @@ pub struct Wal {
     urgent: AtomicBool,
     pub(crate) fsyncs: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
+    /// Set for good by the first failed fsync (see [`Wal::fsync_failed`]).
+    fsync_failed: AtomicBool,
 }
 
 fn segment_name(n: u64) -> String {
@@ -155,6 +157,7 @@ impl Wal {
                 urgent: AtomicBool::new(false),
                 fsyncs: AtomicU64::new(0),
                 bytes_written: AtomicU64::new(0),
+                fsync_failed: AtomicBool::new(false),
             };
             return Ok((w, ReplayStats::default()));
         }
@@ -210,6 +213,7 @@ impl Wal {
                 urgent: AtomicBool::new(false),
                 fsyncs: AtomicU64::new(0),
                 bytes_written: AtomicU64::new(0),
+                fsync_failed: AtomicBool::new(false),
             },
             stats,
         ))
@@ -287,12 +291,19 @@ impl Wal {
 
     fn rotate_locked(&self, w: &mut Writer) -> Result<()> {
         let seg = w.segment;
-        w.file
-            .sync_data()
-            .map_err(|e| StorageError::io("fsync", self.dir.join(segment_name(seg)), e))?;
+        w.file.sync_data().map_err(|e| {
+            self.fsync_failed.store(true, Ordering::Release);
+            StorageError::io("fsync", self.dir.join(segment_name(seg)), e)
+        })?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         *w = Self::create_segment(&self.dir, seg + 1)?;
         Ok(())
+    }
+
+    /// Whether an fsync of a segment ever failed: the data written before it may be gone
+    /// from the page cache without a later fsync saying so ("fsyncgate"). Sticky.
+    pub fn fsync_failed(&self) -> bool {
+        self.fsync_failed.load(Ordering::Acquire)
     }
 
     /// Whether a sync has work: records written with [`Wal::write`] since the last one, or
@@ -315,8 +326,10 @@ impl Wal {
         let seg = w.segment;
         drop(guard);
         let path = self.dir.join(segment_name(seg));
-        file.and_then(|f| f.sync_data())
-            .map_err(|e| StorageError::io("fsync", path, e))?;
+        file.and_then(|f| f.sync_data()).map_err(|e| {
+            self.fsync_failed.store(true, Ordering::Release);
+            StorageError::io("fsync", path, e)
+        })?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
