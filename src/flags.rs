@@ -52,6 +52,10 @@ pub(crate) struct Flags {
     /// fails with a 422 instead of growing the process.
     #[arg(long = "query.max-memory", default_value = "1GB")]
     pub(crate) query_max_memory: String,
+    /// Memory one query may reserve (e.g. 256MB); default half of --query.max-memory, so
+    /// that one query cannot take the memory every other query needs.
+    #[arg(long = "query.max-memory-per-query", default_value = "0")]
+    pub(crate) query_max_memory_per_query: String,
     /// Largest SQL result /api/v1/sql returns, in bytes of Arrow buffers (e.g. 64MB; 0 for
     /// no cap). A larger result stops the query with a 422.
     #[arg(long = "query.sql-max-result-bytes", default_value = "64MB")]
@@ -237,6 +241,10 @@ impl Flags {
                 self.query_max_concurrency.to_string(),
             ),
             ("query.max-memory", self.query_max_memory.clone()),
+            (
+                "query.max-memory-per-query",
+                self.query_max_memory_per_query.clone(),
+            ),
             (
                 "query.sql-max-result-bytes",
                 self.query_sql_max_result_bytes.clone(),

@@ -22,7 +22,7 @@ pub enum EngineError {
     /// The query would need more memory than `--query.max-memory` leaves it (the pool is
     /// shared by running queries).
     #[error(
-        "query processing would use too much memory: over the {limit}-byte query memory limit (--query.max-memory, shared by running queries): {detail}"
+        "query processing would use too much memory: over the {limit}-byte limit of this query (--query.max-memory-per-query; all running queries share --query.max-memory): {detail}"
     )]
     OutOfMemory {
         /// The pool's size in bytes.

@@ -80,6 +80,9 @@ pub struct EngineOptions {
     /// and SQL operators reserve from it before allocating; a query that cannot fails
     /// with [`EngineError::OutOfMemory`].
     pub max_memory: usize,
+    /// `--query.max-memory-per-query`: the most of that pool one query may hold (0: half
+    /// of `max_memory`), so that one query cannot fail every other.
+    pub max_memory_per_query: usize,
     /// `--query.sql-max-result-bytes`: the most bytes (Arrow buffers) an SQL result may
     /// hold (default [`sql::DEFAULT_MAX_RESULT_BYTES`], 64 MiB); past it the query stops
     /// with [`EngineError::ResultTooLarge`].
@@ -93,6 +96,16 @@ pub struct EngineOptions {
     pub default_subquery_step: i64,
 }
 
+impl EngineOptions {
+    /// One query's share of the pool: `max_memory_per_query`, or half of `max_memory`.
+    pub fn per_query_memory(&self) -> usize {
+        match self.max_memory_per_query {
+            0 => self.max_memory / 2,
+            n => n,
+        }
+    }
+}
+
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
@@ -100,6 +113,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
             max_memory: memory::DEFAULT_MAX_MEMORY,
+            max_memory_per_query: 0,
             sql_max_result_bytes: sql::DEFAULT_MAX_RESULT_BYTES,
             max_concurrency: 20,
             compute_threads: compute::default_threads(),
@@ -322,7 +336,7 @@ impl Engine {
             registry: SeriesRegistry::default(),
             params: p,
             budget: Budget::new(
-                &self.runtime.memory_pool,
+                &memory::query_pool(&self.runtime.memory_pool, self.opts.per_query_memory()),
                 self.opts.max_samples,
                 "PromQL query",
             ),

@@ -61,6 +61,106 @@ pub fn runtime(max_memory: usize) -> Arc<RuntimeEnv> {
     })
 }
 
+/// One query's share of the shared pool: it reserves through the shared pool (so all
+/// running queries together stay within `--query.max-memory`) and, on its own, never past
+/// `limit` (`--query.max-memory-per-query`): one hostile query cannot take the whole pool
+/// and fail every other query with it.
+#[derive(Debug)]
+pub struct QueryPool {
+    shared: Arc<dyn MemoryPool>,
+    limit: usize,
+    used: std::sync::atomic::AtomicUsize,
+}
+
+/// A fresh [`QueryPool`] of `limit` bytes over `shared` (0: the shared pool's limit).
+pub fn query_pool(shared: &Arc<dyn MemoryPool>, limit: usize) -> Arc<dyn MemoryPool> {
+    let limit = match (limit, pool_limit(shared)) {
+        (0, 0) => usize::MAX,
+        (0, n) => n,
+        (l, 0) => l,
+        (l, n) => l.min(n),
+    };
+    Arc::new(QueryPool {
+        shared: shared.clone(),
+        limit,
+        used: std::sync::atomic::AtomicUsize::new(0),
+    })
+}
+
+/// A runtime for one SQL query: the shared runtime's settings (no spilling) with a
+/// [`QueryPool`] of `limit` bytes over its pool.
+pub fn query_runtime(shared: &Arc<RuntimeEnv>, limit: usize) -> Arc<RuntimeEnv> {
+    let pool = query_pool(&shared.memory_pool, limit);
+    RuntimeEnvBuilder::new()
+        .with_memory_pool(pool)
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
+        .build_arc()
+        .unwrap_or_else(|_| shared.clone())
+}
+
+impl std::fmt::Display for QueryPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "query pool of {} bytes over {}", self.limit, self.shared)
+    }
+}
+
+impl MemoryPool for QueryPool {
+    fn name(&self) -> &str {
+        "query"
+    }
+
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.shared.register(consumer);
+    }
+
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.shared.unregister(consumer);
+    }
+
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.used
+            .fetch_add(additional, std::sync::atomic::Ordering::AcqRel);
+        self.shared.grow(reservation, additional);
+    }
+
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.used
+            .fetch_sub(shrink, std::sync::atomic::Ordering::AcqRel);
+        self.shared.shrink(reservation, shrink);
+    }
+
+    fn try_grow(
+        &self,
+        reservation: &MemoryReservation,
+        additional: usize,
+    ) -> datafusion::common::Result<()> {
+        let used = self.used.load(std::sync::atomic::Ordering::Acquire);
+        if used.saturating_add(additional) > self.limit {
+            return Err(datafusion::error::DataFusionError::ResourcesExhausted(
+                format!(
+                    "{} wants {additional} more bytes and the query holds {used} of its {} (--query.max-memory-per-query)",
+                    reservation.consumer().name(),
+                    self.limit
+                ),
+            ));
+        }
+        self.shared.try_grow(reservation, additional)?;
+        self.used
+            .fetch_add(additional, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn reserved(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn memory_limit(&self) -> MemoryLimit {
+        MemoryLimit::Finite(self.limit)
+    }
+}
+
 /// The size of `pool` in bytes (0 when it has no finite limit).
 pub fn pool_limit(pool: &Arc<dyn MemoryPool>) -> usize {
     match pool.memory_limit() {
@@ -310,5 +410,25 @@ mod tests {
         );
         b.release(1000, 20);
         assert_eq!(b.points(), 0);
+    }
+
+    #[test]
+    fn one_query_cannot_take_the_whole_pool() {
+        let rt = runtime(1000);
+        let q1 = query_pool(&rt.memory_pool, 600);
+        let q2 = query_pool(&rt.memory_pool, 600);
+        let r1 = MemoryConsumer::new("q1").register(&q1);
+        let r2 = MemoryConsumer::new("q2").register(&q2);
+        assert!(r1.try_grow(700).is_err(), "past the per-query share");
+        r1.try_grow(600).expect("within the share");
+        assert!(
+            r2.try_grow(500).is_err(),
+            "past what the shared pool has left"
+        );
+        r2.try_grow(400).expect("the rest of the pool");
+        assert_eq!(rt.memory_pool.reserved(), 1000);
+        drop(r1);
+        assert_eq!(rt.memory_pool.reserved(), 400);
+        assert_eq!(q1.reserved(), 0);
     }
 }

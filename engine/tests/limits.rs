@@ -144,7 +144,8 @@ async fn relations_reserve_their_bytes_from_the_memory_pool() {
     let e = engine(db.clone(), u64::MAX, 1 << 20);
     let err = range(&e, "m").await.expect_err("pool");
     assert!(
-        matches!(err, EngineError::OutOfMemory { limit, .. } if limit == 1 << 20),
+        // One query may hold half the pool (--query.max-memory-per-query's default).
+        matches!(err, EngineError::OutOfMemory { limit, .. } if limit == 1 << 19),
         "{err}"
     );
     assert_eq!(err.error_type(), "execution");

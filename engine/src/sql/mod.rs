@@ -118,7 +118,8 @@ impl Engine {
             rows: self.opts.max_samples,
             bytes: self.opts.sql_max_result_bytes,
         };
-        let (db, runtime, sql) = (self.db.clone(), self.runtime.clone(), sql.to_owned());
+        let runtime = crate::memory::query_runtime(&self.runtime, self.opts.per_query_memory());
+        let (db, sql) = (self.db.clone(), sql.to_owned());
         let work = async move { run(db, runtime, &sql, limits).await };
         match tokio::time::timeout(timeout, self.compute.run(work)).await {
             Ok(r) => r,
