@@ -135,37 +135,16 @@ impl SeriesData {
         min_ooo_t: i64,
         block_range: i64,
     ) -> Result<Appended, Rejection> {
-        let last = self.chunks.last().map(|c| (c.max_time(), c.last_value()));
-        match last {
-            Some((max_t, last_v)) if t == max_t => {
-                return if same(last_v, v) {
-                    Ok(Appended::Duplicate)
-                } else {
-                    Err(Rejection::DuplicateTimestamp)
-                };
-            }
-            Some((max_t, _)) if t < max_t => {
-                if t < min_ooo_t {
-                    return Err(Rejection::OutOfBounds);
-                }
-                if let Some(r) = self.find_in_chunks(t, v) {
-                    return r;
-                }
-                if let Some(r) = self.find_ooo(t, v) {
-                    return r;
-                }
-                let pos = self.ooo.partition_point(|s| s.0 < t);
-                self.ooo.insert(pos, (t, v));
-                return Ok(Appended::New);
-            }
-            _ => {}
+        if self.check(t, v, min_ooo_t)? == Appended::Duplicate {
+            return Ok(Appended::Duplicate);
+        }
+        // Older than the newest chunk: into the out-of-order buffer.
+        if self.chunks.last().is_some_and(|c| t < c.max_time()) {
+            let pos = self.ooo.partition_point(|s| s.0 < t);
+            self.ooo.insert(pos, (t, v));
+            return Ok(Appended::New);
         }
         // In order: newer than every chunk (leftovers of a cut may sit in `ooo`).
-        if self.ooo.last().is_some_and(|l| l.0 >= t)
-            && let Some(r) = self.find_ooo(t, v)
-        {
-            return r;
-        }
         match self.chunks.last_mut() {
             Some(c)
                 if !c.is_full()

@@ -308,6 +308,17 @@ pub fn post_write(port: u16, body: Vec<u8>) -> std::io::Result<u16> {
         .map(|r| r.status().as_u16())
 }
 
+/// A remote write: its status code and body text.
+pub fn post_write_text(port: u16, body: Vec<u8>) -> (u16, String) {
+    let r = reqwest::blocking_client()
+        .post(format!("http://127.0.0.1:{port}/api/v1/write"), body)
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .send()
+        .expect("remote write");
+    (r.status().as_u16(), r.text())
+}
+
 /// Everything stored in a (stopped) data directory.
 pub fn read_all(data: &Path) -> Vec<SeriesSamples> {
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -43,13 +43,7 @@ fn body(ts: Vec<TimeSeries>) -> Vec<u8> {
 }
 
 fn post(port: u16, b: Vec<u8>) -> (u16, String) {
-    let r = reqwest::blocking_client()
-        .post(format!("http://127.0.0.1:{port}/api/v1/write"), b)
-        .header("Content-Encoding", "snappy")
-        .header("Content-Type", "application/x-protobuf")
-        .send()
-        .expect("remote write");
-    (r.status().as_u16(), r.text())
+    crate::common::post_write_text(port, b)
 }
 
 /// Number of series `count_over_time(<sel>[window])` finds at now.

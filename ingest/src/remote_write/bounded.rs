@@ -264,11 +264,21 @@ mod tests {
         let d = decode_bounded(&encode(&req), &Limits::default()).expect("valid");
         assert_eq!(d.batch.len(), 2);
         assert_eq!(d.samples, 4);
-        assert_eq!(d.batch, to_batch_ref(req));
-    }
-
-    fn to_batch_ref(req: WriteRequest) -> Vec<SeriesSamples> {
-        crate::remote_write::to_batch(req).expect("valid")
+        let want: Vec<SeriesSamples> = req
+            .timeseries
+            .iter()
+            .filter(|ts| !ts.samples.is_empty())
+            .map(|ts| SeriesSamples {
+                labels: Labels::from_pairs(
+                    ts.labels
+                        .iter()
+                        .map(|l| (l.name.as_str(), l.value.as_str()))
+                        .collect::<Vec<_>>(),
+                ),
+                samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
+            })
+            .collect();
+        assert_eq!(d.batch, want);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! with the decoded heap capped relative to the body (see `bounded.rs`).
 
 use prost::Message;
-use strata_storage::{Labels, SeriesSamples};
+use strata_storage::SeriesSamples;
 
 use crate::error::IngestError;
 
@@ -82,34 +82,6 @@ fn decompress(body: &[u8]) -> Result<Vec<u8>, IngestError> {
     snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| IngestError::Snappy(e.to_string()))
-}
-
-/// Validates a decoded request and turns it into append batches.
-pub fn to_batch(req: WriteRequest) -> Result<Vec<SeriesSamples>, IngestError> {
-    let mut out = Vec::with_capacity(req.timeseries.len());
-    for (index, ts) in req.timeseries.into_iter().enumerate() {
-        let pairs: Vec<(&str, &str)> = ts
-            .labels
-            .iter()
-            .map(|l| (l.name.as_str(), l.value.as_str()))
-            .collect();
-        if let Err(reason) = Labels::validate_pairs(&pairs) {
-            return Err(IngestError::InvalidSeries {
-                index,
-                labels: describe(&pairs),
-                reason,
-            });
-        }
-        if ts.samples.is_empty() {
-            continue;
-        }
-        let labels = Labels::from_pairs(pairs);
-        let mut samples: Vec<(i64, f64)> =
-            ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
-        samples.sort_by_key(|s| s.0);
-        out.push(SeriesSamples { labels, samples });
-    }
-    Ok(out)
 }
 
 /// Decodes, validates and converts a request body in one go (unbounded labels).
