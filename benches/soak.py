@@ -118,7 +118,8 @@ def main():
     log = open(os.path.join(work, "server.log"), "w")
     proc = subprocess.Popen(
         [args.strata, f"--storage.tsdb.path={work}/data", f"--web.listen-address=127.0.0.1:{port}",
-         f"--pushgateway.listen-address=127.0.0.1:{push_port}", "--query.max-memory=512MB"],
+         f"--pushgateway.listen-address=127.0.0.1:{push_port}", "--query.max-memory=512MB",
+         "--query.max-memory-per-query=256MB"],
         stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -120,10 +120,11 @@ async fn run(flags: Flags) -> Result<(), String> {
             timeout: std::time::Duration::from_millis(flags.query_timeout_ms()?.max(1) as u64),
             max_samples: flags.query_max_samples,
             max_memory: Flags::byte_size("query.max-memory", &flags.query_max_memory)?,
-            max_memory_per_query: Flags::byte_size(
-                "query.max-memory-per-query",
-                &flags.query_max_memory_per_query,
-            )?,
+            // 0 (the default) means half of --query.max-memory, not "no limit".
+            max_memory_per_query: match flags.query_max_memory_per_query.trim() {
+                "0" | "" => 0,
+                v => Flags::byte_size("query.max-memory-per-query", v)?,
+            },
             sql_max_result_bytes: Flags::byte_size(
                 "query.sql-max-result-bytes",
                 &flags.query_sql_max_result_bytes,
