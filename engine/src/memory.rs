@@ -335,6 +335,60 @@ impl Budget {
     }
 }
 
+/// A storage read charged to a query's [`Budget`] as it decodes (raw samples, one point of
+/// [`SAMPLE_BYTES`] each), so a selection larger than the limits stops before it is held.
+pub struct ReadBudget<'a> {
+    budget: &'a Budget,
+    taken: std::sync::atomic::AtomicUsize,
+    refusal: std::sync::Mutex<Option<EngineError>>,
+}
+
+impl<'a> ReadBudget<'a> {
+    /// A read charged to `budget`.
+    pub fn new(budget: &'a Budget) -> Self {
+        ReadBudget {
+            budget,
+            taken: std::sync::atomic::AtomicUsize::new(0),
+            refusal: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The read's outcome with the samples it holds charged (given back by the caller once
+    /// walked); on failure what was charged is given back, and a refusal becomes the
+    /// budget's own error (too many samples, or out of memory).
+    pub fn finish<T>(self, r: strata_storage::Result<T>) -> Result<(T, usize)> {
+        let taken = self.taken.into_inner();
+        match r {
+            Ok(v) => Ok((v, taken)),
+            Err(e) => {
+                self.budget.release(taken, SAMPLE_BYTES);
+                let refusal = self.refusal.into_inner().ok().flatten();
+                Err(match (e, refusal) {
+                    (strata_storage::StorageError::ReadRefused, Some(why)) => why,
+                    (e, _) => e.into(),
+                })
+            }
+        }
+    }
+}
+
+impl strata_storage::ReadCharge for ReadBudget<'_> {
+    fn charge(&self, samples: usize) -> bool {
+        match self.budget.charge(samples, SAMPLE_BYTES) {
+            Ok(()) => {
+                self.taken.fetch_add(samples, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                if let Ok(mut r) = self.refusal.lock() {
+                    r.get_or_insert(e);
+                }
+                false
+            }
+        }
+    }
+}
+
 /// Points and bytes held by a [`Budget`] until dropped.
 #[derive(Debug)]
 pub struct Held<'a> {

@@ -34,6 +34,10 @@ pub enum StorageError {
     /// A block directory that cannot be read.
     #[error("block {block}: {reason}")]
     Block { block: String, reason: String },
+    /// A read stopped because its caller's bound (a query's sample or memory limit)
+    /// refused more samples.
+    #[error("read stopped: the query's sample or memory limit refused more samples")]
+    ReadRefused,
     /// Parquet encoding or decoding.
     #[error("parquet: {0}")]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),

@@ -52,5 +52,5 @@ pub use error::{Result, StorageError};
 pub use labels::{Label, LabelPool, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
 pub use options::Options;
-pub use read::SeriesRange;
+pub use read::{ReadCharge, SeriesRange, Unbounded};
 pub use series::Rejection;

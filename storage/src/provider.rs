@@ -217,40 +217,81 @@ impl TableProvider for SamplesTable {
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let p = Pushdown::from_filters(filters);
-        let data = self
-            .db
-            .select(&matchers(&p), p.mint(), p.maxt())
-            .await
-            .map_err(storage_err)?;
-        let n: usize = data.iter().map(|s| s.samples.len()).sum();
-        let mut metric = StringBuilder::with_capacity(n, n * 16);
-        let mut labels = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
-        let mut ts = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-        let mut vals = Float64Builder::with_capacity(n);
-        for s in &data {
-            for &(t, v) in &s.samples {
-                if crate::is_stale(v) {
-                    continue;
-                }
-                metric.append_value(s.labels.metric_name());
-                append_labels(&mut labels, &s.labels)?;
-                ts.append_value(t);
-                vals.append_value(v);
-            }
-        }
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(metric.finish()),
-            Arc::new(labels.finish()),
-            Arc::new(ts.finish()),
-            Arc::new(vals.finish()),
-        ];
-        let batch = RecordBatch::try_new(samples_table_schema(), cols)?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            samples_table_schema(),
-            projection.cloned(),
-        )?)
+        let schema = match projection {
+            Some(cols) => Arc::new(samples_table_schema().project(cols)?),
+            None => samples_table_schema(),
+        };
+        let cols: Vec<usize> = match projection {
+            Some(c) => c.clone(),
+            None => (0..4).collect(),
+        };
+        let build = move |data: Vec<crate::db::SeriesSamples>, schema: &SchemaRef| {
+            samples_batch(&data, &cols, schema)
+        };
+        Ok(Arc::new(scan::PartsScan::new(
+            self.db.clone(),
+            matchers(&p),
+            (p.mint(), p.maxt()),
+            "samples",
+            schema,
+            Arc::new(build),
+        )))
     }
+}
+
+/// The `samples` columns `cols` of one read (staleness markers are not data).
+fn samples_batch(
+    data: &[crate::db::SeriesSamples],
+    cols: &[usize],
+    schema: &SchemaRef,
+) -> datafusion::error::Result<RecordBatch> {
+    let live = |s: &crate::db::SeriesSamples| {
+        s.samples
+            .iter()
+            .filter(|x| !crate::is_stale(x.1))
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    let data: Vec<(&Labels, Vec<(i64, f64)>)> = data.iter().map(|s| (&s.labels, live(s))).collect();
+    let n: usize = data.iter().map(|s| s.1.len()).sum();
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
+    for &c in cols {
+        arrays.push(match c {
+            0 => {
+                let mut b = StringBuilder::with_capacity(n, n * 16);
+                for (l, v) in &data {
+                    v.iter().for_each(|_| b.append_value(l.metric_name()));
+                }
+                Arc::new(b.finish())
+            }
+            1 => {
+                let mut b = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+                for (l, v) in &data {
+                    for _ in v {
+                        append_labels(&mut b, l)?;
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            2 => {
+                let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+                data.iter()
+                    .for_each(|(_, v)| v.iter().for_each(|&(t, _)| b.append_value(t)));
+                Arc::new(b.finish())
+            }
+            _ => {
+                let mut b = Float64Builder::with_capacity(n);
+                data.iter()
+                    .for_each(|(_, v)| v.iter().for_each(|&(_, x)| b.append_value(x)));
+                Arc::new(b.finish())
+            }
+        });
+    }
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n)),
+    )?)
 }
 
 /// One row per series (head and blocks).
@@ -313,6 +354,7 @@ impl TableProvider for SeriesTable {
 }
 
 pub mod metric;
+mod scan;
 
 #[cfg(test)]
 mod tests;

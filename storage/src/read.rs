@@ -17,6 +17,23 @@ use crate::error::{Result, StorageError};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 
+/// A bound on what a read may decode, asked before each run of samples is kept (a run is
+/// at most one Parquet batch or one head series), so a read over too much data stops
+/// before it holds it. A refusal ends the read with [`StorageError::ReadRefused`].
+pub trait ReadCharge: Sync {
+    /// Room for `samples` more samples: whether the read may keep them.
+    fn charge(&self, samples: usize) -> bool;
+}
+
+/// No bound: every sample is kept.
+pub struct Unbounded;
+
+impl ReadCharge for Unbounded {
+    fn charge(&self, _samples: usize) -> bool {
+        true
+    }
+}
+
 /// A range of label sets in [`Labels`] order: after `after` (exclusive) up to `upto`
 /// (inclusive); an absent bound is open. The ranges of one [`SeriesRange::split`] tile the
 /// whole order, so a series that appears between the split and the read is in exactly one.
@@ -75,6 +92,19 @@ impl Db {
         maxt: i64,
         range: Option<&SeriesRange>,
     ) -> Result<Vec<SeriesSamples>> {
+        self.select_charged(matchers, mint, maxt, range, &Unbounded)
+            .await
+    }
+
+    /// As [`Db::select_in`], asking `charge` for room before keeping each run of samples.
+    pub async fn select_charged(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        range: Option<&SeriesRange>,
+        charge: &dyn ReadCharge,
+    ) -> Result<Vec<SeriesSamples>> {
         // The head is read first: a cut running meanwhile moves samples from the head into
         // a block published before the head is truncated, so reading blocks second cannot
         // miss them. Precedence on equal timestamps is still blocks (oldest ULID first),
@@ -86,14 +116,20 @@ impl Db {
             }
             let mut v = Vec::new();
             s.data.lock().samples(mint, maxt, &mut v);
+            // Charged once copied (exactly; one head series is at most a few hours of it).
+            if !v.is_empty() && !charge.charge(v.len()) {
+                return Err(StorageError::ReadRefused);
+            }
             if !v.is_empty() {
                 head.push((s.labels.clone(), v));
             }
         }
-        let mut parts = match self.read_blocks(matchers, mint, maxt, range).await {
-            // A compaction or retention removed a block under us: read the new list.
+        let mut parts = match self.read_blocks(matchers, mint, maxt, range, charge).await {
+            // A compaction or retention removed a block under us: read the new list (what
+            // the first try kept was charged and is dropped: the charge errs on the high side).
             Err(StorageError::ObjectStore(object_store::Error::NotFound { .. })) => {
-                self.read_blocks(matchers, mint, maxt, range).await?
+                self.read_blocks(matchers, mint, maxt, range, charge)
+                    .await?
             }
             other => other?,
         };
@@ -158,6 +194,7 @@ impl Db {
         mint: i64,
         maxt: i64,
         range: Option<&SeriesRange>,
+        charge: &dyn ReadCharge,
     ) -> Result<HashMap<Labels, Vec<Vec<(i64, f64)>>>> {
         let mut parts: HashMap<Labels, Vec<Vec<(i64, f64)>>> = HashMap::new();
         for b in self.blocks_for(mint, maxt) {
@@ -165,12 +202,24 @@ impl Db {
             if let Some(r) = range {
                 ids &= id_range(&b, r);
             }
-            for (id, v) in b.read(&ids, mint, maxt).await? {
+            for (id, v) in b.read_charged(&ids, mint, maxt, charge).await? {
                 let labels = b.series()[id as usize].labels.clone();
                 parts.entry(labels).or_default().push(v);
             }
         }
         Ok(parts)
+    }
+
+    /// Oldest and newest sample times held (head and blocks), or `None` when empty.
+    pub fn time_span(&self) -> Option<(i64, i64)> {
+        let blocks = self.blocks();
+        let mut lo = self.head.min_time();
+        let mut hi = self.head.max_time();
+        for b in &blocks {
+            lo = lo.min(b.meta.min_time);
+            hi = hi.max(b.meta.max_time.saturating_sub(1));
+        }
+        (lo <= hi).then_some((lo, hi))
     }
 
     /// Label sets of the series matching `matchers` that have samples in `[mint, maxt]`

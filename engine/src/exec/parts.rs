@@ -230,14 +230,14 @@ impl Part {
     /// The part's series with their samples and how many there are, charged to the
     /// query's budget (given back by the caller once walked).
     pub(super) async fn read(&self) -> Result<(Vec<SeriesSamples>, usize)> {
-        let series = self
+        // Charged as storage decodes, so a part too large for the limits stops early.
+        let charge = crate::memory::ReadBudget::new(&self.ctx.budget);
+        let r = self
             .ctx
             .db
-            .select_in(&self.ms, self.mint, self.maxt, Some(&self.range))
-            .await?;
-        let total: usize = series.iter().map(|s| s.samples.len()).sum();
-        self.ctx.budget.charge(total, SAMPLE_BYTES)?;
-        Ok((series, total))
+            .select_charged(&self.ms, self.mint, self.maxt, Some(&self.range), &charge)
+            .await;
+        charge.finish(r)
     }
 
     /// Calls `f` with each series' id, output id and samples, in label order.

@@ -58,21 +58,21 @@ pub(super) fn storage_matchers(matchers: &[(String, String, String)]) -> Result<
 }
 
 /// Reads the series matching `matchers` with samples in `[mint, maxt]`, charging them to
-/// the query's budget (the caller gives them back once it has turned them into rows).
+/// the query's budget as they are decoded; returns them with the points charged (the
+/// caller gives those back once it has turned them into rows).
 async fn read(
     ctx: &QueryContext,
     matchers: &[(String, String, String)],
     mint: i64,
     maxt: i64,
-) -> Result<Vec<SeriesSamples>> {
+) -> Result<(Vec<SeriesSamples>, usize)> {
     let ms = storage_matchers(matchers)?;
     if mint > maxt {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
-    let series = ctx.db.select(&ms, mint, maxt).await?;
-    let total: usize = series.iter().map(|s| s.samples.len()).sum();
-    ctx.budget.charge(total, SAMPLE_BYTES)?;
-    Ok(series)
+    let charge = crate::memory::ReadBudget::new(&ctx.budget);
+    let r = ctx.db.select_charged(&ms, mint, maxt, None, &charge).await;
+    charge.finish(r)
 }
 
 /// Raw samples of matching series as a relation; ids are interned in label order.
@@ -82,7 +82,7 @@ pub(super) async fn selector(
     mint: i64,
     maxt: i64,
 ) -> Result<Rows> {
-    let series = read(ctx, matchers, mint, maxt).await?;
+    let (series, charged) = read(ctx, matchers, mint, maxt).await?;
     let total: usize = series.iter().map(|s| s.samples.len()).sum();
     let mut out = Rows::charged(&ctx.budget, total)?;
     for s in series {
@@ -94,7 +94,7 @@ pub(super) async fn selector(
             out.push(id, t, v);
         }
     }
-    ctx.budget.release(total, SAMPLE_BYTES);
+    ctx.budget.release(charged, SAMPLE_BYTES);
     Ok(out)
 }
 

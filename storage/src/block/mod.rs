@@ -233,6 +233,19 @@ impl Block {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<(u32, Vec<(i64, f64)>)>> {
+        self.read_charged(ids, mint, maxt, &crate::read::Unbounded)
+            .await
+    }
+
+    /// As [`Block::read`], asking `charge` for room before keeping each decoded run of
+    /// samples (so a read stops at the bound, not after decoding everything).
+    pub async fn read_charged(
+        &self,
+        ids: &RoaringBitmap,
+        mint: i64,
+        maxt: i64,
+        charge: &dyn crate::read::ReadCharge,
+    ) -> Result<Vec<(u32, Vec<(i64, f64)>)>> {
         let wanted: Vec<u32> = ids
             .iter()
             .filter(|i| (*i as usize) < self.series.len())
@@ -263,7 +276,9 @@ impl Block {
         let mut out: Vec<(u32, Vec<(i64, f64)>)> = Vec::with_capacity(wanted.len());
         let mut cur = 0usize; // index into `wanted` / `ranges`
         let mut left = ranges.first().map_or(0, |r| r.len());
-        let mut acc: Vec<(i64, f64)> = Vec::with_capacity(left);
+        // Buffers grow with what is kept (and charged), not with the rows a series has in
+        // the whole block.
+        let mut acc: Vec<(i64, f64)> = Vec::new();
         // Ends one series: tombstones applied, kept if any sample is left.
         let flush = |id: u32, acc: &mut Vec<(i64, f64)>, out: &mut Vec<(u32, Vec<(i64, f64)>)>| {
             if !tombs.is_empty() {
@@ -294,10 +309,7 @@ impl Block {
                     flush(wanted[cur], &mut acc, &mut out);
                     cur += 1;
                     left = match ranges.get(cur) {
-                        Some(r) => {
-                            acc.reserve(r.len());
-                            r.len()
-                        }
+                        Some(r) => r.len(),
                         None => {
                             return Err(block_err(
                                 &self.dir,
@@ -310,6 +322,9 @@ impl Block {
                 let (ts, vs) = (&t[pos..pos + n], &v[pos..pos + n]);
                 let lo = ts.partition_point(|x| *x < mint);
                 let hi = ts.partition_point(|x| *x <= maxt);
+                if hi > lo && !charge.charge(hi - lo) {
+                    return Err(StorageError::ReadRefused);
+                }
                 acc.extend(ts[lo..hi].iter().copied().zip(vs[lo..hi].iter().copied()));
                 pos += n;
                 left -= n;

@@ -23,7 +23,6 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
@@ -206,58 +205,61 @@ impl TableProvider for MetricTable {
         for f in filters {
             self.classify(f, &mut matchers, &mut range);
         }
-        let mut data = if range.0 > range.1 {
-            Vec::new()
-        } else {
-            self.db
-                .select(&matchers, range.0, range.1)
-                .await
-                .map_err(storage_err)?
-        };
-        // Exactly the range (timestamp filters are reported exact): samples are sorted.
-        // Staleness markers are not data (PromQL drops them too).
-        for s in &mut data {
-            let lo = s.samples.partition_point(|p| p.0 < range.0);
-            let hi = s.samples.partition_point(|p| p.0 <= range.1);
-            s.samples.truncate(hi);
-            s.samples.drain(..lo);
-            s.samples.retain(|p| !crate::is_stale(p.1));
-        }
         let cols: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..self.schema.fields().len()).collect(),
         };
         let schema = Arc::new(self.schema.project(&cols)?);
-        let n: usize = data.iter().map(|s| s.samples.len()).sum();
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
-        for &c in &cols {
-            arrays.push(match c {
-                0 => {
-                    let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-                    data.iter()
-                        .for_each(|s| s.samples.iter().for_each(|&(t, _)| b.append_value(t)));
-                    Arc::new(b.finish())
-                }
-                1 => {
-                    let mut b = Float64Builder::with_capacity(n);
-                    data.iter()
-                        .for_each(|s| s.samples.iter().for_each(|&(_, v)| b.append_value(v)));
-                    Arc::new(b.finish())
-                }
-                _ => label_column(&data, &self.labels[c - 2], n)?,
-            });
-        }
-        let batch = RecordBatch::try_new_with_options(
-            schema.clone(),
-            arrays,
-            &RecordBatchOptions::new().with_row_count(Some(n)),
-        )?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
+        let labels = self.labels.clone();
+        let build = move |mut data: Vec<crate::db::SeriesSamples>, schema: &SchemaRef| {
+            // Staleness markers are not data (PromQL drops them too).
+            for s in &mut data {
+                s.samples.retain(|p| !crate::is_stale(p.1));
+            }
+            metric_batch(&data, &cols, &labels, schema)
+        };
+        Ok(Arc::new(super::scan::PartsScan::new(
+            self.db.clone(),
+            matchers,
+            range,
+            "metric",
             schema,
-            None,
-        )?)
+            Arc::new(build),
+        )))
     }
+}
+
+/// The columns `cols` of one read of a metric table (samples already within the range).
+fn metric_batch(
+    data: &[crate::db::SeriesSamples],
+    cols: &[usize],
+    labels: &[String],
+    schema: &SchemaRef,
+) -> datafusion::error::Result<RecordBatch> {
+    let n: usize = data.iter().map(|s| s.samples.len()).sum();
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
+    for &c in cols {
+        arrays.push(match c {
+            0 => {
+                let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+                data.iter()
+                    .for_each(|s| s.samples.iter().for_each(|&(t, _)| b.append_value(t)));
+                Arc::new(b.finish())
+            }
+            1 => {
+                let mut b = Float64Builder::with_capacity(n);
+                data.iter()
+                    .for_each(|s| s.samples.iter().for_each(|&(_, v)| b.append_value(v)));
+                Arc::new(b.finish())
+            }
+            _ => label_column(data, &labels[c - 2], n)?,
+        });
+    }
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &RecordBatchOptions::new().with_row_count(Some(n)),
+    )?)
 }
 
 /// One label as a dictionary column: the value is looked up once per series, each

@@ -202,3 +202,107 @@ async fn read_only_open_changes_nothing_and_sql_skips_stale_markers() {
     assert_eq!(wal_files(dir.path()), before, "close writes nothing");
     db.close().await.expect("close");
 }
+
+/// The scan streams a read at a time with its raw samples reserved from the session's
+/// pool: a count over more data than the pool holds answers, a sort that must hold every
+/// row is refused by the pool, and a read bounded by a charge stops early.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_stream_within_the_memory_pool() {
+    use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool};
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::prelude::SessionConfig;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = Options::new(dir.path());
+    o.block_range_ms = 3_600_000;
+    let db = Db::open(o).await.expect("open");
+    // 400 series × 5,000 samples at 15 s (2M samples, 32 MB raw) over ~21 h.
+    for chunk in 0..10 {
+        let batch: Vec<SeriesSamples> = (0..400)
+            .map(|i| SeriesSamples {
+                labels: Labels::from_pairs([
+                    ("__name__", "m".to_string()),
+                    ("i", format!("{i:04}")),
+                ]),
+                samples: (chunk * 500..(chunk + 1) * 500)
+                    .map(|k| (k * 15_000, k as f64))
+                    .collect(),
+            })
+            .collect();
+        db.append(&batch).expect("append");
+    }
+    db.maintain().await.expect("cut blocks");
+    assert!(!db.blocks().is_empty());
+    let pool = Arc::new(GreedyMemoryPool::new(24 << 20));
+    let rt = RuntimeEnvBuilder::new()
+        .with_memory_pool(pool.clone())
+        .build_arc()
+        .expect("runtime");
+    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), rt);
+    ctx.register_table("samples", Arc::new(SamplesTable::new(db.clone())))
+        .expect("register");
+    let count = |rows: Vec<RecordBatch>| {
+        rows[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("count")
+            .value(0)
+    };
+    let rows = ctx
+        .sql("SELECT count(*) FROM samples")
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("a count streams");
+    assert_eq!(count(rows), 400 * 5000);
+    assert_eq!(pool.reserved(), 0, "the scan gives its reservation back");
+    let sorted = ctx
+        .sql("SELECT * FROM samples ORDER BY value, timestamp")
+        .await
+        .expect("plan")
+        .collect()
+        .await;
+    let err = sorted
+        .expect_err("a sort of 2M rows does not fit 24 MiB")
+        .to_string();
+    assert!(err.contains("esources exhausted"), "{err}");
+    // The raw samples a read decodes are reserved: a pool smaller than one read refuses.
+    let tiny = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(GreedyMemoryPool::new(1 << 20)))
+        .build_arc()
+        .expect("runtime");
+    let small = SessionContext::new_with_config_rt(SessionConfig::new(), tiny);
+    small
+        .register_table("samples", Arc::new(SamplesTable::new(db.clone())))
+        .expect("register");
+    let err = small
+        .sql("SELECT count(*) FROM samples")
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect_err("one read needs more than 1 MiB")
+        .to_string();
+    assert!(err.contains("esources exhausted"), "{err}");
+
+    // A charge that allows 10,000 samples stops a larger read.
+    struct Upto(std::sync::atomic::AtomicUsize);
+    impl crate::ReadCharge for Upto {
+        fn charge(&self, n: usize) -> bool {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.0.fetch_add(n, Relaxed) + n <= 10_000
+        }
+    }
+    let m = [Matcher::equal(METRIC_NAME, "m")];
+    let r = db
+        .select_charged(&m, i64::MIN, i64::MAX, None, &Upto(0.into()))
+        .await;
+    assert!(matches!(r, Err(crate::StorageError::ReadRefused)));
+    let r = db
+        .select_charged(&m, 0, 15_000 * 19, None, &Upto(0.into()))
+        .await
+        .expect("400 × 20 samples fit");
+    assert_eq!(r.iter().map(|s| s.samples.len()).sum::<usize>(), 8000);
+}
