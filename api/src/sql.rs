@@ -21,7 +21,9 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::json::ArrayWriter;
 use serde_json::{Value, json};
-use strata_engine::sql::SqlOutput;
+use std::io::Write;
+
+use strata_engine::sql::{RenderBuf, SqlOutput};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -100,49 +102,51 @@ pub(crate) async fn sql(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let rendered = if accept.contains(ARROW_STREAM) {
-        arrow_stream(&out).map(|b| ([(header::CONTENT_TYPE, ARROW_STREAM)], b).into_response())
+    let mut buf = out.render_buf();
+    let (kind, rendered) = if accept.contains(ARROW_STREAM) {
+        (ARROW_STREAM, arrow_stream(&out, &mut buf))
     } else if accept.contains("text/csv") {
-        csv(&out).map(|b| ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], b).into_response())
+        ("text/csv; charset=utf-8", csv(&out, &mut buf))
     } else {
-        json_rows(&out).map(|b| ([(header::CONTENT_TYPE, "application/json")], b).into_response())
+        ("application/json", json_rows(&out, &mut buf))
     };
-    rendered.unwrap_or_else(|e| ApiError::Internal(e).into_response())
-}
-
-fn arrow_stream(out: &SqlOutput) -> Result<Vec<u8>, String> {
-    let mut buf = Vec::new();
-    {
-        let mut w = StreamWriter::try_new(&mut buf, &out.schema).map_err(|e| e.to_string())?;
-        for b in &out.batches {
-            w.write(b).map_err(|e| e.to_string())?;
-        }
-        w.finish().map_err(|e| e.to_string())?;
+    drop(out);
+    match rendered {
+        Ok(()) => ([(header::CONTENT_TYPE, kind)], buf.into_inner()).into_response(),
+        Err(e) => match buf.refusal() {
+            // Past the result cap or the memory pool while rendering: the query's fault.
+            Some(why) => QueryError(why).into_response(),
+            None => ApiError::Internal(e).into_response(),
+        },
     }
-    Ok(buf)
 }
 
-fn csv(out: &SqlOutput) -> Result<Vec<u8>, String> {
-    let mut buf = Vec::new();
-    {
-        let mut w = WriterBuilder::new().with_header(true).build(&mut buf);
-        if out.batches.is_empty() {
-            let names: Vec<&str> = out
-                .schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect();
-            return Ok(format!("{}\n", names.join(",")).into_bytes());
-        }
-        for b in &out.batches {
-            w.write(b).map_err(|e| e.to_string())?;
-        }
+fn arrow_stream(out: &SqlOutput, buf: &mut RenderBuf) -> Result<(), String> {
+    let mut w = StreamWriter::try_new(buf, &out.schema).map_err(|e| e.to_string())?;
+    for b in &out.batches {
+        w.write(b).map_err(|e| e.to_string())?;
     }
-    Ok(buf)
+    w.finish().map_err(|e| e.to_string())
 }
 
-fn json_rows(out: &SqlOutput) -> Result<Vec<u8>, String> {
+fn csv(out: &SqlOutput, buf: &mut RenderBuf) -> Result<(), String> {
+    if out.batches.is_empty() {
+        let names: Vec<&str> = out
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        return writeln!(buf, "{}", names.join(",")).map_err(|e| e.to_string());
+    }
+    let mut w = WriterBuilder::new().with_header(true).build(buf);
+    for b in &out.batches {
+        w.write(b).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn json_rows(out: &SqlOutput, buf: &mut RenderBuf) -> Result<(), String> {
     let columns: Vec<Value> = out
         .schema
         .fields()
@@ -156,30 +160,28 @@ fn json_rows(out: &SqlOutput) -> Result<Vec<u8>, String> {
             json!({"name": f.name(), "type": t})
         })
         .collect();
-    let mut buf = Vec::with_capacity(64 + out.bytes().saturating_mul(2));
-    buf.extend_from_slice(br#"{"status":"success","data":{"columns":"#);
-    serde_json::to_writer(&mut buf, &columns).map_err(|e| e.to_string())?;
-    buf.extend_from_slice(br#","rows":"#);
-    let rows_at = buf.len();
-    {
-        let mut w = ArrayWriter::new(&mut buf);
+    let err = |e: std::io::Error| e.to_string();
+    buf.write_all(br#"{"status":"success","data":{"columns":"#)
+        .map_err(err)?;
+    serde_json::to_writer(&mut *buf, &columns).map_err(|e| e.to_string())?;
+    buf.write_all(br#","rows":"#).map_err(err)?;
+    if out.batches.iter().all(|b| b.num_rows() == 0) {
+        buf.write_all(b"[]").map_err(err)?;
+    } else {
+        let mut w = ArrayWriter::new(&mut *buf);
         let refs: Vec<&_> = out.batches.iter().collect();
         w.write_batches(&refs).map_err(|e| e.to_string())?;
         w.finish().map_err(|e| e.to_string())?;
     }
-    if buf.len() == rows_at {
-        buf.extend_from_slice(b"[]");
-    }
-    buf.extend_from_slice(b"}}");
-    Ok(buf)
+    buf.write_all(b"}}").map_err(err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The SQL output of `q` over an empty database.
-    fn output(q: &str) -> SqlOutput {
+    /// The SQL output of `q` over an empty database, with a result cap of `limit` bytes.
+    fn output_capped(q: &str, limit: usize) -> SqlOutput {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -194,25 +196,59 @@ mod tests {
             let db = strata_storage::Db::open(strata_storage::Options::new(&dir))
                 .await
                 .expect("db");
-            let engine = strata_engine::Engine::new(db, strata_engine::EngineOptions::default());
+            let opts = strata_engine::EngineOptions {
+                sql_max_result_bytes: limit,
+                ..strata_engine::EngineOptions::default()
+            };
+            let engine = strata_engine::Engine::new(db, opts);
             engine.sql(q, None).await.expect("sql")
         });
         let _ = std::fs::remove_dir_all(&dir);
         out
     }
 
+    fn output(q: &str) -> SqlOutput {
+        output_capped(q, strata_engine::sql::DEFAULT_MAX_RESULT_BYTES)
+    }
+
+    fn json(out: &SqlOutput) -> Vec<u8> {
+        let mut buf = out.render_buf();
+        json_rows(out, &mut buf).expect("json");
+        buf.into_inner()
+    }
+
     #[test]
     fn json_rows_are_one_valid_document() {
         let out = output("SELECT 1 AS a, 'x' AS b, CAST('NaN' AS DOUBLE) AS c");
-        let v: Value = serde_json::from_slice(&json_rows(&out).expect("json")).expect("valid");
+        let v: Value = serde_json::from_slice(&json(&out)).expect("valid");
         assert_eq!(v["data"]["rows"], json!([{"a": 1, "b": "x", "c": null}]));
         assert_eq!(
             v["data"]["columns"][1],
             json!({"name": "b", "type": "Utf8"})
         );
         let out = output("SELECT 1 AS a WHERE false");
-        let v: Value = serde_json::from_slice(&json_rows(&out).expect("json")).expect("valid");
+        let v: Value = serde_json::from_slice(&json(&out)).expect("valid");
         assert_eq!(v["data"]["rows"], json!([]));
         assert_eq!(v["status"], "success");
+    }
+
+    /// A dictionary column is small as Arrow and large as text: rendering is capped too.
+    #[test]
+    fn text_rendering_past_the_cap_is_refused() {
+        let q = "SELECT arrow_cast(repeat('x', 10000), 'Dictionary(Int32, Utf8)') AS d \
+                 FROM generate_series(1, 200)";
+        let out = output_capped(q, 64 << 10);
+        assert!(out.bytes() < 64 << 10, "the Arrow result fits: {}", out.bytes());
+        type Render = fn(&SqlOutput, &mut RenderBuf) -> Result<(), String>;
+        // Arrow IPC sends each dictionary once: it stays small and is not refused.
+        let mut buf = out.render_buf();
+        arrow_stream(&out, &mut buf).expect("arrow fits");
+        for render in [json_rows as Render, csv] {
+            let mut buf = out.render_buf();
+            let r = render(&out, &mut buf);
+            assert!(r.is_err());
+            let why = buf.refusal().expect("refused by the cap");
+            assert_eq!(why.error_type(), "execution");
+        }
     }
 }

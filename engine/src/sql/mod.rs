@@ -45,12 +45,90 @@ pub struct SqlOutput {
     pub batches: Vec<RecordBatch>,
     /// The pool's share held by `batches`.
     held: MemoryReservation,
+    /// `--query.sql-max-result-bytes`.
+    limit: usize,
+    /// The pool's size, for errors.
+    pool: usize,
+}
+
+/// A rendered response (JSON, CSV, Arrow IPC) may be at most this many times
+/// `--query.sql-max-result-bytes`: rendering expands dictionary-encoded label columns and
+/// repeats column names per JSON row.
+pub const RENDER_FACTOR: usize = 4;
+
+/// A response body rendered from an [`SqlOutput`]: every byte written is held in the
+/// query's pool share, and writing fails past [`RENDER_FACTOR`] × the result cap
+/// ([`EngineError::ResultTooLarge`]) or when the pool refuses ([`EngineError::OutOfMemory`]);
+/// the writer on top reports an I/O error, [`RenderBuf::refusal`] says why.
+pub struct RenderBuf {
+    buf: Vec<u8>,
+    held: MemoryReservation,
+    cap: usize,
+    pool: usize,
+    refusal: Option<EngineError>,
+}
+
+impl RenderBuf {
+    /// The bytes written.
+    pub fn into_inner(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Why a write was refused, if one was.
+    pub fn refusal(&mut self) -> Option<EngineError> {
+        self.refusal.take()
+    }
+
+    fn refuse(&mut self, e: EngineError) -> std::io::Error {
+        let io = std::io::Error::other(e.to_string());
+        self.refusal = Some(e);
+        io
+    }
+}
+
+impl std::io::Write for RenderBuf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let want = self.buf.len().saturating_add(data.len());
+        if want > self.cap {
+            let limit = self.cap;
+            return Err(self.refuse(EngineError::ResultTooLarge { limit }));
+        }
+        if want > self.buf.capacity() {
+            let grow = want.max(self.buf.capacity().saturating_mul(2)).min(self.cap);
+            let extra = grow - self.buf.capacity();
+            if let Err(e) = self.held.try_grow(extra) {
+                let limit = self.pool;
+                return Err(self.refuse(EngineError::OutOfMemory {
+                    limit,
+                    detail: format!("rendering the SQL result: {e}"),
+                }));
+            }
+            self.buf.reserve_exact(grow - self.buf.len());
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl SqlOutput {
     /// Bytes of the result's Arrow buffers, as counted against the caps.
     pub fn bytes(&self) -> usize {
         self.held.size()
+    }
+
+    /// An empty response body for this result, bounded as [`RenderBuf`] says.
+    pub fn render_buf(&self) -> RenderBuf {
+        RenderBuf {
+            buf: Vec::new(),
+            held: self.held.new_empty(),
+            cap: self.limit.saturating_mul(RENDER_FACTOR),
+            pool: self.pool,
+            refusal: None,
+        }
     }
 }
 
@@ -171,6 +249,8 @@ pub async fn run(
         schema,
         batches,
         held,
+        limit: limits.bytes,
+        pool,
     })
 }
 
