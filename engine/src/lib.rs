@@ -129,6 +129,8 @@ pub struct QueryOutcome {
     pub value: PromValue,
     /// Warnings and infos.
     pub notes: Annotations,
+    /// Room in the query's pool share for rendering the value, held as long as it is.
+    _render: Option<Arc<datafusion::execution::memory_pool::MemoryReservation>>,
 }
 
 /// The PromQL engine.
@@ -304,7 +306,14 @@ impl Engine {
             }
         };
         let notes = ctx.notes.lock().clone();
-        Ok(QueryOutcome { value, notes })
+        // The response is rendered after the query's budget is gone: its bytes are
+        // reserved now, from the same share, so a result too large to render is refused.
+        let render = Some(Arc::new(ctx.budget.reserve(value.json_bytes(), "the response")?));
+        Ok(QueryOutcome {
+            value,
+            notes,
+            _render: render,
+        })
     }
 
     /// The DataFusion physical plan of `q` as text (EXPLAIN).

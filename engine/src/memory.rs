@@ -314,6 +314,14 @@ impl Budget {
         })
     }
 
+    /// A reservation of `bytes` from the query's pool share that outlives the budget (the
+    /// bytes a result takes while it is rendered), or the out-of-memory error naming `what`.
+    pub fn reserve(&self, bytes: usize, what: &str) -> Result<MemoryReservation> {
+        let r = MemoryConsumer::new(format!("PromQL {what}")).register(&self.pool);
+        r.try_grow(bytes).map_err(|_| self.out_of_memory(bytes, what))?;
+        Ok(r)
+    }
+
     fn give_back_points(&self, points: usize) {
         let _ = self
             .points

@@ -157,7 +157,8 @@ async fn relations_reserve_their_bytes_from_the_memory_pool() {
     );
     // A small query still runs in the same pool.
     let ok = e.instant("sum(m)", 0, None, None).await.expect("small");
-    assert!(matches!(ok.value, PromValue::Vector(v) if v.len() == 1));
+    assert!(matches!(&ok.value, PromValue::Vector(v) if v.len() == 1));
+    drop(ok);
     assert_eq!(e.runtime().memory_pool.reserved(), 0);
 }
 
@@ -236,4 +237,31 @@ async fn sql_operators_and_results_are_bounded() {
         .await
         .expect("small");
     assert_eq!(ok.batches[0].num_rows(), 1);
+}
+
+/// The response is rendered after the query's budget is gone, so its bytes are reserved
+/// from the query's share with the result: a result that fits as points but not as JSON
+/// is refused, and the reservation lives exactly as long as the outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_too_large_to_render_is_refused_and_its_room_is_held_while_it_lives() {
+    // A 20 MiB share. 200 series × 1 000 points: 7.2 MB as result points and 8 MB of JSON.
+    let (_dir, db) = db_of(200).await;
+    let e = engine(db, 50_000_000, 40 << 20);
+    let out = e
+        .range("m", 0, 999_000, 1_000, Some(365 * 86_400_000), None)
+        .await
+        .expect("fits the share");
+    let held = e.runtime().memory_pool.reserved();
+    assert!(held >= out.value.json_bytes(), "{held} < {}", out.value.json_bytes());
+    drop(out);
+    assert_eq!(pool_after_cancelled_tasks(&e).await, 0);
+    // 400 series: 14.4 MB of points fit the share, 16 MB more of JSON do not.
+    let (_dir, db) = db_of(400).await;
+    let e = engine(db, 50_000_000, 40 << 20);
+    let err = range(&e, "m")
+        .await
+        .expect_err("the points fit, the JSON does not");
+    assert_eq!(err.error_type(), "execution", "{err}");
+    assert!(err.to_string().contains("the response"), "{err}");
+    assert_eq!(pool_after_cancelled_tasks(&e).await, 0);
 }
