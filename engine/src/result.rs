@@ -66,6 +66,13 @@ pub fn go_labels_string(l: &Labels) -> String {
     format!("{{{}}}", inner.join(", "))
 }
 
+/// Whether `name` is one of the labels that describe the metric rather than the series
+/// (Prometheus's `schema.IsMetadataLabel`): `__name__` and the type-and-unit labels
+/// `__type__` and `__unit__`. Wherever the name is dropped, all three are.
+pub fn is_metadata_label(name: &str) -> bool {
+    matches!(name, "__name__" | "__type__" | "__unit__")
+}
+
 /// Groups rows into series, applying delayed name removal and merging equal label sets.
 pub fn series_of(rows: &Rows, registry: &SeriesRegistry) -> Result<Vec<Series>> {
     // Output slot of each series id, resolved once per id (labels hash once, not per row).
@@ -80,11 +87,11 @@ pub fn series_of(rows: &Rows, registry: &SeriesRegistry) -> Result<Vec<Series>> 
         let mut slot = slot_of[id];
         if slot == UNSET {
             let m = registry.get(id as u32);
-            let labels = if m.drop_name && m.labels.get("__name__").is_some() {
+            let labels = if m.drop_name && m.labels.iter().any(|l| is_metadata_label(&l.name)) {
                 Labels::from_labels(
                     m.labels
                         .iter()
-                        .filter(|l| &*l.name != "__name__")
+                        .filter(|l| !is_metadata_label(&l.name))
                         .cloned()
                         .collect(),
                 )

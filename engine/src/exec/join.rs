@@ -294,7 +294,7 @@ fn result_id(ctx: &QueryContext, mt: &Matching, many: u32, one: Option<u32>) -> 
         .labels
         .iter()
         .filter(|l| {
-            if arithmetic && &*l.name == "__name__" {
+            if arithmetic && crate::result::is_metadata_label(&l.name) {
                 return false;
             }
             if card == Cardinality::OneToOne {

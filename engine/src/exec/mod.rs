@@ -406,12 +406,14 @@ fn instant_spec(op: &PromOp) -> Option<select::InstantSpec> {
             offset,
             at,
             sample_ts,
+            smoothed,
         } => Some(select::InstantSpec {
             grid: *grid,
             lookback: *lookback,
             offset: *offset,
             at: *at,
             sample_ts: *sample_ts,
+            smoothed: *smoothed,
         }),
         _ => None,
     }

@@ -25,6 +25,7 @@ pub(super) struct InstantSpec {
     pub offset: i64,
     pub at: Option<i64>,
     pub sample_ts: bool,
+    pub smoothed: bool,
 }
 
 /// What a range node computes.
@@ -118,6 +119,9 @@ fn instant_one(
     s: &InstantSpec,
     out: &mut Rows,
 ) -> Result<()> {
+    if s.smoothed {
+        return smoothed_one(budget, id, ts, vals, s, out);
+    }
     let mut j = 0;
     for t in s.grid.steps() {
         let rf = s.at.unwrap_or(t) - s.offset;
@@ -132,6 +136,46 @@ fn instant_one(
             continue;
         }
         out.push_in(budget, id, t, if s.sample_ts { st as f64 / 1e3 } else { v })?;
+    }
+    Ok(())
+}
+
+/// `metric smoothed` (Prometheus `smoothSeries`): at each step the sample exactly at the
+/// step, else the line between the samples either side of it (no counter-reset handling),
+/// else the last sample before it; each within the lookback on its side, stale markers
+/// skipped. No sample before the step: no point.
+fn smoothed_one(
+    budget: &Budget,
+    id: u32,
+    ts: &[i64],
+    vals: &[f64],
+    s: &InstantSpec,
+    out: &mut Rows,
+) -> Result<()> {
+    let live: Vec<(i64, f64)> = ts
+        .iter()
+        .zip(vals)
+        .filter(|(_, v)| !is_stale(**v))
+        .map(|(t, v)| (*t, *v))
+        .collect();
+    for t in s.grid.steps() {
+        let rf = s.at.unwrap_or(t) - s.offset;
+        // The window (rf − lookback, rf + lookback].
+        let lo = live.partition_point(|p| p.0 <= rf - s.lookback);
+        let hi = live.partition_point(|p| p.0 <= rf + s.lookback);
+        let w = &live[lo..hi];
+        let i = w.partition_point(|p| p.0 < rf);
+        let v = if i < w.len() && w[i].0 == rf {
+            w[i].1
+        } else if i > 0 && i < w.len() {
+            let ((t1, y1), (t2, y2)) = (w[i - 1], w[i]);
+            y1 + (y2 - y1) * (rf - t1) as f64 / (t2 - t1) as f64
+        } else if i > 0 {
+            w[i - 1].1
+        } else {
+            continue;
+        };
+        out.push_in(budget, id, t, if s.sample_ts { rf as f64 / 1e3 } else { v })?;
     }
     Ok(())
 }
@@ -265,6 +309,9 @@ fn range_one(
         }
         let (a, b) = match s.ext {
             Extend::None => (lo, hi),
+            // Without a sample inside the window there is nothing to measure: the sample
+            // before it may only anchor one (Prometheus `pickFirstSampleIndices`).
+            Extend::Anchored(_) if lo == hi => continue,
             // The sample before the window (anchored) and after it (smoothed), within the
             // lookback, join the window as its boundaries.
             Extend::Anchored(lb) | Extend::Smoothed(lb) => {

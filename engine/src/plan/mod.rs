@@ -290,7 +290,9 @@ impl Planner {
 
     fn instant(&self, vs: &VectorSelector, g: Grid, sample_ts: bool) -> Result<LogicalPlan> {
         let lookback = self.params.lookback;
-        let (sel, offset, at) = self.selector(vs, lookback, 0, g)?;
+        // `smoothed` also reads the first sample after the step, within the lookback.
+        let ahead = if vs.smoothed { lookback } else { 0 };
+        let (sel, offset, at) = self.selector(vs, lookback, ahead, g)?;
         Ok(node(
             PromOp::Instant {
                 grid: g,
@@ -298,6 +300,7 @@ impl Planner {
                 offset,
                 at,
                 sample_ts,
+                smoothed: vs.smoothed,
             },
             vec![sel],
         ))
@@ -397,6 +400,7 @@ impl Planner {
     fn call(&self, c: &Call, g: Grid) -> Result<Planned> {
         let name = c.func.name;
         let args = &c.args;
+        check_extended_range(name, args)?;
         if let Some(func) = RangeFn::from_name(name) {
             let (m, p) = match func {
                 RangeFn::QuantileOverTime => {
@@ -821,6 +825,35 @@ impl Planner {
             ))),
         }
     }
+}
+
+/// Functions an `anchored` range may be passed to (Prometheus `AnchoredSafeFunctions`).
+const ANCHORED_SAFE: [&str; 5] = ["changes", "delta", "increase", "rate", "resets"];
+/// Functions a `smoothed` range may be passed to (Prometheus `SmoothedSafeFunctions`).
+const SMOOTHED_SAFE: [&str; 3] = ["delta", "increase", "rate"];
+
+/// Prometheus refuses an `anchored` or `smoothed` range argument to any other function,
+/// as an execution error raised before any data is read.
+fn check_extended_range(func: &str, args: &[Expr]) -> Result<()> {
+    for a in args {
+        let Expr::MatrixSelector(ms) = unparen(a) else {
+            continue;
+        };
+        let (what, safe): (&str, &[&str]) = if ms.selector.anchored {
+            ("anchored", &ANCHORED_SAFE)
+        } else if ms.selector.smoothed {
+            ("smoothed", &SMOOTHED_SAFE)
+        } else {
+            continue;
+        };
+        if !safe.contains(&func) {
+            return Err(exec_err(format!(
+                "{what} modifier can only be used with: {} - not with {func}",
+                safe.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Sets the `anchored` / `smoothed` mode of a range node.

@@ -153,6 +153,8 @@ pub enum PromOp {
         at: Option<i64>,
         /// Emit the sample timestamp instead of its value (`timestamp()`).
         sample_ts: bool,
+        /// `smoothed`: the value interpolated between the samples either side of the step.
+        smoothed: bool,
     },
     /// A range function over windows `(ref − range, ref]`.
     Range {
