@@ -77,10 +77,14 @@ pub(super) fn info(
             let sig = signature(labels.metric_name(), &labels);
             match by_sig.get(&sig) {
                 Some(&(_, prev_t)) if prev_t > orig_t => {}
-                Some(&(_, prev_t)) if prev_t == orig_t => {
+                Some(&(prev, prev_t)) if prev_t == orig_t => {
+                    let existing = ctx.registry.get(prev).labels;
                     return Err(exec_err(format!(
-                        "found duplicate series for info metric {}",
-                        labels.metric_name()
+                        "found duplicate series for info metric: existing {} @ {}, new {} @ {}",
+                        crate::result::go_labels_string(&existing),
+                        prev_t as i64,
+                        crate::result::go_labels_string(&labels),
+                        orig_t as i64
                     )));
                 }
                 _ => {
@@ -95,10 +99,12 @@ pub(super) fn info(
                 id
             } else {
                 let mut added: Vec<Label> = Vec::new();
+                let mut matched = false;
                 for name in &info_names {
                     let Some(&(is, _)) = by_sig.get(&signature(name, &meta.labels)) else {
                         continue;
                     };
+                    matched = true;
                     for l in ctx.registry.get(is).labels.iter() {
                         if &*l.name == "__name__"
                             || (!data_names.is_empty() && !data_names.contains(&*l.name))
@@ -118,7 +124,9 @@ pub(super) fn info(
                     }
                 }
                 if added.is_empty() {
-                    if must_match {
+                    // Dropped only when no info series matched and a data matcher needs
+                    // a value; labels the base series already has win silently.
+                    if !matched && must_match {
                         continue;
                     }
                     id

@@ -591,7 +591,7 @@ impl Planner {
             }
             "info" => {
                 let v = self.vector(&args[0], g)?;
-                let mut names = Vec::new();
+                let mut names: Vec<(String, String, String)> = Vec::new();
                 let mut data = Vec::new();
                 if let Some(Expr::VectorSelector(vs)) = args.get(1).map(unparen) {
                     for m in vs.all_matchers() {
@@ -617,15 +617,34 @@ impl Planner {
                         value: val.clone(),
                     })
                     .collect();
-                if names.is_empty() {
+                // Prometheus `effectiveInfoNameMatchers`: no name matcher means
+                // `target_info`; only negative ones are narrowed to `.+_info` names.
+                let positive = names.iter().any(|m| m.1 == "=" || m.1 == "=~");
+                let implied = match (names.is_empty(), positive) {
+                    (true, _) => Some(("=", "target_info")),
+                    (false, false) => Some(("=~", ".+_info")),
+                    (false, true) => None,
+                };
+                if let Some((op, value)) = implied {
+                    let t = ("__name__".to_string(), op.to_string(), value.to_string());
                     matchers.push(strata_grammar::Matcher {
-                        name: "__name__".into(),
-                        op: strata_grammar::MatchOp::Equal,
-                        value: "target_info".into(),
+                        name: t.0.clone(),
+                        op: if op == "=" {
+                            strata_grammar::MatchOp::Equal
+                        } else {
+                            strata_grammar::MatchOp::Regex
+                        },
+                        value: t.2.clone(),
                     });
+                    names.insert(0, t);
                 }
+                // The info series are looked up at the `@` time and offset of the first
+                // selector of the argument (Prometheus `infoSelectTimestampAndOffset`).
+                let (at, offset) = info_time(&args[0]);
                 let sel = VectorSelector {
                     matchers,
+                    at,
+                    offset: offset.map(strata_grammar::Duration::Expr),
                     ..VectorSelector::default()
                 };
                 let info = self.instant(&sel, g, true)?;
@@ -825,6 +844,60 @@ impl Planner {
             ))),
         }
     }
+}
+
+/// The `@` and offset the info series of `info(e)` are looked up with: those of the first
+/// vector selector of `e` (in Prometheus's `parser.Inspect` order); while it has no `@`,
+/// the offsets of the subqueries around it are added, outwards, until one with an `@`.
+fn info_time(e: &Expr) -> (Option<strata_grammar::AtModifier>, Option<strata_grammar::DurationExpr>) {
+    fn first<'a>(e: &'a Expr, path: &mut Vec<&'a SubqueryExpr>) -> Option<(&'a VectorSelector, Vec<&'a SubqueryExpr>)> {
+        match e {
+            Expr::VectorSelector(vs) => Some((vs, path.clone())),
+            Expr::MatrixSelector(ms) => Some((&ms.selector, path.clone())),
+            Expr::Subquery(sq) => {
+                path.push(sq);
+                let r = first(&sq.expr, path);
+                path.pop();
+                r
+            }
+            Expr::Call(c) => c.args.iter().find_map(|a| first(a, path)),
+            Expr::Aggregate(a) => first(&a.expr, path)
+                .or_else(|| a.param.as_deref().and_then(|p| first(p, path))),
+            Expr::Binary(b) => first(&b.lhs, path).or_else(|| first(&b.rhs, path)),
+            Expr::Unary(u) => first(&u.expr, path),
+            Expr::Paren(x) => first(x, path),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => None,
+        }
+    }
+    let Some((vs, path)) = first(e, &mut Vec::new()) else {
+        return (None, None);
+    };
+    let as_expr = |d: &strata_grammar::Duration| match d {
+        strata_grammar::Duration::Fixed(ms) => strata_grammar::DurationExpr::Number {
+            seconds: *ms as f64 / 1000.0,
+            duration: true,
+        },
+        strata_grammar::Duration::Expr(x) => x.clone(),
+    };
+    let mut at = vs.at;
+    let mut offset = vs.offset.as_ref().map(as_expr);
+    for sq in path.iter().rev() {
+        if at.is_some() {
+            break;
+        }
+        if let Some(o) = &sq.offset {
+            offset = Some(match offset {
+                None => as_expr(o),
+                Some(prev) => strata_grammar::DurationExpr::Binary {
+                    op: strata_grammar::DurationOp::Add,
+                    lhs: Box::new(prev),
+                    rhs: Box::new(as_expr(o)),
+                },
+            });
+        }
+        at = sq.at;
+    }
+    (at, offset)
 }
 
 /// Functions an `anchored` range may be passed to (Prometheus `AnchoredSafeFunctions`).
