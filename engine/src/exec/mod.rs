@@ -325,8 +325,21 @@ async fn run(op: &PromOp, ctx: &QueryContext, mut inputs: Vec<Rows>) -> Result<R
             Some(s) => select::instant(ctx, &mut inputs[0], &s),
             None => Ok(Rows::default()),
         },
-        PromOp::Range { .. } => match range_spec(op) {
-            Some(s) => select::range(ctx, &mut inputs[0], &s),
+        PromOp::Range { params, grid, .. } => match range_spec(op) {
+            Some(mut s) => {
+                if !params.is_empty() {
+                    let values: Vec<Vec<f64>> = params
+                        .iter()
+                        .map(|a| scalar_values(*a, &inputs, *grid))
+                        .collect();
+                    s.per_step = Some(Arc::new(
+                        (0..grid.len())
+                            .map(|k| [values[0][k], values.get(1).map_or(0.0, |v| v[k])])
+                            .collect(),
+                    ));
+                }
+                select::range(ctx, &mut inputs[0], &s)
+            }
             None => Ok(Rows::default()),
         },
         PromOp::Const { grid, value } => {
@@ -432,6 +445,7 @@ fn range_spec(op: &PromOp) -> Option<select::RangeSpec> {
             counter_check,
             pos,
             ext,
+            params: _,
         } => Some(select::RangeSpec {
             grid: *grid,
             width: *range,
@@ -442,6 +456,7 @@ fn range_spec(op: &PromOp) -> Option<select::RangeSpec> {
             counter_check: *counter_check,
             pos: Arc::from(pos.as_str()),
             ext: *ext,
+            per_step: None,
         }),
         _ => None,
     }

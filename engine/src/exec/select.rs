@@ -40,6 +40,8 @@ pub(super) struct RangeSpec {
     pub counter_check: bool,
     pub pos: Arc<str>,
     pub ext: Extend,
+    /// Parameters per step, replacing `p` (non-constant parameters).
+    pub per_step: Option<Arc<Vec<[f64; 2]>>>,
 }
 
 /// Compiles `(name, op, value)` matchers of a plan node into storage matchers.
@@ -338,12 +340,14 @@ fn range_one(
             }
             continue;
         }
+        let [p0, p1] = s.per_step.as_ref().map_or(s.p, |v| v[k]);
+        step_params_check(ctx, s, p0, p1)?;
         let w = Window {
             t,
             lo: rf - s.width,
             hi: rf,
-            p0: s.p[0],
-            p1: s.p[1],
+            p0,
+            p1,
             no_resets: !resets.is_empty() && resets[b - 1] == resets[a],
         };
         let v = match (s.ext, s.func) {
@@ -379,16 +383,34 @@ fn range_one(
     Ok(())
 }
 
-fn quantile_warning(ctx: &QueryContext, s: &RangeSpec) {
-    let q = s.p[0];
-    if s.func == RangeFn::QuantileOverTime && (q.is_nan() || !(0.0..=1.0).contains(&q)) {
-        ctx.warn(format!(
-            "PromQL warning: quantile value should be between 0 and 1, got {}{}",
-            format_g(q),
-            s.pos
-        ));
+/// Per-step parameters, checked where the function runs (a step with samples), as
+/// Prometheus does: the quantile warning, the smoothing and trend factor errors.
+fn step_params_check(ctx: &QueryContext, s: &RangeSpec, p0: f64, p1: f64) -> Result<()> {
+    match s.func {
+        RangeFn::QuantileOverTime if p0.is_nan() || !(0.0..=1.0).contains(&p0) => {
+            ctx.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {}{}",
+                format_g(p0),
+                s.pos
+            ));
+        }
+        RangeFn::DoubleExponentialSmoothing => {
+            if p0 <= 0.0 || p0 >= 1.0 || p0.is_nan() {
+                return Err(crate::error::exec_err(format!(
+                    "invalid smoothing factor. Expected: 0 < sf < 1, got: {p0:.6}"
+                )));
+            }
+            if p1 <= 0.0 || p1 >= 1.0 || p1.is_nan() {
+                return Err(crate::error::exec_err(format!(
+                    "invalid trend factor. Expected: 0 < tf < 1, got: {p1:.6}"
+                )));
+            }
+        }
+        _ => {}
     }
+    Ok(())
 }
+
 
 /// Copies one series without its stale markers into reusable buffers.
 fn fill_fresh(ts_in: impl Iterator<Item = (i64, f64)>, ts: &mut Vec<i64>, vals: &mut Vec<f64>) {
@@ -404,7 +426,6 @@ fn fill_fresh(ts_in: impl Iterator<Item = (i64, f64)>, ts: &mut Vec<i64>, vals: 
 
 /// A range function over a relation (subquery output or raw samples).
 pub(super) fn range(ctx: &QueryContext, input: &mut Rows, s: &RangeSpec) -> Result<Rows> {
-    quantile_warning(ctx, s);
     ensure_grouped(input, &ctx.budget)?;
     let mut out = Rows::default();
     let (mut ts, mut vals, mut resets) = (Vec::new(), Vec::new(), Vec::new());
@@ -438,7 +459,6 @@ pub(super) async fn select_range(
     maxt: i64,
     s: &RangeSpec,
 ) -> Result<Rows> {
-    quantile_warning(ctx, s);
     let drop_name = !s.func.keeps_name();
     let room = if s.func == RangeFn::Raw {
         Room::Samples

@@ -330,6 +330,7 @@ impl Planner {
                 counter_check: check.0,
                 pos: check.1,
                 ext: Extend::None,
+                params: Vec::new(),
             },
             vec![input],
         )
@@ -402,33 +403,44 @@ impl Planner {
         let args = &c.args;
         check_extended_range(name, args)?;
         if let Some(func) = RangeFn::from_name(name) {
-            let (m, p) = match func {
-                RangeFn::QuantileOverTime => {
-                    (&args[1], [self.const_arg(&args[0], g, "quantile")?, 0.0])
-                }
-                RangeFn::PredictLinear => {
-                    (&args[0], [self.const_arg(&args[1], g, "duration")?, 0.0])
-                }
-                RangeFn::DoubleExponentialSmoothing => {
-                    let sf = self.const_arg(&args[1], g, "smoothing factor")?;
-                    let tf = self.const_arg(&args[2], g, "trend factor")?;
-                    if sf <= 0.0 || sf >= 1.0 {
-                        return Err(exec_err(format!(
-                            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
-                        )));
-                    }
-                    if tf <= 0.0 || tf >= 1.0 {
-                        return Err(exec_err(format!(
-                            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
-                        )));
-                    }
-                    (&args[0], [sf, tf])
-                }
-                _ => (&args[0], [0.0, 0.0]),
+            // Scalar parameters may be any expression, evaluated at every step (Prometheus
+            // reads `vectorVals[i][0].F` per step); constants stay constants.
+            let (m, params): (&Expr, Vec<&Expr>) = match func {
+                RangeFn::QuantileOverTime => (&args[1], vec![&args[0]]),
+                RangeFn::PredictLinear => (&args[0], vec![&args[1]]),
+                RangeFn::DoubleExponentialSmoothing => (&args[0], vec![&args[1], &args[2]]),
+                _ => (&args[0], vec![]),
             };
+            let mut p = [0.0, 0.0];
+            let mut per_step: Vec<ScalarArg> = Vec::new();
+            let mut extra: Vec<LogicalPlan> = Vec::new();
+            let planned: Vec<Planned> = params
+                .iter()
+                .map(|e| self.plan(e, g))
+                .collect::<Result<_>>()?;
+            if planned.iter().all(|x| matches!(x, Planned::Const(_))) {
+                for (i, x) in planned.iter().enumerate() {
+                    if let Planned::Const(v) = x {
+                        p[i] = *v;
+                    }
+                }
+            } else {
+                // Input 0 is the range; the parameters' plans follow it.
+                let mut inputs = vec![LogicalPlan::EmptyRelation(
+                    datafusion::logical_expr::EmptyRelation {
+                        produce_one_row: false,
+                        schema: crate::model::vector_dfschema(),
+                    },
+                )];
+                for x in planned {
+                    per_step.push(self.scalar_arg(x, &mut inputs)?);
+                }
+                extra = inputs.split_off(1);
+            }
             let counter_check = matches!(func, RangeFn::Rate | RangeFn::Increase);
             let pos = self.pos(c.arg_pos.first().copied().unwrap_or(c.pos));
             let plan = self.matrix_arg(m, g, func, p, (counter_check, pos))?;
+            let plan = with_params(plan, per_step, extra);
             if name == "absent_over_time" {
                 let labels = absent_labels(unparen(m));
                 return Ok(Planned::Vector(node(
@@ -927,6 +939,26 @@ fn check_extended_range(func: &str, args: &[Expr]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Gives a range node parameters evaluated per step, `extra` being their inputs (after the
+/// range itself).
+fn with_params(plan: LogicalPlan, params: Vec<ScalarArg>, extra: Vec<LogicalPlan>) -> LogicalPlan {
+    if params.is_empty() {
+        return plan;
+    }
+    if let LogicalPlan::Extension(x) = &plan
+        && let Some(n) = x.node.as_any().downcast_ref::<PromNode>()
+        && let PromOp::Range { .. } = &n.op
+    {
+        let mut n = n.clone();
+        if let PromOp::Range { params: p, .. } = &mut n.op {
+            *p = params;
+        }
+        n.inputs.extend(extra);
+        return LogicalPlan::Extension(Extension { node: Arc::new(n) });
+    }
+    plan
 }
 
 /// Sets the `anchored` / `smoothed` mode of a range node.

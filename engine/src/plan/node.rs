@@ -178,6 +178,9 @@ pub enum PromOp {
         pos: String,
         /// `anchored` / `smoothed`.
         ext: Extend,
+        /// Parameters evaluated per step (`quantile_over_time(scalar(q), …)`): when not
+        /// empty, they replace `p0`/`p1`; `Child(i)` is input `i` (input 0 is the range).
+        params: Vec<ScalarArg>,
     },
     /// A constant at every step (series 0).
     Const {
