@@ -144,14 +144,12 @@ pub(super) fn join(
             }
             _ => {
                 let swapped = card == Cardinality::OneToMany;
-                // The value that stands in for a missing `one` / `many` side (`fill*`).
-                let (fill_one, fill_many) = if swapped {
-                    (fill.0, fill.1)
-                } else {
-                    (fill.1, fill.0)
-                };
-                if (lr.is_empty() && (if swapped { fill_one } else { fill_many }).is_none())
-                    || (rr.is_empty() && (if swapped { fill_many } else { fill_one }).is_none())
+                // The value that stands in for a missing `one` / `many` side. Prometheus
+                // swaps the sides for `group_right` but not the fill values: `fill_right`
+                // always stands in for the one side, `fill_left` for the many side.
+                let (fill_one, fill_many) = (fill.1, fill.0);
+                if (lr.is_empty() && rr.is_empty())
+                    || ((lr.is_empty() || rr.is_empty()) && fill.0.is_none() && fill.1.is_none())
                 {
                     continue;
                 }
@@ -208,7 +206,13 @@ pub(super) fn join(
                     let oid = match result_ids.get(&key) {
                         Some(o) => *o,
                         None => {
-                            let o = result_id(ctx, m, ms, os);
+                            let o = if os == Some(FILLED) {
+                                let base = ctx.registry.get(ms);
+                                let stand_in = sigs_match_labels(m, &base.labels);
+                                result_labels(ctx, m, &base.labels, base.drop_name, &stand_in)
+                            } else {
+                                result_id(ctx, m, ms, os)
+                            };
                             result_ids.insert(key, o);
                             o
                         }
@@ -234,7 +238,8 @@ pub(super) fn join(
                         }
                         None => {
                             if let Some(f) = fill_one {
-                                emit(ms, None, mv, f, s, &mut out)?;
+                                // The stand-in has the many side's matching labels.
+                                emit(ms, Some(FILLED), mv, f, s, &mut out)?;
                             }
                         }
                     }
@@ -256,11 +261,15 @@ pub(super) fn join(
                             continue;
                         }
                         let _ = s;
-                        let key = (os, u32::MAX);
+                        // The stand-in for the many side has the one side's matching
+                        // labels; the result is built on it (Prometheus `MatchLabels`).
+                        let key = (u32::MAX, os);
                         let oid = match result_ids.get(&key) {
                             Some(o) => *o,
                             None => {
-                                let o = result_id(ctx, m, os, None);
+                                let one = ctx.registry.get(os).labels;
+                                let stand_in = sigs_match_labels(m, &one);
+                                let o = result_labels(ctx, m, &stand_in, false, &one);
                                 result_ids.insert(key, o);
                                 o
                             }
@@ -274,8 +283,46 @@ pub(super) fn join(
     Ok(out)
 }
 
+/// The `one` id of a many-side row matched by a `fill_right` stand-in.
+const FILLED: u32 = u32::MAX - 1;
+
+/// Prometheus `Labels.MatchLabels(on, names)`: with `on` only the listed labels, else
+/// every label but the listed ones and `__name__`.
+fn sigs_match_labels(mt: &Matching, labels: &Labels) -> Labels {
+    Labels::from_labels(
+        labels
+            .iter()
+            .filter(|l| {
+                let listed = mt.names.iter().any(|n| **n == *l.name);
+                if mt.on {
+                    listed
+                } else {
+                    !listed && &*l.name != "__name__"
+                }
+            })
+            .cloned()
+            .collect(),
+    )
+}
+
 /// Prometheus `resultMetric`, interned with the delayed-name-removal flag.
 fn result_id(ctx: &QueryContext, mt: &Matching, many: u32, one: Option<u32>) -> u32 {
+    let m = ctx.registry.get(many);
+    let o = one
+        .map(|id| ctx.registry.get(id).labels)
+        .unwrap_or_default();
+    result_labels(ctx, mt, &m.labels, m.drop_name, &o)
+}
+
+/// Prometheus `resultMetric(base, other)`: the labels of a result built on `base` (the
+/// many side, or a side `fill*` stood in for), `group_*` labels taken from `other`.
+fn result_labels(
+    ctx: &QueryContext,
+    mt: &Matching,
+    base: &Labels,
+    base_drop: bool,
+    o: &Labels,
+) -> u32 {
     let Matching {
         op,
         card,
@@ -285,13 +332,8 @@ fn result_id(ctx: &QueryContext, mt: &Matching, many: u32, one: Option<u32>) -> 
         return_bool,
         ..
     } = *mt;
-    let m = ctx.registry.get(many);
-    let o = one
-        .map(|id| ctx.registry.get(id).labels)
-        .unwrap_or_default();
     let arithmetic = !op.is_comparison();
-    let mut labels: Vec<Label> = m
-        .labels
+    let mut labels: Vec<Label> = base
         .iter()
         .filter(|l| {
             if arithmetic && crate::result::is_metadata_label(&l.name) {
@@ -314,6 +356,6 @@ fn result_id(ctx: &QueryContext, mt: &Matching, many: u32, one: Option<u32>) -> 
             });
         }
     }
-    let drop = return_bool || (!arithmetic && m.drop_name);
+    let drop = return_bool || (!arithmetic && base_drop);
     ctx.registry.intern(Labels::from_labels(labels), drop)
 }
