@@ -60,6 +60,11 @@ pub(crate) struct Flags {
     /// no cap). A larger result stops the query with a 422.
     #[arg(long = "query.sql-max-result-bytes", default_value = "64MB")]
     pub(crate) query_sql_max_result_bytes: String,
+    /// Comma-separated Prometheus feature names to enable. `type-and-unit-labels` adds
+    /// `__type__` and `__unit__` labels from the scraped metadata; the PromQL features
+    /// Prometheus keeps behind flags are always on here; others are refused.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    pub(crate) enable_feature: Vec<String>,
     /// Enable API endpoints for admin control actions.
     #[arg(long = "web.enable-admin-api")]
     pub(crate) enable_admin_api: bool,
@@ -249,6 +254,7 @@ impl Flags {
                 "query.sql-max-result-bytes",
                 self.query_sql_max_result_bytes.clone(),
             ),
+            ("enable-feature", self.enable_feature.join(",")),
             ("web.enable-admin-api", self.enable_admin_api.to_string()),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-remote-write-receiver", "true".to_string()),
@@ -295,6 +301,41 @@ impl Flags {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+    }
+
+    /// Whether `--enable-feature` turns on the type-and-unit labels, checking every name:
+    /// Prometheus's PromQL features are always on in Strata (accepted), a feature Strata
+    /// does not have is an error naming it.
+    pub(crate) fn type_and_unit_labels(&self) -> Result<bool, String> {
+        const ALWAYS_ON: [&str; 6] = [
+            "promql-experimental-functions",
+            "promql-delayed-name-removal",
+            "promql-extended-range-selectors",
+            "promql-binop-fill-modifiers",
+            "promql-duration-expr",
+            "promql-at-modifier",
+        ];
+        let mut on = false;
+        for f in self
+            .enable_feature
+            .iter()
+            .map(|f| f.trim())
+            .filter(|f| !f.is_empty())
+        {
+            match f {
+                "type-and-unit-labels" => on = true,
+                f if ALWAYS_ON.contains(&f) => {
+                    tracing::info!(feature = f, "always enabled in Strata");
+                }
+                other => {
+                    return Err(format!(
+                        "--enable-feature: unknown or unsupported feature {other:?} (supported: type-and-unit-labels, {})",
+                        ALWAYS_ON.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(on)
     }
 
     /// A byte-size flag (`1GB`, `512MiB`, or plain bytes); 0 means no limit (`usize::MAX`).

@@ -132,6 +132,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             max_concurrency: flags.query_max_concurrency,
             compute_threads: strata_engine::compute::default_threads(),
             default_subquery_step: config.global.evaluation_interval.as_millis() as i64,
+            type_and_unit_labels: flags.type_and_unit_labels()?,
         },
         remote_write_max_concurrency: flags.remote_write_max_concurrency.max(1),
     };
@@ -196,7 +197,8 @@ async fn run(flags: Flags) -> Result<(), String> {
         .map_err(|e| format!("opening storage: {e}"))?;
     state.set_ready(db.clone());
 
-    let scrape = ScrapeManager::new(db.clone());
+    let scrape =
+        ScrapeManager::new(db.clone()).with_type_and_unit_labels(flags.type_and_unit_labels()?);
     scrape.apply(&config).map_err(|e| e.to_string())?;
     state.set_scrape_manager(scrape.clone());
 

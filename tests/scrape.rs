@@ -485,3 +485,82 @@ fn scrapes_the_protobuf_format() {
     });
     s.stop();
 }
+
+/// `--enable-feature=type-and-unit-labels`: scraped series carry their family's declared
+/// type and unit as `__type__` / `__unit__` (replacing any such labels the exposition
+/// wrote), and rate() judges counters by `__type__`. An unknown feature is refused.
+#[test]
+fn type_and_unit_labels_come_from_the_metadata() {
+    let exp = Exporter::start("");
+    exp.set(
+        "# TYPE work_seconds counter\n# UNIT work_seconds seconds\n# HELP work_seconds Work.\nwork_seconds_total{__type__=\"gauge\"} 5\n# TYPE level gauge\nlevel 3\n# TYPE plain unknown\nplain 1\n# EOF\n",
+        "application/openmetrics-text; version=1.0.0",
+    );
+    let cfgdir = tempfile::tempdir().expect("tmp");
+    let cfg = write_config(
+        cfgdir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\nscrape_configs:\n  - job_name: tu\n    static_configs:\n      - targets: ['{}']\n",
+            exp.addr()
+        ),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Server::start(
+        dir.path(),
+        &[
+            &cfg,
+            "--enable-feature=type-and-unit-labels,promql-experimental-functions",
+        ],
+    );
+    let r = wait_for("work_seconds_total", 20, || {
+        let r = query(&s, "work_seconds_total");
+        (r.len() == 1).then_some(r)
+    });
+    assert_eq!(r[0]["metric"]["__type__"], "counter", "{r:?}");
+    assert_eq!(r[0]["metric"]["__unit__"], "seconds", "{r:?}");
+    let r = query(&s, "level");
+    assert_eq!(r[0]["metric"]["__type__"], "gauge", "{r:?}");
+    assert!(r[0]["metric"].get("__unit__").is_none(), "{r:?}");
+    let r = query(&s, "plain");
+    assert!(
+        r[0]["metric"].get("__type__").is_none(),
+        "unknown is no type: {r:?}"
+    );
+    // Arithmetic drops them with the name.
+    let r = query(&s, "level * 2");
+    assert_eq!(
+        r[0]["metric"],
+        serde_json::json!({"instance": exp.addr(), "job": "tu"})
+    );
+    // rate() of a gauge: the info names the type, not the name's suffix.
+    let v = wait_for("rate over two scrapes", 20, || {
+        let v = get_json(s.url(&format!("/api/v1/query?query={}", enc("rate(level[1m])"))));
+        (v["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()))
+        .then_some(v)
+    });
+    let infos = v["infos"].to_string();
+    assert!(infos.contains("__type__ label is not set to"), "{v}");
+    let v = get_json(s.url(&format!(
+        "/api/v1/query?query={}",
+        enc("rate(work_seconds_total[1m])")
+    )));
+    assert!(v.get("infos").is_none(), "a declared counter: {v}");
+    s.stop();
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            &format!("--storage.tsdb.path={}", dir.path().display()),
+            "--web.listen-address=127.0.0.1:0",
+            "--enable-feature=no-such-feature",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-feature"), "{err}");
+}

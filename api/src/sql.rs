@@ -238,7 +238,11 @@ mod tests {
         let q = "SELECT arrow_cast(repeat('x', 10000), 'Dictionary(Int32, Utf8)') AS d \
                  FROM generate_series(1, 200)";
         let out = output_capped(q, 64 << 10);
-        assert!(out.bytes() < 64 << 10, "the Arrow result fits: {}", out.bytes());
+        assert!(
+            out.bytes() < 64 << 10,
+            "the Arrow result fits: {}",
+            out.bytes()
+        );
         type Render = fn(&SqlOutput, &mut RenderBuf) -> Result<(), String>;
         // Arrow IPC sends each dictionary once: it stays small and is not refused.
         let mut buf = out.render_buf();

@@ -86,6 +86,9 @@ pub struct EngineOptions {
     /// `--query.sql-max-result-bytes`: the most bytes (Arrow buffers) an SQL result may
     /// hold (default [`sql::DEFAULT_MAX_RESULT_BYTES`], 64 MiB); past it the query stops
     /// with [`EngineError::ResultTooLarge`].
+    /// `--enable-feature=type-and-unit-labels`: rate/increase judge "might not be a
+    /// counter" by the `__type__` label instead of the name's suffix.
+    pub type_and_unit_labels: bool,
     pub sql_max_result_bytes: usize,
     /// `--query.max-concurrency`.
     pub max_concurrency: usize,
@@ -115,6 +118,7 @@ impl Default for EngineOptions {
             max_memory: memory::DEFAULT_MAX_MEMORY,
             max_memory_per_query: 0,
             sql_max_result_bytes: sql::DEFAULT_MAX_RESULT_BYTES,
+            type_and_unit_labels: false,
             max_concurrency: 20,
             compute_threads: compute::default_threads(),
             default_subquery_step: 60_000,
@@ -308,7 +312,9 @@ impl Engine {
         let notes = ctx.notes.lock().clone();
         // The response is rendered after the query's budget is gone: its bytes are
         // reserved now, from the same share, so a result too large to render is refused.
-        let render = Some(Arc::new(ctx.budget.reserve(value.json_bytes(), "the response")?));
+        let render = Some(Arc::new(
+            ctx.budget.reserve(value.json_bytes(), "the response")?,
+        ));
         Ok(QueryOutcome {
             value,
             notes,
@@ -351,6 +357,7 @@ impl Engine {
             ),
             notes: Mutex::new(Annotations::default()),
             deadline,
+            type_and_unit_labels: self.opts.type_and_unit_labels,
         })
     }
 }

@@ -318,7 +318,8 @@ impl Budget {
     /// bytes a result takes while it is rendered), or the out-of-memory error naming `what`.
     pub fn reserve(&self, bytes: usize, what: &str) -> Result<MemoryReservation> {
         let r = MemoryConsumer::new(format!("PromQL {what}")).register(&self.pool);
-        r.try_grow(bytes).map_err(|_| self.out_of_memory(bytes, what))?;
+        r.try_grow(bytes)
+            .map_err(|_| self.out_of_memory(bytes, what))?;
         Ok(r)
     }
 

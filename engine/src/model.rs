@@ -196,6 +196,8 @@ pub struct QueryContext {
     pub notes: Mutex<Annotations>,
     /// When the query must stop (`--query.timeout` / `timeout`).
     pub deadline: std::time::Instant,
+    /// `--enable-feature=type-and-unit-labels`.
+    pub type_and_unit_labels: bool,
 }
 
 impl QueryContext {

@@ -270,6 +270,28 @@ pub fn order_vector(e: &Expr, v: &mut [Sample]) {
     }
 }
 
+impl PromValue {
+    /// About how many bytes the value takes as Prometheus's JSON (labels quoted, a point
+    /// `[1700000000.123,"1.2345"]` about 40 bytes): what rendering the response will hold.
+    pub fn json_bytes(&self) -> usize {
+        let labels = |l: &Labels| {
+            24 + l
+                .iter()
+                .map(|x| x.name.len() + x.value.len() + 6)
+                .sum::<usize>()
+        };
+        match self {
+            PromValue::Scalar { .. } => 64,
+            PromValue::Str { s, .. } => 64 + s.len() * 2,
+            PromValue::Vector(v) => v.iter().map(|x| labels(&x.labels) + 48).sum(),
+            PromValue::Matrix(m) => m
+                .iter()
+                .map(|x| labels(&x.labels) + x.points.len() * 40)
+                .sum(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,27 +328,5 @@ mod tests {
         let a = Labels::from_pairs([("__name__", "x"), ("A", "1")]);
         let b = Labels::from_pairs([("__name__", "x"), ("B", "1")]);
         assert_eq!(compare_labels(&a, &b), Ordering::Less);
-    }
-}
-
-impl PromValue {
-    /// About how many bytes the value takes as Prometheus's JSON (labels quoted, a point
-    /// `[1700000000.123,"1.2345"]` about 40 bytes): what rendering the response will hold.
-    pub fn json_bytes(&self) -> usize {
-        let labels = |l: &Labels| {
-            24 + l
-                .iter()
-                .map(|x| x.name.len() + x.value.len() + 6)
-                .sum::<usize>()
-        };
-        match self {
-            PromValue::Scalar { .. } => 64,
-            PromValue::Str { s, .. } => 64 + s.len() * 2,
-            PromValue::Vector(v) => v.iter().map(|x| labels(&x.labels) + 48).sum(),
-            PromValue::Matrix(m) => m
-                .iter()
-                .map(|x| labels(&x.labels) + x.points.len() * 40)
-                .sum(),
-        }
     }
 }

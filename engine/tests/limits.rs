@@ -252,7 +252,11 @@ async fn a_result_too_large_to_render_is_refused_and_its_room_is_held_while_it_l
         .await
         .expect("fits the share");
     let held = e.runtime().memory_pool.reserved();
-    assert!(held >= out.value.json_bytes(), "{held} < {}", out.value.json_bytes());
+    assert!(
+        held >= out.value.json_bytes(),
+        "{held} < {}",
+        out.value.json_bytes()
+    );
     drop(out);
     assert_eq!(pool_after_cancelled_tasks(&e).await, 0);
     // 400 series: 14.4 MB of points fit the share, 16 MB more of JSON do not.

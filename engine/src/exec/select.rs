@@ -369,7 +369,16 @@ fn range_one(
     if s.counter_check && out.len() > before {
         let meta = ctx.registry.get(id);
         let name = meta.labels.metric_name();
-        if !name.is_empty()
+        if ctx.type_and_unit_labels {
+            // The type the exposition declared, not the name, says what a counter is.
+            let t = meta.labels.get("__type__").unwrap_or("");
+            if !name.is_empty() && t != "counter" && t != "histogram" {
+                ctx.info(format!(
+                    "PromQL info: metric might not be a counter, __type__ label is not set to \"counter\" or \"histogram\", got {t:?}: {name:?}{}",
+                    s.pos
+                ));
+            }
+        } else if !name.is_empty()
             && !["_total", "_sum", "_count", "_bucket"]
                 .iter()
                 .any(|x| name.ends_with(x))
@@ -410,7 +419,6 @@ fn step_params_check(ctx: &QueryContext, s: &RangeSpec, p0: f64, p1: f64) -> Res
     }
     Ok(())
 }
-
 
 /// Copies one series without its stale markers into reusable buffers.
 fn fill_fresh(ts_in: impl Iterator<Item = (i64, f64)>, ts: &mut Vec<i64>, vals: &mut Vec<f64>) {

@@ -861,8 +861,16 @@ impl Planner {
 /// The `@` and offset the info series of `info(e)` are looked up with: those of the first
 /// vector selector of `e` (in Prometheus's `parser.Inspect` order); while it has no `@`,
 /// the offsets of the subqueries around it are added, outwards, until one with an `@`.
-fn info_time(e: &Expr) -> (Option<strata_grammar::AtModifier>, Option<strata_grammar::DurationExpr>) {
-    fn first<'a>(e: &'a Expr, path: &mut Vec<&'a SubqueryExpr>) -> Option<(&'a VectorSelector, Vec<&'a SubqueryExpr>)> {
+fn info_time(
+    e: &Expr,
+) -> (
+    Option<strata_grammar::AtModifier>,
+    Option<strata_grammar::DurationExpr>,
+) {
+    fn first<'a>(
+        e: &'a Expr,
+        path: &mut Vec<&'a SubqueryExpr>,
+    ) -> Option<(&'a VectorSelector, Vec<&'a SubqueryExpr>)> {
         match e {
             Expr::VectorSelector(vs) => Some((vs, path.clone())),
             Expr::MatrixSelector(ms) => Some((&ms.selector, path.clone())),
@@ -873,8 +881,9 @@ fn info_time(e: &Expr) -> (Option<strata_grammar::AtModifier>, Option<strata_gra
                 r
             }
             Expr::Call(c) => c.args.iter().find_map(|a| first(a, path)),
-            Expr::Aggregate(a) => first(&a.expr, path)
-                .or_else(|| a.param.as_deref().and_then(|p| first(p, path))),
+            Expr::Aggregate(a) => {
+                first(&a.expr, path).or_else(|| a.param.as_deref().and_then(|p| first(p, path)))
+            }
             Expr::Binary(b) => first(&b.lhs, path).or_else(|| first(&b.rhs, path)),
             Expr::Unary(u) => first(&u.expr, path),
             Expr::Paren(x) => first(x, path),

@@ -94,7 +94,9 @@ impl std::io::Write for RenderBuf {
             return Err(self.refuse(EngineError::ResultTooLarge { limit }));
         }
         if want > self.buf.capacity() {
-            let grow = want.max(self.buf.capacity().saturating_mul(2)).min(self.cap);
+            let grow = want
+                .max(self.buf.capacity().saturating_mul(2))
+                .min(self.cap);
             let extra = grow - self.buf.capacity();
             if let Err(e) = self.held.try_grow(extra) {
                 let limit = self.pool;

@@ -59,9 +59,14 @@ pub struct ScrapeManager {
     db: Arc<Db>,
     pools: Mutex<HashMap<String, Pool>>,
     order: Mutex<Vec<String>>,
+    /// `--enable-feature=type-and-unit-labels`.
+    type_and_unit_labels: bool,
 }
 
-fn settings_for(cfg: &ScrapeConfig) -> Result<JobSettings, IngestError> {
+fn settings_for(
+    cfg: &ScrapeConfig,
+    type_and_unit_labels: bool,
+) -> Result<JobSettings, IngestError> {
     let client = HttpClient::new(&cfg.http_client, &cfg.job_name)?;
     // Prometheus's weights: the first protocol gets q=0.(n+1), each next one less.
     let mut weight = cfg.scrape_protocols.len() + 1;
@@ -75,6 +80,7 @@ fn settings_for(cfg: &ScrapeConfig) -> Result<JobSettings, IngestError> {
         cfg: Arc::new(cfg.clone()),
         client,
         accept,
+        type_and_unit_labels,
     })
 }
 
@@ -84,7 +90,20 @@ impl ScrapeManager {
             db,
             pools: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
+            type_and_unit_labels: false,
         })
+    }
+
+    /// With `--enable-feature=type-and-unit-labels`: every scraped series carries
+    /// `__type__` and `__unit__` labels from its family's `# TYPE` / `# UNIT` metadata.
+    pub fn with_type_and_unit_labels(self: Arc<Self>, on: bool) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(mut m) => {
+                m.type_and_unit_labels = on;
+                Arc::new(m)
+            }
+            Err(shared) => shared,
+        }
     }
 
     /// Applies a configuration (at start and on reload). Every job's HTTP client is built
@@ -92,7 +111,10 @@ impl ScrapeManager {
     pub fn apply(&self, config: &Config) -> Result<(), IngestError> {
         let mut new_settings = HashMap::new();
         for cfg in &config.scrape_configs {
-            new_settings.insert(cfg.job_name.clone(), settings_for(cfg)?);
+            new_settings.insert(
+                cfg.job_name.clone(),
+                settings_for(cfg, self.type_and_unit_labels)?,
+            );
         }
         let mut pools = self.pools.lock();
         let wanted: HashSet<&str> = config

@@ -32,6 +32,8 @@ pub struct JobSettings {
     pub client: HttpClient,
     /// The `Accept` header built from `scrape_protocols`.
     pub accept: String,
+    /// `--enable-feature=type-and-unit-labels`.
+    pub type_and_unit_labels: bool,
 }
 
 /// Health of a target, as the targets API shows it.
@@ -70,6 +72,24 @@ pub struct MetricMeta {
     pub kind: Option<MetricType>,
     pub help: String,
     pub unit: String,
+}
+
+/// The metadata of the family a sample named `name` belongs to: its own name, or the name
+/// without a suffix the family's type gives its samples (`_bucket`, `_total`, …).
+fn family_of<'a, S: std::hash::BuildHasher>(
+    md: &'a std::collections::HashMap<String, MetricMeta, S>,
+    name: &str,
+) -> Option<&'a MetricMeta> {
+    if let Some(m) = md.get(name) {
+        return Some(m);
+    }
+    const SUFFIXES: [&str; 8] = [
+        "_bucket", "_count", "_sum", "_total", "_created", "_gcount", "_gsum", "_info",
+    ];
+    SUFFIXES
+        .iter()
+        .filter_map(|s| name.strip_suffix(s))
+        .find_map(|base| md.get(base))
 }
 
 /// A target and what its loop reports (read by the targets and metadata APIs).
@@ -123,6 +143,8 @@ struct Loop {
     body_hint: usize,
     pending: Vec<(u32, i64, f64)>,
     last_t: i64,
+    /// `--enable-feature=type-and-unit-labels` (from the job's settings).
+    type_and_unit_labels: bool,
 }
 
 /// What one scrape produced.
@@ -152,6 +174,7 @@ pub async fn run(
         body_hint: 0,
         pending: Vec::new(),
         last_t: i64::MIN,
+        type_and_unit_labels: false,
     };
     let interval = lp.target.target.interval;
     let interval_ms = interval.as_millis().max(1) as i64;
@@ -192,6 +215,7 @@ pub async fn run(
 impl Loop {
     async fn scrape(&mut self, s: &JobSettings, t: i64) {
         let started = Instant::now();
+        self.type_and_unit_labels = s.type_and_unit_labels;
         self.iter = self.iter.wrapping_add(1).max(1);
         let res = match self.fetch(s).await {
             Ok(format) => self.ingest(s, format, t),
@@ -425,6 +449,19 @@ impl Loop {
     fn resolve(&self, cfg: &ScrapeConfig, series: &[u8]) -> Result<Option<Labels>, String> {
         let (name, pairs) = exposition::parse_series(series)?;
         let mut lb: LabelSet = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        if self.type_and_unit_labels {
+            // Prometheus `schema.Metadata.AddToLabels`: the family's declared type (not
+            // unknown) and unit replace any such labels the exposition wrote.
+            let md = self.target.metadata.lock();
+            if let Some(m) = family_of(&md, &name) {
+                if let Some(kind) = m.kind.filter(|k| *k != MetricType::Unknown) {
+                    lb.insert("__type__".into(), kind.as_str().into());
+                }
+                if !m.unit.is_empty() {
+                    lb.insert("__unit__".into(), m.unit.clone());
+                }
+            }
+        }
         lb.insert("__name__".into(), name);
         merge_target_labels(
             &mut lb,

@@ -282,9 +282,8 @@ impl ExecutionPlan for PartsScan {
                                     res.free();
                                 }
                                 timer.done();
-                                batch.map(|b| {
+                                batch.inspect(|b| {
                                     baseline.record_output(b.num_rows());
-                                    b
                                 })
                             }
                         })
