@@ -266,3 +266,48 @@ fn max_samples_limit() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("3004"), "{body}");
 }
+
+/// `/api/v1/explain`: the plan of a dashboard query, and with `analyze=true` the metrics
+/// of each operator after running it; bad queries and parameters are `bad_data`.
+#[test]
+fn explain_analyze_shows_each_operators_metrics() {
+    let (_dir, server) = loaded(&[]);
+    let q = enc("sum by (job) (rate(test_metric_1[1m])) / on(job) count by (job) (test_metric_1)");
+    let range = format!("start={}&end={}&step=15", T0 / 1000 + 15, T0 / 1000 + 60);
+    let (code, body) = get(&server, &format!("/api/v1/explain?query={q}&{range}"));
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let plan = v["data"]["plan"].as_str().expect("plan");
+    assert!(
+        plan.contains("PromJoin") && plan.contains("PromSelector"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("output_rows"),
+        "no metrics without analyze: {plan}"
+    );
+
+    let (code, body) = post_form(
+        &server,
+        "/api/v1/explain",
+        &format!("query={q}&{range}&analyze=true"),
+    );
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let plan = v["data"]["plan"].as_str().expect("plan");
+    let join = plan.lines().next().expect("top");
+    assert!(join.starts_with("PromJoin"), "{plan}");
+    // test_metric_1 has two series, both job="crash": one output series at 4 steps.
+    assert!(join.contains("output_rows=4,"), "{plan}");
+    assert!(join.contains("output_series=1,"), "{plan}");
+    assert!(join.contains("elapsed_compute="), "{plan}");
+
+    let (code, body) = get(&server, "/api/v1/explain?query=sum(");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("\"errorType\":\"bad_data\""), "{body}");
+    let (code, body) = get(
+        &server,
+        &format!("/api/v1/explain?query={q}&start=10&end=5&step=1"),
+    );
+    assert_eq!(code, 400, "{body}");
+}

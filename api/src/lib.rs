@@ -6,6 +6,7 @@
 mod admin;
 mod alertmanager;
 mod error;
+mod explain;
 mod federate;
 mod lifecycle;
 mod metadata;
@@ -266,6 +267,7 @@ fn api_routes(admin: bool) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(metadata::metadata))
         .routes(routes!(query::query))
         .routes(routes!(query::query_range))
+        .routes(routes!(explain::explain))
         .routes(routes!(targets::targets))
         .routes(routes!(targets::targets_metadata))
         .routes(routes!(parse_query::parse_query))

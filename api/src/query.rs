@@ -107,7 +107,7 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn time_param(p: &Params, key: &str, default: Option<i64>) -> Result<i64, ApiError> {
+pub(crate) fn time_param(p: &Params, key: &str, default: Option<i64>) -> Result<i64, ApiError> {
     match (p.get(key), default) {
         (None | Some(""), Some(d)) => Ok(d),
         (v, _) => {

@@ -324,17 +324,62 @@ impl Engine {
 
     /// The DataFusion physical plan of `q` as text (EXPLAIN).
     pub async fn explain(&self, q: &str, t: i64) -> Result<String> {
-        let expr = self.parsed.parse(q)?;
         let p = QueryParams {
             start: t,
             end: t,
             interval: 0,
             lookback: self.opts.lookback,
         };
+        self.explain_params(q, p, false).await
+    }
+
+    /// `EXPLAIN` or, with `analyze`, `EXPLAIN ANALYZE` of `q` over `p` (an instant query when
+    /// `p.interval` is 0): the physical plan, one line per operator, and with `analyze` each
+    /// operator's output rows and series, its own compute time and the budget held, after
+    /// running the query under the usual limits.
+    pub async fn explain_params(&self, q: &str, p: QueryParams, analyze: bool) -> Result<String> {
+        let expr = self.parsed.parse(q)?;
+        if !analyze {
+            return self.plan_text(q, &expr, p).await;
+        }
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Exec("query engine is shutting down".into()))?;
+        let timeout = self.opts.timeout;
+        let ctx = self.context(p, std::time::Instant::now() + timeout);
+        let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()))
+            .with_max_samples(self.opts.max_samples);
+        let plan = match planner.plan(&expr, p.grid())? {
+            Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => plan,
+            _ => return Ok("constant".into()),
+        };
+        let exec = physical(&ctx, &plan, &self.session.0).await?;
+        let (task, run) = (self.session.1.clone(), exec.clone());
+        let work = async move {
+            datafusion::physical_plan::collect(run, task)
+                .await
+                .map_err(EngineError::from_df)
+        };
+        match tokio::time::timeout(timeout, self.compute.run(work)).await {
+            Ok(r) => drop(r?),
+            Err(_) => return Err(EngineError::Timeout),
+        }
+        Ok(
+            datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(
+                exec.as_ref(),
+            )
+            .indent(false)
+            .to_string(),
+        )
+    }
+
+    async fn plan_text(&self, q: &str, expr: &Expr, p: QueryParams) -> Result<String> {
         let ctx = self.context(p, std::time::Instant::now() + self.opts.timeout);
         let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()))
             .with_max_samples(self.opts.max_samples);
-        match planner.plan(&expr, p.grid())? {
+        match planner.plan(expr, p.grid())? {
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
                 let exec = physical(&ctx, &plan, &self.session.0).await?;
                 Ok(datafusion::physical_plan::displayable(exec.as_ref())

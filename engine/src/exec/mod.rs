@@ -25,6 +25,9 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, collect,
@@ -76,6 +79,9 @@ pub struct PromExec {
     children: Vec<Arc<dyn ExecutionPlan>>,
     ctx: Arc<QueryContext>,
     props: Arc<PlanProperties>,
+    /// What `EXPLAIN ANALYZE` shows: output rows and series, the operator's own compute
+    /// time (not its inputs'), and the query budget it held when done.
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl PromExec {
@@ -91,8 +97,48 @@ impl PromExec {
             children,
             ctx,
             props,
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
+
+    /// The operator.
+    pub fn op(&self) -> &PromOp {
+        &self.op
+    }
+
+    /// The query context the node runs in.
+    pub fn context(&self) -> &Arc<QueryContext> {
+        &self.ctx
+    }
+
+    /// A node of `op` over `children` in `ctx` (a decoded plan).
+    pub fn rebuild(
+        op: PromOp,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        ctx: Arc<QueryContext>,
+    ) -> Self {
+        PromExec::new(op, children, ctx)
+    }
+}
+
+/// The number of distinct series among `rows`.
+fn distinct_series(rows: &Rows) -> usize {
+    let max = rows
+        .series
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    let mut seen = vec![false; max];
+    let mut n = 0;
+    for &s in &rows.series {
+        let slot = &mut seen[s as usize];
+        if !*slot {
+            *slot = true;
+            n += 1;
+        }
+    }
+    n
 }
 
 impl fmt::Debug for PromExec {
@@ -118,6 +164,10 @@ impl ExecutionPlan for PromExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         self.children.iter().collect()
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn apply_expressions(
@@ -152,6 +202,9 @@ impl ExecutionPlan for PromExec {
         let op = self.op.clone();
         let children = self.children.clone();
         let ctx = self.ctx.clone();
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let out_series = MetricBuilder::new(&self.metrics).counter("output_series", partition);
+        let held = MetricBuilder::new(&self.metrics).gauge("budget_bytes", partition);
         // An instant or range node over a selector reads storage itself (fused), and so
         // does an aggregation that folds, over an instant node over a selector.
         let fused = match (&op, children.as_slice()) {
@@ -166,6 +219,8 @@ impl ExecutionPlan for PromExec {
         let fut = async move {
             ctx.check_deadline().map_err(EngineError::into_df)?;
             let out = if let Some(fused) = fused {
+                // Reads storage itself: the whole time is the operator's.
+                let _timer = baseline.elapsed_compute().timer();
                 match fused {
                     Fused::Fold(instant, sel) => run_folded(&op, &instant, &sel, &ctx).await,
                     Fused::Select(sel) => run_fused(&op, &sel, &ctx).await,
@@ -200,7 +255,9 @@ impl ExecutionPlan for PromExec {
                     .iter()
                     .map(|r| (r.series.as_ptr() as usize, r.charged_rows()))
                     .collect();
+                let timer = baseline.elapsed_compute().timer();
                 let out = run(&op, &ctx, inputs).await;
+                timer.done();
                 let kept = out.as_ref().map_or(0, |r| r.series.as_ptr() as usize);
                 for (ptr, room) in held {
                     if ptr != kept {
@@ -211,7 +268,16 @@ impl ExecutionPlan for PromExec {
             };
             let mut out = out.map_err(EngineError::into_df)?;
             out.settle(&ctx.budget);
-            out.into_batch().map_err(EngineError::into_df)
+            out_series.add(distinct_series(&out));
+            held.set(ctx.budget.bytes());
+            let batch = out.into_batch().map_err(EngineError::into_df);
+            // Rows, batches and bytes out, and the end time.
+            let batch = match baseline.record_poll(std::task::Poll::Ready(Some(batch))) {
+                std::task::Poll::Ready(Some(b)) => b,
+                _ => Err(DataFusionError::Internal("no batch".into())),
+            };
+            baseline.done();
+            batch
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             vector_schema(),
