@@ -246,9 +246,11 @@ async fn run_file(path: &Path) -> Vec<String> {
                 }
             }
         }
+        let mut at = 0;
         let (result, range, query) = if let Some(r2) = rest.strip_prefix("instant at ") {
-            let (at, q) = r2.split_once(' ').unwrap_or((r2, ""));
-            let t = parse_duration_ms(at).expect("eval time");
+            let (t_text, q) = r2.split_once(' ').unwrap_or((r2, ""));
+            let t = parse_duration_ms(t_text).expect("eval time");
+            at = t;
             (r.engine.instant(q, t, None, None).await, None, q)
         } else if let Some(r2) = rest.strip_prefix("range from ") {
             // `<start> to <end> step <step> <query>`
@@ -286,11 +288,61 @@ async fn run_file(path: &Path) -> Vec<String> {
                 if let Err(e) = check(&out, &exp, range) {
                     failures.push(format!("{name}:{lineno}: {query}: {e}"));
                 }
+                if let Err(e) = codec_round_trip(&r.engine, query, range, at, &out).await {
+                    failures.push(format!("{name}:{lineno}: {query}: codec: {e}"));
+                }
             }
         }
     }
     let _ = r.db.close().await;
     failures
+}
+
+/// Evaluations whose plans went through the codec.
+static ROUND_TRIPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The plan of `query` sent through datafusion-proto (PromCodec) and back: the same plan
+/// text, and the decoded plan gives the same answer as the query itself.
+async fn codec_round_trip(
+    engine: &Engine,
+    query: &str,
+    range: Option<(i64, i64, i64)>,
+    at: i64,
+    out: &QueryOutcome,
+) -> Result<(), String> {
+    let p = match range {
+        Some((start, end, step)) => strata_engine::QueryParams {
+            start,
+            end,
+            interval: step,
+            lookback: 300_000,
+        },
+        None => strata_engine::QueryParams {
+            start: at,
+            end: at,
+            interval: 0,
+            lookback: 300_000,
+        },
+    };
+    ROUND_TRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let rt = match engine.codec_round_trip(query, p).await {
+        Ok(rt) => rt,
+        // Constants have no plan.
+        Err(e) if e.to_string().contains("constant expression") => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    if rt.before != rt.after {
+        return Err(format!("plan changed:\n{}\n---\n{}", rt.before, rt.after));
+    }
+    // Debug prints floats exactly (and NaN as NaN): equal text is the same answer.
+    let same = format!("{:?}", rt.value) == format!("{:?}", out.value);
+    if !same {
+        return Err(format!(
+            "decoded plan answered {:?}, not {:?}",
+            rt.value, out.value
+        ));
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,6 +365,10 @@ async fn promql_scripts() {
         failures.len(),
         failures.join("\n")
     );
+    // Every successful evaluation's plan went through datafusion-proto and back.
+    let n = ROUND_TRIPS.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("{n} plans went through datafusion-proto and back");
+    assert!(n >= 200, "{n} round trips");
 }
 
 #[test]

@@ -137,6 +137,20 @@ pub struct QueryOutcome {
     _render: Option<Arc<datafusion::execution::memory_pool::MemoryReservation>>,
 }
 
+/// What [`Engine::codec_round_trip`] saw: the encoded plan's size, the plan before and
+/// after decoding (as EXPLAIN prints them), and the decoded plan's answer.
+#[derive(Debug)]
+pub struct CodecRoundTrip {
+    /// Bytes of the protobuf plan.
+    pub bytes: usize,
+    /// The plan encoded.
+    pub before: String,
+    /// The plan decoded.
+    pub after: String,
+    /// The decoded plan's answer.
+    pub value: PromValue,
+}
+
 /// The PromQL engine.
 pub struct Engine {
     db: Arc<Db>,
@@ -322,6 +336,53 @@ impl Engine {
         })
     }
 
+    /// Plans `q` over `p`, sends the physical plan through `datafusion-proto` with
+    /// [`exec::codec::PromCodec`] (to protobuf bytes and back, as to another node) and runs
+    /// the decoded plan. The answer must be the one of [`Engine::range`] / [`Engine::instant`].
+    pub async fn codec_round_trip(&self, q: &str, p: QueryParams) -> Result<CodecRoundTrip> {
+        let expr = self.parsed.parse(q)?;
+        let ctx = self.context(p, std::time::Instant::now() + self.opts.timeout);
+        let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()))
+            .with_max_samples(self.opts.max_samples);
+        let plan = match planner.plan(&expr, p.grid())? {
+            Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => plan,
+            _ => {
+                return Err(EngineError::BadData(
+                    "a constant expression has no plan to encode".into(),
+                ));
+            }
+        };
+        let exec = physical(&ctx, &plan, &self.session.0).await?;
+        let text = |e: &Arc<dyn datafusion::physical_plan::ExecutionPlan>| {
+            datafusion::physical_plan::displayable(e.as_ref())
+                .indent(false)
+                .to_string()
+        };
+        let codec = exec::codec::PromCodec::new(ctx.clone());
+        let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(
+            exec.clone(),
+            &codec,
+        )
+        .map_err(EngineError::from_df)?;
+        let decoded = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
+            &bytes,
+            &self.session.1,
+            &codec,
+        )
+        .map_err(EngineError::from_df)?;
+        let (before, after) = (text(&exec), text(&decoded));
+        let task = self.session.1.clone();
+        let work = async move { collect(decoded, task).await.map_err(EngineError::from_df) };
+        let batches = self.compute.run(work).await?;
+        let value = shape(&ctx, Rows::from_batches(batches)?, &expr, p)?;
+        Ok(CodecRoundTrip {
+            bytes: bytes.len(),
+            before,
+            after,
+            value,
+        })
+    }
+
     /// The DataFusion physical plan of `q` as text (EXPLAIN).
     pub async fn explain(&self, q: &str, t: i64) -> Result<String> {
         let p = QueryParams {
@@ -430,8 +491,13 @@ async fn evaluate(
     expr: &Expr,
     p: QueryParams,
 ) -> Result<PromValue> {
-    let instant = p.interval == 0;
     let rows = execute(ctx, session, plan).await?;
+    shape(ctx, rows, expr, p)
+}
+
+/// Shapes a plan's rows as the query's value.
+fn shape(ctx: &Arc<QueryContext>, rows: Rows, expr: &Expr, p: QueryParams) -> Result<PromValue> {
+    let instant = p.interval == 0;
     // The result's series are a second copy of the top relation's points.
     ctx.budget
         .charge_bytes(rows.len().saturating_mul(RESULT_POINT_BYTES), "the result")?;

@@ -26,7 +26,9 @@ pub fn is_stale(v: f64) -> bool {
 }
 
 /// Evaluation steps: `start, start+step, …, ≤ end` (ms). An instant query is one step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize,
+)]
 pub struct Grid {
     /// First step.
     pub start: i64,

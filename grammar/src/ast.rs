@@ -288,7 +288,7 @@ pub struct Call {
 }
 
 /// Aggregation operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AggregateOp {
     /// `sum`
     Sum,
@@ -394,7 +394,7 @@ pub struct AggregateExpr {
 }
 
 /// Binary operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum BinaryOp {
     /// `+`
     Add,
@@ -467,7 +467,7 @@ impl BinaryOp {
 }
 
 /// Vector matching cardinality.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Cardinality {
     /// One-to-one (default for arithmetic / comparison).
     OneToOne,

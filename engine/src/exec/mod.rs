@@ -7,6 +7,7 @@
 
 mod absent;
 mod aggregate;
+pub mod codec;
 mod info;
 mod join;
 mod map;

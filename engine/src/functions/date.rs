@@ -19,7 +19,9 @@ fn is_leap(y: i64) -> bool {
 }
 
 /// A calendar field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize,
+)]
 pub enum DateFn {
     DayOfMonth,
     DayOfWeek,

@@ -5,7 +5,9 @@ use strata_grammar::BinaryOp;
 use super::{go_max, go_min};
 
 /// A one-argument math function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize,
+)]
 pub enum MathFn {
     Abs,
     Ceil,

@@ -4,7 +4,9 @@
 use super::{kahan_inc, quantile};
 
 /// A function applied to each range window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize,
+)]
 pub enum RangeFn {
     /// No function: an instant query of `x[5m]` returns the raw samples.
     Raw,

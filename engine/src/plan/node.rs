@@ -15,7 +15,7 @@ use crate::functions::range::RangeFn;
 use crate::model::{Grid, vector_dfschema};
 
 /// An `f64` that is `Eq + Hash` by bit pattern.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct F64(pub u64);
 
 impl F64 {
@@ -30,7 +30,7 @@ impl F64 {
 }
 
 /// A scalar argument: a constant, or the scalar relation of input `i`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ScalarArg {
     /// A constant.
     Const(F64),
@@ -39,7 +39,7 @@ pub enum ScalarArg {
 }
 
 /// A per-sample operation on one vector.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum MapFn {
     /// `abs`, `ln`, …
     Math(MathFn),
@@ -95,7 +95,7 @@ pub enum MapFn {
 }
 
 /// The classic-histogram functions.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum HistKind {
     /// `histogram_quantile(φ, v)`.
     Quantile,
@@ -107,7 +107,9 @@ pub enum HistKind {
 
 /// The `anchored` / `smoothed` range-selector modifiers, with the lookback delta that
 /// bounds how far outside the window their boundary samples may be.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Extend {
     /// A plain left-open window.
     #[default]
@@ -119,7 +121,7 @@ pub enum Extend {
 }
 
 /// The parameter of an aggregation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AggParam {
     /// None.
     None,
@@ -130,7 +132,7 @@ pub enum AggParam {
 }
 
 /// One PromQL operator.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PromOp {
     /// Raw samples of matching series in `[mint, maxt]` (stale markers kept).
     Selector {
