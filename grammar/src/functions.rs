@@ -86,7 +86,6 @@ pub static FUNCTIONS: &[Function] = &[
     f("idelta", &[M], 0, V, false),
     f("increase", &[M], 0, V, false),
     f("info", &[V, V], 1, V, true),
-    f("integral", &[M, S], 1, V, true),
     f("irate", &[M], 0, V, false),
     f("label_join", &[V, Str, Str, Str], -1, V, false),
     f("label_replace", &[V, Str, Str, Str, Str], 0, V, false),

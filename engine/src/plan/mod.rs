@@ -480,13 +480,27 @@ impl Planner {
                 (self.params.end - self.params.start) as f64 / 1e3,
             )),
             "min_of" | "max_of" => {
-                let a = self.const_arg(&args[0], g, "first")?;
-                let b = self.const_arg(&args[1], g, "second")?;
-                Ok(Planned::Const(if name == "min_of" {
-                    crate::functions::go_min(a, b)
-                } else {
-                    crate::functions::go_max(a, b)
-                }))
+                // Go's math.Min / math.Max (symmetric, NaN wins): per step unless both
+                // arguments are constants, as `clamp_max` / `clamp_min` of one by the other.
+                let min = name == "min_of";
+                match (self.plan(&args[0], g)?, self.plan(&args[1], g)?) {
+                    (Planned::Const(a), Planned::Const(b)) => Ok(Planned::Const(if min {
+                        crate::functions::go_min(a, b)
+                    } else {
+                        crate::functions::go_max(a, b)
+                    })),
+                    (Planned::Scalar(s), other) | (other, Planned::Scalar(s)) => {
+                        let mut inputs = vec![s];
+                        let arg = self.scalar_arg(other, &mut inputs)?;
+                        let f = if min {
+                            MapFn::ClampMax
+                        } else {
+                            MapFn::ClampMin
+                        };
+                        Ok(Planned::Scalar(self.map(g, f, inputs, vec![arg])))
+                    }
+                    _ => Err(exec_err(format!("{name}() takes two scalars"))),
+                }
             }
             "vector" => match self.plan(&args[0], g)? {
                 Planned::Const(v) => {
