@@ -228,14 +228,18 @@ impl TableProvider for SamplesTable {
         let build = move |data: Vec<crate::db::SeriesSamples>, schema: &SchemaRef| {
             samples_batch(&data, &cols, schema)
         };
-        Ok(Arc::new(scan::PartsScan::new(
-            self.db.clone(),
-            matchers(&p),
-            (p.mint(), p.maxt()),
-            "samples",
-            schema,
-            Arc::new(build),
-        )))
+        Ok(Arc::new(
+            scan::PartsScan::new(
+                self.db.clone(),
+                matchers(&p),
+                (p.mint(), p.maxt()),
+                "samples",
+                schema,
+                Arc::new(build),
+            )
+            .await
+            .map_err(storage_err)?,
+        ))
     }
 }
 

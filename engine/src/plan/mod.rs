@@ -382,15 +382,6 @@ impl Planner {
         }
     }
 
-    fn const_arg(&self, e: &Expr, g: Grid, what: &str) -> Result<f64> {
-        match self.plan(e, g)? {
-            Planned::Const(v) => Ok(v),
-            _ => Err(exec_err(format!(
-                "the {what} parameter must be a constant in this version of Strata"
-            ))),
-        }
-    }
-
     fn string_arg(&self, e: &Expr) -> Result<String> {
         match unparen(e) {
             Expr::StringLiteral(s) => Ok(s.clone()),

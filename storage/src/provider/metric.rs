@@ -218,14 +218,18 @@ impl TableProvider for MetricTable {
             }
             metric_batch(&data, &cols, &labels, schema)
         };
-        Ok(Arc::new(super::scan::PartsScan::new(
-            self.db.clone(),
-            matchers,
-            range,
-            "metric",
-            schema,
-            Arc::new(build),
-        )))
+        Ok(Arc::new(
+            super::scan::PartsScan::new(
+                self.db.clone(),
+                matchers,
+                range,
+                "metric",
+                schema,
+                Arc::new(build),
+            )
+            .await
+            .map_err(storage_err)?,
+        ))
     }
 }
 

@@ -1,4 +1,5 @@
-//! The streaming scan behind the SQL tables: the selection is listed, cut into reads of
+//! The streaming scan behind the SQL tables: the selection is listed when the scan is
+//! planned (labels only; the count gives DataFusion an estimate of the rows), cut into reads of
 //! about [`READ_SAMPLES`] estimated samples (label ranges of the series, and time windows
 //! when one series alone is larger), and each read becomes one record batch as the
 //! consumer pulls. Only one read's raw samples are in memory at a time, and they are
@@ -11,6 +12,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::Statistics;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
@@ -18,6 +21,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -51,26 +55,47 @@ pub(crate) struct PartsScan {
     build: Arc<BuildBatch>,
     props: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
+    /// The reads, planned when the scan is (the label ranges tile the whole label order,
+    /// so a series created after planning is still read).
+    reads: Arc<Vec<Read>>,
+    /// Estimated rows, for the optimizer (join sides, build side of a cross join).
+    estimate: usize,
 }
 
 impl PartsScan {
     /// A scan of the series `matchers` select over `[mint, maxt]`, producing batches of
-    /// `schema` (already projected) with `build`.
-    pub(crate) fn new(
+    /// `schema` (already projected) with `build`. The series are listed now (labels only)
+    /// to plan the reads and estimate the rows.
+    pub(crate) async fn new(
         db: Arc<Db>,
         matchers: Vec<Matcher>,
         (mint, maxt): (i64, i64),
         table: &'static str,
         schema: SchemaRef,
         build: Arc<BuildBatch>,
-    ) -> Self {
+    ) -> crate::Result<Self> {
+        let labels = if mint > maxt {
+            Vec::new()
+        } else {
+            db.series(&matchers, mint, maxt).await?
+        };
+        let (lo, hi) = db.time_span().unwrap_or((mint, maxt));
+        let (lo, hi) = (mint.max(lo), maxt.min(hi));
+        let reads = plan_reads(&labels, lo, hi);
+        let per_series = if lo > hi {
+            0
+        } else {
+            (hi.saturating_sub(lo) / INTERVAL_MS).saturating_add(1)
+        };
+        let estimate =
+            usize::try_from(per_series.saturating_mul(labels.len() as i64)).unwrap_or(usize::MAX);
         let props = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        PartsScan {
+        Ok(PartsScan {
             db,
             matchers: Arc::new(matchers),
             mint,
@@ -80,7 +105,9 @@ impl PartsScan {
             build,
             props,
             metrics: ExecutionPlanMetricsSet::new(),
-        }
+            reads: Arc::new(reads),
+            estimate,
+        })
     }
 }
 
@@ -109,6 +136,7 @@ impl DisplayAs for PartsScan {
 }
 
 /// One read: a label range over a time window.
+#[derive(Clone, Debug)]
 struct Read {
     range: SeriesRange,
     mint: i64,
@@ -208,6 +236,18 @@ impl ExecutionPlan for PartsScan {
         Some(self.metrics.clone_inner())
     }
 
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> DfResult<Arc<Statistics>> {
+        // At one sample per 15 s: inexact, but of the right order for join planning.
+        let mut st = Statistics::new_unknown(&self.schema);
+        st.num_rows = Precision::Inexact(self.estimate);
+        st.total_byte_size = Precision::Inexact(self.estimate.saturating_mul(24));
+        Ok(Arc::new(st))
+    }
+
     fn execute(
         &self,
         partition: usize,
@@ -222,15 +262,11 @@ impl ExecutionPlan for PartsScan {
         let reservation = Arc::new(std::sync::Mutex::new(
             MemoryConsumer::new(format!("StrataScan[{}]", self.table)).register(task.memory_pool()),
         ));
-        let (db, ms, mint, maxt) = (self.db.clone(), self.matchers.clone(), self.mint, self.maxt);
+        let (db, ms) = (self.db.clone(), self.matchers.clone());
         let (schema, build) = (self.schema.clone(), self.build.clone());
-        // The series are listed when the consumer first pulls, not at plan time.
-        let listed = futures::stream::once(async move {
-            let labels = db.series(&ms, mint, maxt).await.map_err(external)?;
-            let (lo, hi) = db.time_span().unwrap_or((mint, maxt));
-            let reads = plan_reads(&labels, mint.max(lo), maxt.min(hi));
-            DfResult::Ok((db, ms, reads))
-        });
+        // The reads were planned with the scan; they are made as the consumer pulls.
+        let reads: Vec<Read> = self.reads.as_ref().clone();
+        let listed = futures::stream::once(async move { DfResult::Ok((db, ms, reads)) });
         let batches = listed
             .map(move |r| {
                 let (schema, build, baseline) = (schema.clone(), build.clone(), baseline.clone());

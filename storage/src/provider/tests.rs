@@ -268,6 +268,24 @@ async fn scans_stream_within_the_memory_pool() {
         .expect_err("a sort of 2M rows does not fit 24 MiB")
         .to_string();
     assert!(err.contains("esources exhausted"), "{err}");
+    // The scan estimates its rows, so a cross join builds on its small side (a join that
+    // collected the whole table and looped over it row by row took minutes to refuse).
+    let plan = ctx
+        .sql("EXPLAIN SELECT count(*) FROM samples a CROSS JOIN (SELECT value FROM samples LIMIT 10) b")
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("explain");
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+        .expect("text")
+        .to_string();
+    let after_join: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("CrossJoinExec"))
+        .take(2)
+        .collect();
+    assert!(after_join[1].contains("GlobalLimitExec"), "{text}");
     // The raw samples a read decodes are reserved: a pool smaller than one read refuses.
     let tiny = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(GreedyMemoryPool::new(1 << 20)))
