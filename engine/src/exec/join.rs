@@ -21,19 +21,7 @@ struct Sigs<'a> {
 
 impl Sigs<'_> {
     fn match_labels(&self, labels: &Labels) -> Labels {
-        let keep: Vec<Label> = labels
-            .iter()
-            .filter(|l| {
-                let listed = self.names.iter().any(|n| **n == *l.name);
-                if self.on {
-                    listed
-                } else {
-                    !listed && &*l.name != "__name__"
-                }
-            })
-            .cloned()
-            .collect();
-        Labels::from_labels(keep)
+        match_labels(self.on, self.names, labels)
     }
 
     fn sig(&mut self, id: u32) -> u32 {
@@ -208,7 +196,7 @@ pub(super) fn join(
                         None => {
                             let o = if os == Some(FILLED) {
                                 let base = ctx.registry.get(ms);
-                                let stand_in = sigs_match_labels(m, &base.labels);
+                                let stand_in = match_labels(m.on, m.names, &base.labels);
                                 result_labels(ctx, m, &base.labels, base.drop_name, &stand_in)
                             } else {
                                 result_id(ctx, m, ms, os)
@@ -268,7 +256,7 @@ pub(super) fn join(
                             Some(o) => *o,
                             None => {
                                 let one = ctx.registry.get(os).labels;
-                                let stand_in = sigs_match_labels(m, &one);
+                                let stand_in = match_labels(m.on, m.names, &one);
                                 let o = result_labels(ctx, m, &stand_in, false, &one);
                                 result_ids.insert(key, o);
                                 o
@@ -288,13 +276,13 @@ const FILLED: u32 = u32::MAX - 1;
 
 /// Prometheus `Labels.MatchLabels(on, names)`: with `on` only the listed labels, else
 /// every label but the listed ones and `__name__`.
-fn sigs_match_labels(mt: &Matching, labels: &Labels) -> Labels {
+fn match_labels(on: bool, names: &[String], labels: &Labels) -> Labels {
     Labels::from_labels(
         labels
             .iter()
             .filter(|l| {
-                let listed = mt.names.iter().any(|n| **n == *l.name);
-                if mt.on {
+                let listed = names.iter().any(|n| **n == *l.name);
+                if on {
                     listed
                 } else {
                     !listed && &*l.name != "__name__"
