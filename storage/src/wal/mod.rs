@@ -291,7 +291,7 @@ impl Wal {
 
     fn rotate_locked(&self, w: &mut Writer) -> Result<()> {
         let seg = w.segment;
-        w.file.sync_data().map_err(|e| {
+        sync_data(&w.file).map_err(|e| {
             self.fsync_failed.store(true, Ordering::Release);
             StorageError::io("fsync", self.dir.join(segment_name(seg)), e)
         })?;
@@ -326,7 +326,7 @@ impl Wal {
         let seg = w.segment;
         drop(guard);
         let path = self.dir.join(segment_name(seg));
-        file.and_then(|f| f.sync_data()).map_err(|e| {
+        file.and_then(|f| sync_data(&f)).map_err(|e| {
             self.fsync_failed.store(true, Ordering::Release);
             StorageError::io("fsync", path, e)
         })?;
@@ -396,6 +396,21 @@ impl Wal {
             .unwrap_or(0)
     }
 }
+
+/// `fdatasync` of a segment. Tests make it fail (the kernel's EIO after a write-back
+/// error) with `FAIL_SYNC`.
+fn sync_data(f: &File) -> std::io::Result<()> {
+    #[cfg(test)]
+    if FAIL_SYNC.load(Ordering::Relaxed) {
+        return Err(std::io::Error::from_raw_os_error(5));
+    }
+    f.sync_data()
+}
+
+/// Makes every segment fsync fail while set (tests only; nextest runs each test alone).
+#[cfg(test)]
+pub(crate) static FAIL_SYNC: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 #[cfg(test)]
 mod tests;

@@ -106,3 +106,31 @@ fn lazy_records_wait_for_the_long_interval_and_replay_alike() {
     assert!(stats.corruptions.is_empty());
     assert_eq!(recs.len(), 2, "both records replay");
 }
+
+/// fsyncgate: after one failed fsync the written data may be gone from the page cache
+/// while a later fsync succeeds. The failure is sticky: `fsync_failed` stays set (the
+/// binary exits with status 3 on it) however many syncs succeed afterwards.
+#[test]
+fn a_failed_fsync_is_never_forgotten() {
+    let d = tempfile::tempdir().expect("tmp");
+    let (w, _) = Wal::open(d.path(), false, |_| {}).expect("open");
+    w.write(&samples(3)).expect("write");
+    w.sync().expect("a healthy sync");
+    assert!(!w.fsync_failed());
+    w.write(&samples(2)).expect("write");
+    FAIL_SYNC.store(true, std::sync::atomic::Ordering::Relaxed);
+    let err = w.sync().expect_err("EIO");
+    assert!(err.to_string().contains("fsync"), "{err}");
+    FAIL_SYNC.store(false, std::sync::atomic::Ordering::Relaxed);
+    w.write(&samples(1)).expect("write");
+    w.sync().expect("the disk answers again");
+    assert!(w.fsync_failed(), "sticky after a later success");
+    // Rotation syncs the old segment: a failure there is remembered too.
+    let d2 = tempfile::tempdir().expect("tmp");
+    let (w2, _) = Wal::open(d2.path(), false, |_| {}).expect("open");
+    w2.write(&samples(1)).expect("write");
+    FAIL_SYNC.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(w2.rotate().is_err());
+    FAIL_SYNC.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(w2.fsync_failed());
+}
