@@ -276,9 +276,16 @@ impl Block {
         let mut out: Vec<(u32, Vec<(i64, f64)>)> = Vec::with_capacity(wanted.len());
         let mut cur = 0usize; // index into `wanted` / `ranges`
         let mut left = ranges.first().map_or(0, |r| r.len());
-        // Buffers grow with what is kept (and charged), not with the rows a series has in
-        // the whole block.
-        let mut acc: Vec<(i64, f64)> = Vec::new();
+        // A series' buffer is sized for the share of its block rows the time range covers
+        // (samples spread evenly), not for all of them: one allocation for a read of the
+        // whole block, and no more than the read keeps (and charges) for a short window.
+        let span = (self.meta.max_time - self.meta.min_time).max(1) as f64;
+        let covered = (maxt.min(self.meta.max_time) as f64 - mint.max(self.meta.min_time) as f64
+            + 1.0)
+            .clamp(0.0, span);
+        let share = covered / span;
+        let room = |rows: usize| ((rows as f64 * share) as usize + 16).min(rows);
+        let mut acc: Vec<(i64, f64)> = Vec::with_capacity(room(left));
         // Ends one series: tombstones applied, kept if any sample is left.
         let flush = |id: u32, acc: &mut Vec<(i64, f64)>, out: &mut Vec<(u32, Vec<(i64, f64)>)>| {
             if !tombs.is_empty() {
@@ -309,7 +316,10 @@ impl Block {
                     flush(wanted[cur], &mut acc, &mut out);
                     cur += 1;
                     left = match ranges.get(cur) {
-                        Some(r) => r.len(),
+                        Some(r) => {
+                            acc.reserve(room(r.len()));
+                            r.len()
+                        }
                         None => {
                             return Err(block_err(
                                 &self.dir,
