@@ -16,7 +16,7 @@ use crate::error::ApiError;
 #[allow(unused_imports)]
 use crate::openapi::*;
 use crate::params::Params;
-use crate::query::{QueryError, now_ms, parse_duration, time_param};
+use crate::query::{QueryError, now_ms, query_param, range_params, time_param};
 
 /// `GET|POST /api/v1/explain`.
 #[utoipa::path(
@@ -41,24 +41,12 @@ use crate::query::{QueryError, now_ms, parse_duration, time_param};
 )]
 pub(crate) async fn explain(State(st): State<Arc<AppState>>, p: Params) -> Response {
     let r = async {
-        let q = p
-            .get("query")
-            .filter(|q| !q.trim().is_empty())
-            .ok_or_else(|| ApiError::BadData("invalid parameter \"query\": empty query".into()))?
-            .to_owned();
+        let q = query_param(&p)?;
         let analyze = matches!(p.get("analyze"), Some("true" | "1"));
         let engine = st.engine()?;
         let lookback = engine.options().lookback;
         let params = if p.get("start").is_some() || p.get("end").is_some() {
-            let start = time_param(&p, "start", None)?;
-            let end = time_param(&p, "end", None)?;
-            let step = parse_duration(p.get("step").unwrap_or(""))
-                .map_err(|e| ApiError::BadData(format!("invalid parameter \"step\": {e}")))?;
-            if step <= 0 || end < start || (end - start) / step > 11_000 {
-                return Err(ApiError::BadData(
-                    "invalid parameters: need start <= end and a positive step, at most 11,000 steps".into(),
-                ));
-            }
+            let (start, end, step) = range_params(&p)?;
             QueryParams {
                 start,
                 end,
@@ -74,7 +62,7 @@ pub(crate) async fn explain(State(st): State<Arc<AppState>>, p: Params) -> Respo
                 lookback,
             }
         };
-        Ok((engine, q, params, analyze))
+        Ok::<_, ApiError>((engine, q, params, analyze))
     }
     .await;
     let (engine, q, params, analyze) = match r {

@@ -139,7 +139,7 @@ fn lookback_param(p: &Params) -> Result<Option<i64>, ApiError> {
     }
 }
 
-fn query_param(p: &Params) -> Result<String, ApiError> {
+pub(crate) fn query_param(p: &Params) -> Result<String, ApiError> {
     Ok(p.get("query").unwrap_or("").to_string())
 }
 
@@ -184,6 +184,30 @@ pub(crate) async fn query(State(st): State<Arc<AppState>>, p: Params) -> Respons
     }
 }
 
+/// `start`, `end` and `step` of a range query, checked as Prometheus checks them.
+pub(crate) fn range_params(p: &Params) -> Result<(i64, i64, i64), ApiError> {
+    let start = time_param(p, "start", None)?;
+    let end = time_param(p, "end", None)?;
+    if end < start {
+        return Err(ApiError::BadData(
+            "invalid parameter \"end\": end timestamp must not be before start time".into(),
+        ));
+    }
+    let step = parse_duration(p.get("step").unwrap_or(""))
+        .map_err(|e| ApiError::BadData(format!("invalid parameter \"step\": {e}")))?;
+    if step <= 0 {
+        return Err(ApiError::BadData(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ));
+    }
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::BadData(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+        ));
+    }
+    Ok((start, end, step))
+}
+
 /// `GET|POST /api/v1/query_range`.
 #[utoipa::path(
     method(get, post),
@@ -208,32 +232,13 @@ pub(crate) async fn query(State(st): State<Arc<AppState>>, p: Params) -> Respons
 )]
 pub(crate) async fn query_range(State(st): State<Arc<AppState>>, p: Params) -> Response {
     let r = async {
-        let start = time_param(&p, "start", None)?;
-        let end = time_param(&p, "end", None)?;
-        if end < start {
-            return Err(ApiError::BadData(
-                "invalid parameter \"end\": end timestamp must not be before start time".into(),
-            ));
-        }
-        let step_s = p.get("step").unwrap_or("");
-        let step = parse_duration(step_s)
-            .map_err(|e| ApiError::BadData(format!("invalid parameter \"step\": {e}")))?;
-        if step <= 0 {
-            return Err(ApiError::BadData(
-                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
-            ));
-        }
-        if (end - start) / step > MAX_POINTS {
-            return Err(ApiError::BadData(
-                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
-            ));
-        }
+        let (start, end, step) = range_params(&p)?;
         let timeout = timeout_param(&p)?;
         let lookback = lookback_param(&p)?;
         let limit = p.limit()?;
         let q = query_param(&p)?;
         let engine = st.engine()?;
-        Ok((engine, q, start, end, step, timeout, lookback, limit))
+        Ok::<_, ApiError>((engine, q, start, end, step, timeout, lookback, limit))
     }
     .await;
     let (engine, q, start, end, step, timeout, lookback, limit) = match r {

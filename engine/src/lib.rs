@@ -341,18 +341,11 @@ impl Engine {
     /// the decoded plan. The answer must be the one of [`Engine::range`] / [`Engine::instant`].
     pub async fn codec_round_trip(&self, q: &str, p: QueryParams) -> Result<CodecRoundTrip> {
         let expr = self.parsed.parse(q)?;
-        let ctx = self.context(p, std::time::Instant::now() + self.opts.timeout);
-        let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()))
-            .with_max_samples(self.opts.max_samples);
-        let plan = match planner.plan(&expr, p.grid())? {
-            Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => plan,
-            _ => {
-                return Err(EngineError::BadData(
-                    "a constant expression has no plan to encode".into(),
-                ));
-            }
+        let Some((ctx, exec)) = self.physical_plan(q, &expr, p).await? else {
+            return Err(EngineError::BadData(
+                "a constant expression has no plan to encode".into(),
+            ));
         };
-        let exec = physical(&ctx, &plan, &self.session.0).await?;
         let text = |e: &Arc<dyn datafusion::physical_plan::ExecutionPlan>| {
             datafusion::physical_plan::displayable(e.as_ref())
                 .indent(false)
@@ -409,14 +402,9 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Exec("query engine is shutting down".into()))?;
         let timeout = self.opts.timeout;
-        let ctx = self.context(p, std::time::Instant::now() + timeout);
-        let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()))
-            .with_max_samples(self.opts.max_samples);
-        let plan = match planner.plan(&expr, p.grid())? {
-            Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => plan,
-            _ => return Ok("constant".into()),
+        let Some((_ctx, exec)) = self.physical_plan(q, &expr, p).await? else {
+            return Ok("constant".into());
         };
-        let exec = physical(&ctx, &plan, &self.session.0).await?;
         let (task, run) = (self.session.1.clone(), exec.clone());
         let work = async move {
             datafusion::physical_plan::collect(run, task)
@@ -437,17 +425,36 @@ impl Engine {
     }
 
     async fn plan_text(&self, q: &str, expr: &Expr, p: QueryParams) -> Result<String> {
+        Ok(match self.physical_plan(q, expr, p).await? {
+            Some((_, exec)) => datafusion::physical_plan::displayable(exec.as_ref())
+                .indent(false)
+                .to_string(),
+            None => "constant".into(),
+        })
+    }
+
+    /// The physical plan of `expr` (the text `q`) over `p` with the context it runs in;
+    /// `None` for a constant expression, which has no plan.
+    async fn physical_plan(
+        &self,
+        q: &str,
+        expr: &Expr,
+        p: QueryParams,
+    ) -> Result<
+        Option<(
+            Arc<QueryContext>,
+            Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        )>,
+    > {
         let ctx = self.context(p, std::time::Instant::now() + self.opts.timeout);
         let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()))
             .with_max_samples(self.opts.max_samples);
         match planner.plan(expr, p.grid())? {
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
                 let exec = physical(&ctx, &plan, &self.session.0).await?;
-                Ok(datafusion::physical_plan::displayable(exec.as_ref())
-                    .indent(false)
-                    .to_string())
+                Ok(Some((ctx, exec)))
             }
-            _ => Ok("constant".into()),
+            _ => Ok(None),
         }
     }
 

@@ -107,11 +107,6 @@ impl PromExec {
         &self.op
     }
 
-    /// The query context the node runs in.
-    pub fn context(&self) -> &Arc<QueryContext> {
-        &self.ctx
-    }
-
     /// A node of `op` over `children` in `ctx` (a decoded plan).
     pub fn rebuild(
         op: PromOp,

@@ -266,70 +266,47 @@ impl ExecutionPlan for PartsScan {
         let (schema, build) = (self.schema.clone(), self.build.clone());
         // The reads were planned with the scan; they are made as the consumer pulls.
         let reads: Vec<Read> = self.reads.as_ref().clone();
-        let listed = futures::stream::once(async move { DfResult::Ok((db, ms, reads)) });
-        let batches = listed
-            .map(move |r| {
-                let (schema, build, baseline) = (schema.clone(), build.clone(), baseline.clone());
-                let reservation = reservation.clone();
-                match r {
-                    Err(e) => futures::stream::iter(vec![Err(e)]).boxed(),
-                    Ok((db, ms, reads)) => futures::stream::iter(reads)
-                        .then(move |read| {
-                            let (db, ms, schema, build, reservation, baseline) = (
-                                db.clone(),
-                                ms.clone(),
-                                schema.clone(),
-                                build.clone(),
-                                reservation.clone(),
-                                baseline.clone(),
-                            );
-                            async move {
-                                let timer = baseline.elapsed_compute().timer();
-                                let charge = PoolCharge {
-                                    reservation: &reservation,
-                                    refusal: std::sync::Mutex::new(None),
-                                };
-                                let r = db
-                                    .select_charged(
-                                        &ms,
-                                        read.mint,
-                                        read.maxt,
-                                        Some(&read.range),
-                                        &charge,
-                                    )
-                                    .await;
-                                let batch = match r {
-                                    Ok(series) => build(series, &schema),
-                                    Err(crate::StorageError::ReadRefused) => Err(charge
-                                        .refusal
-                                        .into_inner()
-                                        .ok()
-                                        .flatten()
-                                        .unwrap_or_else(|| {
-                                            DataFusionError::ResourcesExhausted(
-                                                "storage read refused".into(),
-                                            )
-                                        })),
-                                    Err(e) => Err(external(e)),
-                                };
-                                // The raw samples are gone once the batch is built; the
-                                // batch itself is the consumer's to account for.
-                                if let Ok(res) = reservation.lock() {
-                                    res.free();
-                                }
-                                timer.done();
-                                batch.inspect(|b| {
-                                    baseline.record_output(b.num_rows());
-                                })
-                            }
-                        })
-                        .filter(|b| {
-                            std::future::ready(b.as_ref().map_or(true, |b| b.num_rows() > 0))
-                        })
-                        .boxed(),
+        let batches = futures::stream::iter(reads)
+            .then(move |read| {
+                let (db, ms, schema, build, reservation, baseline) = (
+                    db.clone(),
+                    ms.clone(),
+                    schema.clone(),
+                    build.clone(),
+                    reservation.clone(),
+                    baseline.clone(),
+                );
+                async move {
+                    let timer = baseline.elapsed_compute().timer();
+                    let charge = PoolCharge {
+                        reservation: &reservation,
+                        refusal: std::sync::Mutex::new(None),
+                    };
+                    let r = db
+                        .select_charged(&ms, read.mint, read.maxt, Some(&read.range), &charge)
+                        .await;
+                    let batch = match r {
+                        Ok(series) => build(series, &schema),
+                        Err(crate::StorageError::ReadRefused) => Err(charge
+                            .refusal
+                            .into_inner()
+                            .ok()
+                            .flatten()
+                            .unwrap_or_else(|| {
+                                DataFusionError::ResourcesExhausted("storage read refused".into())
+                            })),
+                        Err(e) => Err(external(e)),
+                    };
+                    // The raw samples are gone once the batch is built; the batch itself is
+                    // the consumer's to account for.
+                    if let Ok(res) = reservation.lock() {
+                        res.free();
+                    }
+                    timer.done();
+                    batch.inspect(|b| baseline.record_output(b.num_rows()))
                 }
             })
-            .flatten();
+            .filter(|b| std::future::ready(b.as_ref().map_or(true, |b| b.num_rows() > 0)));
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             batches,
