@@ -47,6 +47,10 @@ pub(crate) struct Flags {
     /// Maximum number of queries executed concurrently.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     pub(crate) query_max_concurrency: usize,
+    /// Testing: cut every PromQL selection into this many label-range partitions (0: by
+    /// work and cores), so conformance scripts exercise partitioned plans.
+    #[arg(long = "query.debug-selection-parts", default_value_t = 0, hide = true)]
+    pub(crate) query_debug_selection_parts: usize,
     /// Memory all running queries may reserve together (PromQL relations, SQL sorts, hash
     /// tables and results), e.g. 1GB, 512MB; 0 for no limit. A query that would need more
     /// fails with a 422 instead of growing the process.

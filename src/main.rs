@@ -66,6 +66,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         Some(p) => strata_config::Config::load(p).map_err(|e| e.to_string())?,
         None => strata_config::Config::default_embedded(addr.port()),
     };
+    warn_unacted(&config);
     let mut opts = Options::new(&flags.tsdb_path);
     opts.retention_time_ms = flags.retention_time_ms()?;
     opts.retention_size_bytes = flags.retention_size_bytes()?;
@@ -133,6 +134,8 @@ async fn run(flags: Flags) -> Result<(), String> {
             compute_threads: strata_engine::compute::default_threads(),
             default_subquery_step: config.global.evaluation_interval.as_millis() as i64,
             type_and_unit_labels: flags.type_and_unit_labels()?,
+            selection_parts: (flags.query_debug_selection_parts > 0)
+                .then_some(flags.query_debug_selection_parts),
         },
         remote_write_max_concurrency: flags.remote_write_max_concurrency.max(1),
     };
@@ -356,6 +359,17 @@ fn write_limits(config: &strata_config::Config) -> strata_ingest::remote_write::
     }
 }
 
+/// Logs a warning for every section of the configuration that is accepted (so an unchanged
+/// prometheus.yml loads) but not acted on yet: its data is not sent or read anywhere.
+fn warn_unacted(config: &strata_config::Config) {
+    for w in &config.remote_write {
+        tracing::warn!(url = %w.url, "remote_write is not supported yet: nothing is sent to this endpoint");
+    }
+    for r in &config.remote_read {
+        tracing::warn!(url = %r.url, "remote_read is not supported yet: this endpoint is not queried");
+    }
+}
+
 /// Alert push URLs of the statically configured Alertmanagers.
 fn alertmanager_urls(config: &strata_config::Config) -> Vec<String> {
     let mut out = Vec::new();
@@ -399,6 +413,7 @@ fn reload_fn(
                 Some(p) => strata_config::Config::load(p).map_err(|e| e.to_string())?,
                 None => strata_config::Config::default_embedded(port),
             };
+            warn_unacted(&config);
             let rule_files =
                 RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
             let am = match &s.notifier {

@@ -16,13 +16,11 @@
 //! extrapolation, delayed `__name__` removal, Kahan summation, Go float formatting.
 //!
 //! Deviations from `engine/DESIGN.md`, with reasons:
-//! - One physical node type ([`exec::PromExec`]) runs every operator's kernel over its
-//!   gathered inputs, instead of one streaming exec per operator. Every PromQL operator
-//!   needs whole steps or whole series before it emits, so streaming bought little; one
-//!   node type keeps plans, EXPLAIN and the future proto codec uniform.
-//! - Scalar parameters of range functions (`quantile_over_time`'s φ, `predict_linear`'s
-//!   duration, smoothing factors) must be constants; other scalar parameters may be any
-//!   expression.
+//! - One physical node per operator family ([`exec`]), each emitting its partition as one
+//!   batch instead of streaming: every PromQL operator needs whole steps or whole series
+//!   before it emits. Parallelism is DataFusion's: a read over a selector has one
+//!   partition per label-range part, and aggregations with fixed-size state split into a
+//!   partial node per partition and a final merge.
 //! - Native histograms are not stored yet, so `histogram_*` of float series return nothing,
 //!   as Prometheus does for float samples.
 
@@ -44,7 +42,6 @@ use std::time::Duration;
 use datafusion::execution::TaskContext;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::physical_plan::collect;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use parking_lot::Mutex;
 use strata_grammar::{Expr, ValueType};
@@ -83,13 +80,16 @@ pub struct EngineOptions {
     /// `--query.max-memory-per-query`: the most of that pool one query may hold (0: half
     /// of `max_memory`), so that one query cannot fail every other.
     pub max_memory_per_query: usize,
-    /// `--query.sql-max-result-bytes`: the most bytes (Arrow buffers) an SQL result may
-    /// hold (default [`sql::DEFAULT_MAX_RESULT_BYTES`], 64 MiB); past it the query stops
-    /// with [`EngineError::ResultTooLarge`].
     /// `--enable-feature=type-and-unit-labels`: rate/increase judge "might not be a
     /// counter" by the `__type__` label instead of the name's suffix.
     pub type_and_unit_labels: bool,
+    /// `--query.sql-max-result-bytes`: the most bytes (Arrow buffers) an SQL result may
+    /// hold (default [`sql::DEFAULT_MAX_RESULT_BYTES`], 64 MiB); past it the query stops
+    /// with [`EngineError::ResultTooLarge`].
     pub sql_max_result_bytes: usize,
+    /// Cut every selection into this many label-range parts (partitions of its read node)
+    /// instead of sizing parts by work and workers: tests run every query partitioned.
+    pub selection_parts: Option<usize>,
     /// `--query.max-concurrency`.
     pub max_concurrency: usize,
     /// Workers of the engine's own query runtime (default: one per core; 0 runs queries
@@ -119,6 +119,7 @@ impl Default for EngineOptions {
             max_memory_per_query: 0,
             sql_max_result_bytes: sql::DEFAULT_MAX_RESULT_BYTES,
             type_and_unit_labels: false,
+            selection_parts: None,
             max_concurrency: 20,
             compute_threads: compute::default_threads(),
             default_subquery_step: 60_000,
@@ -364,10 +365,10 @@ impl Engine {
         )
         .map_err(EngineError::from_df)?;
         let (before, after) = (text(&exec), text(&decoded));
-        let task = self.session.1.clone();
-        let work = async move { collect(decoded, task).await.map_err(EngineError::from_df) };
-        let batches = self.compute.run(work).await?;
-        let value = shape(&ctx, Rows::from_batches(batches)?, &expr, p)?;
+        let (task, c) = (self.session.1.clone(), ctx.clone());
+        let work = async move { exec::gather(c, decoded, task).await };
+        let rows = self.compute.run(work).await?;
+        let value = shape(&ctx, rows, &expr, p)?;
         Ok(CodecRoundTrip {
             bytes: bytes.len(),
             before,
@@ -402,15 +403,11 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Exec("query engine is shutting down".into()))?;
         let timeout = self.opts.timeout;
-        let Some((_ctx, exec)) = self.physical_plan(q, &expr, p).await? else {
+        let Some((ctx, exec)) = self.physical_plan(q, &expr, p).await? else {
             return Ok("constant".into());
         };
         let (task, run) = (self.session.1.clone(), exec.clone());
-        let work = async move {
-            datafusion::physical_plan::collect(run, task)
-                .await
-                .map_err(EngineError::from_df)
-        };
+        let work = async move { exec::gather(ctx, run, task).await };
         match tokio::time::timeout(timeout, self.compute.run(work)).await {
             Ok(r) => drop(r?),
             Err(_) => return Err(EngineError::Timeout),
@@ -471,6 +468,7 @@ impl Engine {
             notes: Mutex::new(Annotations::default()),
             deadline,
             type_and_unit_labels: self.opts.type_and_unit_labels,
+            parts: self.opts.selection_parts,
         })
     }
 }
@@ -546,8 +544,5 @@ async fn execute(
     plan: &datafusion::logical_expr::LogicalPlan,
 ) -> Result<Rows> {
     let exec = physical(ctx, plan, state).await?;
-    let batches = collect(exec, task.clone())
-        .await
-        .map_err(EngineError::from_df)?;
-    Rows::from_batches(batches)
+    exec::gather(ctx.clone(), exec, task.clone()).await
 }

@@ -200,6 +200,9 @@ pub struct QueryContext {
     pub deadline: std::time::Instant,
     /// `--enable-feature=type-and-unit-labels`.
     pub type_and_unit_labels: bool,
+    /// Label-range parts every selection is cut into, if fixed
+    /// ([`EngineOptions::selection_parts`](crate::EngineOptions::selection_parts)).
+    pub parts: Option<usize>,
 }
 
 impl QueryContext {

@@ -230,3 +230,74 @@ async fn explain_analyze_shows_per_operator_metrics() {
     let err = engine.explain_params("sum(", p, true).await;
     assert!(err.is_err());
 }
+
+/// With selections cut into parts, a read has one partition per part, an aggregation with
+/// fixed-size state runs as a partial node per partition and one final merge (EXPLAIN
+/// ANALYZE shows both), and the answer is the one a single pass gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregations_split_into_partial_and_final_over_parts() {
+    let mut specs = Vec::new();
+    let names: Vec<String> = (0..12).map(|i| format!("i{i:02}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        let samples: Vec<(i64, f64)> = (0..=20)
+            .map(|k| (k * 15_000, (k * (i as i64 + 1)) as f64 * 1.5))
+            .collect();
+        specs.push(("x_total", n.as_str(), samples));
+    }
+    let (_dir, db) = db_with(&specs).await;
+    let one = Engine::new(db.clone(), EngineOptions::default());
+    let parted = Engine::new(
+        db,
+        EngineOptions {
+            selection_parts: Some(3),
+            ..EngineOptions::default()
+        },
+    );
+    let p = strata_engine::QueryParams {
+        start: 60_000,
+        end: 300_000,
+        interval: 30_000,
+        lookback: 300_000,
+    };
+    let q = "sum(rate(x_total[1m]))";
+    let text = parted.explain_params(q, p, true).await.expect("explain");
+    let lines: Vec<&str> = text.lines().map(str::trim_start).collect();
+    assert!(lines[0].starts_with("PromAggregate: Final"), "{text}");
+    assert!(lines[1].starts_with("PromAggregate: Partial"), "{text}");
+    assert!(lines[2].contains("reads 3 parts"), "{text}");
+    // The partial node ran once per part, over all 12 series between them.
+    assert!(lines[2].contains("output_series=12,"), "{text}");
+    assert!(lines[2].contains("series_read=12,"), "{text}");
+    assert!(lines[0].contains("output_series=1,"), "{text}");
+    for q in [
+        "sum(rate(x_total[1m]))",
+        "avg(x_total)",
+        "stddev(x_total)",
+        "max by (job) (x_total)",
+        "count(x_total > 10)",
+        "topk(2, x_total)",
+        "quantile(0.5, rate(x_total[1m]))",
+    ] {
+        let a = one.range(q, p.start, p.end, p.interval, None, None).await;
+        let b = parted
+            .range(q, p.start, p.end, p.interval, None, None)
+            .await;
+        let (PromValue::Matrix(a), PromValue::Matrix(b)) =
+            (a.expect("one").value, b.expect("parted").value)
+        else {
+            panic!("{q}: expected matrices");
+        };
+        assert_eq!(a.len(), b.len(), "{q}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.labels, y.labels, "{q}");
+            assert_eq!(x.points.len(), y.points.len(), "{q}");
+            for (p, r) in x.points.iter().zip(&y.points) {
+                assert_eq!(p.0, r.0, "{q}");
+                assert!(
+                    (p.1 - r.1).abs() <= 1e-9 * p.1.abs().max(1.0),
+                    "{q}: {p:?} {r:?}"
+                );
+            }
+        }
+    }
+}

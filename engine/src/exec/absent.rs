@@ -10,7 +10,11 @@ use crate::error::Result;
 use crate::functions::histogram::{Bucket, bucket_fraction, bucket_quantile, parse_go_float};
 use crate::functions::{format_g, format_value_label};
 use crate::model::{Grid, QueryContext, Rows, SCALAR_SERIES};
-use crate::plan::{HistKind, ScalarArg};
+use crate::plan::{HistKind, PromOp, ScalarArg};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::node::{Io, Kernel, Output, with_inputs};
 
 /// `scalar(v)`: the single value of each step, else NaN.
 pub(super) fn scalar_of(ctx: &QueryContext, input: &Rows, grid: Grid) -> Result<Rows> {
@@ -194,4 +198,44 @@ pub(super) fn histogram(
         }
     }
     Ok(out)
+}
+
+/// `PromScalar`, `PromAbsent`, `PromHistogram`: reductions of each step of one vector to
+/// a fixed output.
+#[derive(Debug)]
+pub(crate) struct StepKernel {
+    pub(super) op: PromOp,
+}
+
+impl Kernel for StepKernel {
+    fn op(&self) -> &PromOp {
+        &self.op
+    }
+
+    fn run<'a>(&'a self, io: &'a Io, _partition: usize) -> BoxFuture<'a, Result<Output>> {
+        async move {
+            let ctx = &io.ctx;
+            with_inputs(io, |inputs| match &self.op {
+                PromOp::ScalarOf { grid } => scalar_of(ctx, &inputs[0], *grid),
+                PromOp::Absent { grid, labels } => absent(ctx, &inputs[0], *grid, labels),
+                PromOp::Histogram {
+                    grid,
+                    kind,
+                    args,
+                    q_pos,
+                    v_pos,
+                } => histogram(
+                    ctx,
+                    *grid,
+                    kind,
+                    args,
+                    (q_pos, v_pos),
+                    std::mem::take(inputs),
+                ),
+                _ => Ok(Rows::default()),
+            })
+            .await
+        }
+        .boxed()
+    }
 }

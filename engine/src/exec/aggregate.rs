@@ -1,14 +1,19 @@
 //! The aggregation operators, step by step (Prometheus `rangeEvalAgg`, `aggregation`,
 //! `aggregationK`, `aggregationCountValues`).
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{BooleanArray, Float64Array, Int64Array, UInt32Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::HashMap;
 
 use strata_grammar::AggregateOp;
 use strata_storage::{Label, Labels};
 
 use super::scalar_values;
-use crate::error::{Result, exec_err};
-use crate::functions::aggr::Acc;
+use crate::error::{EngineError, Result, exec_err};
+use crate::functions::aggr::{Acc, AccState};
 use crate::functions::{format_g, format_value_label};
 use crate::model::{Grid, QueryContext, Rows};
 use crate::plan::AggParam;
@@ -237,6 +242,132 @@ impl<'a> Fold<'a> {
             }
         }
         Ok(out)
+    }
+}
+
+/// The schema of partial aggregation state: per group (an interned label set whose flag
+/// says the name is to be dropped) and step, an [`AccState`].
+pub(crate) fn state_schema() -> SchemaRef {
+    static S: std::sync::LazyLock<SchemaRef> = std::sync::LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("group", DataType::UInt32, false),
+            Field::new("ts", DataType::Int64, false),
+            Field::new("value", DataType::Float64, false),
+            Field::new("kahan", DataType::Float64, false),
+            Field::new("mean", DataType::Float64, false),
+            Field::new("count", DataType::Float64, false),
+            Field::new("incremental", DataType::Boolean, false),
+        ]))
+    });
+    S.clone()
+}
+
+impl Fold<'_> {
+    /// The accumulated state as a batch of [`state_schema`], for a final aggregation to
+    /// merge. The table's room stays charged: the merging side gives it back
+    /// ([`Fold::merge_state`]).
+    pub(super) fn into_state(mut self) -> Result<RecordBatch> {
+        let ids: Vec<u32> = self
+            .groups
+            .iter()
+            .map(|(l, d)| self.ctx.registry.intern(l.clone(), *d))
+            .collect();
+        let (mut g, mut ts) = (Vec::new(), Vec::new());
+        let (mut value, mut kahan, mut mean, mut count) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut incremental = Vec::new();
+        for (gi, row) in self.table.iter().enumerate() {
+            for (step, acc) in row.iter().enumerate() {
+                let Some(a) = acc else { continue };
+                let st = a.state();
+                g.push(ids[gi]);
+                ts.push(self.grid.start + step as i64 * self.grid.step.max(1));
+                value.push(st.value);
+                kahan.push(st.kahan);
+                mean.push(st.mean);
+                count.push(st.count);
+                incremental.push(st.incremental);
+            }
+        }
+        // Handed over with the batch.
+        self.charged_rows = 0;
+        RecordBatch::try_new(
+            state_schema(),
+            vec![
+                Arc::new(UInt32Array::from(g)),
+                Arc::new(Int64Array::from(ts)),
+                Arc::new(Float64Array::from(value)),
+                Arc::new(Float64Array::from(kahan)),
+                Arc::new(Float64Array::from(mean)),
+                Arc::new(Float64Array::from(count)),
+                Arc::new(BooleanArray::from(incremental)),
+            ],
+        )
+        .map_err(|e| EngineError::DataFusion(e.into()))
+    }
+
+    /// Merges a batch of partial state ([`Fold::into_state`]) into this table, then gives
+    /// back the room the partial table held.
+    pub(super) fn merge_state(&mut self, b: &RecordBatch) -> Result<()> {
+        fn col<T: 'static>(b: &RecordBatch, i: usize) -> Result<&T> {
+            b.column(i)
+                .as_any()
+                .downcast_ref::<T>()
+                .ok_or_else(|| EngineError::Exec("bad partial aggregation state".into()))
+        }
+        let g = col::<UInt32Array>(b, 0)?;
+        let ts = col::<Int64Array>(b, 1)?;
+        let value = col::<Float64Array>(b, 2)?;
+        let kahan = col::<Float64Array>(b, 3)?;
+        let mean = col::<Float64Array>(b, 4)?;
+        let count = col::<Float64Array>(b, 5)?;
+        let incremental = col::<BooleanArray>(b, 6)?;
+        let mut local: HashMap<u32, u32> = HashMap::new();
+        for k in 0..b.num_rows() {
+            let id = g.value(k);
+            let gi = match local.get(&id) {
+                Some(&gi) => gi,
+                None => {
+                    let gi = self.group_of(id);
+                    local.insert(id, gi);
+                    gi
+                }
+            };
+            let acc = Acc::from_state(AccState {
+                value: value.value(k),
+                kahan: kahan.value(k),
+                mean: mean.value(k),
+                count: count.value(k),
+                incremental: incremental.value(k),
+            });
+            self.merge_into_group(gi, ts.value(k), acc)?;
+        }
+        // The partial table had one row of cells per group it met.
+        self.ctx
+            .budget
+            .release(local.len().saturating_mul(self.grid.len()), CELL_BYTES);
+        Ok(())
+    }
+
+    /// Merges a partial accumulator of group `g` at grid time `t`.
+    fn merge_into_group(&mut self, g: u32, t: i64, acc: Acc) -> Result<()> {
+        let Some(step) = self.grid.index(t) else {
+            return Ok(());
+        };
+        let g = g as usize;
+        if g >= self.table.len() {
+            self.table.resize_with(g + 1, Vec::new);
+        }
+        if self.table[g].is_empty() {
+            self.ctx.budget.charge(self.grid.len(), CELL_BYTES)?;
+            self.charged_rows += 1;
+            self.table[g] = vec![None; self.grid.len()];
+        }
+        match &mut self.table[g][step] {
+            Some(a) => a.merge(self.op, &acc),
+            slot @ None => *slot = Some(acc),
+        }
+        Ok(())
     }
 }
 

@@ -1,8 +1,10 @@
-//! The `datafusion-proto` codec of the PromQL operators: a physical plan of [`PromExec`]
-//! nodes becomes a `PhysicalPlanNode` (protobuf) whose extension nodes carry each
-//! operator as JSON of [`PromOp`] (plain data: matchers, grids, functions, parameters), so
-//! a plan can be sent to another process and run there. Decoding re-attaches the
-//! operators to a [`QueryContext`] of the receiving side (its storage, its budget).
+//! The `datafusion-proto` codec of the PromQL operators: a physical plan of PromQL nodes
+//! becomes a `PhysicalPlanNode` (protobuf) whose extension nodes carry each operator as
+//! JSON of [`Wire`] — the [`PromOp`] (plain data: matchers, grids, functions, parameters),
+//! the number of parts a read is cut into and an aggregation's mode — so a plan can be sent
+//! to another process and run there. Decoding re-attaches the operators to a
+//! [`QueryContext`] of the receiving side (its storage, its budget); a decoded read lists
+//! its selection when it first runs.
 
 use std::sync::Arc;
 
@@ -11,11 +13,65 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
-use super::PromExec;
+use super::aggregation::{AggregateKernel, Mode};
+use super::node::{Kernel, as_op};
+use super::{absent, info, join, map, window};
 use crate::model::QueryContext;
 use crate::plan::PromOp;
 
-/// Encodes and decodes [`PromExec`] nodes; decoded nodes run in `ctx`.
+/// What the codec sends for one node.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Wire {
+    /// The operator.
+    pub op: PromOp,
+    /// Parts of the selection a read node reads itself.
+    #[serde(default)]
+    pub parts: Option<usize>,
+    /// An aggregation's mode.
+    pub mode: Mode,
+}
+
+/// The wire form of a PromQL node.
+fn wire_of(plan: &Arc<dyn ExecutionPlan>) -> Option<Wire> {
+    fn plain<K: Kernel>(plan: &Arc<dyn ExecutionPlan>) -> Option<Wire> {
+        as_op::<K>(plan).map(|n| Wire {
+            op: n.kernel().op().clone(),
+            parts: None,
+            mode: Mode::Single,
+        })
+    }
+    if let Some(n) = as_op::<window::InstantKernel>(plan) {
+        let k = n.kernel();
+        return Some(Wire {
+            op: k.op.clone(),
+            parts: k.scan.as_ref().map(|s| s.parts()),
+            mode: Mode::Single,
+        });
+    }
+    if let Some(n) = as_op::<window::RangeKernel>(plan) {
+        let k = n.kernel();
+        return Some(Wire {
+            op: k.op.clone(),
+            parts: k.scan.as_ref().map(|s| s.parts()),
+            mode: Mode::Single,
+        });
+    }
+    if let Some(n) = as_op::<AggregateKernel>(plan) {
+        let k = n.kernel();
+        return Some(Wire {
+            op: k.op.clone(),
+            parts: None,
+            mode: k.mode,
+        });
+    }
+    plain::<window::SelectorKernel>(plan)
+        .or_else(|| plain::<map::MapKernel>(plan))
+        .or_else(|| plain::<join::JoinKernel>(plan))
+        .or_else(|| plain::<info::InfoKernel>(plan))
+        .or_else(|| plain::<absent::StepKernel>(plan))
+}
+
+/// Encodes and decodes PromQL nodes; decoded nodes run in `ctx`.
 #[derive(Clone)]
 pub struct PromCodec {
     ctx: Arc<QueryContext>,
@@ -42,13 +98,15 @@ impl PhysicalExtensionCodec for PromCodec {
         _ctx: &TaskContext,
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let op: PromOp = serde_json::from_slice(buf)
+        let w: Wire = serde_json::from_slice(buf)
             .map_err(|e| DataFusionError::Internal(format!("bad PromQL operator: {e}")))?;
-        Ok(Arc::new(PromExec::rebuild(
-            op,
+        Ok(super::rebuild(
+            w.op,
             inputs.to_vec(),
-            self.ctx.clone(),
-        )))
+            &self.ctx,
+            w.parts,
+            w.mode,
+        ))
     }
 
     fn try_encode(
@@ -57,14 +115,13 @@ impl PhysicalExtensionCodec for PromCodec {
         buf: &mut Vec<u8>,
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<()> {
-        let any: &dyn std::any::Any = node.as_ref();
-        let Some(p) = any.downcast_ref::<PromExec>() else {
+        let Some(w) = wire_of(&node) else {
             return Err(DataFusionError::NotImplemented(format!(
                 "no codec for {}",
                 node.name()
             )));
         };
-        serde_json::to_writer(buf, p.op())
-            .map_err(|e| DataFusionError::Internal(format!("encoding {}: {e}", p.op().name())))
+        serde_json::to_writer(buf, &w)
+            .map_err(|e| DataFusionError::Internal(format!("encoding {}: {e}", w.op.name())))
     }
 }

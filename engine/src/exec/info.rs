@@ -8,6 +8,11 @@ use strata_storage::{Label, Labels};
 use super::select::storage_matchers;
 use crate::error::{Result, exec_err};
 use crate::model::{Grid, QueryContext, Rows};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::node::{Io, Kernel, Output, with_inputs};
+use crate::plan::PromOp;
 
 const IDENTIFYING: [&str; 2] = ["instance", "job"];
 
@@ -146,4 +151,31 @@ pub(super) fn info(
         }
     }
     Ok(out)
+}
+
+/// `PromInfo`: `info(v, selector)` over `v` (input 0) and the info series (input 1).
+#[derive(Debug)]
+pub(crate) struct InfoKernel {
+    pub(super) op: PromOp,
+}
+
+impl Kernel for InfoKernel {
+    fn op(&self) -> &PromOp {
+        &self.op
+    }
+
+    fn run<'a>(&'a self, io: &'a Io, _partition: usize) -> BoxFuture<'a, Result<Output>> {
+        async move {
+            let PromOp::Info { grid, names, data } = &self.op else {
+                return Ok(Output::Rows(Rows::default()));
+            };
+            with_inputs(io, |inputs| {
+                let infos = inputs.pop().unwrap_or_default();
+                let base = inputs.pop().unwrap_or_default();
+                info(&io.ctx, *grid, &InfoSpec { names, data }, base, infos)
+            })
+            .await
+        }
+        .boxed()
+    }
 }

@@ -9,6 +9,11 @@ use strata_storage::{Label, Labels};
 use crate::error::{Result, exec_err};
 use crate::functions::instant::elem_binop;
 use crate::model::{Grid, QueryContext, Rows};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::node::{Io, Kernel, Output, with_inputs};
+use crate::plan::PromOp;
 use crate::result::go_labels_string;
 
 struct Sigs<'a> {
@@ -346,4 +351,51 @@ fn result_labels(
     }
     let drop = return_bool || (!arithmetic && base_drop);
     ctx.registry.intern(Labels::from_labels(labels), drop)
+}
+
+/// `PromJoin`: vector ⊕ vector over its two inputs.
+#[derive(Debug)]
+pub(crate) struct JoinKernel {
+    pub(super) op: PromOp,
+}
+
+impl Kernel for JoinKernel {
+    fn op(&self) -> &PromOp {
+        &self.op
+    }
+
+    fn run<'a>(&'a self, io: &'a Io, _partition: usize) -> BoxFuture<'a, Result<Output>> {
+        async move {
+            let PromOp::Join {
+                grid,
+                op,
+                card,
+                on,
+                labels,
+                include,
+                return_bool,
+                fill,
+            } = &self.op
+            else {
+                return Ok(Output::Rows(Rows::default()));
+            };
+            with_inputs(io, |inputs| {
+                let rhs = inputs.pop().unwrap_or_default();
+                let lhs = inputs.pop().unwrap_or_default();
+                let fill = (fill.0.map(|f| f.get()), fill.1.map(|f| f.get()));
+                let m = Matching {
+                    op: *op,
+                    card: *card,
+                    on: *on,
+                    names: labels,
+                    include,
+                    return_bool: *return_bool,
+                    fill,
+                };
+                join(&io.ctx, *grid, &m, lhs, rhs)
+            })
+            .await
+        }
+        .boxed()
+    }
 }

@@ -9,7 +9,11 @@ use crate::error::{Result, exec_err};
 use crate::functions::instant::{clamp, elem_binop, round};
 use crate::functions::{go_max, go_min};
 use crate::model::{Grid, QueryContext, Rows, SCALAR_SERIES};
-use crate::plan::{MapFn, ScalarArg};
+use crate::plan::{MapFn, PromOp, ScalarArg};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::node::{Io, Kernel, Output, with_inputs};
 
 /// Output series id of an input series after a label-changing or value-only function.
 struct IdMap<'a> {
@@ -188,4 +192,47 @@ fn relabel(ctx: &QueryContext, func: &MapFn, input: &Rows) -> Result<Rows> {
         out.push(o, input.ts[k], input.vals[k]);
     }
     Ok(out)
+}
+
+/// `PromMap`, `PromConst`, `PromTime`: per-sample functions of one vector (or of
+/// nothing: a constant or `time()` at every step).
+#[derive(Debug)]
+pub(crate) struct MapKernel {
+    pub(super) op: PromOp,
+}
+
+impl Kernel for MapKernel {
+    fn op(&self) -> &PromOp {
+        &self.op
+    }
+
+    fn run<'a>(&'a self, io: &'a Io, _partition: usize) -> BoxFuture<'a, Result<Output>> {
+        async move {
+            let ctx = &io.ctx;
+            match &self.op {
+                PromOp::Const { grid, value } => {
+                    let mut out = Rows::charged(&ctx.budget, grid.len())?;
+                    for t in grid.steps() {
+                        out.push(SCALAR_SERIES, t, value.get());
+                    }
+                    Ok(Output::Rows(out))
+                }
+                PromOp::Time { grid } => {
+                    let mut out = Rows::charged(&ctx.budget, grid.len())?;
+                    for t in grid.steps() {
+                        out.push(SCALAR_SERIES, t, t as f64 / 1e3);
+                    }
+                    Ok(Output::Rows(out))
+                }
+                PromOp::Map { grid, func, args } => {
+                    with_inputs(io, |inputs| {
+                        map(ctx, *grid, func, args, std::mem::take(inputs))
+                    })
+                    .await
+                }
+                _ => Ok(Output::Rows(Rows::default())),
+            }
+        }
+        .boxed()
+    }
 }

@@ -1,18 +1,17 @@
-//! Reading a selection in parts: the matching series are listed, interned in label order
-//! and cut into label ranges that are read from storage and run through a per-series
-//! kernel concurrently (one task per part, as many at a time as the runtime has workers),
-//! each part holding only its own raw samples, charged to the query's budget while held.
-//! The parts' outputs are concatenated in label order, so the answer is the one a single
-//! pass gives. The kernels themselves live in `select`.
+//! Reading a selection in parts ([`Scan`]): the matching series are listed, interned in
+//! label order and cut into label ranges, one per partition of the node that reads them;
+//! each part is read from storage and run through a per-series kernel, holding only its own
+//! raw samples, charged to the query's budget while held. The parts' outputs concatenated
+//! in partition order are what a single pass gives. The kernels themselves live in
+//! `select`.
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use strata_storage::{Labels, Matcher, SeriesRange, SeriesSamples};
 
 use super::select::storage_matchers;
 use crate::error::Result;
-use crate::memory::{POINT_BYTES, SAMPLE_BYTES};
+use crate::memory::SAMPLE_BYTES;
 use crate::model::{QueryContext, Rows};
 
 /// Reusable buffers of a kernel.
@@ -66,8 +65,6 @@ pub(super) struct Selection {
     ms: Arc<Vec<Matcher>>,
     pub(super) known: Arc<Interned>,
     pub(super) ranges: Vec<SeriesRange>,
-    /// The runtime's workers: parts read at a time.
-    workers: usize,
 }
 
 impl Selection {
@@ -94,110 +91,155 @@ impl Selection {
             .min(labels.len() / MIN_PART_SERIES)
             .min(2 * workers)
             .max(1);
-        let parts = if workers > 1 { parts } else { 1 };
+        let parts = match ctx.parts {
+            Some(n) => n.max(1),
+            None if workers > 1 => parts,
+            None => 1,
+        };
         let ranges = SeriesRange::split(&labels, parts);
         Ok(Selection {
             ms,
             known: Arc::new(Interned { labels, ids }),
             ranges,
-            workers,
         })
     }
+}
 
-    /// The selection as one part.
-    pub(super) fn whole(
-        self,
-        ctx: &Arc<QueryContext>,
+/// A selection read by a node in partitions: listed and cut into label ranges when the
+/// physical plan is made (so the partition count is known to DataFusion), or, for a node
+/// decoded from another process's plan, listed when first read and cut into the same
+/// number of ranges.
+pub(crate) struct Scan {
+    matchers: Vec<(String, String, String)>,
+    mint: i64,
+    maxt: i64,
+    drop_name: bool,
+    parts: usize,
+    sel: tokio::sync::OnceCell<Selection>,
+}
+
+impl std::fmt::Debug for Scan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} parts", self.parts)
+    }
+}
+
+impl Scan {
+    /// Lists the selection now and cuts it into parts.
+    pub(super) async fn plan(
+        ctx: &QueryContext,
+        matchers: &[(String, String, String)],
         mint: i64,
         maxt: i64,
         drop_name: bool,
-    ) -> Part {
-        Part {
-            ctx: ctx.clone(),
-            ms: self.ms,
+    ) -> Result<Scan> {
+        let sel = if mint > maxt {
+            None
+        } else {
+            Some(Selection::plan(ctx, matchers, mint, maxt, drop_name).await?)
+        };
+        Ok(Scan {
+            matchers: matchers.to_vec(),
             mint,
             maxt,
-            range: SeriesRange::default(),
-            known: self.known,
             drop_name,
+            parts: sel.as_ref().map_or(1, |s| s.ranges.len().max(1)),
+            sel: sel.map_or_else(tokio::sync::OnceCell::new, |s| {
+                tokio::sync::OnceCell::new_with(Some(s))
+            }),
+        })
+    }
+
+    /// A scan of `parts` parts whose series are listed when first read.
+    pub(super) fn later(
+        matchers: &[(String, String, String)],
+        mint: i64,
+        maxt: i64,
+        drop_name: bool,
+        parts: usize,
+    ) -> Scan {
+        Scan {
+            matchers: matchers.to_vec(),
+            mint,
+            maxt,
+            drop_name,
+            parts: parts.max(1),
+            sel: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The number of parts.
+    pub(super) fn parts(&self) -> usize {
+        self.parts
+    }
+
+    /// The series of the selection, when already listed.
+    pub(super) fn listed(&self) -> Option<&[Labels]> {
+        self.sel.get().map(|s| &s.known.labels[..])
+    }
+
+    /// The series of the whole selection, in label order (listed if not yet).
+    pub(super) async fn selection(&self, ctx: &QueryContext) -> Result<Option<&Selection>> {
+        if self.mint > self.maxt {
+            return Ok(None);
+        }
+        let sel = self
+            .sel
+            .get_or_try_init(|| async {
+                let ms = Arc::new(storage_matchers(&self.matchers)?);
+                let labels = ctx.db.series(&ms, self.mint, self.maxt).await?;
+                let ids = ctx.registry.intern_all(&labels, self.drop_name);
+                let ranges = SeriesRange::split(&labels, self.parts);
+                Ok::<_, crate::error::EngineError>(Selection {
+                    ms,
+                    known: Arc::new(Interned { labels, ids }),
+                    ranges,
+                })
+            })
+            .await?;
+        Ok(Some(sel))
+    }
+
+    /// Part `p` of the selection (`None`: nothing to read there).
+    pub(super) async fn part(&self, ctx: &Arc<QueryContext>, p: usize) -> Result<Option<Part>> {
+        let Some(sel) = self.selection(ctx).await? else {
+            return Ok(None);
+        };
+        let range = match sel.ranges.len() {
+            0 | 1 if p == 0 => SeriesRange::default(),
+            _ => match sel.ranges.get(p) {
+                Some(r) => r.clone(),
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(Part {
+            ctx: ctx.clone(),
+            ms: sel.ms.clone(),
+            mint: self.mint,
+            maxt: self.maxt,
+            range,
+            known: sel.known.clone(),
+            drop_name: self.drop_name,
+        }))
+    }
+
+    /// Part `p` run through `kernel` (no rows where the part is empty), and the number of
+    /// series read.
+    pub(super) async fn run(
+        &self,
+        ctx: &Arc<QueryContext>,
+        p: usize,
+        room: Room,
+        kernel: Arc<SeriesKernel>,
+    ) -> Result<(Rows, usize)> {
+        match self.part(ctx, p).await? {
+            Some(part) => part.run(room, kernel).await,
+            None => Ok((Rows::default(), 0)),
         }
     }
 }
 
-/// Reads the selection and runs `kernel` over each series, in parts: the matching series are
-/// cut into label ranges read and processed concurrently (one task per part, as many at a
-/// time as the runtime has workers), and the outputs are concatenated in label order, so
-/// the result is the one a single pass gives. Series ids are interned in label order first
-/// (with their name-dropped twins when `drop_name`), so ids follow label order too.
-pub(super) async fn read_parts(
-    ctx: &Arc<QueryContext>,
-    matchers: &[(String, String, String)],
-    mint: i64,
-    maxt: i64,
-    drop_name: bool,
-    room: Room,
-    kernel: Arc<SeriesKernel>,
-) -> Result<Rows> {
-    if mint > maxt {
-        return Ok(Rows::default());
-    }
-    let sel = Selection::plan(ctx, matchers, mint, maxt, drop_name).await?;
-    run_parts(ctx, sel, mint, maxt, drop_name, room, kernel).await
-}
-
-/// Runs `kernel` over the parts of a planned selection (see [`read_parts`]).
-pub(super) async fn run_parts(
-    ctx: &Arc<QueryContext>,
-    sel: Selection,
-    mint: i64,
-    maxt: i64,
-    drop_name: bool,
-    room: Room,
-    kernel: Arc<SeriesKernel>,
-) -> Result<Rows> {
-    if sel.ranges.len() <= 1 {
-        return sel
-            .whole(ctx, mint, maxt, drop_name)
-            .run(room, kernel)
-            .await;
-    }
-    let Selection {
-        ms,
-        known,
-        ranges,
-        workers,
-    } = sel;
-    let mut results = futures::stream::iter(ranges)
-        .map(|range| {
-            let part = Part {
-                ctx: ctx.clone(),
-                ms: ms.clone(),
-                mint,
-                maxt,
-                range,
-                known: known.clone(),
-                drop_name,
-            };
-            crate::compute::Spawned::new(part.run(room, kernel.clone()))
-        })
-        .buffered(workers);
-    let mut done = Vec::new();
-    while let Some(r) = results.next().await {
-        done.push(
-            r.map_err(|e| crate::error::EngineError::Exec(format!("query task failed: {e}")))??,
-        );
-    }
-    // One allocation for the concatenation; each part is given back once copied.
-    let mut out = Rows::charged(&ctx.budget, done.iter().map(Rows::len).sum())?;
-    for rows in done {
-        let room = rows.charged_rows();
-        out.append(rows);
-        ctx.budget.release(room, POINT_BYTES);
-    }
-    Ok(out)
-}
-
-/// One part of [`read_parts`].
+/// One label range of a [`Scan`].
 pub(super) struct Part {
     ctx: Arc<QueryContext>,
     ms: Arc<Vec<Matcher>>,
@@ -209,8 +251,10 @@ pub(super) struct Part {
 }
 
 impl Part {
-    async fn run(self, room: Room, kernel: Arc<SeriesKernel>) -> Result<Rows> {
+    /// The part's rows through `kernel`, and the number of series read.
+    pub(super) async fn run(self, room: Room, kernel: Arc<SeriesKernel>) -> Result<(Rows, usize)> {
         let (series, raw) = self.read().await?;
+        let n = series.len();
         // Room for the most the kernel can emit; rows are charged as they are written.
         let bound = match room {
             Room::Steps(n) => series.len().saturating_mul(n),
@@ -224,7 +268,7 @@ impl Part {
         })?;
         ctx.budget.release(raw, SAMPLE_BYTES);
         out.settle(&ctx.budget);
-        Ok(out)
+        Ok((out, n))
     }
 
     /// The part's series with their samples and how many there are, charged to the

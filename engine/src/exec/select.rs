@@ -9,7 +9,7 @@ use std::sync::Arc;
 use datafusion::common::HashSet;
 use strata_storage::{MatchOp, Matcher, SeriesSamples};
 
-use super::parts::{Room, Scratch, Selection, SeriesKernel, read_parts, run_parts};
+use super::parts::{Part, Room, Scratch, SeriesKernel};
 use crate::error::Result;
 use crate::functions::format_g;
 use crate::functions::range::{self, RangeFn, Window};
@@ -18,7 +18,7 @@ use crate::model::{Grid, QueryContext, Rows, is_stale};
 use crate::plan::Extend;
 
 /// Where an instant lookup happens.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct InstantSpec {
     pub grid: Grid,
     pub lookback: i64,
@@ -29,7 +29,7 @@ pub(super) struct InstantSpec {
 }
 
 /// What a range node computes.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(super) struct RangeSpec {
     pub grid: Grid,
     pub width: i64,
@@ -202,16 +202,9 @@ pub(super) fn instant(ctx: &QueryContext, input: &mut Rows, s: &InstantSpec) -> 
     Ok(out)
 }
 
-/// Fused selector + instant lookup.
-pub(super) async fn select_instant(
-    ctx: &Arc<QueryContext>,
-    matchers: &[(String, String, String)],
-    mint: i64,
-    maxt: i64,
-    s: &InstantSpec,
-) -> Result<Rows> {
-    let room = Room::Steps(s.grid.len());
-    read_parts(ctx, matchers, mint, maxt, false, room, instant_kernel(*s)).await
+/// The room and per-series kernel of an instant lookup read straight from storage.
+pub(super) fn instant_reader(s: &InstantSpec) -> (Room, Arc<SeriesKernel>) {
+    (Room::Steps(s.grid.len()), instant_kernel(*s))
 }
 
 /// The per-series kernel of an instant lookup.
@@ -222,37 +215,21 @@ fn instant_kernel(s: InstantSpec) -> Arc<SeriesKernel> {
     })
 }
 
-/// Fused selector + instant lookup + aggregation (`max by (job) (metric{…})`). A selection
-/// read in one part folds each series' values into the aggregation as it is read, so the
-/// instant vector never exists as rows (building them, handing them on and walking them
-/// again was a fifth of a small dashboard query's CPU); a larger selection is read in
-/// parts, as [`select_instant`] does, and its rows are returned for the caller to aggregate
-/// (`None`: everything went into `fold`).
-pub(super) async fn select_instant_fold(
+/// Instant lookup + aggregation of one part read from storage (`max by (job) (metric{…})`):
+/// each series' values are folded into the aggregation as it is read, so the instant vector
+/// never exists as rows (building them, handing them on and walking them again was a fifth
+/// of a small dashboard query's CPU).
+pub(super) async fn fold_part(
     ctx: &Arc<QueryContext>,
-    matchers: &[(String, String, String)],
-    mint: i64,
-    maxt: i64,
+    part: Part,
     s: &InstantSpec,
     fold: &mut super::aggregate::Fold<'_>,
-) -> Result<Option<Rows>> {
-    if mint > maxt {
-        return Ok(None);
-    }
-    let sel = Selection::plan(ctx, matchers, mint, maxt, false).await?;
-    let small = sel.known.labels.len().saturating_mul(s.grid.len()) <= 1 << 20;
-    if sel.ranges.len() > 1 || !small {
-        let kernel = instant_kernel(*s);
-        let room = Room::Steps(s.grid.len());
-        return Ok(Some(
-            run_parts(ctx, sel, mint, maxt, false, room, kernel).await?,
-        ));
-    }
-    let part = sel.whole(ctx, mint, maxt, false);
+) -> Result<usize> {
     let (series, raw) = part.read().await?;
+    let n = series.len();
     let mut sc = Scratch::default();
     let mut one = Rows::charged(&ctx.budget, s.grid.len())?;
-    part.walk(series, |id, _out_id, samples| {
+    let r = part.walk(series, |id, _out_id, samples| {
         sc.split(samples);
         one.clear();
         instant_one(&ctx.budget, id, &sc.ts, &sc.vals, s, &mut one)?;
@@ -263,10 +240,10 @@ pub(super) async fn select_instant_fold(
             }
         }
         Ok(())
-    })?;
+    });
     ctx.budget.release(raw, SAMPLE_BYTES);
     one.release_to(&ctx.budget);
-    Ok(None)
+    r.map(|()| n)
 }
 
 /// The range function over the windows `(ref − range, ref]` of one series (stale markers
@@ -459,15 +436,8 @@ pub(super) fn range(ctx: &QueryContext, input: &mut Rows, s: &RangeSpec) -> Resu
     Ok(out)
 }
 
-/// Fused selector + range function.
-pub(super) async fn select_range(
-    ctx: &Arc<QueryContext>,
-    matchers: &[(String, String, String)],
-    mint: i64,
-    maxt: i64,
-    s: &RangeSpec,
-) -> Result<Rows> {
-    let drop_name = !s.func.keeps_name();
+/// The room and per-series kernel of a range function read straight from storage.
+pub(super) fn range_reader(s: &RangeSpec) -> (Room, Arc<SeriesKernel>) {
     let room = if s.func == RangeFn::Raw {
         Room::Samples
     } else {
@@ -481,5 +451,5 @@ pub(super) async fn select_range(
         }
         range_one(ctx, id, out_id, &sc.ts, &sc.vals, &s, &mut sc.resets, out)
     });
-    read_parts(ctx, matchers, mint, maxt, drop_name, room, kernel).await
+    (room, kernel)
 }

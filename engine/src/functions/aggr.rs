@@ -4,6 +4,21 @@ use strata_grammar::AggregateOp;
 
 use super::{kahan_inc, quantile};
 
+/// The fixed-size state of an [`Acc`] (see [`Acc::state`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccState {
+    /// Sum, extreme or sum of squared deviations.
+    pub value: f64,
+    /// Kahan compensation.
+    pub kahan: f64,
+    /// Running mean.
+    pub mean: f64,
+    /// Values seen.
+    pub count: f64,
+    /// The mean is kept incrementally (the sum overflowed).
+    pub incremental: bool,
+}
+
 /// Running state of one group at one step.
 #[derive(Clone, Debug)]
 pub struct Acc {
@@ -81,6 +96,98 @@ impl Acc {
         }
     }
 
+    /// Whether a group of `op` can be accumulated in parts and the parts merged
+    /// ([`Acc::merge`]): every operator that keeps a fixed-size state.
+    pub fn merges(op: AggregateOp) -> bool {
+        matches!(
+            op,
+            AggregateOp::Sum
+                | AggregateOp::Avg
+                | AggregateOp::Count
+                | AggregateOp::Min
+                | AggregateOp::Max
+                | AggregateOp::Group
+                | AggregateOp::Stddev
+                | AggregateOp::Stdvar
+        )
+    }
+
+    /// The state of a group that [`Acc::merges`]: value, Kahan compensation, mean, count
+    /// and whether the mean is incremental.
+    pub fn state(&self) -> AccState {
+        AccState {
+            value: self.value,
+            kahan: self.kahan,
+            mean: self.mean,
+            count: self.count,
+            incremental: self.incremental,
+        }
+    }
+
+    /// A group from its [`AccState`].
+    pub fn from_state(s: AccState) -> Acc {
+        Acc {
+            value: s.value,
+            kahan: s.kahan,
+            mean: s.mean,
+            count: s.count,
+            incremental: s.incremental,
+            values: Vec::new(),
+        }
+    }
+
+    /// Merges the state of the same group accumulated over other series (an operator
+    /// that [`Acc::merges`]): the result is the one of one pass over both, up to rounding
+    /// (sums stay Kahan-compensated; variances merge by Chan's formula).
+    pub fn merge(&mut self, op: AggregateOp, o: &Acc) {
+        match op {
+            AggregateOp::Sum => {
+                let (v, c) = kahan_inc(o.value, self.value, self.kahan);
+                self.value = v;
+                self.kahan = if v.is_infinite() { 0.0 } else { c + o.kahan };
+            }
+            AggregateOp::Avg => {
+                let n = self.count + o.count;
+                if !self.incremental && !o.incremental {
+                    let (v, c) = kahan_inc(o.value, self.value, self.kahan);
+                    if !v.is_infinite() {
+                        (self.value, self.kahan, self.count) = (v, c + o.kahan, n);
+                        return;
+                    }
+                }
+                let mean = |a: &Acc| {
+                    if a.incremental {
+                        a.mean + a.kahan
+                    } else {
+                        a.value / a.count + a.kahan / a.count
+                    }
+                };
+                let (ma, mb) = (mean(self), mean(o));
+                self.mean = if ma.is_infinite() || mb.is_infinite() {
+                    ma + mb
+                } else {
+                    ma * (self.count / n) + mb * (o.count / n)
+                };
+                (self.kahan, self.count, self.incremental) = (0.0, n, true);
+            }
+            AggregateOp::Count => self.count += o.count,
+            AggregateOp::Min if (self.value > o.value || self.value.is_nan()) => {
+                self.value = o.value;
+            }
+            AggregateOp::Max if (self.value < o.value || self.value.is_nan()) => {
+                self.value = o.value;
+            }
+            AggregateOp::Stddev | AggregateOp::Stdvar => {
+                let n = self.count + o.count;
+                let delta = o.mean - self.mean;
+                self.value += o.value + delta * delta * self.count * o.count / n;
+                self.mean += delta * o.count / n;
+                self.count = n;
+            }
+            _ => {}
+        }
+    }
+
     /// The group's result; `q` is the quantile parameter.
     pub fn finish(&mut self, op: AggregateOp, q: f64) -> f64 {
         match op {
@@ -124,5 +231,48 @@ mod tests {
         assert_eq!(run(AggregateOp::Stdvar, &v), 1.25);
         assert_eq!(run(AggregateOp::Quantile, &v), 2.5);
         assert_eq!(run(AggregateOp::Avg, &[f64::MAX, f64::MAX]), f64::MAX);
+    }
+
+    /// Any split of the values into two runs, merged, gives what one pass gives.
+    #[test]
+    fn merged_parts_equal_one_pass() {
+        let sets: [&[f64]; 5] = [
+            &[1.0, 2.0, 3.0, 4.0, 10.5, -3.25],
+            &[1e308, 1e308, -5.0, 7.0],
+            &[f64::INFINITY, 1.0, 2.0, 3.0],
+            &[f64::NAN, 1.0, 2.0],
+            &[0.1, 0.2, 0.3, 1e-17, 5.0, 6.0, 7.0],
+        ];
+        let ops = [
+            AggregateOp::Sum,
+            AggregateOp::Avg,
+            AggregateOp::Count,
+            AggregateOp::Min,
+            AggregateOp::Max,
+            AggregateOp::Group,
+            AggregateOp::Stddev,
+            AggregateOp::Stdvar,
+        ];
+        for v in sets {
+            for op in ops {
+                let whole = run(op, v);
+                for cut in 1..v.len() {
+                    let part = |xs: &[f64]| {
+                        let mut a = Acc::new(op, xs[0]);
+                        for &x in &xs[1..] {
+                            a.add(op, x);
+                        }
+                        Acc::from_state(a.state())
+                    };
+                    let mut a = part(&v[..cut]);
+                    a.merge(op, &part(&v[cut..]));
+                    let merged = a.finish(op, 0.5);
+                    let same = (whole.is_nan() && merged.is_nan())
+                        || whole == merged
+                        || (whole - merged).abs() <= 1e-9 * whole.abs().max(merged.abs());
+                    assert!(same, "{op:?} of {v:?} cut at {cut}: {whole} vs {merged}");
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,305 @@
+//! The read operators: the selector (raw samples of matching series), the instant-vector
+//! lookup and the range-window functions. An instant or range node whose input is a
+//! selector reads it itself, one label-range part per partition: each series goes from
+//! storage through the kernel without the raw samples ever being a relation, and the parts
+//! run on every worker (or, later, on other nodes). Over any other input (a subquery) they
+//! take the input's rows.
+
+use std::sync::Arc;
+
+use datafusion::physical_plan::ExecutionPlan;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::node::{Io, Kernel, Output, as_op, with_inputs};
+use super::parts::Scan;
+use super::scalar_values;
+use super::select::{self, InstantSpec, RangeSpec};
+use strata_storage::Labels;
+
+use super::aggregate::group_labels;
+use crate::error::Result;
+use crate::model::QueryContext;
+use crate::plan::PromOp;
+
+/// A selector's matchers `(name, op, value)` and its inclusive time bounds.
+type SelectorSpec<'a> = (&'a [(String, String, String)], i64, i64);
+
+/// `PromSelector`: raw samples of matching series in `[mint, maxt]`, stale markers kept.
+/// Under an instant or range node it is only the description of what that node reads.
+#[derive(Debug)]
+pub(crate) struct SelectorKernel {
+    pub(super) op: PromOp,
+}
+
+impl SelectorKernel {
+    /// The matchers and bounds.
+    pub(super) fn spec(&self) -> Option<SelectorSpec<'_>> {
+        match &self.op {
+            PromOp::Selector {
+                matchers,
+                mint,
+                maxt,
+            } => Some((matchers, *mint, *maxt)),
+            _ => None,
+        }
+    }
+}
+
+impl Kernel for SelectorKernel {
+    fn op(&self) -> &PromOp {
+        &self.op
+    }
+
+    fn run<'a>(&'a self, io: &'a Io, _partition: usize) -> BoxFuture<'a, Result<Output>> {
+        async move {
+            let Some((m, mint, maxt)) = self.spec() else {
+                return Ok(Output::Rows(Default::default()));
+            };
+            select::selector(&io.ctx, m, mint, maxt)
+                .await
+                .map(Output::Rows)
+        }
+        .boxed()
+    }
+}
+
+/// The selector a read node's only input is, if it is one.
+pub(super) fn selector_input(children: &[Arc<dyn ExecutionPlan>]) -> Option<&SelectorKernel> {
+    match children {
+        [c] => as_op::<SelectorKernel>(c).map(|n| n.kernel().as_ref()),
+        _ => None,
+    }
+}
+
+/// Plans the scan of the selector below a read node (`None`: the input is not a selector).
+pub(super) async fn plan_scan(
+    ctx: &QueryContext,
+    children: &[Arc<dyn ExecutionPlan>],
+    drop_name: bool,
+) -> Result<Option<Arc<Scan>>> {
+    match selector_input(children).and_then(SelectorKernel::spec) {
+        Some((m, mint, maxt)) => Ok(Some(Arc::new(
+            Scan::plan(ctx, m, mint, maxt, drop_name).await?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// A scan of `parts` parts of the selector below a decoded read node, listed when read.
+pub(super) fn later_scan(
+    children: &[Arc<dyn ExecutionPlan>],
+    drop_name: bool,
+    parts: Option<usize>,
+) -> Option<Arc<Scan>> {
+    let (m, mint, maxt) = selector_input(children).and_then(SelectorKernel::spec)?;
+    Some(Arc::new(Scan::later(
+        m,
+        mint,
+        maxt,
+        drop_name,
+        parts.unwrap_or(1),
+    )))
+}
+
+/// `PromInstantVector`: the instant-vector lookup at each step (lookback, staleness,
+/// `smoothed`, `timestamp()`).
+#[derive(Debug)]
+pub(crate) struct InstantKernel {
+    pub(super) op: PromOp,
+    pub(super) spec: InstantSpec,
+    /// The selection it reads itself, when its input is a selector.
+    pub(super) scan: Option<Arc<Scan>>,
+}
+
+impl InstantKernel {
+    /// The lookup of `op` (an `Instant` operator), reading `scan` if given.
+    pub(super) fn new(op: PromOp, scan: Option<Arc<Scan>>) -> Option<Self> {
+        let PromOp::Instant {
+            grid,
+            lookback,
+            offset,
+            at,
+            sample_ts,
+            smoothed,
+        } = &op
+        else {
+            return None;
+        };
+        let spec = InstantSpec {
+            grid: *grid,
+            lookback: *lookback,
+            offset: *offset,
+            at: *at,
+            sample_ts: *sample_ts,
+            smoothed: *smoothed,
+        };
+        Some(InstantKernel { op, spec, scan })
+    }
+}
+
+impl Kernel for InstantKernel {
+    fn op(&self) -> &PromOp {
+        &self.op
+    }
+
+    fn detail(&self) -> String {
+        self.scan
+            .as_ref()
+            .map_or_else(String::new, |s| format!("reads {s:?}"))
+    }
+
+    fn partitions(&self, _children: &[Arc<dyn ExecutionPlan>]) -> usize {
+        self.scan.as_ref().map_or(1, |s| s.parts())
+    }
+
+    fn run<'a>(&'a self, io: &'a Io, partition: usize) -> BoxFuture<'a, Result<Output>> {
+        async move {
+            match &self.scan {
+                Some(scan) => {
+                    let (room, kernel) = select::instant_reader(&self.spec);
+                    let (rows, n) = scan.run(&io.ctx, partition, room, kernel).await?;
+                    io.series_read(n);
+                    Ok(Output::Rows(rows))
+                }
+                None => {
+                    with_inputs(io, |inputs| {
+                        select::instant(&io.ctx, &mut inputs[0], &self.spec)
+                    })
+                    .await
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+/// `PromRangeWindow`: a range function over the windows `(t − range, t]` of each step
+/// (`rate`, `*_over_time`, …, and the raw matrix of a range query's selector).
+#[derive(Debug)]
+pub(crate) struct RangeKernel {
+    pub(super) op: PromOp,
+    pub(super) spec: RangeSpec,
+    /// The selection it reads itself, when its input is a selector.
+    pub(super) scan: Option<Arc<Scan>>,
+}
+
+impl RangeKernel {
+    /// The window function of `op` (a `Range` operator), reading `scan` if given.
+    pub(super) fn new(op: PromOp, scan: Option<Arc<Scan>>) -> Option<Self> {
+        let PromOp::Range {
+            grid,
+            range,
+            offset,
+            at,
+            func,
+            p0,
+            p1,
+            counter_check,
+            pos,
+            ext,
+            params: _,
+        } = &op
+        else {
+            return None;
+        };
+        let spec = RangeSpec {
+            grid: *grid,
+            width: *range,
+            offset: *offset,
+            at: *at,
+            func: *func,
+            p: [p0.get(), p1.get()],
+            counter_check: *counter_check,
+            pos: Arc::from(pos.as_str()),
+            ext: *ext,
+            per_step: None,
+        };
+        Some(RangeKernel { op, spec, scan })
+    }
+
+    /// Whether the output keeps the metric name.
+    pub(super) fn drops_name(op: &PromOp) -> bool {
+        matches!(op, PromOp::Range { func, .. } if !func.keeps_name())
+    }
+}
+
+impl Kernel for RangeKernel {
+    fn op(&self) -> &PromOp {
+        &self.op
+    }
+
+    fn detail(&self) -> String {
+        self.scan
+            .as_ref()
+            .map_or_else(String::new, |s| format!("reads {s:?}"))
+    }
+
+    fn partitions(&self, _children: &[Arc<dyn ExecutionPlan>]) -> usize {
+        self.scan.as_ref().map_or(1, |s| s.parts())
+    }
+
+    fn run<'a>(&'a self, io: &'a Io, partition: usize) -> BoxFuture<'a, Result<Output>> {
+        async move {
+            if let Some(scan) = &self.scan {
+                let (room, kernel) = select::range_reader(&self.spec);
+                let (rows, n) = scan.run(&io.ctx, partition, room, kernel).await?;
+                io.series_read(n);
+                return Ok(Output::Rows(rows));
+            }
+            let PromOp::Range { params, grid, .. } = &self.op else {
+                return Ok(Output::Rows(Default::default()));
+            };
+            with_inputs(io, |inputs| {
+                let mut s = self.spec.clone();
+                if !params.is_empty() {
+                    // Parameters evaluated per step (input 0 is the range's own input).
+                    let values: Vec<Vec<f64>> = params
+                        .iter()
+                        .map(|a| scalar_values(*a, inputs, *grid))
+                        .collect();
+                    s.per_step = Some(Arc::new(
+                        (0..grid.len())
+                            .map(|k| [values[0][k], values.get(1).map_or(0.0, |v| v[k])])
+                            .collect(),
+                    ));
+                }
+                select::range(&io.ctx, &mut inputs[0], &s)
+            })
+            .await
+        }
+        .boxed()
+    }
+}
+
+/// The scan of a read node, if it reads a selection itself.
+fn scan_of(plan: &Arc<dyn ExecutionPlan>) -> Option<&Arc<Scan>> {
+    as_op::<InstantKernel>(plan)
+        .and_then(|n| n.kernel().scan.as_ref())
+        .or_else(|| as_op::<RangeKernel>(plan).and_then(|n| n.kernel().scan.as_ref()))
+}
+
+/// Whether an aggregation by `grouping` (`without`) over `children` is worth splitting into
+/// partial aggregations per partition and a final merge: the input is a read of a selection
+/// in several parts, and the per-group, per-step state of the groups its series fall into
+/// stays small (each partial table may hold every group at every step).
+pub(super) fn splits_into_groups(
+    children: &[Arc<dyn ExecutionPlan>],
+    grouping: &[String],
+    without: bool,
+    steps: usize,
+) -> bool {
+    let [c] = children else { return false };
+    let Some(scan) = scan_of(c) else { return false };
+    if scan.parts() < 2 {
+        return false;
+    }
+    let Some(listed) = scan.listed() else {
+        return false;
+    };
+    let groups: std::collections::HashSet<Labels> = listed
+        .iter()
+        .map(|l| group_labels(l, grouping, without))
+        .collect();
+    groups.len().saturating_mul(steps) <= 1 << 20
+}
