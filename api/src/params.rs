@@ -209,8 +209,8 @@ pub(crate) fn parse_selector(s: &str) -> Result<Vec<Matcher>, ApiError> {
         let op = match m.op {
             GMatchOp::Equal => MatchOp::Equal,
             GMatchOp::NotEqual => MatchOp::NotEqual,
-            GMatchOp::Regex => MatchOp::RegexMatch,
-            GMatchOp::NotRegex => MatchOp::RegexNoMatch,
+            GMatchOp::Regex => MatchOp::Regex,
+            GMatchOp::NotRegex => MatchOp::NotRegex,
         };
         out.push(
             Matcher::new(op, m.name.clone(), m.value.clone())

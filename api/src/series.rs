@@ -46,7 +46,7 @@ async fn matching(
         if require_match {
             return Err(ApiError::BadData("no match[] parameter provided".into()));
         }
-        selectors.push(vec![Matcher::new(MatchOp::RegexMatch, METRIC_NAME, ".+")?]);
+        selectors.push(vec![Matcher::new(MatchOp::Regex, METRIC_NAME, ".+")?]);
     }
     let mut set: BTreeSet<Labels> = BTreeSet::new();
     for sel in &selectors {

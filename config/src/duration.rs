@@ -12,16 +12,6 @@ use serde::{Deserialize, Serialize, Serializer};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration(std::time::Duration);
 
-const UNITS: [(&str, u64); 7] = [
-    ("y", 365 * 24 * 60 * 60 * 1000),
-    ("w", 7 * 24 * 60 * 60 * 1000),
-    ("d", 24 * 60 * 60 * 1000),
-    ("h", 60 * 60 * 1000),
-    ("m", 60 * 1000),
-    ("s", 1000),
-    ("ms", 1),
-];
-
 impl Duration {
     /// The zero duration (Prometheus treats it as "unset" in most places).
     pub const ZERO: Duration = Duration(std::time::Duration::ZERO);
@@ -51,40 +41,15 @@ impl Duration {
         self.0.is_zero()
     }
 
-    /// Parses a Prometheus duration string.
+    /// Parses a Prometheus duration string (`model.ParseDuration`).
     pub fn parse(s: &str) -> Result<Self, String> {
-        let invalid = || format!("not a valid duration string: {s:?}");
-        if s == "0" {
-            return Ok(Duration::ZERO);
-        }
-        if s.is_empty() {
-            return Err(invalid());
-        }
-        let mut rest = s;
-        let mut total: u64 = 0;
-        let mut next_unit = 0usize;
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(invalid());
+        match strata_vocab::duration::parse_ms(s) {
+            Ok(ms) => Ok(Duration::from_millis(ms.max(0) as u64)),
+            Err(strata_vocab::duration::DurationError::Empty) => {
+                Err(format!("not a valid duration string: {s:?}"))
             }
-            let n: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-            rest = &rest[digits..];
-            let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
-            let unit = &rest[..unit_len];
-            rest = &rest[unit_len..];
-            let pos = UNITS[next_unit..]
-                .iter()
-                .position(|(u, _)| *u == unit)
-                .ok_or_else(invalid)?;
-            let mult = UNITS[next_unit + pos].1;
-            next_unit += pos + 1;
-            total = n
-                .checked_mul(mult)
-                .and_then(|v| total.checked_add(v))
-                .ok_or_else(|| format!("duration out of range: {s:?}"))?;
+            Err(e) => Err(e.to_string()),
         }
-        Ok(Duration::from_millis(total))
     }
 }
 
@@ -107,20 +72,11 @@ impl FromStr for Duration {
     }
 }
 
+/// Prometheus's `model.Duration.String()`: years and weeks only when exact (`90d`).
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ms = self.as_millis();
-        if ms == 0 {
-            return f.write_str("0s");
-        }
-        for (unit, mult) in UNITS {
-            let v = ms / mult;
-            if v > 0 {
-                write!(f, "{v}{unit}")?;
-                ms -= v * mult;
-            }
-        }
-        Ok(())
+        let ms = i64::try_from(self.as_millis()).unwrap_or(i64::MAX);
+        f.write_str(&strata_vocab::duration::format_ms(ms))
     }
 }
 

@@ -118,13 +118,14 @@ pub struct RelabelRegex {
 }
 
 impl RelabelRegex {
-    /// Compiles `source` anchored as `^(?:source)$`.
+    /// Compiles `source` anchored as Prometheus's `relabel.NewRegexp` does,
+    /// `^(?s:source)$` (literal braces as RE2 reads them).
     pub fn new(source: &str) -> Result<Self, String> {
-        let compiled = Regex::new(&format!("^(?:{source})$")).map_err(|e| {
-            let detail = e.to_string();
-            let detail = detail.lines().last().unwrap_or_default().trim();
-            let detail = detail.strip_prefix("error: ").unwrap_or(detail);
-            format!("invalid regex {source:?}: {detail}")
+        let compiled = strata_vocab::pattern::compile_anchored(source).map_err(|e| {
+            format!(
+                "invalid regex {source:?}: {}",
+                strata_vocab::pattern::error_detail(&e)
+            )
         })?;
         Ok(RelabelRegex {
             source: source.to_owned(),

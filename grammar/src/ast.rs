@@ -74,41 +74,7 @@ pub struct NumberLiteral {
     pub duration: bool,
 }
 
-/// Label matching operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatchOp {
-    /// `=`
-    Equal,
-    /// `!=`
-    NotEqual,
-    /// `=~`
-    Regex,
-    /// `!~`
-    NotRegex,
-}
-
-impl MatchOp {
-    /// The operator as written in PromQL.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchOp::Equal => "=",
-            MatchOp::NotEqual => "!=",
-            MatchOp::Regex => "=~",
-            MatchOp::NotRegex => "!~",
-        }
-    }
-}
-
-/// A label matcher (`job="api"`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Matcher {
-    /// Label name.
-    pub name: String,
-    /// Operator.
-    pub op: MatchOp,
-    /// Value (a regular expression for `=~` / `!~`).
-    pub value: String,
-}
+pub use strata_vocab::matcher::{LabelMatcher as Matcher, MatchOp};
 
 /// The `@` modifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

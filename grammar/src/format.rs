@@ -2,7 +2,13 @@
 //! (`printer.go`): `sum by (job) (rate(x[5m]))`, sorted label matchers,
 //! `@ 10.000`, durations like `1h30m`, Go-style string quoting.
 
-use std::fmt::{self, Display, Formatter, Write as _};
+use std::fmt::{self, Display, Formatter};
+
+pub use strata_vocab::duration::format_ms as format_duration_ms;
+pub use strata_vocab::float::format_f as format_float;
+use strata_vocab::float::format_g as format_float_v;
+pub use strata_vocab::name::{is_legacy_label_name, is_legacy_metric_name};
+pub use strata_vocab::quote::{format_label_name, quote_string};
 
 use crate::ast::*;
 
@@ -47,123 +53,6 @@ pub fn format_rfc3339(ms: i64, millis: bool) -> String {
     }
 }
 
-/// Prometheus's legacy label-name rule, `[a-zA-Z_][a-zA-Z0-9_]*` (rule files, push
-/// grouping keys).
-pub fn is_legacy_label_name(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
-        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-}
-
-/// Prometheus's legacy metric-name rule, `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub fn is_legacy_metric_name(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_' || ch == ':')
-        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
-}
-
-/// Formats milliseconds like Prometheus's `model.Duration.String()` (`1h30m`, `0s`).
-pub fn format_duration_ms(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut rest = ms.unsigned_abs();
-    if ms < 0 {
-        out.push('-');
-    }
-    const UNITS: [(&str, u64, bool); 7] = [
-        ("y", 365 * 24 * 3_600_000, true),
-        ("w", 7 * 24 * 3_600_000, true),
-        ("d", 24 * 3_600_000, false),
-        ("h", 3_600_000, false),
-        ("m", 60_000, false),
-        ("s", 1000, false),
-        ("ms", 1, false),
-    ];
-    for (unit, mult, exact) in UNITS {
-        if exact && !rest.is_multiple_of(mult) {
-            continue;
-        }
-        let v = rest / mult;
-        if v > 0 {
-            let _ = write!(out, "{v}{unit}");
-            rest -= v * mult;
-        }
-    }
-    out
-}
-
-/// Quotes a string like Go's `strconv.Quote`.
-pub fn quote_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Prints a label name, quoting it unless it is a legacy (`[a-zA-Z_][a-zA-Z0-9_]*`) name.
-pub fn format_label_name(s: &str) -> String {
-    if is_legacy_label_name(s) {
-        s.to_string()
-    } else {
-        quote_string(s)
-    }
-}
-
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)` (Rust's `{}` also prints the shortest
-/// round-trip digits as a plain decimal).
-pub fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
-    }
-}
-
-/// Go's `%v` for a float64 (shortest repr, exponent for very large/small values).
-fn format_float_v(v: f64) -> String {
-    let a = v.abs();
-    if v.is_finite() && a != 0.0 && !(1e-4..1e21).contains(&a) {
-        let s = format!("{v:e}");
-        if let Some((mant, exp)) = s.split_once('e') {
-            let (sign, digits) = match exp.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', exp),
-            };
-            return format!("{mant}e{sign}{digits:0>2}");
-        }
-        return s;
-    }
-    format_float(v)
-}
-
 fn write_labels(f: &mut Formatter<'_>, labels: &[String]) -> fmt::Result {
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
@@ -172,21 +61,6 @@ fn write_labels(f: &mut Formatter<'_>, labels: &[String]) -> fmt::Result {
         f.write_str(&format_label_name(l))?;
     }
     Ok(())
-}
-
-impl Display for Matcher {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let quote = self.name.is_empty()
-            || self.name.char_indices().any(|(i, c)| {
-                !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
-            });
-        if quote {
-            f.write_str(&quote_string(&self.name))?;
-        } else {
-            f.write_str(&self.name)?;
-        }
-        write!(f, "{}{}", self.op.as_str(), quote_string(&self.value))
-    }
 }
 
 impl Display for Duration {

@@ -228,46 +228,5 @@ pub(crate) fn parse_number(s: &str) -> Result<f64, String> {
 
 /// Parses a Prometheus duration (`1h30m`, `5m`, `100ms`) into milliseconds.
 pub(crate) fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let invalid = || format!("not a valid duration string: {s:?}");
-    let mut rest = s;
-    let mut total: i64 = 0;
-    let mut next_unit = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(invalid());
-        }
-        let value: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| "duration out of range".to_string())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let idx = UNITS
-            .iter()
-            .position(|(u, _)| *u == unit)
-            .filter(|&i| i >= next_unit)
-            .ok_or_else(invalid)?;
-        next_unit = idx + 1;
-        let ms = value
-            .checked_mul(UNITS[idx].1)
-            .and_then(|v| v.checked_add(total))
-            .ok_or("duration out of range")?;
-        // Durations are nanoseconds in Prometheus.
-        if ms > i64::MAX / 1_000_000 {
-            return Err("duration out of range".into());
-        }
-        total = ms;
-    }
-    Ok(total)
+    strata_vocab::duration::parse_ms(s).map_err(|e| e.to_string())
 }

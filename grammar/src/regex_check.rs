@@ -21,51 +21,7 @@ pub(crate) fn validate(re: &str) -> Result<(), String> {
 }
 
 fn anchored(re: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(&format!("^(?s:{})$", escape_literal_braces(re)))
-        .size_limit(1 << 22)
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-/// Go's RE2 reads a `{` that does not open a valid repetition (`a{,`, `{x}`) as a literal;
-/// Rust's `regex` refuses it. Escapes such braces so both accept the same patterns.
-/// (Twin of `strata_storage::matcher`: the crates may not depend on each other.)
-pub(crate) fn escape_literal_braces(re: &str) -> String {
-    let b = re.as_bytes();
-    let mut out = String::with_capacity(re.len() + 4);
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'\\' && i + 1 < b.len() {
-            // The escaped character may be several bytes long: step by character.
-            let next = re[i + 1..].chars().next().map_or(1, char::len_utf8);
-            out.push_str(&re[i..i + 1 + next]);
-            i += 1 + next;
-            continue;
-        }
-        if c == b'{' {
-            let rest = &re[i + 1..];
-            let end = rest.find('}');
-            let valid = end.is_some_and(|e| {
-                let inner = &rest[..e];
-                let mut parts = inner.splitn(2, ',');
-                let lo = parts.next().unwrap_or("");
-                let hi = parts.next();
-                !lo.is_empty()
-                    && lo.bytes().all(|d| d.is_ascii_digit())
-                    && hi.is_none_or(|h| h.bytes().all(|d| d.is_ascii_digit()))
-            });
-            if !valid {
-                out.push_str("\\{");
-                i += 1;
-                continue;
-            }
-        }
-        let ch = re[i..].chars().next().unwrap_or('\0');
-        out.push(ch);
-        i += ch.len_utf8();
-    }
-    out
+    strata_vocab::pattern::compile_anchored(re).map_err(|e| e.to_string())
 }
 
 fn first_line(e: &str) -> String {

@@ -446,13 +446,7 @@ pub fn parse_series(series: &[u8]) -> Result<(String, Vec<(String, String)>), St
     Ok((name, labels))
 }
 
-fn is_legacy_metric_name(n: &str) -> bool {
-    let b = n.as_bytes();
-    !b.is_empty()
-        && !b[0].is_ascii_digit()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
-}
+use strata_vocab::name::is_legacy_metric_name;
 
 /// Reads a quoted string body (after the opening quote); returns it and the rest after the
 /// closing quote.

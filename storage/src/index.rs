@@ -166,15 +166,15 @@ mod tests {
         assert_eq!(sel(&p, &[(MatchOp::Equal, "__name__", "a")]), [0, 1]);
         assert_eq!(sel(&p, &[(MatchOp::Equal, "env", "")]), [0, 2]);
         assert_eq!(sel(&p, &[(MatchOp::NotEqual, "job", "x")]), [1, 2]);
-        assert_eq!(sel(&p, &[(MatchOp::RegexMatch, "job", "x|y")]), [0, 1]);
-        assert_eq!(sel(&p, &[(MatchOp::RegexMatch, "job", ".*")]), [0, 1, 2]);
-        assert_eq!(sel(&p, &[(MatchOp::RegexNoMatch, "job", "x")]), [1, 2]);
+        assert_eq!(sel(&p, &[(MatchOp::Regex, "job", "x|y")]), [0, 1]);
+        assert_eq!(sel(&p, &[(MatchOp::Regex, "job", ".*")]), [0, 1, 2]);
+        assert_eq!(sel(&p, &[(MatchOp::NotRegex, "job", "x")]), [1, 2]);
         assert_eq!(
             sel(
                 &p,
                 &[
                     (MatchOp::Equal, "__name__", "a"),
-                    (MatchOp::RegexMatch, "env", ".+")
+                    (MatchOp::Regex, "env", ".+")
                 ]
             ),
             [1]

@@ -50,7 +50,7 @@ pub use db::{AppendReport, Appender, Db, SeriesSamples};
 pub use durable::write_atomic;
 pub use error::{Result, StorageError};
 pub use labels::{Label, LabelPool, Labels, METRIC_NAME};
-pub use matcher::{MatchOp, Matcher};
+pub use matcher::{LabelMatcher, MatchOp, Matcher};
 pub use options::Options;
 pub use read::{ReadCharge, SeriesRange, Unbounded};
 pub use series::Rejection;

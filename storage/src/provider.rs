@@ -138,7 +138,7 @@ fn classify(e: &Expr, p: &mut Pushdown) -> bool {
 fn matchers(p: &Pushdown) -> Vec<Matcher> {
     match &p.metric {
         Some(m) => vec![Matcher::equal(METRIC_NAME, m.clone())],
-        None => Matcher::new(MatchOp::RegexMatch, METRIC_NAME, ".+")
+        None => Matcher::new(MatchOp::Regex, METRIC_NAME, ".+")
             .into_iter()
             .collect(),
     }

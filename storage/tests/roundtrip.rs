@@ -42,7 +42,7 @@ fn options(dir: &std::path::Path) -> Options {
 }
 
 async fn all(db: &Db) -> Vec<SeriesSamples> {
-    let m = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").expect("matcher")];
+    let m = [Matcher::new(MatchOp::Regex, "__name__", ".+").expect("matcher")];
     let whole = db.select(&m, i64::MIN, i64::MAX).await.expect("select");
     // Read in parts (label ranges), concatenated: the same series and samples.
     let labels = db.series(&m, i64::MIN, i64::MAX).await.expect("series");

@@ -330,7 +330,7 @@ pub fn read_all(data: &Path) -> Vec<SeriesSamples> {
         let mut o = Options::new(data);
         o.retention_time_ms = None;
         let db = Db::open(o).await.expect("open data dir");
-        let m = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").expect("matcher");
+        let m = Matcher::new(MatchOp::Regex, "__name__", ".+").expect("matcher");
         db.select(&[m], i64::MIN, i64::MAX).await.expect("select")
     })
 }

@@ -19,9 +19,9 @@ const IDENTIFYING: [&str; 2] = ["instance", "job"];
 /// The selector argument of `info`: which info metrics, and which data labels.
 pub(super) struct InfoSpec<'a> {
     /// Matchers on `__name__` (empty: `target_info`).
-    pub names: &'a [(String, String, String)],
+    pub names: &'a [strata_vocab::LabelMatcher],
     /// Matchers on data labels.
-    pub data: &'a [(String, String, String)],
+    pub data: &'a [strata_vocab::LabelMatcher],
 }
 
 /// An info metric's name with the identifying label values (`instance`, `job`).
@@ -55,7 +55,7 @@ pub(super) fn info(
             name_matchers.iter().all(|m| m.matches(name))
         }
     };
-    let data_names: HashSet<&str> = spec.data.iter().map(|m| m.0.as_str()).collect();
+    let data_names: HashSet<&str> = spec.data.iter().map(|m| m.name.as_str()).collect();
     let must_match = storage_matchers(spec.data)?
         .iter()
         .any(|m| !m.matches_empty());

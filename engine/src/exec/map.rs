@@ -135,7 +135,7 @@ pub(super) fn map(
 fn relabel(ctx: &QueryContext, func: &MapFn, input: &Rows) -> Result<Rows> {
     let re = match func {
         MapFn::LabelReplace { regex, .. } => {
-            Some(regex::Regex::new(&format!("^(?s:{regex})$")).map_err(|_| {
+            Some(strata_vocab::pattern::compile_anchored(regex).map_err(|_| {
                 exec_err(format!(
                     "invalid regular expression in label_replace(): {regex}"
                 ))

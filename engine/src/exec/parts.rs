@@ -73,7 +73,7 @@ impl Selection {
     /// [`PART_WORK`] estimated samples each, at most two per worker.
     pub(super) async fn plan(
         ctx: &QueryContext,
-        matchers: &[(String, String, String)],
+        matchers: &[strata_vocab::LabelMatcher],
         mint: i64,
         maxt: i64,
         drop_name: bool,
@@ -110,7 +110,7 @@ impl Selection {
 /// decoded from another process's plan, listed when first read and cut into the same
 /// number of ranges.
 pub(crate) struct Scan {
-    matchers: Vec<(String, String, String)>,
+    matchers: Vec<strata_vocab::LabelMatcher>,
     mint: i64,
     maxt: i64,
     drop_name: bool,
@@ -128,7 +128,7 @@ impl Scan {
     /// Lists the selection now and cuts it into parts.
     pub(super) async fn plan(
         ctx: &QueryContext,
-        matchers: &[(String, String, String)],
+        matchers: &[strata_vocab::LabelMatcher],
         mint: i64,
         maxt: i64,
         drop_name: bool,
@@ -152,7 +152,7 @@ impl Scan {
 
     /// A scan of `parts` parts whose series are listed when first read.
     pub(super) fn later(
-        matchers: &[(String, String, String)],
+        matchers: &[strata_vocab::LabelMatcher],
         mint: i64,
         maxt: i64,
         drop_name: bool,

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use datafusion::common::HashSet;
-use strata_storage::{MatchOp, Matcher, SeriesSamples};
+use strata_storage::{Matcher, SeriesSamples};
 
 use super::parts::{Part, Room, Scratch, SeriesKernel};
 use crate::error::Result;
@@ -44,19 +44,11 @@ pub(super) struct RangeSpec {
     pub per_step: Option<Arc<Vec<[f64; 2]>>>,
 }
 
-/// Compiles `(name, op, value)` matchers of a plan node into storage matchers.
-pub(super) fn storage_matchers(matchers: &[(String, String, String)]) -> Result<Vec<Matcher>> {
+/// Compiles the matchers of a plan node into storage matchers.
+pub(super) fn storage_matchers(matchers: &[strata_vocab::LabelMatcher]) -> Result<Vec<Matcher>> {
     Ok(matchers
         .iter()
-        .map(|(n, op, v)| {
-            let op = match op.as_str() {
-                "=" => MatchOp::Equal,
-                "!=" => MatchOp::NotEqual,
-                "=~" => MatchOp::RegexMatch,
-                _ => MatchOp::RegexNoMatch,
-            };
-            Matcher::new(op, n.clone(), v.clone())
-        })
+        .map(Matcher::compile)
         .collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
@@ -65,7 +57,7 @@ pub(super) fn storage_matchers(matchers: &[(String, String, String)]) -> Result<
 /// caller gives those back once it has turned them into rows).
 async fn read(
     ctx: &QueryContext,
-    matchers: &[(String, String, String)],
+    matchers: &[strata_vocab::LabelMatcher],
     mint: i64,
     maxt: i64,
 ) -> Result<(Vec<SeriesSamples>, usize)> {
@@ -81,7 +73,7 @@ async fn read(
 /// Raw samples of matching series as a relation; ids are interned in label order.
 pub(super) async fn selector(
     ctx: &QueryContext,
-    matchers: &[(String, String, String)],
+    matchers: &[strata_vocab::LabelMatcher],
     mint: i64,
     maxt: i64,
 ) -> Result<Rows> {

@@ -23,7 +23,7 @@ use crate::model::QueryContext;
 use crate::plan::PromOp;
 
 /// A selector's matchers `(name, op, value)` and its inclusive time bounds.
-type SelectorSpec<'a> = (&'a [(String, String, String)], i64, i64);
+type SelectorSpec<'a> = (&'a [strata_vocab::LabelMatcher], i64, i64);
 
 /// `PromSelector`: raw samples of matching series in `[mint, maxt]`, stale markers kept.
 /// Under an instant or range node it is only the description of what that node reads.

@@ -73,47 +73,7 @@ pub fn go_min(x: f64, y: f64) -> f64 {
     if x < y { x } else { y }
 }
 
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)` with Prometheus's `+Inf`.
-pub fn format_value_label(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
-
-/// Go's `%g`-style short float for messages (`strconv.FormatFloat(v, 'g', -1, 64)`).
-pub fn format_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    if v != 0.0 && (v.abs() < 1e-4 || v.abs() >= 1e21) {
-        let s = format!("{v:e}");
-        match s.split_once('e') {
-            Some((m, e)) => {
-                let (sign, digits) = match e.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', e),
-                };
-                format!("{m}e{sign}{digits:0>2}")
-            }
-            None => s,
-        }
-    } else {
-        format!("{v}")
-    }
-}
+pub use strata_vocab::float::{format_f as format_value_label, format_g};
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,8 @@ use strata_grammar::{
     DurationOp, Expr, Pos, SubqueryExpr, UnaryOp, ValueType, VectorSelector,
 };
 
+use strata_vocab::{LabelMatcher, MatchOp};
+
 use crate::error::{EngineError, Result, exec_err};
 use crate::functions::date::DateFn;
 use crate::functions::instant::{MathFn, scalar_binop};
@@ -194,11 +196,7 @@ impl Planner {
         let at = self.at(&vs.at);
         let ref_lo = at.unwrap_or(g.start).saturating_sub(offset);
         let ref_hi = at.unwrap_or(g.end).saturating_sub(offset);
-        let matchers = vs
-            .all_matchers()
-            .into_iter()
-            .map(|m| (m.name, m.op.as_str().to_string(), m.value))
-            .collect();
+        let matchers = vs.all_matchers();
         let sel = node(
             PromOp::Selector {
                 matchers,
@@ -542,7 +540,7 @@ impl Planner {
                 let repl = self.string_arg(&args[2])?;
                 let src = self.string_arg(&args[3])?;
                 let regex = self.string_arg(&args[4])?;
-                if let Err(e) = regex::Regex::new(&format!("^(?s:{regex})$")) {
+                if let Err(e) = strata_vocab::pattern::compile_anchored(&regex) {
                     return Err(exec_err(format!(
                         "invalid regular expression in label_replace(): {regex}: {e}"
                     )));
@@ -608,52 +606,34 @@ impl Planner {
             }
             "info" => {
                 let v = self.vector(&args[0], g)?;
-                let mut names: Vec<(String, String, String)> = Vec::new();
+                let mut names: Vec<LabelMatcher> = Vec::new();
                 let mut data = Vec::new();
                 if let Some(Expr::VectorSelector(vs)) = args.get(1).map(unparen) {
                     for m in vs.all_matchers() {
-                        let t = (m.name.clone(), m.op.as_str().to_string(), m.value.clone());
                         if m.name == "__name__" {
-                            names.push(t);
+                            names.push(m);
                         } else {
-                            data.push(t);
+                            data.push(m);
                         }
                     }
                 }
-                let mut matchers: Vec<strata_grammar::Matcher> = names
-                    .iter()
-                    .chain(data.iter())
-                    .map(|(n, op, val)| strata_grammar::Matcher {
-                        name: n.clone(),
-                        op: match op.as_str() {
-                            "=" => strata_grammar::MatchOp::Equal,
-                            "!=" => strata_grammar::MatchOp::NotEqual,
-                            "=~" => strata_grammar::MatchOp::Regex,
-                            _ => strata_grammar::MatchOp::NotRegex,
-                        },
-                        value: val.clone(),
-                    })
-                    .collect();
+                let mut matchers: Vec<LabelMatcher> =
+                    names.iter().chain(data.iter()).cloned().collect();
                 // Prometheus `effectiveInfoNameMatchers`: no name matcher means
                 // `target_info`; only negative ones are narrowed to `.+_info` names.
-                let positive = names.iter().any(|m| m.1 == "=" || m.1 == "=~");
+                let positive = names
+                    .iter()
+                    .any(|m| matches!(m.op, MatchOp::Equal | MatchOp::Regex));
                 let implied = match (names.is_empty(), positive) {
-                    (true, _) => Some(("=", "target_info")),
-                    (false, false) => Some(("=~", ".+_info")),
+                    (true, _) => Some(LabelMatcher::equal("__name__", "target_info")),
+                    (false, false) => {
+                        Some(LabelMatcher::new("__name__", MatchOp::Regex, ".+_info"))
+                    }
                     (false, true) => None,
                 };
-                if let Some((op, value)) = implied {
-                    let t = ("__name__".to_string(), op.to_string(), value.to_string());
-                    matchers.push(strata_grammar::Matcher {
-                        name: t.0.clone(),
-                        op: if op == "=" {
-                            strata_grammar::MatchOp::Equal
-                        } else {
-                            strata_grammar::MatchOp::Regex
-                        },
-                        value: t.2.clone(),
-                    });
-                    names.insert(0, t);
+                if let Some(m) = implied {
+                    matchers.push(m.clone());
+                    names.insert(0, m);
                 }
                 // The info series are looked up at the `@` time and offset of the first
                 // selector of the argument (Prometheus `infoSelectTimestampAndOffset`).

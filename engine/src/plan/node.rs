@@ -136,8 +136,8 @@ pub enum AggParam {
 pub enum PromOp {
     /// Raw samples of matching series in `[mint, maxt]` (stale markers kept).
     Selector {
-        /// `(name, op, value)`; op is `=`, `!=`, `=~` or `!~`.
-        matchers: Vec<(String, String, String)>,
+        /// Label matchers.
+        matchers: Vec<strata_vocab::LabelMatcher>,
         /// Inclusive lower bound.
         mint: i64,
         /// Inclusive upper bound.
@@ -249,9 +249,9 @@ pub enum PromOp {
         /// Steps.
         grid: Grid,
         /// `__name__` matchers of the selector (empty: `target_info`).
-        names: Vec<(String, String, String)>,
+        names: Vec<strata_vocab::LabelMatcher>,
         /// Data-label matchers of the selector.
-        data: Vec<(String, String, String)>,
+        data: Vec<strata_vocab::LabelMatcher>,
     },
     /// `absent(v)` / `absent_over_time(m)`.
     Absent {

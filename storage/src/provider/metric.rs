@@ -160,7 +160,7 @@ impl MetricTable {
                         _ => return Unsupported,
                     }
                 }
-                match Matcher::new(MatchOp::RegexMatch, &c.name, alts.join("|")) {
+                match Matcher::new(MatchOp::Regex, &c.name, alts.join("|")) {
                     Ok(x) => {
                         m.push(x);
                         if exact { Exact } else { Inexact }
@@ -306,7 +306,7 @@ pub struct MetricSchema {
 impl MetricSchema {
     /// A provider over `db`, listing the metric names present now.
     pub async fn new(db: Arc<Db>) -> crate::error::Result<MetricSchema> {
-        let all = Matcher::new(MatchOp::RegexMatch, METRIC_NAME, ".+")?;
+        let all = Matcher::new(MatchOp::Regex, METRIC_NAME, ".+")?;
         let names: BTreeSet<String> = db
             .series(&[all], i64::MIN, i64::MAX)
             .await?

@@ -10,77 +10,25 @@ use serde::{Deserialize, Serialize, Serializer};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration(pub i64);
 
-/// Units in the order Prometheus requires them: `y w d h m s ms`.
-const UNITS: [(&str, i64); 7] = [
-    ("y", 365 * 86_400_000),
-    ("w", 7 * 86_400_000),
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
 impl Duration {
     /// Milliseconds.
     pub fn as_millis(self) -> i64 {
         self.0
     }
 
-    /// Parses `30s`, `1h30m`, `0` …: each unit at most once, in decreasing order.
+    /// Parses `30s`, `1h30m`, `0` …: each unit at most once, in decreasing order
+    /// (`model.ParseDuration`).
     pub fn parse(s: &str) -> Result<Duration, String> {
-        if s.is_empty() {
-            return Err("empty duration string".to_owned());
-        }
-        if s == "0" {
-            return Ok(Duration(0));
-        }
-        let bad = || format!("not a valid duration string: {s:?}");
-        let (mut rest, mut total, mut next_unit) = (s, 0i64, 0usize);
-        while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-            let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
-            let tail = &rest[digits..];
-            // `ms` before `m`: the longest unit name that matches.
-            let (i, (unit, mult)) = UNITS
-                .iter()
-                .enumerate()
-                .skip(next_unit)
-                .filter(|(_, (u, _))| tail.starts_with(u))
-                .max_by_key(|(_, (u, _))| u.len())
-                .ok_or_else(bad)?;
-            total = n
-                .checked_mul(*mult)
-                .and_then(|v| v.checked_add(total))
-                .ok_or_else(bad)?;
-            rest = &tail[unit.len()..];
-            next_unit = i + 1;
-        }
-        Ok(Duration(total))
+        strata_vocab::duration::parse_ms(s)
+            .map(Duration)
+            .map_err(|e| e.to_string())
     }
 }
 
 impl fmt::Display for Duration {
     /// Prometheus's form: `0s`, `1h30m`, `1d`; years and weeks only when exact.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ms = self.0;
-        if ms == 0 {
-            return f.write_str("0s");
-        }
-        if ms < 0 {
-            f.write_str("-")?;
-            ms = ms.saturating_neg();
-        }
-        for (i, (unit, mult)) in UNITS.iter().enumerate() {
-            if i < 2 && ms % mult != 0 {
-                continue;
-            }
-            if ms / mult > 0 {
-                write!(f, "{}{unit}", ms / mult)?;
-                ms %= mult;
-            }
-        }
-        Ok(())
+        f.write_str(&strata_vocab::duration::format_ms(self.0))
     }
 }
 

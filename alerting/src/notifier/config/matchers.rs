@@ -226,10 +226,7 @@ fn is_space(c: char) -> bool {
 }
 
 /// A classic Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub(super) fn is_label_name(s: &str) -> bool {
-    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub(super) use strata_vocab::name::is_legacy_label_name as is_label_name;
 
 /// The deprecated `match` (equality) and `match_re` (anchored regex) maps as matchers.
 /// Errors are `(field, key, message)`.
