@@ -34,21 +34,6 @@ pub enum DateFn {
 }
 
 impl DateFn {
-    /// The function of a PromQL name.
-    pub fn from_name(n: &str) -> Option<DateFn> {
-        Some(match n {
-            "day_of_month" => DateFn::DayOfMonth,
-            "day_of_week" => DateFn::DayOfWeek,
-            "day_of_year" => DateFn::DayOfYear,
-            "days_in_month" => DateFn::DaysInMonth,
-            "hour" => DateFn::Hour,
-            "minute" => DateFn::Minute,
-            "month" => DateFn::Month,
-            "year" => DateFn::Year,
-            _ => return None,
-        })
-    }
-
     /// The field of the instant `v` (Unix seconds).
     pub fn apply(self, v: f64) -> f64 {
         if !v.is_finite() {

@@ -35,37 +35,6 @@ pub enum MathFn {
 }
 
 impl MathFn {
-    /// The function of a PromQL name.
-    pub fn from_name(n: &str) -> Option<MathFn> {
-        use MathFn::*;
-        Some(match n {
-            "abs" => Abs,
-            "ceil" => Ceil,
-            "floor" => Floor,
-            "exp" => Exp,
-            "sqrt" => Sqrt,
-            "ln" => Ln,
-            "log2" => Log2,
-            "log10" => Log10,
-            "sin" => Sin,
-            "cos" => Cos,
-            "tan" => Tan,
-            "asin" => Asin,
-            "acos" => Acos,
-            "atan" => Atan,
-            "sinh" => Sinh,
-            "cosh" => Cosh,
-            "tanh" => Tanh,
-            "asinh" => Asinh,
-            "acosh" => Acosh,
-            "atanh" => Atanh,
-            "deg" => Deg,
-            "rad" => Rad,
-            "sgn" => Sgn,
-            _ => return None,
-        })
-    }
-
     /// Applies the function.
     pub fn apply(self, v: f64) -> f64 {
         use MathFn::*;

@@ -5,6 +5,7 @@ pub mod date;
 pub mod histogram;
 pub mod instant;
 pub mod range;
+pub mod table;
 
 /// Kahan-Babuška compensated summation step (Prometheus `kahanSumInc`).
 #[inline]

@@ -42,40 +42,6 @@ pub enum RangeFn {
 }
 
 impl RangeFn {
-    /// The function of a PromQL name.
-    pub fn from_name(name: &str) -> Option<RangeFn> {
-        use RangeFn::*;
-        Some(match name {
-            "rate" => Rate,
-            "increase" => Increase,
-            "delta" => Delta,
-            "irate" => Irate,
-            "idelta" => Idelta,
-            "changes" => Changes,
-            "resets" => Resets,
-            "deriv" => Deriv,
-            "predict_linear" => PredictLinear,
-            "sum_over_time" => SumOverTime,
-            "avg_over_time" => AvgOverTime,
-            "count_over_time" => CountOverTime,
-            "min_over_time" => MinOverTime,
-            "max_over_time" => MaxOverTime,
-            "stddev_over_time" => StddevOverTime,
-            "stdvar_over_time" => StdvarOverTime,
-            "quantile_over_time" => QuantileOverTime,
-            "mad_over_time" => MadOverTime,
-            "last_over_time" => LastOverTime,
-            "first_over_time" => FirstOverTime,
-            "present_over_time" | "absent_over_time" => PresentOverTime,
-            "ts_of_first_over_time" => TsOfFirstOverTime,
-            "ts_of_last_over_time" => TsOfLastOverTime,
-            "ts_of_min_over_time" => TsOfMinOverTime,
-            "ts_of_max_over_time" => TsOfMaxOverTime,
-            "double_exponential_smoothing" | "holt_winters" => DoubleExponentialSmoothing,
-            _ => return None,
-        })
-    }
-
     /// Functions whose result keeps the metric name.
     pub fn keeps_name(self) -> bool {
         matches!(
