@@ -205,6 +205,10 @@ async fn run(flags: Flags) -> Result<(), String> {
     scrape.apply(&config).map_err(|e| e.to_string())?;
     state.set_scrape_manager(scrape.clone());
 
+    let remote = strata_remote::write::RemoteWrite::new(db.clone(), flags.tsdb_path.clone());
+    remote.apply(&config).await.map_err(|e| e.to_string())?;
+    state.set_remote_write(remote.clone());
+
     let sender = Sender::new(flags.notification_queue_capacity);
     sender.apply(&config)?;
     state.set_alert_sender(sender.clone());
@@ -303,6 +307,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             sender: sender.clone(),
             notifier: notifier.clone(),
             push_interval,
+            remote: remote.clone(),
         },
         state.clone(),
     );
@@ -339,6 +344,8 @@ async fn run(flags: Flags) -> Result<(), String> {
         Ok(Err(e)) => tracing::error!(error = %e, "persisting push groups at shutdown failed"),
         Err(e) => tracing::error!(error = %e, "persisting push groups at shutdown failed"),
     }
+    // Everything is in the WAL: the queues save where they got to.
+    remote.stop().await;
     let _ = fsync.await;
     let _ = maint.await;
     db.close()
@@ -360,11 +367,8 @@ fn write_limits(config: &strata_config::Config) -> strata_ingest::remote_write::
 }
 
 /// Logs a warning for every section of the configuration that is accepted (so an unchanged
-/// prometheus.yml loads) but not acted on yet: its data is not sent or read anywhere.
+/// prometheus.yml loads) but not acted on yet: `remote_read` endpoints are not queried.
 fn warn_unacted(config: &strata_config::Config) {
-    for w in &config.remote_write {
-        tracing::warn!(url = %w.url, "remote_write is not supported yet: nothing is sent to this endpoint");
-    }
     for r in &config.remote_read {
         tracing::warn!(url = %r.url, "remote_read is not supported yet: this endpoint is not queried");
     }
@@ -392,6 +396,7 @@ struct Services {
     sender: Arc<Sender>,
     notifier: Option<Arc<Notifier>>,
     push_interval: Arc<std::sync::atomic::AtomicI64>,
+    remote: Arc<strata_remote::write::RemoteWrite>,
 }
 
 /// Reloads the configuration: the file and its rule files are parsed and checked in full
@@ -427,6 +432,7 @@ fn reload_fn(
                 n.apply(am).await;
             }
             s.scrape.apply(&config).map_err(|e| e.to_string())?;
+            s.remote.apply(&config).await.map_err(|e| e.to_string())?;
             s.sender.apply(&config)?;
             s.rules.apply(&config, rule_files).await;
             s.push_interval.store(

@@ -93,6 +93,7 @@ pub struct AppState {
     scrape: OnceLock<Arc<ScrapeManager>>,
     rules: OnceLock<Arc<RuleManager>>,
     pub(crate) sender: OnceLock<Arc<Sender>>,
+    pub(crate) remote_write: OnceLock<Arc<strata_remote::write::RemoteWrite>>,
     pub(crate) pushgateway: OnceLock<Arc<strata_ingest::pushgateway::PushStore>>,
     pub(crate) notifier: OnceLock<Arc<strata_alerting::notifier::Notifier>>,
     reload: OnceLock<ReloadFn>,
@@ -124,6 +125,7 @@ impl AppState {
             scrape: OnceLock::new(),
             rules: OnceLock::new(),
             sender: OnceLock::new(),
+            remote_write: OnceLock::new(),
             pushgateway: OnceLock::new(),
             notifier: OnceLock::new(),
             reload: OnceLock::new(),
@@ -162,6 +164,11 @@ impl AppState {
     /// Hands over the rule manager (rules and alerts APIs).
     pub fn set_rule_manager(&self, m: Arc<RuleManager>) {
         let _ = self.rules.set(m);
+    }
+
+    /// Hands over the remote-write queues (`/metrics`).
+    pub fn set_remote_write(&self, r: Arc<strata_remote::write::RemoteWrite>) {
+        let _ = self.remote_write.set(r);
     }
 
     /// Hands over the Alertmanager sender (`/api/v1/alertmanagers`, `/metrics`).

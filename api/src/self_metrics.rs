@@ -58,6 +58,9 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
         strata_ingest::expfmt::escape(s.build.revision, true)
     );
     process_metrics(&mut o, &s);
+    if let Some(r) = s.remote_write.get() {
+        r.render_metrics(&mut o.0);
+    }
     rule_metrics(&mut o, &s);
     notifier_metrics(&mut o, &s);
     o.metric(

@@ -211,6 +211,17 @@ impl Db {
     }
 
     /// WAL fsyncs so far.
+    /// The WAL's directory (read by remote-write queues through [`crate::wal::WalTail`]).
+    pub fn wal_dir(&self) -> &std::path::Path {
+        self.wal.dir()
+    }
+
+    /// Keeps WAL segments from `segment` on (the oldest one a remote-write queue still
+    /// needs) when checkpoints delete old segments, within [`crate::wal::KEEP_MAX_BYTES`].
+    pub fn keep_wal_from(&self, segment: Option<u64>) {
+        self.wal.keep_from(segment);
+    }
+
     pub fn wal_fsyncs(&self) -> u64 {
         self.wal.fsyncs.load(Ordering::Relaxed)
     }

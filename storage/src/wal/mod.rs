@@ -7,11 +7,13 @@
 //! start.
 
 mod record;
+mod tail;
 
 pub use record::Record;
 pub(crate) use record::{
     SAMPLES_PER_RECORD, SERIES_RECORD_BYTES, encode_samples, encode_series, encode_tombstones,
 };
+pub use tail::{TailRead, WalPosition, WalTail};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -54,7 +56,13 @@ pub struct Wal {
     pub(crate) bytes_written: AtomicU64,
     /// Set for good by the first failed fsync (see [`Wal::fsync_failed`]).
     fsync_failed: AtomicBool,
+    /// The oldest segment a reader still needs ([`Wal::keep_from`]); `u64::MAX`: none.
+    keep_from: AtomicU64,
 }
+
+/// Most bytes of old segments kept for readers that fell behind: past it the oldest go,
+/// and the readers skip them.
+pub const KEEP_MAX_BYTES: u64 = 1 << 30;
 
 fn segment_name(n: u64) -> String {
     format!("{n:08}")
@@ -158,6 +166,7 @@ impl Wal {
                 fsyncs: AtomicU64::new(0),
                 bytes_written: AtomicU64::new(0),
                 fsync_failed: AtomicBool::new(false),
+                keep_from: AtomicU64::new(u64::MAX),
             };
             return Ok((w, ReplayStats::default()));
         }
@@ -214,6 +223,7 @@ impl Wal {
                 fsyncs: AtomicU64::new(0),
                 bytes_written: AtomicU64::new(0),
                 fsync_failed: AtomicBool::new(false),
+                keep_from: AtomicU64::new(u64::MAX),
             },
             stats,
         ))
@@ -365,10 +375,19 @@ impl Wal {
             let _ = d.sync_all();
         }
         let (segs, _) = list(&self.dir)?;
-        for (n, p) in segs {
-            if n < upto {
-                fs::remove_file(&p).map_err(|e| StorageError::io("remove", &p, e))?;
+        // Segments a reader still needs stay, newest first, within the bound.
+        let keep_from = self.keep_from.load(Ordering::Acquire);
+        let mut kept = 0u64;
+        for (n, p) in segs.into_iter().rev() {
+            if n >= upto {
+                continue;
             }
+            let size = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            if n >= keep_from && kept + size <= KEEP_MAX_BYTES {
+                kept += size;
+                continue;
+            }
+            fs::remove_file(&p).map_err(|e| StorageError::io("remove", &p, e))?;
         }
         let rd = fs::read_dir(&self.dir).map_err(|e| StorageError::io("read dir", &self.dir, e))?;
         for ent in rd.flatten() {
@@ -382,6 +401,18 @@ impl Wal {
             }
         }
         Ok(())
+    }
+
+    /// Keeps segments from `segment` on when checkpoints delete older ones (a reader still
+    /// needs them), up to [`KEEP_MAX_BYTES`]; `None` releases them.
+    pub fn keep_from(&self, segment: Option<u64>) {
+        self.keep_from
+            .store(segment.unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// The directory of the segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Total bytes of the WAL directory.

@@ -1,0 +1,228 @@
+//! One endpoint's HTTP client: a batch of samples becomes a snappy-compressed remote-write
+//! 1.0 `WriteRequest`, POSTed with Prometheus's headers; recoverable failures (network
+//! errors, 5xx, 429 when `retry_on_http_429`) are retried with exponential backoff between
+//! `min_backoff` and `max_backoff` (a `Retry-After` stretches the wait), unrecoverable ones
+//! (other 4xx) drop the batch, as Prometheus does.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use strata_config::RemoteWriteConfig;
+use strata_ingest::http_client::HttpClient;
+use strata_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest, encode};
+
+use super::RemoteError;
+use super::metrics::QueueMetrics;
+
+/// A series' labels as sent (after external labels and relabeling), sorted by name.
+pub(super) type SeriesLabels = Arc<Vec<Label>>;
+
+/// One sample to send.
+#[derive(Clone, Debug)]
+pub(super) struct Item {
+    pub(super) labels: SeriesLabels,
+    pub(super) t: i64,
+    pub(super) v: f64,
+}
+
+/// How a send ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// The receiver took the batch.
+    Sent,
+    /// Refused for good (4xx): dropped.
+    Failed,
+    /// The queue is stopping: the batch was not sent.
+    Stopped,
+}
+
+/// The client of one endpoint.
+pub(super) struct Client {
+    http: HttpClient,
+    url: String,
+    headers: HeaderMap,
+    timeout: Duration,
+    min_backoff: Duration,
+    max_backoff: Duration,
+    retry_429: bool,
+    age_limit: Option<Duration>,
+}
+
+impl Client {
+    /// The client of `cfg`.
+    pub(super) fn new(cfg: &RemoteWriteConfig, name: &str) -> Result<Client, RemoteError> {
+        let http = HttpClient::new(&cfg.http_client, name)
+            .map_err(|e| RemoteError::Config(e.to_string()))?;
+        let mut headers = HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let n = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| RemoteError::Config(format!("header {k:?}: {e}")))?;
+            let v = HeaderValue::from_str(v)
+                .map_err(|e| RemoteError::Config(format!("header {k:?}: {e}")))?;
+            headers.insert(n, v);
+        }
+        let q = &cfg.queue_config;
+        Ok(Client {
+            http,
+            url: cfg.url.to_string(),
+            headers,
+            timeout: cfg.remote_timeout.into(),
+            min_backoff: q.min_backoff.into(),
+            max_backoff: q.max_backoff.into(),
+            retry_429: q.retry_on_http_429,
+            age_limit: (!q.sample_age_limit.is_zero()).then(|| q.sample_age_limit.into()),
+        })
+    }
+
+    /// Sends `batch` until it is taken or refused for good; counts into `m`. Once `stop` is
+    /// set a failed attempt is not retried (the batch stays unsent, before the queue's saved
+    /// position), but a send is always tried once: a queue that stops while the receiver
+    /// answers finishes its round.
+    pub(super) async fn send(
+        &self,
+        mut batch: Vec<Item>,
+        m: &QueueMetrics,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Outcome {
+        let mut backoff = self.min_backoff;
+        let mut attempt = 0u32;
+        loop {
+            // `sample_age_limit`: samples that grew too old while retrying are dropped.
+            if let Some(limit) = self.age_limit {
+                let oldest = now_ms() - limit.as_millis() as i64;
+                let before = batch.len();
+                batch.retain(|i| i.t >= oldest);
+                m.dropped
+                    .fetch_add((before - batch.len()) as u64, Ordering::Relaxed);
+                if batch.is_empty() {
+                    return Outcome::Sent;
+                }
+            }
+            let body = encode(&request(&batch));
+            let started = Instant::now();
+            let r = self.post(body.clone(), attempt).await;
+            m.observe_send(started.elapsed());
+            let n = batch.len() as u64;
+            let wait = match r {
+                Ok(status) if status.is_success() => {
+                    m.samples.fetch_add(n, Ordering::Relaxed);
+                    m.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                    let newest = batch.iter().map(|i| i.t).max().unwrap_or(0);
+                    m.highest_sent_ms.fetch_max(newest, Ordering::Relaxed);
+                    return Outcome::Sent;
+                }
+                Ok(status) => {
+                    let code = status.as_u16();
+                    let retry_after = status.retry_after;
+                    if code == 429 && !self.retry_429 || (400..500).contains(&code) && code != 429 {
+                        tracing::error!(url = %self.url, status = code, samples = n,
+                            "remote write refused a batch; dropping it (non-recoverable)");
+                        m.failed.fetch_add(n, Ordering::Relaxed);
+                        return Outcome::Failed;
+                    }
+                    tracing::warn!(url = %self.url, status = code, "remote write failed; retrying");
+                    retry_after.unwrap_or(backoff)
+                }
+                Err(e) => {
+                    tracing::warn!(url = %self.url, error = %e, "remote write failed; retrying");
+                    backoff
+                }
+            };
+            if *stop.borrow() {
+                return Outcome::Stopped;
+            }
+            m.retried.fetch_add(n, Ordering::Relaxed);
+            attempt += 1;
+            let mut stop = stop.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|s| *s) => return Outcome::Stopped,
+            }
+            backoff = (backoff * 2).min(self.max_backoff);
+        }
+    }
+
+    async fn post(&self, body: Vec<u8>, attempt: u32) -> Result<Status, String> {
+        let auth = self.http.request_headers().map_err(|e| e.to_string())?;
+        let mut req = self
+            .http
+            .client
+            .post(&self.url)
+            .timeout(self.timeout)
+            .headers(auth)
+            .headers(self.headers.clone())
+            .header(CONTENT_ENCODING, "snappy")
+            .header(CONTENT_TYPE, "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(body);
+        if attempt > 0 {
+            req = req.header("Retry-Attempt", attempt.to_string());
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .map(|d| d.min(Duration::from_secs(300)));
+        let status = resp.status();
+        // Drain the body so the connection is reused.
+        let _ = resp.bytes().await;
+        Ok(Status {
+            code: status,
+            retry_after,
+        })
+    }
+}
+
+/// An HTTP answer: its status and `Retry-After`.
+struct Status {
+    code: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+}
+
+impl Status {
+    fn is_success(&self) -> bool {
+        self.code.is_success()
+    }
+
+    fn as_u16(&self) -> u16 {
+        self.code.as_u16()
+    }
+}
+
+/// The request of a batch: consecutive samples of one series share a `TimeSeries`.
+fn request(batch: &[Item]) -> WriteRequest {
+    let mut timeseries: Vec<TimeSeries> = Vec::new();
+    let mut last: Option<&SeriesLabels> = None;
+    for i in batch {
+        let same = last.is_some_and(|l| Arc::ptr_eq(l, &i.labels));
+        if !same {
+            timeseries.push(TimeSeries {
+                labels: i.labels.as_ref().clone(),
+                samples: Vec::new(),
+            });
+            last = Some(&i.labels);
+        }
+        if let Some(ts) = timeseries.last_mut() {
+            ts.samples.push(Sample {
+                value: i.v,
+                timestamp: i.t,
+            });
+        }
+    }
+    WriteRequest {
+        timeseries,
+        metadata: Vec::new(),
+    }
+}
+
+/// Milliseconds since the epoch.
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
