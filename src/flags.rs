@@ -32,6 +32,23 @@ pub(crate) struct Flags {
     /// (up to 10s, then 503 so the sender retries).
     #[arg(long = "web.remote-write.max-concurrency", default_value_t = 4)]
     pub(crate) remote_write_max_concurrency: usize,
+    /// Maximum overall number of samples to return via the remote read interface, in a
+    /// single query (0 means no limit).
+    #[arg(
+        long = "storage.remote.read-sample-limit",
+        default_value_t = 50_000_000
+    )]
+    pub(crate) remote_read_sample_limit: usize,
+    /// Maximum number of concurrent remote read calls (0 means no limit).
+    #[arg(long = "storage.remote.read-concurrent-limit", default_value_t = 10)]
+    pub(crate) remote_read_concurrent_limit: usize,
+    /// Maximum bytes in a frame of a streamed remote read response (accepted; Strata
+    /// answers with whole sample responses).
+    #[arg(
+        long = "storage.remote.read-max-bytes-in-frame",
+        default_value_t = 1_048_576
+    )]
+    pub(crate) remote_read_max_bytes_in_frame: usize,
     /// Address to listen on for UI, API and telemetry.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub(crate) listen_address: String,
@@ -245,6 +262,18 @@ impl Flags {
             ("query.lookback-delta", self.lookback_delta.clone()),
             ("query.timeout", self.query_timeout.clone()),
             ("query.max-samples", self.query_max_samples.to_string()),
+            (
+                "storage.remote.read-sample-limit",
+                self.remote_read_sample_limit.to_string(),
+            ),
+            (
+                "storage.remote.read-concurrent-limit",
+                self.remote_read_concurrent_limit.to_string(),
+            ),
+            (
+                "storage.remote.read-max-bytes-in-frame",
+                self.remote_read_max_bytes_in_frame.to_string(),
+            ),
             (
                 "query.max-concurrency",
                 self.query_max_concurrency.to_string(),

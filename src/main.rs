@@ -138,6 +138,8 @@ async fn run(flags: Flags) -> Result<(), String> {
                 .then_some(flags.query_debug_selection_parts),
         },
         remote_write_max_concurrency: flags.remote_write_max_concurrency.max(1),
+        remote_read_sample_limit: flags.remote_read_sample_limit,
+        remote_read_concurrent_limit: flags.remote_read_concurrent_limit,
     };
     let state = AppState::new(
         BuildInfo {

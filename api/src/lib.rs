@@ -15,6 +15,7 @@ mod params;
 mod parse_query;
 pub mod pushgateway;
 mod query;
+mod read;
 mod rules;
 mod self_metrics;
 mod series;
@@ -76,6 +77,10 @@ pub struct ServerInfo {
     /// Remote-write requests decoded and appended at once (`--web.remote-write.max-concurrency`;
     /// 0 means the default, 4).
     pub remote_write_max_concurrency: usize,
+    /// `--storage.remote.read-sample-limit` (0: no limit).
+    pub remote_read_sample_limit: usize,
+    /// `--storage.remote.read-concurrent-limit` (0: no limit).
+    pub remote_read_concurrent_limit: usize,
 }
 
 /// Reloads the configuration (`/-/reload`, SIGHUP); the error is shown to the caller.
@@ -110,6 +115,7 @@ pub struct AppState {
     pub(crate) write_limits: RwLock<strata_ingest::remote_write::Limits>,
     /// Slots for remote-write requests in progress (their bodies are read after a slot).
     pub(crate) write_slots: tokio::sync::Semaphore,
+    pub(crate) read_slots: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -117,6 +123,10 @@ impl AppState {
     pub fn new(build: BuildInfo, info: ServerInfo) -> Arc<Self> {
         let write_slots = match info.remote_write_max_concurrency {
             0 => 4,
+            n => n,
+        };
+        let read_slots = match info.remote_read_concurrent_limit {
+            0 => tokio::sync::Semaphore::MAX_PERMITS,
             n => n,
         };
         Arc::new(AppState {
@@ -139,6 +149,7 @@ impl AppState {
             metadata: metadata::MetadataStore::default(),
             write_limits: RwLock::new(Default::default()),
             write_slots: tokio::sync::Semaphore::new(write_slots),
+            read_slots: tokio::sync::Semaphore::new(read_slots),
         })
     }
 
@@ -268,6 +279,7 @@ fn api_routes(admin: bool) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(lifecycle::quit))
         .routes(routes!(self_metrics::metrics))
         .routes(routes!(write::remote_write))
+        .routes(routes!(read::remote_read))
         .routes(routes!(series::series))
         .routes(routes!(series::label_names))
         .routes(routes!(series::label_values))
