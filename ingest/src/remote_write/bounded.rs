@@ -31,9 +31,9 @@ use crate::error::IngestError;
 pub const HEAP_PER_BODY_BYTE: usize = 6;
 /// Estimated heap of one stored label beyond its text: two `Arc<str>` (header, rounding)
 /// in a 32-byte `Label`.
-const LABEL_OVERHEAD: usize = 64;
+pub(super) const LABEL_OVERHEAD: usize = 64;
 /// Heap any request may use, whatever its size.
-const HEAP_FLOOR: usize = 1 << 20;
+pub(super) const HEAP_FLOOR: usize = 1 << 20;
 /// Distinct metadata entries kept from one request; more are ignored.
 pub const MAX_METADATA_PER_REQUEST: usize = 10_000;
 
@@ -55,13 +55,13 @@ pub struct Decoded {
 }
 
 /// Running estimate of the decoded heap against its cap.
-struct Budget {
-    used: usize,
-    cap: usize,
+pub(super) struct Budget {
+    pub(super) used: usize,
+    pub(super) cap: usize,
 }
 
 impl Budget {
-    fn take(&mut self, bytes: usize) -> Result<(), IngestError> {
+    pub(super) fn take(&mut self, bytes: usize) -> Result<(), IngestError> {
         self.used = self.used.saturating_add(bytes);
         if self.used > self.cap {
             return Err(IngestError::TooManyElements {
@@ -119,7 +119,7 @@ pub fn decode_bounded(body: &[u8], limits: &Limits) -> Result<Decoded, IngestErr
 }
 
 /// The bytes of one length-delimited field, advancing `buf` past them.
-fn take_len_delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], IngestError> {
+pub(super) fn take_len_delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], IngestError> {
     let len = decode_varint(buf)?;
     let len = usize::try_from(len)
         .ok()
@@ -186,7 +186,7 @@ fn decode_series(
 }
 
 /// Prometheus's label limits, with its error texts.
-fn check_limits(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), String> {
+pub(super) fn check_limits(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), String> {
     let metric = pairs
         .iter()
         .find(|(n, _)| *n == strata_storage::METRIC_NAME)
@@ -230,7 +230,7 @@ fn clip(s: &str) -> &str {
 }
 
 /// A label set for an error message, each value clipped (a 300 KB value is not echoed).
-fn describe_short(pairs: &[(&str, &str)]) -> String {
+pub(super) fn describe_short(pairs: &[(&str, &str)]) -> String {
     let clipped: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (clip(n), clip(v))).collect();
     describe(&clipped)
 }

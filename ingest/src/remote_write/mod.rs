@@ -9,6 +9,7 @@ use strata_storage::SeriesSamples;
 use crate::error::IngestError;
 
 mod bounded;
+pub mod v2;
 
 pub use bounded::{Decoded, HEAP_PER_BODY_BYTE, Limits, MAX_METADATA_PER_REQUEST, decode_bounded};
 
@@ -71,7 +72,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, IngestError> {
 }
 
 /// Decompresses a snappy block, refusing one that would exceed [`MAX_DECOMPRESSED`].
-fn decompress(body: &[u8]) -> Result<Vec<u8>, IngestError> {
+pub(crate) fn decompress(body: &[u8]) -> Result<Vec<u8>, IngestError> {
     let len = snap::raw::decompress_len(body).map_err(|e| IngestError::Snappy(e.to_string()))?;
     if len > MAX_DECOMPRESSED {
         return Err(IngestError::TooLarge {
