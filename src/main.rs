@@ -210,6 +210,10 @@ async fn run(flags: Flags) -> Result<(), String> {
     let remote = strata_remote::write::RemoteWrite::new(db.clone(), flags.tsdb_path.clone());
     remote.apply(&config).await.map_err(|e| e.to_string())?;
     state.set_remote_write(remote.clone());
+    {
+        let st = state.clone();
+        remote.set_metadata_source(Arc::new(move || st.metadata_list()));
+    }
 
     let sender = Sender::new(flags.notification_queue_capacity);
     sender.apply(&config)?;

@@ -376,3 +376,96 @@ fn a_receiver_down_for_a_minute_and_a_restart_lose_and_duplicate_nothing() {
     }
     strata.stop();
 }
+
+/// Strata to Strata: a queue with `protobuf_message: io.prometheus.write.v2.Request` sends
+/// Remote Write 2.0, and a 1.0 queue sends the families' metadata every `send_interval`.
+#[test]
+fn remote_write_2_0_and_metadata_reach_another_strata() {
+    use strata_ingest::remote_write::{
+        Label, MetricMetadata, Sample, TimeSeries, WriteRequest, encode,
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b = Server::start(&tmp.path().join("b"), &[]);
+    let c = Server::start(&tmp.path().join("c"), &[]);
+    let cfg = strata_config(
+        tmp.path(),
+        &format!(
+            "global:\n  scrape_interval: 15s\n\
+             remote_write:\n\
+             \x20 - url: {}\n    name: v2\n    protobuf_message: io.prometheus.write.v2.Request\n\
+             \x20 - url: {}\n    name: meta\n    metadata_config:\n      send_interval: 1s\n",
+            b.url("/api/v1/write"),
+            c.url("/api/v1/write")
+        ),
+    );
+    let a = Server::start(&tmp.path().join("a"), &[&cfg]);
+    let t0 = now_ms() / 1000 * 1000 - 10 * 60_000;
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![
+                Label {
+                    name: "__name__".into(),
+                    value: "jobs_done_total".into(),
+                },
+                Label {
+                    name: "job".into(),
+                    value: "crash".into(),
+                },
+            ],
+            samples: (0..30)
+                .map(|k| Sample {
+                    value: k as f64,
+                    timestamp: t0 + k * 15_000,
+                })
+                .collect(),
+        }],
+        metadata: vec![MetricMetadata {
+            r#type: 1,
+            metric_family_name: "jobs_done_total".into(),
+            help: "Jobs done.".into(),
+            unit: String::new(),
+        }],
+    };
+    assert_eq!(post_write(a.port, encode(&req)).expect("write"), 204);
+    let count = |s: &Server| {
+        let q = common::enc("count_over_time(jobs_done_total[1h])");
+        get_json(&s.url(&format!("/api/v1/query?query={q}")))["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert!(
+        eventually(60, || count(&b).as_deref() == Some("30")),
+        "v2: {:?}",
+        count(&b)
+    );
+    assert!(
+        eventually(60, || count(&c).as_deref() == Some("30")),
+        "v1: {:?}",
+        count(&c)
+    );
+    let help = || {
+        get_json(&c.url("/api/v1/metadata?metric=jobs_done_total"))["data"]["jobs_done_total"][0]
+            ["help"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert!(
+        eventually(30, || help().as_deref() == Some("Jobs done.")),
+        "{:?}",
+        help()
+    );
+    let metrics = reqwest::blocking_client()
+        .get(a.url("/metrics"))
+        .send()
+        .expect("metrics")
+        .text();
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("prometheus_remote_storage_metadata_total{remote_name=\"meta\"")
+            && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    a.stop();
+    b.stop();
+    c.stop();
+}

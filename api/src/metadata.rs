@@ -150,6 +150,53 @@ impl Inner {
 }
 
 /// `GET /api/v1/metadata[?metric=…&limit=…&limit_per_metric=…]`.
+/// The metadata of every family: received through remote write, and scraped.
+fn combined(s: &AppState) -> BTreeMap<String, BTreeSet<Entry>> {
+    let mut m = s.metadata.snapshot();
+    for (_, pool) in s.scrape_pools() {
+        for t in &pool.read().active {
+            for (name, md) in t.metadata.lock().iter() {
+                let set = m.entry(name.clone()).or_default();
+                if set.len() < 8 {
+                    set.insert(Entry {
+                        kind: md.kind.map(|k| k.as_str()).unwrap_or("unknown"),
+                        help: md.help.clone(),
+                        unit: md.unit.clone(),
+                    });
+                }
+            }
+        }
+    }
+    m
+}
+
+impl AppState {
+    /// Every family's metadata as remote-write metadata (what remote-write queues send).
+    pub fn metadata_list(&self) -> Vec<MetricMetadata> {
+        let type_of = |k: &str| match k {
+            "counter" => 1,
+            "gauge" => 2,
+            "histogram" => 3,
+            "gaugehistogram" => 4,
+            "summary" => 5,
+            "info" => 6,
+            "stateset" => 7,
+            _ => 0,
+        };
+        combined(self)
+            .into_iter()
+            .flat_map(|(name, entries)| {
+                entries.into_iter().map(move |e| MetricMetadata {
+                    r#type: type_of(e.kind),
+                    metric_family_name: name.clone(),
+                    help: e.help,
+                    unit: e.unit,
+                })
+            })
+            .collect()
+    }
+}
+
 #[utoipa::path(
     method(get),
     path = "/api/v1/metadata",
@@ -172,21 +219,7 @@ pub(crate) async fn metadata(
     let limit = parse_limit(&p, "limit")?;
     let per_metric = parse_limit(&p, "limit_per_metric")?;
     let metric = p.get("metric").filter(|m| !m.is_empty());
-    let mut m = s.metadata.snapshot();
-    for (_, pool) in s.scrape_pools() {
-        for t in &pool.read().active {
-            for (name, md) in t.metadata.lock().iter() {
-                let set = m.entry(name.clone()).or_default();
-                if set.len() < 8 {
-                    set.insert(Entry {
-                        kind: md.kind.map(|k| k.as_str()).unwrap_or("unknown"),
-                        help: md.help.clone(),
-                        unit: md.unit.clone(),
-                    });
-                }
-            }
-        }
-    }
+    let m = combined(&s);
     let mut out = serde_json::Map::new();
     for (name, entries) in m.iter() {
         if metric.is_some_and(|x| x != name) {

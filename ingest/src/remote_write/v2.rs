@@ -22,6 +22,71 @@ use crate::error::IngestError;
 /// The `Content-Type` `proto=` value of Remote Write 2.0.
 pub const PROTO: &str = "io.prometheus.write.v2.Request";
 
+/// `io.prometheus.write.v2.Request`, for senders (the receiver decodes element by element).
+#[derive(Clone, PartialEq, Message)]
+pub struct Request {
+    #[prost(string, repeated, tag = "4")]
+    pub symbols: Vec<String>,
+    #[prost(message, repeated, tag = "5")]
+    pub timeseries: Vec<TimeSeries>,
+}
+
+/// `io.prometheus.write.v2.TimeSeries` (the fields Strata sends).
+#[derive(Clone, PartialEq, Message)]
+pub struct TimeSeries {
+    #[prost(uint32, repeated, tag = "1")]
+    pub labels_refs: Vec<u32>,
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+    #[prost(message, optional, tag = "5")]
+    pub metadata: Option<Metadata>,
+}
+
+/// `io.prometheus.write.v2.Metadata`.
+#[derive(Clone, PartialEq, Message)]
+pub struct Metadata {
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    #[prost(uint32, tag = "3")]
+    pub help_ref: u32,
+    #[prost(uint32, tag = "4")]
+    pub unit_ref: u32,
+}
+
+/// A symbols table being built: the empty string first, each string once.
+#[derive(Debug)]
+pub struct Symbols {
+    refs: std::collections::HashMap<String, u32>,
+    list: Vec<String>,
+}
+
+impl Default for Symbols {
+    fn default() -> Self {
+        Symbols {
+            refs: std::collections::HashMap::from([(String::new(), 0)]),
+            list: vec![String::new()],
+        }
+    }
+}
+
+impl Symbols {
+    /// The reference of `s`, added if new.
+    pub fn get(&mut self, s: &str) -> u32 {
+        if let Some(r) = self.refs.get(s) {
+            return *r;
+        }
+        let r = self.list.len() as u32;
+        self.refs.insert(s.to_string(), r);
+        self.list.push(s.to_string());
+        r
+    }
+
+    /// The table.
+    pub fn into_list(self) -> Vec<String> {
+        self.list
+    }
+}
+
 /// A decoded 2.0 request.
 #[derive(Debug, Default)]
 pub struct DecodedV2 {

@@ -32,6 +32,11 @@ pub(super) struct QueueMetrics {
     /// Newest sample timestamp (ms) read from the WAL, and sent.
     pub(super) highest_read_ms: AtomicI64,
     pub(super) highest_sent_ms: AtomicI64,
+    /// Metadata entries sent, refused for good, retried; bytes sent.
+    pub(super) metadata: AtomicU64,
+    pub(super) metadata_failed: AtomicU64,
+    pub(super) metadata_retried: AtomicU64,
+    pub(super) metadata_bytes: AtomicU64,
     /// WAL segment being read.
     pub(super) segment: AtomicU64,
     /// WAL segments skipped because they were deleted before they were read.
@@ -162,6 +167,34 @@ pub(super) fn render(out: &mut String, queues: &[(String, &QueueMetrics)]) {
         "gauge",
         "Timestamp from a WAL sample, the highest timestamp read by this queue, in seconds since epoch.",
         &|m| m.highest_read_ms.load(Ordering::Relaxed) as f64 / 1e3,
+    );
+    family(
+        out,
+        "prometheus_remote_storage_metadata_total",
+        "counter",
+        "Total number of metadata entries sent to remote storage.",
+        &|m| load(&m.metadata),
+    );
+    family(
+        out,
+        "prometheus_remote_storage_metadata_failed_total",
+        "counter",
+        "Total number of metadata entries which failed on send to remote storage, non-recoverable errors.",
+        &|m| load(&m.metadata_failed),
+    );
+    family(
+        out,
+        "prometheus_remote_storage_metadata_retried_total",
+        "counter",
+        "Total number of metadata entries which failed on send to remote storage but were retried because the send error was recoverable.",
+        &|m| load(&m.metadata_retried),
+    );
+    family(
+        out,
+        "prometheus_remote_storage_metadata_bytes_total",
+        "counter",
+        "The total number of bytes of metadata sent by the queue after compression.",
+        &|m| load(&m.metadata_bytes),
     );
     family(
         out,

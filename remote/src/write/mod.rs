@@ -2,10 +2,10 @@
 //! the WAL (see `queue`), sending remote-write 1.0 requests (`send`), saving where it got
 //! to (`position`) and counting with Prometheus's metric names (`metrics`).
 //!
-//! Not sent yet, and said so in a warning when configured: metadata (`metadata_config`),
-//! exemplars and native histograms (Strata does not store them yet), and Remote Write 2.0
-//! (`protobuf_message: io.prometheus.write.v2.Request` sends 1.0 requests, which every 2.0
-//! receiver also accepts).
+//! `protobuf_message` selects Remote Write 1.0 (`prometheus.WriteRequest`, the default)
+//! or 2.0 (`io.prometheus.write.v2.Request`: a symbols table per request). Not sent yet,
+//! and said so in a warning when configured: exemplars and native histograms (Strata does
+//! not store them yet).
 
 mod metrics;
 mod position;
@@ -18,9 +18,24 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 use parking_lot::Mutex;
 use strata_config::{Config, RemoteWriteConfig};
+use strata_ingest::remote_write::MetricMetadata;
 use strata_storage::Db;
 
 pub use queue::saved_position;
+
+/// Where the metadata sent by the queues comes from (the scrape targets' and received
+/// families'), set by the server once it runs.
+pub type MetadataSource =
+    Arc<parking_lot::RwLock<Option<Arc<dyn Fn() -> Vec<MetricMetadata> + Send + Sync>>>>;
+
+/// What every queue shares: the storage it follows, where positions are saved, the WAL
+/// pins and the metadata source.
+pub(crate) struct QueueEnv {
+    pub(crate) db: Arc<Db>,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) pins: Arc<Pins>,
+    pub(crate) metadata: MetadataSource,
+}
 
 /// The oldest WAL segment each queue still needs; the WAL keeps segments from the oldest
 /// of them on (within its bound).
@@ -54,10 +69,8 @@ pub enum RemoteError {
 
 /// The queues of every `remote_write` entry.
 pub struct RemoteWrite {
-    db: Arc<Db>,
-    data_dir: PathBuf,
+    env: QueueEnv,
     queues: tokio::sync::Mutex<Vec<queue::Queue>>,
-    pins: Arc<Pins>,
     /// `(labels, metrics)` of the running queues, for `/metrics`.
     shown: Mutex<Vec<(String, Arc<metrics::QueueMetrics>)>>,
 }
@@ -99,12 +112,15 @@ impl RemoteWrite {
     /// No queues yet; positions are kept under `data_dir`.
     pub fn new(db: Arc<Db>, data_dir: PathBuf) -> Arc<RemoteWrite> {
         Arc::new(RemoteWrite {
-            db: db.clone(),
-            data_dir,
-            pins: Arc::new(Pins {
-                db: Some(db.clone()),
-                segments: Mutex::new(Default::default()),
-            }),
+            env: QueueEnv {
+                db: db.clone(),
+                data_dir,
+                pins: Arc::new(Pins {
+                    db: Some(db),
+                    segments: Mutex::new(Default::default()),
+                }),
+                metadata: Arc::new(parking_lot::RwLock::new(None)),
+            },
             queues: tokio::sync::Mutex::new(Vec::new()),
             shown: Mutex::new(Vec::new()),
         })
@@ -140,7 +156,7 @@ impl RemoteWrite {
                 q.stop().await;
                 if !wanted.iter().any(|(k, _, _)| *k == key) {
                     // Gone from the configuration: its segments are not needed any more.
-                    self.pins.set(&key, None);
+                    self.env.pins.set(&key, None);
                 }
             }
         }
@@ -153,10 +169,8 @@ impl RemoteWrite {
                 key,
                 cfg,
                 client,
-                self.db.clone(),
-                self.data_dir.clone(),
                 external.clone(),
-                self.pins.clone(),
+                &self.env,
             ));
         }
         *self.shown.lock() = keep
@@ -172,6 +186,11 @@ impl RemoteWrite {
             .collect();
         *queues = keep;
         Ok(())
+    }
+
+    /// Where the queues take the metadata they send (`metadata_config`).
+    pub fn set_metadata_source(&self, f: Arc<dyn Fn() -> Vec<MetricMetadata> + Send + Sync>) {
+        *self.env.metadata.write() = Some(f);
     }
 
     /// Stops every queue, each saving its position.
@@ -194,17 +213,11 @@ impl RemoteWrite {
 
 /// Warns about the settings of `cfg` that are accepted but have nothing to act on yet.
 fn warn_unsent(cfg: &RemoteWriteConfig, name: &str) {
-    if cfg.protobuf_message != "prometheus.WriteRequest" {
-        tracing::warn!(remote_name = %name, "remote_write protobuf_message {} is not supported yet: sending Remote Write 1.0 (prometheus.WriteRequest)", cfg.protobuf_message);
-    }
     if cfg.send_exemplars {
         tracing::warn!(remote_name = %name, "remote_write send_exemplars: Strata does not store exemplars yet; none are sent");
     }
     if cfg.send_native_histograms {
         tracing::warn!(remote_name = %name, "remote_write send_native_histograms: Strata does not store native histograms yet; none are sent");
-    }
-    if cfg.metadata_config.send {
-        tracing::debug!(remote_name = %name, "remote_write metadata is not sent yet");
     }
     if cfg.round_robin_dns {
         tracing::warn!(remote_name = %name, "remote_write round_robin_dns is not supported: the system resolver's order is used");

@@ -51,19 +51,18 @@ pub(super) struct Queue {
     pub(super) metrics: Arc<QueueMetrics>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
+    md_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Queue {
-    /// Starts the queue of `cfg` (keyed `key`) reading `db`'s WAL; `external` labels are
-    /// added to every series that lacks them.
+    /// Starts the queue of `cfg` (keyed `key`) reading the WAL of `env`'s storage;
+    /// `external` labels are added to every series that lacks them.
     pub(super) fn start(
         key: String,
         cfg: RemoteWriteConfig,
         client: Client,
-        db: Arc<Db>,
-        data_dir: PathBuf,
         external: Vec<(String, String)>,
-        pins: Arc<super::Pins>,
+        env: &super::QueueEnv,
     ) -> Queue {
         let metrics = Arc::new(QueueMetrics::default());
         let q = &cfg.queue_config;
@@ -78,13 +77,24 @@ impl Queue {
             key: key.clone(),
             cfg: cfg.clone(),
             client: Arc::new(client),
-            db,
-            file: position::path(&data_dir, &key),
+            db: env.db.clone(),
+            file: position::path(&env.data_dir, &key),
             external: external.clone(),
             metrics: metrics.clone(),
             stop: stop_rx,
-            pins,
+            pins: env.pins.clone(),
         };
+        let md_task = (cfg.metadata_config.send
+            && cfg.protobuf_message != strata_ingest::remote_write::v2::PROTO)
+            .then(|| {
+                tokio::spawn(metadata_loop(
+                    cfg.metadata_config.clone(),
+                    reader.client.clone(),
+                    env.metadata.clone(),
+                    metrics.clone(),
+                    reader.stop.clone(),
+                ))
+            });
         let task = tokio::spawn(reader.run());
         Queue {
             key,
@@ -93,6 +103,7 @@ impl Queue {
             metrics,
             stop,
             task: Some(task),
+            md_task,
         }
     }
 
@@ -100,6 +111,9 @@ impl Queue {
     pub(super) async fn stop(mut self) {
         let _ = self.stop.send(true);
         if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        if let Some(t) = self.md_task.take() {
             let _ = t.await;
         }
     }
@@ -436,4 +450,32 @@ impl Rates {
 /// The position a queue of `cfg` keyed `key` would start at (for tests and tools).
 pub fn saved_position(data_dir: &std::path::Path, key: &str) -> Option<WalPosition> {
     position::load(&position::path(data_dir, key))
+}
+
+/// Sends the metadata of the scraped (and received) metric families every
+/// `send_interval`, in requests of at most `max_samples_per_send` entries, as Prometheus's
+/// metadata watcher does.
+async fn metadata_loop(
+    cfg: strata_config::MetadataConfig,
+    client: Arc<Client>,
+    source: super::MetadataSource,
+    m: Arc<QueueMetrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every: Duration = cfg.send_interval.into();
+    let per_send = cfg.max_samples_per_send.max(1) as usize;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every.max(Duration::from_secs(1))) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let source = source.read().clone();
+        let Some(f) = source else { continue };
+        let list = f();
+        for chunk in list.chunks(per_send) {
+            if client.send_metadata(chunk.to_vec(), &m, &stop).await == Outcome::Stopped {
+                return;
+            }
+        }
+    }
 }
