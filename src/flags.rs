@@ -108,6 +108,9 @@ pub(crate) struct Flags {
     /// connection stays open. 0 disables it.
     #[arg(long = "web.read-header-timeout", default_value = "30s")]
     pub(crate) read_header_timeout: String,
+    /// Accept OTLP metrics on /api/v1/otlp/v1/metrics.
+    #[arg(long = "web.enable-otlp-receiver")]
+    pub(crate) enable_otlp_receiver: bool,
     /// Accepted for compatibility: the remote-write receiver is always on.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub(crate) enable_remote_write_receiver: bool,
@@ -291,6 +294,10 @@ impl Flags {
             ("web.enable-admin-api", self.enable_admin_api.to_string()),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-remote-write-receiver", "true".to_string()),
+            (
+                "web.enable-otlp-receiver",
+                self.enable_otlp_receiver.to_string(),
+            ),
             ("web.cors.origin", self.cors_origin.clone()),
             ("web.max-connections", self.max_connections.to_string()),
             ("web.read-header-timeout", self.read_header_timeout.clone()),

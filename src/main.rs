@@ -140,6 +140,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         remote_write_max_concurrency: flags.remote_write_max_concurrency.max(1),
         remote_read_sample_limit: flags.remote_read_sample_limit,
         remote_read_concurrent_limit: flags.remote_read_concurrent_limit,
+        enable_otlp_receiver: flags.enable_otlp_receiver,
     };
     let state = AppState::new(
         BuildInfo {
@@ -149,6 +150,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         info,
     );
     state.set_write_limits(write_limits(&config));
+    state.set_otlp(config.otlp.clone());
     let web = match &flags.web_config_file {
         Some(p) => Some(strata_api::web_config::WebConfig::load(p)?),
         None => None,
@@ -447,6 +449,7 @@ fn reload_fn(
             );
             *state.config_yaml.write() = config.to_yaml().unwrap_or_default();
             state.set_write_limits(write_limits(&config));
+            state.set_otlp(config.otlp.clone());
             tracing::info!(jobs = config.scrape_configs.len(), "configuration reloaded");
             Ok(())
         })

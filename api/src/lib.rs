@@ -11,6 +11,7 @@ mod federate;
 mod lifecycle;
 mod metadata;
 mod openapi;
+mod otlp;
 mod params;
 mod parse_query;
 pub mod pushgateway;
@@ -81,6 +82,8 @@ pub struct ServerInfo {
     pub remote_read_sample_limit: usize,
     /// `--storage.remote.read-concurrent-limit` (0: no limit).
     pub remote_read_concurrent_limit: usize,
+    /// `--web.enable-otlp-receiver`.
+    pub enable_otlp_receiver: bool,
 }
 
 /// Reloads the configuration (`/-/reload`, SIGHUP); the error is shown to the caller.
@@ -113,6 +116,8 @@ pub struct AppState {
     pub(crate) metadata: metadata::MetadataStore,
     /// Label limits applied to remote write (`global.label_*limit`; replaced on reload).
     pub(crate) write_limits: RwLock<strata_ingest::remote_write::Limits>,
+    /// The configuration's `otlp` section.
+    pub(crate) otlp: RwLock<strata_config::OtlpConfig>,
     /// Slots for remote-write requests in progress (their bodies are read after a slot).
     pub(crate) write_slots: tokio::sync::Semaphore,
     pub(crate) read_slots: tokio::sync::Semaphore,
@@ -148,6 +153,7 @@ impl AppState {
             counters: self_metrics::HttpCounters::default(),
             metadata: metadata::MetadataStore::default(),
             write_limits: RwLock::new(Default::default()),
+            otlp: RwLock::new(Default::default()),
             write_slots: tokio::sync::Semaphore::new(write_slots),
             read_slots: tokio::sync::Semaphore::new(read_slots),
         })
@@ -160,6 +166,11 @@ impl AppState {
             .set(Arc::new(Engine::new(db.clone(), self.info.engine.clone())));
         let _ = self.db.set(db);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Sets the configuration's `otlp` section (at start and reload).
+    pub fn set_otlp(&self, c: strata_config::OtlpConfig) {
+        *self.otlp.write() = c;
     }
 
     /// Sets the label limits remote write applies (from `global`, at start and reload).
@@ -280,6 +291,7 @@ fn api_routes(admin: bool) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(self_metrics::metrics))
         .routes(routes!(write::remote_write))
         .routes(routes!(read::remote_read))
+        .routes(routes!(otlp::otlp_metrics))
         .routes(routes!(series::series))
         .routes(routes!(series::label_names))
         .routes(routes!(series::label_values))

@@ -14,6 +14,7 @@ pub mod error;
 pub mod expfmt;
 pub mod exposition;
 pub mod http_client;
+pub mod otlp;
 pub mod pushgateway;
 pub mod relabel;
 pub mod remote_write;

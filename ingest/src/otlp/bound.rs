@@ -1,0 +1,121 @@
+//! What decoding an OTLP request would allocate, estimated from its wire form before it is
+//! decoded: protobuf elements can be tiny on the wire and large in memory (an empty data
+//! point is 2 bytes and over a hundred decoded), so every message and string of the
+//! request's schema is counted, and a request whose estimate passes
+//! [`HEAP_PER_BODY_BYTE`](crate::remote_write::HEAP_PER_BODY_BYTE) × its size is refused.
+
+use prost::bytes::Buf;
+use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+
+use crate::error::IngestError;
+
+/// Estimated heap of one decoded message (the largest structs are about this size).
+const MESSAGE_BYTES: usize = 128;
+/// Deepest nesting walked (attribute values may nest).
+const MAX_DEPTH: usize = 64;
+
+/// The message types of the metrics schema that contain other messages.
+#[derive(Clone, Copy)]
+enum Kind {
+    Request,
+    ResourceMetrics,
+    Resource,
+    ScopeMetrics,
+    Scope,
+    Metric,
+    Points,
+    NumberPoint,
+    HistogramPoint,
+    SummaryPoint,
+    KeyValue,
+    AnyValue,
+    ArrayValue,
+    KeyValueList,
+    Leaf,
+}
+
+/// The kind of field `tag` of a `kind` message, if it is a message.
+fn child(kind: Kind, tag: u32) -> Option<Kind> {
+    use Kind::*;
+    Some(match (kind, tag) {
+        (Request, 1) => ResourceMetrics,
+        (ResourceMetrics, 1) => Resource,
+        (ResourceMetrics, 2) => ScopeMetrics,
+        (Resource, 1) | (Scope, 3) => KeyValue,
+        (ScopeMetrics, 1) => Scope,
+        (ScopeMetrics, 2) => Metric,
+        (Metric, 5 | 7 | 9 | 10 | 11) => Points,
+        (NumberPoint, 7) | (HistogramPoint, 9) | (SummaryPoint, 7) => KeyValue,
+        (SummaryPoint, 6) => Leaf,
+        (KeyValue, 2) => AnyValue,
+        (AnyValue, 5) => ArrayValue,
+        (AnyValue, 6) => KeyValueList,
+        (ArrayValue, 1) => AnyValue,
+        (KeyValueList, 1) => KeyValue,
+        _ => return None,
+    })
+}
+
+/// The estimated decoded heap of a request, or an error once it passes `cap`.
+pub(super) fn check(raw: &[u8], cap: usize) -> Result<usize, IngestError> {
+    let mut used = 0usize;
+    walk(raw, Kind::Request, None, 0, &mut used, cap)?;
+    Ok(used)
+}
+
+fn walk(
+    mut buf: &[u8],
+    kind: Kind,
+    points: Option<Kind>,
+    depth: usize,
+    used: &mut usize,
+    cap: usize,
+) -> Result<(), IngestError> {
+    if depth > MAX_DEPTH {
+        return Err(IngestError::Truncated);
+    }
+    let take = |n: usize, used: &mut usize| {
+        *used = used.saturating_add(n);
+        if *used > cap {
+            return Err(IngestError::TooManyElements {
+                estimated: *used,
+                limit: cap,
+            });
+        }
+        Ok(())
+    };
+    take(MESSAGE_BYTES, used)?;
+    while buf.has_remaining() {
+        let (tag, wt) = decode_key(&mut buf)?;
+        if wt != WireType::LengthDelimited {
+            skip_field(wt, tag, &mut buf, DecodeContext::default())?;
+            continue;
+        }
+        let len = usize::try_from(decode_varint(&mut buf)?)
+            .ok()
+            .filter(|&l| l <= buf.len())
+            .ok_or(IngestError::Truncated)?;
+        let (el, rest) = buf.split_at(len);
+        buf = rest;
+        // A Gauge/Sum/Histogram/Summary's field 1 holds its points.
+        let sub = match (kind, tag, points) {
+            (Kind::Points, 1, Some(p)) => Some(p),
+            _ => child(kind, tag),
+        };
+        match sub {
+            Some(k) => {
+                let points = match (kind, tag) {
+                    (Kind::Metric, 5 | 7) => Some(Kind::NumberPoint),
+                    (Kind::Metric, 9) => Some(Kind::HistogramPoint),
+                    (Kind::Metric, 11) => Some(Kind::SummaryPoint),
+                    (Kind::Metric, _) => Some(Kind::Leaf),
+                    _ => None,
+                };
+                walk(el, k, points, depth + 1, used, cap)?;
+            }
+            // Strings, bytes, packed numbers: their own size and a header.
+            None => take(len + 24, used)?,
+        }
+    }
+    Ok(())
+}

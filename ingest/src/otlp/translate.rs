@@ -1,0 +1,416 @@
+//! OTLP metrics to Prometheus series, as Prometheus's `otlptranslator` does: names from
+//! the metric name, unit and type (see `names`), labels from the data point's attributes,
+//! `job` / `instance` from `service.namespace`/`service.name` and `service.instance.id`,
+//! the other resource attributes in a `target_info` series (or promoted to labels), gauges
+//! and cumulative sums as samples, cumulative histograms as `_bucket`/`_sum`/`_count`,
+//! summaries as `quantile` series with `_sum`/`_count`. Delta temporality and exponential
+//! histograms are refused (the other points of the request are kept) with Prometheus's
+//! messages.
+
+use std::collections::BTreeMap;
+
+use strata_config::OtlpConfig;
+use strata_storage::{Labels, SeriesSamples};
+
+use super::names::{Namer, sanitize_label};
+use super::proto::{
+    AnyValue, DELTA, Data, ExportMetricsServiceRequest, FLAG_NO_RECORDED_VALUE, KeyValue,
+    NumberValue, Value,
+};
+use crate::remote_write::MetricMetadata;
+
+/// Prometheus's stale marker.
+const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// The resource attributes that make `job` and `instance`.
+const SERVICE_NAME: &str = "service.name";
+const SERVICE_NAMESPACE: &str = "service.namespace";
+const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+
+/// What a request becomes.
+#[derive(Debug, Default)]
+pub struct Translated {
+    /// Series and samples to append.
+    pub batch: Vec<SeriesSamples>,
+    /// Metadata of the families.
+    pub metadata: Vec<MetricMetadata>,
+    /// Data points not translated, and why (the first few reasons).
+    pub rejected: usize,
+    pub errors: Vec<String>,
+}
+
+/// An attribute value as a label value (`AnyValue.AsString`).
+pub(super) fn value_text(v: &Option<AnyValue>) -> String {
+    match v.as_ref().and_then(|v| v.value.as_ref()) {
+        None => String::new(),
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::DoubleValue(d)) => strata_vocab::float::format_g(*d),
+        Some(Value::BytesValue(b)) => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(b)
+        }
+        Some(Value::ArrayValue(a)) => {
+            let parts: Vec<String> = a.values.iter().map(|x| json_of(&Some(x.clone()))).collect();
+            format!("[{}]", parts.join(","))
+        }
+        Some(Value::KvlistValue(l)) => {
+            let parts: Vec<String> = l
+                .values
+                .iter()
+                .map(|kv| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::String(kv.key.clone()),
+                        json_of(&kv.value)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+    }
+}
+
+fn json_of(v: &Option<AnyValue>) -> String {
+    match v.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => serde_json::Value::String(s.clone()).to_string(),
+        None => "null".into(),
+        _ => value_text(v),
+    }
+}
+
+/// Attributes as sanitized label pairs: keys that sanitize to the same name have their
+/// values joined with `;` in the order of the original keys.
+fn attribute_labels(attrs: &[KeyValue], cfg: &OtlpConfig, out: &mut BTreeMap<String, String>) {
+    let mut sorted: Vec<&KeyValue> = attrs.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    for kv in sorted {
+        let name = sanitize_label(&kv.key, cfg);
+        let value = value_text(&kv.value);
+        match out.get_mut(&name) {
+            Some(v) => {
+                v.push(';');
+                v.push_str(&value);
+            }
+            None => {
+                out.insert(name, value);
+            }
+        }
+    }
+}
+
+/// The labels every series of a resource gets: promoted attributes, `job`, `instance`.
+fn resource_labels(attrs: &[KeyValue], cfg: &OtlpConfig) -> BTreeMap<String, String> {
+    let get = |k: &str| {
+        attrs
+            .iter()
+            .find(|a| a.key == k)
+            .map(|a| value_text(&a.value))
+    };
+    let promoted: Vec<KeyValue> = attrs
+        .iter()
+        .filter(|a| {
+            if cfg.promote_all_resource_attributes {
+                !cfg.ignore_resource_attributes.contains(&a.key)
+                    && ![SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID]
+                        .contains(&a.key.as_str())
+            } else {
+                cfg.promote_resource_attributes.contains(&a.key)
+            }
+        })
+        .cloned()
+        .collect();
+    let mut out = BTreeMap::new();
+    attribute_labels(&promoted, cfg, &mut out);
+    if let Some(name) = get(SERVICE_NAME) {
+        let job = match get(SERVICE_NAMESPACE) {
+            Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
+            _ => name,
+        };
+        out.insert("job".into(), job);
+    }
+    if let Some(id) = get(SERVICE_INSTANCE_ID) {
+        out.insert("instance".into(), id);
+    }
+    out
+}
+
+struct Out<'a> {
+    series: BTreeMap<Labels, Vec<(i64, f64)>>,
+    cfg: &'a OtlpConfig,
+}
+
+impl Out<'_> {
+    /// A sample of `name` with the point's attributes and the resource's labels.
+    fn push(
+        &mut self,
+        name: &str,
+        attrs: &[KeyValue],
+        resource: &BTreeMap<String, String>,
+        extra: Option<(&str, String)>,
+        t: i64,
+        v: f64,
+    ) {
+        let mut l = BTreeMap::new();
+        attribute_labels(attrs, self.cfg, &mut l);
+        for (k, val) in resource {
+            // Resource labels (job, instance, promoted attributes) win over attributes.
+            l.insert(k.clone(), val.clone());
+        }
+        if let Some((k, val)) = extra {
+            l.insert(k.to_string(), val);
+        }
+        l.insert("__name__".into(), name.to_string());
+        let labels = Labels::from_pairs(l.into_iter().filter(|(_, v)| !v.is_empty()));
+        self.series.entry(labels).or_default().push((t, v));
+    }
+}
+
+fn ms(nanos: u64) -> i64 {
+    (nanos / 1_000_000) as i64
+}
+
+fn value_of(flags: u32, v: f64) -> f64 {
+    if flags & FLAG_NO_RECORDED_VALUE != 0 {
+        f64::from_bits(STALE_NAN)
+    } else {
+        v
+    }
+}
+
+/// Translates `req` with the `otlp` settings `cfg`.
+pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> Translated {
+    let namer = Namer::new(cfg);
+    let mut t = Translated::default();
+    let mut out = Out {
+        series: BTreeMap::new(),
+        cfg,
+    };
+    let mut metadata: BTreeMap<String, MetricMetadata> = BTreeMap::new();
+    let reject = |t: &mut Translated, n: usize, msg: String| {
+        t.rejected += n;
+        if t.errors.len() < 8 && !t.errors.contains(&msg) {
+            t.errors.push(msg);
+        }
+    };
+    for rm in &req.resource_metrics {
+        let attrs: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
+        let resource = resource_labels(attrs, cfg);
+        let mut newest: Option<i64> = None;
+        for sm in &rm.scope_metrics {
+            for m in &sm.metrics {
+                let Some(data) = &m.data else { continue };
+                let (kind, name) = match data {
+                    Data::Gauge(_) => (2, namer.name(&m.name, &m.unit, false, false)),
+                    Data::Sum(s) => {
+                        let counter = s.is_monotonic;
+                        (
+                            if counter { 1 } else { 2 },
+                            namer.name(&m.name, &m.unit, counter, false),
+                        )
+                    }
+                    Data::Histogram(_) | Data::ExponentialHistogram(_) => {
+                        (3, namer.name(&m.name, &m.unit, false, true))
+                    }
+                    Data::Summary(_) => (5, namer.name(&m.name, &m.unit, false, true)),
+                };
+                match data {
+                    Data::Gauge(g) => {
+                        for p in &g.data_points {
+                            let v = match p.value {
+                                Some(NumberValue::AsDouble(d)) => d,
+                                Some(NumberValue::AsInt(i)) => i as f64,
+                                None => 0.0,
+                            };
+                            let ts = ms(p.time_unix_nano);
+                            newest = newest.max(Some(ts));
+                            out.push(
+                                &name,
+                                &p.attributes,
+                                &resource,
+                                None,
+                                ts,
+                                value_of(p.flags, v),
+                            );
+                        }
+                    }
+                    Data::Sum(s) => {
+                        if s.aggregation_temporality == DELTA {
+                            reject(
+                                &mut t,
+                                s.data_points.len(),
+                                format!(
+                                    "invalid temporality and type combination for metric {:?}",
+                                    m.name
+                                ),
+                            );
+                            continue;
+                        }
+                        for p in &s.data_points {
+                            let v = match p.value {
+                                Some(NumberValue::AsDouble(d)) => d,
+                                Some(NumberValue::AsInt(i)) => i as f64,
+                                None => 0.0,
+                            };
+                            let ts = ms(p.time_unix_nano);
+                            newest = newest.max(Some(ts));
+                            out.push(
+                                &name,
+                                &p.attributes,
+                                &resource,
+                                None,
+                                ts,
+                                value_of(p.flags, v),
+                            );
+                        }
+                    }
+                    Data::Histogram(h) => {
+                        if h.aggregation_temporality == DELTA {
+                            reject(
+                                &mut t,
+                                h.data_points.len(),
+                                format!(
+                                    "invalid temporality and type combination for metric {:?}",
+                                    m.name
+                                ),
+                            );
+                            continue;
+                        }
+                        for p in &h.data_points {
+                            let ts = ms(p.time_unix_nano);
+                            newest = newest.max(Some(ts));
+                            let f = |v: f64| value_of(p.flags, v);
+                            if let Some(sum) = p.sum {
+                                out.push(
+                                    &format!("{name}_sum"),
+                                    &p.attributes,
+                                    &resource,
+                                    None,
+                                    ts,
+                                    f(sum),
+                                );
+                            }
+                            out.push(
+                                &format!("{name}_count"),
+                                &p.attributes,
+                                &resource,
+                                None,
+                                ts,
+                                f(p.count as f64),
+                            );
+                            let mut cumulative = 0u64;
+                            for (i, bound) in p.explicit_bounds.iter().enumerate() {
+                                cumulative += p.bucket_counts.get(i).copied().unwrap_or(0);
+                                out.push(
+                                    &format!("{name}_bucket"),
+                                    &p.attributes,
+                                    &resource,
+                                    Some(("le", strata_vocab::float::format_f(*bound))),
+                                    ts,
+                                    f(cumulative as f64),
+                                );
+                            }
+                            out.push(
+                                &format!("{name}_bucket"),
+                                &p.attributes,
+                                &resource,
+                                Some(("le", "+Inf".into())),
+                                ts,
+                                f(p.count as f64),
+                            );
+                        }
+                    }
+                    Data::ExponentialHistogram(e) => {
+                        reject(
+                            &mut t,
+                            e.data_points.len(),
+                            format!(
+                                "exponential histogram {:?} not written: Strata does not store native histograms yet",
+                                m.name
+                            ),
+                        );
+                        continue;
+                    }
+                    Data::Summary(s) => {
+                        for p in &s.data_points {
+                            let ts = ms(p.time_unix_nano);
+                            newest = newest.max(Some(ts));
+                            let f = |v: f64| value_of(p.flags, v);
+                            out.push(
+                                &format!("{name}_sum"),
+                                &p.attributes,
+                                &resource,
+                                None,
+                                ts,
+                                f(p.sum),
+                            );
+                            out.push(
+                                &format!("{name}_count"),
+                                &p.attributes,
+                                &resource,
+                                None,
+                                ts,
+                                f(p.count as f64),
+                            );
+                            for q in &p.quantile_values {
+                                out.push(
+                                    &name,
+                                    &p.attributes,
+                                    &resource,
+                                    Some(("quantile", strata_vocab::float::format_f(q.quantile))),
+                                    ts,
+                                    f(q.value),
+                                );
+                            }
+                        }
+                    }
+                }
+                metadata
+                    .entry(name.clone())
+                    .or_insert_with(|| MetricMetadata {
+                        r#type: kind,
+                        metric_family_name: name.clone(),
+                        help: m.description.clone(),
+                        unit: namer.unit(&m.unit),
+                    });
+            }
+        }
+        // target_info: the resource attributes that are not job/instance (nor promoted).
+        if let Some(ts) = newest {
+            let info: Vec<KeyValue> = attrs
+                .iter()
+                .filter(|a| {
+                    let identifying = [SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID]
+                        .contains(&a.key.as_str());
+                    let promoted = if cfg.promote_all_resource_attributes {
+                        !cfg.ignore_resource_attributes.contains(&a.key)
+                    } else {
+                        cfg.promote_resource_attributes.contains(&a.key)
+                    };
+                    (!identifying || cfg.keep_identifying_resource_attributes) && !promoted
+                })
+                .cloned()
+                .collect();
+            if !info.is_empty() {
+                let ids: BTreeMap<String, String> = resource
+                    .iter()
+                    .filter(|(k, _)| *k == "job" || *k == "instance")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                out.push("target_info", &info, &ids, None, ts, 1.0);
+            }
+        }
+    }
+    t.batch = out
+        .series
+        .into_iter()
+        .map(|(labels, mut samples)| {
+            samples.sort_by_key(|s| s.0);
+            samples.dedup_by_key(|s| s.0);
+            SeriesSamples { labels, samples }
+        })
+        .collect();
+    t.metadata = metadata.into_values().collect();
+    t
+}

@@ -1,0 +1,183 @@
+//! OTLP metrics from the real OpenTelemetry Python SDK (`opentelemetry-sdk`,
+//! `opentelemetry-exporter-otlp-proto-http`) into `/api/v1/otlp/v1/metrics`, queried back
+//! with Prometheus's translated names, `job`/`instance` from the service attributes and
+//! `target_info` from the others; the endpoint is off without `--web.enable-otlp-receiver`
+//! and refuses what it does not take. Skips (and says so) without the SDK.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Server, reqwest};
+
+const EXPORT: &str = r#"
+import sys
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.resources import Resource
+reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=sys.argv[1]), export_interval_millis=3600000)
+provider = MeterProvider(
+    resource=Resource.create({"service.name": "shop", "service.namespace": "prod",
+                              "service.instance.id": "i-1", "deployment.environment": "test"}),
+    metric_readers=[reader])
+meter = provider.get_meter("strata-test")
+c = meter.create_counter("http.server.requests", unit="{request}", description="Requests served.")
+c.add(5, {"http.method": "GET"})
+c.add(2, {"http.method": "POST"})
+h = meter.create_histogram("http.server.duration", unit="s")
+for v in [0.003, 0.02, 0.2, 1.5]:
+    h.record(v, {"http.method": "GET"})
+u = meter.create_up_down_counter("queue.size", unit="By")
+u.add(100)
+u.add(-30)
+g = meter.create_gauge("cpu.utilization", unit="1")
+g.set(0.25)
+ok = provider.force_flush()
+provider.shutdown()
+sys.exit(0 if ok else 1)
+"#;
+
+fn sdk_installed() -> bool {
+    Command::new("python3")
+        .args([
+            "-c",
+            "import opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter",
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn query(s: &Server, q: &str) -> serde_json::Value {
+    let text = reqwest::blocking_client()
+        .get(s.url(&format!("/api/v1/query?query={}", common::enc(q))))
+        .send()
+        .expect("query")
+        .text();
+    serde_json::from_str(&text).expect("json")
+}
+
+fn value(s: &Server, q: &str) -> Option<String> {
+    query(s, q)["data"]["result"][0]["value"][1]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[test]
+fn the_python_sdk_exports_and_prometheus_names_come_back() {
+    if !sdk_installed() {
+        eprintln!(
+            "skipping: the OpenTelemetry Python SDK is not installed (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = Server::start(tmp.path(), &["--web.enable-otlp-receiver"]);
+    let status = Command::new("python3")
+        .args(["-c", EXPORT, &s.url("/api/v1/otlp/v1/metrics")])
+        .status()
+        .expect("python3");
+    assert!(status.success(), "the exporter failed");
+    let sel = "job=\"prod/shop\",instance=\"i-1\"";
+    assert_eq!(
+        value(
+            &s,
+            &format!("http_server_requests_total{{{sel},http_method=\"GET\"}}")
+        )
+        .as_deref(),
+        Some("5"),
+        "{}",
+        query(&s, "{job=\"prod/shop\"}")
+    );
+    assert_eq!(
+        value(
+            &s,
+            &format!("http_server_requests_total{{{sel},http_method=\"POST\"}}")
+        )
+        .as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        value(&s, &format!("queue_size_bytes{{{sel}}}")).as_deref(),
+        Some("70")
+    );
+    assert_eq!(
+        value(&s, &format!("cpu_utilization_ratio{{{sel}}}")).as_deref(),
+        Some("0.25")
+    );
+    assert_eq!(
+        value(&s, &format!("http_server_duration_seconds_count{{{sel}}}")).as_deref(),
+        Some("4")
+    );
+    let sum: f64 = value(&s, &format!("http_server_duration_seconds_sum{{{sel}}}"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN);
+    assert!((sum - 1.723).abs() < 1e-9, "{sum}");
+    // Prometheus's definition on the SDK's default buckets (0, 5, 10, …): all four
+    // observations in (0, 5], the median interpolated half way.
+    assert_eq!(
+        value(
+            &s,
+            "histogram_quantile(0.5, sum by (le) (http_server_duration_seconds_bucket))"
+        )
+        .as_deref(),
+        Some("2.5")
+    );
+    let info = query(&s, "target_info");
+    let m = &info["data"]["result"][0]["metric"];
+    assert_eq!(m["job"], "prod/shop", "{info}");
+    assert_eq!(m["instance"], "i-1", "{info}");
+    assert_eq!(m["deployment_environment"], "test", "{info}");
+    assert_eq!(m["telemetry_sdk_language"], "python", "{info}");
+    assert!(m.get("service_name").is_none(), "{info}");
+    // info() joins it.
+    assert_eq!(
+        query(&s, "info(queue_size_bytes)")["data"]["result"][0]["metric"]["deployment_environment"],
+        "test"
+    );
+    let md: serde_json::Value = serde_json::from_str(
+        &reqwest::blocking_client()
+            .get(s.url("/api/v1/metadata?metric=http_server_requests_total"))
+            .send()
+            .expect("metadata")
+            .text(),
+    )
+    .expect("json");
+    assert_eq!(
+        md["data"]["http_server_requests_total"][0]["type"], "counter",
+        "{md}"
+    );
+    assert_eq!(
+        md["data"]["http_server_requests_total"][0]["help"], "Requests served.",
+        "{md}"
+    );
+    s.stop();
+}
+
+#[test]
+fn the_endpoint_is_off_by_default_and_refuses_what_it_does_not_take() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let off = Server::start(&tmp.path().join("off"), &[]);
+    let post = |s: &Server, body: &[u8], ct: &str, enc: Option<&str>| {
+        let mut r = reqwest::blocking_client()
+            .post(s.url("/api/v1/otlp/v1/metrics"), body.to_vec())
+            .header("Content-Type", ct);
+        if let Some(e) = enc {
+            r = r.header("Content-Encoding", e);
+        }
+        let r = r.send().expect("post");
+        (r.status().as_u16(), r.text())
+    };
+    assert_eq!(post(&off, b"", "application/x-protobuf", None).0, 404);
+    off.stop();
+    let on = Server::start(&tmp.path().join("on"), &["--web.enable-otlp-receiver"]);
+    // An empty request is a valid empty export.
+    assert_eq!(post(&on, b"", "application/x-protobuf", None).0, 200);
+    assert_eq!(post(&on, b"{}", "text/plain", None).0, 415);
+    assert_eq!(post(&on, b"", "application/x-protobuf", Some("br")).0, 415);
+    let (status, text) = post(&on, b"\xff\xff\xff", "application/x-protobuf", None);
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = post(&on, b"not gzip", "application/x-protobuf", Some("gzip"));
+    assert_eq!(status, 400, "{text}");
+    on.stop();
+}
