@@ -179,5 +179,39 @@ fn the_endpoint_is_off_by_default_and_refuses_what_it_does_not_take() {
     assert_eq!(status, 400, "{text}");
     let (status, text) = post(&on, b"not gzip", "application/x-protobuf", Some("gzip"));
     assert_eq!(status, 400, "{text}");
+    // OTLP/JSON: a gauge in Celsius is stored; a delta sum refuses the whole request.
+    let ns = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        - 60_000)
+        * 1_000_000;
+    let json = |metric: &str| {
+        format!(
+            r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"j"}}}}]}},"scopeMetrics":[{{"metrics":[{metric}]}}]}}]}}"#
+        )
+    };
+    let gauge = json(&format!(
+        r#"{{"name":"room.temp","unit":"Cel","gauge":{{"dataPoints":[{{"timeUnixNano":"{ns}","asDouble":21.5,"attributes":[{{"key":"room","value":{{"stringValue":"a"}}}}]}}]}}}}"#
+    ));
+    let (status, text) = post(&on, gauge.as_bytes(), "application/json", None);
+    assert_eq!((status, text.as_str()), (200, "{}"));
+    assert_eq!(
+        value(&on, "room_temp_celsius{job=\"j\",room=\"a\"}").as_deref(),
+        Some("21.5")
+    );
+    let delta = json(&format!(
+        r#"{{"name":"jobs","sum":{{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{{"timeUnixNano":"{ns}","asInt":"3"}}]}}}},{{"name":"other","gauge":{{"dataPoints":[{{"timeUnixNano":"{ns}","asInt":"1"}}]}}}}"#
+    ));
+    let (status, text) = post(&on, delta.as_bytes(), "application/json", None);
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("invalid temporality and type combination for metric \"jobs\""),
+        "{text}"
+    );
+    assert_eq!(
+        value(&on, "other"),
+        None,
+        "nothing of a refused request is stored"
+    );
     on.stop();
 }

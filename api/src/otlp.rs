@@ -1,10 +1,12 @@
-//! `POST /api/v1/otlp/v1/metrics`: OTLP/HTTP metrics (protobuf, gzip or not), behind
+//! `POST /api/v1/otlp/v1/metrics`: OTLP/HTTP metrics (protobuf or JSON, gzip or not), behind
 //! `--web.enable-otlp-receiver` as in Prometheus (404 without it). Translated as
 //! Prometheus does (`strata_ingest::otlp`, with the configuration's `otlp` section) and
 //! appended like a remote write; bounded the same way (the remote-write slots, a 32 MiB
 //! body, the decoded heap estimated before decoding). 200 with an
-//! `ExportMetricsServiceResponse` (a partial success names the data points not written:
-//! delta temporality, exponential histograms); 400 for a body that is not a request.
+//! `ExportMetricsServiceResponse` in the request's encoding (a partial success names the
+//! data points not written: exponential histograms); 400 for a body that is not a request
+//! and, as Prometheus, for a sum or histogram that is not cumulative (nothing stored);
+//! 415 for another content type or encoding (the OTLP/HTTP specification's status).
 
 use std::io::Read;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use strata_ingest::otlp::Encoding;
 use strata_storage::{Appender, StorageError};
 
 use crate::AppState;
@@ -59,13 +62,19 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
         )
     };
     let media = ct.split(';').next().unwrap_or_default().trim().to_string();
-    if media != "application/x-protobuf" && media != "application/protobuf" {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Type {ct:?}; expected application/x-protobuf\n"),
-        )
-            .into_response();
-    }
+    let encoding = match media.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        _ => {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "unsupported content type: {ct}, supported: [application/json, application/x-protobuf]\n"
+                ),
+            )
+                .into_response();
+        }
+    };
     let gzip = match enc.as_str() {
         "" | "identity" => false,
         "gzip" => true,
@@ -117,7 +126,7 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
         } else {
             body.to_vec()
         };
-        strata_ingest::otlp::decode_and_translate(&raw, &cfg).map_err(|e| e.to_string())
+        strata_ingest::otlp::decode_and_translate(&raw, encoding, &cfg).map_err(|e| e.to_string())
     })
     .await;
     let t = match translated {
@@ -125,14 +134,22 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
         Ok(Err(e)) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     };
+    if let Some(why) = &t.refused {
+        // As Prometheus: the whole request is refused, nothing of it stored.
+        return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response();
+    }
     s.metadata.record(&t.metadata);
-    let answer = strata_ingest::otlp::response(&t);
+    let answer = strata_ingest::otlp::response(&t, encoding);
+    let content_type = match encoding {
+        Encoding::Protobuf => "application/x-protobuf",
+        Encoding::Json => "application/json",
+    };
     let batch = t.batch;
     match tokio::task::spawn_blocking(move || db.append(&batch)).await {
         Ok(Ok(report)) => match report.first_rejection {
             None => (
                 StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/x-protobuf")],
+                [(header::CONTENT_TYPE, content_type)],
                 answer,
             )
                 .into_response(),

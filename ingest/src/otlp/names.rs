@@ -112,13 +112,12 @@ impl Namer {
     }
 
     /// The series name of metric `name` with `unit`: a monotonic sum (`counter`) gets
-    /// `_total`, a gauge of unit `1` gets `_ratio`. `composite` (histograms, summaries)
-    /// tells that `_bucket`/`_sum`/`_count` follow.
-    pub(super) fn name(&self, name: &str, unit: &str, counter: bool, composite: bool) -> String {
+    /// `_total`, a `gauge` of unit `1` gets `_ratio` (Prometheus `normalizeName`).
+    pub(super) fn name(&self, name: &str, unit: &str, counter: bool, gauge: bool) -> String {
         if !self.suffixes {
             return name.to_string();
         }
-        let ratio = unit == "1" && !counter && !composite;
+        let ratio = unit == "1" && gauge;
         if !self.escape {
             let mut out = name.to_string();
             let u = self.unit(unit);
@@ -133,9 +132,9 @@ impl Namer {
             }
             return out;
         }
-        // Tokens: the runs of letters and digits of the name.
+        // Tokens: the runs of ASCII letters, digits and `:` of the name (`_` separates).
         let mut tokens: Vec<String> = name
-            .split(|c: char| !c.is_alphanumeric())
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == ':'))
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .collect();
@@ -158,9 +157,8 @@ impl Namer {
                 .find(|(k, _)| *k == per)
                 .map_or(per, |(_, v)| v);
             let w = clean_unit(w);
-            if !w.is_empty() && !tokens.contains(&w) {
-                tokens.push("per".into());
-                tokens.push(w);
+            if !w.is_empty() {
+                tokens.push(format!("per_{w}"));
             }
         }
         if counter {
@@ -223,32 +221,40 @@ mod tests {
     #[test]
     fn names_follow_prometheus() {
         let n = Namer::new(&OtlpConfig::default());
-        assert_eq!(
-            n.name("http.server.duration", "s", false, true),
-            "http_server_duration_seconds"
-        );
-        assert_eq!(
-            n.name("http.server.requests", "{request}", true, false),
-            "http_server_requests_total"
-        );
-        assert_eq!(
-            n.name("system.memory.usage", "By", false, false),
-            "system_memory_usage_bytes"
-        );
-        assert_eq!(
-            n.name("io", "By/s", true, false),
-            "io_bytes_per_second_total"
-        );
-        assert_eq!(
-            n.name("cpu.utilization", "1", false, false),
-            "cpu_utilization_ratio"
-        );
-        assert_eq!(n.name("requests_total", "1", true, false), "requests_total");
-        assert_eq!(
-            n.name("latency_seconds", "s", false, false),
-            "latency_seconds"
-        );
-        assert_eq!(n.name("2xx", "", false, false), "_2xx");
+        let cases = [
+            (
+                "http.server.duration",
+                "s",
+                false,
+                false,
+                "http_server_duration_seconds",
+            ),
+            (
+                "http.server.requests",
+                "{request}",
+                true,
+                false,
+                "http_server_requests_total",
+            ),
+            (
+                "system.memory.usage",
+                "By",
+                false,
+                true,
+                "system_memory_usage_bytes",
+            ),
+            ("io", "By/s", true, false, "io_bytes_per_second_total"),
+            ("cpu.utilization", "1", false, true, "cpu_utilization_ratio"),
+            ("queue.fill", "1", false, false, "queue_fill"),
+            ("requests_total", "1", true, false, "requests_total"),
+            ("latency_seconds", "s", false, true, "latency_seconds"),
+            ("2xx", "", false, true, "_2xx"),
+            ("a__b.\u{e9}", "", false, true, "a_b"),
+            ("rate", "1/s", false, true, "rate_per_second"),
+        ];
+        for (name, unit, counter, gauge, want) in cases {
+            assert_eq!(n.name(name, unit, counter, gauge), want, "{name} {unit}");
+        }
         let cfg = OtlpConfig::default();
         assert_eq!(sanitize_label("http.method", &cfg), "http_method");
         assert_eq!(sanitize_label("2x", &cfg), "key_2x");

@@ -100,7 +100,7 @@ pub struct Gauge {
 }
 
 /// `AggregationTemporality`: unspecified 0, delta 1, cumulative 2.
-pub const DELTA: i32 = 1;
+pub const CUMULATIVE: i32 = 2;
 
 /// `Sum`.
 #[derive(Clone, PartialEq, Message)]

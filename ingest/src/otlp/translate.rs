@@ -3,9 +3,9 @@
 //! `job` / `instance` from `service.namespace`/`service.name` and `service.instance.id`,
 //! the other resource attributes in a `target_info` series (or promoted to labels), gauges
 //! and cumulative sums as samples, cumulative histograms as `_bucket`/`_sum`/`_count`,
-//! summaries as `quantile` series with `_sum`/`_count`. Delta temporality and exponential
-//! histograms are refused (the other points of the request are kept) with Prometheus's
-//! messages.
+//! summaries as `quantile` series with `_sum`/`_count`. A sum or histogram that is not
+//! cumulative refuses the whole request with Prometheus's message; exponential histograms
+//! (native histograms are not stored yet) are left out and reported as a partial success.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +14,7 @@ use strata_storage::{Labels, SeriesSamples};
 
 use super::names::{Namer, sanitize_label};
 use super::proto::{
-    AnyValue, DELTA, Data, ExportMetricsServiceRequest, FLAG_NO_RECORDED_VALUE, KeyValue,
+    AnyValue, CUMULATIVE, Data, ExportMetricsServiceRequest, FLAG_NO_RECORDED_VALUE, KeyValue,
     NumberValue, Value,
 };
 use crate::remote_write::MetricMetadata;
@@ -37,6 +37,9 @@ pub struct Translated {
     /// Data points not translated, and why (the first few reasons).
     pub rejected: usize,
     pub errors: Vec<String>,
+    /// A reason to refuse the whole request (as Prometheus: a sum or histogram that is
+    /// not cumulative).
+    pub refused: Option<String>,
 }
 
 /// An attribute value as a label value (`AnyValue.AsString`).
@@ -86,6 +89,10 @@ fn attribute_labels(attrs: &[KeyValue], cfg: &OtlpConfig, out: &mut BTreeMap<Str
     let mut sorted: Vec<&KeyValue> = attrs.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     for kv in sorted {
+        // An attribute may not set the metric name; an empty key makes no label.
+        if kv.key.is_empty() || kv.key == "__name__" {
+            continue;
+        }
         let name = sanitize_label(&kv.key, cfg);
         let value = value_text(&kv.value);
         match out.get_mut(&name) {
@@ -100,39 +107,49 @@ fn attribute_labels(attrs: &[KeyValue], cfg: &OtlpConfig, out: &mut BTreeMap<Str
     }
 }
 
-/// The labels every series of a resource gets: promoted attributes, `job`, `instance`.
-fn resource_labels(attrs: &[KeyValue], cfg: &OtlpConfig) -> BTreeMap<String, String> {
+/// The labels a resource gives its series: `job` and `instance` (they override the data
+/// point's attributes) and the promoted attributes (added where the point has no label of
+/// that name).
+#[derive(Default)]
+struct ResourceLabels {
+    ids: BTreeMap<String, String>,
+    promoted: BTreeMap<String, String>,
+}
+
+fn promoted(key: &str, cfg: &OtlpConfig) -> bool {
+    if cfg.promote_all_resource_attributes {
+        !cfg.ignore_resource_attributes.iter().any(|k| k == key)
+            && ![SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID].contains(&key)
+    } else {
+        cfg.promote_resource_attributes.iter().any(|k| k == key)
+    }
+}
+
+fn resource_labels(attrs: &[KeyValue], cfg: &OtlpConfig) -> ResourceLabels {
     let get = |k: &str| {
         attrs
             .iter()
             .find(|a| a.key == k)
             .map(|a| value_text(&a.value))
     };
-    let promoted: Vec<KeyValue> = attrs
+    let chosen: Vec<KeyValue> = attrs
         .iter()
-        .filter(|a| {
-            if cfg.promote_all_resource_attributes {
-                !cfg.ignore_resource_attributes.contains(&a.key)
-                    && ![SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID]
-                        .contains(&a.key.as_str())
-            } else {
-                cfg.promote_resource_attributes.contains(&a.key)
-            }
-        })
+        .filter(|a| promoted(&a.key, cfg))
         .cloned()
         .collect();
-    let mut out = BTreeMap::new();
-    attribute_labels(&promoted, cfg, &mut out);
+    let mut out = ResourceLabels::default();
+    attribute_labels(&chosen, cfg, &mut out.promoted);
     if let Some(name) = get(SERVICE_NAME) {
         let job = match get(SERVICE_NAMESPACE) {
             Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
             _ => name,
         };
-        out.insert("job".into(), job);
+        out.ids.insert("job".into(), job);
     }
     if let Some(id) = get(SERVICE_INSTANCE_ID) {
-        out.insert("instance".into(), id);
+        out.ids.insert("instance".into(), id);
     }
+    out.ids.retain(|_, v| !v.is_empty());
     out
 }
 
@@ -147,15 +164,17 @@ impl Out<'_> {
         &mut self,
         name: &str,
         attrs: &[KeyValue],
-        resource: &BTreeMap<String, String>,
+        resource: &ResourceLabels,
         extra: Option<(&str, String)>,
         t: i64,
         v: f64,
     ) {
         let mut l = BTreeMap::new();
         attribute_labels(attrs, self.cfg, &mut l);
-        for (k, val) in resource {
-            // Resource labels (job, instance, promoted attributes) win over attributes.
+        for (k, val) in &resource.promoted {
+            l.entry(k.clone()).or_insert_with(|| val.clone());
+        }
+        for (k, val) in &resource.ids {
             l.insert(k.clone(), val.clone());
         }
         if let Some((k, val)) = extra {
@@ -165,6 +184,18 @@ impl Out<'_> {
         let labels = Labels::from_pairs(l.into_iter().filter(|(_, v)| !v.is_empty()));
         self.series.entry(labels).or_default().push((t, v));
     }
+}
+
+/// How often `target_info` is repeated between a resource's first and last point: half the
+/// default lookback delta, as Prometheus.
+const TARGET_INFO_EVERY_MS: i64 = 150_000;
+
+/// Widens `span` to take `ts`.
+fn see(span: &mut Option<(i64, i64)>, ts: i64) {
+    *span = Some(match *span {
+        None => (ts, ts),
+        Some((a, b)) => (a.min(ts), b.max(ts)),
+    });
 }
 
 fn ms(nanos: u64) -> i64 {
@@ -197,12 +228,12 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
     for rm in &req.resource_metrics {
         let attrs: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
         let resource = resource_labels(attrs, cfg);
-        let mut newest: Option<i64> = None;
+        let mut span: Option<(i64, i64)> = None;
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {
                 let Some(data) = &m.data else { continue };
                 let (kind, name) = match data {
-                    Data::Gauge(_) => (2, namer.name(&m.name, &m.unit, false, false)),
+                    Data::Gauge(_) => (2, namer.name(&m.name, &m.unit, false, true)),
                     Data::Sum(s) => {
                         let counter = s.is_monotonic;
                         (
@@ -211,9 +242,9 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                         )
                     }
                     Data::Histogram(_) | Data::ExponentialHistogram(_) => {
-                        (3, namer.name(&m.name, &m.unit, false, true))
+                        (3, namer.name(&m.name, &m.unit, false, false))
                     }
-                    Data::Summary(_) => (5, namer.name(&m.name, &m.unit, false, true)),
+                    Data::Summary(_) => (5, namer.name(&m.name, &m.unit, false, false)),
                 };
                 match data {
                     Data::Gauge(g) => {
@@ -224,7 +255,7 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                                 None => 0.0,
                             };
                             let ts = ms(p.time_unix_nano);
-                            newest = newest.max(Some(ts));
+                            see(&mut span, ts);
                             out.push(
                                 &name,
                                 &p.attributes,
@@ -236,15 +267,11 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                         }
                     }
                     Data::Sum(s) => {
-                        if s.aggregation_temporality == DELTA {
-                            reject(
-                                &mut t,
-                                s.data_points.len(),
-                                format!(
-                                    "invalid temporality and type combination for metric {:?}",
-                                    m.name
-                                ),
-                            );
+                        if s.aggregation_temporality != CUMULATIVE {
+                            t.refused.get_or_insert(format!(
+                                "invalid temporality and type combination for metric {:?}",
+                                m.name
+                            ));
                             continue;
                         }
                         for p in &s.data_points {
@@ -254,7 +281,7 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                                 None => 0.0,
                             };
                             let ts = ms(p.time_unix_nano);
-                            newest = newest.max(Some(ts));
+                            see(&mut span, ts);
                             out.push(
                                 &name,
                                 &p.attributes,
@@ -266,20 +293,16 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                         }
                     }
                     Data::Histogram(h) => {
-                        if h.aggregation_temporality == DELTA {
-                            reject(
-                                &mut t,
-                                h.data_points.len(),
-                                format!(
-                                    "invalid temporality and type combination for metric {:?}",
-                                    m.name
-                                ),
-                            );
+                        if h.aggregation_temporality != CUMULATIVE {
+                            t.refused.get_or_insert(format!(
+                                "invalid temporality and type combination for metric {:?}",
+                                m.name
+                            ));
                             continue;
                         }
                         for p in &h.data_points {
                             let ts = ms(p.time_unix_nano);
-                            newest = newest.max(Some(ts));
+                            see(&mut span, ts);
                             let f = |v: f64| value_of(p.flags, v);
                             if let Some(sum) = p.sum {
                                 out.push(
@@ -300,8 +323,8 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                                 f(p.count as f64),
                             );
                             let mut cumulative = 0u64;
-                            for (i, bound) in p.explicit_bounds.iter().enumerate() {
-                                cumulative += p.bucket_counts.get(i).copied().unwrap_or(0);
+                            for (bound, n) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
+                                cumulative += n;
                                 out.push(
                                     &format!("{name}_bucket"),
                                     &p.attributes,
@@ -335,7 +358,7 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                     Data::Summary(s) => {
                         for p in &s.data_points {
                             let ts = ms(p.time_unix_nano);
-                            newest = newest.max(Some(ts));
+                            see(&mut span, ts);
                             let f = |v: f64| value_of(p.flags, v);
                             out.push(
                                 &format!("{name}_sum"),
@@ -376,29 +399,32 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                     });
             }
         }
-        // target_info: the resource attributes that are not job/instance (nor promoted).
-        if let Some(ts) = newest {
+        // target_info: the resource attributes other than the identifying ones, with job
+        // and instance, from the resource's first to its last point every half lookback
+        // (so it stays visible in between), as Prometheus writes it.
+        if let Some((first, last)) = span
+            && !resource.ids.is_empty()
+        {
             let info: Vec<KeyValue> = attrs
                 .iter()
                 .filter(|a| {
                     let identifying = [SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID]
                         .contains(&a.key.as_str());
-                    let promoted = if cfg.promote_all_resource_attributes {
-                        !cfg.ignore_resource_attributes.contains(&a.key)
-                    } else {
-                        cfg.promote_resource_attributes.contains(&a.key)
-                    };
-                    (!identifying || cfg.keep_identifying_resource_attributes) && !promoted
+                    !identifying || cfg.keep_identifying_resource_attributes
                 })
                 .cloned()
                 .collect();
             if !info.is_empty() {
-                let ids: BTreeMap<String, String> = resource
-                    .iter()
-                    .filter(|(k, _)| *k == "job" || *k == "instance")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                out.push("target_info", &info, &ids, None, ts, 1.0);
+                let ids = ResourceLabels {
+                    ids: resource.ids.clone(),
+                    promoted: BTreeMap::new(),
+                };
+                let mut ts = first;
+                while ts < last {
+                    out.push("target_info", &info, &ids, None, ts, 1.0);
+                    ts = ts.saturating_add(TARGET_INFO_EVERY_MS);
+                }
+                out.push("target_info", &info, &ids, None, last, 1.0);
             }
         }
     }
