@@ -8,7 +8,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, free_port, post_write, reqwest, write_body};
+use common::{Server, free_port, get_json, installed, now_ms, post_write, reqwest, write_body};
 use prost::Message;
 use strata_remote::read::proto::{
     LabelMatcher, MatchType, Query, ReadRequest, ReadResponse, ResponseType,
@@ -21,29 +21,6 @@ impl Drop for Peer {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn installed(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn get_json(url: &str) -> serde_json::Value {
-    let text = reqwest::blocking_client()
-        .get(url.to_string())
-        .send()
-        .map(|r| r.text())
-        .unwrap_or_default();
-    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
 }
 
 /// A snappy ReadRequest for `{job="crash"}` over the last hour.

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, free_port, post_write, reqwest, write_body};
+use common::{
+    Server, eventually, free_port, get_json, installed, now_ms, post_write, reqwest, write_body,
+};
 
 /// A receiver process, killed when dropped.
 struct Peer {
@@ -37,14 +39,6 @@ impl Peer {
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let _ = self.child.wait();
     }
-}
-
-fn installed(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn wait_ready(url: &str, what: &str) {
@@ -98,21 +92,6 @@ fn start_victoria_metrics(dir: &Path, port: u16) -> Peer {
     p
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn get_json(url: &str) -> serde_json::Value {
-    let text = reqwest::blocking_client()
-        .get(url.to_string())
-        .send()
-        .map(|r| r.text())
-        .unwrap_or_default();
-    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
-}
-
 /// Prometheus's answer to `count_over_time({job="crash"}[2h])`: `(labels, count)` per series.
 fn prometheus_counts(p: &Peer) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
     let q = common::enc("count_over_time({job=\"crash\"}[2h])");
@@ -156,18 +135,6 @@ fn vm_series(p: &Peer) -> Vec<(serde_json::Map<String, serde_json::Value>, Vec<i
             (labels, ts)
         })
         .collect()
-}
-
-/// Waits until `f` holds (checked every 250 ms) or the time is up.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    f()
 }
 
 fn strata_config(dir: &Path, body: &str) -> String {

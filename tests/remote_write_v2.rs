@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, post_write, reqwest, write_body};
+use common::{Server, now_ms, post_write, reqwest, write_body};
 use prost::Message;
 
 const V2: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
@@ -69,12 +69,6 @@ struct Metadata {
     help_ref: u32,
     #[prost(uint32, tag = "4")]
     unit_ref: u32,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn snappy(raw: &[u8]) -> Vec<u8> {

@@ -5,6 +5,7 @@
 
 mod admin;
 mod alertmanager;
+mod body;
 mod error;
 mod explain;
 mod federate;

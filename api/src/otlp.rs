@@ -10,7 +10,6 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -21,9 +20,6 @@ use strata_storage::{Appender, StorageError};
 use crate::AppState;
 #[allow(unused_imports)]
 use crate::openapi::*;
-
-/// How long a request waits for a slot before 503.
-const SLOT_WAIT: Duration = Duration::from_secs(10);
 
 #[utoipa::path(
     method(post),
@@ -90,24 +86,14 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
         Ok(db) => db.clone(),
         Err(e) => return e.into_response(),
     };
-    let Ok(Ok(_slot)) = tokio::time::timeout(SLOT_WAIT, s.write_slots.acquire()).await else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1")],
-            "too many write requests in progress; retry\n",
-        )
-            .into_response();
+    let _slot = match crate::body::slot(&s.write_slots, "write").await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     let limit = strata_ingest::otlp::MAX_REQUEST_BYTES;
-    let body = match axum::body::to_bytes(req.into_body(), limit).await {
+    let body = match crate::body::read(req, limit).await {
         Ok(b) => b,
-        Err(e) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("reading the body (limit {limit} bytes): {e}\n"),
-            )
-                .into_response();
-        }
+        Err(r) => return r,
     };
     let cfg = s.otlp.read().clone();
     let translated = tokio::task::spawn_blocking(move || {

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -16,11 +15,6 @@ use strata_remote::read::{self, ReadError};
 use crate::AppState;
 #[allow(unused_imports)]
 use crate::openapi::*;
-
-/// How long a request waits for a slot before 503.
-const SLOT_WAIT: Duration = Duration::from_secs(10);
-/// How long the body may take to arrive.
-const BODY_WAIT: Duration = Duration::from_secs(30);
 
 #[utoipa::path(
     method(post),
@@ -40,33 +34,14 @@ pub(crate) async fn remote_read(State(s): State<Arc<AppState>>, req: Request) ->
         Ok(db) => db.clone(),
         Err(e) => return e.into_response(),
     };
-    let Ok(Ok(_slot)) = tokio::time::timeout(SLOT_WAIT, s.read_slots.acquire()).await else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1")],
-            "too many remote-read requests in progress; retry\n",
-        )
-            .into_response();
+    let _slot = match crate::body::slot(&s.read_slots, "remote-read").await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let limit = read::MAX_REQUEST_BYTES;
-    let body =
-        match tokio::time::timeout(BODY_WAIT, axum::body::to_bytes(req.into_body(), limit)).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
-                return (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("reading the body (limit {limit} bytes): {e}\n"),
-                )
-                    .into_response();
-            }
-            Err(_) => {
-                return (
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!("the body did not arrive within {} s\n", BODY_WAIT.as_secs()),
-                )
-                    .into_response();
-            }
-        };
+    let body = match crate::body::read(req, read::MAX_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let request = match read::decode_request(&body) {
         Ok(r) => r,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),

@@ -16,7 +16,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -26,12 +25,6 @@ use strata_storage::{Appender, StorageError};
 use crate::AppState;
 #[allow(unused_imports)]
 use crate::openapi::*;
-
-/// How long a request waits for a decoding slot before 503.
-const SLOT_WAIT: Duration = Duration::from_secs(10);
-/// How long the body may take to arrive once a slot is held (Prometheus's senders time
-/// out after 30 s).
-const BODY_WAIT: Duration = Duration::from_secs(30);
 
 #[utoipa::path(
     method(post),
@@ -62,44 +55,20 @@ pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, req: Request) -
         Ok(db) => db.clone(),
         Err(e) => return e.into_response(),
     };
-    let Ok(Ok(_slot)) = tokio::time::timeout(SLOT_WAIT, s.write_slots.acquire()).await else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1")],
-            "too many remote-write requests in progress; retry\n",
-        )
-            .into_response();
+    let _slot = match crate::body::slot(&s.write_slots, "remote-write").await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     let limit = strata_ingest::remote_write::MAX_DECOMPRESSED;
-    // A slot is held while the body arrives: a client trickling it must not keep the slot.
-    let body =
-        match tokio::time::timeout(BODY_WAIT, axum::body::to_bytes(req.into_body(), limit)).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
-                s.counters
-                    .remote_write_rejected
-                    .fetch_add(1, Ordering::Relaxed);
-                let too_large = std::error::Error::source(&e)
-                    .is_some_and(|src| src.is::<http_body_util::LengthLimitError>());
-                let status = if too_large {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                return (
-                    status,
-                    format!("reading the body (limit {limit} bytes): {e}\n"),
-                )
-                    .into_response();
-            }
-            Err(_) => {
-                return (
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!("the body did not arrive within {} s\n", BODY_WAIT.as_secs()),
-                )
-                    .into_response();
-            }
-        };
+    let body = match crate::body::read(req, limit).await {
+        Ok(b) => b,
+        Err(r) => {
+            s.counters
+                .remote_write_rejected
+                .fetch_add(1, Ordering::Relaxed);
+            return r;
+        }
+    };
     let limits = *s.write_limits.read();
     if version == Version::V2 {
         return write_v2(&s, db, body, limits).await;

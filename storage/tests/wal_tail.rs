@@ -18,6 +18,18 @@ fn batch(k: i64, series: usize) -> Vec<SeriesSamples> {
         .collect()
 }
 
+/// Learns the `i` label of each series record.
+fn learn(names: &mut HashMap<u32, String>, records: Vec<Record>) {
+    for r in records {
+        if let Record::Series(list) = r {
+            for (id, pairs) in list {
+                let i = pairs.iter().find(|p| p.0 == "i").map(|p| p.1.clone());
+                names.insert(id, i.unwrap_or_default());
+            }
+        }
+    }
+}
+
 /// Reads everything available: `(labels of the series, ts)` of each sample.
 fn drain(tail: &mut WalTail, names: &mut HashMap<u32, String>) -> Vec<(String, i64)> {
     let mut out = Vec::new();
@@ -60,20 +72,7 @@ async fn a_tail_reads_every_sample_once_across_a_restart() {
     db.append(&batch(1, 3)).expect("append");
     let (mut tail, known) = WalTail::open(db.wal_dir(), start).expect("tail");
     let mut names = HashMap::new();
-    for r in known {
-        if let Record::Series(list) = r {
-            for (id, pairs) in list {
-                names.insert(
-                    id,
-                    pairs
-                        .iter()
-                        .find(|p| p.0 == "i")
-                        .map(|p| p.1.clone())
-                        .unwrap_or_default(),
-                );
-            }
-        }
-    }
+    learn(&mut names, known);
     let first = drain(&mut tail, &mut names);
     assert_eq!(first.len(), 30, "{first:?}");
     assert!(
@@ -91,20 +90,7 @@ async fn a_tail_reads_every_sample_once_across_a_restart() {
     db.append(&batch(3, 5)).expect("append");
     let (mut tail, known) = WalTail::open(db.wal_dir(), saved).expect("tail");
     let mut names = HashMap::new();
-    for r in known {
-        if let Record::Series(list) = r {
-            for (id, pairs) in list {
-                names.insert(
-                    id,
-                    pairs
-                        .iter()
-                        .find(|p| p.0 == "i")
-                        .map(|p| p.1.clone())
-                        .unwrap_or_default(),
-                );
-            }
-        }
-    }
+    learn(&mut names, known);
     let rest = drain(&mut tail, &mut names);
     let mut seen: Vec<(String, i64)> = rest.clone();
     seen.sort();

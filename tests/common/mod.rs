@@ -346,3 +346,41 @@ pub fn enc(s: &str) -> String {
         })
         .collect()
 }
+
+/// Whether `bin` is on the PATH (a peer a test needs).
+pub fn installed(bin: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The JSON answer of a GET (`Null` when there is none).
+pub fn get_json(url: &str) -> serde_json::Value {
+    let text = reqwest::blocking_client()
+        .get(url.to_string())
+        .send()
+        .map(|r| r.text())
+        .unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
+/// Waits until `f` holds (checked every 250 ms) or `secs` are up; whether it held.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    f()
+}

@@ -210,6 +210,33 @@ fn value_of(flags: u32, v: f64) -> f64 {
     }
 }
 
+/// The samples of gauge or sum points.
+fn numbers(
+    out: &mut Out<'_>,
+    name: &str,
+    points: &[super::proto::NumberDataPoint],
+    resource: &ResourceLabels,
+    span: &mut Option<(i64, i64)>,
+) {
+    for p in points {
+        let v = match p.value {
+            Some(NumberValue::AsDouble(d)) => d,
+            Some(NumberValue::AsInt(i)) => i as f64,
+            None => 0.0,
+        };
+        let ts = ms(p.time_unix_nano);
+        see(span, ts);
+        out.push(
+            name,
+            &p.attributes,
+            resource,
+            None,
+            ts,
+            value_of(p.flags, v),
+        );
+    }
+}
+
 /// Translates `req` with the `otlp` settings `cfg`.
 pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> Translated {
     let namer = Namer::new(cfg);
@@ -248,23 +275,7 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                 };
                 match data {
                     Data::Gauge(g) => {
-                        for p in &g.data_points {
-                            let v = match p.value {
-                                Some(NumberValue::AsDouble(d)) => d,
-                                Some(NumberValue::AsInt(i)) => i as f64,
-                                None => 0.0,
-                            };
-                            let ts = ms(p.time_unix_nano);
-                            see(&mut span, ts);
-                            out.push(
-                                &name,
-                                &p.attributes,
-                                &resource,
-                                None,
-                                ts,
-                                value_of(p.flags, v),
-                            );
-                        }
+                        numbers(&mut out, &name, &g.data_points, &resource, &mut span);
                     }
                     Data::Sum(s) => {
                         if s.aggregation_temporality != CUMULATIVE {
@@ -274,23 +285,7 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                             ));
                             continue;
                         }
-                        for p in &s.data_points {
-                            let v = match p.value {
-                                Some(NumberValue::AsDouble(d)) => d,
-                                Some(NumberValue::AsInt(i)) => i as f64,
-                                None => 0.0,
-                            };
-                            let ts = ms(p.time_unix_nano);
-                            see(&mut span, ts);
-                            out.push(
-                                &name,
-                                &p.attributes,
-                                &resource,
-                                None,
-                                ts,
-                                value_of(p.flags, v),
-                            );
-                        }
+                        numbers(&mut out, &name, &s.data_points, &resource, &mut span);
                     }
                     Data::Histogram(h) => {
                         if h.aggregation_temporality != CUMULATIVE {
