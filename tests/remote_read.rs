@@ -211,4 +211,23 @@ fn the_read_endpoint_refuses_bad_bodies_streamed_only_clients_and_too_many_sampl
         String::from_utf8_lossy(&body)
     );
     strata.stop();
+    // Past a query's memory (half of --query.max-memory): refused, not held.
+    let small = Server::start(
+        &tmp.path().join("small"),
+        &[&config(tmp.path()), "--query.max-memory=1MB"],
+    );
+    // 100 series × 200 samples over the last 55 minutes: 20,000 samples, 640 KB held.
+    let early = now_ms() / 1000 * 1000 - 55 * 60_000;
+    assert_eq!(
+        post_write(small.port, write_body(0..100, early, 200, 15_000)).expect("write"),
+        204
+    );
+    let (status, body) = post_read(small.port, request(vec![]));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("do not fit in the query memory"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    small.stop();
 }

@@ -47,7 +47,30 @@ pub(crate) async fn remote_read(State(s): State<Arc<AppState>>, req: Request) ->
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     let external: BTreeMap<String, String> = s.info.external_labels.iter().cloned().collect();
-    match read::answer(&db, &request, &external, s.info.remote_read_sample_limit).await {
+    // A read holds its samples like a query: from the shared query memory, at most a
+    // query's share (--query.max-memory-per-query), decoded and then encoded.
+    let engine = match s.engine() {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let budget = strata_engine::memory::Budget::new(
+        &strata_engine::memory::query_pool(
+            &engine.runtime().memory_pool,
+            engine.options().per_query_memory(),
+        ),
+        u64::MAX,
+        "remote read",
+    );
+    let memory = MemoryCharge(&budget);
+    match read::answer(
+        &db,
+        &request,
+        &external,
+        s.info.remote_read_sample_limit,
+        &memory,
+    )
+    .await
+    {
         Ok(bytes) => (
             StatusCode::OK,
             [
@@ -61,5 +84,16 @@ pub(crate) async fn remote_read(State(s): State<Arc<AppState>>, req: Request) ->
             (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Charges read samples to a query budget: each held decoded and then encoded.
+struct MemoryCharge<'a>(&'a strata_engine::memory::Budget);
+
+impl strata_storage::ReadCharge for MemoryCharge<'_> {
+    fn charge(&self, samples: usize) -> bool {
+        self.0
+            .charge(samples, 2 * strata_engine::memory::SAMPLE_BYTES)
+            .is_ok()
     }
 }

@@ -4,8 +4,8 @@
 //! only `STREAMED_XOR_CHUNKS` is refused with 400). As Prometheus's handler: equality
 //! matchers on the server's external labels are dropped from a query and the external
 //! labels are added to the series returned; at most `--storage.remote.read-sample-limit`
-//! samples per request (400 past it), at most `--storage.remote.read-concurrent-limit`
-//! requests at once.
+//! samples per request (400 past it) and no more memory than a query may hold, at most
+//! `--storage.remote.read-concurrent-limit` requests at once.
 
 pub mod proto;
 
@@ -29,6 +29,9 @@ pub enum ReadError {
     /// More samples than the limit.
     #[error("exceeded sample limit ({0})")]
     SampleLimit(usize),
+    /// More memory than the server's query memory allows.
+    #[error("the samples read do not fit in the query memory (--query.max-memory-per-query)")]
+    Memory,
     /// Only response types Strata does not produce were accepted.
     #[error(
         "server does not support any of the requested response types: {0:?}; supported: [SAMPLES]"
@@ -39,19 +42,30 @@ pub enum ReadError {
     Storage(#[from] StorageError),
 }
 
-/// Counts samples against the request's limit.
-struct Limit {
+/// Counts samples against the request's limit, and their memory against `memory`.
+struct Limit<'a> {
     left: AtomicUsize,
     limit: usize,
+    memory: &'a dyn ReadCharge,
+    out_of_memory: std::sync::atomic::AtomicBool,
 }
 
-impl ReadCharge for Limit {
+impl ReadCharge for Limit<'_> {
     fn charge(&self, samples: usize) -> bool {
-        self.left
+        if self
+            .left
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| {
                 l.checked_sub(samples)
             })
-            .is_ok()
+            .is_err()
+        {
+            return false;
+        }
+        if !self.memory.charge(samples) {
+            self.out_of_memory.store(true, Ordering::Release);
+            return false;
+        }
+        true
     }
 }
 
@@ -70,12 +84,14 @@ pub fn decode_request(body: &[u8]) -> Result<ReadRequest, ReadError> {
 }
 
 /// Answers `req` from `db`: one result per query, in order, as a snappy-compressed
-/// `ReadResponse`.
+/// `ReadResponse`. Samples count against `sample_limit` and, as storage decodes them,
+/// their memory against `memory`.
 pub async fn answer(
     db: &Db,
     req: &ReadRequest,
     external: &BTreeMap<String, String>,
     sample_limit: usize,
+    memory: &dyn ReadCharge,
 ) -> Result<Vec<u8>, ReadError> {
     if !req.accepted_response_types.is_empty()
         && !req
@@ -93,6 +109,8 @@ pub async fn answer(
             sample_limit
         }),
         limit: sample_limit,
+        memory,
+        out_of_memory: std::sync::atomic::AtomicBool::new(false),
     };
     let mut results = Vec::with_capacity(req.queries.len());
     for q in &req.queries {
@@ -131,6 +149,9 @@ pub async fn answer(
             .await
         {
             Ok(s) => s,
+            Err(StorageError::ReadRefused) if limit.out_of_memory.load(Ordering::Acquire) => {
+                return Err(ReadError::Memory);
+            }
             Err(StorageError::ReadRefused) => return Err(ReadError::SampleLimit(limit.limit)),
             Err(e) => return Err(e.into()),
         };
