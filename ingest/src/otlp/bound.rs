@@ -119,3 +119,41 @@ fn walk(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ld(tag: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![(tag << 3) | 2];
+        let mut n = payload.len();
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// One gauge of `points` empty data points (2 bytes each on the wire).
+    fn gauge(points: usize) -> Vec<u8> {
+        let dps: Vec<u8> = std::iter::repeat_n([0x0a, 0x00], points)
+            .flatten()
+            .collect();
+        let metric = [ld(1, b"m"), ld(5, &dps)].concat();
+        let scope = ld(2, &metric);
+        ld(1, &ld(2, &scope))
+    }
+
+    #[test]
+    fn empty_data_points_are_counted_before_they_are_decoded() {
+        let small = gauge(10);
+        assert!(check(&small, 1 << 20).is_ok());
+        // 1M empty points: 2 MB on the wire, over 100 MB decoded.
+        let bomb = gauge(1 << 20);
+        let cap = bomb.len() * crate::remote_write::HEAP_PER_BODY_BYTE;
+        let e = check(&bomb, cap).expect_err("refused");
+        assert!(matches!(e, IngestError::TooManyElements { .. }), "{e}");
+    }
+}

@@ -77,6 +77,19 @@ pub(super) fn render(out: &mut String, queues: &[(String, &QueueMetrics)]) {
         return;
     }
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    // The newest sample timestamp the queues have read from the WAL: with each queue's
+    // highest sent timestamp, the usual "remote write behind" alert.
+    let newest = queues
+        .iter()
+        .map(|(_, m)| m.highest_read_ms.load(Ordering::Relaxed))
+        .max()
+        .unwrap_or(0);
+    let name = "prometheus_remote_storage_highest_timestamp_in_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.\n# TYPE {name} gauge\n{name} {}",
+        newest as f64 / 1e3
+    );
     let family =
         |out: &mut String, name: &str, kind: &str, help: &str, f: &dyn Fn(&QueueMetrics) -> f64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
