@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, reqwest};
+use common::{Server, query, reqwest};
 
 const EXPORT: &str = r#"
 import sys
@@ -46,15 +46,6 @@ fn sdk_installed() -> bool {
         ])
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn query(s: &Server, q: &str) -> serde_json::Value {
-    let text = reqwest::blocking_client()
-        .get(s.url(&format!("/api/v1/query?query={}", common::enc(q))))
-        .send()
-        .expect("query")
-        .text();
-    serde_json::from_str(&text).expect("json")
 }
 
 fn value(s: &Server, q: &str) -> Option<String> {

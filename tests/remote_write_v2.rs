@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, now_ms, post_write, reqwest, write_body};
+use common::{Server, now_ms, post_write, query, reqwest, write_body};
 use prost::Message;
 
 const V2: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
@@ -131,15 +131,6 @@ fn series(instance: u32, t0: i64, n: usize) -> TimeSeries {
             .collect(),
         ..TimeSeries::default()
     }
-}
-
-fn query(s: &Server, q: &str) -> serde_json::Value {
-    let text = reqwest::blocking_client()
-        .get(s.url(&format!("/api/v1/query?query={}", common::enc(q))))
-        .send()
-        .expect("query")
-        .text();
-    serde_json::from_str(&text).expect("json")
 }
 
 #[test]

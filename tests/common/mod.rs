@@ -384,3 +384,8 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// The JSON answer of an instant query to `s`.
+pub fn query(s: &Server, q: &str) -> serde_json::Value {
+    get_json(&s.url(&format!("/api/v1/query?query={}", enc(q))))
+}

@@ -109,18 +109,8 @@ fn k_param(v: f64) -> Result<i64> {
 /// Whether `op`'s value for a step and group depends only on that group's values in
 /// arrival order (and the step's parameter): it can take rows as they come.
 fn accumulates(op: AggregateOp) -> bool {
-    matches!(
-        op,
-        AggregateOp::Sum
-            | AggregateOp::Avg
-            | AggregateOp::Count
-            | AggregateOp::Min
-            | AggregateOp::Max
-            | AggregateOp::Group
-            | AggregateOp::Stddev
-            | AggregateOp::Stdvar
-            | AggregateOp::Quantile
-    )
+    // The operators with a fixed-size state, and `quantile`, which keeps the values.
+    Acc::merges(op) || op == AggregateOp::Quantile
 }
 
 /// Whether `op` can fold the series of a selection as they are read: it accumulates and

@@ -102,6 +102,17 @@ pub(super) fn later_scan(
     )))
 }
 
+/// What EXPLAIN adds for a read node: the parts it reads.
+fn scan_detail(scan: &Option<Arc<Scan>>) -> String {
+    scan.as_ref()
+        .map_or_else(String::new, |s| format!("reads {s:?}"))
+}
+
+/// A read node's partitions: one per part it reads, else one.
+fn scan_parts(scan: &Option<Arc<Scan>>) -> usize {
+    scan.as_ref().map_or(1, |s| s.parts())
+}
+
 /// `PromInstantVector`: the instant-vector lookup at each step (lookback, staleness,
 /// `smoothed`, `timestamp()`).
 #[derive(Debug)]
@@ -144,13 +155,11 @@ impl Kernel for InstantKernel {
     }
 
     fn detail(&self) -> String {
-        self.scan
-            .as_ref()
-            .map_or_else(String::new, |s| format!("reads {s:?}"))
+        scan_detail(&self.scan)
     }
 
     fn partitions(&self, _children: &[Arc<dyn ExecutionPlan>]) -> usize {
-        self.scan.as_ref().map_or(1, |s| s.parts())
+        scan_parts(&self.scan)
     }
 
     fn run<'a>(&'a self, io: &'a Io, partition: usize) -> BoxFuture<'a, Result<Output>> {
@@ -230,13 +239,11 @@ impl Kernel for RangeKernel {
     }
 
     fn detail(&self) -> String {
-        self.scan
-            .as_ref()
-            .map_or_else(String::new, |s| format!("reads {s:?}"))
+        scan_detail(&self.scan)
     }
 
     fn partitions(&self, _children: &[Arc<dyn ExecutionPlan>]) -> usize {
-        self.scan.as_ref().map_or(1, |s| s.parts())
+        scan_parts(&self.scan)
     }
 
     fn run<'a>(&'a self, io: &'a Io, partition: usize) -> BoxFuture<'a, Result<Output>> {

@@ -162,18 +162,7 @@ fn decode_series(
         .iter()
         .map(|l| (l.name.as_str(), l.value.as_str()))
         .collect();
-    if let Err(reason) = Labels::validate_pairs(&pairs) {
-        return Err(IngestError::InvalidSeries {
-            index,
-            labels: describe_short(&pairs),
-            reason,
-        });
-    }
-    check_limits(&pairs, limits).map_err(|reason| IngestError::InvalidSeries {
-        index,
-        labels: describe_short(&pairs),
-        reason,
-    })?;
+    check_series(index, &pairs, limits)?;
     if samples.is_empty() {
         return Ok(None);
     }
@@ -185,8 +174,24 @@ fn decode_series(
     }))
 }
 
+/// A series' labels checked: valid names and values, and within Prometheus's limits;
+/// the error names the series (by its place in the request) and the reason.
+pub(super) fn check_series(
+    index: usize,
+    pairs: &[(&str, &str)],
+    limits: &Limits,
+) -> Result<(), IngestError> {
+    Labels::validate_pairs(pairs)
+        .and_then(|()| check_limits(pairs, limits))
+        .map_err(|reason| IngestError::InvalidSeries {
+            index,
+            labels: describe_short(pairs),
+            reason,
+        })
+}
+
 /// Prometheus's label limits, with its error texts.
-pub(super) fn check_limits(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), String> {
+fn check_limits(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), String> {
     let metric = pairs
         .iter()
         .find(|(n, _)| *n == strata_storage::METRIC_NAME)

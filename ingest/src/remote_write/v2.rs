@@ -13,9 +13,7 @@ use prost::bytes::Buf;
 use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
 use strata_storage::{Labels, SeriesSamples};
 
-use super::bounded::{
-    Budget, HEAP_FLOOR, LABEL_OVERHEAD, check_limits, describe_short, take_len_delimited,
-};
+use super::bounded::{Budget, HEAP_FLOOR, LABEL_OVERHEAD, check_series, take_len_delimited};
 use super::{HEAP_PER_BODY_BYTE, Limits, MAX_METADATA_PER_REQUEST, MetricMetadata, Sample};
 use crate::error::IngestError;
 
@@ -261,18 +259,7 @@ fn decode_series(
         }
     }
     let pairs = resolve(&refs, symbols, index)?;
-    if let Err(reason) = Labels::validate_pairs(&pairs) {
-        return Err(IngestError::InvalidSeries {
-            index,
-            labels: describe_short(&pairs),
-            reason,
-        });
-    }
-    check_limits(&pairs, limits).map_err(|reason| IngestError::InvalidSeries {
-        index,
-        labels: describe_short(&pairs),
-        reason,
-    })?;
+    check_series(index, &pairs, limits)?;
     budget.take(
         pairs
             .iter()
