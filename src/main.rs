@@ -66,7 +66,6 @@ async fn run(flags: Flags) -> Result<(), String> {
         Some(p) => strata_config::Config::load(p).map_err(|e| e.to_string())?,
         None => strata_config::Config::default_embedded(addr.port()),
     };
-    warn_unacted(&config);
     let mut opts = Options::new(&flags.tsdb_path);
     opts.retention_time_ms = flags.retention_time_ms()?;
     opts.retention_size_bytes = flags.retention_size_bytes()?;
@@ -203,6 +202,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         .await
         .map_err(|e| format!("opening storage: {e}"))?;
     state.set_ready(db.clone());
+    db.set_external(remote_readers(&config)?);
 
     let scrape =
         ScrapeManager::new(db.clone()).with_type_and_unit_labels(flags.type_and_unit_labels()?);
@@ -316,6 +316,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             notifier: notifier.clone(),
             push_interval,
             remote: remote.clone(),
+            db: db.clone(),
         },
         state.clone(),
     );
@@ -374,12 +375,19 @@ fn write_limits(config: &strata_config::Config) -> strata_ingest::remote_write::
     }
 }
 
-/// Logs a warning for every section of the configuration that is accepted (so an unchanged
-/// prometheus.yml loads) but not acted on yet: `remote_read` endpoints are not queried.
-fn warn_unacted(config: &strata_config::Config) {
-    for r in &config.remote_read {
-        tracing::warn!(url = %r.url, "remote_read is not supported yet: this endpoint is not queried");
-    }
+/// The storage's external source for the `remote_read` entries of `config` (none without
+/// entries).
+fn remote_readers(
+    config: &strata_config::Config,
+) -> Result<Option<Arc<dyn strata_storage::ExternalSource>>, String> {
+    Ok(
+        strata_remote::read::RemoteReaders::new(
+            &config.remote_read,
+            &config.global.external_labels,
+        )
+        .map_err(|e| e.to_string())?
+        .map(|r| r as Arc<dyn strata_storage::ExternalSource>),
+    )
 }
 
 /// Alert push URLs of the statically configured Alertmanagers.
@@ -405,6 +413,7 @@ struct Services {
     notifier: Option<Arc<Notifier>>,
     push_interval: Arc<std::sync::atomic::AtomicI64>,
     remote: Arc<strata_remote::write::RemoteWrite>,
+    db: Arc<Db>,
 }
 
 /// Reloads the configuration: the file and its rule files are parsed and checked in full
@@ -426,9 +435,9 @@ fn reload_fn(
                 Some(p) => strata_config::Config::load(p).map_err(|e| e.to_string())?,
                 None => strata_config::Config::default_embedded(port),
             };
-            warn_unacted(&config);
             let rule_files =
                 RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
+            let readers = remote_readers(&config)?;
             let am = match &s.notifier {
                 Some(n) => Some(
                     n.load_config()
@@ -441,6 +450,7 @@ fn reload_fn(
             }
             s.scrape.apply(&config).map_err(|e| e.to_string())?;
             s.remote.apply(&config).await.map_err(|e| e.to_string())?;
+            s.db.set_external(readers);
             s.sender.apply(&config)?;
             s.rules.apply(&config, rule_files).await;
             s.push_interval.store(

@@ -231,3 +231,74 @@ fn the_read_endpoint_refuses_bad_bodies_streamed_only_clients_and_too_many_sampl
     );
     small.stop();
 }
+
+/// Strata's own `remote_read`: PromQL over Strata merges the Debian `prometheus`'s series
+/// (read through its `/api/v1/read`) with Strata's local ones; a selection naming a
+/// `required_matchers` value it lacks is not sent.
+#[test]
+fn strata_reads_prometheus_through_remote_read() {
+    if !installed("prometheus") {
+        eprintln!("skipping: prometheus is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pdir = tmp.path().join("prom");
+    std::fs::create_dir_all(&pdir).expect("dir");
+    let pcfg = pdir.join("prometheus.yml");
+    std::fs::write(&pcfg, "global:\n  scrape_interval: 1m\n").expect("config");
+    let pport = free_port();
+    let _prom = Peer(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", pcfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                pdir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{pport}"))
+            .arg("--web.enable-remote-write-receiver")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn prometheus"),
+    );
+    let ready = format!("http://127.0.0.1:{pport}/-/ready");
+    assert!(
+        common::eventually(60, || reqwest::blocking_client()
+            .get(ready.clone())
+            .send()
+            .is_ok_and(|r| r.status().as_u16() == 200)),
+        "prometheus did not start"
+    );
+    let t0 = now_ms() / 1000 * 1000 - 10 * 60_000;
+    // Prometheus holds series 0..3, Strata series 3..5, all of job "crash".
+    assert_eq!(
+        post_write(pport, write_body(0..3, t0, 20, 15_000)).expect("write"),
+        204
+    );
+    let cfg = tmp.path().join("strata.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 15s\nremote_read:\n  - url: http://127.0.0.1:{pport}/api/v1/read\n  - url: http://127.0.0.1:{pport}/api/v1/read\n    name: only-team-a\n    required_matchers:\n      team: a\n"
+        ),
+    )
+    .expect("config");
+    let strata = Server::start(
+        &tmp.path().join("strata"),
+        &[&format!("--config.file={}", cfg.display())],
+    );
+    assert_eq!(
+        post_write(strata.port, write_body(3..5, t0, 20, 15_000)).expect("write"),
+        204
+    );
+    let v = common::query(&strata, "count_over_time({job=\"crash\"}[1h])");
+    let result = v["data"]["result"].as_array().cloned().unwrap_or_default();
+    assert_eq!(result.len(), 5, "{v}");
+    assert!(result.iter().all(|s| s["value"][1] == "20"), "{v}");
+    // Series of both, side by side in one aggregation.
+    let v = common::query(&strata, "sum(last_over_time({job=\"crash\"}[1h]))");
+    // Series i's newest value is i*1000 + 19.
+    let want: i64 = (0..5).map(|i| i * 1000 + 19).sum();
+    assert_eq!(v["data"]["result"][0]["value"][1], want.to_string(), "{v}");
+    strata.stop();
+}

@@ -78,6 +78,8 @@ pub struct Db {
     /// Newest sample time of the blocks (i64::MIN without blocks): with the head's it
     /// anchors retention and the oldest sample an append accepts.
     blocks_max_t: std::sync::atomic::AtomicI64,
+    /// Series from outside (remote read), merged into every read.
+    external: parking_lot::RwLock<Option<std::sync::Arc<dyn crate::external::ExternalSource>>>,
 }
 
 impl Db {
@@ -139,6 +141,7 @@ impl Db {
             replay,
             closed: AtomicBool::new(false),
             wal_failing: AtomicBool::new(false),
+            external: parking_lot::RwLock::new(None),
             blocks_max_t: std::sync::atomic::AtomicI64::new(blocks_max_t),
         }))
     }
@@ -211,6 +214,16 @@ impl Db {
     }
 
     /// WAL fsyncs so far.
+    /// Sets (or, with `None`, removes) the source of external series merged into reads.
+    pub fn set_external(&self, source: Option<Arc<dyn crate::external::ExternalSource>>) {
+        *self.external.write() = source;
+    }
+
+    /// The external source, if any.
+    pub(crate) fn external(&self) -> Option<Arc<dyn crate::external::ExternalSource>> {
+        self.external.read().clone()
+    }
+
     /// The WAL's directory (read by remote-write queues through [`crate::wal::WalTail`]).
     pub fn wal_dir(&self) -> &std::path::Path {
         self.wal.dir()

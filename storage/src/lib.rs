@@ -23,6 +23,7 @@ mod compact;
 pub mod db;
 mod durable;
 pub mod error;
+pub mod external;
 pub mod head;
 pub mod index;
 pub mod labels;
@@ -49,6 +50,7 @@ pub fn is_stale(v: f64) -> bool {
 pub use db::{AppendReport, Appender, Db, SeriesSamples};
 pub use durable::write_atomic;
 pub use error::{Result, StorageError};
+pub use external::ExternalSource;
 pub use labels::{Label, LabelPool, Labels, METRIC_NAME};
 pub use matcher::{LabelMatcher, MatchOp, Matcher};
 pub use options::Options;

@@ -96,8 +96,30 @@ impl Db {
             .await
     }
 
-    /// As [`Db::select_in`], asking `charge` for room before keeping each run of samples.
+    /// As [`Db::select_in`], asking `charge` for room before keeping each run of samples;
+    /// series of the external source (remote read), if any, merged in.
     pub async fn select_charged(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        range: Option<&SeriesRange>,
+        charge: &dyn ReadCharge,
+    ) -> Result<Vec<SeriesSamples>> {
+        let mut out = self
+            .select_local(matchers, mint, maxt, range, charge)
+            .await?;
+        if let Some(ext) = self.external() {
+            let got = ext
+                .select(matchers, mint, maxt, self.time_span().map(|s| s.0))
+                .await;
+            crate::external::merge(&mut out, got, range, charge)?;
+        }
+        Ok(out)
+    }
+
+    /// The local part of [`Db::select_charged`]: head and blocks.
+    async fn select_local(
         &self,
         matchers: &[Matcher],
         mint: i64,
@@ -243,6 +265,12 @@ impl Db {
                     .iter()
                     .map(|id| b.series()[id as usize].labels.clone()),
             );
+        }
+        if let Some(ext) = self.external() {
+            let got = ext
+                .select(matchers, mint, maxt, self.time_span().map(|s| s.0))
+                .await;
+            v.extend(crate::external::labels(&got));
         }
         // Label sets are pooled, so a series in several places compares equal at once.
         v.sort_unstable();

@@ -7,7 +7,10 @@
 //! samples per request (400 past it) and no more memory than a query may hold, at most
 //! `--storage.remote.read-concurrent-limit` requests at once.
 
+mod client;
 pub mod proto;
+
+pub use client::RemoteReaders;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

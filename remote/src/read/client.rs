@@ -1,0 +1,277 @@
+//! Remote read, client side: the `remote_read` entries of the configuration as the
+//! storage's external source (`strata_storage::ExternalSource`), so PromQL, SQL and the
+//! series API see remote series merged with local ones, as Prometheus's fan-out storage
+//! does. Per entry, as Prometheus: a selection lacking one of its `required_matchers`
+//! (equality) is not sent; with `read_recent: false` (the default) a selection the local
+//! storage covers (from its oldest sample on) is not sent; with `filter_external_labels`
+//! (the default) the local `global.external_labels` are added as equality matchers and
+//! removed from the series returned. A remote that fails or times out
+//! (`remote_timeout`) leaves the local answer, with a warning in the log. Answers are
+//! kept for a few seconds, so the label-range parts of one query ask once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use prost::Message;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use strata_config::RemoteReadConfig;
+use strata_ingest::http_client::HttpClient;
+use strata_storage::{ExternalSource, Labels, MatchOp, Matcher, SeriesSamples};
+
+use super::proto::{LabelMatcher, MatchType, Query, ReadRequest, ReadResponse, ResponseType};
+use crate::write::RemoteError;
+
+/// Largest decompressed answer taken from a remote.
+const MAX_ANSWER_BYTES: usize = 256 << 20;
+/// How long an answer is reused for the same selection.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+/// Answers kept.
+const CACHE_ENTRIES: usize = 16;
+
+struct Entry {
+    name: String,
+    url: String,
+    http: HttpClient,
+    headers: HeaderMap,
+    timeout: Duration,
+    required: Vec<(String, String)>,
+    read_recent: bool,
+    filter_external: bool,
+}
+
+type Cached = (String, Instant, Arc<Vec<SeriesSamples>>);
+
+/// The `remote_read` endpoints.
+pub struct RemoteReaders {
+    entries: Vec<Entry>,
+    external: Vec<(String, String)>,
+    cache: Mutex<Vec<Cached>>,
+}
+
+impl RemoteReaders {
+    /// The readers of `configs`; `external` are the local `global.external_labels`.
+    /// `None` when there is no entry.
+    pub fn new(
+        configs: &[RemoteReadConfig],
+        external: &BTreeMap<String, String>,
+    ) -> Result<Option<Arc<RemoteReaders>>, RemoteError> {
+        if configs.is_empty() {
+            return Ok(None);
+        }
+        let mut entries = Vec::new();
+        for c in configs {
+            let name = if c.name.is_empty() {
+                c.url.to_string()
+            } else {
+                c.name.clone()
+            };
+            let http = HttpClient::new(&c.http_client, &name)
+                .map_err(|e| RemoteError::Config(e.to_string()))?;
+            let mut headers = HeaderMap::new();
+            for (k, v) in &c.headers {
+                let n = HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|e| RemoteError::Config(format!("header {k:?}: {e}")))?;
+                let v = HeaderValue::from_str(v)
+                    .map_err(|e| RemoteError::Config(format!("header {k:?}: {e}")))?;
+                headers.insert(n, v);
+            }
+            entries.push(Entry {
+                name,
+                url: c.url.to_string(),
+                http,
+                headers,
+                timeout: c.remote_timeout.into(),
+                required: c
+                    .required_matchers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                read_recent: c.read_recent,
+                filter_external: c.filter_external_labels,
+            });
+        }
+        Ok(Some(Arc::new(RemoteReaders {
+            entries,
+            external: external
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            cache: Mutex::new(Vec::new()),
+        })))
+    }
+
+    /// What `e` answers for the selection, or why not.
+    async fn ask(
+        &self,
+        e: &Entry,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SeriesSamples>, String> {
+        let mut wire: Vec<LabelMatcher> = matchers
+            .iter()
+            .map(|m| LabelMatcher {
+                r#type: match m.op {
+                    MatchOp::Equal => MatchType::Eq,
+                    MatchOp::NotEqual => MatchType::Neq,
+                    MatchOp::Regex => MatchType::Re,
+                    MatchOp::NotRegex => MatchType::Nre,
+                } as i32,
+                name: m.name.clone(),
+                value: m.value.clone(),
+            })
+            .collect();
+        if e.filter_external {
+            for (k, v) in &self.external {
+                wire.push(LabelMatcher {
+                    r#type: MatchType::Eq as i32,
+                    name: k.clone(),
+                    value: v.clone(),
+                });
+            }
+        }
+        let req = ReadRequest {
+            queries: vec![Query {
+                start_timestamp_ms: mint,
+                end_timestamp_ms: maxt,
+                matchers: wire,
+                hints: None,
+            }],
+            accepted_response_types: vec![ResponseType::Samples as i32],
+        };
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .map_err(|e| e.to_string())?;
+        let auth = e.http.request_headers().map_err(|x| x.to_string())?;
+        let resp = e
+            .http
+            .client
+            .post(&e.url)
+            .timeout(e.timeout)
+            .headers(auth)
+            .headers(e.headers.clone())
+            .header(CONTENT_ENCODING, "snappy")
+            .header(CONTENT_TYPE, "application/x-protobuf")
+            .header("X-Prometheus-Remote-Read-Version", "0.1.0")
+            .body(body)
+            .send()
+            .await
+            .map_err(|x| x.to_string())?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|x| x.to_string())?;
+        if !status.is_success() {
+            return Err(format!(
+                "{status}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(256)])
+            ));
+        }
+        let len = snap::raw::decompress_len(&bytes).map_err(|x| x.to_string())?;
+        if len > MAX_ANSWER_BYTES {
+            return Err(format!(
+                "answer of {len} bytes is larger than {MAX_ANSWER_BYTES}"
+            ));
+        }
+        let raw = snap::raw::Decoder::new()
+            .decompress_vec(&bytes)
+            .map_err(|x| x.to_string())?;
+        let answer = ReadResponse::decode(raw.as_slice()).map_err(|x| x.to_string())?;
+        let added: Vec<&str> = if e.filter_external {
+            self.external.iter().map(|(k, _)| k.as_str()).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(answer
+            .results
+            .into_iter()
+            .flat_map(|r| r.timeseries)
+            .map(|ts| {
+                let pairs: Vec<(String, String)> = ts
+                    .labels
+                    .into_iter()
+                    .filter(|l| !added.contains(&l.name.as_str()))
+                    .map(|l| (l.name, l.value))
+                    .collect();
+                SeriesSamples {
+                    labels: Labels::from_pairs(pairs),
+                    samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
+                }
+            })
+            .collect())
+    }
+
+    async fn select_all(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        local_oldest: Option<i64>,
+    ) -> Arc<Vec<SeriesSamples>> {
+        let key = format!("{matchers:?}|{mint}|{maxt}");
+        {
+            let mut cache = self.cache.lock();
+            cache.retain(|(_, at, _)| at.elapsed() < CACHE_TTL);
+            if let Some((_, _, v)) = cache.iter().find(|(k, _, _)| *k == key) {
+                return v.clone();
+            }
+        }
+        let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        for e in &self.entries {
+            let required = e.required.iter().all(|(n, v)| {
+                matchers
+                    .iter()
+                    .any(|m| m.op == MatchOp::Equal && m.name == *n && m.value == *v)
+            });
+            let covered = !e.read_recent && local_oldest.is_some_and(|o| mint >= o);
+            if !required || covered {
+                continue;
+            }
+            match self.ask(e, matchers, mint, maxt).await {
+                Ok(series) => {
+                    for s in series {
+                        merged.entry(s.labels).or_default().extend(s.samples);
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(remote = %e.name, error = %why, "remote read failed; answering without it");
+                }
+            }
+        }
+        let out: Vec<SeriesSamples> = merged
+            .into_iter()
+            .map(|(labels, mut samples)| {
+                samples.sort_by_key(|s| s.0);
+                samples.dedup_by_key(|s| s.0);
+                SeriesSamples { labels, samples }
+            })
+            .collect();
+        let out = Arc::new(out);
+        let mut cache = self.cache.lock();
+        if cache.len() >= CACHE_ENTRIES {
+            cache.remove(0);
+        }
+        cache.push((key, Instant::now(), out.clone()));
+        out
+    }
+}
+
+impl ExternalSource for RemoteReaders {
+    fn select<'a>(
+        &'a self,
+        matchers: &'a [Matcher],
+        mint: i64,
+        maxt: i64,
+        local_oldest: Option<i64>,
+    ) -> BoxFuture<'a, Vec<SeriesSamples>> {
+        async move {
+            self.select_all(matchers, mint, maxt, local_oldest)
+                .await
+                .as_ref()
+                .clone()
+        }
+        .boxed()
+    }
+}
