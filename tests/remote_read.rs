@@ -23,6 +23,30 @@ impl Drop for Peer {
     }
 }
 
+/// Starts the Debian `prometheus` on a free port with `config` as its prometheus.yml,
+/// its data under `dir`, and `extra` flags; returns it and its port.
+fn start_prometheus(dir: &std::path::Path, config: &str, extra: &[&str]) -> (Peer, u16) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config).expect("prometheus config");
+    let port = free_port();
+    let peer = Peer(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn prometheus"),
+    );
+    (peer, port)
+}
+
 /// A snappy ReadRequest for `{job="crash"}` over the last hour.
 fn request(accepted: Vec<i32>) -> Vec<u8> {
     let now = now_ms();
@@ -84,30 +108,13 @@ fn prometheus_answers_promql_from_strata_through_remote_read() {
         post_write(strata.port, write_body(0..5, t0, 20, 15_000)).expect("write"),
         204
     );
-    let pdir = tmp.path().join("prom");
-    std::fs::create_dir_all(&pdir).expect("dir");
-    let pcfg = pdir.join("prometheus.yml");
-    std::fs::write(
-        &pcfg,
-        format!(
+    let (_prom, pport) = start_prometheus(
+        &tmp.path().join("prom"),
+        &format!(
             "global:\n  scrape_interval: 1m\nremote_read:\n  - url: {}\n    read_recent: true\n",
             strata.url("/api/v1/read")
         ),
-    )
-    .expect("prometheus config");
-    let pport = free_port();
-    let _prom = Peer(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", pcfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                pdir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{pport}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn prometheus"),
+        &[],
     );
     let url = |q: &str| {
         format!(
@@ -242,24 +249,10 @@ fn strata_reads_prometheus_through_remote_read() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
-    let pdir = tmp.path().join("prom");
-    std::fs::create_dir_all(&pdir).expect("dir");
-    let pcfg = pdir.join("prometheus.yml");
-    std::fs::write(&pcfg, "global:\n  scrape_interval: 1m\n").expect("config");
-    let pport = free_port();
-    let _prom = Peer(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", pcfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                pdir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{pport}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn prometheus"),
+    let (_prom, pport) = start_prometheus(
+        &tmp.path().join("prom"),
+        "global:\n  scrape_interval: 1m\n",
+        &["--web.enable-remote-write-receiver"],
     );
     let ready = format!("http://127.0.0.1:{pport}/-/ready");
     assert!(
