@@ -268,11 +268,44 @@ fn strata_reads_prometheus_through_remote_read() {
         post_write(pport, write_body(0..3, t0, 20, 15_000)).expect("write"),
         204
     );
+    // A second Prometheus holds a team="a" series of the same job; it is asked only for
+    // selections that name team="a" (its required_matchers).
+    let (_team, tport) = start_prometheus(
+        &tmp.path().join("team"),
+        "global:\n  scrape_interval: 1m\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    let ready = format!("http://127.0.0.1:{tport}/-/ready");
+    assert!(
+        common::eventually(60, || reqwest::blocking_client()
+            .get(ready.clone())
+            .send()
+            .is_ok_and(|r| r.status().as_u16() == 200)),
+        "the second prometheus did not start"
+    );
+    use strata_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest, encode};
+    let team = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: [("__name__", "team_metric"), ("job", "crash"), ("team", "a")]
+                .iter()
+                .map(|(n, v)| Label {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            samples: vec![Sample {
+                value: 7.0,
+                timestamp: t0,
+            }],
+        }],
+        metadata: vec![],
+    };
+    assert_eq!(post_write(tport, encode(&team)).expect("write"), 204);
     let cfg = tmp.path().join("strata.yml");
     std::fs::write(
         &cfg,
         format!(
-            "global:\n  scrape_interval: 15s\nremote_read:\n  - url: http://127.0.0.1:{pport}/api/v1/read\n  - url: http://127.0.0.1:{pport}/api/v1/read\n    name: only-team-a\n    required_matchers:\n      team: a\n"
+            "global:\n  scrape_interval: 15s\nremote_read:\n  - url: http://127.0.0.1:{pport}/api/v1/read\n  - url: http://127.0.0.1:{tport}/api/v1/read\n    name: only-team-a\n    required_matchers:\n      team: a\n"
         ),
     )
     .expect("config");
@@ -293,5 +326,13 @@ fn strata_reads_prometheus_through_remote_read() {
     // Series i's newest value is i*1000 + 19.
     let want: i64 = (0..5).map(|i| i * 1000 + 19).sum();
     assert_eq!(v["data"]["result"][0]["value"][1], want.to_string(), "{v}");
+    // The team entry is asked only when the selection names team="a".
+    let v = common::query(
+        &strata,
+        "count(last_over_time({job=\"crash\",team=\"a\"}[1h]))",
+    );
+    assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
+    let v = common::query(&strata, "count(last_over_time(team_metric[1h]))");
+    assert_eq!(v["data"]["result"].as_array().map(Vec::len), Some(0), "{v}");
     strata.stop();
 }
