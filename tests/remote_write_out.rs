@@ -410,17 +410,19 @@ fn remote_write_2_0_and_metadata_reach_another_strata() {
         "v1: {:?}",
         count(&c)
     );
-    let help = || {
-        get_json(&c.url("/api/v1/metadata?metric=jobs_done_total"))["data"]["jobs_done_total"][0]
+    let help = |s: &Server| {
+        get_json(&s.url("/api/v1/metadata?metric=jobs_done_total"))["data"]["jobs_done_total"][0]
             ["help"]
             .as_str()
             .map(str::to_string)
     };
+    // 1.0: metadata in requests of their own; 2.0: on the series.
     assert!(
-        eventually(30, || help().as_deref() == Some("Jobs done.")),
+        eventually(30, || help(&c).as_deref() == Some("Jobs done.")),
         "{:?}",
-        help()
+        help(&c)
     );
+    assert_eq!(help(&b).as_deref(), Some("Jobs done."));
     let metrics = reqwest::blocking_client()
         .get(a.url("/metrics"))
         .send()

@@ -2,8 +2,10 @@
 //! the WAL (see `queue`), sending remote-write 1.0 requests (`send`), saving where it got
 //! to (`position`) and counting with Prometheus's metric names (`metrics`).
 //!
-//! `protobuf_message` selects Remote Write 1.0 (`prometheus.WriteRequest`, the default)
-//! or 2.0 (`io.prometheus.write.v2.Request`: a symbols table per request). Not sent yet,
+//! `protobuf_message` selects Remote Write 1.0 (`prometheus.WriteRequest`, the default;
+//! metadata in requests of its own every `send_interval`) or 2.0
+//! (`io.prometheus.write.v2.Request`: a symbols table per request, each series carrying
+//! its family's metadata). Not sent yet,
 //! and said so in a warning when configured: exemplars and native histograms (Strata does
 //! not store them yet).
 
@@ -139,7 +141,7 @@ impl RemoteWrite {
         let mut wanted = Vec::new();
         for cfg in &config.remote_write {
             let name = remote_name(cfg);
-            let client = send::Client::new(cfg, &name)?;
+            let client = send::Client::new(cfg, &name, &self.env.metadata)?;
             warn_unsent(cfg, &name);
             wanted.push((queue_key(cfg), cfg.clone(), client));
         }

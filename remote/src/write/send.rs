@@ -52,11 +52,22 @@ pub(super) struct Client {
     age_limit: Option<Duration>,
     /// Remote Write 2.0 (`protobuf_message: io.prometheus.write.v2.Request`).
     v2: bool,
+    /// 2.0 with `metadata_config.send`: the families' metadata, attached to their series,
+    /// from this source, refreshed every `send_interval`.
+    metadata: Option<(super::MetadataSource, Duration)>,
+    families: parking_lot::Mutex<(Option<std::time::Instant>, Arc<Families>)>,
 }
+
+/// Metadata by metric family name.
+type Families = std::collections::HashMap<String, MetricMetadata>;
 
 impl Client {
     /// The client of `cfg`.
-    pub(super) fn new(cfg: &RemoteWriteConfig, name: &str) -> Result<Client, RemoteError> {
+    pub(super) fn new(
+        cfg: &RemoteWriteConfig,
+        name: &str,
+        metadata: &super::MetadataSource,
+    ) -> Result<Client, RemoteError> {
         let http = HttpClient::new(&cfg.http_client, name)
             .map_err(|e| RemoteError::Config(e.to_string()))?;
         let mut headers = HeaderMap::new();
@@ -78,6 +89,11 @@ impl Client {
             retry_429: q.retry_on_http_429,
             age_limit: (!q.sample_age_limit.is_zero()).then(|| q.sample_age_limit.into()),
             v2: cfg.protobuf_message == strata_ingest::remote_write::v2::PROTO,
+            metadata: cfg
+                .metadata_config
+                .send
+                .then(|| (metadata.clone(), cfg.metadata_config.send_interval.into())),
+            families: parking_lot::Mutex::new((None, Arc::new(Families::new()))),
         })
     }
 
@@ -106,7 +122,8 @@ impl Client {
                 }
             }
             let body = if self.v2 {
-                let raw = prost::Message::encode_to_vec(&request_v2(&batch));
+                let families = self.families();
+                let raw = prost::Message::encode_to_vec(&request_v2(&batch, &families));
                 snap::raw::Encoder::new()
                     .compress_vec(&raw)
                     .unwrap_or_default()
@@ -204,6 +221,24 @@ impl Client {
         }
     }
 
+    /// The families' metadata for 2.0 series (empty without `metadata_config.send`),
+    /// taken from the source at most every `send_interval`.
+    fn families(&self) -> Arc<Families> {
+        let Some((source, every)) = &self.metadata else {
+            return Arc::new(Families::new());
+        };
+        let mut cached = self.families.lock();
+        if cached.0.is_none_or(|at| at.elapsed() >= *every) {
+            let list = source.read().as_ref().map(|f| f()).unwrap_or_default();
+            let map: Families = list
+                .into_iter()
+                .map(|m| (m.metric_family_name.clone(), m))
+                .collect();
+            *cached = (Some(std::time::Instant::now()), Arc::new(map));
+        }
+        cached.1.clone()
+    }
+
     async fn post(&self, body: Vec<u8>, attempt: u32) -> Result<Status, String> {
         let auth = self.http.request_headers().map_err(|e| e.to_string())?;
         let mut req = self
@@ -291,9 +326,10 @@ fn request(batch: &[Item]) -> WriteRequest {
     }
 }
 
-/// The 2.0 request of a batch: one symbols table, label references per series.
-fn request_v2(batch: &[Item]) -> strata_ingest::remote_write::v2::Request {
-    use strata_ingest::remote_write::v2::{Request, Symbols, TimeSeries as TimeSeriesV2};
+/// The 2.0 request of a batch: one symbols table, label references per series, and each
+/// series' family metadata from `families`.
+fn request_v2(batch: &[Item], families: &Families) -> strata_ingest::remote_write::v2::Request {
+    use strata_ingest::remote_write::v2::{Metadata, Request, Symbols, TimeSeries as TimeSeriesV2};
     let mut symbols = Symbols::default();
     let mut timeseries: Vec<TimeSeriesV2> = Vec::new();
     let mut last: Option<&SeriesLabels> = None;
@@ -304,10 +340,20 @@ fn request_v2(batch: &[Item]) -> strata_ingest::remote_write::v2::Request {
                 .iter()
                 .flat_map(|l| [symbols.get(&l.name), symbols.get(&l.value)])
                 .collect();
+            let name = i
+                .labels
+                .iter()
+                .find(|l| l.name == "__name__")
+                .map_or("", |l| l.value.as_str());
+            let metadata = families.get(name).map(|m| Metadata {
+                r#type: m.r#type,
+                help_ref: symbols.get(&m.help),
+                unit_ref: symbols.get(&m.unit),
+            });
             timeseries.push(TimeSeriesV2 {
                 labels_refs,
                 samples: Vec::new(),
-                metadata: None,
+                metadata,
             });
             last = Some(&i.labels);
         }
@@ -375,7 +421,7 @@ mod tests {
                 v: 3.0,
             },
         ];
-        let req = request_v2(&batch);
+        let req = request_v2(&batch, &Families::new());
         assert_eq!(req.symbols[0], "");
         assert_eq!(req.symbols, ["", "__name__", "m", "job", "x", "y"]);
         let body = snap::raw::Encoder::new()
