@@ -15,7 +15,6 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use strata_ingest::otlp::Encoding;
-use strata_storage::{Appender, StorageError};
 
 use crate::AppState;
 #[allow(unused_imports)]
@@ -96,7 +95,7 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
         Err(r) => return r,
     };
     let cfg = s.otlp.read().clone();
-    let translated = tokio::task::spawn_blocking(move || {
+    let translated = crate::write::decode(&s, move || {
         let raw = if gzip {
             let mut out = Vec::new();
             let r = flate2::read::GzDecoder::new(&body[..])
@@ -116,9 +115,8 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
     })
     .await;
     let t = match translated {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Ok(t) => t,
+        Err(r) => return r,
     };
     if let Some(why) = &t.refused {
         // As Prometheus: the whole request is refused, nothing of it stored.
@@ -130,9 +128,8 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
         Encoding::Protobuf => "application/x-protobuf",
         Encoding::Json => "application/json",
     };
-    let batch = t.batch;
-    match tokio::task::spawn_blocking(move || db.append(&batch)).await {
-        Ok(Ok(report)) => match report.first_rejection {
+    match crate::write::append(db, t.batch).await {
+        Ok(report) => match report.first_rejection {
             None => (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, content_type)],
@@ -141,13 +138,6 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
                 .into_response(),
             Some(msg) => (StatusCode::BAD_REQUEST, format!("{msg}\n")).into_response(),
         },
-        Ok(Err(e @ StorageError::Io { .. })) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "5")],
-            format!("{e}\n"),
-        )
-            .into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(r) => r,
     }
 }

@@ -73,54 +73,80 @@ pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, req: Request) -
     if version == Version::V2 {
         return write_v2(&s, db, body, limits).await;
     }
-    // Decoding a 32 MiB body is CPU work: off the async workers.
-    let decoded = tokio::task::spawn_blocking(move || {
+    let decoded = match decode(&s, move || {
         strata_ingest::remote_write::decode_bounded(&body, &limits)
     })
-    .await;
-    let decoded = match decoded {
-        Ok(Ok(d)) => d,
+    .await
+    {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    s.metadata.record(&decoded.metadata);
+    let report = match append(db, decoded.batch).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match report.first_rejection {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(msg) => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{msg} ({} samples refused: {} out of bounds, {} duplicate timestamps; {} stored)\n",
+                report.out_of_bounds + report.duplicate_timestamp,
+                report.out_of_bounds,
+                report.duplicate_timestamp,
+                report.appended
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// Decodes a request body with `f` off the async workers (decoding 32 MiB is CPU work);
+/// a body `f` refuses is a 400 and counts as a rejected write.
+pub(crate) async fn decode<T, E>(
+    s: &AppState,
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, Response>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(d)) => Ok(d),
         Ok(Err(e)) => {
             s.counters
                 .remote_write_rejected
                 .fetch_add(1, Ordering::Relaxed);
-            return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
+            Err((StatusCode::BAD_REQUEST, format!("{e}\n")).into_response())
         }
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-    };
-    s.metadata.record(&decoded.metadata);
-    let batch = decoded.batch;
-    let res = tokio::task::spawn_blocking(move || db.append(&batch)).await;
-    match res {
-        Ok(Ok(report)) => match report.first_rejection {
-            None => StatusCode::NO_CONTENT.into_response(),
-            Some(msg) => (
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "{msg} ({} samples refused: {} out of bounds, {} duplicate timestamps; {} stored)\n",
-                    report.out_of_bounds + report.duplicate_timestamp,
-                    report.out_of_bounds,
-                    report.duplicate_timestamp,
-                    report.appended
-                ),
-            )
-                .into_response(),
-        },
-        // Disk full or I/O error: nothing of the request is stored; the sender retries.
+        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()),
+    }
+}
+
+/// Appends `batch` off the async workers. A WAL write that fails (disk full, I/O error)
+/// stores nothing and answers 503 with `Retry-After`, so the sender retries; any other
+/// storage failure is a 500.
+pub(crate) async fn append(
+    db: Arc<strata_storage::Db>,
+    batch: Vec<strata_storage::SeriesSamples>,
+) -> Result<strata_storage::AppendReport, Response> {
+    match tokio::task::spawn_blocking(move || db.append(&batch)).await {
+        Ok(Ok(report)) => Ok(report),
         Ok(Err(e @ StorageError::Io { .. })) => {
-            tracing::warn!(error = %e, "remote write refused: WAL write failed");
-            (
+            tracing::warn!(error = %e, "write refused: WAL write failed");
+            Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "5")],
                 format!("{e}\n"),
             )
-                .into_response()
+                .into_response())
         }
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "remote write append failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
+            tracing::error!(error = %e, "append failed");
+            Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response())
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()),
     }
 }
 
@@ -174,25 +200,20 @@ fn negotiate(req: &Request) -> Result<Version, String> {
 
 /// A 2.0 answer: status, text, and the written-count headers.
 fn v2_answer(status: StatusCode, text: String, written: (usize, usize, usize)) -> Response {
-    (
-        status,
-        [
-            (
-                "X-Prometheus-Remote-Write-Samples-Written",
-                written.0.to_string(),
-            ),
-            (
-                "X-Prometheus-Remote-Write-Histograms-Written",
-                written.1.to_string(),
-            ),
-            (
-                "X-Prometheus-Remote-Write-Exemplars-Written",
-                written.2.to_string(),
-            ),
-        ],
-        text,
-    )
-        .into_response()
+    with_written((status, text).into_response(), written)
+}
+
+/// `r` with the 2.0 written-count headers.
+fn with_written(mut r: Response, written: (usize, usize, usize)) -> Response {
+    let h = r.headers_mut();
+    for (name, n) in [
+        ("x-prometheus-remote-write-samples-written", written.0),
+        ("x-prometheus-remote-write-histograms-written", written.1),
+        ("x-prometheus-remote-write-exemplars-written", written.2),
+    ] {
+        h.insert(name, header::HeaderValue::from(n));
+    }
+    r
 }
 
 /// Decodes, stores and answers a Remote Write 2.0 request.
@@ -202,72 +223,41 @@ async fn write_v2(
     body: axum::body::Bytes,
     limits: strata_ingest::remote_write::Limits,
 ) -> Response {
-    let decoded = tokio::task::spawn_blocking(move || {
+    let decoded = match decode(s, move || {
         strata_ingest::remote_write::v2::decode(&body, &limits)
     })
-    .await;
-    let decoded = match decoded {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => {
-            s.counters
-                .remote_write_rejected
-                .fetch_add(1, Ordering::Relaxed);
-            return v2_answer(StatusCode::BAD_REQUEST, format!("{e}\n"), (0, 0, 0));
-        }
-        Err(e) => {
-            return v2_answer(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("{e}\n"),
-                (0, 0, 0),
-            );
-        }
+    .await
+    {
+        Ok(d) => d,
+        Err(r) => return with_written(r, (0, 0, 0)),
     };
     s.metadata.record(&decoded.metadata);
     let histograms = decoded.histograms;
-    let batch = decoded.batch;
-    let res = tokio::task::spawn_blocking(move || db.append(&batch)).await;
-    match res {
-        Ok(Ok(report)) => {
-            let written = ((report.appended + report.duplicates_ignored) as usize, 0, 0);
-            if let Some(msg) = report.first_rejection {
-                return v2_answer(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "{msg} ({} samples refused; {} stored)\n",
-                        report.out_of_bounds + report.duplicate_timestamp,
-                        report.appended
-                    ),
-                    written,
-                );
-            }
-            if histograms > 0 {
-                return v2_answer(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "native histograms are not supported by Strata yet: {histograms} histogram samples not written ({} float samples stored)\n",
-                        report.appended
-                    ),
-                    written,
-                );
-            }
-            v2_answer(StatusCode::NO_CONTENT, String::new(), written)
-        }
-        Ok(Err(e @ StorageError::Io { .. })) => {
-            tracing::warn!(error = %e, "remote write refused: WAL write failed");
-            let mut r = v2_answer(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"), (0, 0, 0));
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            r
-        }
-        Ok(Err(e)) => v2_answer(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{e}\n"),
-            (0, 0, 0),
-        ),
-        Err(e) => v2_answer(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{e}\n"),
-            (0, 0, 0),
-        ),
+    let report = match append(db, decoded.batch).await {
+        Ok(r) => r,
+        Err(r) => return with_written(r, (0, 0, 0)),
+    };
+    let written = ((report.appended + report.duplicates_ignored) as usize, 0, 0);
+    if let Some(msg) = report.first_rejection {
+        return v2_answer(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{msg} ({} samples refused; {} stored)\n",
+                report.out_of_bounds + report.duplicate_timestamp,
+                report.appended
+            ),
+            written,
+        );
     }
+    if histograms > 0 {
+        return v2_answer(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "native histograms are not supported by Strata yet: {histograms} histogram samples not written ({} float samples stored)\n",
+                report.appended
+            ),
+            written,
+        );
+    }
+    v2_answer(StatusCode::NO_CONTENT, String::new(), written)
 }

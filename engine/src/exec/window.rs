@@ -102,6 +102,18 @@ pub(super) fn later_scan(
     )))
 }
 
+/// Part `partition` of `scan` through `(room, kernel)`, counting the series read.
+async fn read_part(
+    io: &Io,
+    scan: &Scan,
+    partition: usize,
+    (room, kernel): (super::parts::Room, Arc<super::parts::SeriesKernel>),
+) -> Result<Output> {
+    let (rows, n) = scan.run(&io.ctx, partition, room, kernel).await?;
+    io.series_read(n);
+    Ok(Output::Rows(rows))
+}
+
 /// What EXPLAIN adds for a read node: the parts it reads.
 fn scan_detail(scan: &Option<Arc<Scan>>) -> String {
     scan.as_ref()
@@ -166,10 +178,7 @@ impl Kernel for InstantKernel {
         async move {
             match &self.scan {
                 Some(scan) => {
-                    let (room, kernel) = select::instant_reader(&self.spec);
-                    let (rows, n) = scan.run(&io.ctx, partition, room, kernel).await?;
-                    io.series_read(n);
-                    Ok(Output::Rows(rows))
+                    read_part(io, scan, partition, select::instant_reader(&self.spec)).await
                 }
                 None => {
                     with_inputs(io, |inputs| {
@@ -227,7 +236,7 @@ impl RangeKernel {
         Some(RangeKernel { op, spec, scan })
     }
 
-    /// Whether the output keeps the metric name.
+    /// Whether the output drops the metric name.
     pub(super) fn drops_name(op: &PromOp) -> bool {
         matches!(op, PromOp::Range { func, .. } if !func.keeps_name())
     }
@@ -249,10 +258,7 @@ impl Kernel for RangeKernel {
     fn run<'a>(&'a self, io: &'a Io, partition: usize) -> BoxFuture<'a, Result<Output>> {
         async move {
             if let Some(scan) = &self.scan {
-                let (room, kernel) = select::range_reader(&self.spec);
-                let (rows, n) = scan.run(&io.ctx, partition, room, kernel).await?;
-                io.series_read(n);
-                return Ok(Output::Rows(rows));
+                return read_part(io, scan, partition, select::range_reader(&self.spec)).await;
             }
             let PromOp::Range { params, grid, .. } = &self.op else {
                 return Ok(Output::Rows(Default::default()));

@@ -7,33 +7,22 @@ use serde::Deserialize;
 use super::proto;
 use crate::error::IngestError;
 
-/// A 64-bit integer written as a JSON string or number.
-#[derive(Deserialize, Default, Clone, Copy)]
-#[serde(untagged)]
-enum Int {
-    #[default]
-    Missing,
-    Num(i64),
-    Unsigned(u64),
-    Float(f64),
-    #[serde(skip)]
-    _Never,
-}
-
+/// A 64-bit integer as the JSON mapping writes it: a number or a decimal string.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum IntOrText {
-    Int(Int),
+enum Integer {
+    Signed(i64),
+    Unsigned(u64),
+    Float(f64),
     Text(String),
 }
 
 fn int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    Ok(match IntOrText::deserialize(d)? {
-        IntOrText::Int(Int::Num(n)) => n,
-        IntOrText::Int(Int::Unsigned(n)) => n as i64,
-        IntOrText::Int(Int::Float(f)) => f as i64,
-        IntOrText::Int(_) => 0,
-        IntOrText::Text(s) => s
+    Ok(match Integer::deserialize(d)? {
+        Integer::Signed(n) => n,
+        Integer::Unsigned(n) => n as i64,
+        Integer::Float(f) => f as i64,
+        Integer::Text(s) => s
             .parse::<i64>()
             .or_else(|_| s.parse::<u64>().map(|u| u as i64))
             .map_err(serde::de::Error::custom)?,

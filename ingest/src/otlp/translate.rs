@@ -210,6 +210,54 @@ fn value_of(flags: u32, v: f64) -> f64 {
     }
 }
 
+/// Whether a sum or histogram is cumulative; if not, the request is refused with
+/// Prometheus's message.
+fn cumulative(t: &mut Translated, temporality: i32, metric: &str) -> bool {
+    if temporality == CUMULATIVE {
+        return true;
+    }
+    t.refused.get_or_insert(format!(
+        "invalid temporality and type combination for metric {metric:?}"
+    ));
+    false
+}
+
+/// Where a histogram or summary point is.
+struct Point<'a> {
+    attrs: &'a [KeyValue],
+    ts: i64,
+    flags: u32,
+}
+
+/// The `_sum` (when known) and `_count` series of a histogram or summary point.
+fn sum_and_count(
+    out: &mut Out<'_>,
+    name: &str,
+    p: &Point<'_>,
+    resource: &ResourceLabels,
+    sum: Option<f64>,
+    count: u64,
+) {
+    if let Some(sum) = sum {
+        out.push(
+            &format!("{name}_sum"),
+            p.attrs,
+            resource,
+            None,
+            p.ts,
+            value_of(p.flags, sum),
+        );
+    }
+    out.push(
+        &format!("{name}_count"),
+        p.attrs,
+        resource,
+        None,
+        p.ts,
+        value_of(p.flags, count as f64),
+    );
+}
+
 /// The samples of gauge or sum points.
 fn numbers(
     out: &mut Out<'_>,
@@ -278,45 +326,25 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                         numbers(&mut out, &name, &g.data_points, &resource, &mut span);
                     }
                     Data::Sum(s) => {
-                        if s.aggregation_temporality != CUMULATIVE {
-                            t.refused.get_or_insert(format!(
-                                "invalid temporality and type combination for metric {:?}",
-                                m.name
-                            ));
+                        if !cumulative(&mut t, s.aggregation_temporality, &m.name) {
                             continue;
                         }
                         numbers(&mut out, &name, &s.data_points, &resource, &mut span);
                     }
                     Data::Histogram(h) => {
-                        if h.aggregation_temporality != CUMULATIVE {
-                            t.refused.get_or_insert(format!(
-                                "invalid temporality and type combination for metric {:?}",
-                                m.name
-                            ));
+                        if !cumulative(&mut t, h.aggregation_temporality, &m.name) {
                             continue;
                         }
                         for p in &h.data_points {
                             let ts = ms(p.time_unix_nano);
                             see(&mut span, ts);
                             let f = |v: f64| value_of(p.flags, v);
-                            if let Some(sum) = p.sum {
-                                out.push(
-                                    &format!("{name}_sum"),
-                                    &p.attributes,
-                                    &resource,
-                                    None,
-                                    ts,
-                                    f(sum),
-                                );
-                            }
-                            out.push(
-                                &format!("{name}_count"),
-                                &p.attributes,
-                                &resource,
-                                None,
+                            let point = Point {
+                                attrs: &p.attributes,
                                 ts,
-                                f(p.count as f64),
-                            );
+                                flags: p.flags,
+                            };
+                            sum_and_count(&mut out, &name, &point, &resource, p.sum, p.count);
                             let mut cumulative = 0u64;
                             for (bound, n) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
                                 cumulative += n;
@@ -355,22 +383,12 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                             let ts = ms(p.time_unix_nano);
                             see(&mut span, ts);
                             let f = |v: f64| value_of(p.flags, v);
-                            out.push(
-                                &format!("{name}_sum"),
-                                &p.attributes,
-                                &resource,
-                                None,
+                            let point = Point {
+                                attrs: &p.attributes,
                                 ts,
-                                f(p.sum),
-                            );
-                            out.push(
-                                &format!("{name}_count"),
-                                &p.attributes,
-                                &resource,
-                                None,
-                                ts,
-                                f(p.count as f64),
-                            );
+                                flags: p.flags,
+                            };
+                            sum_and_count(&mut out, &name, &point, &resource, Some(p.sum), p.count);
                             for q in &p.quantile_values {
                                 out.push(
                                     &name,

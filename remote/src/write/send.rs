@@ -109,66 +109,49 @@ impl Client {
     ) -> Outcome {
         let mut backoff = self.min_backoff;
         let mut attempt = 0u32;
+        let mut body: Option<Vec<u8>> = None;
         loop {
             // `sample_age_limit`: samples that grew too old while retrying are dropped.
             if let Some(limit) = self.age_limit {
                 let oldest = now_ms() - limit.as_millis() as i64;
                 let before = batch.len();
                 batch.retain(|i| i.t >= oldest);
-                m.dropped
-                    .fetch_add((before - batch.len()) as u64, Ordering::Relaxed);
+                if batch.len() < before {
+                    m.dropped
+                        .fetch_add((before - batch.len()) as u64, Ordering::Relaxed);
+                    body = None;
+                }
                 if batch.is_empty() {
                     return Outcome::Sent;
                 }
             }
-            let body = if self.v2 {
-                let families = self.families();
-                let raw = prost::Message::encode_to_vec(&request_v2(&batch, &families));
-                snap::raw::Encoder::new()
-                    .compress_vec(&raw)
-                    .unwrap_or_default()
-            } else {
-                encode(&request(&batch))
-            };
+            let bytes = body.get_or_insert_with(|| self.encode(&batch)).clone();
+            let size = bytes.len() as u64;
             let started = Instant::now();
-            let r = self.post(body.clone(), attempt).await;
+            let outcome = self.attempt(bytes, attempt, backoff).await;
             m.observe_send(started.elapsed());
             let n = batch.len() as u64;
-            let wait = match r {
-                Ok(status) if status.is_success() => {
+            let wait = match outcome {
+                Attempt::Taken => {
                     m.samples.fetch_add(n, Ordering::Relaxed);
-                    m.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                    m.bytes.fetch_add(size, Ordering::Relaxed);
                     let newest = batch.iter().map(|i| i.t).max().unwrap_or(0);
                     m.highest_sent_ms.fetch_max(newest, Ordering::Relaxed);
                     return Outcome::Sent;
                 }
-                Ok(status) => {
-                    let code = status.as_u16();
-                    let retry_after = status.retry_after;
-                    if code == 429 && !self.retry_429 || (400..500).contains(&code) && code != 429 {
-                        tracing::error!(url = %self.url, status = code, samples = n,
-                            "remote write refused a batch; dropping it (non-recoverable)");
-                        m.failed.fetch_add(n, Ordering::Relaxed);
-                        return Outcome::Failed;
-                    }
-                    tracing::warn!(url = %self.url, status = code, "remote write failed; retrying");
-                    retry_after.unwrap_or(backoff)
+                Attempt::Refused(code) => {
+                    tracing::error!(url = %self.url, status = code, samples = n,
+                        "remote write refused a batch; dropping it (non-recoverable)");
+                    m.failed.fetch_add(n, Ordering::Relaxed);
+                    return Outcome::Failed;
                 }
-                Err(e) => {
-                    tracing::warn!(url = %self.url, error = %e, "remote write failed; retrying");
-                    backoff
-                }
+                Attempt::Retry(wait) => wait,
             };
-            if *stop.borrow() {
+            if !pause(wait, stop).await {
                 return Outcome::Stopped;
             }
             m.retried.fetch_add(n, Ordering::Relaxed);
             attempt += 1;
-            let mut stop = stop.clone();
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.wait_for(|s| *s) => return Outcome::Stopped,
-            }
             backoff = (backoff * 2).min(self.max_backoff);
         }
     }
@@ -189,35 +172,58 @@ impl Client {
         let mut backoff = self.min_backoff;
         let mut attempt = 0u32;
         loop {
-            let wait = match self.post(body.clone(), attempt).await {
-                Ok(s) if s.is_success() => {
+            let wait = match self.attempt(body.clone(), attempt, backoff).await {
+                Attempt::Taken => {
                     m.metadata.fetch_add(n, Ordering::Relaxed);
                     m.metadata_bytes
                         .fetch_add(body.len() as u64, Ordering::Relaxed);
                     return Outcome::Sent;
                 }
-                Ok(s)
-                    if (400..500).contains(&s.as_u16())
-                        && !(s.as_u16() == 429 && self.retry_429) =>
-                {
-                    tracing::error!(url = %self.url, status = s.as_u16(), "remote write refused metadata; dropping it");
+                Attempt::Refused(code) => {
+                    tracing::error!(url = %self.url, status = code, "remote write refused metadata; dropping it");
                     m.metadata_failed.fetch_add(n, Ordering::Relaxed);
                     return Outcome::Failed;
                 }
-                Ok(s) => s.retry_after.unwrap_or(backoff),
-                Err(_) => backoff,
+                Attempt::Retry(wait) => wait,
             };
-            if *stop.borrow() {
+            if !pause(wait, stop).await {
                 return Outcome::Stopped;
             }
             m.metadata_retried.fetch_add(n, Ordering::Relaxed);
             attempt += 1;
-            let mut stop = stop.clone();
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.wait_for(|s| *s) => return Outcome::Stopped,
-            }
             backoff = (backoff * 2).min(self.max_backoff);
+        }
+    }
+
+    /// The request body of `batch` in the queue's protocol.
+    fn encode(&self, batch: &[Item]) -> Vec<u8> {
+        if self.v2 {
+            let raw = prost::Message::encode_to_vec(&request_v2(batch, &self.families()));
+            snap::raw::Encoder::new()
+                .compress_vec(&raw)
+                .unwrap_or_default()
+        } else {
+            encode(&request(batch))
+        }
+    }
+
+    /// One POST of `body` and what it came to: taken; refused for good (4xx, and 429
+    /// unless `retry_on_http_429`); or to be retried after `Retry-After` or `backoff`.
+    async fn attempt(&self, body: Vec<u8>, attempt: u32, backoff: Duration) -> Attempt {
+        match self.post(body, attempt).await {
+            Ok(s) if s.is_success() => Attempt::Taken,
+            Ok(s) => {
+                let code = s.as_u16();
+                if (400..500).contains(&code) && !(code == 429 && self.retry_429) {
+                    return Attempt::Refused(code);
+                }
+                tracing::warn!(url = %self.url, status = code, "remote write failed; retrying");
+                Attempt::Retry(s.retry_after.unwrap_or(backoff))
+            }
+            Err(e) => {
+                tracing::warn!(url = %self.url, error = %e, "remote write failed; retrying");
+                Attempt::Retry(backoff)
+            }
         }
     }
 
@@ -281,6 +287,28 @@ impl Client {
             code: status,
             retry_after,
         })
+    }
+}
+
+/// What one send attempt came to.
+enum Attempt {
+    /// The receiver took it.
+    Taken,
+    /// Refused for good, with this status.
+    Refused(u16),
+    /// Retry after this long.
+    Retry(Duration),
+}
+
+/// Waits `wait` before a retry; `false` (at once) when the queue is stopping.
+async fn pause(wait: Duration, stop: &tokio::sync::watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    let mut stop = stop.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = stop.wait_for(|s| *s) => false,
     }
 }
 
