@@ -66,6 +66,12 @@ async fn run(flags: Flags) -> Result<(), String> {
         Some(p) => strata_config::Config::load(p).map_err(|e| e.to_string())?,
         None => strata_config::Config::default_embedded(addr.port()),
     };
+    warn_unacted(&config);
+    if flags.remote_read_max_bytes_in_frame != 1_048_576 {
+        tracing::warn!(
+            "--storage.remote.read-max-bytes-in-frame has no effect: remote read answers with whole SAMPLES responses, not streamed frames"
+        );
+    }
     let mut opts = Options::new(&flags.tsdb_path);
     opts.retention_time_ms = flags.retention_time_ms()?;
     opts.retention_size_bytes = flags.retention_size_bytes()?;
@@ -375,6 +381,27 @@ fn write_limits(config: &strata_config::Config) -> strata_ingest::remote_write::
     }
 }
 
+/// Warns about the settings of `config` that are accepted (so an unchanged prometheus.yml
+/// loads) but have no effect yet. (The remote-write queues warn about their own.)
+fn warn_unacted(config: &strata_config::Config) {
+    if config.otlp.convert_histograms_to_nhcb {
+        tracing::warn!(
+            "otlp.convert_histograms_to_nhcb has no effect: native histograms are not stored yet; OTLP histograms are written as classic _bucket/_sum/_count series"
+        );
+    }
+    if config.otlp.promote_scope_metadata {
+        tracing::warn!(
+            "otlp.promote_scope_metadata has no effect: otel_scope_* labels are not added yet"
+        );
+    }
+    for r in &config.remote_read {
+        if r.chunked_read_limit != 50_000_000 {
+            tracing::warn!(url = %r.url,
+                "remote_read chunked_read_limit has no effect: Strata asks remote read endpoints for whole SAMPLES responses");
+        }
+    }
+}
+
 /// The storage's external source for the `remote_read` entries of `config` (none without
 /// entries).
 fn remote_readers(
@@ -438,6 +465,7 @@ fn reload_fn(
             let rule_files =
                 RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
             let readers = remote_readers(&config)?;
+            warn_unacted(&config);
             let am = match &s.notifier {
                 Some(n) => Some(
                     n.load_config()

@@ -41,3 +41,56 @@ fn bad_flag_values_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--storage.tsdb.retention.time"));
 }
+
+/// Settings that are accepted but have no effect yet are warned about in the log at start
+/// (the server still starts).
+#[test]
+fn accepted_settings_without_effect_are_warned_about() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "global:\n  scrape_interval: 15s\notlp:\n  promote_scope_metadata: true\n  convert_histograms_to_nhcb: true\nremote_read:\n  - url: http://127.0.0.1:1/api/v1/read\n    chunked_read_limit: 1000\n",
+    )
+    .expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .arg("--storage.remote.read-max-bytes-in-frame=1000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run strata");
+    // The log goes to standard output.
+    let log = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(log).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wanted = [
+        "otlp.convert_histograms_to_nhcb has no effect",
+        "otlp.promote_scope_metadata has no effect",
+        "chunked_read_limit has no effect",
+        "read-max-bytes-in-frame has no effect",
+    ];
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !wanted.iter().all(|w| seen.contains(w)) && std::time::Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            seen.push_str(&l);
+            seen.push('\n');
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for w in wanted {
+        assert!(seen.contains(w), "no warning {w:?} in:\n{seen}");
+    }
+}
