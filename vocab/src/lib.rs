@@ -11,9 +11,11 @@
 
 pub mod duration;
 pub mod float;
+pub mod histogram;
 pub mod matcher;
 pub mod name;
 pub mod pattern;
 pub mod quote;
 
+pub use histogram::{CounterResetHint, FloatHistogram};
 pub use matcher::{LabelMatcher, MatchOp};
