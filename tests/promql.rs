@@ -208,7 +208,11 @@ async fn run_file(path: &Path) -> Vec<String> {
                     .enumerate()
                     .filter_map(|(k, v)| v.map(|v| (k as i64 * step, v)))
                     .collect();
-                batch.push(SeriesSamples { labels, samples });
+                batch.push(SeriesSamples {
+                    histograms: Vec::new(),
+                    labels,
+                    samples,
+                });
                 i += 1;
             }
             r.db.append(&batch).expect("append");

@@ -38,6 +38,7 @@ async fn every_function_the_grammar_accepts_runs() {
     let mut batch: Vec<SeriesSamples> = ["a", "b"]
         .iter()
         .map(|job| SeriesSamples {
+            histograms: Vec::new(),
             labels: Labels::from_pairs([("__name__", "m"), ("job", job)]),
             samples: (0..40)
                 .map(|k| (k * 15_000, (k % 7) as f64 + 1.0))
@@ -46,6 +47,7 @@ async fn every_function_the_grammar_accepts_runs() {
         .collect();
     for le in ["0.1", "1", "+Inf"] {
         batch.push(SeriesSamples {
+            histograms: Vec::new(),
             labels: Labels::from_pairs([("__name__", "h_bucket"), ("le", le)]),
             samples: (0..40).map(|k| (k * 15_000, k as f64 * 3.0)).collect(),
         });

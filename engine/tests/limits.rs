@@ -17,6 +17,7 @@ async fn db_of(n: usize) -> (tempfile::TempDir, std::sync::Arc<Db>) {
     let db = Db::open(o).await.expect("open");
     let batch: Vec<SeriesSamples> = (0..n)
         .map(|i| SeriesSamples {
+            histograms: Vec::new(),
             labels: Labels::from_pairs([("__name__", "m".to_string()), ("i", format!("{i:05}"))]),
             samples: vec![(0, i as f64)],
         })

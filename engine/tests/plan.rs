@@ -15,6 +15,7 @@ async fn db_with(series: &[Spec<'_>]) -> (tempfile::TempDir, std::sync::Arc<Db>)
     let batch: Vec<SeriesSamples> = series
         .iter()
         .map(|(name, job, samples)| SeriesSamples {
+            histograms: Vec::new(),
             labels: Labels::from_pairs([("__name__", *name), ("job", *job)]),
             samples: samples.clone(),
         })
@@ -112,6 +113,7 @@ fn selections_read_in_parts_answer_as_one_pass() {
             let db = Db::open(o).await.expect("open");
             let batch: Vec<SeriesSamples> = (0..SERIES)
                 .map(|i| SeriesSamples {
+                    histograms: Vec::new(),
                     labels: Labels::from_pairs([
                         ("__name__", "x_total".to_string()),
                         ("job", format!("j{}", i % 7)),

@@ -37,6 +37,7 @@ fn append(c: &mut Criterion) {
                 .iter()
                 .enumerate()
                 .map(|(i, l)| SeriesSamples {
+                    histograms: Vec::new(),
                     labels: l.clone(),
                     samples: (0..PER_SERIES)
                         .map(|k| (t + k as i64 * 15_000, (i + k) as f64))

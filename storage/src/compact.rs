@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use roaring::RoaringBitmap;
 
+use crate::block::histograms::HistSample;
 use crate::block::{Block, BlockWriter};
 use crate::db::Db;
 use crate::error::{Result, StorageError};
@@ -108,24 +109,32 @@ impl Db {
                 }
             }
             let mut read: Vec<std::collections::HashMap<u32, Vec<(i64, f64)>>> = Vec::new();
+            let mut read_h: Vec<std::collections::HashMap<u32, Vec<HistSample>>> = Vec::new();
             for (bi, ids) in per_block.iter().enumerate() {
                 let v = group[bi].read(ids, i64::MIN, i64::MAX).await?;
                 read.push(v.into_iter().collect());
+                let h = group[bi]
+                    .read_histograms(ids, i64::MIN, i64::MAX, &crate::read::Unbounded)
+                    .await?;
+                read_h.push(h.into_iter().collect());
             }
             let batch = batch.to_vec();
             writer = tokio::task::spawn_blocking(move || -> Result<BlockWriter> {
                 for (labels, srcs) in batch {
-                    let mut samples: Vec<(i64, f64)> = Vec::new();
-                    for (bi, id) in &srcs {
+                    // Sources in write order (ULID): the first sample of a time wins,
+                    // of either kind.
+                    let mut runs = Vec::new();
+                    let mut hruns = Vec::new();
+                    for (seq, (bi, id)) in srcs.iter().enumerate() {
                         if let Some(s) = read[*bi].remove(id) {
-                            samples.extend(s);
+                            runs.push((seq as u32, s));
+                        }
+                        if let Some(h) = read_h[*bi].remove(id) {
+                            hruns.push((seq as u32, h));
                         }
                     }
-                    if srcs.len() > 1 {
-                        samples.sort_by_key(|s| s.0);
-                        samples.dedup_by_key(|s| s.0);
-                    }
-                    writer.add(labels, &samples)?;
+                    let (samples, hists) = crate::read::merge_kinds(runs, hruns);
+                    writer.add_series(labels, &samples, &hists)?;
                 }
                 Ok(writer)
             })

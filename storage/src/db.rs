@@ -9,6 +9,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::RwLock;
+use strata_vocab::FloatHistogram;
 
 use crate::block::{Block, BlockWriter, Tombstone};
 use crate::error::{Result, StorageError};
@@ -19,12 +20,37 @@ use crate::options::Options;
 use crate::series::{Appended, Rejection, SeriesData};
 use crate::wal::{self, Record, ReplayStats, Wal};
 
-/// Samples of one series, as appended or returned by a query.
-#[derive(Debug, Clone, PartialEq)]
+/// Samples of one series, as appended or returned by a query: float samples and native
+/// histogram samples side by side (one series may hold both, at different timestamps),
+/// as Prometheus's remote-write `TimeSeries` carries them.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SeriesSamples {
     pub labels: Labels,
     /// `(timestamp ms, value)`, sorted by time.
     pub samples: Vec<(i64, f64)>,
+    /// `(timestamp ms, histogram)`, sorted by time.
+    pub histograms: Vec<(i64, Arc<FloatHistogram>)>,
+}
+
+impl SeriesSamples {
+    /// A series of float samples only.
+    pub fn floats(labels: Labels, samples: Vec<(i64, f64)>) -> Self {
+        SeriesSamples {
+            labels,
+            samples,
+            histograms: Vec::new(),
+        }
+    }
+
+    /// Whether no sample of either kind is held.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty() && self.histograms.is_empty()
+    }
+
+    /// Samples of both kinds.
+    pub fn len(&self) -> usize {
+        self.samples.len() + self.histograms.len()
+    }
 }
 
 /// What happened to a batch.
@@ -354,10 +380,12 @@ impl Db {
         let encoded = tokio::task::spawn_blocking(move || -> Result<_> {
             let mut w = BlockWriter::new()?;
             let mut buf = Vec::new();
+            let mut hbuf = Vec::new();
             for s in &copy {
                 buf.clear();
-                s.data.lock().begin_cut(boundary, &mut buf);
-                w.add(s.labels.clone(), &buf)?;
+                hbuf.clear();
+                s.data.lock().begin_cut(boundary, &mut buf, &mut hbuf);
+                w.add_series(s.labels.clone(), &buf, &hbuf)?;
             }
             w.finish(1, Vec::new())
         })
@@ -442,6 +470,25 @@ impl Db {
         if !batch.is_empty() {
             flush(&mut batch, out)?;
         }
+        let mut hbatch: Vec<(u32, i64, Arc<FloatHistogram>)> = Vec::new();
+        let hflush = |b: &mut Vec<(u32, i64, Arc<FloatHistogram>)>,
+                      out: &mut dyn std::io::Write| {
+            let mut framed = Vec::new();
+            wal::encode_histogram_records(&mut framed, b);
+            b.clear();
+            out.write_all(&framed)
+        };
+        for s in &series {
+            let mut hs = Vec::new();
+            s.data.lock().histograms(i64::MIN, i64::MAX, &mut hs);
+            hbatch.extend(hs.into_iter().map(|(t, h)| (s.id, t, h)));
+            if hbatch.len() >= wal::HISTOGRAMS_PER_RECORD {
+                hflush(&mut hbatch, out)?;
+            }
+        }
+        if !hbatch.is_empty() {
+            hflush(&mut hbatch, out)?;
+        }
         Ok(())
     }
 
@@ -505,7 +552,7 @@ impl Appender for Db {
         let mut w = self.begin_append()?;
         let _g = self.gate.read();
         for s in batch {
-            if s.samples.is_empty() {
+            if s.is_empty() {
                 continue;
             }
             let series = self
@@ -515,6 +562,9 @@ impl Appender for Db {
             let d = series.data.lock();
             for &(t, v) in &s.samples {
                 w.check(&d, &series.labels, t, v, series.id);
+            }
+            for (t, h) in &s.histograms {
+                w.check_histogram(&d, &series.labels, *t, h, series.id);
             }
         }
         self.finish_append(w, false)
@@ -539,6 +589,7 @@ const SCRATCH_KEEP: usize = 1 << 16;
 struct AppendWork {
     report: AppendReport,
     accepted: Vec<(u32, i64, f64)>,
+    accepted_histograms: Vec<(u32, i64, Arc<FloatHistogram>)>,
     /// Oldest and newest timestamps accepted: retention's floor and the wall clock plus
     /// the future tolerance.
     min_valid: i64,
@@ -575,6 +626,30 @@ impl AppendWork {
         match d.check(t, v, self.min_ooo) {
             Ok(Appended::New) => {
                 self.accepted.push((id, t, v));
+                self.lo = self.lo.min(t);
+                self.hi = self.hi.max(t);
+            }
+            Ok(Appended::Duplicate) => self.report.duplicates_ignored += 1,
+            Err(r) => self.reject(r, labels, t),
+        }
+    }
+
+    /// As [`AppendWork::check`], for a histogram sample.
+    fn check_histogram(
+        &mut self,
+        d: &SeriesData,
+        labels: &Labels,
+        t: i64,
+        h: &Arc<FloatHistogram>,
+        id: u32,
+    ) {
+        if t > self.max_valid || t < self.min_valid {
+            // Same wording as floats: one time check.
+            return self.check(d, labels, t, 0.0, id);
+        }
+        match d.check_histogram(t, h, self.min_ooo) {
+            Ok(Appended::New) => {
+                self.accepted_histograms.push((id, t, h.clone()));
                 self.lo = self.lo.min(t);
                 self.hi = self.hi.max(t);
             }
@@ -628,6 +703,7 @@ impl Db {
         Ok(AppendWork {
             report: AppendReport::default(),
             accepted,
+            accepted_histograms: Vec::new(),
             min_valid: self.retention_floor(),
             max_valid,
             min_ooo,
@@ -642,12 +718,13 @@ impl Db {
         let AppendWork {
             mut report,
             accepted,
+            accepted_histograms,
             lo,
             hi,
             range,
             ..
         } = w;
-        if !accepted.is_empty() {
+        if !accepted.is_empty() || !accepted_histograms.is_empty() {
             let mut framed = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut().1));
             framed.clear();
             framed.reserve(accepted.len() * 14 + 16);
@@ -655,6 +732,7 @@ impl Db {
             for part in accepted.chunks(wal::SAMPLES_PER_RECORD) {
                 wal::encode_samples(&mut framed, part);
             }
+            wal::encode_histogram_records(&mut framed, &accepted_histograms);
             let written = if lazy {
                 self.wal.write_lazy(&framed)
             } else {
@@ -671,7 +749,8 @@ impl Db {
             if self.wal_failing.swap(false, Ordering::AcqRel) {
                 tracing::warn!("WAL writes succeed again: ingestion resumed");
             }
-            report.appended = self.apply(&accepted, range, &mut report);
+            report.appended = self.apply(&accepted, range, &mut report)
+                + self.apply_histograms(&accepted_histograms, &mut report);
             self.head.observe(lo, hi);
             let span = self.head.max_time().saturating_sub(self.head.min_time());
             if span > range + range / 2 {
@@ -723,6 +802,27 @@ impl Db {
                     Ok(Appended::Duplicate) => report.duplicates_ignored += 1,
                     Err(r) => note_rejection(report, r, &series.labels, t),
                 }
+            }
+        }
+        applied
+    }
+
+    /// As [`Db::apply`], for histogram samples.
+    fn apply_histograms(
+        &self,
+        accepted: &[(u32, i64, Arc<FloatHistogram>)],
+        report: &mut AppendReport,
+    ) -> u64 {
+        let mut applied = 0;
+        let lookup = self.head.lookup();
+        for (id, t, h) in accepted {
+            let Some(series) = lookup.get(*id) else {
+                continue;
+            };
+            match series.data.lock().append_histogram(*t, h.clone(), i64::MIN) {
+                Ok(Appended::New) => applied += 1,
+                Ok(Appended::Duplicate) => report.duplicates_ignored += 1,
+                Err(r) => note_rejection(report, r, &series.labels, *t),
             }
         }
         applied
@@ -783,6 +883,21 @@ fn replay_record(head: &Head, rec: Record, block_range: i64) {
                         lo = lo.min(t);
                         hi = hi.max(t);
                     }
+                }
+            }
+            if lo <= hi {
+                head.observe(lo, hi);
+            }
+        }
+        Record::Histograms(v) => {
+            let mut lo = i64::MAX;
+            let mut hi = i64::MIN;
+            for (id, t, h) in v {
+                if let Some(s) = head.series(id)
+                    && s.data.lock().append_histogram(t, h, i64::MIN).is_ok()
+                {
+                    lo = lo.min(t);
+                    hi = hi.max(t);
                 }
             }
             if lo <= hi {

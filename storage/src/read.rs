@@ -16,6 +16,7 @@ use crate::db::{Db, SeriesSamples};
 use crate::error::{Result, StorageError};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
+use crate::series::HistSample;
 
 /// A bound on what a read may decode, asked before each run of samples is kept (a run is
 /// at most one Parquet batch or one head series), so a read over too much data stops
@@ -131,19 +132,25 @@ impl Db {
         // a block published before the head is truncated, so reading blocks second cannot
         // miss them. Precedence on equal timestamps is still blocks (oldest ULID first),
         // then head: the first sample of a timestamp wins.
-        let mut head: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
+        let mut head: Vec<(Labels, Vec<(i64, f64)>, Vec<HistSample>)> = Vec::new();
         for s in self.head.select(matchers) {
             if range.is_some_and(|r| !r.contains(&s.labels)) {
                 continue;
             }
             let mut v = Vec::new();
-            s.data.lock().samples(mint, maxt, &mut v);
+            let mut h = Vec::new();
+            {
+                let d = s.data.lock();
+                d.samples(mint, maxt, &mut v);
+                d.histograms(mint, maxt, &mut h);
+            }
             // Charged once copied (exactly; one head series is at most a few hours of it).
-            if !v.is_empty() && !charge.charge(v.len()) {
+            let n = v.len() + histogram_weight(&h);
+            if n > 0 && !charge.charge(n) {
                 return Err(StorageError::ReadRefused);
             }
-            if !v.is_empty() {
-                head.push((s.labels.clone(), v));
+            if !v.is_empty() || !h.is_empty() {
+                head.push((s.labels.clone(), v, h));
             }
         }
         let mut parts = match self.read_blocks(matchers, mint, maxt, range, charge).await {
@@ -159,33 +166,43 @@ impl Db {
             // Only the head has samples here (a recent window): no merge needed.
             let mut out: Vec<SeriesSamples> = head
                 .into_iter()
-                .map(|(labels, samples)| SeriesSamples { labels, samples })
+                .map(|(labels, samples, histograms)| SeriesSamples {
+                    labels,
+                    samples,
+                    histograms,
+                })
                 .collect();
             out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
             return Ok(out);
         }
-        for (labels, v) in head {
-            parts.entry(labels).or_default().push(v);
+        for (labels, v, h) in head {
+            let e = parts.entry(labels).or_default();
+            if !v.is_empty() {
+                e.0.push((u32::MAX, v));
+            }
+            if !h.is_empty() {
+                e.1.push((u32::MAX, h));
+            }
         }
         // One allocation per series, however many blocks (and the head) it spans.
         let mut out: Vec<SeriesSamples> = parts
             .into_iter()
-            .map(|(labels, mut v)| {
-                let mut samples = if v.len() == 1 {
-                    v.pop().unwrap_or_default()
+            .map(|(labels, (v, h))| {
+                let (samples, histograms) = if h.is_empty() {
+                    (
+                        concat_sorted(v.into_iter().map(|r| r.1).collect()),
+                        Vec::new(),
+                    )
                 } else {
-                    let mut m = Vec::with_capacity(v.iter().map(Vec::len).sum());
-                    for p in v {
-                        m.extend(p);
-                    }
-                    m
+                    merge_kinds(v, h)
                 };
-                if !samples.is_sorted_by(|a, b| a.0 < b.0) {
-                    samples.sort_by_key(|s| s.0);
-                    samples.dedup_by_key(|s| s.0);
+                SeriesSamples {
+                    labels,
+                    samples,
+                    histograms,
                 }
-                SeriesSamples { labels, samples }
             })
+            .filter(|s| !s.is_empty())
             .collect();
         out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
@@ -217,16 +234,21 @@ impl Db {
         maxt: i64,
         range: Option<&SeriesRange>,
         charge: &dyn ReadCharge,
-    ) -> Result<HashMap<Labels, Vec<Vec<(i64, f64)>>>> {
-        let mut parts: HashMap<Labels, Vec<Vec<(i64, f64)>>> = HashMap::new();
-        for b in self.blocks_for(mint, maxt) {
+    ) -> Result<HashMap<Labels, BlockParts>> {
+        let mut parts: HashMap<Labels, BlockParts> = HashMap::new();
+        for (seq, b) in self.blocks_for(mint, maxt).into_iter().enumerate() {
+            let seq = seq as u32;
             let mut ids = b.select(matchers);
             if let Some(r) = range {
                 ids &= id_range(&b, r);
             }
             for (id, v) in b.read_charged(&ids, mint, maxt, charge).await? {
                 let labels = b.series()[id as usize].labels.clone();
-                parts.entry(labels).or_default().push(v);
+                parts.entry(labels).or_default().0.push((seq, v));
+            }
+            for (id, h) in b.read_histograms(&ids, mint, maxt, charge).await? {
+                let labels = b.series()[id as usize].labels.clone();
+                parts.entry(labels).or_default().1.push((seq, h));
             }
         }
         Ok(parts)
@@ -277,6 +299,70 @@ impl Db {
         v.dedup();
         Ok(v)
     }
+}
+
+/// The runs of one series read from blocks (and the head): floats and histograms, each
+/// with its source's precedence (lower wins on a shared timestamp).
+type BlockParts = (Vec<(u32, Vec<(i64, f64)>)>, Vec<(u32, Vec<HistSample>)>);
+
+/// Float samples a histogram sample counts as against a read's bound (its size over a
+/// float sample's 16 bytes).
+pub(crate) fn histogram_weight(h: &[HistSample]) -> usize {
+    h.iter().map(|s| s.1.size_bytes().div_ceil(16)).sum()
+}
+
+/// Runs of one series concatenated into one time-sorted run; where runs overlap, the first
+/// sample of a timestamp wins (runs come oldest write first).
+fn concat_sorted<T>(mut v: Vec<Vec<(i64, T)>>) -> Vec<(i64, T)> {
+    let mut samples = if v.len() == 1 {
+        v.pop().unwrap_or_default()
+    } else {
+        let mut m = Vec::with_capacity(v.iter().map(Vec::len).sum());
+        for p in v {
+            m.extend(p);
+        }
+        m
+    };
+    if !samples.is_sorted_by(|a, b| a.0 < b.0) {
+        samples.sort_by_key(|s| s.0);
+        samples.dedup_by_key(|s| s.0);
+    }
+    samples
+}
+
+/// Runs of both kinds of one series merged: where a timestamp is held by several runs, of
+/// either kind, the sample of the source with the lowest precedence number wins.
+pub(crate) fn merge_kinds(
+    v: Vec<(u32, Vec<(i64, f64)>)>,
+    h: Vec<(u32, Vec<HistSample>)>,
+) -> (Vec<(i64, f64)>, Vec<HistSample>) {
+    // Per timestamp, the precedence of the float that holds it.
+    let mut float_src: HashMap<i64, u32> = HashMap::new();
+    for (seq, run) in &v {
+        for s in run {
+            float_src.entry(s.0).or_insert(*seq);
+        }
+    }
+    let mut hist_src: HashMap<i64, u32> = HashMap::new();
+    for (seq, run) in &h {
+        for s in run {
+            hist_src.entry(s.0).or_insert(*seq);
+        }
+    }
+    let floats = concat_sorted(v.into_iter().map(|r| r.1).collect());
+    let hists = concat_sorted(h.into_iter().map(|r| r.1).collect());
+    if hist_src.is_empty() {
+        return (floats, hists);
+    }
+    let floats = floats
+        .into_iter()
+        .filter(|s| hist_src.get(&s.0).is_none_or(|hs| float_src[&s.0] < *hs))
+        .collect();
+    let hists = hists
+        .into_iter()
+        .filter(|s| float_src.get(&s.0).is_none_or(|fs| hist_src[&s.0] < *fs))
+        .collect();
+    (floats, hists)
 }
 
 /// Block-local ids of the series in `r` (a block's series are sorted by labels).

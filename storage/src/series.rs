@@ -2,7 +2,10 @@
 //! small sorted buffer of out-of-order samples. Owns the duplicate and out-of-order rules:
 //! an identical sample is idempotent, a different value at an existing timestamp is rejected.
 
+use std::sync::Arc;
+
 use parking_lot::Mutex;
+use strata_vocab::FloatHistogram;
 
 use crate::chunk::XorChunk;
 use crate::labels::Labels;
@@ -24,18 +27,29 @@ pub(crate) enum Appended {
     Duplicate,
 }
 
+/// A histogram sample: timestamp and value (shared: reads hand it out without a copy).
+pub(crate) type HistSample = (i64, Arc<FloatHistogram>);
+
 /// Samples of one series.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesData {
     chunks: Vec<XorChunk>,
     ooo: Vec<(i64, f64)>,
+    /// Native histogram samples, sorted by time (a series may hold both kinds, at
+    /// different timestamps).
+    hists: Vec<HistSample>,
     /// While a block cut is under way: its boundary, and the samples older than it that
     /// arrived after the cut copied this series (they are not in the block).
     cut: Option<Box<CutState>>,
 }
 
 /// A cut in progress: its boundary and the late samples older than it.
-type CutState = (i64, Vec<(i64, f64)>);
+#[derive(Debug)]
+struct CutState {
+    boundary: i64,
+    late: Vec<(i64, f64)>,
+    late_hists: Vec<HistSample>,
+}
 
 /// A head series.
 #[derive(Debug)]
@@ -71,25 +85,124 @@ impl SeriesData {
     ) -> Result<Appended, Rejection> {
         let r = self.append_inner(t, v, min_ooo_t, block_range);
         if let (Ok(Appended::New), Some(cut)) = (r, self.cut.as_mut())
-            && t < cut.0
+            && t < cut.boundary
         {
-            cut.1.push((t, v));
+            cut.late.push((t, v));
         }
         r
     }
 
-    /// Block cut, step 1: the samples older than `boundary`, copied out; from now on
-    /// samples older than it that arrive are remembered as late.
-    pub(crate) fn begin_cut(&mut self, boundary: i64, out: &mut Vec<(i64, f64)>) {
+    /// The histogram sample at `t`, if any.
+    fn hist_at(&self, t: i64) -> Option<&FloatHistogram> {
+        if self.hists.is_empty() {
+            return None;
+        }
+        self.hists
+            .binary_search_by_key(&t, |s| s.0)
+            .ok()
+            .map(|i| &*self.hists[i].1)
+    }
+
+    /// Newest timestamp held, of either kind.
+    fn max_time(&self) -> Option<i64> {
+        let c = self.chunks.last().map(|c| c.max_time());
+        let h = self.hists.last().map(|s| s.0);
+        c.max(h)
+    }
+
+    /// What [`SeriesData::append_histogram`] would do, without doing it: an equal
+    /// histogram at the same time is a duplicate, anything else there (a float too) a
+    /// conflict, and older than the out-of-order window is out of bounds.
+    pub(crate) fn check_histogram(
+        &self,
+        t: i64,
+        h: &FloatHistogram,
+        min_ooo_t: i64,
+    ) -> Result<Appended, Rejection> {
+        if let Some(old) = self.hist_at(t) {
+            return if old.equals(h) {
+                Ok(Appended::Duplicate)
+            } else {
+                Err(Rejection::DuplicateTimestamp)
+            };
+        }
+        if self.float_at(t) {
+            return Err(Rejection::DuplicateTimestamp);
+        }
+        if self.max_time().is_some_and(|m| t < m) && t < min_ooo_t {
+            return Err(Rejection::OutOfBounds);
+        }
+        Ok(Appended::New)
+    }
+
+    /// Appends one histogram sample (rules of [`SeriesData::check_histogram`]).
+    pub(crate) fn append_histogram(
+        &mut self,
+        t: i64,
+        h: Arc<FloatHistogram>,
+        min_ooo_t: i64,
+    ) -> Result<Appended, Rejection> {
+        if self.check_histogram(t, &h, min_ooo_t)? == Appended::Duplicate {
+            return Ok(Appended::Duplicate);
+        }
+        if let Some(cut) = self.cut.as_mut()
+            && t < cut.boundary
+        {
+            cut.late_hists.push((t, h.clone()));
+        }
+        let pos = self.hists.partition_point(|s| s.0 < t);
+        if self.hists.len() == self.hists.capacity() {
+            self.hists.reserve_exact((self.hists.len() / 4).max(4));
+        }
+        self.hists.insert(pos, (t, h));
+        Ok(Appended::New)
+    }
+
+    /// Whether a float sample is held at `t`.
+    fn float_at(&self, t: i64) -> bool {
+        if self.chunks.is_empty() && self.ooo.is_empty() {
+            return false;
+        }
+        let mut v = Vec::new();
+        self.samples(t, t, &mut v);
+        !v.is_empty()
+    }
+
+    /// Histogram samples with `mint <= t <= maxt`, in time order, appended to `out`.
+    pub(crate) fn histograms(&self, mint: i64, maxt: i64, out: &mut Vec<HistSample>) {
+        let lo = self.hists.partition_point(|s| s.0 < mint);
+        let hi = self.hists.partition_point(|s| s.0 <= maxt);
+        if lo < hi {
+            out.extend_from_slice(&self.hists[lo..hi]);
+        }
+    }
+
+    /// Block cut, step 1: the samples of both kinds older than `boundary`, copied out;
+    /// from now on samples older than it that arrive are remembered as late.
+    pub(crate) fn begin_cut(
+        &mut self,
+        boundary: i64,
+        out: &mut Vec<(i64, f64)>,
+        hists: &mut Vec<HistSample>,
+    ) {
         self.samples(i64::MIN, boundary.saturating_sub(1), out);
-        self.cut = Some(Box::new((boundary, Vec::new())));
+        self.histograms(i64::MIN, boundary.saturating_sub(1), hists);
+        self.cut = Some(Box::new(CutState {
+            boundary,
+            late: Vec::new(),
+            late_hists: Vec::new(),
+        }));
     }
 
     /// Block cut, step 2 (after the block is published): drops what was copied, keeping
     /// late arrivals.
     pub(crate) fn finish_cut(&mut self) {
         let Some(cut) = self.cut.take() else { return };
-        let (boundary, late) = *cut;
+        let CutState {
+            boundary,
+            late,
+            late_hists,
+        } = *cut;
         self.truncate_before(boundary);
         for s in late {
             let pos = self.ooo.partition_point(|x| x.0 < s.0);
@@ -97,10 +210,25 @@ impl SeriesData {
                 self.ooo.insert(pos, s);
             }
         }
+        for s in late_hists {
+            let pos = self.hists.partition_point(|x| x.0 < s.0);
+            if self.hists.get(pos).is_none_or(|x| x.0 != s.0) {
+                self.hists.insert(pos, s);
+            }
+        }
     }
 
     /// What [`SeriesData::append`] would do with this sample, without doing it.
     pub(crate) fn check(&self, t: i64, v: f64, min_ooo_t: i64) -> Result<Appended, Rejection> {
+        if self.hist_at(t).is_some() {
+            return Err(Rejection::DuplicateTimestamp);
+        }
+        if self.chunks.is_empty()
+            && self.ooo.is_empty()
+            && self.hists.last().is_some_and(|l| t < l.0 && t < min_ooo_t)
+        {
+            return Err(Rejection::OutOfBounds);
+        }
         match self.chunks.last().map(|c| (c.max_time(), c.last_value())) {
             Some((max_t, last_v)) if t == max_t => {
                 return if same(last_v, v) {
@@ -237,6 +365,7 @@ impl SeriesData {
     /// Drops samples older than `t`.
     pub(crate) fn truncate_before(&mut self, t: i64) {
         self.ooo.retain(|s| s.0 >= t);
+        self.hists.retain(|s| s.0 >= t);
         if self.chunks.iter().all(|c| c.min_time() >= t) {
             return;
         }
@@ -254,6 +383,7 @@ impl SeriesData {
     /// Drops samples in `[mint, maxt]`.
     pub(crate) fn delete(&mut self, mint: i64, maxt: i64) {
         self.ooo.retain(|s| s.0 < mint || s.0 > maxt);
+        self.hists.retain(|s| s.0 < mint || s.0 > maxt);
         if self
             .chunks
             .iter()
@@ -280,7 +410,7 @@ impl SeriesData {
 
     /// True when no sample is held.
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.is_empty() && self.ooo.is_empty()
+        self.chunks.is_empty() && self.ooo.is_empty() && self.hists.is_empty()
     }
 
     /// Oldest and newest timestamps held.
@@ -289,14 +419,18 @@ impl SeriesData {
         let c_max = self.chunks.last().map(|c| c.max_time());
         let o_min = self.ooo.first().map(|s| s.0);
         let o_max = self.ooo.last().map(|s| s.0);
-        let min = [c_min, o_min].into_iter().flatten().min()?;
-        let max = [c_max, o_max].into_iter().flatten().max()?;
+        let h_min = self.hists.first().map(|s| s.0);
+        let h_max = self.hists.last().map(|s| s.0);
+        let min = [c_min, o_min, h_min].into_iter().flatten().min()?;
+        let max = [c_max, o_max, h_max].into_iter().flatten().max()?;
         Some((min, max))
     }
 
     /// Number of samples held.
     pub(crate) fn len(&self) -> usize {
-        self.chunks.iter().map(|c| c.len() as usize).sum::<usize>() + self.ooo.len()
+        self.chunks.iter().map(|c| c.len() as usize).sum::<usize>()
+            + self.ooo.len()
+            + self.hists.len()
     }
 
     /// Heap bytes held.
@@ -304,6 +438,8 @@ impl SeriesData {
         self.chunks.capacity() * std::mem::size_of::<XorChunk>()
             + self.chunks.iter().map(XorChunk::heap_bytes).sum::<usize>()
             + self.ooo.capacity() * 16
+            + self.hists.capacity() * std::mem::size_of::<HistSample>()
+            + self.hists.iter().map(|h| h.1.size_bytes()).sum::<usize>()
     }
 }
 

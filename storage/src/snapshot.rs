@@ -31,8 +31,13 @@ impl Db {
             let encoded = tokio::task::spawn_blocking(move || -> Result<_> {
                 let mut w = BlockWriter::new()?;
                 for s in &series {
-                    let samples = s.data.lock().all_samples();
-                    w.add(s.labels.clone(), &samples)?;
+                    let (samples, hists) = {
+                        let d = s.data.lock();
+                        let mut h = Vec::new();
+                        d.histograms(i64::MIN, i64::MAX, &mut h);
+                        (d.all_samples(), h)
+                    };
+                    w.add_series(s.labels.clone(), &samples, &hists)?;
                 }
                 w.finish(1, Vec::new())
             })
@@ -43,6 +48,9 @@ impl Db {
                 std::fs::create_dir_all(&dir).map_err(|e| StorageError::io("create", &dir, e))?;
                 write(&dir.join("samples.parquet"), &enc.samples)?;
                 write(&dir.join("series.parquet"), &enc.series)?;
+                if let Some(h) = &enc.histograms {
+                    write(&dir.join(crate::block::histograms::FILE), h)?;
+                }
                 let meta =
                     serde_json::to_vec_pretty(&enc.meta).map_err(|e| StorageError::Json {
                         file: "meta.json".into(),

@@ -7,6 +7,7 @@ use strata_storage::{Appender, Db, Labels, MatchOp, Matcher, Options, SeriesSamp
 fn batch(from: i64, to: i64) -> Vec<SeriesSamples> {
     (0..4)
         .map(|i| SeriesSamples {
+            histograms: Vec::new(),
             labels: Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]),
             samples: (from..to)
                 .step_by(100)

@@ -1,12 +1,15 @@
 //! Round trip, as a property: whatever sequence of appends (in order, out of order,
 //! duplicates, conflicting values), head cuts, compactions, deletions, crashes and graceful
 //! restarts happens, the querier returns exactly what a simple model says was stored — also
-//! when the selection is read in label-range parts, as the query engine does.
+//! when the selection is read in label-range parts, as the query engine does. Samples are
+//! floats and native histograms mixed in the same series.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use strata_storage::{Appender, Db, Labels, MatchOp, Matcher, Options, SeriesRange, SeriesSamples};
+use strata_vocab::histogram::{CUSTOM_BUCKETS_SCHEMA, FloatHistogram};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -23,7 +26,7 @@ fn labels(i: usize) -> Labels {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => proptest::collection::vec((0usize..4, 0i64..20_000, 0u8..3), 1..40).prop_map(Op::Append),
+        6 => proptest::collection::vec((0usize..4, 0i64..20_000, 0u8..6), 1..40).prop_map(Op::Append),
         2 => Just(Op::Maintain),
         1 => (0usize..4, 0i64..20_000, 0i64..5_000).prop_map(|(s, a, l)| Op::Delete(s, a, a + l)),
         1 => Just(Op::Crash),
@@ -31,7 +34,41 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-type Model = BTreeMap<Labels, BTreeMap<i64, f64>>;
+/// A sample of either kind.
+#[derive(Debug, Clone, PartialEq)]
+enum Val {
+    F(f64),
+    H(Arc<FloatHistogram>),
+}
+
+/// Values 0..3 are floats; 3..6 histograms (one of them with custom buckets).
+fn value(v: u8) -> Val {
+    if v < 3 {
+        return Val::F(f64::from(v));
+    }
+    let n = f64::from(v);
+    let mut h = FloatHistogram {
+        schema: i32::from(v) - 4,
+        count: 2.0 * n,
+        sum: 1.5 * n,
+        zero_threshold: 0.001,
+        zero_count: 1.0,
+        positive: vec![(-1, n - 1.0), (2, 1.0)],
+        negative: vec![(0, n - 2.0)],
+        ..FloatHistogram::default()
+    };
+    if v == 5 {
+        h.schema = CUSTOM_BUCKETS_SCHEMA;
+        h.zero_threshold = 0.0;
+        h.zero_count = 0.0;
+        h.negative.clear();
+        h.positive = vec![(0, 1.0), (2, n)];
+        h.custom_values = Arc::from(vec![0.5, 1.0]);
+    }
+    Val::H(Arc::new(h))
+}
+
+type Model = BTreeMap<Labels, BTreeMap<i64, Val>>;
 
 fn options(dir: &std::path::Path) -> Options {
     let mut o = Options::new(dir);
@@ -66,7 +103,20 @@ fn expected(model: &Model) -> Vec<SeriesSamples> {
         .filter(|(_, s)| !s.is_empty())
         .map(|(l, s)| SeriesSamples {
             labels: l.clone(),
-            samples: s.iter().map(|(t, v)| (*t, *v)).collect(),
+            samples: s
+                .iter()
+                .filter_map(|(t, v)| match v {
+                    Val::F(f) => Some((*t, *f)),
+                    Val::H(_) => None,
+                })
+                .collect(),
+            histograms: s
+                .iter()
+                .filter_map(|(t, v)| match v {
+                    Val::H(h) => Some((*t, h.clone())),
+                    Val::F(_) => None,
+                })
+                .collect(),
         })
         .collect()
 }
@@ -79,13 +129,22 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         match op {
             Op::Append(samples) => {
                 let mut batch: Vec<SeriesSamples> = Vec::new();
-                for (s, t, v) in samples {
-                    let v = v as f64;
+                // Within a batch, floats are stored before histograms (first write wins).
+                let mut ordered: Vec<(usize, i64, Val)> = samples
+                    .into_iter()
+                    .map(|(s, t, v)| (s, t, value(v)))
+                    .collect();
+                ordered.sort_by_key(|x| matches!(x.2, Val::H(_)));
+                for (s, t, v) in ordered {
                     let entry = model.entry(labels(s)).or_default();
-                    entry.entry(t).or_insert(v);
-                    batch.push(SeriesSamples {
-                        labels: labels(s),
-                        samples: vec![(t, v)],
+                    entry.entry(t).or_insert(v.clone());
+                    batch.push(match v {
+                        Val::F(f) => SeriesSamples::floats(labels(s), vec![(t, f)]),
+                        Val::H(h) => SeriesSamples {
+                            labels: labels(s),
+                            samples: Vec::new(),
+                            histograms: vec![(t, h)],
+                        },
                     });
                 }
                 db.append(&batch).expect("append");

@@ -10,6 +10,7 @@ use strata_storage::{Appender, Db, Labels, Options, SeriesSamples};
 fn batch(k: i64, series: usize) -> Vec<SeriesSamples> {
     (0..series)
         .map(|i| SeriesSamples {
+            histograms: Vec::new(),
             labels: Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]),
             samples: (0..10)
                 .map(|j| (k * 10_000 + j * 1000, (k * 100 + j) as f64))
@@ -50,7 +51,7 @@ fn drain(tail: &mut WalTail, names: &mut HashMap<u32, String>) -> Vec<(String, i
                         out.push((names.get(&id).cloned().unwrap_or_else(|| "?".into()), t));
                     }
                 }
-                Record::Tombstones(_) => {}
+                Record::Tombstones(_) | Record::Histograms(_) => {}
             }
         }
         if empty && tail.position() == before {

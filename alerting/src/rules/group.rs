@@ -198,6 +198,7 @@ impl Group {
         let batch: Vec<SeriesSamples> = series
             .into_iter()
             .map(|labels| SeriesSamples {
+                histograms: Vec::new(),
                 labels,
                 samples: vec![(ts - self.query_offset, STALE_NAN)],
             })
@@ -252,12 +253,14 @@ impl Group {
                 let mut batch: Vec<SeriesSamples> = Vec::with_capacity(out.len() + stale.len());
                 for (labels, v) in &out {
                     batch.push(SeriesSamples {
+                        histograms: Vec::new(),
                         labels: labels.clone(),
                         samples: vec![(qts, *v)],
                     });
                 }
                 for labels in stale {
                     batch.push(SeriesSamples {
+                        histograms: Vec::new(),
                         labels,
                         samples: vec![(qts, STALE_NAN)],
                     });
@@ -379,6 +382,7 @@ impl Group {
         for r in &self.rules {
             for labels in r.state.lock().series.drain() {
                 batch.push(SeriesSamples {
+                    histograms: Vec::new(),
                     labels,
                     samples: vec![(ts - self.query_offset, STALE_NAN)],
                 });

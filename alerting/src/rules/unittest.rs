@@ -172,7 +172,11 @@ async fn run_on(
             .enumerate()
             .filter_map(|(k, v)| v.map(|v| (k as i64 * interval, v)))
             .collect();
-        batch.push(SeriesSamples { labels, samples });
+        batch.push(SeriesSamples {
+            histograms: Vec::new(),
+            labels,
+            samples,
+        });
     }
     db.append(&batch)?;
     let engine = Arc::new(Engine::new(

@@ -447,7 +447,11 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
         .map(|(labels, mut samples)| {
             samples.sort_by_key(|s| s.0);
             samples.dedup_by_key(|s| s.0);
-            SeriesSamples { labels, samples }
+            SeriesSamples {
+                histograms: Vec::new(),
+                labels,
+                samples,
+            }
         })
         .collect();
     t.metadata = metadata.into_values().collect();

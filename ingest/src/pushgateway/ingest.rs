@@ -39,12 +39,14 @@ pub async fn run(
             let labels = Labels::from_pairs(l);
             cur.insert(labels.clone());
             batch.push(SeriesSamples {
+                histograms: Vec::new(),
                 labels,
                 samples: vec![(now, v)],
             });
         }
         for gone in prev.difference(&cur) {
             batch.push(SeriesSamples {
+                histograms: Vec::new(),
                 labels: gone.clone(),
                 samples: vec![(now, STALE_NAN)],
             });

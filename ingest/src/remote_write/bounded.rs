@@ -169,6 +169,7 @@ fn decode_series(
     budget.take(std::mem::size_of::<SeriesSamples>())?;
     samples.sort_by_key(|s| s.0);
     Ok(Some(SeriesSamples {
+        histograms: Vec::new(),
         labels: Labels::from_pairs(pairs),
         samples,
     }))
@@ -274,6 +275,7 @@ mod tests {
             .iter()
             .filter(|ts| !ts.samples.is_empty())
             .map(|ts| SeriesSamples {
+                histograms: Vec::new(),
                 labels: Labels::from_pairs(
                     ts.labels
                         .iter()

@@ -300,6 +300,7 @@ fn decode_series(
     samples.sort_by_key(|s| s.0);
     out.samples += samples.len();
     out.batch.push(SeriesSamples {
+        histograms: Vec::new(),
         labels: Labels::from_pairs(pairs),
         samples,
     });

@@ -196,6 +196,7 @@ impl RemoteReaders {
                     .map(|l| (l.name, l.value))
                     .collect();
                 SeriesSamples {
+                    histograms: Vec::new(),
                     labels: Labels::from_pairs(pairs),
                     samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
                 }
@@ -245,7 +246,11 @@ impl RemoteReaders {
             .map(|(labels, mut samples)| {
                 samples.sort_by_key(|s| s.0);
                 samples.dedup_by_key(|s| s.0);
-                SeriesSamples { labels, samples }
+                SeriesSamples {
+                    histograms: Vec::new(),
+                    labels,
+                    samples,
+                }
             })
             .collect();
         let out = Arc::new(out);

@@ -228,7 +228,9 @@ impl Reader {
                             }
                         }
                     }
-                    Record::Tombstones(_) => {}
+                    // Histograms are not sent: `send_native_histograms` is false by
+                    // default, as in Prometheus (setting it is warned about at load).
+                    Record::Tombstones(_) | Record::Histograms(_) => {}
                 }
             }
             rate.read(count);

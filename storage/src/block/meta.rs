@@ -23,6 +23,13 @@ pub struct BlockMeta {
 pub struct BlockStats {
     pub num_samples: u64,
     pub num_series: u64,
+    /// Native histogram samples (in `histograms.parquet`); absent in older blocks.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub num_histograms: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Compaction lineage.

@@ -7,6 +7,7 @@
 // `AsyncFileReader`; it is still what DataFusion 55 itself uses.
 #![allow(deprecated)]
 
+pub mod histograms;
 #[cfg(unix)]
 mod local;
 pub mod meta;
@@ -86,6 +87,11 @@ impl Block {
         store
             .put(&dir.clone().join("series.parquet"), b.series.into())
             .await?;
+        if let Some(h) = b.histograms {
+            store
+                .put(&dir.clone().join(histograms::FILE), h.into())
+                .await?;
+        }
         let meta = serde_json::to_vec_pretty(&b.meta).map_err(|e| StorageError::Json {
             file: "meta.json".into(),
             source: e,
@@ -358,6 +364,31 @@ impl Block {
         Ok(out)
     }
 
+    /// Histogram samples of the given series within `[mint, maxt]`, tombstones applied,
+    /// per series in id order (series without any are omitted).
+    pub async fn read_histograms(
+        &self,
+        ids: &RoaringBitmap,
+        mint: i64,
+        maxt: i64,
+        charge: &dyn crate::read::ReadCharge,
+    ) -> Result<Vec<(u32, Vec<histograms::HistSample>)>> {
+        if self.meta.stats.num_histograms == 0 || ids.is_empty() || !self.overlaps(mint, maxt) {
+            return Ok(Vec::new());
+        }
+        let bytes = self
+            .store
+            .get(&self.dir.clone().join(histograms::FILE))
+            .await?
+            .bytes()
+            .await?;
+        let tombs = self.tombstones.read().clone();
+        histograms::read(bytes, ids, mint, maxt, &tombs, charge).map_err(|e| match e {
+            StorageError::ReadRefused => e,
+            e => block_err(&self.dir, e.to_string()),
+        })
+    }
+
     /// A reader of `samples.parquet`: the open local file, or the object store.
     fn samples_reader(&self) -> Box<dyn AsyncFileReader> {
         #[cfg(unix)]
@@ -394,7 +425,11 @@ impl Block {
     /// not fsync); `root` is the data directory the store is rooted at.
     pub(crate) fn fsync_local(&self, root: &std::path::Path) -> Result<()> {
         let dir = root.join(self.dir.as_ref());
-        for f in ["samples.parquet", "series.parquet", "meta.json"] {
+        let hist = (self.meta.stats.num_histograms > 0).then_some(histograms::FILE);
+        for f in ["samples.parquet", "series.parquet", "meta.json"]
+            .into_iter()
+            .chain(hist)
+        {
             let p = dir.join(f);
             std::fs::File::open(&p)
                 .and_then(|f| f.sync_all())
@@ -416,6 +451,7 @@ impl Block {
             "tombstones.json",
             "series.parquet",
             "samples.parquet",
+            histograms::FILE,
         ] {
             match self.store.delete(&self.dir.clone().join(f)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

@@ -109,6 +109,7 @@ pub struct BlockWriter {
     pending: usize,
     series: Vec<(Labels, u64, u32)>,
     rows: u64,
+    hists: super::histograms::HistogramRows,
     min_t: i64,
     max_t: i64,
 }
@@ -118,6 +119,8 @@ pub struct EncodedBlock {
     pub meta: BlockMeta,
     pub series: Bytes,
     pub samples: Bytes,
+    /// `histograms.parquet`, when the block has histogram samples.
+    pub histograms: Option<Bytes>,
 }
 
 impl BlockWriter {
@@ -131,6 +134,7 @@ impl BlockWriter {
             pending: 0,
             series: Vec::new(),
             rows: 0,
+            hists: Default::default(),
             min_t: i64::MAX,
             max_t: i64::MIN,
         })
@@ -139,10 +143,30 @@ impl BlockWriter {
     /// Adds the next series; calls must come in label order, samples sorted and unique.
     /// A series without samples is skipped.
     pub fn add(&mut self, labels: Labels, samples: &[(i64, f64)]) -> Result<()> {
-        if samples.is_empty() {
+        self.add_series(labels, samples, &[])
+    }
+
+    /// Adds the next series with its float and histogram samples (each sorted and unique
+    /// by time). A series without samples is skipped.
+    pub fn add_series(
+        &mut self,
+        labels: Labels,
+        samples: &[(i64, f64)],
+        histograms: &[super::histograms::HistSample],
+    ) -> Result<()> {
+        if samples.is_empty() && histograms.is_empty() {
             return Ok(());
         }
         let id = self.series.len() as u32;
+        if let (Some(first), Some(last)) = (histograms.first(), histograms.last()) {
+            self.hists.add(id, histograms)?;
+            self.min_t = self.min_t.min(first.0);
+            self.max_t = self.max_t.max(last.0);
+        }
+        if samples.is_empty() {
+            self.series.push((labels, self.rows, 0));
+            return Ok(());
+        }
         self.series.push((labels, self.rows, samples.len() as u32));
         // A series longer than a page is cut into equal pages of its own.
         let pages = samples.len().div_ceil(MAX_PAGE_ROWS);
@@ -192,6 +216,8 @@ impl BlockWriter {
         }
         let samples = self.samples.into_inner()?;
         let series = encode_series(&self.series)?;
+        let num_histograms = self.hists.rows;
+        let histograms = self.hists.finish()?;
         let ulid = ulid::Ulid::new().to_string();
         let meta = BlockMeta {
             ulid: ulid.clone(),
@@ -200,6 +226,7 @@ impl BlockWriter {
             stats: BlockStats {
                 num_samples: self.rows,
                 num_series: self.series.len() as u64,
+                num_histograms,
             },
             compaction: Compaction {
                 level,
@@ -215,6 +242,7 @@ impl BlockWriter {
             meta,
             series: Bytes::from(series),
             samples: Bytes::from(samples),
+            histograms,
         }))
     }
 }

@@ -15,10 +15,12 @@ async fn sql_over_head_and_blocks() {
     let db = Db::open(o).await.expect("open");
     let batch: Vec<SeriesSamples> = (0..3)
         .map(|i| SeriesSamples {
+            histograms: Vec::new(),
             labels: Labels::from_pairs([("__name__", "up".to_string()), ("job", format!("j{i}"))]),
             samples: (0..10).map(|k| (k * 500, (i * k) as f64)).collect(),
         })
         .chain(std::iter::once(SeriesSamples {
+            histograms: Vec::new(),
             labels: Labels::from_pairs([("__name__", "other"), ("job", "x")]),
             samples: vec![(0, 1.0)],
         }))
@@ -74,6 +76,7 @@ async fn metric_table_filters_are_exact() {
     let batch: Vec<SeriesSamples> = ["a", "b", ""]
         .iter()
         .map(|job| SeriesSamples {
+            histograms: Vec::new(),
             labels: Labels::from_pairs([("__name__", "m"), ("job", job), ("x", "1")]),
             samples: (0..10).map(|k| (k * 500, k as f64)).collect(),
         })
@@ -135,6 +138,7 @@ async fn read_only_open_changes_nothing_and_sql_skips_stale_markers() {
     let db = Db::open(Options::new(dir.path())).await.expect("open");
     let stale = crate::STALE_NAN;
     db.append(&[SeriesSamples {
+        histograms: Vec::new(),
         labels: Labels::from_pairs([("__name__", "g"), ("job", "a")]),
         samples: vec![(1000, 1.0), (2000, 2.0), (3000, stale)],
     }])
@@ -220,6 +224,7 @@ async fn scans_stream_within_the_memory_pool() {
     for chunk in 0..10 {
         let batch: Vec<SeriesSamples> = (0..400)
             .map(|i| SeriesSamples {
+                histograms: Vec::new(),
                 labels: Labels::from_pairs([
                     ("__name__", "m".to_string()),
                     ("i", format!("{i:04}")),

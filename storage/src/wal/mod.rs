@@ -11,7 +11,8 @@ mod tail;
 
 pub use record::Record;
 pub(crate) use record::{
-    SAMPLES_PER_RECORD, SERIES_RECORD_BYTES, encode_samples, encode_series, encode_tombstones,
+    HISTOGRAMS_PER_RECORD, SAMPLES_PER_RECORD, SERIES_RECORD_BYTES, encode_histogram_records,
+    encode_samples, encode_series, encode_tombstones,
 };
 pub use tail::{TailRead, WalPosition, WalTail};
 

@@ -1,6 +1,10 @@
 //! WAL record encoding: series, sample batches and tombstones, framed as
 //! `[len u32 LE][crc32c u32 LE][payload]` with the record type as the payload's first byte.
 
+use std::sync::Arc;
+
+use strata_vocab::FloatHistogram;
+
 /// One decoded WAL record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -10,11 +14,14 @@ pub enum Record {
     Samples(Vec<(u32, i64, f64)>),
     /// Deleted intervals: (series id, mint, maxt), inclusive.
     Tombstones(Vec<(u32, i64, i64)>),
+    /// Native histogram samples: (series id, timestamp ms, histogram).
+    Histograms(Vec<(u32, i64, Arc<FloatHistogram>)>),
 }
 
 const T_SERIES: u8 = 1;
 const T_SAMPLES: u8 = 2;
 const T_TOMBSTONES: u8 = 3;
+const T_HISTOGRAMS: u8 = 4;
 
 /// Bytes of the frame header.
 pub(crate) const HEADER: usize = 8;
@@ -26,6 +33,9 @@ pub(crate) const MAX_PAYLOAD: usize = 256 << 20;
 pub(crate) const SERIES_RECORD_BYTES: usize = 1 << 20;
 /// Sample records hold at most this many samples (at most ~1.2 MB).
 pub(crate) const SAMPLES_PER_RECORD: usize = 64 * 1024;
+/// Histogram records hold at most this many samples (a histogram's binary form is bounded
+/// by the ingest paths' bucket limits, so a record stays far below the frame limit).
+pub(crate) const HISTOGRAMS_PER_RECORD: usize = 1024;
 
 /// Checks framed records before they are written: every frame whole and within the
 /// reader's limit.
@@ -151,6 +161,49 @@ pub(crate) fn encode_samples(out: &mut Vec<u8>, samples: &[(u32, i64, f64)]) {
     });
 }
 
+/// Appends histogram samples as records of at most [`HISTOGRAMS_PER_RECORD`] samples and
+/// about 16 MiB each (one histogram larger than that gets a record of its own).
+pub(crate) fn encode_histogram_records(
+    out: &mut Vec<u8>,
+    samples: &[(u32, i64, Arc<FloatHistogram>)],
+) {
+    const RECORD_BYTES: usize = 16 << 20;
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, s) in samples.iter().enumerate() {
+        let size = s.2.size_bytes();
+        if i > start && (i - start >= HISTOGRAMS_PER_RECORD || bytes + size > RECORD_BYTES) {
+            encode_histograms(out, &samples[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < samples.len() {
+        encode_histograms(out, &samples[start..]);
+    }
+}
+
+/// Appends the framed encoding of a histogram sample batch: per sample the series id,
+/// the timestamp (delta to the first) and the histogram's binary form, length-prefixed.
+pub(crate) fn encode_histograms(out: &mut Vec<u8>, samples: &[(u32, i64, Arc<FloatHistogram>)]) {
+    frame(out, |p| {
+        p.push(T_HISTOGRAMS);
+        put_uvarint(p, samples.len() as u64);
+        let base = samples.first().map_or(0, |s| s.1);
+        put_varint(p, base);
+        let mut h = Vec::new();
+        for (id, t, v) in samples {
+            put_uvarint(p, u64::from(*id));
+            put_varint(p, t.wrapping_sub(base));
+            h.clear();
+            v.encode_into(&mut h);
+            put_uvarint(p, h.len() as u64);
+            p.extend_from_slice(&h);
+        }
+    });
+}
+
 /// Appends the framed encoding of a tombstone record.
 pub(crate) fn encode_tombstones(out: &mut Vec<u8>, t: &[(u32, i64, i64)]) {
     frame(out, |p| {
@@ -213,6 +266,21 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Record, String> {
                 v.push((r.u32()?, r.varint()?, r.varint()?));
             }
             Record::Tombstones(v)
+        }
+        T_HISTOGRAMS => {
+            let n = r.len()?;
+            let base = r.varint()?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                let id = r.u32()?;
+                let t = base.wrapping_add(r.varint()?);
+                let len = r.len()?;
+                let bytes = r.b.get(r.pos..r.pos + len).ok_or("truncated histogram")?;
+                r.pos += len;
+                let h = FloatHistogram::decode(bytes).map_err(|e| e.to_string())?;
+                v.push((id, t, Arc::new(h)));
+            }
+            Record::Histograms(v)
         }
         other => return Err(format!("unknown record type {other}")),
     };

@@ -102,7 +102,11 @@ fn put_buckets(out: &mut Vec<u8>, b: &[(i32, f64)]) {
     put_varint(out, b.len() as u64);
     let mut prev = 0i64;
     for (k, &(i, c)) in b.iter().enumerate() {
-        let d = if k == 0 { i64::from(i) } else { i64::from(i) - prev };
+        let d = if k == 0 {
+            i64::from(i)
+        } else {
+            i64::from(i) - prev
+        };
         put_varint(out, zigzag(d));
         out.extend_from_slice(&c.to_le_bytes());
         prev = i64::from(i);

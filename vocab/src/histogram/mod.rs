@@ -13,6 +13,7 @@
 //! here (add with schema and zero-threshold reconciliation, reset detection, resolution
 //! reduction) reads as the definition instead of as span surgery.
 
+mod bounds;
 mod codec;
 pub mod ops;
 pub mod stats;
@@ -316,21 +317,6 @@ impl FloatHistogram {
     }
 }
 
-/// The exponential bound tables: `2^(i/2^s)/2` for `i < 2^s`, per schema 0..8.
-fn exponential_frac(schema: i32, frac_idx: i32) -> f64 {
-    static TABLE: std::sync::LazyLock<Vec<Vec<f64>>> = std::sync::LazyLock::new(|| {
-        (0..=MAX_SCHEMA)
-            .map(|s| {
-                let n = 1i32 << s;
-                (0..n)
-                    .map(|i| (f64::from(i) / f64::from(n)).exp2() / 2.0)
-                    .collect()
-            })
-            .collect()
-    });
-    TABLE[schema as usize][frac_idx as usize]
-}
-
 /// The upper bound of bucket `idx` in `schema` (`getBound`): for custom buckets −∞ below
 /// index 0 and +∞ from the last bound on; for exponential schemas the largest finite float
 /// for the last regular bucket.
@@ -355,7 +341,7 @@ pub fn bound(idx: i32, schema: i32, custom_values: &[f64]) -> f64 {
     }
     let schema = schema.min(MAX_SCHEMA);
     let frac_idx = idx & ((1 << schema) - 1);
-    let frac = exponential_frac(schema, frac_idx);
+    let frac = bounds::frac(schema, frac_idx);
     let exp = i64::from(idx >> schema) + 1;
     if frac == 0.5 && exp == 1025 {
         return f64::MAX;
@@ -378,3 +364,5 @@ pub fn target_index(idx: i32, origin: i32, target: i32) -> i32 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_stats;

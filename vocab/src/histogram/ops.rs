@@ -8,7 +8,9 @@ use super::{CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, target_inde
 
 /// An exponential and a custom-bucket histogram cannot be combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("cannot apply this operation to histograms with a mix of exponential and custom bucket schemas")]
+#[error(
+    "cannot apply this operation to histograms with a mix of exponential and custom bucket schemas"
+)]
 pub struct Incompatible;
 
 /// What an addition or subtraction noticed beside its result.
@@ -262,8 +264,20 @@ impl FloatHistogram {
                 r.nhcb_bounds_reconciled = true;
                 let target = intersect_bounds(&self.custom_values, &other.custom_values);
                 let mut counts = vec![0.0; target.len() + 1];
-                map_custom(&self.positive, &self.custom_values, &target, 1.0, &mut counts);
-                map_custom(&other.positive, &other.custom_values, &target, sign, &mut counts);
+                map_custom(
+                    &self.positive,
+                    &self.custom_values,
+                    &target,
+                    1.0,
+                    &mut counts,
+                );
+                map_custom(
+                    &other.positive,
+                    &other.custom_values,
+                    &target,
+                    sign,
+                    &mut counts,
+                );
                 self.positive = counts
                     .into_iter()
                     .enumerate()
@@ -349,7 +363,13 @@ impl FloatHistogram {
         let mut cur = vec![0.0; common.len() + 1];
         let mut prev = vec![0.0; common.len() + 1];
         map_custom(&self.positive, &self.custom_values, &common, 1.0, &mut cur);
-        map_custom(&previous.positive, &previous.custom_values, &common, 1.0, &mut prev);
+        map_custom(
+            &previous.positive,
+            &previous.custom_values,
+            &common,
+            1.0,
+            &mut prev,
+        );
         cur.iter().zip(&prev).any(|(c, p)| c < p)
     }
 }

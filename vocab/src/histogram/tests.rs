@@ -30,7 +30,16 @@ fn spans_round_trip() {
     let populated: Vec<_> = back.into_iter().filter(|x| x.1 != 0.0).collect();
     assert_eq!(populated, b);
     let deltas = FloatHistogram::buckets_from_deltas(
-        &[Span { offset: 0, length: 2 }, Span { offset: 1, length: 1 }],
+        &[
+            Span {
+                offset: 0,
+                length: 2,
+            },
+            Span {
+                offset: 1,
+                length: 1,
+            },
+        ],
         &[2, -1, 3],
     );
     assert_eq!(deltas, vec![(0, 2.0), (1, 1.0), (3, 4.0)]);
@@ -122,9 +131,18 @@ fn all_buckets_in_order_with_zero_bucket() {
     x.zero_count = 5.0;
     x.zero_threshold = 0.5;
     let b = x.all_buckets();
-    let bounds: Vec<(f64, f64, u8)> = b.iter().map(|b| (b.lower, b.upper, b.boundary_rule())).collect();
+    let bounds: Vec<(f64, f64, u8)> = b
+        .iter()
+        .map(|b| (b.lower, b.upper, b.boundary_rule()))
+        .collect();
     assert_eq!(
         bounds,
-        vec![(-4.0, -2.0, 1), (-2.0, -1.0, 1), (-0.5, 0.5, 3), (1.0, 2.0, 0), (2.0, 4.0, 0)]
+        vec![
+            (-4.0, -2.0, 1),
+            (-2.0, -1.0, 1),
+            (-0.5, 0.5, 3),
+            (1.0, 2.0, 0),
+            (2.0, 4.0, 0)
+        ]
     );
 }
