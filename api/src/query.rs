@@ -347,6 +347,44 @@ fn write_point(t: i64, v: f64, out: &mut String) {
     out.push_str("\"]");
 }
 
+/// Prometheus `jsonutil.MarshalHistogram`: count, sum and the populated buckets as
+/// `[boundary rule, "lower", "upper", "count"]` in ascending order.
+pub(crate) fn write_histogram(h: &strata_vocab::FloatHistogram, out: &mut String) {
+    out.push_str("{\"count\":\"");
+    format_value(h.count, out);
+    out.push_str("\",\"sum\":\"");
+    format_value(h.sum, out);
+    out.push('"');
+    let mut first = true;
+    for b in h.all_buckets() {
+        if b.count == 0.0 {
+            continue;
+        }
+        out.push_str(if first { ",\"buckets\":[" } else { "," });
+        first = false;
+        out.push('[');
+        out.push_str(itoa::Buffer::new().format(b.boundary_rule()));
+        for v in [b.lower, b.upper, b.count] {
+            out.push_str(",\"");
+            format_value(v, out);
+            out.push('"');
+        }
+        out.push(']');
+    }
+    if !first {
+        out.push(']');
+    }
+    out.push('}');
+}
+
+fn write_hist_point(t: i64, h: &strata_vocab::FloatHistogram, out: &mut String) {
+    out.push('[');
+    format_ts(t, out);
+    out.push(',');
+    write_histogram(h, out);
+    out.push(']');
+}
+
 /// Points from which a matrix is rendered on several threads.
 const PARALLEL_RENDER_POINTS: usize = 100_000;
 
@@ -396,21 +434,38 @@ fn write_series_list(m: &[strata_engine::Series], s: &mut String) {
         }
         s.push_str("{\"metric\":");
         write_labels(&ser.labels, s);
-        s.push_str(",\"values\":[");
-        for (j, (t, v)) in ser.points.iter().enumerate() {
-            if j > 0 {
-                s.push(',');
+        // As Prometheus: `values` and `histograms` only when the series has such points.
+        if !ser.points.is_empty() || ser.histograms.is_empty() {
+            s.push_str(",\"values\":[");
+            for (j, (t, v)) in ser.points.iter().enumerate() {
+                if j > 0 {
+                    s.push(',');
+                }
+                write_point(*t, *v, s);
             }
-            write_point(*t, *v, s);
+            s.push(']');
         }
-        s.push_str("]}");
+        if !ser.histograms.is_empty() {
+            s.push_str(",\"histograms\":[");
+            for (j, (t, h)) in ser.histograms.iter().enumerate() {
+                if j > 0 {
+                    s.push(',');
+                }
+                write_hist_point(*t, h, s);
+            }
+            s.push(']');
+        }
+        s.push('}');
     }
 }
 
 /// The success JSON of a query result.
 pub(crate) fn render_json(out: &QueryOutcome, limit: Option<usize>) -> String {
     let points = match &out.value {
-        PromValue::Matrix(m) => m.iter().map(|s| s.points.len() + 4).sum::<usize>(),
+        PromValue::Matrix(m) => m
+            .iter()
+            .map(|s| s.points.len() + 8 * s.histograms.len() + 4)
+            .sum::<usize>(),
         PromValue::Vector(v) => v.len() * 4,
         _ => 0,
     };
@@ -441,8 +496,16 @@ pub(crate) fn render_json(out: &QueryOutcome, limit: Option<usize>) -> String {
                 }
                 s.push_str("{\"metric\":");
                 write_labels(&smp.labels, &mut s);
-                s.push_str(",\"value\":");
-                write_point(smp.t, smp.v, &mut s);
+                match &smp.h {
+                    Some(h) => {
+                        s.push_str(",\"histogram\":");
+                        write_hist_point(smp.t, h, &mut s);
+                    }
+                    None => {
+                        s.push_str(",\"value\":");
+                        write_point(smp.t, smp.v, &mut s);
+                    }
+                }
                 s.push('}');
             }
             s.push(']');
@@ -503,6 +566,7 @@ mod tests {
     fn large_matrices_render_the_same_in_slices() {
         let m: Vec<strata_engine::Series> = (0..301)
             .map(|i| strata_engine::Series {
+                histograms: Vec::new(),
                 labels: Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]),
                 points: (0..400)
                     .map(|k| (k * 15_000, (i * k) as f64 / 7.0))

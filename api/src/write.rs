@@ -5,8 +5,7 @@
 //! body (nothing of it stored) and, as Prometheus, for samples refused as out of bounds or
 //! conflicting (the others are stored). A 2.0 answer always carries
 //! `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written` (what was stored,
-//! also on errors); native histograms and exemplars are not stored yet, so a request with
-//! histograms is answered 400 after its float samples are written.
+//! also on errors); exemplars are not stored yet (counted, not written).
 //!
 //! Bounded: at most `--web.remote-write.max-concurrency` requests are read, decoded and
 //! appended at once (a request waits up to [`SLOT_WAIT`] for a slot before its body is
@@ -232,28 +231,21 @@ async fn write_v2(
         Err(r) => return with_written(r, (0, 0, 0)),
     };
     s.metadata.record(&decoded.metadata);
-    let histograms = decoded.histograms;
     let report = match append(db, decoded.batch).await {
         Ok(r) => r,
         Err(r) => return with_written(r, (0, 0, 0)),
     };
-    let written = ((report.appended + report.duplicates_ignored) as usize, 0, 0);
+    let written = (
+        (report.appended - report.histograms_appended + report.duplicates_ignored) as usize,
+        report.histograms_appended as usize,
+        0,
+    );
     if let Some(msg) = report.first_rejection {
         return v2_answer(
             StatusCode::BAD_REQUEST,
             format!(
                 "{msg} ({} samples refused; {} stored)\n",
                 report.out_of_bounds + report.duplicate_timestamp,
-                report.appended
-            ),
-            written,
-        );
-    }
-    if histograms > 0 {
-        return v2_answer(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "native histograms are not supported by Strata yet: {histograms} histogram samples not written ({} float samples stored)\n",
                 report.appended
             ),
             written,

@@ -312,6 +312,7 @@ impl Engine {
                     ctx.budget.charge(grid.len(), RESULT_POINT_BYTES)?;
                     let points = grid.steps().map(|t| (t, v)).collect();
                     PromValue::Matrix(vec![Series {
+                        histograms: Vec::new(),
                         labels: Default::default(),
                         points,
                     }])
@@ -520,7 +521,16 @@ fn shape(ctx: &Arc<QueryContext>, rows: Rows, expr: &Expr, p: QueryParams) -> Re
             let mut v: Vec<Sample> = series
                 .into_iter()
                 .filter_map(|s| {
+                    if let Some((t, h)) = s.histograms.first() {
+                        return Some(Sample {
+                            h: Some(h.clone()),
+                            labels: s.labels,
+                            t: *t,
+                            v: 0.0,
+                        });
+                    }
                     s.points.first().map(|&(t, v)| Sample {
+                        h: None,
                         labels: s.labels,
                         t,
                         v,

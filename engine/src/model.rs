@@ -1,5 +1,5 @@
 //! The data model every plan node shares: the step grid, the vector relation
-//! `(series u32, ts i64, value f64)`, and the per-query series registry that maps
+//! `(series u32, ts i64, value f64, hist binary?)`, and the per-query series registry that maps
 //! series ids to label sets (labels never travel in columns).
 
 use datafusion::common::HashMap;
@@ -248,6 +248,8 @@ pub fn vector_schema() -> SchemaRef {
             Field::new("series", DataType::UInt32, false),
             Field::new("ts", DataType::Int64, false),
             Field::new("value", DataType::Float64, false),
+            // A native histogram value (binary form), null on float rows.
+            Field::new("hist", DataType::Binary, true),
         ]))
     });
     S.clone()

@@ -3,6 +3,9 @@
 
 use datafusion::common::HashMap;
 use std::cmp::Ordering;
+use std::sync::Arc;
+
+use strata_vocab::FloatHistogram;
 
 use strata_grammar::{AggregateOp, Expr};
 use strata_storage::Labels;
@@ -17,6 +20,8 @@ pub struct Series {
     pub labels: Labels,
     /// `(ts ms, value)` in time order.
     pub points: Vec<(i64, f64)>,
+    /// `(ts ms, histogram)` in time order (`histograms` of the JSON).
+    pub histograms: Vec<(i64, Arc<FloatHistogram>)>,
 }
 
 /// One sample of an instant vector.
@@ -26,8 +31,10 @@ pub struct Sample {
     pub labels: Labels,
     /// Timestamp (ms).
     pub t: i64,
-    /// Value.
+    /// Value (of a float sample).
     pub v: f64,
+    /// The histogram, for a histogram sample (`histogram` of the JSON instead of `value`).
+    pub h: Option<Arc<FloatHistogram>>,
 }
 
 /// A query result.
@@ -102,6 +109,7 @@ pub fn series_of(rows: &Rows, registry: &SeriesRegistry) -> Result<Vec<Series>> 
                 out.push(Series {
                     labels,
                     points: Vec::new(),
+                    histograms: Vec::new(),
                 });
                 (out.len() - 1) as u32
             });
@@ -117,12 +125,27 @@ pub fn series_of(rows: &Rows, registry: &SeriesRegistry) -> Result<Vec<Series>> 
     }
     for k in 0..rows.len() {
         let slot = slot_of[rows.series[k] as usize];
-        out[slot as usize].points.push((rows.ts[k], rows.vals[k]));
+        match rows.hist(k) {
+            Some(h) => out[slot as usize].histograms.push((rows.ts[k], h.clone())),
+            None => out[slot as usize].points.push((rows.ts[k], rows.vals[k])),
+        }
     }
     for s in out.iter_mut() {
         if !s.points.is_sorted_by(|a, b| a.0 < b.0) {
             s.points.sort_by_key(|p| p.0);
             if s.points.windows(2).any(|w| w[0].0 == w[1].0) {
+                return Err(exec_err(
+                    "vector cannot contain metrics with the same labelset",
+                ));
+            }
+        }
+        if !s.histograms.is_empty() {
+            s.histograms.sort_by_key(|p| p.0);
+            let clash = s.histograms.windows(2).any(|w| w[0].0 == w[1].0)
+                || s.histograms
+                    .iter()
+                    .any(|h| s.points.binary_search_by_key(&h.0, |p| p.0).is_ok());
+            if clash {
                 return Err(exec_err(
                     "vector cannot contain metrics with the same labelset",
                 ));
@@ -301,6 +324,7 @@ mod tests {
         let names = ["b", "a", "__name__", "A", "_x"];
         let mut m: Vec<Series> = (0..200u32)
             .map(|i| Series {
+                histograms: Vec::new(),
                 labels: Labels::from_pairs(
                     names
                         .iter()

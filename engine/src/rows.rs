@@ -17,9 +17,11 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Float64Array, Int64Array, PrimitiveArray, RecordBatch, UInt32Array,
+    Array, ArrayRef, BinaryArray, BinaryBuilder, Float64Array, Int64Array, PrimitiveArray,
+    RecordBatch, UInt32Array,
 };
 use datafusion::arrow::datatypes::{ArrowPrimitiveType, Float64Type, Int64Type, UInt32Type};
+use strata_vocab::FloatHistogram;
 
 use crate::error::{EngineError, Result};
 use crate::memory::{Budget, POINT_BYTES};
@@ -37,11 +39,17 @@ pub struct Rows {
     pub series: Vec<u32>,
     /// Timestamps (ms).
     pub ts: Vec<i64>,
-    /// Values.
+    /// Values (of a histogram row: 0, not to be read).
     pub vals: Vec<f64>,
+    /// Native histogram values, by row, `None` for a float row; empty when no row holds a
+    /// histogram (float relations carry nothing extra).
+    pub hists: Vec<Option<Arc<FloatHistogram>>>,
     /// Rows charged to the query's budget (at least the length).
     charged: usize,
 }
+
+/// A histogram row of a relation: its series, time and value.
+pub type HistRow = (u32, i64, Arc<FloatHistogram>);
 
 /// A copy of the rows, charged to no budget.
 impl Clone for Rows {
@@ -50,6 +58,7 @@ impl Clone for Rows {
             series: self.series.clone(),
             ts: self.ts.clone(),
             vals: self.vals.clone(),
+            hists: self.hists.clone(),
             charged: 0,
         }
     }
@@ -76,6 +85,7 @@ impl Rows {
             series: Vec::with_capacity(n),
             ts: Vec::with_capacity(n),
             vals: Vec::with_capacity(n),
+            hists: Vec::new(),
             charged: 0,
         }
     }
@@ -191,6 +201,97 @@ impl Rows {
         self.series.push(s);
         self.ts.push(t);
         self.vals.push(v);
+        if !self.hists.is_empty() {
+            self.hists.push(None);
+        }
+    }
+
+    /// Appends a histogram row, charging as [`Rows::push_in`] does.
+    pub fn push_hist_in(
+        &mut self,
+        budget: &Budget,
+        s: u32,
+        t: i64,
+        h: Arc<FloatHistogram>,
+    ) -> Result<()> {
+        if self.series.len() >= self.charged {
+            self.reserve_in(budget, 1)?;
+        }
+        self.push_hist(s, t, h);
+        Ok(())
+    }
+
+    /// Appends a histogram row that was charged for.
+    pub fn push_hist(&mut self, s: u32, t: i64, h: Arc<FloatHistogram>) {
+        if self.hists.is_empty() {
+            self.hists.resize(self.series.len(), None);
+        }
+        self.series.push(s);
+        self.ts.push(t);
+        self.vals.push(0.0);
+        self.hists.push(Some(h));
+    }
+
+    /// Appends a row of either kind.
+    pub fn push_value_in(
+        &mut self,
+        budget: &Budget,
+        s: u32,
+        t: i64,
+        v: f64,
+        h: Option<Arc<FloatHistogram>>,
+    ) -> Result<()> {
+        match h {
+            Some(h) => self.push_hist_in(budget, s, t, h),
+            None => self.push_in(budget, s, t, v),
+        }
+    }
+
+    /// The histogram of row `i`, if it is a histogram row.
+    #[inline]
+    pub fn hist(&self, i: usize) -> Option<&Arc<FloatHistogram>> {
+        self.hists.get(i).and_then(Option::as_ref)
+    }
+
+    /// Whether any row holds a histogram.
+    pub fn has_histograms(&self) -> bool {
+        self.hists.iter().any(Option::is_some)
+    }
+
+    /// Removes the histogram rows (what operators that only know floats see); the rows'
+    /// charge is kept.
+    pub fn drop_histograms(&mut self) -> usize {
+        if !self.has_histograms() {
+            self.hists = Vec::new();
+            return 0;
+        }
+        let hists = std::mem::take(&mut self.hists);
+        let mut w = 0;
+        for (r, h) in hists.iter().enumerate() {
+            if h.is_none() {
+                self.series[w] = self.series[r];
+                self.ts[w] = self.ts[r];
+                self.vals[w] = self.vals[r];
+                w += 1;
+            }
+        }
+        let dropped = self.series.len() - w;
+        self.series.truncate(w);
+        self.ts.truncate(w);
+        self.vals.truncate(w);
+        dropped
+    }
+
+    /// Takes the histogram rows out, leaving the float rows (charge kept).
+    pub fn take_histograms(&mut self) -> Vec<HistRow> {
+        let out: Vec<HistRow> = self
+            .hists
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|h| (self.series[i], self.ts[i], h.clone())))
+            .collect();
+        self.drop_histograms();
+        out
     }
 
     /// Removes every row, keeping the capacity (and the charge).
@@ -198,6 +299,7 @@ impl Rows {
         self.series.clear();
         self.ts.clear();
         self.vals.clear();
+        self.hists.clear();
     }
 
     /// Number of rows.
@@ -213,6 +315,11 @@ impl Rows {
     /// Appends all rows of `other` (room for them must have been charged; `other`'s charge
     /// stays with the caller to give back).
     pub fn append(&mut self, mut other: Rows) {
+        if !other.hists.is_empty() || !self.hists.is_empty() {
+            self.hists.resize(self.series.len(), None);
+            other.hists.resize(other.series.len(), None);
+            self.hists.append(&mut other.hists);
+        }
         self.series.append(&mut other.series);
         self.ts.append(&mut other.ts);
         self.vals.append(&mut other.vals);
@@ -226,12 +333,14 @@ impl Rows {
     pub fn from_batches(mut batches: Vec<RecordBatch>) -> Result<Rows> {
         if batches.len() == 1 {
             let b = batches.swap_remove(0);
-            let shape_ok = b.num_columns() == 3
+            let shape_ok = b.num_columns() == 4
                 && b.column(0).as_any().is::<UInt32Array>()
                 && b.column(1).as_any().is::<Int64Array>()
-                && b.column(2).as_any().is::<Float64Array>();
+                && b.column(2).as_any().is::<Float64Array>()
+                && b.column(3).null_count() == b.num_rows();
             if shape_ok {
                 let (_, mut cols, _) = b.into_parts();
+                cols.pop();
                 let v = owned_values::<Float64Type>(cols.pop());
                 let t = owned_values::<Int64Type>(cols.pop());
                 let s = owned_values::<UInt32Type>(cols.pop());
@@ -239,6 +348,7 @@ impl Rows {
                     series: s,
                     ts: t,
                     vals: v,
+                    hists: Vec::new(),
                     charged: 0,
                 };
                 rows.charged = rows.capacity();
@@ -267,20 +377,64 @@ impl Rows {
         ) else {
             return Err(EngineError::Exec("unexpected batch schema".into()));
         };
+        let before = self.series.len();
         self.series.extend_from_slice(s.values());
         self.ts.extend_from_slice(t.values());
         self.vals.extend_from_slice(v.values());
+        if let Some(h) = b.columns().get(3)
+            && h.null_count() < h.len()
+        {
+            let h = h
+                .as_any()
+                .downcast_ref::<BinaryArray>()
+                .ok_or_else(|| EngineError::Exec("unexpected batch schema".into()))?;
+            self.hists.resize(before, None);
+            for i in 0..h.len() {
+                self.hists.push(if h.is_null(i) {
+                    None
+                } else {
+                    let v = FloatHistogram::decode(h.value(i))
+                        .map_err(|e| EngineError::Exec(format!("histogram column: {e}")))?;
+                    Some(Arc::new(v))
+                });
+            }
+        } else if !self.hists.is_empty() {
+            self.hists.resize(self.series.len(), None);
+        }
         Ok(())
     }
 
-    /// Converts into one record batch (no copy).
+    /// Converts into one record batch (no copy of the float columns; histograms are
+    /// encoded into the `hist` column, all null when there are none).
     pub fn into_batch(self) -> Result<RecordBatch> {
+        let n = self.series.len();
+        let hist: ArrayRef = if self.hists.iter().any(Option::is_some) {
+            let mut b = BinaryBuilder::with_capacity(n, 0);
+            let mut buf = Vec::new();
+            for i in 0..n {
+                match self.hists.get(i).and_then(Option::as_ref) {
+                    Some(h) => {
+                        buf.clear();
+                        h.encode_into(&mut buf);
+                        b.append_value(&buf);
+                    }
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        } else {
+            datafusion::arrow::array::new_null_array(
+                &datafusion::arrow::datatypes::DataType::Binary,
+                n,
+            )
+        };
         RecordBatch::try_new(
             vector_schema(),
             vec![
                 Arc::new(UInt32Array::from(self.series)),
                 Arc::new(Int64Array::from(self.ts)),
                 Arc::new(Float64Array::from(self.vals)),
+                hist,
             ],
         )
         .map_err(|e| EngineError::DataFusion(e.into()))
@@ -344,6 +498,11 @@ impl Rows {
     /// of the permutation is walked once, so no second copy of the relation is made.
     fn permute(&mut self, mut idx: Vec<u32>) {
         const DONE: u32 = u32::MAX;
+        if !self.hists.is_empty() {
+            self.hists.resize(self.series.len(), None);
+            let old = std::mem::take(&mut self.hists);
+            self.hists = idx.iter().map(|&k| old[k as usize].clone()).collect();
+        }
         for start in 0..idx.len() {
             if idx[start] == DONE {
                 continue;

@@ -56,7 +56,10 @@ impl SeriesSamples {
 /// What happened to a batch.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct AppendReport {
+    /// Samples stored, of both kinds.
     pub appended: u64,
+    /// Of `appended`, native histogram samples.
+    pub histograms_appended: u64,
     pub duplicates_ignored: u64,
     pub out_of_bounds: u64,
     pub duplicate_timestamp: u64,
@@ -749,8 +752,9 @@ impl Db {
             if self.wal_failing.swap(false, Ordering::AcqRel) {
                 tracing::warn!("WAL writes succeed again: ingestion resumed");
             }
-            report.appended = self.apply(&accepted, range, &mut report)
-                + self.apply_histograms(&accepted_histograms, &mut report);
+            report.histograms_appended = self.apply_histograms(&accepted_histograms, &mut report);
+            report.appended =
+                self.apply(&accepted, range, &mut report) + report.histograms_appended;
             self.head.observe(lo, hi);
             let span = self.head.max_time().saturating_sub(self.head.min_time());
             if span > range + range / 2 {

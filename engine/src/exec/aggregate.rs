@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{BooleanArray, Float64Array, Int64Array, UInt32Array};
+use datafusion::arrow::array::{Array, BooleanArray, Float64Array, Int64Array, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::HashMap;
@@ -134,6 +134,19 @@ pub(super) struct Fold<'a> {
     table: Vec<Vec<Option<Acc>>>,
     /// Rows of `table` allocated, each charged to the budget as one point per step.
     charged_rows: usize,
+    /// Native histogram sums of `sum` and `avg`, per (group, step).
+    hists: HashMap<(u32, usize), HistCell>,
+    /// The aggregation's position in the query, for annotations.
+    pos: String,
+}
+
+/// The histogram accumulator of one group at one step.
+#[derive(Clone, Debug)]
+pub(super) struct HistCell {
+    /// `None` once the inputs could not be added (exponential with custom buckets).
+    sum: Option<strata_vocab::FloatHistogram>,
+    /// Histograms added.
+    n: f64,
 }
 
 /// Bytes of one cell of a [`Fold`] table.
@@ -164,7 +177,99 @@ impl<'a> Fold<'a> {
             groups: Vec::new(),
             table: Vec::new(),
             charged_rows: 0,
+            hists: HashMap::new(),
+            pos: String::new(),
         }
+    }
+
+    /// Sets the position annotations name.
+    pub(super) fn at(mut self, pos: &str) -> Self {
+        self.pos = pos.to_string();
+        self
+    }
+
+    /// Adds a histogram value at grid time `t` to group `g`: `sum` and `avg` add it,
+    /// `count` and `group` count it, the other operators ignore it (with an info).
+    pub(super) fn add_hist_to_group(
+        &mut self,
+        g: u32,
+        t: i64,
+        h: &std::sync::Arc<strata_vocab::FloatHistogram>,
+    ) -> Result<()> {
+        match self.op {
+            AggregateOp::Count | AggregateOp::Group => self.add_to_group(g, t, 0.0),
+            AggregateOp::Sum | AggregateOp::Avg => {
+                let Some(step) = self.grid.index(t) else {
+                    return Ok(());
+                };
+                let cell = self
+                    .hists
+                    .entry((g, step))
+                    .or_insert(HistCell { sum: None, n: 0.0 });
+                if cell.n == 0.0 {
+                    cell.sum = Some((**h).clone());
+                } else if let Some(acc) = cell.sum.as_mut() {
+                    match acc.add(h) {
+                        Ok(r) => {
+                            if r.counter_reset_collision {
+                                self.ctx.warn(format!(
+                                    "PromQL warning: conflicting counter resets during histogram aggregation{}",
+                                    self.pos
+                                ));
+                            }
+                            if r.nhcb_bounds_reconciled {
+                                self.ctx.info(format!(
+                                    "PromQL info: mismatched custom buckets were reconciled during aggregation{}",
+                                    self.pos
+                                ));
+                            }
+                        }
+                        Err(_) => cell.sum = None,
+                    }
+                }
+                cell.n += 1.0;
+                Ok(())
+            }
+            op => {
+                self.ctx.info(format!(
+                    "PromQL info: ignored histogram in {} aggregation{}",
+                    op.as_str(),
+                    self.pos
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    /// The histogram result of group `g` at `step`, if it has one and no float: floats and
+    /// histograms together are a warning and no result; incompatible schemas likewise.
+    fn hist_result(
+        &mut self,
+        g: usize,
+        step: usize,
+        has_float: bool,
+    ) -> Option<Option<strata_vocab::FloatHistogram>> {
+        let cell = self.hists.remove(&(g as u32, step))?;
+        if has_float {
+            self.ctx.warn(format!(
+                "PromQL warning: encountered a mix of histograms and floats for aggregation{}",
+                self.pos
+            ));
+            return Some(None);
+        }
+        let Some(mut h) = cell.sum else {
+            self.ctx.warn(format!(
+                "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name \"\"{}",
+                self.pos
+            ));
+            return Some(None);
+        };
+        if self.op == AggregateOp::Avg {
+            h.div(cell.n);
+        }
+        h.hint = strata_vocab::CounterResetHint::Gauge;
+        h.compact();
+        Some(Some(h))
     }
 
     /// The group of series `id`.
@@ -211,23 +316,37 @@ impl<'a> Fold<'a> {
             .iter()
             .map(|(l, d)| self.ctx.registry.intern(l.clone(), *d))
             .collect();
-        let filled = self
+        let filled: usize = self
             .table
             .iter()
             .map(|row| row.iter().filter(|a| a.is_some()).count())
             .sum();
-        let mut out = Rows::charged(&self.ctx.budget, filled)?;
+        let mut out = Rows::charged(&self.ctx.budget, filled + self.hists.len())?;
+        let with_hists = !self.hists.is_empty();
         for (step, t) in self.grid.steps().enumerate() {
             if step.is_multiple_of(64) {
                 self.ctx.check_deadline()?;
             }
-            for (g, row) in self.table.iter_mut().enumerate() {
-                if let Some(Some(a)) = row.get_mut(step) {
-                    out.push(
-                        out_ids[g],
-                        t,
-                        a.finish(self.op, params.get(step).copied().unwrap_or(f64::NAN)),
-                    );
+            let groups = if with_hists {
+                out_ids.len()
+            } else {
+                self.table.len()
+            };
+            for g in 0..groups {
+                let float = self
+                    .table
+                    .get_mut(g)
+                    .and_then(|row| row.get_mut(step))
+                    .and_then(Option::as_mut)
+                    .map(|a| a.finish(self.op, params.get(step).copied().unwrap_or(f64::NAN)));
+                if with_hists && let Some(h) = self.hist_result(g, step, float.is_some()) {
+                    if let Some(h) = h {
+                        out.push_hist(out_ids[g], t, std::sync::Arc::new(h));
+                    }
+                    continue;
+                }
+                if let Some(v) = float {
+                    out.push(out_ids[g], t, v);
                 }
             }
         }
@@ -247,6 +366,8 @@ pub(crate) fn state_schema() -> SchemaRef {
             Field::new("mean", DataType::Float64, false),
             Field::new("count", DataType::Float64, false),
             Field::new("incremental", DataType::Boolean, false),
+            // A histogram sum (`count` histograms added; empty when they could not be).
+            Field::new("hist", DataType::Binary, true),
         ]))
     });
     S.clone()
@@ -266,6 +387,17 @@ impl Fold<'_> {
         let (mut value, mut kahan, mut mean, mut count) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut incremental = Vec::new();
+        let mut hist: Vec<Option<Vec<u8>>> = Vec::new();
+        for ((gi, step), cell) in std::mem::take(&mut self.hists) {
+            g.push(ids[gi as usize]);
+            ts.push(self.grid.start + step as i64 * self.grid.step.max(1));
+            value.push(0.0);
+            kahan.push(0.0);
+            mean.push(0.0);
+            count.push(cell.n);
+            incremental.push(false);
+            hist.push(Some(cell.sum.map(|h| h.encode()).unwrap_or_default()));
+        }
         for (gi, row) in self.table.iter().enumerate() {
             for (step, acc) in row.iter().enumerate() {
                 let Some(a) = acc else { continue };
@@ -277,6 +409,7 @@ impl Fold<'_> {
                 mean.push(st.mean);
                 count.push(st.count);
                 incremental.push(st.incremental);
+                hist.push(None);
             }
         }
         // Handed over with the batch.
@@ -291,6 +424,7 @@ impl Fold<'_> {
                 Arc::new(Float64Array::from(mean)),
                 Arc::new(Float64Array::from(count)),
                 Arc::new(BooleanArray::from(incremental)),
+                Arc::new(datafusion::arrow::array::BinaryArray::from_iter(hist)),
             ],
         )
         .map_err(|e| EngineError::DataFusion(e.into()))
@@ -312,6 +446,7 @@ impl Fold<'_> {
         let mean = col::<Float64Array>(b, 4)?;
         let count = col::<Float64Array>(b, 5)?;
         let incremental = col::<BooleanArray>(b, 6)?;
+        let hist = col::<datafusion::arrow::array::BinaryArray>(b, 7)?;
         let mut local: HashMap<u32, u32> = HashMap::new();
         for k in 0..b.num_rows() {
             let id = g.value(k);
@@ -323,6 +458,38 @@ impl Fold<'_> {
                     gi
                 }
             };
+            if !hist.is_null(k) {
+                let Some(step) = self.grid.index(ts.value(k)) else {
+                    continue;
+                };
+                let part = if hist.value(k).is_empty() {
+                    None
+                } else {
+                    Some(
+                        strata_vocab::FloatHistogram::decode(hist.value(k)).map_err(|e| {
+                            EngineError::Exec(format!("partial aggregation state: {e}"))
+                        })?,
+                    )
+                };
+                let n = count.value(k);
+                match self.hists.get_mut(&(gi, step)) {
+                    None => {
+                        self.hists.insert((gi, step), HistCell { sum: part, n });
+                    }
+                    Some(cell) => {
+                        cell.n += n;
+                        match (cell.sum.as_mut(), part) {
+                            (Some(a), Some(b)) => {
+                                if a.add(&b).is_err() {
+                                    cell.sum = None;
+                                }
+                            }
+                            _ => cell.sum = None,
+                        }
+                    }
+                }
+                continue;
+            }
             let acc = Acc::from_state(AccState {
                 value: value.value(k),
                 kahan: kahan.value(k),
@@ -361,6 +528,38 @@ impl Fold<'_> {
     }
 }
 
+/// `sum`, `avg`, `count` or `group` of an input holding histograms, through a [`Fold`].
+#[allow(clippy::too_many_arguments)]
+fn fold_all(
+    ctx: &QueryContext,
+    grid: Grid,
+    op: AggregateOp,
+    grouping: &[String],
+    without: bool,
+    pos: &str,
+    input: &Rows,
+    params: &[f64],
+) -> Result<Rows> {
+    let mut fold = Fold::new(ctx, grid, op, grouping, without).at(pos);
+    let mut groups: HashMap<u32, u32> = HashMap::new();
+    for k in 0..input.len() {
+        let s = input.series[k];
+        let g = match groups.get(&s) {
+            Some(g) => *g,
+            None => {
+                let g = fold.group_of(s);
+                groups.insert(s, g);
+                g
+            }
+        };
+        match input.hist(k) {
+            Some(h) => fold.add_hist_to_group(g, input.ts[k], h)?,
+            None => fold.add_to_group(g, input.ts[k], input.vals[k])?,
+        }
+    }
+    fold.finish(params)
+}
+
 #[allow(clippy::too_many_arguments)]
 /// Evaluates one aggregation over input 0 (input 1 is the scalar parameter, if any).
 pub(super) fn aggregate(
@@ -393,6 +592,22 @@ pub(super) fn aggregate(
         }
     }
     let mut input = std::mem::take(&mut inputs[0]);
+    if input.has_histograms() {
+        match op {
+            // Fold histograms (sum, avg) or count them (count, group).
+            AggregateOp::Sum | AggregateOp::Avg | AggregateOp::Count | AggregateOp::Group => {
+                return fold_all(ctx, grid, op, grouping, without, pos, &input, &params);
+            }
+            AggregateOp::Limitk | AggregateOp::LimitRatio => {}
+            _ => {
+                ctx.info(format!(
+                    "PromQL info: ignored histogram in {} aggregation{pos}",
+                    op.as_str()
+                ));
+                input.drop_histograms();
+            }
+        }
+    }
     // Accumulators that only add (sum, avg, …) take the rows as they come, into a
     // (step × group) table: for one step and group the rows arrive in the same order as
     // after a sort by step, so results are identical and the sort is saved. Operators
@@ -410,7 +625,7 @@ pub(super) fn aggregate(
         (AggregateOp::CountValues, AggParam::Label(l)) => Some(l.clone()),
         _ => None,
     };
-    let mut fold = Fold::new(ctx, grid, op, grouping, without);
+    let mut fold = Fold::new(ctx, grid, op, grouping, without).at(pos);
     if count_values.is_none() {
         for &s in &input.series {
             if group_of[s as usize] == NONE {
@@ -525,7 +740,8 @@ pub(super) fn aggregate(
                     }
                     if op == AggregateOp::Limitk {
                         if h.len() < k {
-                            h.push((s, v));
+                            // The row's place, so a histogram row is handed on whole.
+                            h.push((s, kk as f64));
                         }
                         continue;
                     }
@@ -549,7 +765,13 @@ pub(super) fn aggregate(
                         reverse_sort(h, &less);
                     }
                     for &(s, v) in h.iter() {
-                        out.push_in(&ctx.budget, s, t, v)?;
+                        if op == AggregateOp::Limitk {
+                            let kk = v as usize;
+                            let h = input.hist(kk).cloned();
+                            out.push_value_in(&ctx.budget, s, t, input.vals[kk], h)?;
+                        } else {
+                            out.push_in(&ctx.budget, s, t, v)?;
+                        }
                     }
                 }
             }
@@ -572,7 +794,8 @@ pub(super) fn aggregate(
                     let offset =
                         go_labels_hash(&ctx.registry.get(s).labels) as f64 / u64::MAX as f64;
                     if (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r) {
-                        out.push_in(&ctx.budget, s, t, input.vals[kk])?;
+                        let h = input.hist(kk).cloned();
+                        out.push_value_in(&ctx.budget, s, t, input.vals[kk], h)?;
                     }
                 }
             }

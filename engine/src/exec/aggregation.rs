@@ -101,6 +101,10 @@ impl Kernel for AggregateKernel {
         format!("{:?}", self.mode)
     }
 
+    fn accepts_histograms(&self) -> bool {
+        true
+    }
+
     fn partitions(&self, children: &[Arc<dyn ExecutionPlan>]) -> usize {
         match (self.mode, children) {
             (Mode::Partial, [c]) => c.properties().partitioning.partition_count(),
@@ -142,7 +146,7 @@ impl AggregateKernel {
                 .listed()
                 .is_some_and(|l| l.len().saturating_mul(s.grid.len()) <= 1 << 20)
         {
-            let mut fold = Fold::new(ctx, s.grid, s.op, s.grouping, s.without);
+            let mut fold = Fold::new(ctx, s.grid, s.op, s.grouping, s.without).at(s.pos);
             if let Some(part) = scan.part(ctx, 0).await? {
                 io.series_read(fold_part(ctx, part, &inst.spec, &mut fold).await?);
             }
@@ -166,7 +170,7 @@ impl AggregateKernel {
     /// Folds input partition `p` into per-group state.
     async fn partial(&self, io: &Io, s: &Spec<'_>, p: usize) -> Result<Output> {
         let ctx = &io.ctx;
-        let mut fold = Fold::new(ctx, s.grid, s.op, s.grouping, s.without);
+        let mut fold = Fold::new(ctx, s.grid, s.op, s.grouping, s.without).at(s.pos);
         if let Some(inst) = instant_input(&io.children)
             && let Some(scan) = &inst.scan
         {
@@ -184,7 +188,10 @@ impl AggregateKernel {
                 if groups[id] == u32::MAX {
                     groups[id] = fold.group_of(rows.series[k]);
                 }
-                fold.add_to_group(groups[id], rows.ts[k], rows.vals[k])?;
+                match rows.hist(k) {
+                    Some(h) => fold.add_hist_to_group(groups[id], rows.ts[k], h)?,
+                    None => fold.add_to_group(groups[id], rows.ts[k], rows.vals[k])?,
+                }
             }
             ctx.budget.release(rows.charged_rows(), POINT_BYTES);
         }
@@ -194,7 +201,7 @@ impl AggregateKernel {
     /// Merges the state of every partition of the input, in partition order.
     async fn merge(&self, io: &Io, s: &Spec<'_>) -> Result<Output> {
         let ctx = &io.ctx;
-        let mut fold = Fold::new(ctx, s.grid, s.op, s.grouping, s.without);
+        let mut fold = Fold::new(ctx, s.grid, s.op, s.grouping, s.without).at(s.pos);
         if let [c] = io.children.as_slice() {
             let n = c.properties().partitioning.partition_count();
             let start = std::time::Instant::now();

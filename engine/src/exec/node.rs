@@ -64,6 +64,13 @@ pub(crate) trait Kernel: fmt::Debug + Send + Sync + 'static {
 
     /// Computes partition `partition`.
     fn run<'a>(&'a self, io: &'a Io, partition: usize) -> BoxFuture<'a, Result<Output>>;
+
+    /// Whether the operator reads native histogram rows of its inputs. Operators that
+    /// only know floats never see them: they are dropped as the inputs are gathered, which
+    /// is what Prometheus's float-only functions and operators do with histogram samples.
+    fn accepts_histograms(&self) -> bool {
+        false
+    }
 }
 
 /// A kernel's view of its node while it runs: the query, the inputs, the task, metrics.
@@ -75,6 +82,8 @@ pub(crate) struct Io {
     metrics: (ExecutionPlanMetricsSet, usize),
     /// Nanoseconds spent waiting for inputs (their own nodes' time, not this one's).
     waited: std::sync::atomic::AtomicU64,
+    /// Whether histogram rows of the inputs reach the kernel ([`Kernel::accepts_histograms`]).
+    histograms: bool,
 }
 
 impl Io {
@@ -121,6 +130,11 @@ impl Io {
                 p.await
                     .map_err(|e| EngineError::Exec(format!("query task failed: {e}")))??,
             );
+        }
+        if !self.histograms {
+            for r in &mut rows {
+                r.drop_histograms();
+            }
         }
         let held = rows
             .iter()
@@ -382,6 +396,7 @@ impl<K: Kernel> ExecutionPlan for OpExec<K> {
             task,
             metrics: (self.metrics.clone(), partition),
             waited: std::sync::atomic::AtomicU64::new(0),
+            histograms: self.kernel.accepts_histograms(),
         };
         let fut = async move {
             io.ctx.check_deadline().map_err(EngineError::into_df)?;

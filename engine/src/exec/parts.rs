@@ -34,9 +34,12 @@ impl Scratch {
 
 /// The per-series work of a fused node: context, series id, the id its output goes under
 /// (the name-dropped twin where the function drops the name), its samples, scratch, output.
-pub(super) type SeriesKernel = dyn Fn(&QueryContext, u32, u32, &[(i64, f64)], &mut Scratch, &mut Rows) -> Result<()>
+pub(super) type SeriesKernel = dyn Fn(&QueryContext, u32, u32, &[(i64, f64)], &[HistSample], &mut Scratch, &mut Rows) -> Result<()>
     + Send
     + Sync;
+
+/// A histogram sample as storage returns it.
+pub(super) type HistSample = (i64, Arc<strata_vocab::FloatHistogram>);
 
 /// The most rows a kernel emits, for room reserved (not charged) before it runs: a dense
 /// output is then written without reallocating.
@@ -263,8 +266,8 @@ impl Part {
         let ctx = self.ctx.clone();
         let mut out = Rows::with_room(&ctx.budget, bound);
         let mut sc = Scratch::default();
-        self.walk(series, |id, out_id, samples| {
-            kernel(&ctx, id, out_id, samples, &mut sc, &mut out)
+        self.walk(series, |id, out_id, samples, hists| {
+            kernel(&ctx, id, out_id, samples, hists, &mut sc, &mut out)
         })?;
         ctx.budget.release(raw, SAMPLE_BYTES);
         out.settle(&ctx.budget);
@@ -288,7 +291,7 @@ impl Part {
     pub(super) fn walk(
         &self,
         series: Vec<SeriesSamples>,
-        mut f: impl FnMut(u32, u32, &[(i64, f64)]) -> Result<()>,
+        mut f: impl FnMut(u32, u32, &[(i64, f64)], &[HistSample]) -> Result<()>,
     ) -> Result<()> {
         let ctx = &self.ctx;
         let known = &self.known.labels;
@@ -302,7 +305,7 @@ impl Part {
             if n % 256 == 0 {
                 ctx.check_deadline()?;
             }
-            if ser.samples.is_empty() {
+            if ser.is_empty() {
                 continue;
             }
             while k < known.len() && known[k] < ser.labels {
@@ -320,7 +323,7 @@ impl Part {
                 };
                 (id, out_id)
             };
-            f(id, out_id, &ser.samples)?;
+            f(id, out_id, &ser.samples, &ser.histograms)?;
         }
         Ok(())
     }

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use datafusion::common::HashSet;
 use strata_storage::{Matcher, SeriesSamples};
 
-use super::parts::{Part, Room, Scratch, SeriesKernel};
+use super::parts::{HistSample, Part, Room, Scratch, SeriesKernel};
 use crate::error::Result;
 use crate::functions::format_g;
+use crate::functions::native::{self, Val};
 use crate::functions::range::{self, RangeFn, Window};
 use crate::memory::{Budget, SAMPLE_BYTES};
 use crate::model::{Grid, QueryContext, Rows, is_stale};
@@ -78,15 +79,31 @@ pub(super) async fn selector(
     maxt: i64,
 ) -> Result<Rows> {
     let (series, charged) = read(ctx, matchers, mint, maxt).await?;
-    let total: usize = series.iter().map(|s| s.samples.len()).sum();
+    let total: usize = series.iter().map(|s| s.len()).sum();
     let mut out = Rows::charged(&ctx.budget, total)?;
     for s in series {
-        if s.samples.is_empty() {
+        if s.is_empty() {
             continue;
         }
         let id = ctx.registry.intern(s.labels, false);
-        for (t, v) in s.samples {
-            out.push(id, t, v);
+        if s.histograms.is_empty() {
+            for (t, v) in s.samples {
+                out.push(id, t, v);
+            }
+            continue;
+        }
+        // Both kinds, in time order.
+        let (mut i, mut j) = (0, 0);
+        while i < s.samples.len() || j < s.histograms.len() {
+            if j >= s.histograms.len()
+                || (i < s.samples.len() && s.samples[i].0 < s.histograms[j].0)
+            {
+                out.push(id, s.samples[i].0, s.samples[i].1);
+                i += 1;
+            } else {
+                out.push_hist(id, s.histograms[j].0, s.histograms[j].1.clone());
+                j += 1;
+            }
         }
     }
     ctx.budget.release(charged, SAMPLE_BYTES);
@@ -132,6 +149,71 @@ fn instant_one(
         out.push_in(budget, id, t, if s.sample_ts { st as f64 / 1e3 } else { v })?;
     }
     Ok(())
+}
+
+/// Whether a histogram sample is a staleness marker (its sum is the stale NaN).
+fn stale_hist(h: &HistSample) -> bool {
+    is_stale(h.1.sum)
+}
+
+/// The instant value of one series holding histograms: at each step the newest sample of
+/// either kind within the lookback (histograms are not interpolated by `smoothed`).
+fn instant_mixed(
+    budget: &Budget,
+    id: u32,
+    ts: &[i64],
+    vals: &[f64],
+    hs: &[HistSample],
+    s: &InstantSpec,
+    out: &mut Rows,
+) -> Result<()> {
+    let (mut j, mut k) = (0, 0);
+    for t in s.grid.steps() {
+        let rf = s.at.unwrap_or(t) - s.offset;
+        while j < ts.len() && ts[j] <= rf {
+            j += 1;
+        }
+        while k < hs.len() && hs[k].0 <= rf {
+            k += 1;
+        }
+        let hist = (k > 0).then(|| &hs[k - 1]);
+        let float = (j > 0).then(|| (ts[j - 1], vals[j - 1]));
+        match (float, hist) {
+            (f, Some(h)) if f.is_none_or(|f| h.0 > f.0) => {
+                if h.0 <= rf - s.lookback || stale_hist(h) {
+                    continue;
+                }
+                if s.sample_ts {
+                    out.push_in(budget, id, t, h.0 as f64 / 1e3)?;
+                } else {
+                    out.push_hist_in(budget, id, t, h.1.clone())?;
+                }
+            }
+            (Some((st, v)), _) => {
+                if st <= rf - s.lookback || is_stale(v) {
+                    continue;
+                }
+                out.push_in(budget, id, t, if s.sample_ts { st as f64 / 1e3 } else { v })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A series' rows split into float samples and histogram samples.
+fn split_run(input: &Rows, r: std::ops::Range<usize>) -> (Vec<i64>, Vec<f64>, Vec<HistSample>) {
+    let (mut ts, mut vals, mut hs) = (Vec::new(), Vec::new(), Vec::new());
+    for i in r {
+        match input.hist(i) {
+            Some(h) => hs.push((input.ts[i], h.clone())),
+            None => {
+                ts.push(input.ts[i]);
+                vals.push(input.vals[i]);
+            }
+        }
+    }
+    (ts, vals, hs)
 }
 
 /// `metric smoothed` (Prometheus `smoothSeries`): at each step the sample exactly at the
@@ -182,6 +264,11 @@ pub(super) fn instant(ctx: &QueryContext, input: &mut Rows, s: &InstantSpec) -> 
         if n % 256 == 0 {
             ctx.check_deadline()?;
         }
+        if !input.hists.is_empty() && input.hists[r.clone()].iter().any(Option::is_some) {
+            let (ts, vals, hs) = split_run(input, r);
+            instant_mixed(&ctx.budget, id, &ts, &vals, &hs, s, &mut out)?;
+            continue;
+        }
         instant_one(
             &ctx.budget,
             id,
@@ -201,9 +288,13 @@ pub(super) fn instant_reader(s: &InstantSpec) -> (Room, Arc<SeriesKernel>) {
 
 /// The per-series kernel of an instant lookup.
 fn instant_kernel(s: InstantSpec) -> Arc<SeriesKernel> {
-    Arc::new(move |ctx, id, _out_id, samples, sc, out| {
+    Arc::new(move |ctx, id, _out_id, samples, hists, sc, out| {
         sc.split(samples);
-        instant_one(&ctx.budget, id, &sc.ts, &sc.vals, &s, out)
+        if hists.is_empty() {
+            instant_one(&ctx.budget, id, &sc.ts, &sc.vals, &s, out)
+        } else {
+            instant_mixed(&ctx.budget, id, &sc.ts, &sc.vals, hists, &s, out)
+        }
     })
 }
 
@@ -221,14 +312,21 @@ pub(super) async fn fold_part(
     let n = series.len();
     let mut sc = Scratch::default();
     let mut one = Rows::charged(&ctx.budget, s.grid.len())?;
-    let r = part.walk(series, |id, _out_id, samples| {
+    let r = part.walk(series, |id, _out_id, samples, hists| {
         sc.split(samples);
         one.clear();
-        instant_one(&ctx.budget, id, &sc.ts, &sc.vals, s, &mut one)?;
+        if hists.is_empty() {
+            instant_one(&ctx.budget, id, &sc.ts, &sc.vals, s, &mut one)?;
+        } else {
+            instant_mixed(&ctx.budget, id, &sc.ts, &sc.vals, hists, s, &mut one)?;
+        }
         if !one.is_empty() {
             let g = fold.group_of(id);
-            for (&t, &v) in one.ts.iter().zip(&one.vals) {
-                fold.add_to_group(g, t, v)?;
+            for k in 0..one.len() {
+                match one.hist(k) {
+                    Some(h) => fold.add_hist_to_group(g, one.ts[k], h)?,
+                    None => fold.add_to_group(g, one.ts[k], one.vals[k])?,
+                }
             }
         }
         Ok(())
@@ -361,6 +459,115 @@ fn range_one(
     Ok(())
 }
 
+/// A range function over one series holding histograms: floats go through
+/// [`range_one`] as usual; each step whose window holds a histogram is then decided by
+/// the function: histogram-reading functions see both kinds ([`native::eval`]), the others
+/// keep their float result and note that histograms were ignored.
+#[allow(clippy::too_many_arguments)]
+fn range_mixed(
+    ctx: &QueryContext,
+    id: u32,
+    out_id: u32,
+    ts: &[i64],
+    vals: &[f64],
+    hs: &[HistSample],
+    s: &RangeSpec,
+    resets: &mut Vec<u32>,
+    out: &mut Rows,
+) -> Result<()> {
+    let hs: Vec<HistSample> = hs.iter().filter(|h| !stale_hist(h)).cloned().collect();
+    if hs.is_empty() {
+        return range_one(ctx, id, out_id, ts, vals, s, resets, out);
+    }
+    let extended = !matches!(s.ext, Extend::None);
+    let mut floats_out = Rows::default();
+    if !ts.is_empty() {
+        range_one(ctx, id, out_id, ts, vals, s, resets, &mut floats_out)?;
+    }
+    let note = |n: native::Note| {
+        let name = ctx.registry.get(id).labels.metric_name().to_string();
+        let (warn, text) = n.text(&name, &s.pos);
+        if warn { ctx.warn(text) } else { ctx.info(text) }
+    };
+    let mut notes = Vec::new();
+    let mut fo = 0usize;
+    for (k, t) in s.grid.steps().enumerate() {
+        if k % 65_536 == 65_535 {
+            ctx.check_deadline()?;
+        }
+        let rf = s.at.unwrap_or(t) - s.offset;
+        let (lo, hi) = (rf - s.width, rf);
+        let c = hs.partition_point(|h| h.0 <= lo);
+        let d = hs.partition_point(|h| h.0 <= hi);
+        let a = ts.partition_point(|&x| x <= lo);
+        let b = ts.partition_point(|&x| x <= hi);
+        if s.func == RangeFn::Raw {
+            let (mut i, mut j) = (a, c);
+            while i < b || j < d {
+                if j >= d || (i < b && ts[i] < hs[j].0) {
+                    out.push_in(&ctx.budget, id, ts[i], vals[i])?;
+                    i += 1;
+                } else {
+                    out.push_hist_in(&ctx.budget, id, hs[j].0, hs[j].1.clone())?;
+                    j += 1;
+                }
+            }
+            continue;
+        }
+        // The float result of this step, if any.
+        let mut float_v = None;
+        while fo < floats_out.len() && floats_out.ts[fo] < t {
+            fo += 1;
+        }
+        if fo < floats_out.len() && floats_out.ts[fo] == t {
+            float_v = Some(floats_out.vals[fo]);
+        }
+        if c == d || extended {
+            if let Some(v) = float_v {
+                out.push_in(&ctx.budget, out_id, t, v)?;
+            }
+            continue;
+        }
+        if !native::accepts_histograms(s.func) {
+            if a < b {
+                note(native::Note::IgnoredInMixedRange);
+            }
+            if let Some(v) = float_v {
+                out.push_in(&ctx.budget, out_id, t, v)?;
+            }
+            continue;
+        }
+        let floats: Vec<(i64, f64)> = (a..b).map(|i| (ts[i], vals[i])).collect();
+        let [p0, p1] = s.per_step.as_ref().map_or(s.p, |v| v[k]);
+        let w = Window {
+            t,
+            lo,
+            hi,
+            p0,
+            p1,
+            no_resets: false,
+        };
+        notes.clear();
+        let v = native::eval(
+            s.func,
+            &floats,
+            &hs[c..d],
+            &w,
+            s.width as f64 / 1e3,
+            &mut notes,
+        );
+        for n in notes.drain(..) {
+            note(n);
+        }
+        match v {
+            Some(Val::F(v)) => out.push_in(&ctx.budget, out_id, t, v)?,
+            Some(Val::H(h)) => out.push_hist_in(&ctx.budget, out_id, t, h)?,
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 /// Per-step parameters, checked where the function runs (a step with samples), as
 /// Prometheus does: the quantile warning, the smoothing and trend factor errors.
 fn step_params_check(ctx: &QueryContext, s: &RangeSpec, p0: f64, p1: f64) -> Result<()> {
@@ -410,6 +617,17 @@ pub(super) fn range(ctx: &QueryContext, input: &mut Rows, s: &RangeSpec) -> Resu
         if n % 256 == 0 {
             ctx.check_deadline()?;
         }
+        let out_id = if s.func.keeps_name() {
+            id
+        } else {
+            ctx.registry.with_drop_name(id)
+        };
+        if !input.hists.is_empty() && input.hists[r.clone()].iter().any(Option::is_some) {
+            let (t2, v2, hs) = split_run(input, r);
+            fill_fresh(t2.into_iter().zip(v2), &mut ts, &mut vals);
+            range_mixed(ctx, id, out_id, &ts, &vals, &hs, s, &mut resets, &mut out)?;
+            continue;
+        }
         fill_fresh(
             input.ts[r.clone()]
                 .iter()
@@ -418,11 +636,6 @@ pub(super) fn range(ctx: &QueryContext, input: &mut Rows, s: &RangeSpec) -> Resu
             &mut ts,
             &mut vals,
         );
-        let out_id = if s.func.keeps_name() {
-            id
-        } else {
-            ctx.registry.with_drop_name(id)
-        };
         range_one(ctx, id, out_id, &ts, &vals, s, &mut resets, &mut out)?;
     }
     Ok(out)
@@ -436,8 +649,21 @@ pub(super) fn range_reader(s: &RangeSpec) -> (Room, Arc<SeriesKernel>) {
         Room::Steps(s.grid.len())
     };
     let s = s.clone();
-    let kernel: Arc<SeriesKernel> = Arc::new(move |ctx, id, out_id, samples, sc, out| {
+    let kernel: Arc<SeriesKernel> = Arc::new(move |ctx, id, out_id, samples, hists, sc, out| {
         fill_fresh(samples.iter().copied(), &mut sc.ts, &mut sc.vals);
+        if !hists.is_empty() {
+            return range_mixed(
+                ctx,
+                id,
+                out_id,
+                &sc.ts,
+                &sc.vals,
+                hists,
+                &s,
+                &mut sc.resets,
+                out,
+            );
+        }
         if sc.ts.is_empty() {
             return Ok(());
         }

@@ -47,6 +47,10 @@ impl SelectorKernel {
 }
 
 impl Kernel for SelectorKernel {
+    fn accepts_histograms(&self) -> bool {
+        true
+    }
+
     fn op(&self) -> &PromOp {
         &self.op
     }
@@ -162,6 +166,10 @@ impl InstantKernel {
 }
 
 impl Kernel for InstantKernel {
+    fn accepts_histograms(&self) -> bool {
+        true
+    }
+
     fn op(&self) -> &PromOp {
         &self.op
     }
@@ -243,6 +251,10 @@ impl RangeKernel {
 }
 
 impl Kernel for RangeKernel {
+    fn accepts_histograms(&self) -> bool {
+        true
+    }
+
     fn op(&self) -> &PromOp {
         &self.op
     }

@@ -4,6 +4,7 @@ pub mod aggr;
 pub mod date;
 pub mod histogram;
 pub mod instant;
+pub mod native;
 pub mod range;
 pub mod table;
 

@@ -90,7 +90,7 @@ pub fn decode_bounded(body: &[u8], limits: &Limits) -> Result<Decoded, IngestErr
             (1, WireType::LengthDelimited) => {
                 let el = take_len_delimited(&mut buf)?;
                 if let Some(s) = decode_series(el, index, limits, &mut budget)? {
-                    out.samples += s.samples.len();
+                    out.samples += s.len();
                     out.batch.push(s);
                 }
                 index += 1;
@@ -139,6 +139,8 @@ fn decode_series(
 ) -> Result<Option<SeriesSamples>, IngestError> {
     let mut labels: Vec<Label> = Vec::new();
     let mut samples: Vec<(i64, f64)> = Vec::new();
+    let mut histograms: Vec<(i64, std::sync::Arc<strata_vocab::FloatHistogram>)> = Vec::new();
+    let mut invalid: Option<String> = None;
     while buf.has_remaining() {
         let (tag, wt) = decode_key(&mut buf)?;
         match (tag, wt) {
@@ -154,7 +156,20 @@ fn decode_series(
                 budget.take(std::mem::size_of::<(i64, f64)>())?;
                 samples.push((s.timestamp, s.value));
             }
-            // Exemplars (3) and native histograms (4) are not stored yet.
+            (4, WireType::LengthDelimited) => {
+                let el = take_len_delimited(&mut buf)?;
+                let h = crate::histogram_proto::Histogram::decode(el)?;
+                match h.to_float() {
+                    Ok((t, h)) => {
+                        budget.take(h.size_bytes() + 16)?;
+                        histograms.push((t, std::sync::Arc::new(h)));
+                    }
+                    Err(e) => {
+                        invalid.get_or_insert(e.0);
+                    }
+                }
+            }
+            // Exemplars (3) are not stored yet.
             _ => skip_field(wt, tag, &mut buf, DecodeContext::default())?,
         }
     }
@@ -163,13 +178,21 @@ fn decode_series(
         .map(|l| (l.name.as_str(), l.value.as_str()))
         .collect();
     check_series(index, &pairs, limits)?;
-    if samples.is_empty() {
+    if let Some(reason) = invalid {
+        return Err(IngestError::InvalidSeries {
+            index,
+            labels: describe_short(&pairs),
+            reason: format!("invalid histogram: {reason}"),
+        });
+    }
+    if samples.is_empty() && histograms.is_empty() {
         return Ok(None);
     }
     budget.take(std::mem::size_of::<SeriesSamples>())?;
     samples.sort_by_key(|s| s.0);
+    histograms.sort_by_key(|s| s.0);
     Ok(Some(SeriesSamples {
-        histograms: Vec::new(),
+        histograms,
         labels: Labels::from_pairs(pairs),
         samples,
     }))

@@ -94,7 +94,7 @@ pub struct DecodedV2 {
     pub metadata: Vec<MetricMetadata>,
     /// Float samples carried.
     pub samples: usize,
-    /// Native histogram samples carried (not stored).
+    /// Native histogram samples carried.
     pub histograms: usize,
     /// Exemplars carried (not stored).
     pub exemplars: usize,
@@ -222,6 +222,8 @@ fn decode_series(
 ) -> Result<(), IngestError> {
     let mut refs: Vec<u32> = Vec::new();
     let mut samples: Vec<(i64, f64)> = Vec::new();
+    let mut histograms: Vec<(i64, std::sync::Arc<strata_vocab::FloatHistogram>)> = Vec::new();
+    let mut invalid: Option<String> = None;
     let mut metadata: Option<(i32, u32, u32)> = None;
     while buf.has_remaining() {
         let (tag, wt) = decode_key(&mut buf)?;
@@ -234,8 +236,17 @@ fn decode_series(
                 samples.push((s.timestamp, s.value));
             }
             (3, WireType::LengthDelimited) => {
-                take_len_delimited(&mut buf)?;
-                out.histograms += 1;
+                let el = take_len_delimited(&mut buf)?;
+                let h = crate::histogram_proto::Histogram::decode(el)?;
+                match h.to_float() {
+                    Ok((t, h)) => {
+                        budget.take(h.size_bytes() + 16)?;
+                        histograms.push((t, std::sync::Arc::new(h)));
+                    }
+                    Err(e) => {
+                        invalid.get_or_insert(e.0);
+                    }
+                }
             }
             (4, WireType::LengthDelimited) => {
                 take_len_delimited(&mut buf)?;
@@ -260,6 +271,13 @@ fn decode_series(
     }
     let pairs = resolve(&refs, symbols, index)?;
     check_series(index, &pairs, limits)?;
+    if let Some(reason) = invalid {
+        return Err(IngestError::InvalidSeries {
+            index,
+            labels: super::describe(&pairs),
+            reason: format!("invalid histogram: {reason}"),
+        });
+    }
     budget.take(
         pairs
             .iter()
@@ -294,13 +312,15 @@ fn decode_series(
             out.metadata.push(md);
         }
     }
-    if samples.is_empty() {
+    if samples.is_empty() && histograms.is_empty() {
         return Ok(());
     }
     samples.sort_by_key(|s| s.0);
+    histograms.sort_by_key(|s| s.0);
     out.samples += samples.len();
+    out.histograms += histograms.len();
     out.batch.push(SeriesSamples {
-        histograms: Vec::new(),
+        histograms,
         labels: Labels::from_pairs(pairs),
         samples,
     });
