@@ -23,6 +23,10 @@ pub(super) fn scalar_of(ctx: &QueryContext, input: &Rows, grid: Grid) -> Result<
     let mut count = vec![0u32; grid.len()];
     let mut val = vec![f64::NAN; grid.len()];
     for k in 0..input.len() {
+        // `scalar()` reads float samples only.
+        if input.hist(k).is_some() {
+            continue;
+        }
         if let Some(i) = grid.index(input.ts[k]) {
             count[i] += 1;
             val[i] = input.vals[k];
@@ -75,6 +79,16 @@ fn quantile_label(q: f64) -> String {
     }
 }
 
+/// The labels without `__name__`.
+fn without_name(l: &Labels) -> Labels {
+    Labels::from_labels(
+        l.iter()
+            .filter(|x| &*x.name != "__name__")
+            .cloned()
+            .collect(),
+    )
+}
+
 /// `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over classic `le`
 /// buckets.
 pub(super) fn histogram(
@@ -102,12 +116,60 @@ pub(super) fn histogram(
     }
     let mut input = std::mem::take(&mut inputs[0]);
     input.sort_by_step(&grid, &ctx.budget)?;
+    let mut out = Rows::default();
+    // Native histograms: each sample on its own, its name dropped. Classic buckets whose
+    // series (without `le`) is also a native histogram at that step are dropped with a
+    // warning, as Prometheus does.
+    let mut native_at: HashMap<(Labels, i64), ()> = HashMap::new();
+    if input.has_histograms() {
+        let hists = input.take_histograms();
+        for (s, t, h) in hists {
+            let step = grid.index(t).unwrap_or(0);
+            let meta = ctx.registry.get(s);
+            let name = meta.labels.metric_name().to_string();
+            native_at.insert((without_name(&meta.labels), t), ());
+            let note = |n: strata_vocab::histogram::stats::QuantileNote| {
+                ctx.info(format!("PromQL info: {n} for metric name {name:?}{v_pos}"));
+            };
+            match kind {
+                HistKind::Fraction => {
+                    let (v, n) =
+                        strata_vocab::histogram::stats::fraction(a[0][step], a[1][step], &h);
+                    n.map(note);
+                    out.push_in(&ctx.budget, ctx.registry.with_drop_name(s), t, v)?;
+                }
+                HistKind::Quantile => {
+                    let (v, n) = strata_vocab::histogram::stats::quantile(a[0][step], &h);
+                    n.map(note);
+                    out.push_in(&ctx.budget, ctx.registry.with_drop_name(s), t, v)?;
+                }
+                HistKind::Quantiles(label) => {
+                    for qs in &a {
+                        let q = qs[step];
+                        let (v, n) = strata_vocab::histogram::stats::quantile(q, &h);
+                        n.map(note);
+                        let mut pairs: Vec<Label> = meta
+                            .labels
+                            .iter()
+                            .filter(|x| *x.name != **label)
+                            .cloned()
+                            .collect();
+                        pairs.push(Label {
+                            name: label.as_str().into(),
+                            value: quantile_label(q).into(),
+                        });
+                        let id = ctx.registry.intern(Labels::from_labels(pairs), true);
+                        out.push_in(&ctx.budget, id, t, v)?;
+                    }
+                }
+            }
+        }
+    }
     // Per input series: (group, upper bound), or None when `le` is bad.
     let mut info: HashMap<u32, Option<(u32, f64)>> = HashMap::new();
     let mut group_ids: HashMap<Labels, u32> = HashMap::new();
     let mut groups: Vec<(Labels, String)> = Vec::new();
     let mut out_ids: HashMap<(u32, usize), u32> = HashMap::new();
-    let mut out = Rows::default();
     for (t, run) in input.step_runs() {
         let step = grid.index(t).unwrap_or(0);
         let mut buckets: Vec<Vec<Bucket>> = Vec::new();
@@ -155,6 +217,14 @@ pub(super) fn histogram(
         for &g in &order {
             let b = &buckets[g as usize];
             let name = &groups[g as usize].1;
+            if !native_at.is_empty()
+                && native_at.contains_key(&(without_name(&groups[g as usize].0), t))
+            {
+                ctx.warn(format!(
+                    "PromQL warning: vector contains a mix of classic and native histograms for metric name {name:?}{v_pos}"
+                ));
+                continue;
+            }
             let mut id_of = |variant: usize, label: Option<(&str, String)>| -> u32 {
                 *out_ids.entry((g, variant)).or_insert_with(|| {
                     let mut l = groups[g as usize].0.clone();
@@ -210,6 +280,10 @@ pub(crate) struct StepKernel {
 impl Kernel for StepKernel {
     fn op(&self) -> &PromOp {
         &self.op
+    }
+
+    fn accepts_histograms(&self) -> bool {
+        true
     }
 
     fn run<'a>(&'a self, io: &'a Io, _partition: usize) -> BoxFuture<'a, Result<Output>> {

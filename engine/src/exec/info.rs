@@ -147,7 +147,10 @@ pub(super) fn info(
                     "vector cannot contain metrics with the same labelset",
                 ));
             }
-            out.push(out_id, t, base.vals[k]);
+            match base.hist(k) {
+                Some(h) => out.push_hist(out_id, t, h.clone()),
+                None => out.push(out_id, t, base.vals[k]),
+            }
         }
     }
     Ok(out)
@@ -160,6 +163,10 @@ pub(crate) struct InfoKernel {
 }
 
 impl Kernel for InfoKernel {
+    fn accepts_histograms(&self) -> bool {
+        true
+    }
+
     fn op(&self) -> &PromOp {
         &self.op
     }

@@ -8,6 +8,7 @@ use strata_storage::{Label, Labels};
 
 use crate::error::{Result, exec_err};
 use crate::functions::instant::elem_binop;
+use crate::functions::native;
 use crate::model::{Grid, QueryContext, Rows};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -107,6 +108,7 @@ pub(super) fn join(
     times.dedup();
     let empty = 0..0;
     let mut result_ids: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut notes: Vec<native::BinNote> = Vec::new();
     for (n, t) in times.into_iter().enumerate() {
         if n % 64 == 0 {
             ctx.check_deadline()?;
@@ -119,7 +121,8 @@ pub(super) fn join(
                 for k in lr {
                     let hit = set.contains(&sigs.sig(lhs.series[k]));
                     if hit == (op == BinaryOp::And) {
-                        out.push_in(&ctx.budget, lhs.series[k], t, lhs.vals[k])?;
+                        let h = lhs.hist(k).cloned();
+                        out.push_value_in(&ctx.budget, lhs.series[k], t, lhs.vals[k], h)?;
                     }
                 }
             }
@@ -127,11 +130,13 @@ pub(super) fn join(
                 let mut set = HashSet::new();
                 for k in lr {
                     set.insert(sigs.sig(lhs.series[k]));
-                    out.push_in(&ctx.budget, lhs.series[k], t, lhs.vals[k])?;
+                    let h = lhs.hist(k).cloned();
+                    out.push_value_in(&ctx.budget, lhs.series[k], t, lhs.vals[k], h)?;
                 }
                 for k in rr {
                     if !set.contains(&sigs.sig(rhs.series[k])) {
-                        out.push_in(&ctx.budget, rhs.series[k], t, rhs.vals[k])?;
+                        let h = rhs.hist(k).cloned();
+                        out.push_value_in(&ctx.budget, rhs.series[k], t, rhs.vals[k], h)?;
                     }
                 }
             }
@@ -151,10 +156,12 @@ pub(super) fn join(
                 } else {
                     (&lhs, lr, &rhs, rr)
                 };
-                let mut one_map: HashMap<u32, (u32, f64)> = HashMap::with_capacity(or.len());
+                let mut one_map: HashMap<u32, (u32, f64, Option<Hist>)> =
+                    HashMap::with_capacity(or.len());
                 for k in or {
                     let s = sigs.sig(one.series[k]);
-                    if let Some((prev, _)) = one_map.insert(s, (one.series[k], one.vals[k])) {
+                    let entry = (one.series[k], one.vals[k], one.hist(k).cloned());
+                    if let Some((prev, _, _)) = one_map.insert(s, entry) {
                         let side = if swapped { "left" } else { "right" };
                         let mut a = ctx.registry.get(one.series[k]).labels;
                         let mut b = ctx.registry.get(prev).labels;
@@ -173,13 +180,27 @@ pub(super) fn join(
                 let mut used: HashSet<u32> = HashSet::new();
                 let mut emit = |ms: u32,
                                 os: Option<u32>,
-                                mv: f64,
-                                ov: f64,
+                                (mv, mh): (f64, Option<&Hist>),
+                                (ov, oh): (f64, Option<&Hist>),
                                 s: u32,
                                 out: &mut Rows|
                  -> Result<()> {
-                    let (l, r) = if swapped { (ov, mv) } else { (mv, ov) };
-                    let (mut val, keep) = elem_binop(op, l, r);
+                    let (l, r) = if swapped {
+                        ((ov, oh), (mv, mh))
+                    } else {
+                        ((mv, mh), (ov, oh))
+                    };
+                    let (mut val, hv, keep) = if mh.is_none() && oh.is_none() {
+                        let (v, keep) = elem_binop(op, l.0, r.0);
+                        (v, None, keep)
+                    } else {
+                        let before = notes.len();
+                        let r = native::elem_binop_hist(op, l, r, &mut notes);
+                        if notes.len() > before && r.1.is_none() {
+                            return Ok(());
+                        }
+                        r
+                    };
                     if card == Cardinality::OneToOne && os.is_some() {
                         // Checked before filtering, as Prometheus does.
                         let set = matched.entry(s).or_default();
@@ -218,21 +239,24 @@ pub(super) fn join(
                             "multiple matches for labels: grouping labels must ensure unique matches",
                         ));
                     }
-                    out.push_in(&ctx.budget, oid, t, val)?;
+                    match hv {
+                        Some(h) if !return_bool => out.push_hist_in(&ctx.budget, oid, t, h)?,
+                        _ => out.push_in(&ctx.budget, oid, t, val)?,
+                    }
                     Ok(())
                 };
                 for k in mr {
-                    let (ms, mv) = (many.series[k], many.vals[k]);
+                    let (ms, mv, mh) = (many.series[k], many.vals[k], many.hist(k));
                     let s = sigs.sig(ms);
                     match one_map.get(&s) {
-                        Some(&(os, ov)) => {
+                        Some((os, ov, oh)) => {
                             used.insert(s);
-                            emit(ms, Some(os), mv, ov, s, &mut out)?;
+                            emit(ms, Some(*os), (mv, mh), (*ov, oh.as_ref()), s, &mut out)?;
                         }
                         None => {
                             if let Some(f) = fill_one {
                                 // The stand-in has the many side's matching labels.
-                                emit(ms, Some(FILLED), mv, f, s, &mut out)?;
+                                emit(ms, Some(FILLED), (mv, mh), (f, None), s, &mut out)?;
                             }
                         }
                     }
@@ -241,7 +265,7 @@ pub(super) fn join(
                     let mut rest: Vec<(u32, u32, f64)> = one_map
                         .iter()
                         .filter(|(s, _)| !used.contains(*s))
-                        .map(|(s, (os, ov))| (*s, *os, *ov))
+                        .map(|(s, (os, ov, _))| (*s, *os, *ov))
                         .collect();
                     rest.sort_unstable_by_key(|r| r.1);
                     for (s, os, ov) in rest {
@@ -273,8 +297,19 @@ pub(super) fn join(
             }
         }
     }
+    for n in notes {
+        let (warn, text) = n.text(op.as_str(), "");
+        if warn {
+            ctx.warn(text);
+        } else {
+            ctx.info(text);
+        }
+    }
     Ok(out)
 }
+
+/// A histogram value of a row.
+type Hist = std::sync::Arc<strata_vocab::FloatHistogram>;
 
 /// The `one` id of a many-side row matched by a `fill_right` stand-in.
 const FILLED: u32 = u32::MAX - 1;
@@ -360,6 +395,10 @@ pub(crate) struct JoinKernel {
 }
 
 impl Kernel for JoinKernel {
+    fn accepts_histograms(&self) -> bool {
+        true
+    }
+
     fn op(&self) -> &PromOp {
         &self.op
     }

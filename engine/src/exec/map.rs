@@ -79,9 +79,16 @@ pub(super) fn map(
         cache: HashMap::new(),
     };
     let at = |k: usize, t: i64| -> f64 { grid.index(t).map_or(f64::NAN, |i| a[k][i]) };
+    let mut notes: Vec<crate::functions::native::BinNote> = Vec::new();
     for k in 0..input.len() {
         let (id, t, v) = (input.series[k], input.ts[k], input.vals[k]);
+        if let Some(h) = input.hist(k) {
+            map_hist(ctx, func, &at, &mut ids, &mut notes, (id, t, h), &mut out)?;
+            continue;
+        }
         let value = match func {
+            // Statistics of histograms ignore float samples.
+            MapFn::Native(_) => continue,
             MapFn::Math(f) => f.apply(v),
             MapFn::Date(f) => f.apply(v),
             MapFn::Clamp => {
@@ -129,7 +136,85 @@ pub(super) fn map(
         let o = ids.get(id, drop_name)?;
         out.push(o, t, value);
     }
+    if let MapFn::Binary { op, .. } = func {
+        for n in notes {
+            let (warn, text) = n.text(op.as_str(), "");
+            if warn {
+                ctx.warn(text);
+            } else {
+                ctx.info(text);
+            }
+        }
+    }
     Ok(out)
+}
+
+/// One histogram row through `func`: the statistics read it, the float-only functions
+/// ignore it, `-`, `*` and `/` by a scalar scale it, other operators with a scalar do not
+/// apply (an info, as Prometheus).
+fn map_hist(
+    ctx: &QueryContext,
+    func: &MapFn,
+    at: &impl Fn(usize, i64) -> f64,
+    ids: &mut IdMap<'_>,
+    notes: &mut Vec<crate::functions::native::BinNote>,
+    (id, t, h): (u32, i64, &std::sync::Arc<strata_vocab::FloatHistogram>),
+    out: &mut Rows,
+) -> Result<()> {
+    let _ = ctx;
+    match func {
+        MapFn::Native(f) => {
+            let o = ids.get(id, drop_name)?;
+            out.push(o, t, f.apply(h));
+        }
+        MapFn::Timestamp => {
+            let o = ids.get(id, drop_name)?;
+            out.push(o, t, t as f64 / 1e3);
+        }
+        MapFn::DropName => {
+            let o = ids.get(id, drop_name)?;
+            out.push_hist(o, t, h.clone());
+        }
+        MapFn::Identity => out.push_hist(id, t, h.clone()),
+        MapFn::Neg => {
+            let mut n = (**h).clone();
+            n.mul(-1.0);
+            let o = ids.get(id, drop_name)?;
+            out.push_hist(o, t, std::sync::Arc::new(n));
+        }
+        MapFn::Binary {
+            op,
+            scalar_lhs,
+            return_bool,
+        } => {
+            let s = at(0, t);
+            let (l, r) = if *scalar_lhs {
+                ((s, None), (0.0, Some(h)))
+            } else {
+                ((0.0, Some(h)), (s, None))
+            };
+            let before = notes.len();
+            let (_, hv, keep) = crate::functions::native::elem_binop_hist(*op, l, r, notes);
+            if notes.len() > before && hv.is_none() {
+                // Not applicable: dropped, whatever the `bool` modifier.
+                return Ok(());
+            }
+            if *return_bool {
+                let o = ids.get(id, drop_name)?;
+                out.push(o, t, if keep { 1.0 } else { 0.0 });
+            } else if keep && let Some(hv) = hv {
+                if op.is_comparison() {
+                    out.push_hist(id, t, h.clone());
+                } else {
+                    let o = ids.get(id, drop_name)?;
+                    out.push_hist(o, t, hv);
+                }
+            }
+        }
+        // Float functions (`abs`, `clamp`, `round`, dates, …) ignore histograms.
+        _ => {}
+    }
+    Ok(())
 }
 
 fn relabel(ctx: &QueryContext, func: &MapFn, input: &Rows) -> Result<Rows> {
@@ -189,7 +274,10 @@ fn relabel(ctx: &QueryContext, func: &MapFn, input: &Rows) -> Result<Rows> {
                 "vector cannot contain metrics with the same labelset",
             ));
         }
-        out.push(o, input.ts[k], input.vals[k]);
+        match input.hist(k) {
+            Some(h) => out.push_hist(o, input.ts[k], h.clone()),
+            None => out.push(o, input.ts[k], input.vals[k]),
+        }
     }
     Ok(out)
 }
@@ -204,6 +292,10 @@ pub(crate) struct MapKernel {
 impl Kernel for MapKernel {
     fn op(&self) -> &PromOp {
         &self.op
+    }
+
+    fn accepts_histograms(&self) -> bool {
+        true
     }
 
     fn run<'a>(&'a self, io: &'a Io, _partition: usize) -> BoxFuture<'a, Result<Output>> {

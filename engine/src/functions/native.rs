@@ -407,3 +407,128 @@ fn changes_or_resets(floats: &[(i64, f64)], hists: &[H], resets: bool) -> usize 
     }
     n
 }
+
+/// What a binary operation on histograms noticed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BinNote {
+    /// `incompatible sample types encountered for binary operator "op": l op r` (info).
+    Incompatible(&'static str, &'static str),
+    /// `conflicting counter resets during histogram addition|subtraction` (warning).
+    Collision(&'static str),
+    /// `mismatched custom buckets were reconciled during addition|subtraction` (info).
+    Reconciled(&'static str),
+    /// Exponential and custom buckets cannot be combined (warning).
+    MixedSchemas,
+}
+
+impl BinNote {
+    /// `(is warning, text)` for operator `op` at `pos`.
+    pub fn text(&self, op: &str, pos: &str) -> (bool, String) {
+        match self {
+            BinNote::Incompatible(l, r) => (
+                false,
+                format!(
+                    "PromQL info: incompatible sample types encountered for binary operator {op:?}: {l} {op} {r}{pos}"
+                ),
+            ),
+            BinNote::Collision(what) => (
+                true,
+                format!("PromQL warning: conflicting counter resets during histogram {what}{pos}"),
+            ),
+            BinNote::Reconciled(what) => (
+                false,
+                format!(
+                    "PromQL info: mismatched custom buckets were reconciled during {what}{pos}"
+                ),
+            ),
+            BinNote::MixedSchemas => (
+                true,
+                format!(
+                    "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name \"\"{pos}"
+                ),
+            ),
+        }
+    }
+}
+
+/// The result of one element operation: value, histogram, kept.
+pub type BinResult = (f64, Option<Arc<FloatHistogram>>, bool);
+
+/// `vectorElemBinop` when at least one side is a histogram.
+pub fn elem_binop_hist(
+    op: strata_grammar::BinaryOp,
+    (l, lh): (f64, Option<&Arc<FloatHistogram>>),
+    (r, rh): (f64, Option<&Arc<FloatHistogram>>),
+    notes: &mut Vec<BinNote>,
+) -> BinResult {
+    use strata_grammar::BinaryOp::*;
+    let drop = (0.0, None, false);
+    let done = |mut h: FloatHistogram| {
+        h.compact();
+        (0.0, Some(Arc::new(h)), true)
+    };
+    match (lh, rh) {
+        (None, Some(h)) => match op {
+            Mul => {
+                let mut h = (**h).clone();
+                h.mul(l);
+                done(h)
+            }
+            _ => {
+                notes.push(BinNote::Incompatible("float", "histogram"));
+                drop
+            }
+        },
+        (Some(h), None) => match op {
+            Mul => {
+                let mut h = (**h).clone();
+                h.mul(r);
+                done(h)
+            }
+            Div => {
+                let mut h = (**h).clone();
+                h.div(r);
+                done(h)
+            }
+            _ => {
+                notes.push(BinNote::Incompatible("histogram", "float"));
+                drop
+            }
+        },
+        (Some(a), Some(b)) => match op {
+            Add | Sub => {
+                let mut h = (**a).clone();
+                let what = if op == Add { "addition" } else { "subtraction" };
+                let r = if op == Add { h.add(b) } else { h.sub(b) };
+                match r {
+                    Err(_) => {
+                        notes.push(BinNote::MixedSchemas);
+                        return drop;
+                    }
+                    Ok(c) => {
+                        if c.counter_reset_collision {
+                            notes.push(BinNote::Collision(what));
+                        }
+                        if c.nhcb_bounds_reconciled {
+                            notes.push(BinNote::Reconciled(what));
+                        }
+                    }
+                }
+                if op == Sub {
+                    h.hint = CounterResetHint::Gauge;
+                }
+                done(h)
+            }
+            Eql => (0.0, Some(a.clone()), a.equals(b)),
+            Neq => (0.0, Some(a.clone()), !a.equals(b)),
+            _ => {
+                notes.push(BinNote::Incompatible("histogram", "histogram"));
+                drop
+            }
+        },
+        (None, None) => {
+            let (v, keep) = super::instant::elem_binop(op, l, r);
+            (v, None, keep)
+        }
+    }
+}

@@ -58,7 +58,7 @@ pub enum Builder {
     /// `histogram_quantile`, `histogram_quantiles`, `histogram_fraction` over classic buckets.
     Classic(ClassicFn),
     /// Functions of native histograms: nothing for float samples.
-    NativeOnly,
+    Native(crate::plan::NativeFn),
 }
 
 /// Constants of the evaluation.
@@ -202,17 +202,26 @@ pub static TABLE: &[FunctionImpl] = &[
     math("exp", MathFn::Exp),
     range("first_over_time", RangeFn::FirstOverTime),
     math("floor", MathFn::Floor),
-    f("histogram_avg", Builder::NativeOnly),
-    f("histogram_count", Builder::NativeOnly),
+    f("histogram_avg", Builder::Native(crate::plan::NativeFn::Avg)),
+    f(
+        "histogram_count",
+        Builder::Native(crate::plan::NativeFn::Count),
+    ),
     f("histogram_fraction", Builder::Classic(ClassicFn::Fraction)),
     f("histogram_quantile", Builder::Classic(ClassicFn::Quantile)),
     f(
         "histogram_quantiles",
         Builder::Classic(ClassicFn::Quantiles),
     ),
-    f("histogram_stddev", Builder::NativeOnly),
-    f("histogram_stdvar", Builder::NativeOnly),
-    f("histogram_sum", Builder::NativeOnly),
+    f(
+        "histogram_stddev",
+        Builder::Native(crate::plan::NativeFn::Stddev),
+    ),
+    f(
+        "histogram_stdvar",
+        Builder::Native(crate::plan::NativeFn::Stdvar),
+    ),
+    f("histogram_sum", Builder::Native(crate::plan::NativeFn::Sum)),
     date("hour", DateFn::Hour),
     range("idelta", RangeFn::Idelta),
     extended("increase", RangeFn::Increase, true, true),

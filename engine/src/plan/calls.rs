@@ -289,11 +289,11 @@ impl Planner {
                     inputs,
                 )))
             }
-            Builder::NativeOnly => {
+            Builder::Native(f) => {
                 let v = self.vector(args.last().unwrap_or(&args[0]), g)?;
                 Ok(Planned::Vector(self.map(
                     g,
-                    MapFn::Nothing,
+                    MapFn::Native(f),
                     vec![v],
                     vec![],
                 )))

@@ -16,7 +16,7 @@ use crate::error::{EngineError, Result, exec_err};
 use crate::functions::instant::scalar_binop;
 use crate::functions::range::RangeFn;
 use crate::model::{Grid, QueryParams};
-pub use node::{AggParam, Extend, F64, HistKind, MapFn, PromNode, PromOp, ScalarArg};
+pub use node::{AggParam, Extend, F64, HistKind, MapFn, NativeFn, PromNode, PromOp, ScalarArg};
 
 /// A planned subexpression.
 pub enum Planned {

@@ -38,6 +38,35 @@ pub enum ScalarArg {
     Child(usize),
 }
 
+/// A float statistic of each native histogram sample (floats are ignored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum NativeFn {
+    /// `histogram_count`.
+    Count,
+    /// `histogram_sum`.
+    Sum,
+    /// `histogram_avg`.
+    Avg,
+    /// `histogram_stddev`.
+    Stddev,
+    /// `histogram_stdvar`.
+    Stdvar,
+}
+
+impl NativeFn {
+    /// The statistic of `h`.
+    pub fn apply(self, h: &strata_vocab::FloatHistogram) -> f64 {
+        use strata_vocab::histogram::stats::variance;
+        match self {
+            NativeFn::Count => h.count,
+            NativeFn::Sum => h.sum,
+            NativeFn::Avg => h.sum / h.count,
+            NativeFn::Stddev => variance(h).sqrt(),
+            NativeFn::Stdvar => variance(h),
+        }
+    }
+}
+
 /// A per-sample operation on one vector.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum MapFn {
@@ -88,6 +117,8 @@ pub enum MapFn {
         /// Source labels.
         srcs: Vec<String>,
     },
+    /// `histogram_count`, `_sum`, `_avg`, `_stddev`, `_stdvar` of native histograms.
+    Native(NativeFn),
     /// Rows unchanged (`sort*`, `info`).
     Identity,
     /// No rows (`histogram_*` of float samples).
