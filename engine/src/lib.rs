@@ -541,7 +541,7 @@ fn shape(ctx: &Arc<QueryContext>, rows: Rows, expr: &Expr, p: QueryParams) -> Re
             PromValue::Vector(v)
         }
         _ => {
-            series.retain(|s| !s.points.is_empty());
+            series.retain(|s| !s.points.is_empty() || !s.histograms.is_empty());
             result::sort_matrix(&mut series);
             PromValue::Matrix(series)
         }

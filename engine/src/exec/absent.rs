@@ -123,11 +123,25 @@ pub(super) fn histogram(
     let mut native_at: HashMap<(Labels, i64), ()> = HashMap::new();
     if input.has_histograms() {
         let hists = input.take_histograms();
+        // Series (without `le` and the name) that have classic buckets, per time.
+        let mut classic: HashMap<(Labels, i64), ()> = HashMap::new();
+        for k in 0..input.len() {
+            let l = ctx.registry.get(input.series[k]).labels;
+            if l.get("le").is_some() {
+                let rest = l.iter().filter(|x| &*x.name != "le").cloned().collect();
+                classic.insert((without_name(&Labels::from_labels(rest)), input.ts[k]), ());
+            }
+        }
         for (s, t, h) in hists {
             let step = grid.index(t).unwrap_or(0);
             let meta = ctx.registry.get(s);
             let name = meta.labels.metric_name().to_string();
-            native_at.insert((without_name(&meta.labels), t), ());
+            let key = (without_name(&meta.labels), t);
+            if classic.contains_key(&key) {
+                // Reported with the classic group, which is dropped too.
+                native_at.insert(key, ());
+                continue;
+            }
             let note = |n: strata_vocab::histogram::stats::QuantileNote| {
                 ctx.info(format!("PromQL info: {n} for metric name {name:?}{v_pos}"));
             };

@@ -598,7 +598,7 @@ pub(super) fn aggregate(
             AggregateOp::Sum | AggregateOp::Avg | AggregateOp::Count | AggregateOp::Group => {
                 return fold_all(ctx, grid, op, grouping, without, pos, &input, &params);
             }
-            AggregateOp::Limitk | AggregateOp::LimitRatio => {}
+            AggregateOp::Limitk | AggregateOp::LimitRatio | AggregateOp::CountValues => {}
             _ => {
                 ctx.info(format!(
                     "PromQL info: ignored histogram in {} aggregation{pos}",
@@ -673,7 +673,15 @@ pub(super) fn aggregate(
             let mut pos: HashMap<u32, usize> = HashMap::new();
             for k in start..i {
                 let (s, v) = (input.series[k], input.vals[k]);
-                let id = match cv_label_cache.get(&(s, v.to_bits())) {
+                let hist_value = input
+                    .hist(k)
+                    .map(|h| crate::functions::native::go_string(h));
+                let cached = if hist_value.is_some() {
+                    None
+                } else {
+                    cv_label_cache.get(&(s, v.to_bits()))
+                };
+                let id = match cached {
                     Some(id) => *id,
                     None => {
                         let meta = ctx.registry.get(s);
@@ -683,9 +691,13 @@ pub(super) fn aggregate(
                             .filter(|l| *l.name != **label)
                             .cloned()
                             .collect();
+                        let value = match &hist_value {
+                            Some(text) => text.clone(),
+                            None => format_value_label(v),
+                        };
                         pairs.push(Label {
                             name: label.as_str().into(),
-                            value: format_value_label(v).into(),
+                            value: value.into(),
                         });
                         let mut g = grouping.to_vec();
                         if !without {
@@ -693,7 +705,9 @@ pub(super) fn aggregate(
                         }
                         let gl = group_labels(&Labels::from_labels(pairs), &g, without);
                         let id = ctx.registry.intern(gl, false);
-                        cv_label_cache.insert((s, v.to_bits()), id);
+                        if hist_value.is_none() {
+                            cv_label_cache.insert((s, v.to_bits()), id);
+                        }
                         id
                     }
                 };

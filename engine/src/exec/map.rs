@@ -68,6 +68,11 @@ pub(super) fn map(
     let input = &inputs[0];
     match func {
         MapFn::Identity => return Ok(inputs.into_iter().next().unwrap_or_default()),
+        MapFn::Floats => {
+            let mut v = inputs.into_iter().next().unwrap_or_default();
+            v.drop_histograms();
+            return Ok(v);
+        }
         MapFn::Nothing => return Ok(Rows::default()),
         MapFn::LabelReplace { .. } | MapFn::LabelJoin { .. } => return relabel(ctx, func, input),
         _ => {}
@@ -129,6 +134,7 @@ pub(super) fn map(
                 continue;
             }
             MapFn::Identity
+            | MapFn::Floats
             | MapFn::Nothing
             | MapFn::LabelReplace { .. }
             | MapFn::LabelJoin { .. } => v,

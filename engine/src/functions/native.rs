@@ -269,7 +269,8 @@ fn histogram_rate(points: &[H], is_counter: bool, notes: &mut Vec<Note>) -> Opti
         Ok(_) => {}
     }
     if is_counter {
-        let mut prev: &FloatHistogram = &points[0].1;
+        // From the first sample, or the empty one that replaced it after a reset.
+        let mut prev: &FloatHistogram = &prev;
         for (_, curr) in &points[1..] {
             if curr.detect_reset(prev) {
                 match h.add(prev) {
@@ -531,4 +532,33 @@ pub fn elem_binop_hist(
             (v, None, keep)
         }
     }
+}
+
+/// Go's `FloatHistogram.String()`: `{count:N, sum:S, [a,b):c, …}` with the populated
+/// buckets in ascending order (what `count_values` uses as a histogram's label value).
+pub fn go_string(h: &FloatHistogram) -> String {
+    use super::format_g;
+    let mut s = format!("{{count:{}, sum:{}", format_g(h.count), format_g(h.sum));
+    let bucket = |b: &strata_vocab::histogram::Bucket| {
+        format!(
+            ", {}{},{}{}:{}",
+            if b.lower_inclusive { '[' } else { '(' },
+            format_g(b.lower),
+            format_g(b.upper),
+            if b.upper_inclusive { ']' } else { ')' },
+            format_g(b.count)
+        )
+    };
+    let neg: Vec<_> = h.negative_buckets().filter(|b| b.count != 0.0).collect();
+    for b in neg.iter().rev() {
+        s.push_str(&bucket(b));
+    }
+    if h.zero_count != 0.0 {
+        s.push_str(&bucket(&h.zero_bucket()));
+    }
+    for b in h.positive_buckets().filter(|b| b.count != 0.0) {
+        s.push_str(&bucket(&b));
+    }
+    s.push('}');
+    s
 }

@@ -195,12 +195,14 @@ impl Planner {
                     ));
                 }
                 let v = self.vector(&args[0], g)?;
-                Ok(Planned::Vector(self.map(
-                    g,
-                    MapFn::Identity,
-                    vec![v],
-                    vec![],
-                )))
+                // `sort` and `sort_desc` order float samples and drop histograms;
+                // `sort_by_label*` keep every sample.
+                let f = if c.func.name.starts_with("sort_by_label") {
+                    MapFn::Identity
+                } else {
+                    MapFn::Floats
+                };
+                Ok(Planned::Vector(self.map(g, f, vec![v], vec![])))
             }
             Builder::Info => {
                 let v = self.vector(&args[0], g)?;

@@ -119,8 +119,10 @@ pub enum MapFn {
     },
     /// `histogram_count`, `_sum`, `_avg`, `_stddev`, `_stdvar` of native histograms.
     Native(NativeFn),
-    /// Rows unchanged (`sort*`, `info`).
+    /// Rows unchanged (`sort_by_label*`).
     Identity,
+    /// Float rows unchanged, histogram rows dropped (`sort`, `sort_desc`).
+    Floats,
     /// No rows (`histogram_*` of float samples).
     Nothing,
 }
