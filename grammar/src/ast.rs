@@ -388,6 +388,10 @@ pub enum BinaryOp {
     Gtr,
     /// `>=`
     Gte,
+    /// `</`: a histogram's observations below the operand (trim the upper part).
+    TrimUpper,
+    /// `>/`: a histogram's observations above the operand (trim the lower part).
+    TrimLower,
     /// `and`
     And,
     /// `or`
@@ -414,6 +418,8 @@ impl BinaryOp {
             Lte => "<=",
             Gtr => ">",
             Gte => ">=",
+            TrimUpper => "</",
+            TrimLower => ">/",
             And => "and",
             Or => "or",
             Unless => "unless",
@@ -424,6 +430,16 @@ impl BinaryOp {
     pub fn is_comparison(self) -> bool {
         use BinaryOp::*;
         matches!(self, Eql | Neq | Lss | Lte | Gtr | Gte)
+    }
+
+    /// `</`, `>/`.
+    pub fn is_trim(self) -> bool {
+        matches!(self, BinaryOp::TrimUpper | BinaryOp::TrimLower)
+    }
+
+    /// Whether results keep the metric name (comparisons and trims do).
+    pub fn keeps_name(self) -> bool {
+        self.is_comparison() || self.is_trim() || self.is_set_operator()
     }
 
     /// `and`, `or`, `unless`.
@@ -475,6 +491,8 @@ pub struct BinaryExpr {
     pub return_bool: bool,
     /// Vector matching; `Some` only when both operands are instant vectors.
     pub matching: Option<VectorMatching>,
+    /// Where the expression starts (its left operand), for annotations.
+    pub pos: Pos,
 }
 
 /// Unary operators.

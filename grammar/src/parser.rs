@@ -29,7 +29,9 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
             | Op::infix(Rule::op_lte, Left)
             | Op::infix(Rule::op_lss, Left)
             | Op::infix(Rule::op_gte, Left)
-            | Op::infix(Rule::op_gtr, Left))
+            | Op::infix(Rule::op_gtr, Left)
+            | Op::infix(Rule::op_trim_upper, Left)
+            | Op::infix(Rule::op_trim_lower, Left))
         .op(Op::infix(Rule::op_add, Left) | Op::infix(Rule::op_sub, Left))
         .op(Op::infix(Rule::op_mul, Left)
             | Op::infix(Rule::op_div, Left)
@@ -119,6 +121,8 @@ impl<'i> Builder<'i> {
             Rule::op_lss => BinaryOp::Lss,
             Rule::op_gte => BinaryOp::Gte,
             Rule::op_gtr => BinaryOp::Gtr,
+            Rule::op_trim_upper => BinaryOp::TrimUpper,
+            Rule::op_trim_lower => BinaryOp::TrimLower,
             Rule::op_and => BinaryOp::And,
             Rule::op_unless => BinaryOp::Unless,
             _ => BinaryOp::Or,
@@ -143,6 +147,7 @@ impl<'i> Builder<'i> {
             rhs: Box::new(rhs.expr),
             return_bool,
             matching,
+            pos: Pos(lhs.start),
         });
         Ok(Spanned {
             expr,

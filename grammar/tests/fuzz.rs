@@ -325,6 +325,7 @@ fn vector() -> impl Strategy<Value = Expr> {
                         rhs: wrap(r),
                         return_bool: op == BinaryOp::Gtr && on,
                         matching: Some(matching),
+                        pos: Pos(0),
                     })
                 }),
             (inner.clone(), scalar()).prop_map(|(v, s)| Expr::Binary(BinaryExpr {
@@ -332,7 +333,8 @@ fn vector() -> impl Strategy<Value = Expr> {
                 lhs: wrap(v),
                 rhs: wrap(s),
                 return_bool: false,
-                matching: None
+                matching: None,
+                pos: Pos(0),
             })),
             inner.clone().prop_map(|e| Expr::Unary(UnaryExpr {
                 op: UnaryOp::Neg,

@@ -17,6 +17,9 @@ use crate::functions::aggr::{Acc, AccState};
 use crate::functions::{format_g, format_value_label};
 use crate::model::{Grid, QueryContext, Rows};
 use crate::plan::AggParam;
+use strata_vocab::FloatHistogram;
+use strata_vocab::histogram::kahan::{KahanMean, KahanSum};
+use strata_vocab::histogram::{Combined, Incompatible};
 
 /// Labels kept by `by` / left by `without` (which also drops `__name__`).
 pub(crate) fn group_labels(labels: &Labels, grouping: &[String], without: bool) -> Labels {
@@ -144,9 +147,46 @@ pub(super) struct Fold<'a> {
 #[derive(Clone, Debug)]
 pub(super) struct HistCell {
     /// `None` once the inputs could not be added (exponential with custom buckets).
-    sum: Option<strata_vocab::FloatHistogram>,
+    acc: Option<HistAcc>,
     /// Histograms added.
     n: f64,
+    /// Counter-reset hints seen: reset, not reset (both: a warning).
+    hints: (bool, bool),
+}
+
+/// A histogram `sum` or `avg` in progress.
+#[derive(Clone, Debug)]
+enum HistAcc {
+    Sum(KahanSum),
+    Mean(KahanMean),
+    /// A mean merged from partial means (weighted by their counts).
+    Merged(FloatHistogram),
+}
+
+impl HistAcc {
+    fn new(op: AggregateOp, h: &FloatHistogram) -> Self {
+        if op == AggregateOp::Avg {
+            HistAcc::Mean(KahanMean::new(h))
+        } else {
+            HistAcc::Sum(KahanSum::new(h))
+        }
+    }
+
+    fn add(&mut self, h: &FloatHistogram) -> std::result::Result<Combined, Incompatible> {
+        match self {
+            HistAcc::Sum(s) => s.add(h),
+            HistAcc::Mean(m) => m.add(h),
+            HistAcc::Merged(m) => m.add(h),
+        }
+    }
+
+    fn value(self) -> FloatHistogram {
+        match self {
+            HistAcc::Sum(s) => s.value(),
+            HistAcc::Mean(m) => m.value(),
+            HistAcc::Merged(m) => m,
+        }
+    }
 }
 
 /// Bytes of one cell of a [`Fold`] table.
@@ -202,21 +242,22 @@ impl<'a> Fold<'a> {
                 let Some(step) = self.grid.index(t) else {
                     return Ok(());
                 };
-                let cell = self
-                    .hists
-                    .entry((g, step))
-                    .or_insert(HistCell { sum: None, n: 0.0 });
+                let op = self.op;
+                let cell = self.hists.entry((g, step)).or_insert(HistCell {
+                    acc: None,
+                    n: 0.0,
+                    hints: (false, false),
+                });
+                match h.hint {
+                    strata_vocab::CounterResetHint::Reset => cell.hints.0 = true,
+                    strata_vocab::CounterResetHint::NotReset => cell.hints.1 = true,
+                    _ => {}
+                }
                 if cell.n == 0.0 {
-                    cell.sum = Some((**h).clone());
-                } else if let Some(acc) = cell.sum.as_mut() {
+                    cell.acc = Some(HistAcc::new(op, h));
+                } else if let Some(acc) = cell.acc.as_mut() {
                     match acc.add(h) {
                         Ok(r) => {
-                            if r.counter_reset_collision {
-                                self.ctx.warn(format!(
-                                    "PromQL warning: conflicting counter resets during histogram aggregation{}",
-                                    self.pos
-                                ));
-                            }
                             if r.nhcb_bounds_reconciled {
                                 self.ctx.info(format!(
                                     "PromQL info: mismatched custom buckets were reconciled during aggregation{}",
@@ -224,7 +265,7 @@ impl<'a> Fold<'a> {
                                 ));
                             }
                         }
-                        Err(_) => cell.sum = None,
+                        Err(_) => cell.acc = None,
                     }
                 }
                 cell.n += 1.0;
@@ -250,6 +291,12 @@ impl<'a> Fold<'a> {
         has_float: bool,
     ) -> Option<Option<strata_vocab::FloatHistogram>> {
         let cell = self.hists.remove(&(g as u32, step))?;
+        if cell.hints == (true, true) {
+            self.ctx.warn(format!(
+                "PromQL warning: conflicting counter resets during histogram aggregation{}",
+                self.pos
+            ));
+        }
         if has_float {
             self.ctx.warn(format!(
                 "PromQL warning: encountered a mix of histograms and floats for aggregation{}",
@@ -257,16 +304,13 @@ impl<'a> Fold<'a> {
             ));
             return Some(None);
         }
-        let Some(mut h) = cell.sum else {
+        let Some(mut h) = cell.acc.map(HistAcc::value) else {
             self.ctx.warn(format!(
                 "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name \"\"{}",
                 self.pos
             ));
             return Some(None);
         };
-        if self.op == AggregateOp::Avg {
-            h.div(cell.n);
-        }
         h.hint = strata_vocab::CounterResetHint::Gauge;
         h.compact();
         Some(Some(h))
@@ -396,7 +440,9 @@ impl Fold<'_> {
             mean.push(0.0);
             count.push(cell.n);
             incremental.push(false);
-            hist.push(Some(cell.sum.map(|h| h.encode()).unwrap_or_default()));
+            hist.push(Some(
+                cell.acc.map(|a| a.value().encode()).unwrap_or_default(),
+            ));
         }
         for (gi, row) in self.table.iter().enumerate() {
             for (step, acc) in row.iter().enumerate() {
@@ -472,20 +518,41 @@ impl Fold<'_> {
                     )
                 };
                 let n = count.value(k);
+                let avg = self.op == AggregateOp::Avg;
                 match self.hists.get_mut(&(gi, step)) {
                     None => {
-                        self.hists.insert((gi, step), HistCell { sum: part, n });
+                        let acc = part.map(|p| {
+                            if avg {
+                                HistAcc::Merged(p)
+                            } else {
+                                HistAcc::Sum(KahanSum::new(&p))
+                            }
+                        });
+                        self.hists.insert(
+                            (gi, step),
+                            HistCell {
+                                acc,
+                                n,
+                                hints: (false, false),
+                            },
+                        );
                     }
                     Some(cell) => {
-                        cell.n += n;
-                        match (cell.sum.as_mut(), part) {
-                            (Some(a), Some(b)) => {
-                                if a.add(&b).is_err() {
-                                    cell.sum = None;
-                                }
+                        let total = cell.n + n;
+                        cell.acc = match (cell.acc.take(), part) {
+                            (Some(HistAcc::Sum(mut a)), Some(b)) => {
+                                a.add(&b).ok().map(|_| HistAcc::Sum(a))
                             }
-                            _ => cell.sum = None,
-                        }
+                            (Some(a), Some(mut b)) => {
+                                // Means weighted by their counts.
+                                let mut m = a.value();
+                                m.mul(cell.n / total);
+                                b.mul(n / total);
+                                m.add(&b).ok().map(|_| HistAcc::Merged(m))
+                            }
+                            _ => None,
+                        };
+                        cell.n = total;
                     }
                 }
                 continue;

@@ -67,6 +67,8 @@ pub(super) struct Matching<'a> {
     pub return_bool: bool,
     /// `fill_left` / `fill_right`.
     pub fill: (Option<f64>, Option<f64>),
+    /// The expression's position (annotations).
+    pub pos: &'a str,
 }
 
 /// Evaluates `lhs op rhs`.
@@ -85,6 +87,7 @@ pub(super) fn join(
         include: _,
         return_bool,
         fill,
+        pos,
     } = *m;
     let mut sigs = Sigs {
         ctx,
@@ -190,7 +193,7 @@ pub(super) fn join(
                     } else {
                         ((mv, mh), (ov, oh))
                     };
-                    let (mut val, hv, keep) = if mh.is_none() && oh.is_none() {
+                    let (mut val, hv, keep) = if mh.is_none() && oh.is_none() && !op.is_trim() {
                         let (v, keep) = elem_binop(op, l.0, r.0);
                         (v, None, keep)
                     } else {
@@ -298,7 +301,7 @@ pub(super) fn join(
         }
     }
     for n in notes {
-        let (warn, text) = n.text(op.as_str(), "");
+        let (warn, text) = n.text(op.as_str(), pos);
         if warn {
             ctx.warn(text);
         } else {
@@ -360,7 +363,7 @@ fn result_labels(
         return_bool,
         ..
     } = *mt;
-    let arithmetic = !op.is_comparison();
+    let arithmetic = !op.keeps_name();
     let mut labels: Vec<Label> = base
         .iter()
         .filter(|l| {
@@ -414,6 +417,7 @@ impl Kernel for JoinKernel {
                 include,
                 return_bool,
                 fill,
+                pos,
             } = &self.op
             else {
                 return Ok(Output::Rows(Rows::default()));
@@ -430,6 +434,7 @@ impl Kernel for JoinKernel {
                     include,
                     return_bool: *return_bool,
                     fill,
+                    pos,
                 };
                 join(&io.ctx, *grid, &m, lhs, rhs)
             })

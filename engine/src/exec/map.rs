@@ -113,8 +113,16 @@ pub(super) fn map(
                 op,
                 scalar_lhs,
                 return_bool,
+                ..
             } => {
                 let s = at(0, t);
+                if op.is_trim() {
+                    // Trims apply to histograms only.
+                    notes.push(crate::functions::native::BinNote::Incompatible(
+                        "float", "float",
+                    ));
+                    continue;
+                }
                 let (l, r) = if *scalar_lhs { (s, v) } else { (v, s) };
                 let (mut val, keep) = elem_binop(*op, l, r);
                 if op.is_comparison() && *scalar_lhs {
@@ -142,9 +150,9 @@ pub(super) fn map(
         let o = ids.get(id, drop_name)?;
         out.push(o, t, value);
     }
-    if let MapFn::Binary { op, .. } = func {
+    if let MapFn::Binary { op, pos, .. } = func {
         for n in notes {
-            let (warn, text) = n.text(op.as_str(), "");
+            let (warn, text) = n.text(op.as_str(), pos);
             if warn {
                 ctx.warn(text);
             } else {
@@ -192,6 +200,7 @@ fn map_hist(
             op,
             scalar_lhs,
             return_bool,
+            ..
         } => {
             let s = at(0, t);
             let (l, r) = if *scalar_lhs {
@@ -211,6 +220,8 @@ fn map_hist(
             } else if keep && let Some(hv) = hv {
                 if op.is_comparison() {
                     out.push_hist(id, t, h.clone());
+                } else if op.is_trim() {
+                    out.push_hist(id, t, hv);
                 } else {
                     let o = ids.get(id, drop_name)?;
                     out.push_hist(o, t, hv);

@@ -102,6 +102,8 @@ pub fn elem_binop(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
         Lte => (l, l <= r),
         Gtr => (l, l > r),
         Gte => (l, l >= r),
+        // Trims apply to histograms only.
+        TrimUpper | TrimLower => (0.0, false),
         And | Or | Unless => (l, true),
     }
 }

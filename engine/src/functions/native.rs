@@ -35,6 +35,8 @@ pub enum Note {
     ReconciledAdd,
     /// `ignored histograms in a range containing both floats and histograms`.
     IgnoredInMixedRange,
+    /// `conflicting counter resets during histogram aggregation`.
+    CounterResetCollision,
 }
 
 impl Note {
@@ -60,6 +62,9 @@ impl Note {
             }
             Note::ReconciledAdd => {
                 info("mismatched custom buckets were reconciled during aggregation".into())
+            }
+            Note::CounterResetCollision => {
+                warn("conflicting counter resets during histogram aggregation".into())
             }
             Note::IgnoredInMixedRange => info(format!(
                 "ignored histograms in a range containing both floats and histograms for metric name {metric:?}"
@@ -150,9 +155,24 @@ pub fn eval(
                 notes.push(Note::Mixed);
                 return None;
             }
-            let mut acc = (*hists[0].1).clone();
+            use strata_vocab::histogram::kahan::{KahanMean, KahanSum};
+            let first = &hists[0].1;
+            let hinted = |k| hists.iter().any(|(_, h)| h.hint == k);
+            if hinted(CounterResetHint::Reset) && hinted(CounterResetHint::NotReset) {
+                notes.push(Note::CounterResetCollision);
+            }
+            let (mut sum, mut mean) = if f == AvgOverTime {
+                (None, Some(KahanMean::new(first)))
+            } else {
+                (Some(KahanSum::new(first)), None)
+            };
             for (_, h) in &hists[1..] {
-                match acc.add(h) {
+                let r = match (&mut sum, &mut mean) {
+                    (Some(s), _) => s.add(h),
+                    (_, Some(m)) => m.add(h),
+                    _ => return None,
+                };
+                match r {
                     Ok(r) if r.nhcb_bounds_reconciled => notes.push(Note::ReconciledAdd),
                     Ok(_) => {}
                     Err(_) => {
@@ -161,9 +181,11 @@ pub fn eval(
                     }
                 }
             }
-            if f == AvgOverTime {
-                acc.div(hists.len() as f64);
-            }
+            let mut acc = match (sum, mean) {
+                (Some(s), _) => s.value(),
+                (_, Some(m)) => m.value(),
+                _ => return None,
+            };
             acc.compact();
             Some(Val::H(Arc::new(acc)))
         }
@@ -491,6 +513,10 @@ pub fn elem_binop_hist(
                 h.div(r);
                 done(h)
             }
+            TrimUpper | TrimLower => {
+                let t = strata_vocab::histogram::stats::trim(h, r, op == TrimUpper);
+                (0.0, Some(Arc::new(t)), true)
+            }
             _ => {
                 notes.push(BinNote::Incompatible("histogram", "float"));
                 drop
@@ -528,6 +554,10 @@ pub fn elem_binop_hist(
             }
         },
         (None, None) => {
+            if op.is_trim() {
+                notes.push(BinNote::Incompatible("float", "float"));
+                return drop;
+            }
             let (v, keep) = super::instant::elem_binop(op, l, r);
             (v, None, keep)
         }

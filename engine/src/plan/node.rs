@@ -96,6 +96,8 @@ pub enum MapFn {
         scalar_lhs: bool,
         /// `bool` modifier.
         return_bool: bool,
+        /// The expression's position (annotations).
+        pos: String,
     },
     /// `label_replace`.
     LabelReplace {
@@ -261,6 +263,8 @@ pub enum PromOp {
         return_bool: bool,
         /// `fill_left` / `fill_right` values (`fill` sets both).
         fill: (Option<F64>, Option<F64>),
+        /// The expression's position (annotations).
+        pos: String,
     },
     /// An aggregation; input 1 (if any) is the scalar parameter.
     Aggregate {

@@ -15,6 +15,7 @@
 
 mod bounds;
 mod codec;
+pub mod kahan;
 pub mod ops;
 pub mod stats;
 
@@ -256,7 +257,9 @@ impl FloatHistogram {
             }
             out.push(b);
         }
-        if self.zero_count > 0.0 {
+        // Any non-zero zero count (Prometheus's iterator takes positive ones only; a
+        // negated histogram's zero bucket is shown too).
+        if self.zero_count != 0.0 {
             out.push(self.zero_bucket());
         }
         for &(i, c) in &self.positive {

@@ -212,7 +212,7 @@ impl FloatHistogram {
     }
 
     /// The hint of a sum (`adjustCounterReset`): whether the two hints collided.
-    fn adjust_hint(&mut self, other: CounterResetHint) -> bool {
+    pub(crate) fn adjust_hint(&mut self, other: CounterResetHint) -> bool {
         use CounterResetHint::*;
         match (self.hint, other) {
             (a, b) if a == b => false,
