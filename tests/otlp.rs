@@ -206,3 +206,93 @@ fn the_endpoint_is_off_by_default_and_refuses_what_it_does_not_take() {
     );
     on.stop();
 }
+
+/// Exports an exponential histogram of 1..=100 from the SDK twice (to Strata and to an
+/// in-memory reader), and prints the quantiles Prometheus's definition gives on the SDK's
+/// own buckets: logarithmic interpolation inside the bucket where the rank falls, walking
+/// up for q < 0.5 and down from the top otherwise (`HistogramQuantile`).
+const EXPORT_EXPONENTIAL: &str = r#"
+import sys, math
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader, InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import View, ExponentialBucketHistogramAggregation
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.resources import Resource
+mem = InMemoryMetricReader()
+reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=sys.argv[1]), export_interval_millis=3600000)
+provider = MeterProvider(resource=Resource.create({"service.name": "api"}), metric_readers=[reader, mem],
+    views=[View(instrument_name="rpc.latency", aggregation=ExponentialBucketHistogramAggregation(max_size=160))])
+h = provider.get_meter("strata-test").create_histogram("rpc.latency", unit="s")
+for v in range(1, 101):
+    h.record(float(v))
+p = mem.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0].data.data_points[0]
+ok = provider.force_flush()
+provider.shutdown()
+base = 2.0 ** (2.0 ** -p.scale)
+buckets = [(base ** (p.positive.offset + k), base ** (p.positive.offset + k + 1), c)
+           for k, c in enumerate(p.positive.bucket_counts) if c]
+def quantile(q):
+    order = buckets if q < 0.5 else list(reversed(buckets))
+    rank = q * p.count if q < 0.5 else (1 - q) * p.count
+    seen = 0.0
+    for lo, hi, c in order:
+        seen += c
+        if seen >= rank:
+            f = (rank - (seen - c)) / c
+            if q >= 0.5:
+                f = 1 - f
+            return 2 ** (math.log2(lo) + (math.log2(hi) - math.log2(lo)) * f)
+print(p.scale, p.count, quantile(0.25), quantile(0.9))
+sys.exit(0 if ok else 1)
+"#;
+
+#[test]
+fn an_sdk_exponential_histogram_is_a_native_histogram() {
+    if !sdk_installed() {
+        eprintln!(
+            "skipping: the OpenTelemetry Python SDK is not installed (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = Server::start(tmp.path(), &["--web.enable-otlp-receiver"]);
+    let out = Command::new("python3")
+        .args(["-c", EXPORT_EXPONENTIAL, &s.url("/api/v1/otlp/v1/metrics")])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "the exporter failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<f64> = text
+        .split_whitespace()
+        .map(|x| x.parse().expect("number"))
+        .collect();
+    let (count, q25, q90) = (f[1], f[2], f[3]);
+    let sel = "rpc_latency_seconds{job=\"api\"}";
+    let r = query(&s, sel);
+    let hist = &r["data"]["result"][0]["histogram"][1];
+    assert_eq!(hist["count"], count.to_string(), "{r}");
+    assert_eq!(hist["sum"], "5050", "{r}");
+    for (q, want) in [(0.25, q25), (0.9, q90)] {
+        let got: f64 = value(&s, &format!("histogram_quantile({q}, {sel})"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN);
+        assert!(
+            (got - want).abs() <= 1e-9 * want,
+            "q={q}: Strata {got}, Prometheus's definition {want}"
+        );
+    }
+    assert_eq!(
+        value(&s, &format!("histogram_count({sel})")).as_deref(),
+        Some("100")
+    );
+    let md = query(&s, "count(rpc_latency_seconds_bucket)");
+    assert_eq!(
+        md["data"]["result"].as_array().map(Vec::len),
+        Some(0),
+        "no classic buckets are made from an exponential histogram: {md}"
+    );
+}

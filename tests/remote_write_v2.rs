@@ -52,11 +52,19 @@ struct Exemplar {
     timestamp: i64,
 }
 
-/// Only the fields this test sets: a count and a timestamp.
+/// Only the fields this test sets: count, sum, the zero bucket and a timestamp.
 #[derive(Clone, PartialEq, Message)]
 struct Histogram {
     #[prost(uint64, tag = "1")]
     count_int: u64,
+    #[prost(double, tag = "3")]
+    sum: f64,
+    #[prost(sint32, tag = "4")]
+    schema: i32,
+    #[prost(double, tag = "5")]
+    zero_threshold: f64,
+    #[prost(uint64, tag = "6")]
+    zero_count_int: u64,
     #[prost(int64, tag = "15")]
     timestamp: i64,
 }
@@ -185,12 +193,40 @@ fn a_v2_request_is_stored_and_answered_with_written_counts() {
         md["data"]["v2_requests_total"][0]["unit"], "requests",
         "{md}"
     );
-    // Native histograms are not stored yet: the floats are, and the answer says so.
+    // A native histogram sample is stored beside the float and counted in its header.
     let mut h = series(6, t0 + 60_000, 1);
     h.histograms = vec![Histogram {
         count_int: 3,
-        timestamp: t0 + 60_000,
+        sum: 1.5,
+        schema: 0,
+        zero_threshold: 0.001,
+        zero_count_int: 3,
+        timestamp: t0 + 90_000,
     }];
+    let req = Request {
+        symbols: symbols(),
+        timeseries: vec![h.clone()],
+    };
+    let (status, text, counts) = post(
+        s.port,
+        snappy(&req.encode_to_vec()),
+        Some(V2),
+        Some("snappy"),
+    );
+    assert_eq!(status, 204, "{text}");
+    assert_eq!(counts, [1, 1, 0]);
+    let got = common::query(
+        &s,
+        &format!(
+            "histogram_count(v2_requests_total{{instance=\"i1\"}} @ {})",
+            (t0 + 90_000) / 1000
+        ),
+    );
+    assert_eq!(got["data"]["result"][0]["value"][1], "3", "{got}");
+    // An invalid histogram (a schema no histogram has) refuses the request, naming the
+    // reason, as Prometheus.
+    h.histograms[0].schema = 60;
+    h.histograms[0].timestamp = t0 + 120_000;
     let req = Request {
         symbols: symbols(),
         timeseries: vec![h],
@@ -202,8 +238,8 @@ fn a_v2_request_is_stored_and_answered_with_written_counts() {
         Some("snappy"),
     );
     assert_eq!(status, 400, "{text}");
-    assert!(text.contains("native histograms"), "{text}");
-    assert_eq!(counts, [1, 0, 0]);
+    assert!(text.contains("invalid histogram"), "{text}");
+    assert_eq!(counts, [0, 0, 0]);
     // 1.0 by `proto=`, by a bare Content-Type and with no headers at all.
     for ct in [
         Some("application/x-protobuf;proto=prometheus.WriteRequest"),

@@ -26,6 +26,9 @@ enum Kind {
     Points,
     NumberPoint,
     HistogramPoint,
+    ExpPoint,
+    /// `ExponentialHistogramDataPoint.Buckets`: its packed counts decode to 16 bytes each.
+    ExpBuckets,
     SummaryPoint,
     KeyValue,
     AnyValue,
@@ -45,7 +48,8 @@ fn child(kind: Kind, tag: u32) -> Option<Kind> {
         (ScopeMetrics, 1) => Scope,
         (ScopeMetrics, 2) => Metric,
         (Metric, 5 | 7 | 9 | 10 | 11) => Points,
-        (NumberPoint, 7) | (HistogramPoint, 9) | (SummaryPoint, 7) => KeyValue,
+        (NumberPoint, 7) | (HistogramPoint, 9) | (SummaryPoint, 7) | (ExpPoint, 1) => KeyValue,
+        (ExpPoint, 8 | 9) => ExpBuckets,
         (SummaryPoint, 6) => Leaf,
         (KeyValue, 2) => AnyValue,
         (AnyValue, 5) => ArrayValue,
@@ -107,12 +111,15 @@ fn walk(
                 let points = match (kind, tag) {
                     (Kind::Metric, 5 | 7) => Some(Kind::NumberPoint),
                     (Kind::Metric, 9) => Some(Kind::HistogramPoint),
+                    (Kind::Metric, 10) => Some(Kind::ExpPoint),
                     (Kind::Metric, 11) => Some(Kind::SummaryPoint),
                     (Kind::Metric, _) => Some(Kind::Leaf),
                     _ => None,
                 };
                 walk(el, k, points, depth + 1, used, cap)?;
             }
+            // Bucket counts: a varint each on the wire, a sparse bucket (16 bytes) decoded.
+            None if matches!(kind, Kind::ExpBuckets) => take(len.saturating_mul(16) + 24, used)?,
             // Strings, bytes, packed numbers: their own size and a header.
             None => take(len + 24, used)?,
         }

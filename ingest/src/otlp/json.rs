@@ -96,7 +96,7 @@ struct Metric {
     gauge: Option<Points<NumberPoint>>,
     sum: Option<Points<NumberPoint>>,
     histogram: Option<Points<HistogramPoint>>,
-    exponential_histogram: Option<Points<serde::de::IgnoredAny>>,
+    exponential_histogram: Option<Points<ExpPoint>>,
     summary: Option<Points<SummaryPoint>>,
 }
 
@@ -146,6 +146,35 @@ struct HistogramPoint {
     bucket_counts: Vec<u64>,
     explicit_bounds: Vec<f64>,
     flags: u32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ExpPoint {
+    attributes: Vec<KeyValue>,
+    #[serde(deserialize_with = "uint")]
+    start_time_unix_nano: u64,
+    #[serde(deserialize_with = "uint")]
+    time_unix_nano: u64,
+    #[serde(deserialize_with = "uint")]
+    count: u64,
+    #[serde(deserialize_with = "opt_float")]
+    sum: Option<f64>,
+    scale: i32,
+    #[serde(deserialize_with = "uint")]
+    zero_count: u64,
+    positive: Option<ExpBuckets>,
+    negative: Option<ExpBuckets>,
+    flags: u32,
+    zero_threshold: f64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ExpBuckets {
+    offset: i32,
+    #[serde(deserialize_with = "uints")]
+    bucket_counts: Vec<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -309,7 +338,31 @@ fn metric(m: Metric) -> proto::Metric {
         }))
     } else if let Some(e) = m.exponential_histogram {
         Some(Data::ExponentialHistogram(proto::ExponentialHistogram {
-            data_points: e.data_points.iter().map(|_| proto::Empty {}).collect(),
+            data_points: e
+                .data_points
+                .into_iter()
+                .map(|p| {
+                    let b = |b: Option<ExpBuckets>| {
+                        b.map(|b| proto::Buckets {
+                            offset: b.offset,
+                            bucket_counts: b.bucket_counts,
+                        })
+                    };
+                    proto::ExponentialHistogramDataPoint {
+                        attributes: kvs(p.attributes),
+                        start_time_unix_nano: p.start_time_unix_nano,
+                        time_unix_nano: p.time_unix_nano,
+                        count: p.count,
+                        sum: p.sum,
+                        scale: p.scale,
+                        zero_count: p.zero_count,
+                        positive: b(p.positive),
+                        negative: b(p.negative),
+                        flags: p.flags,
+                        zero_threshold: p.zero_threshold,
+                    }
+                })
+                .collect(),
             aggregation_temporality: e.aggregation_temporality,
         }))
     } else {

@@ -1,7 +1,6 @@
 //! The OTLP metrics messages (`opentelemetry/proto/collector/metrics/v1`,
 //! `metrics/v1`, `common/v1`, `resource/v1`) Strata reads. Exemplars are not decoded
-//! (skipped as unknown fields); exponential histograms only as far as telling they are
-//! there.
+//! (skipped as unknown fields).
 
 use prost::{Message, Oneof};
 
@@ -122,18 +121,50 @@ pub struct Histogram {
     pub aggregation_temporality: i32,
 }
 
-/// `ExponentialHistogram` (its points are counted, not read).
+/// `ExponentialHistogram`.
 #[derive(Clone, PartialEq, Message)]
 pub struct ExponentialHistogram {
     #[prost(message, repeated, tag = "1")]
-    pub data_points: Vec<Empty>,
+    pub data_points: Vec<ExponentialHistogramDataPoint>,
     #[prost(int32, tag = "2")]
     pub aggregation_temporality: i32,
 }
 
-/// A message whose fields are skipped.
+/// `ExponentialHistogramDataPoint`.
 #[derive(Clone, PartialEq, Message)]
-pub struct Empty {}
+pub struct ExponentialHistogramDataPoint {
+    #[prost(message, repeated, tag = "1")]
+    pub attributes: Vec<KeyValue>,
+    #[prost(fixed64, tag = "2")]
+    pub start_time_unix_nano: u64,
+    #[prost(fixed64, tag = "3")]
+    pub time_unix_nano: u64,
+    #[prost(fixed64, tag = "4")]
+    pub count: u64,
+    #[prost(double, optional, tag = "5")]
+    pub sum: Option<f64>,
+    #[prost(sint32, tag = "6")]
+    pub scale: i32,
+    #[prost(fixed64, tag = "7")]
+    pub zero_count: u64,
+    #[prost(message, optional, tag = "8")]
+    pub positive: Option<Buckets>,
+    #[prost(message, optional, tag = "9")]
+    pub negative: Option<Buckets>,
+    #[prost(uint32, tag = "10")]
+    pub flags: u32,
+    #[prost(double, tag = "14")]
+    pub zero_threshold: f64,
+}
+
+/// `ExponentialHistogramDataPoint.Buckets`: counts of consecutive buckets from `offset`.
+#[derive(Clone, PartialEq, Message)]
+pub struct Buckets {
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    #[prost(uint64, repeated, tag = "2")]
+    pub bucket_counts: Vec<u64>,
+}
 
 /// `Summary`.
 #[derive(Clone, PartialEq, Message)]

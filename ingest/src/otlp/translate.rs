@@ -9,13 +9,17 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
 use strata_config::OtlpConfig;
+
 use strata_storage::{Labels, SeriesSamples};
+use strata_vocab::FloatHistogram;
+use strata_vocab::histogram::{MAX_SCHEMA, MIN_SCHEMA};
 
 use super::names::{Namer, sanitize_label};
 use super::proto::{
-    AnyValue, CUMULATIVE, Data, ExportMetricsServiceRequest, FLAG_NO_RECORDED_VALUE, KeyValue,
-    NumberValue, Value,
+    AnyValue, Buckets, CUMULATIVE, Data, ExponentialHistogramDataPoint,
+    ExportMetricsServiceRequest, FLAG_NO_RECORDED_VALUE, KeyValue, NumberValue, Value,
 };
 use crate::remote_write::MetricMetadata;
 
@@ -155,20 +159,33 @@ fn resource_labels(attrs: &[KeyValue], cfg: &OtlpConfig) -> ResourceLabels {
 
 struct Out<'a> {
     series: BTreeMap<Labels, Vec<(i64, f64)>>,
+    hists: BTreeMap<Labels, Vec<(i64, Arc<FloatHistogram>)>>,
     cfg: &'a OtlpConfig,
 }
 
 impl Out<'_> {
-    /// A sample of `name` with the point's attributes and the resource's labels.
-    fn push(
+    /// A native histogram sample of `name` with the point's attributes and the resource's
+    /// labels.
+    fn push_hist(
         &mut self,
         name: &str,
         attrs: &[KeyValue],
         resource: &ResourceLabels,
-        extra: Option<(&str, String)>,
         t: i64,
-        v: f64,
+        h: FloatHistogram,
     ) {
+        let labels = self.labels(name, attrs, resource, None);
+        self.hists.entry(labels).or_default().push((t, Arc::new(h)));
+    }
+
+    /// The labels of a sample of `name`.
+    fn labels(
+        &self,
+        name: &str,
+        attrs: &[KeyValue],
+        resource: &ResourceLabels,
+        extra: Option<(&str, String)>,
+    ) -> Labels {
         let mut l = BTreeMap::new();
         attribute_labels(attrs, self.cfg, &mut l);
         for (k, val) in &resource.promoted {
@@ -181,9 +198,69 @@ impl Out<'_> {
             l.insert(k.to_string(), val);
         }
         l.insert("__name__".into(), name.to_string());
-        let labels = Labels::from_pairs(l.into_iter().filter(|(_, v)| !v.is_empty()));
+        Labels::from_pairs(l.into_iter().filter(|(_, v)| !v.is_empty()))
+    }
+
+    /// A sample of `name` with the point's attributes and the resource's labels.
+    fn push(
+        &mut self,
+        name: &str,
+        attrs: &[KeyValue],
+        resource: &ResourceLabels,
+        extra: Option<(&str, String)>,
+        t: i64,
+        v: f64,
+    ) {
+        let labels = self.labels(name, attrs, resource, extra);
         self.series.entry(labels).or_default().push((t, v));
     }
+}
+
+/// Prometheus's zero threshold for histograms from OTLP (the data point's own is not read,
+/// as Prometheus).
+const DEFAULT_ZERO_THRESHOLD: f64 = 1e-128;
+
+/// An exponential histogram point as a native histogram (Prometheus's
+/// `exponentialToNativeHistogram`): scale is the schema (above 8 reduced to 8, below −4
+/// refused), OTLP bucket `i` is Prometheus bucket `i + 1`; a point flagged as having no
+/// recorded value is a staleness marker.
+fn exponential(p: &ExponentialHistogramDataPoint) -> Result<FloatHistogram, String> {
+    if p.scale < MIN_SCHEMA {
+        return Err(format!(
+            "cannot convert exponential to native histogram. Scale must be >= {MIN_SCHEMA}, was {}",
+            p.scale
+        ));
+    }
+    let down = (p.scale - MAX_SCHEMA).max(0);
+    let buckets = |b: &Option<Buckets>| -> Vec<(i32, f64)> {
+        let mut out: Vec<(i32, f64)> = Vec::new();
+        let Some(b) = b else { return out };
+        for (k, &c) in b.bucket_counts.iter().enumerate() {
+            let idx = i64::from(b.offset) + k as i64;
+            let target = ((idx >> down) + 1) as i32;
+            match out.last_mut() {
+                Some(last) if last.0 == target => last.1 += c as f64,
+                _ => out.push((target, c as f64)),
+            }
+        }
+        out.retain(|b| b.1 != 0.0);
+        out
+    };
+    let mut h = FloatHistogram {
+        schema: p.scale.min(MAX_SCHEMA),
+        zero_threshold: DEFAULT_ZERO_THRESHOLD,
+        zero_count: p.zero_count as f64,
+        count: p.count as f64,
+        sum: p.sum.unwrap_or(0.0),
+        positive: buckets(&p.positive),
+        negative: buckets(&p.negative),
+        ..FloatHistogram::default()
+    };
+    if p.flags & 1 == 1 {
+        h.sum = strata_storage::STALE_NAN;
+        h.count = strata_storage::STALE_NAN;
+    }
+    Ok(h)
 }
 
 /// How often `target_info` is repeated between a resource's first and last point: half the
@@ -291,6 +368,7 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
     let mut t = Translated::default();
     let mut out = Out {
         series: BTreeMap::new(),
+        hists: BTreeMap::new(),
         cfg,
     };
     let mut metadata: BTreeMap<String, MetricMetadata> = BTreeMap::new();
@@ -368,15 +446,19 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                         }
                     }
                     Data::ExponentialHistogram(e) => {
-                        reject(
-                            &mut t,
-                            e.data_points.len(),
-                            format!(
-                                "exponential histogram {:?} not written: Strata does not store native histograms yet",
-                                m.name
-                            ),
-                        );
-                        continue;
+                        if !cumulative(&mut t, e.aggregation_temporality, &m.name) {
+                            continue;
+                        }
+                        for p in &e.data_points {
+                            let ts = ms(p.time_unix_nano);
+                            match exponential(p) {
+                                Ok(h) => {
+                                    see(&mut span, ts);
+                                    out.push_hist(&name, &p.attributes, &resource, ts, h);
+                                }
+                                Err(msg) => reject(&mut t, 1, msg),
+                            }
+                        }
                     }
                     Data::Summary(s) => {
                         for p in &s.data_points {
@@ -441,19 +523,32 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
             }
         }
     }
+    let mut hists = std::mem::take(&mut out.hists);
     t.batch = out
         .series
         .into_iter()
         .map(|(labels, mut samples)| {
             samples.sort_by_key(|s| s.0);
             samples.dedup_by_key(|s| s.0);
+            let mut histograms = hists.remove(&labels).unwrap_or_default();
+            histograms.sort_by_key(|s| s.0);
+            histograms.dedup_by_key(|s| s.0);
             SeriesSamples {
-                histograms: Vec::new(),
+                histograms,
                 labels,
                 samples,
             }
         })
         .collect();
+    for (labels, mut histograms) in hists {
+        histograms.sort_by_key(|s| s.0);
+        histograms.dedup_by_key(|s| s.0);
+        t.batch.push(SeriesSamples {
+            labels,
+            samples: Vec::new(),
+            histograms,
+        });
+    }
     t.metadata = metadata.into_values().collect();
     t
 }
