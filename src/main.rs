@@ -384,9 +384,22 @@ fn write_limits(config: &strata_config::Config) -> strata_ingest::remote_write::
 /// Warns about the settings of `config` that are accepted (so an unchanged prometheus.yml
 /// loads) but have no effect yet. (The remote-write queues warn about their own.)
 fn warn_unacted(config: &strata_config::Config) {
-    if config.otlp.convert_histograms_to_nhcb {
+    for r in &config.remote_write {
+        if r.send_native_histograms {
+            tracing::warn!(url = %r.url,
+                "remote_write send_native_histograms has no effect: native histogram samples are not sent yet (float samples are)");
+        }
+    }
+    let g = &config.global;
+    let scrape_hist = g.scrape_native_histograms
+        || g.convert_classic_histograms_to_nhcb
+        || config
+            .scrape_configs
+            .iter()
+            .any(|s| s.scrape_native_histograms || s.convert_classic_histograms_to_nhcb);
+    if scrape_hist {
         tracing::warn!(
-            "otlp.convert_histograms_to_nhcb has no effect: native histograms are not stored yet; OTLP histograms are written as classic _bucket/_sum/_count series"
+            "scrape_native_histograms / convert_classic_histograms_to_nhcb have no effect: scrapes read the text formats, whose histograms are classic"
         );
     }
     if config.otlp.promote_scope_metadata {

@@ -296,3 +296,47 @@ fn an_sdk_exponential_histogram_is_a_native_histogram() {
         "no classic buckets are made from an exponential histogram: {md}"
     );
 }
+
+/// With `otlp.convert_histograms_to_nhcb`, an explicit-bucket histogram is one native
+/// histogram with custom buckets (the SDK's default bounds), no classic series.
+#[test]
+fn explicit_bucket_histograms_become_nhcb_when_configured() {
+    if !sdk_installed() {
+        eprintln!(
+            "skipping: the OpenTelemetry Python SDK is not installed (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cfg = tmp.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "global:\n  scrape_interval: 1h\notlp:\n  convert_histograms_to_nhcb: true\n",
+    )
+    .expect("config");
+    let flag = format!("--config.file={}", cfg.display());
+    let s = Server::start(
+        &tmp.path().join("data"),
+        &["--web.enable-otlp-receiver", &flag],
+    );
+    let status = Command::new("python3")
+        .args(["-c", EXPORT, &s.url("/api/v1/otlp/v1/metrics")])
+        .status()
+        .expect("python3");
+    assert!(status.success(), "the exporter failed");
+    let sel = "http_server_duration_seconds{job=\"prod/shop\"}";
+    let r = query(&s, sel);
+    let h = &r["data"]["result"][0]["histogram"][1];
+    assert_eq!(h["count"], "4", "{r}");
+    // All four observations in the first custom bucket (0, 5]: the median half way.
+    assert_eq!(
+        value(&s, &format!("histogram_quantile(0.5, {sel})")).as_deref(),
+        Some("2.5")
+    );
+    let classic = query(&s, "http_server_duration_seconds_bucket");
+    assert_eq!(
+        classic["data"]["result"].as_array().map(Vec::len),
+        Some(0),
+        "{classic}"
+    );
+}

@@ -216,6 +216,37 @@ impl Out<'_> {
     }
 }
 
+/// An explicit-bucket histogram point as a native histogram with custom buckets
+/// (`otlp.convert_histograms_to_nhcb`): the bounds are the custom values, the counts the
+/// buckets (OTLP's counts are per bucket already), as Prometheus's `explicitHistogramToCustomBucketsHistogram`.
+fn nhcb(p: &super::proto::HistogramDataPoint) -> FloatHistogram {
+    let mut h = FloatHistogram {
+        schema: strata_vocab::histogram::CUSTOM_BUCKETS_SCHEMA,
+        count: p.count as f64,
+        sum: p.sum.unwrap_or(0.0),
+        positive: p
+            .bucket_counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != 0)
+            .map(|(i, c)| (i as i32, *c as f64))
+            .collect(),
+        custom_values: std::sync::Arc::from(
+            p.explicit_bounds
+                .iter()
+                .copied()
+                .filter(|b| b.is_finite())
+                .collect::<Vec<f64>>(),
+        ),
+        ..FloatHistogram::default()
+    };
+    if p.flags & 1 == 1 {
+        h.sum = strata_storage::STALE_NAN;
+        h.count = strata_storage::STALE_NAN;
+    }
+    h
+}
+
 /// Prometheus's zero threshold for histograms from OTLP (the data point's own is not read,
 /// as Prometheus).
 const DEFAULT_ZERO_THRESHOLD: f64 = 1e-128;
@@ -411,6 +442,14 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                     }
                     Data::Histogram(h) => {
                         if !cumulative(&mut t, h.aggregation_temporality, &m.name) {
+                            continue;
+                        }
+                        if cfg.convert_histograms_to_nhcb {
+                            for p in &h.data_points {
+                                let ts = ms(p.time_unix_nano);
+                                see(&mut span, ts);
+                                out.push_hist(&name, &p.attributes, &resource, ts, nhcb(p));
+                            }
                             continue;
                         }
                         for p in &h.data_points {
