@@ -362,3 +362,188 @@ mod scan;
 
 #[cfg(test)]
 mod tests;
+
+/// Schema of the `histograms` table: native histogram samples, one row each, with their
+/// populated buckets as a list of `{lower, upper, count}` (ascending; the zero bucket is
+/// `[-zero_threshold, zero_threshold]`).
+pub fn histograms_table_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("metric", DataType::Utf8, false),
+        crate::block::writer::labels_field(),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("count", DataType::Float64, false),
+        Field::new("sum", DataType::Float64, false),
+        Field::new("schema", DataType::Int32, false),
+        Field::new("zero_threshold", DataType::Float64, false),
+        Field::new("zero_count", DataType::Float64, false),
+        Field::new(
+            "buckets",
+            DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(bucket_fields()),
+                true,
+            ))),
+            false,
+        ),
+    ]))
+}
+
+fn bucket_fields() -> datafusion::arrow::datatypes::Fields {
+    vec![
+        Field::new("lower", DataType::Float64, false),
+        Field::new("upper", DataType::Float64, false),
+        Field::new("count", DataType::Float64, false),
+    ]
+    .into()
+}
+
+/// Every native histogram sample of every series, head and blocks merged.
+#[derive(Debug, Clone)]
+pub struct HistogramsTable {
+    db: Arc<Db>,
+}
+
+impl HistogramsTable {
+    /// The table over `db`.
+    pub fn new(db: Arc<Db>) -> Self {
+        HistogramsTable { db }
+    }
+}
+
+#[async_trait]
+impl TableProvider for HistogramsTable {
+    fn schema(&self) -> SchemaRef {
+        histograms_table_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(pushdown_all(filters))
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let p = Pushdown::from_filters(filters);
+        let full = histograms_table_schema();
+        let schema = match projection {
+            Some(cols) => Arc::new(full.project(cols)?),
+            None => full.clone(),
+        };
+        let cols: Vec<usize> = match projection {
+            Some(c) => c.clone(),
+            None => (0..full.fields().len()).collect(),
+        };
+        let build = move |data: Vec<crate::db::SeriesSamples>, schema: &SchemaRef| {
+            histograms_batch(&data, &cols, schema)
+        };
+        Ok(Arc::new(
+            scan::PartsScan::new(
+                self.db.clone(),
+                matchers(&p),
+                (p.mint(), p.maxt()),
+                "histograms",
+                schema,
+                Arc::new(build),
+            )
+            .await
+            .map_err(storage_err)?,
+        ))
+    }
+}
+
+/// The `histograms` columns `cols` of one read (staleness markers are not data).
+fn histograms_batch(
+    data: &[crate::db::SeriesSamples],
+    cols: &[usize],
+    schema: &SchemaRef,
+) -> datafusion::error::Result<RecordBatch> {
+    use datafusion::arrow::array::{Int32Builder, ListBuilder, StructBuilder};
+    type H<'a> = &'a strata_vocab::FloatHistogram;
+    let rows: Vec<(&Labels, i64, H<'_>)> = data
+        .iter()
+        .flat_map(|s| {
+            s.histograms
+                .iter()
+                .filter(|(_, h)| !crate::is_stale(h.sum))
+                .map(move |(t, h)| (&s.labels, *t, &**h))
+        })
+        .collect();
+    let n = rows.len();
+    let floats = |f: fn(H<'_>) -> f64| -> ArrayRef {
+        let mut b = Float64Builder::with_capacity(n);
+        rows.iter().for_each(|r| b.append_value(f(r.2)));
+        Arc::new(b.finish())
+    };
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
+    for &c in cols {
+        arrays.push(match c {
+            0 => {
+                let mut b = StringBuilder::with_capacity(n, n * 16);
+                rows.iter().for_each(|r| b.append_value(r.0.metric_name()));
+                Arc::new(b.finish())
+            }
+            1 => {
+                let mut b = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+                for r in &rows {
+                    append_labels(&mut b, r.0)?;
+                }
+                Arc::new(b.finish())
+            }
+            2 => {
+                let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+                rows.iter().for_each(|r| b.append_value(r.1));
+                Arc::new(b.finish())
+            }
+            3 => floats(|h| h.count),
+            4 => floats(|h| h.sum),
+            5 => {
+                let mut b = Int32Builder::with_capacity(n);
+                rows.iter().for_each(|r| b.append_value(r.2.schema));
+                Arc::new(b.finish())
+            }
+            6 => floats(|h| h.zero_threshold),
+            7 => floats(|h| h.zero_count),
+            _ => {
+                let mut b =
+                    ListBuilder::new(StructBuilder::from_fields(bucket_fields(), 0)).with_field(
+                        Arc::new(Field::new("item", DataType::Struct(bucket_fields()), true)),
+                    );
+                for r in &rows {
+                    let sb = b.values();
+                    for k in r.2.all_buckets().into_iter().filter(|k| k.count != 0.0) {
+                        for (i, v) in [k.lower, k.upper, k.count].into_iter().enumerate() {
+                            sb.field_builder::<Float64Builder>(i)
+                                .ok_or_else(|| {
+                                    DataFusionError::Internal("bucket struct builder".into())
+                                })?
+                                .append_value(v);
+                        }
+                        sb.append(true);
+                    }
+                    b.append(true);
+                }
+                Arc::new(b.finish())
+            }
+        });
+    }
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n)),
+    )?)
+}

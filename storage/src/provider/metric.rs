@@ -322,6 +322,10 @@ impl MetricSchema {
                 "series".to_owned(),
                 Arc::new(super::SeriesTable::new(db.clone())) as Arc<dyn TableProvider>,
             ),
+            (
+                "histograms".to_owned(),
+                Arc::new(super::HistogramsTable::new(db.clone())) as Arc<dyn TableProvider>,
+            ),
         ]
         .into();
         Ok(MetricSchema {
