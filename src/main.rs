@@ -384,12 +384,6 @@ fn write_limits(config: &strata_config::Config) -> strata_ingest::remote_write::
 /// Warns about the settings of `config` that are accepted (so an unchanged prometheus.yml
 /// loads) but have no effect yet. (The remote-write queues warn about their own.)
 fn warn_unacted(config: &strata_config::Config) {
-    for r in &config.remote_write {
-        if r.send_native_histograms {
-            tracing::warn!(url = %r.url,
-                "remote_write send_native_histograms has no effect: native histogram samples are not sent yet (float samples are)");
-        }
-    }
     let g = &config.global;
     let scrape_hist = g.scrape_native_histograms
         || g.convert_classic_histograms_to_nhcb

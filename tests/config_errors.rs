@@ -51,7 +51,7 @@ fn accepted_settings_without_effect_are_warned_about() {
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(
         &cfg,
-        "global:\n  scrape_interval: 15s\n  scrape_native_histograms: true\notlp:\n  promote_scope_metadata: true\nremote_read:\n  - url: http://127.0.0.1:1/api/v1/read\n    chunked_read_limit: 1000\nremote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    send_native_histograms: true\n",
+        "global:\n  scrape_interval: 15s\n  scrape_native_histograms: true\notlp:\n  promote_scope_metadata: true\nremote_read:\n  - url: http://127.0.0.1:1/api/v1/read\n    chunked_read_limit: 1000\n",
     )
     .expect("write config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -76,7 +76,6 @@ fn accepted_settings_without_effect_are_warned_about() {
     });
     let wanted = [
         "scrape_native_histograms / convert_classic_histograms_to_nhcb have no effect",
-        "send_native_histograms has no effect",
         "otlp.promote_scope_metadata has no effect",
         "chunked_read_limit has no effect",
         "read-max-bytes-in-frame has no effect",

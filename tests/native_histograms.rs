@@ -194,3 +194,32 @@ fn invalid_histograms_are_refused_with_the_reason() {
     let r = instant(&s, "bad_seconds", t);
     assert_eq!(r["data"]["result"].as_array().map(Vec::len), Some(0), "{r}");
 }
+
+/// `send_native_histograms: true`: histograms written to one Strata are forwarded by its
+/// remote-write queue (1.0 and 2.0) to another, which answers the same histogram.
+#[test]
+fn remote_write_forwards_native_histograms() {
+    for proto in ["prometheus.WriteRequest", "io.prometheus.write.v2.Request"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let b = Server::start(&tmp.path().join("b"), &[]);
+        let cfg = tmp.path().join("a.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "global:\n  scrape_interval: 1h\nremote_write:\n  - url: {}\n    send_native_histograms: true\n    protobuf_message: {proto}\n    queue_config:\n      batch_send_deadline: 100ms\n",
+                b.url("/api/v1/write")
+            ),
+        )
+        .expect("config");
+        let flag = format!("--config.file={}", cfg.display());
+        let a = Server::start(&tmp.path().join("a"), &[&flag]);
+        let t = now_ms();
+        let (status, text) = write(&a, vec![series("fwd_seconds", "x", vec![hist(3, t)])]);
+        assert_eq!(status, 204, "{text}");
+        let seen = common::eventually(20, || {
+            let r = instant(&b, "histogram_count(fwd_seconds)", t);
+            r["data"]["result"][0]["value"][1].as_str() == Some("15")
+        });
+        assert!(seen, "{proto}: {}", instant(&b, "fwd_seconds", t));
+    }
+}

@@ -36,6 +36,8 @@ pub struct TimeSeries {
     pub labels_refs: Vec<u32>,
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
+    #[prost(message, repeated, tag = "3")]
+    pub histograms: Vec<crate::histogram_proto::Histogram>,
     #[prost(message, optional, tag = "5")]
     pub metadata: Option<Metadata>,
 }

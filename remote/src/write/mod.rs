@@ -218,9 +218,6 @@ fn warn_unsent(cfg: &RemoteWriteConfig, name: &str) {
     if cfg.send_exemplars {
         tracing::warn!(remote_name = %name, "remote_write send_exemplars: Strata does not store exemplars yet; none are sent");
     }
-    if cfg.send_native_histograms {
-        tracing::warn!(remote_name = %name, "remote_write send_native_histograms: Strata does not store native histograms yet; none are sent");
-    }
     if cfg.round_robin_dns {
         tracing::warn!(remote_name = %name, "remote_write round_robin_dns is not supported: the system resolver's order is used");
     }

@@ -218,6 +218,7 @@ impl Reader {
                                         labels: labels.clone(),
                                         t,
                                         v,
+                                        h: None,
                                     });
                                     count += 1;
                                     self.metrics.highest_read_ms.fetch_max(t, Ordering::Relaxed);
@@ -228,8 +229,27 @@ impl Reader {
                             }
                         }
                     }
-                    // Histograms are not sent: `send_native_histograms` is false by
-                    // default, as in Prometheus (setting it is warned about at load).
+                    // Sent with `send_native_histograms` (false by default, as in
+                    // Prometheus).
+                    Record::Histograms(hs) if self.cfg.send_native_histograms => {
+                        for (id, t, h) in hs {
+                            match series.get(&id) {
+                                Some(Some(labels)) => {
+                                    per_shard[id as usize % n_shards].push(Item {
+                                        labels: labels.clone(),
+                                        t,
+                                        v: 0.0,
+                                        h: Some(h),
+                                    });
+                                    count += 1;
+                                    self.metrics.highest_read_ms.fetch_max(t, Ordering::Relaxed);
+                                }
+                                _ => {
+                                    self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                    }
                     Record::Tombstones(_) | Record::Histograms(_) => {}
                 }
             }

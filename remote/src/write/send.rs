@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use strata_config::RemoteWriteConfig;
+use strata_ingest::histogram_proto::Histogram;
 use strata_ingest::http_client::HttpClient;
-use strata_ingest::remote_write::{
-    Label, MetricMetadata, Sample, TimeSeries, WriteRequest, encode,
-};
+use strata_ingest::remote_write::{Label, MetricMetadata, Sample, WriteRequest, encode};
 
 use super::RemoteError;
 use super::metrics::QueueMetrics;
@@ -27,6 +26,26 @@ pub(super) struct Item {
     pub(super) labels: SeriesLabels,
     pub(super) t: i64,
     pub(super) v: f64,
+    /// A native histogram sample (`v` unused), sent with `send_native_histograms`.
+    pub(super) h: Option<Arc<strata_vocab::FloatHistogram>>,
+}
+
+/// `prometheus.TimeSeries` as the sender writes it: floats and native histograms.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TimeSeriesOut {
+    #[prost(message, repeated, tag = "1")]
+    labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    samples: Vec<Sample>,
+    #[prost(message, repeated, tag = "4")]
+    histograms: Vec<Histogram>,
+}
+
+/// `prometheus.WriteRequest` as the sender writes it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct WriteRequestOut {
+    #[prost(message, repeated, tag = "1")]
+    timeseries: Vec<TimeSeriesOut>,
 }
 
 /// How a send ended.
@@ -203,7 +222,10 @@ impl Client {
                 .compress_vec(&raw)
                 .unwrap_or_default()
         } else {
-            encode(&request(batch))
+            let raw = prost::Message::encode_to_vec(&request(batch));
+            snap::raw::Encoder::new()
+                .compress_vec(&raw)
+                .unwrap_or_default()
         }
     }
 
@@ -329,29 +351,30 @@ impl Status {
 }
 
 /// The request of a batch: consecutive samples of one series share a `TimeSeries`.
-fn request(batch: &[Item]) -> WriteRequest {
-    let mut timeseries: Vec<TimeSeries> = Vec::new();
+fn request(batch: &[Item]) -> WriteRequestOut {
+    let mut timeseries: Vec<TimeSeriesOut> = Vec::new();
     let mut last: Option<&SeriesLabels> = None;
     for i in batch {
         let same = last.is_some_and(|l| Arc::ptr_eq(l, &i.labels));
         if !same {
-            timeseries.push(TimeSeries {
+            timeseries.push(TimeSeriesOut {
                 labels: i.labels.as_ref().clone(),
                 samples: Vec::new(),
+                histograms: Vec::new(),
             });
             last = Some(&i.labels);
         }
         if let Some(ts) = timeseries.last_mut() {
-            ts.samples.push(Sample {
-                value: i.v,
-                timestamp: i.t,
-            });
+            match &i.h {
+                Some(h) => ts.histograms.push(Histogram::from_float(i.t, h)),
+                None => ts.samples.push(Sample {
+                    value: i.v,
+                    timestamp: i.t,
+                }),
+            }
         }
     }
-    WriteRequest {
-        timeseries,
-        metadata: Vec::new(),
-    }
+    WriteRequestOut { timeseries }
 }
 
 /// The 2.0 request of a batch: one symbols table, label references per series, and each
@@ -381,15 +404,19 @@ fn request_v2(batch: &[Item], families: &Families) -> strata_ingest::remote_writ
             timeseries.push(TimeSeriesV2 {
                 labels_refs,
                 samples: Vec::new(),
+                histograms: Vec::new(),
                 metadata,
             });
             last = Some(&i.labels);
         }
         if let Some(ts) = timeseries.last_mut() {
-            ts.samples.push(Sample {
-                value: i.v,
-                timestamp: i.t,
-            });
+            match &i.h {
+                Some(h) => ts.histograms.push(Histogram::from_float(i.t, h)),
+                None => ts.samples.push(Sample {
+                    value: i.v,
+                    timestamp: i.t,
+                }),
+            }
         }
     }
     Request {
@@ -437,18 +464,43 @@ mod tests {
                 labels: a.clone(),
                 t: 1000,
                 v: 1.0,
+                h: None,
             },
             Item {
                 labels: a,
                 t: 2000,
                 v: 2.0,
+                h: None,
+            },
+            Item {
+                labels: b.clone(),
+                t: 1000,
+                v: 3.0,
+                h: None,
             },
             Item {
                 labels: b,
-                t: 1000,
-                v: 3.0,
+                t: 2000,
+                v: 0.0,
+                h: Some(Arc::new(strata_vocab::FloatHistogram {
+                    count: 3.0,
+                    sum: 4.5,
+                    positive: vec![(0, 1.0), (3, 2.0)],
+                    ..Default::default()
+                })),
             },
         ];
+        // 1.0: the histogram rides in `TimeSeries.histograms` and decodes back.
+        let v1 = snap::raw::Encoder::new()
+            .compress_vec(&prost::Message::encode_to_vec(&request(&batch)))
+            .expect("snappy");
+        let d1 =
+            strata_ingest::remote_write::decode_bounded(&v1, &Default::default()).expect("decodes");
+        assert_eq!(d1.batch[1].histograms.len(), 1);
+        assert_eq!(
+            d1.batch[1].histograms[0].1.positive,
+            vec![(0, 1.0), (3, 2.0)]
+        );
         let req = request_v2(&batch, &Families::new());
         assert_eq!(req.symbols[0], "");
         assert_eq!(req.symbols, ["", "__name__", "m", "job", "x", "y"]);
@@ -458,8 +510,10 @@ mod tests {
         let d =
             strata_ingest::remote_write::v2::decode(&body, &Default::default()).expect("decodes");
         assert_eq!(d.samples, 3);
+        assert_eq!(d.histograms, 1);
         assert_eq!(d.batch.len(), 2);
         assert_eq!(d.batch[0].samples, vec![(1000, 1.0), (2000, 2.0)]);
         assert_eq!(d.batch[1].labels.get("job"), Some("y"));
+        assert_eq!(d.batch[1].histograms[0].1.count, 3.0);
     }
 }
