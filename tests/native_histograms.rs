@@ -223,3 +223,33 @@ fn remote_write_forwards_native_histograms() {
         assert!(seen, "{proto}: {}", instant(&b, "fwd_seconds", t));
     }
 }
+
+/// Remote read carries native histograms both ways: one Strata reads another's.
+#[test]
+fn remote_read_carries_native_histograms() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = Server::start(&tmp.path().join("a"), &[]);
+    let t = now_ms();
+    let (status, text) = write(&a, vec![series("far_seconds", "x", vec![hist(4, t)])]);
+    assert_eq!(status, 204, "{text}");
+    let cfg = tmp.path().join("b.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1h\nremote_read:\n  - url: {}\n    read_recent: true\n",
+            a.url("/api/v1/read")
+        ),
+    )
+    .expect("config");
+    let flag = format!("--config.file={}", cfg.display());
+    let b = Server::start(&tmp.path().join("b"), &[&flag]);
+    let r = instant(&b, "far_seconds", t);
+    assert_eq!(r["data"]["result"][0]["histogram"][1]["count"], "20", "{r}");
+    assert_eq!(
+        r["data"]["result"][0]["histogram"][1]["buckets"]
+            .as_array()
+            .map(Vec::len),
+        Some(4),
+        "{r}"
+    );
+}

@@ -33,19 +33,26 @@ pub(crate) fn merge(
 ) -> Result<()> {
     let mut added = false;
     for s in ext {
-        if s.samples.is_empty() || range.is_some_and(|r| !r.contains(&s.labels)) {
+        if s.is_empty() || range.is_some_and(|r| !r.contains(&s.labels)) {
             continue;
         }
-        if !charge.charge(s.samples.len()) {
+        if !charge.charge(s.samples.len() + crate::read::histogram_weight(&s.histograms)) {
             return Err(StorageError::ReadRefused);
         }
         match out.binary_search_by(|x| x.labels.cmp(&s.labels)) {
             Ok(i) => {
-                let local = &mut out[i].samples;
-                // Local samples first, so a timestamp in both keeps the local value.
-                local.extend(s.samples);
-                local.sort_by_key(|x| x.0);
-                local.dedup_by_key(|x| x.0);
+                // Local samples first, so a timestamp in both keeps the local value (of
+                // either kind).
+                let local = std::mem::take(&mut out[i]);
+                let (samples, histograms) = crate::read::merge_kinds(
+                    vec![(0, local.samples), (1, s.samples)],
+                    vec![(0, local.histograms), (1, s.histograms)],
+                );
+                out[i] = SeriesSamples {
+                    labels: local.labels,
+                    samples,
+                    histograms,
+                };
             }
             Err(_) => {
                 out.push(s);
@@ -62,6 +69,6 @@ pub(crate) fn merge(
 /// The label sets of `ext`, for listings.
 pub(crate) fn labels(ext: &[SeriesSamples]) -> impl Iterator<Item = Labels> + '_ {
     ext.iter()
-        .filter(|s| !s.samples.is_empty())
+        .filter(|s| !s.is_empty())
         .map(|s| s.labels.clone())
 }

@@ -196,7 +196,13 @@ impl RemoteReaders {
                     .map(|l| (l.name, l.value))
                     .collect();
                 SeriesSamples {
-                    histograms: Vec::new(),
+                    // A histogram the remote sends invalid is left out.
+                    histograms: ts
+                        .histograms
+                        .iter()
+                        .filter_map(|h| h.to_float().ok())
+                        .map(|(t, h)| (t, Arc::new(h)))
+                        .collect(),
                     labels: Labels::from_pairs(pairs),
                     samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
                 }
@@ -219,7 +225,7 @@ impl RemoteReaders {
                 return v.clone();
             }
         }
-        let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        let mut merged: BTreeMap<Labels, SeriesSamples> = BTreeMap::new();
         for e in &self.entries {
             let required = e.required.iter().all(|(n, v)| {
                 matchers
@@ -233,7 +239,9 @@ impl RemoteReaders {
             match self.ask(e, matchers, mint, maxt).await {
                 Ok(series) => {
                     for s in series {
-                        merged.entry(s.labels).or_default().extend(s.samples);
+                        let e = merged.entry(s.labels).or_default();
+                        e.samples.extend(s.samples);
+                        e.histograms.extend(s.histograms);
                     }
                 }
                 Err(why) => {
@@ -243,14 +251,13 @@ impl RemoteReaders {
         }
         let out: Vec<SeriesSamples> = merged
             .into_iter()
-            .map(|(labels, mut samples)| {
-                samples.sort_by_key(|s| s.0);
-                samples.dedup_by_key(|s| s.0);
-                SeriesSamples {
-                    histograms: Vec::new(),
-                    labels,
-                    samples,
-                }
+            .map(|(labels, mut s)| {
+                s.samples.sort_by_key(|x| x.0);
+                s.samples.dedup_by_key(|x| x.0);
+                s.histograms.sort_by_key(|x| x.0);
+                s.histograms.dedup_by_key(|x| x.0);
+                s.labels = labels;
+                s
             })
             .collect();
         let out = Arc::new(out);

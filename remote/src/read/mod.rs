@@ -160,7 +160,7 @@ pub async fn answer(
         };
         let timeseries = series
             .into_iter()
-            .filter(|s| !s.samples.is_empty())
+            .filter(|s| !s.is_empty())
             .map(|s| {
                 let mut labels: BTreeMap<String, String> = s
                     .labels
@@ -179,6 +179,11 @@ pub async fn answer(
                         .samples
                         .into_iter()
                         .map(|(timestamp, value)| Sample { value, timestamp })
+                        .collect(),
+                    histograms: s
+                        .histograms
+                        .iter()
+                        .map(|(t, h)| strata_ingest::histogram_proto::Histogram::from_float(*t, h))
                         .collect(),
                 }
             })

@@ -2,7 +2,18 @@
 
 use prost::{Enumeration, Message};
 
-pub use strata_ingest::remote_write::{Label, Sample, TimeSeries};
+pub use strata_ingest::remote_write::{Label, Sample};
+
+/// `prometheus.TimeSeries` as remote read carries it: float samples and native histograms.
+#[derive(Clone, PartialEq, Message)]
+pub struct TimeSeries {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<strata_ingest::histogram_proto::Histogram>,
+}
 
 /// `prometheus.ReadRequest`.
 #[derive(Clone, PartialEq, Message)]
