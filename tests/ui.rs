@@ -50,6 +50,54 @@ fn load_demo(port: u16) {
     assert_eq!(common::post_write(port, encode(&req)).expect("write"), 204);
 }
 
+/// `ui_hist{job="demo"}`: a native histogram every minute over the last hour, three
+/// populated buckets.
+fn load_histogram(port: u16) {
+    use prost::Message;
+    use strata_ingest::histogram_proto::{BucketSpan, Count, Histogram};
+    #[derive(Clone, PartialEq, Message)]
+    struct HistSeries {
+        #[prost(message, repeated, tag = "1")]
+        labels: Vec<Label>,
+        #[prost(message, repeated, tag = "4")]
+        histograms: Vec<Histogram>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct Req {
+        #[prost(message, repeated, tag = "1")]
+        timeseries: Vec<HistSeries>,
+    }
+    let now = now_ms();
+    let req = Req {
+        timeseries: vec![HistSeries {
+            labels: [("__name__", "ui_hist"), ("job", "demo")]
+                .iter()
+                .map(|(n, v)| Label {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+            histograms: (1..=60i64)
+                .map(|k| Histogram {
+                    count: Some(Count::CountInt(5 * k as u64)),
+                    sum: 9.0 * k as f64,
+                    positive_spans: vec![BucketSpan {
+                        offset: 0,
+                        length: 3,
+                    }],
+                    positive_deltas: vec![k, k, 0],
+                    timestamp: now - 3_600_000 + k * 60_000,
+                    ..Histogram::default()
+                })
+                .collect(),
+        }],
+    };
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .expect("snappy");
+    assert_eq!(common::post_write(port, body).expect("write"), 204);
+}
+
 #[test]
 fn ui_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -108,6 +156,7 @@ fn ui_in_headless_chromium() {
         ],
     );
     load_demo(s.port);
+    load_histogram(s.port);
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
     let out = Command::new("node")

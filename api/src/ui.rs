@@ -41,6 +41,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../ui/chart.js"),
     ),
     (
+        "histogram.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/histogram.js"),
+    ),
+    (
         "pages.js",
         "text/javascript; charset=utf-8",
         include_str!("../ui/pages.js"),

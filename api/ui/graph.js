@@ -4,6 +4,7 @@ import {
   formatTime, useLocalTime, setUseLocalTime, errorBox, debounce, escapeLabelValue,
 } from './util.js';
 import { renderChart } from './chart.js';
+import { bucketChart, heatmaps } from './histogram.js';
 
 // Prometheus's range steps (seconds) for the −/+ buttons.
 const RANGE_STEPS = [
@@ -725,7 +726,7 @@ class Panel {
       for (const r of res.slice(0, MAX_TABLE_ROWS)) {
         let valCell;
         if (rt === 'vector') {
-          valCell = h('td', { class: 'value' }, r.value ? r.value[1] : r.histogram ? histText(r.histogram[1]) : '');
+          valCell = h('td', { class: 'value' }, r.value ? r.value[1] : r.histogram ? bucketChart(r.histogram[1]) : '');
         } else {
           const vals = (r.values || []).map(([t, v]) => h('div', { class: 'sample' }, `${v} @${t}`));
           (r.histograms || []).forEach(([t, hv]) => vals.push(h('div', { class: 'sample' }, `${histText(hv)} @${t}`)));
@@ -798,8 +799,15 @@ class Panel {
       replaceChildren(this.graphOut, h('div', { class: 'empty-result' }, 'Empty query result'));
       return;
     }
-    const chart = renderChart({ result: g.result, start: g.start, end: g.end, step: g.step, stacked: !!this.opts.stacked });
-    replaceChildren(this.graphOut, chart);
+    // Native histogram series are drawn as heatmaps; float series as lines.
+    const floats = g.result.filter((r) => r.values && r.values.length);
+    const maps = heatmaps(g.result);
+    const parts = [];
+    if (floats.length || !maps.length) {
+      parts.push(renderChart({ result: floats, start: g.start, end: g.end, step: g.step, stacked: !!this.opts.stacked }));
+    }
+    parts.push(...maps);
+    replaceChildren(this.graphOut, ...parts);
   }
 
   redraw() {

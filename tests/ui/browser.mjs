@@ -80,6 +80,19 @@ await attempt('table view', async () => {
   await shot('table.png');
 });
 
+// 1b. A native histogram: a bucket chart in the table tab, a heatmap in the graph tab.
+await attempt('native histogram', async () => {
+  await page.goto(`${base}/graph?g0.expr=${encodeURIComponent('ui_hist')}&g0.tab=1`);
+  await page.waitForSelector('#panel-0 .histogram', { timeout: 20000 });
+  check('histogram: bucket bars drawn in the table', (await count('#panel-0 .histogram svg rect.hist-bucket')) === 3);
+  const summary = await page.locator('#panel-0 .hist-summary').first().textContent();
+  check('histogram: count and sum shown', /count: \d+/.test(summary || ''), summary);
+  await page.goto(`${base}/graph?g0.expr=${encodeURIComponent('ui_hist')}&g0.tab=0&g0.range_input=1h`);
+  await page.waitForSelector('#panel-0 .histogram-heatmap', { timeout: 20000 });
+  check('histogram: heatmap cells drawn in the graph', (await count('#panel-0 .histogram-heatmap rect.heat-cell')) > 10);
+  await shot('histogram.png');
+});
+
 // 3. A URL with two panels (Prometheus's g0/g1 scheme), as Grafana links and generatorURLs.
 await attempt('two panels from a URL', async () => {
   const q0 = encodeURIComponent('sum by (job) (ui_demo)');
