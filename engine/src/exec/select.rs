@@ -159,7 +159,7 @@ fn stale_hist(h: &HistSample) -> bool {
 /// The instant value of one series holding histograms: at each step the newest sample of
 /// either kind within the lookback (histograms are not interpolated by `smoothed`).
 fn instant_mixed(
-    budget: &Budget,
+    ctx: &QueryContext,
     id: u32,
     ts: &[i64],
     vals: &[f64],
@@ -167,6 +167,10 @@ fn instant_mixed(
     s: &InstantSpec,
     out: &mut Rows,
 ) -> Result<()> {
+    let budget = &ctx.budget;
+    if s.smoothed {
+        return smoothed_mixed(ctx, id, ts, vals, hs, s, out);
+    }
     let (mut j, mut k) = (0, 0);
     for t in s.grid.steps() {
         let rf = s.at.unwrap_or(t) - s.offset;
@@ -196,6 +200,80 @@ fn instant_mixed(
                 out.push_in(budget, id, t, if s.sample_ts { st as f64 / 1e3 } else { v })?;
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `smoothed` over a series holding histograms (Prometheus `smoothSeries`): per step, the
+/// samples within the lookback on either side; both kinds there is a warning and no point;
+/// histograms are taken exactly, interpolated (counter-reset aware unless both are gauges)
+/// or carried forward.
+fn smoothed_mixed(
+    ctx: &QueryContext,
+    id: u32,
+    ts: &[i64],
+    vals: &[f64],
+    hs: &[HistSample],
+    s: &InstantSpec,
+    out: &mut Rows,
+) -> Result<()> {
+    let hs: Vec<&HistSample> = hs.iter().filter(|h| !stale_hist(h)).collect();
+    let mut notes = Vec::new();
+    // Steps without a histogram nearby are the float smoothing's.
+    let mut floats_out = Rows::default();
+    smoothed_one(&ctx.budget, id, ts, vals, s, &mut floats_out)?;
+    let mut fo = 0usize;
+    for t in s.grid.steps() {
+        let rf = s.at.unwrap_or(t) - s.offset;
+        let (lo, hi) = (rf - s.lookback, rf + s.lookback);
+        let fl = ts.partition_point(|&x| x <= lo);
+        let fh = ts.partition_point(|&x| x <= hi);
+        let has_float = (fl..fh).any(|i| !is_stale(vals[i]));
+        let hl = hs.partition_point(|h| h.0 <= lo);
+        let hh = hs.partition_point(|h| h.0 <= hi);
+        while fo < floats_out.len() && floats_out.ts[fo] < t {
+            fo += 1;
+        }
+        if hl == hh {
+            if fo < floats_out.len() && floats_out.ts[fo] == t {
+                out.push_in(&ctx.budget, id, t, floats_out.vals[fo])?;
+            }
+            continue;
+        }
+        let name = || ctx.registry.get(id).labels.metric_name().to_string();
+        if has_float {
+            let (_, text) = native::Note::Mixed.text(&name(), "");
+            ctx.warn(text);
+            continue;
+        }
+        let w = &hs[hl..hh];
+        let i = w.partition_point(|h| h.0 < rf);
+        let h = if i < w.len() && w[i].0 == rf {
+            Some(w[i].1.clone())
+        } else if i > 0 && i < w.len() {
+            let (p, n) = (w[i - 1], w[i]);
+            if p.1.uses_custom_buckets() != n.1.uses_custom_buckets() {
+                let (_, text) = native::Note::MixedExponentialCustom.text(&name(), "");
+                ctx.warn(text);
+                continue;
+            }
+            let counter = p.1.hint != strata_vocab::CounterResetHint::Gauge
+                || n.1.hint != strata_vocab::CounterResetHint::Gauge;
+            native::interpolate((p.0, &p.1), (n.0, &n.1), rf, counter, &mut notes).map(Arc::new)
+        } else if i > 0 {
+            let mut h = (*w[i - 1].1).clone();
+            h.hint = strata_vocab::CounterResetHint::Unknown;
+            Some(Arc::new(h))
+        } else {
+            None
+        };
+        if let Some(h) = h {
+            if s.sample_ts {
+                out.push_in(&ctx.budget, id, t, rf as f64 / 1e3)?;
+            } else {
+                out.push_hist_in(&ctx.budget, id, t, h)?;
+            }
         }
     }
     Ok(())
@@ -266,7 +344,7 @@ pub(super) fn instant(ctx: &QueryContext, input: &mut Rows, s: &InstantSpec) -> 
         }
         if !input.hists.is_empty() && input.hists[r.clone()].iter().any(Option::is_some) {
             let (ts, vals, hs) = split_run(input, r);
-            instant_mixed(&ctx.budget, id, &ts, &vals, &hs, s, &mut out)?;
+            instant_mixed(ctx, id, &ts, &vals, &hs, s, &mut out)?;
             continue;
         }
         instant_one(
@@ -293,7 +371,7 @@ fn instant_kernel(s: InstantSpec) -> Arc<SeriesKernel> {
         if hists.is_empty() {
             instant_one(&ctx.budget, id, &sc.ts, &sc.vals, &s, out)
         } else {
-            instant_mixed(&ctx.budget, id, &sc.ts, &sc.vals, hists, &s, out)
+            instant_mixed(ctx, id, &sc.ts, &sc.vals, hists, &s, out)
         }
     })
 }
@@ -318,7 +396,7 @@ pub(super) async fn fold_part(
         if hists.is_empty() {
             instant_one(&ctx.budget, id, &sc.ts, &sc.vals, s, &mut one)?;
         } else {
-            instant_mixed(&ctx.budget, id, &sc.ts, &sc.vals, hists, s, &mut one)?;
+            instant_mixed(ctx, id, &sc.ts, &sc.vals, hists, s, &mut one)?;
         }
         if !one.is_empty() {
             let g = fold.group_of(id);
@@ -521,6 +599,87 @@ fn range_mixed(
         }
         if fo < floats_out.len() && floats_out.ts[fo] == t {
             float_v = Some(floats_out.vals[fo]);
+        }
+        if let (
+            Extend::Anchored(lb) | Extend::Smoothed(lb),
+            RangeFn::Rate | RangeFn::Increase | RangeFn::Delta,
+        ) = (s.ext, s.func)
+        {
+            // The extended selection: the sample before the range within the lookback,
+            // and for `smoothed` the one after it.
+            let smoothed = matches!(s.ext, Extend::Smoothed(_));
+            let end = if smoothed { hi + lb } else { hi };
+            let hc = hs.partition_point(|h| h.0 <= lo - lb);
+            let hd = hs.partition_point(|h| h.0 <= end);
+            let fc = ts.partition_point(|&x| x <= lo - lb);
+            let fd = ts.partition_point(|&x| x <= end);
+            if hc == hd {
+                if let Some(v) = float_v {
+                    out.push_in(&ctx.budget, out_id, t, v)?;
+                }
+                continue;
+            }
+            notes.clear();
+            if fc < fd {
+                notes.push(native::Note::Mixed);
+            } else if let Some(h) = native::extended_rate(
+                &hs[hc..hd],
+                (lo, hi),
+                smoothed,
+                s.func != RangeFn::Delta,
+                s.func == RangeFn::Rate,
+                s.width as f64 / 1e3,
+                &mut notes,
+            ) {
+                out.push_hist_in(&ctx.budget, out_id, t, h)?;
+            }
+            for n in notes.drain(..) {
+                note(n);
+            }
+            continue;
+        }
+        if let (Extend::Anchored(lb), RangeFn::Changes | RangeFn::Resets) = (s.ext, s.func) {
+            // `pickFirstSampleIndices`: the newest sample at or before the range start
+            // (within the lookback), of either kind, opens the window.
+            if a == b && c == d {
+                continue;
+            }
+            let (mut fa, mut hc) = (a, c);
+            let fprev = (a > 0 && ts[a - 1] > lo - lb).then(|| ts[a - 1]);
+            let hprev = (c > 0 && hs[c - 1].0 > lo - lb).then(|| hs[c - 1].0);
+            match (fprev, hprev) {
+                (Some(f), Some(h)) if f > h => fa -= 1,
+                (Some(_), None) => fa -= 1,
+                (_, Some(_)) => hc -= 1,
+                _ => {}
+            }
+            if hc == d {
+                if let Some(v) = float_v {
+                    out.push_in(&ctx.budget, out_id, t, v)?;
+                }
+                continue;
+            }
+            let floats: Vec<(i64, f64)> = (fa..b).map(|i| (ts[i], vals[i])).collect();
+            notes.clear();
+            let w = Window {
+                t,
+                lo,
+                hi,
+                p0: 0.0,
+                p1: 0.0,
+                no_resets: false,
+            };
+            if let Some(Val::F(v)) = native::eval(
+                s.func,
+                &floats,
+                &hs[hc..d],
+                &w,
+                s.width as f64 / 1e3,
+                &mut notes,
+            ) {
+                out.push_in(&ctx.budget, out_id, t, v)?;
+            }
+            continue;
         }
         if c == d || extended {
             if let Some(v) = float_v {

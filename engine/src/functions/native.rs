@@ -592,3 +592,150 @@ pub fn go_string(h: &FloatHistogram) -> String {
     s.push('}');
     s
 }
+
+/// `interpolateHistograms`: the histogram at `t` between `(t1, h1)` and `(t2, h2)`; after
+/// a counter reset, `h2` scaled as if counting from zero.
+pub fn interpolate(
+    (t1, h1): (i64, &FloatHistogram),
+    (t2, h2): (i64, &FloatHistogram),
+    t: i64,
+    is_counter: bool,
+    notes: &mut Vec<Note>,
+) -> Option<FloatHistogram> {
+    if t == t1 {
+        return Some(h1.clone());
+    }
+    if t == t2 {
+        return Some(h2.clone());
+    }
+    let fraction = (t - t1) as f64 / (t2 - t1) as f64;
+    let mut r = h2.clone();
+    if is_counter && h2.detect_reset(h1) {
+        let hint = r.hint;
+        r.mul(fraction);
+        r.hint = hint;
+        return Some(r);
+    }
+    match r.sub(h1) {
+        Err(_) => return None,
+        Ok(c) if c.nhcb_bounds_reconciled => notes.push(Note::ReconciledSub),
+        Ok(_) => {}
+    }
+    r.mul(fraction);
+    match r.add(h1) {
+        Err(_) => return None,
+        Ok(c) if c.nhcb_bounds_reconciled => notes.push(Note::ReconciledAdd),
+        Ok(_) => {}
+    }
+    Some(r)
+}
+
+/// `extendedHistogramRate`: `rate`/`increase`/`delta` of an `anchored` or `smoothed`
+/// range over histograms. `h` holds the samples the extended selection reads (the one
+/// before the range within the lookback, and for `smoothed` the one after it); `lo` and
+/// `hi` bound the range.
+#[allow(clippy::too_many_arguments)]
+pub fn extended_rate(
+    h: &[H],
+    (lo, hi): (i64, i64),
+    smoothed: bool,
+    is_counter: bool,
+    is_rate: bool,
+    range_secs: f64,
+    notes: &mut Vec<Note>,
+) -> Option<Arc<FloatHistogram>> {
+    if h.is_empty() {
+        return None;
+    }
+    let mut last = h.len() - 1;
+    let first = h[..last].partition_point(|p| p.0 <= lo).saturating_sub(1);
+    if smoothed {
+        last = h[..last].partition_point(|p| p.0 < hi);
+    }
+    if h[last].0 <= lo || (smoothed && h[first].0 > hi) {
+        return None;
+    }
+    let custom = h[first].1.uses_custom_buckets();
+    for p in &h[first..=last] {
+        if p.1.uses_custom_buckets() != custom {
+            notes.push(Note::MixedExponentialCustom);
+            return None;
+        }
+        if is_counter && p.1.hint == CounterResetHint::Gauge {
+            notes.push(Note::NotCounter);
+        }
+    }
+    let at = |i: usize| (h[i].0, &*h[i].1);
+    let left = if smoothed && h[first].0 < lo {
+        interpolate(at(first), at(first + 1), lo, is_counter, notes)
+    } else {
+        Some((*h[first].1).clone())
+    };
+    let right = if smoothed && last > 0 && h[last].0 > hi {
+        interpolate(at(last - 1), at(last), hi, is_counter, notes)
+    } else {
+        Some((*h[last].1).clone())
+    };
+    let (Some(left), Some(right)) = (left, right) else {
+        notes.push(Note::MixedExponentialCustom);
+        return None;
+    };
+    if !is_counter
+        && (left.hint != CounterResetHint::Gauge || right.hint != CounterResetHint::Gauge)
+    {
+        notes.push(Note::NotGauge);
+    }
+    let mut result = right.clone();
+    match result.sub(&left) {
+        Err(_) => {
+            notes.push(Note::MixedExponentialCustom);
+            return None;
+        }
+        Ok(c) if c.nhcb_bounds_reconciled => notes.push(Note::ReconciledSub),
+        Ok(_) => {}
+    }
+    if is_counter {
+        // `correctForCounterResetsHistogram`.
+        let mut from = first + 1;
+        let mut prev: &FloatHistogram = &left;
+        if smoothed && h[first].0 < lo && h[first + 1].1.detect_reset(&h[first].1) {
+            prev = &h[first + 1].1;
+            from += 1;
+        }
+        let mut correction: Option<FloatHistogram> = None;
+        let add = |c: &mut Option<FloatHistogram>, x: &FloatHistogram| -> bool {
+            match c {
+                None => {
+                    *c = Some(x.clone());
+                    true
+                }
+                Some(acc) => acc.add(x).is_ok(),
+            }
+        };
+        if from <= last {
+            for p in &h[from..last] {
+                if p.1.detect_reset(prev) && !add(&mut correction, prev) {
+                    notes.push(Note::MixedExponentialCustom);
+                    return None;
+                }
+                prev = &p.1;
+            }
+            if right.detect_reset(prev) && !add(&mut correction, prev) {
+                notes.push(Note::MixedExponentialCustom);
+                return None;
+            }
+        }
+        if let Some(c) = correction
+            && result.add(&c).is_err()
+        {
+            notes.push(Note::MixedExponentialCustom);
+            return None;
+        }
+    }
+    if is_rate {
+        result.div(range_secs);
+    }
+    result.hint = CounterResetHint::Gauge;
+    result.compact();
+    Some(Arc::new(result))
+}
