@@ -13,13 +13,15 @@ use parking_lot::RwLock;
 use serde::Deserialize;
 use strata_config::Duration;
 use strata_engine::{Engine, EngineOptions};
-use strata_storage::{Appender, Db, Labels, Options, SeriesSamples};
+use strata_storage::{Appender, Db, Labels, Options};
 
 use crate::error::{AlertingError, Result};
 use crate::rules::alert::{AlertState, LabelMap};
 use crate::rules::file::{expand_globs, load_files};
 use crate::rules::group::{Group, RuleContext};
-use crate::rules::notation::{expand, split_series};
+use crate::rules::notation::{
+    Value, expand_values, series_samples, split_series, test_expression, tokenize,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,7 +96,12 @@ struct ExprTest {
 struct ExpSample {
     #[serde(default)]
     labels: String,
+    #[serde(default)]
     value: f64,
+    /// A native histogram in the series notation (`{{…}}`); when set, `value` is not
+    /// looked at (it stays 0, as a histogram sample's float is).
+    #[serde(default)]
+    histogram: String,
 }
 
 /// The outcome of one test file: `Ok(())` or the failures, promtool-style.
@@ -165,18 +172,9 @@ async fn run_on(
     let mut batch = Vec::new();
     for s in &t.input_series {
         let (labels, _) = split_series(&s.series).map_err(AlertingError::Test)?;
-        let tokens: Vec<&str> = s.values.split_whitespace().collect();
-        let values = expand(&tokens).map_err(AlertingError::Test)?;
-        let samples: Vec<(i64, f64)> = values
-            .into_iter()
-            .enumerate()
-            .filter_map(|(k, v)| v.map(|v| (k as i64 * interval, v)))
-            .collect();
-        batch.push(SeriesSamples {
-            histograms: Vec::new(),
-            labels,
-            samples,
-        });
+        let tokens = tokenize(&s.values).map_err(AlertingError::Test)?;
+        let values = expand_values(&tokens).map_err(AlertingError::Test)?;
+        batch.push(series_samples(labels, values, interval));
     }
     db.append(&batch)?;
     let engine = Arc::new(Engine::new(
@@ -316,14 +314,34 @@ fn show_alerts(v: &[(LabelMap, LabelMap)]) -> String {
     }
 }
 
+/// A sample as promtool compares it: labels, the float (0 for a histogram sample) and the
+/// histogram's `TestExpression` (empty for a float sample).
+type Compared = (Labels, f64, String);
+
+/// The expected histogram of an `exp_samples` entry (exactly one `{{…}}` value).
+fn expected_histogram(text: &str) -> std::result::Result<String, String> {
+    let values = expand_values(&tokenize(text)?)?;
+    match values.as_slice() {
+        [Some(Value::Histogram { h, .. })] => Ok(test_expression(h)),
+        [v] => Err(format!("expected histogram, got {v:?}")),
+        v => Err(format!("expected 1 value, got {}", v.len())),
+    }
+}
+
 async fn check_expr(engine: &Engine, e: &ExprTest, fuzzy: bool) -> Option<String> {
     let at = e.eval_time.as_millis() as i64;
-    let got = match engine.instant(&e.expr, at, None, None).await {
+    let got: Vec<Compared> = match engine.instant(&e.expr, at, None, None).await {
         Ok(o) => match o.value {
-            strata_engine::PromValue::Vector(v) => {
-                v.into_iter().map(|s| (s.labels, s.v)).collect::<Vec<_>>()
+            strata_engine::PromValue::Vector(v) => v
+                .into_iter()
+                .map(|s| match &s.h {
+                    Some(h) => (s.labels, 0.0, test_expression(h)),
+                    None => (s.labels, s.v, String::new()),
+                })
+                .collect(),
+            strata_engine::PromValue::Scalar { v, .. } => {
+                vec![(Labels::default(), v, String::new())]
             }
-            strata_engine::PromValue::Scalar { v, .. } => vec![(Labels::default(), v)],
             other => {
                 return Some(format!(
                     "expr: {:?}, time: {}: unsupported result {other:?}",
@@ -338,7 +356,7 @@ async fn check_expr(engine: &Engine, e: &ExprTest, fuzzy: bool) -> Option<String
             ));
         }
     };
-    let mut exp = Vec::new();
+    let mut exp: Vec<Compared> = Vec::new();
     for s in &e.exp_samples {
         let labels = if s.labels.trim().is_empty() {
             Labels::default()
@@ -350,7 +368,20 @@ async fn check_expr(engine: &Engine, e: &ExprTest, fuzzy: bool) -> Option<String
                 }
             }
         };
-        exp.push((labels, s.value));
+        let hist = if s.histogram.trim().is_empty() {
+            String::new()
+        } else {
+            match expected_histogram(&s.histogram) {
+                Ok(h) => h,
+                Err(err) => {
+                    return Some(format!(
+                        "expr: {:?}, time: {}, err: labels {:?}: {err}",
+                        e.expr, e.eval_time, s.labels
+                    ));
+                }
+            }
+        };
+        exp.push((labels, s.value, hist));
     }
     let key = |l: &Labels| {
         l.iter()
@@ -358,11 +389,13 @@ async fn check_expr(engine: &Engine, e: &ExprTest, fuzzy: bool) -> Option<String
             .collect::<Vec<_>>()
     };
     let mut got = got;
-    got.sort_by_key(|(l, _)| key(l));
-    exp.sort_by_key(|(l, _)| key(l));
+    got.sort_by_key(|(l, _, _)| key(l));
+    exp.sort_by_key(|(l, _, _)| key(l));
     let same = got.len() == exp.len()
-        && got.iter().zip(&exp).all(|((gl, gv), (el, ev))| {
-            gl == el && (gv == ev || (gv.is_nan() && ev.is_nan()) || (fuzzy && close(*gv, *ev)))
+        && got.iter().zip(&exp).all(|((gl, gv, gh), (el, ev, eh))| {
+            gl == el
+                && gh == eh
+                && (gv == ev || (gv.is_nan() && ev.is_nan()) || (fuzzy && close(*gv, *ev)))
         });
     (!same).then(|| {
         format!(
@@ -379,19 +412,20 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1e-300)
 }
 
-fn show_samples(v: &[(Labels, f64)]) -> String {
+fn show_samples(v: &[Compared]) -> String {
     let items: Vec<String> = v
         .iter()
-        .map(|(l, x)| {
+        .map(|(l, x, h)| {
             let inner: Vec<String> = l
                 .iter()
                 .map(|l| format!("{}={:?}", l.name, &*l.value))
                 .collect();
-            format!(
-                "{{{}}} {}",
-                inner.join(", "),
+            let value = if h.is_empty() {
                 strata_grammar::format_float(*x)
-            )
+            } else {
+                h.clone()
+            };
+            format!("{{{}}} {value}", inner.join(", "))
         })
         .collect();
     format!("[{}]", items.join(", "))
@@ -405,4 +439,78 @@ fn tempdir() -> Result<tempfile::TempDir> {
             path: std::env::temp_dir().display().to_string(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn histogram_fixture_passes() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/rules/histograms_test.yml");
+        let failures = run_file(&path).await.expect("runs");
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn histogram_mismatches_are_reported() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("t.yml");
+        std::fs::write(
+            &path,
+            r#"
+tests:
+  - input_series:
+      - series: 'h'
+        values: '{{schema:0 count:4 sum:6 buckets:[1 2 1]}}x2'
+    promql_expr_test:
+      - expr: h
+        eval_time: 1m
+        exp_samples:
+          - labels: 'h'
+            histogram: '{{count:4 sum:6 buckets:[1 2 2]}}'
+      - expr: histogram_count(h)
+        eval_time: 1m
+        exp_samples:
+          - labels: '{}'
+            histogram: '{{count:4}}'
+      - expr: h
+        eval_time: 1m
+        exp_samples:
+          - labels: 'h'
+            value: 4
+      - expr: h
+        eval_time: 1m
+        exp_samples:
+          - labels: 'h'
+            histogram: '1'
+      - expr: h
+        eval_time: 1m
+        exp_samples:
+          - labels: 'h'
+            histogram: '{{count:4 sum:6 buckets:[1 2 1]}}'
+"#,
+        )
+        .expect("write");
+        let failures = run_file(&path).await.expect("runs");
+        assert_eq!(failures.len(), 4, "{failures:#?}");
+        assert!(
+            failures[0].contains("exp: [{__name__=\"h\"} {{count:4 sum:6 buckets:[1 2 2]}}]")
+                && failures[0]
+                    .contains("got: [{__name__=\"h\"} {{count:4 sum:6 buckets:[1 2 1]}}]"),
+            "{}",
+            failures[0]
+        );
+        assert!(failures[1].contains("got: [{} 4]"), "{}", failures[1]);
+        assert!(
+            failures[2].contains("exp: [{__name__=\"h\"} 4]"),
+            "{}",
+            failures[2]
+        );
+        assert!(
+            failures[3].contains("expected histogram"),
+            "{}",
+            failures[3]
+        );
+    }
 }
