@@ -384,18 +384,6 @@ fn write_limits(config: &strata_config::Config) -> strata_ingest::remote_write::
 /// Warns about the settings of `config` that are accepted (so an unchanged prometheus.yml
 /// loads) but have no effect yet. (The remote-write queues warn about their own.)
 fn warn_unacted(config: &strata_config::Config) {
-    let g = &config.global;
-    let scrape_hist = g.scrape_native_histograms
-        || g.convert_classic_histograms_to_nhcb
-        || config
-            .scrape_configs
-            .iter()
-            .any(|s| s.scrape_native_histograms || s.convert_classic_histograms_to_nhcb);
-    if scrape_hist {
-        tracing::warn!(
-            "scrape_native_histograms / convert_classic_histograms_to_nhcb have no effect: scrapes read the text formats, whose histograms are classic"
-        );
-    }
     if config.otlp.promote_scope_metadata {
         tracing::warn!(
             "otlp.promote_scope_metadata has no effect: otel_scope_* labels are not added yet"

@@ -311,7 +311,6 @@ impl<'a> Fold<'a> {
             ));
             return Some(None);
         };
-        h.hint = strata_vocab::CounterResetHint::Gauge;
         h.compact();
         Some(Some(h))
     }

@@ -1,6 +1,10 @@
 //! The push ingester: stores every pushed series at each `scrape_interval` (and at once
 //! after a push or delete), with staleness markers for series that left, as Prometheus
-//! scraping a Pushgateway with `honor_labels: true` would.
+//! scraping a Pushgateway with `honor_labels: true` would, with `scrape_native_histograms`
+//! and `always_scrape_classic_histograms` on: a pushed native histogram is stored as a
+//! native histogram sample under the family name, and its classic series only when it has
+//! classic buckets too. A native histogram series that leaves ends with a float staleness
+//! marker (Prometheus writes a stale histogram; both end the series for queries).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,7 +13,7 @@ use std::time::Duration;
 
 use strata_storage::{Appender, Db, Labels, STALE_NAN, SeriesSamples};
 
-use crate::pushgateway::render::samples;
+use crate::pushgateway::render::{histogram_samples, samples};
 use crate::pushgateway::store::PushStore;
 
 /// Runs until `stop` turns true. `interval_ms` may change (reload).
@@ -35,13 +39,23 @@ pub async fn run(
         store.expire(now);
         let mut cur = HashSet::new();
         let mut batch = Vec::new();
-        for (l, v) in samples(&store.snapshot()) {
+        let groups = store.snapshot();
+        for (l, v) in samples(&groups) {
             let labels = Labels::from_pairs(l);
             cur.insert(labels.clone());
             batch.push(SeriesSamples {
                 histograms: Vec::new(),
                 labels,
                 samples: vec![(now, v)],
+            });
+        }
+        for (l, h) in histogram_samples(&groups) {
+            let labels = Labels::from_pairs(l);
+            cur.insert(labels.clone());
+            batch.push(SeriesSamples {
+                histograms: vec![(now, h)],
+                labels,
+                samples: Vec::new(),
             });
         }
         for gone in prev.difference(&cur) {

@@ -10,6 +10,13 @@
 //! exactly as when Prometheus scrapes a Pushgateway; a deleted group or metric gets
 //! staleness markers. Groups may expire after `--pushgateway.group-ttl` (the original
 //! Pushgateway has no TTL).
+//!
+//! Native histograms (protobuf pushes) are kept with their classic buckets, persisted (as
+//! protobuf in the persistence file, beside the text) and stored as native histogram
+//! samples, as Prometheus stores them when it scrapes a Pushgateway with
+//! `scrape_native_histograms` and `always_scrape_classic_histograms`. The `/metrics`
+//! re-exposition is text only: there a native histogram shows as its classic buckets, or
+//! `_count`, `_sum` and a `+Inf` bucket without them, as Go's text encoder writes it.
 
 pub mod grouping;
 pub mod ingest;

@@ -4,6 +4,9 @@
 //! Pushgateway checks a push (no timestamps, no duplicate series).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use strata_vocab::histogram::{CounterResetHint, FloatHistogram};
 
 use crate::exposition::{Entry, Format, MetricType, Parser, parse_series};
 use crate::pushgateway::proto;
@@ -57,11 +60,14 @@ impl Kind {
 pub enum MetricValue {
     /// Counter, gauge, untyped.
     Simple(f64),
-    /// Classic histogram: `(upper bound, cumulative count)`, count, sum.
+    /// Histogram: classic `(upper bound, cumulative count)` buckets, count, sum, and the
+    /// native histogram when the protobuf body carried one (count and sum are shared, as
+    /// in `io.prometheus.client.Histogram`).
     Histogram {
         buckets: Vec<(f64, f64)>,
         count: f64,
         sum: f64,
+        native: Option<Arc<FloatHistogram>>,
     },
     /// Summary: `(quantile, value)`, count, sum.
     Summary {
@@ -261,6 +267,7 @@ fn complex(f: &mut Family, labels: BTreeMap<String, String>, kind: Kind) -> &mut
                         buckets: Vec::new(),
                         count: 0.0,
                         sum: 0.0,
+                        native: None,
                     }
                 } else {
                     MetricValue::Summary {
@@ -282,11 +289,23 @@ fn parse_float(s: &str) -> Result<f64, BodyError> {
         .ok_or_else(|| BodyError::Malformed(format!("invalid number {s:?}")))
 }
 
-/// Decodes protobuf `MetricFamily`s; sample timestamps are refused unless
-/// `allow_timestamps` (scrapes keep them, pushes may not have them).
+/// Decodes protobuf `MetricFamily`s, native histograms included; sample timestamps are
+/// refused unless `allow_timestamps` (scrapes keep them, pushes may not have them).
 pub fn from_proto(
     fams: Vec<proto::MetricFamily>,
     allow_timestamps: bool,
+) -> Result<Vec<Family>, BodyError> {
+    from_proto_with(fams, allow_timestamps, true)
+}
+
+/// As [`from_proto`]. With `native`, the native part of a histogram
+/// ([`proto::Histogram::is_native`]) is decoded and checked (an invalid one refuses the
+/// body); without, it is ignored and only the classic buckets count, as Prometheus parses
+/// when native histograms are not scraped.
+pub fn from_proto_with(
+    fams: Vec<proto::MetricFamily>,
+    allow_timestamps: bool,
+    native: bool,
 ) -> Result<Vec<Family>, BodyError> {
     let mut out = Vec::with_capacity(fams.len());
     for f in fams {
@@ -294,6 +313,7 @@ pub fn from_proto(
         if name.is_empty() {
             return Err(BodyError::Malformed("metric family without a name".into()));
         }
+        let gauge_histogram = f.r#type == Some(5);
         let kind = match f.r#type.unwrap_or(3) {
             0 => Kind::Counter,
             1 => Kind::Gauge,
@@ -334,7 +354,16 @@ pub fn from_proto(
                 }
                 Kind::Histogram => {
                     let h = m.histogram.unwrap_or_default();
+                    let native = if native && h.is_native() {
+                        let nh = h
+                            .to_native(gauge_histogram)
+                            .map_err(|e| BodyError::Invalid(format!("histogram {name:?}: {e}")))?;
+                        Some(Arc::new(nh))
+                    } else {
+                        None
+                    };
                     MetricValue::Histogram {
+                        native,
                         buckets: h
                             .bucket
                             .iter()
@@ -368,6 +397,101 @@ pub fn from_proto(
     }
     check_duplicates(&out)?;
     Ok(out)
+}
+
+/// The family as a protobuf `MetricFamily`, native histograms included ([`from_proto`]
+/// reads it back). A histogram family whose native histograms are gauges is a
+/// `GAUGE_HISTOGRAM`.
+pub fn to_proto(f: &Family) -> proto::MetricFamily {
+    let gauge_histogram = f.metrics.iter().any(|m| {
+        matches!(&m.value, MetricValue::Histogram { native: Some(h), .. } if h.hint == CounterResetHint::Gauge)
+    });
+    let r#type = match f.kind {
+        Kind::Counter => 0,
+        Kind::Gauge => 1,
+        Kind::Summary => 2,
+        Kind::Untyped => 3,
+        Kind::Histogram if gauge_histogram => 5,
+        Kind::Histogram => 4,
+    };
+    let whole = |v: f64| v >= 0.0 && v.fract() == 0.0 && v < 9.0e15;
+    let metric = f
+        .metrics
+        .iter()
+        .map(|m| {
+            let mut pm = proto::Metric {
+                label: m
+                    .labels
+                    .iter()
+                    .map(|(k, v)| proto::LabelPair {
+                        name: Some(k.clone()),
+                        value: Some(v.clone()),
+                    })
+                    .collect(),
+                timestamp_ms: m.timestamp_ms,
+                ..Default::default()
+            };
+            match &m.value {
+                MetricValue::Simple(v) => {
+                    let v = Some(proto::SimpleValue { value: Some(*v) });
+                    match f.kind {
+                        Kind::Counter => pm.counter = v,
+                        Kind::Gauge => pm.gauge = v,
+                        _ => pm.untyped = v,
+                    }
+                }
+                MetricValue::Summary {
+                    quantiles,
+                    count,
+                    sum,
+                } => {
+                    pm.summary = Some(proto::Summary {
+                        sample_count: Some(*count as u64),
+                        sample_sum: Some(*sum),
+                        quantile: quantiles
+                            .iter()
+                            .map(|(q, v)| proto::Quantile {
+                                quantile: Some(*q),
+                                value: Some(*v),
+                            })
+                            .collect(),
+                    })
+                }
+                MetricValue::Histogram {
+                    buckets,
+                    count,
+                    sum,
+                    native,
+                } => {
+                    let mut h = proto::Histogram {
+                        sample_count: Some(*count as u64),
+                        sample_count_float: (!whole(*count)).then_some(*count),
+                        sample_sum: Some(*sum),
+                        bucket: buckets
+                            .iter()
+                            .map(|(le, c)| proto::Bucket {
+                                cumulative_count: Some(*c as u64),
+                                upper_bound: Some(*le),
+                                cumulative_count_float: (!whole(*c)).then_some(*c),
+                            })
+                            .collect(),
+                        ..Default::default()
+                    };
+                    if let Some(n) = native {
+                        h.set_native(n);
+                    }
+                    pm.histogram = Some(h);
+                }
+            }
+            pm
+        })
+        .collect();
+    proto::MetricFamily {
+        name: Some(f.name.clone()),
+        help: (!f.help.is_empty()).then(|| f.help.clone()),
+        r#type: Some(r#type),
+        metric,
+    }
 }
 
 fn check_duplicates(fams: &[Family]) -> Result<(), BodyError> {
@@ -426,7 +550,8 @@ mod tests {
             MetricValue::Histogram {
                 buckets: vec![(0.1, 1.0), (1.0, 2.0), (f64::INFINITY, 3.0)],
                 count: 3.0,
-                sum: 5.55
+                sum: 5.55,
+                native: None,
             }
         );
         let s = f.iter().find(|f| f.name == "s").unwrap();

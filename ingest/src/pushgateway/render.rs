@@ -6,9 +6,11 @@
 //! (names and values escaped as Prometheus writes them).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use strata_grammar::{format_go_float, format_rfc3339};
+use strata_vocab::FloatHistogram;
 
 use crate::expfmt;
 use crate::pushgateway::model::{Family, MetricValue};
@@ -59,15 +61,23 @@ fn line(
 type ExposedSeries = (String, Option<(&'static str, f64)>, f64);
 
 /// The series one metric exposes: `(name, le/quantile label, value)`; a histogram gets a
-/// `+Inf` bucket when it was pushed without one.
-fn series_of(f: &Family, value: &MetricValue) -> Vec<ExposedSeries> {
+/// `+Inf` bucket when it was pushed without one. With `stored`, the float series storage
+/// gets: a native histogram without classic buckets has none (its native sample stands
+/// for it, see [`histogram_samples`]), as Prometheus scrapes one.
+fn series_of(f: &Family, value: &MetricValue, stored: bool) -> Vec<ExposedSeries> {
     let mut out = Vec::new();
     match value {
         MetricValue::Simple(v) => out.push((f.name.clone(), None, *v)),
         MetricValue::Histogram {
+            native: Some(_),
+            buckets,
+            ..
+        } if stored && buckets.is_empty() => {}
+        MetricValue::Histogram {
             buckets,
             count,
             sum,
+            ..
         } => {
             let bucket = format!("{}_bucket", f.name);
             for (le, c) in buckets {
@@ -101,7 +111,7 @@ fn render_metric(
     value: &MetricValue,
     ts: Option<i64>,
 ) {
-    for (name, extra, v) in series_of(f, value) {
+    for (name, extra, v) in series_of(f, value, false) {
         line(out, &name, labels, extra, v, ts);
     }
 }
@@ -244,6 +254,7 @@ pub fn api_metrics(groups: &[Group]) -> Value {
                             buckets,
                             count,
                             sum,
+                            ..
                         } => {
                             let b: Map<String, Value> =
                                 buckets.iter().map(|(le, c)| (g(*le), json!(g(*c)))).collect();
@@ -308,7 +319,7 @@ pub fn samples(groups: &[Group]) -> Vec<(BTreeMap<String, String>, f64)> {
         for f in grp.families.values() {
             for m in &f.metrics {
                 let l = metric_labels(&m.labels, &grp.labels);
-                for (name, extra, v) in series_of(f, &m.value) {
+                for (name, extra, v) in series_of(f, &m.value, true) {
                     push(&name, &l, extra, v);
                 }
             }
@@ -317,17 +328,116 @@ pub fn samples(groups: &[Group]) -> Vec<(BTreeMap<String, String>, f64)> {
     out
 }
 
+/// The native histogram samples of every group as `(labels with __name__, histogram)`:
+/// one per histogram metric with native data, under the family name, labeled as
+/// [`samples`] labels its series.
+pub fn histogram_samples(groups: &[Group]) -> Vec<(BTreeMap<String, String>, Arc<FloatHistogram>)> {
+    let mut out = Vec::new();
+    for grp in groups {
+        for f in grp.families.values() {
+            for m in &f.metrics {
+                if let MetricValue::Histogram {
+                    native: Some(h), ..
+                } = &m.value
+                {
+                    let mut l = metric_labels(&m.labels, &grp.labels);
+                    l.insert("__name__".into(), f.name.clone());
+                    l.retain(|_, v| !v.is_empty());
+                    out.push((l, h.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A native histogram of a scraped protobuf body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NativeSample {
+    /// The series as the text format writes it (`name{label="value",...}`), the family
+    /// name without suffix.
+    pub series: String,
+    /// The sample's own timestamp (ms), if the body gave one.
+    pub timestamp_ms: Option<i64>,
+    /// The histogram, checked.
+    pub histogram: FloatHistogram,
+}
+
+/// A scraped protobuf body split for the scrape loop.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Transcoded {
+    /// Every float series as text format 0.0.4, timestamps kept.
+    pub text: Vec<u8>,
+    /// The native histograms (only when they are scraped).
+    pub natives: Vec<NativeSample>,
+}
+
 /// A scraped protobuf body (delimited `MetricFamily`s) as text format 0.0.4, timestamps
-/// kept, so the scrape loop parses it like any text body.
+/// kept, so the scrape loop parses it like any text body. Native histograms are ignored
+/// (their classic series are kept, `_count`, `_sum` and a `+Inf` bucket at least).
 pub fn proto_to_text(body: &[u8]) -> Result<Vec<u8>, String> {
+    transcode_proto(body, false, true).map(|t| t.text)
+}
+
+/// A scraped protobuf body as Prometheus's protobuf parser presents it: with `native`,
+/// every histogram with native data ([`crate::pushgateway::proto::Histogram::is_native`])
+/// becomes a [`NativeSample`], and its classic series are kept in the text only with
+/// `keep_classic` and when it has classic buckets (`always_scrape_classic_histograms`);
+/// without `native`, histograms are classic only, as [`proto_to_text`].
+pub fn transcode_proto(
+    body: &[u8],
+    native: bool,
+    keep_classic: bool,
+) -> Result<Transcoded, String> {
     let fams = crate::pushgateway::proto::decode_delimited(body)?;
-    let fams = crate::pushgateway::model::from_proto(fams, true).map_err(|e| match e {
-        crate::pushgateway::model::BodyError::Malformed(m)
-        | crate::pushgateway::model::BodyError::Invalid(m) => m,
-    })?;
+    let fams =
+        crate::pushgateway::model::from_proto_with(fams, true, native).map_err(|e| match e {
+            crate::pushgateway::model::BodyError::Malformed(m)
+            | crate::pushgateway::model::BodyError::Invalid(m) => m,
+        })?;
     let mut out = String::new();
-    render_families(fams.iter(), &BTreeMap::new(), &mut out);
-    Ok(out.into_bytes())
+    let mut natives = Vec::new();
+    let none = BTreeMap::new();
+    for f in &fams {
+        if f.metrics.is_empty() {
+            continue;
+        }
+        header(&mut out, &f.name, &f.help, f.kind.as_str());
+        for m in &f.metrics {
+            if let MetricValue::Histogram {
+                native: Some(h),
+                buckets,
+                ..
+            } = &m.value
+            {
+                let mut series = String::new();
+                expfmt::write_series(
+                    &mut series,
+                    &f.name,
+                    m.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                );
+                natives.push(NativeSample {
+                    series,
+                    timestamp_ms: m.timestamp_ms,
+                    histogram: (**h).clone(),
+                });
+                if !keep_classic || buckets.is_empty() {
+                    continue;
+                }
+            }
+            render_metric(
+                &mut out,
+                f,
+                &metric_labels(&m.labels, &none),
+                &m.value,
+                m.timestamp_ms,
+            );
+        }
+    }
+    Ok(Transcoded {
+        text: out.into_bytes(),
+        natives,
+    })
 }
 
 #[cfg(test)]
@@ -378,5 +488,148 @@ mod tests {
             && l["job"] == "a"
             && *v == 1.5
             && !l.contains_key("instance")));
+    }
+
+    fn native_body(with_classic: bool) -> Vec<u8> {
+        use crate::pushgateway::proto::{
+            Bucket, BucketSpan, Histogram, LabelPair, Metric, MetricFamily, SimpleValue,
+        };
+        use prost::Message;
+        let h = Histogram {
+            sample_count: Some(3),
+            sample_sum: Some(4.5),
+            bucket: if with_classic {
+                vec![Bucket {
+                    cumulative_count: Some(2),
+                    upper_bound: Some(1.0),
+                    ..Default::default()
+                }]
+            } else {
+                Vec::new()
+            },
+            schema: Some(0),
+            zero_threshold: Some(0.001),
+            positive_span: vec![BucketSpan {
+                offset: Some(0),
+                length: Some(2),
+            }],
+            positive_delta: vec![2, -1],
+            ..Default::default()
+        };
+        let mut body = Vec::new();
+        for f in [
+            MetricFamily {
+                name: Some("lat_seconds".into()),
+                help: Some("Latency.".into()),
+                r#type: Some(4),
+                metric: vec![Metric {
+                    label: vec![LabelPair {
+                        name: Some("path".into()),
+                        value: Some("/a\"b".into()),
+                    }],
+                    histogram: Some(h),
+                    timestamp_ms: Some(1234),
+                    ..Default::default()
+                }],
+            },
+            MetricFamily {
+                name: Some("up_total".into()),
+                help: None,
+                r#type: Some(0),
+                metric: vec![Metric {
+                    counter: Some(SimpleValue { value: Some(7.0) }),
+                    ..Default::default()
+                }],
+            },
+        ] {
+            f.encode_length_delimited(&mut body).unwrap();
+        }
+        body
+    }
+
+    #[test]
+    fn transcoding_sets_native_histograms_apart() {
+        let body = native_body(true);
+        // Not scraped: classic series only, with the +Inf bucket.
+        let t = transcode_proto(&body, false, false).unwrap();
+        let text = String::from_utf8(t.text).unwrap();
+        assert!(t.natives.is_empty());
+        assert!(
+            text.contains("lat_seconds_bucket{path=\"/a\\\"b\",le=\"+Inf\"} 3 1234\n"),
+            "{text}"
+        );
+        assert_eq!(proto_to_text(&body).unwrap(), text.as_bytes());
+        // Scraped: the native sample under the family name; classic series only when
+        // always scraped.
+        let t = transcode_proto(&body, true, false).unwrap();
+        let text = String::from_utf8(t.text).unwrap();
+        assert!(!text.contains("lat_seconds_"), "{text}");
+        assert!(text.contains("# TYPE lat_seconds histogram\n"), "{text}");
+        assert!(text.contains("up_total 7\n"), "{text}");
+        assert_eq!(t.natives.len(), 1);
+        let n = &t.natives[0];
+        assert_eq!(n.series, "lat_seconds{path=\"/a\\\"b\"}");
+        assert_eq!(
+            crate::exposition::parse_series(n.series.as_bytes()).unwrap(),
+            (
+                "lat_seconds".to_owned(),
+                vec![("path".to_owned(), "/a\"b".to_owned())]
+            )
+        );
+        assert_eq!(n.timestamp_ms, Some(1234));
+        assert_eq!(n.histogram.positive, vec![(0, 2.0), (1, 1.0)]);
+        assert_eq!(n.histogram.count, 3.0);
+        let t = transcode_proto(&body, true, true).unwrap();
+        let text = String::from_utf8(t.text).unwrap();
+        assert!(
+            text.contains("lat_seconds_bucket{path=\"/a\\\"b\",le=\"1\"} 2 1234\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lat_seconds_count{path=\"/a\\\"b\"} 3 1234\n"),
+            "{text}"
+        );
+        assert_eq!(t.natives.len(), 1);
+        // Without classic buckets nothing classic is kept, even when always scraped.
+        let t = transcode_proto(&native_body(false), true, true).unwrap();
+        let text = String::from_utf8(t.text).unwrap();
+        assert!(!text.contains("lat_seconds_"), "{text}");
+        assert_eq!(t.natives.len(), 1);
+    }
+
+    #[test]
+    fn pushed_native_histograms_are_stored_natively() {
+        let s = PushStore::open(None, 0).unwrap();
+        let k = GroupKey::from([("job".to_owned(), "j".to_owned())]);
+        let fams = crate::pushgateway::proto::decode_delimited(&native_body(false)).unwrap();
+        let mut fams = crate::pushgateway::model::from_proto(fams, true).unwrap();
+        for f in &mut fams {
+            for m in &mut f.metrics {
+                m.timestamp_ms = None;
+            }
+        }
+        s.push(k, Ok(fams), true, 1_700_000_000_000).unwrap();
+        let groups = s.snapshot();
+        let floats = samples(&groups);
+        assert!(
+            !floats
+                .iter()
+                .any(|(l, _)| l["__name__"].starts_with("lat_seconds")),
+            "{floats:?}"
+        );
+        let hs = histogram_samples(&groups);
+        assert_eq!(hs.len(), 1);
+        assert_eq!(hs[0].0["__name__"], "lat_seconds");
+        assert_eq!(hs[0].0["job"], "j");
+        assert!(!hs[0].0.contains_key("instance"));
+        assert_eq!(hs[0].1.count, 3.0);
+        // The text exposition shows it as a classic histogram with count and sum.
+        let text = exposition(&groups);
+        assert!(
+            text.contains(
+                "lat_seconds_bucket{instance=\"\",job=\"j\",path=\"/a\\\"b\",le=\"+Inf\"} 3\n"
+            ),
+            "{text}"
+        );
     }
 }

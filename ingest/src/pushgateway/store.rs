@@ -20,7 +20,11 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
-use crate::pushgateway::model::{BodyError, Family, parse_text};
+use base64::Engine as _;
+use prost::Message as _;
+
+use crate::pushgateway::model::{BodyError, Family, MetricValue, from_proto, parse_text, to_proto};
+use crate::pushgateway::proto::decode_delimited;
 use crate::pushgateway::render::render_families;
 
 /// Grouping labels.
@@ -63,6 +67,10 @@ struct Persisted {
     family_push_ms: BTreeMap<String, i64>,
     /// The families in text format (without grouping labels).
     text: String,
+    /// The families holding native histograms, which the text format cannot carry, as
+    /// base64 of delimited protobuf `MetricFamily`s; they replace their text versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    native: String,
 }
 
 /// All push groups.
@@ -92,7 +100,7 @@ impl PushStore {
             let list: Vec<Persisted> =
                 serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
             for g in list {
-                let fams = match parse_text(g.text.as_bytes()) {
+                let fams = match parse_persisted(&g) {
                     Ok(f) => f,
                     Err(e) => {
                         tracing::error!(file = %p.display(), group = ?g.labels, error = ?e,
@@ -296,7 +304,18 @@ fn persisted(groups: &BTreeMap<GroupKey, Group>) -> Vec<Persisted> {
         .map(|g| {
             let mut text = String::new();
             render_families(g.families.values(), &BTreeMap::new(), &mut text);
+            let mut native = Vec::new();
+            for f in g.families.values().filter(|f| has_native(f)) {
+                // Encoding into a Vec cannot run out of room.
+                let _ = to_proto(f).encode_length_delimited(&mut native);
+            }
+            let native = if native.is_empty() {
+                String::new()
+            } else {
+                base64::engine::general_purpose::STANDARD.encode(native)
+            };
             Persisted {
+                native,
                 labels: g.labels.clone(),
                 push_time_ms: g.push_time_ms,
                 failure_time_ms: g.failure_time_ms,
@@ -306,6 +325,42 @@ fn persisted(groups: &BTreeMap<GroupKey, Group>) -> Vec<Persisted> {
             }
         })
         .collect()
+}
+
+/// Whether a family holds a native histogram.
+fn has_native(f: &Family) -> bool {
+    f.metrics.iter().any(|m| {
+        matches!(
+            m.value,
+            MetricValue::Histogram {
+                native: Some(_),
+                ..
+            }
+        )
+    })
+}
+
+/// The families of a persisted group: the text, with the native-histogram families
+/// decoded from their protobuf form in place of their text versions.
+fn parse_persisted(g: &Persisted) -> Result<Vec<Family>, BodyError> {
+    let mut fams = parse_text(g.text.as_bytes())?;
+    if g.native.is_empty() {
+        return Ok(fams);
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&g.native)
+        .map_err(|e| BodyError::Malformed(format!("native histograms: {e}")))?;
+    let native = from_proto(
+        decode_delimited(&bytes).map_err(BodyError::Malformed)?,
+        false,
+    )?;
+    for n in native {
+        match fams.iter_mut().find(|f| f.name == n.name) {
+            Some(f) => *f = n,
+            None => fams.push(n),
+        }
+    }
+    Ok(fams)
 }
 
 /// A metric name keeps one type across all groups.
@@ -409,6 +464,47 @@ mod tests {
         assert_eq!(before[0].labels, after[0].labels);
         assert_eq!(before[0].families["h"], after[0].families["h"]);
         assert_eq!(after[0].push_time_ms, 1000);
+    }
+
+    #[test]
+    fn native_histograms_survive_a_reload() {
+        use crate::pushgateway::proto::{BucketSpan, Histogram, Metric, MetricFamily};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pg.json");
+        let s = PushStore::open(Some(path.clone()), 0).unwrap();
+        let fam = |kind: i32| MetricFamily {
+            name: Some("nh".into()),
+            help: Some("Native.".into()),
+            r#type: Some(kind),
+            metric: vec![Metric {
+                histogram: Some(Histogram {
+                    sample_count_float: Some(2.5),
+                    sample_sum: Some(1.0),
+                    schema: Some(2),
+                    positive_span: vec![BucketSpan {
+                        offset: Some(-1),
+                        length: Some(2),
+                    }],
+                    positive_count: vec![1.5, 1.0],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+        };
+        let body = from_proto(vec![fam(5)], false);
+        s.push(key("a"), body, true, 1000).unwrap();
+        s.push(key("a"), parse_text(b"g 1\n"), false, 2000).unwrap();
+        s.flush().unwrap();
+        let before = s.snapshot();
+        let MetricValue::Histogram {
+            native: Some(h), ..
+        } = &before[0].families["nh"].metrics[0].value
+        else {
+            panic!("no native histogram: {before:?}");
+        };
+        assert_eq!(h.hint, strata_vocab::CounterResetHint::Gauge);
+        let after = PushStore::open(Some(path), 0).unwrap().snapshot();
+        assert_eq!(before[0].families, after[0].families);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

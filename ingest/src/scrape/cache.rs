@@ -25,6 +25,15 @@ pub(crate) fn key(series: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(series)
 }
 
+/// The key of a native histogram series text: kept apart from a float series of the same
+/// text (which an exposition with a duplicate family could hold).
+pub(crate) fn histogram_key(series: &[u8]) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(b"\xffnative\xff");
+    h.update(series);
+    h.digest128()
+}
+
 /// The index hash of a key: the key already is a hash.
 fn hash(key: u128) -> u64 {
     key as u64
@@ -170,6 +179,11 @@ impl ScrapeCache {
     /// The entry of a cached series, to change.
     pub(crate) fn get_mut(&mut self, key: u128) -> Option<&mut CacheEntry> {
         self.position(key).map(|p| &mut self.slots[p].entry)
+    }
+
+    /// The ids of every cached series ([`DROPPED`] included).
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().map(|s| s.entry.id)
     }
 
     /// Keeps the entries `keep` accepts.

@@ -68,20 +68,43 @@ fn settings_for(
     type_and_unit_labels: bool,
 ) -> Result<JobSettings, IngestError> {
     let client = HttpClient::new(&cfg.http_client, &cfg.job_name)?;
-    // Prometheus's weights: the first protocol gets q=0.(n+1), each next one less.
-    let mut weight = cfg.scrape_protocols.len() + 1;
-    let mut accept = String::new();
-    for p in &cfg.scrape_protocols {
-        accept.push_str(&format!("{};q=0.{weight},", p.header_media_type()));
-        weight -= 1;
-    }
-    accept.push_str(&format!("*/*;q=0.{weight}"));
     Ok(JobSettings {
         cfg: Arc::new(cfg.clone()),
         client,
-        accept,
+        accept: accept_header(cfg),
         type_and_unit_labels,
     })
+}
+
+/// The `Accept` header of a job, as Prometheus's `acceptHeader` builds it: the protocols of
+/// `scrape_protocols` in order (protobuf first by default when `scrape_native_histograms`
+/// is on), the first with weight `q=0.(k+1)` for the `k` protocols Prometheus knows, each
+/// next one less, the 1.0.0 text formats with the job's `escaping` scheme, then `*/*`.
+fn accept_header(cfg: &ScrapeConfig) -> String {
+    use strata_config::ScrapeProtocol;
+    const KNOWN_PROTOCOLS: usize = 5;
+    let escaping = match cfg.metric_name_escaping_scheme {
+        strata_config::NameEscapingScheme::AllowUtf8 => "allow-utf-8",
+        strata_config::NameEscapingScheme::Underscores => "underscores",
+        strata_config::NameEscapingScheme::Dots => "dots",
+        strata_config::NameEscapingScheme::Values => "values",
+    };
+    let mut weight = KNOWN_PROTOCOLS + 1;
+    let mut accept = String::new();
+    for p in &cfg.scrape_protocols {
+        accept.push_str(p.header_media_type());
+        if matches!(
+            p,
+            ScrapeProtocol::PrometheusText1_0_0 | ScrapeProtocol::OpenMetricsText1_0_0
+        ) {
+            accept.push_str(";escaping=");
+            accept.push_str(escaping);
+        }
+        accept.push_str(&format!(";q=0.{weight},"));
+        weight = weight.saturating_sub(1);
+    }
+    accept.push_str(&format!("*/*;q=0.{weight}"));
+    accept
 }
 
 impl ScrapeManager {
@@ -393,5 +416,40 @@ async fn sync(
     }
     for h in stopping {
         let _ = h.await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn job(extra: &str) -> ScrapeConfig {
+        let text = format!(
+            "scrape_configs:\n  - job_name: j\n{extra}    static_configs:\n      - targets: ['h:1']\n"
+        );
+        Config::from_yaml_str(&text, "test")
+            .unwrap()
+            .scrape_configs
+            .remove(0)
+    }
+
+    #[test]
+    fn accept_header_is_prometheus_s() {
+        assert_eq!(
+            accept_header(&job("")),
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        );
+        // Native histograms: protobuf first.
+        assert_eq!(
+            accept_header(&job("    scrape_native_histograms: true\n")),
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+        );
+        assert_eq!(
+            accept_header(&job(
+                "    scrape_protocols: [PrometheusText1.0.0]\n    metric_name_validation_scheme: legacy\n"
+            )),
+            "text/plain;version=1.0.0;escaping=underscores;q=0.6,*/*;q=0.5"
+        );
     }
 }

@@ -4,6 +4,7 @@
 mod buffers;
 mod cache;
 pub mod manager;
+pub mod native;
 pub mod scrape_loop;
 pub mod target;
 

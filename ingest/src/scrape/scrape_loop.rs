@@ -3,6 +3,13 @@
 //! `honor_labels`/`honor_timestamps`, `metric_relabel_configs`, sample and label limits,
 //! staleness markers, and the synthetic `up` and `scrape_*` series.
 //!
+//! Native histograms come from protobuf bodies when `scrape_native_histograms` is on: the
+//! body is split ([`crate::pushgateway::render::transcode_proto`]) into text for the float
+//! series and native histogram samples, which go through the same cache, label resolution,
+//! relabeling and limits, plus the bucket limit and minimum bucket factor. A vanished
+//! native histogram series gets a float staleness marker (Prometheus writes a stale
+//! histogram; both end the series for queries).
+//!
 //! A failed scrape (HTTP error, timeout, malformed body, limit exceeded) appends none of its
 //! samples: `up` is 0, the series of the previous scrape get staleness markers, and the error
 //! is shown on the targets API. It never affects other targets or the process.
@@ -13,14 +20,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use strata_config::ScrapeConfig;
-use strata_storage::{Db, Labels};
+use strata_storage::{Appender as _, Db, Labels, SeriesSamples};
 use tokio::sync::watch;
 
 use super::buffers;
 use super::cache::{DROPPED, ScrapeCache};
+use super::native;
 use super::target::Target;
 use crate::exposition::{self, Entry, Format, MetricType, Parser};
 use crate::http_client::HttpClient;
+use crate::pushgateway::render::NativeSample;
 use crate::relabel::{self, LabelSet};
 
 /// The value of a staleness marker (Prometheus's `StaleNaN`).
@@ -142,6 +151,16 @@ struct Loop {
     /// Capacity to reserve for the next body (the last one's size and a little).
     body_hint: usize,
     pending: Vec<(u32, i64, f64)>,
+    /// Native histograms of the body in `body` (protobuf scrapes only).
+    natives: Vec<NativeSample>,
+    /// The job's (or target's) `convert_classic_histograms_to_nhcb` and
+    /// `always_scrape_classic_histograms`, for the body in `body`.
+    nhcb: Option<bool>,
+    /// Native histogram samples staged for appending.
+    pending_hist: Vec<SeriesSamples>,
+    /// The labels of the native histogram series in the cache, by head id (histograms are
+    /// appended by labels).
+    hist_labels: HashMap<u32, Labels>,
     last_t: i64,
     /// `--enable-feature=type-and-unit-labels` (from the job's settings).
     type_and_unit_labels: bool,
@@ -173,6 +192,10 @@ pub async fn run(
         body: Vec::new(),
         body_hint: 0,
         pending: Vec::new(),
+        natives: Vec::new(),
+        nhcb: None,
+        pending_hist: Vec::new(),
+        hist_labels: HashMap::new(),
         last_t: i64::MIN,
         type_and_unit_labels: false,
     };
@@ -226,6 +249,7 @@ impl Loop {
             Ok(o) => (1.0, o, String::new()),
             Err(e) => {
                 self.pending.clear();
+                self.pending_hist.clear();
                 (0.0, Outcome::default(), e)
             }
         };
@@ -250,6 +274,8 @@ impl Loop {
             }
         }
         self.flush(Some(&s.cfg));
+        self.flush_histograms();
+        self.natives.clear();
         buffers::STAGED.put(std::mem::take(&mut self.pending));
         // The body is not kept between scrapes (a quarter MB per target would be resident
         // for nothing): it goes back to the pool the few scrapes running at once share,
@@ -259,6 +285,10 @@ impl Loop {
         self.last_t = t;
         if self.iter.is_multiple_of(8) {
             self.cache.sweep(self.iter);
+            if !self.hist_labels.is_empty() {
+                let live: std::collections::HashSet<u32> = self.cache.ids().collect();
+                self.hist_labels.retain(|id, _| live.contains(id));
+            }
         }
         let mut h = self.target.health.lock();
         h.state = if up == 1.0 {
@@ -337,10 +367,32 @@ impl Loop {
             }
             self.body.extend_from_slice(&chunk);
         }
+        self.natives.clear();
+        let labels = &self.target.target.labels;
+        let keep_classic = native::bool_label(
+            labels,
+            native::ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS_LABEL,
+            s.cfg.always_scrape_classic_histograms,
+        );
+        self.nhcb = native::bool_label(
+            labels,
+            native::CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB_LABEL,
+            s.cfg.convert_classic_histograms_to_nhcb,
+        )
+        .then_some(keep_classic);
         if proto {
-            // Protobuf (delimited MetricFamily) is transcoded to text, timestamps kept.
-            self.body = crate::pushgateway::render::proto_to_text(&self.body)
-                .map_err(|e| format!("invalid protobuf body: {e}"))?;
+            // Protobuf (delimited MetricFamily) is transcoded to text, timestamps kept;
+            // native histograms are set aside when they are scraped.
+            let native_on = native::bool_label(
+                labels,
+                native::SCRAPE_NATIVE_HISTOGRAMS_LABEL,
+                s.cfg.scrape_native_histograms,
+            );
+            let t =
+                crate::pushgateway::render::transcode_proto(&self.body, native_on, keep_classic)
+                    .map_err(|e| format!("invalid protobuf body: {e}"))?;
+            self.body = t.text;
+            self.natives = t.natives;
         }
         Ok(format)
     }
@@ -357,6 +409,7 @@ impl Loop {
         self.body = body;
         if res.is_err() {
             self.pending.clear();
+            self.pending_hist.clear();
             self.cache.revert(self.iter);
         }
         res
@@ -373,8 +426,27 @@ impl Loop {
         let mut out = Outcome::default();
         let iter = self.iter;
         let prev_iter = self.prev_iter;
+        let mut nhcb = self
+            .nhcb
+            .map(|keep_classic| native::NhcbConverter::new(keep_classic, &self.natives));
         while let Some(e) = p.next() {
-            match e.map_err(|e| e.to_string())? {
+            let e = e.map_err(|e| e.to_string())?;
+            if let Some(c) = nhcb.as_mut() {
+                match &e {
+                    Entry::Sample {
+                        series,
+                        value,
+                        timestamp,
+                    } => {
+                        if c.on_sample(series, *value, *timestamp) {
+                            continue;
+                        }
+                    }
+                    Entry::Type { name, kind } => c.on_type(name, *kind == MetricType::Histogram),
+                    _ => c.on_other(),
+                }
+            }
+            match e {
                 Entry::Sample {
                     series,
                     value,
@@ -421,15 +493,108 @@ impl Loop {
                 }),
             }
         }
+        let natives = std::mem::take(&mut self.natives);
+        let hist = self.ingest_natives(cfg, &natives, t, &mut out);
+        self.natives = natives;
+        let mut bucket_limit = hist?;
+        if let Some(mut c) = nhcb {
+            c.finish();
+            bucket_limit = self
+                .ingest_natives(cfg, &c.out, t, &mut out)?
+                .or(bucket_limit);
+        }
         self.cache.end_scrape();
-        out.post_relabel = self.pending.len() as u64;
+        out.post_relabel = (self.pending.len() + self.pending_hist.len()) as u64;
         if cfg.sample_limit > 0 && out.post_relabel > cfg.sample_limit {
             return Err(format!(
                 "sample limit exceeded: {} samples, limit {}",
                 out.post_relabel, cfg.sample_limit
             ));
         }
+        // As in Prometheus, a sample limit hit takes precedence over a bucket limit hit.
+        if let Some(e) = bucket_limit {
+            return Err(e.to_string());
+        }
         Ok(out)
+    }
+
+    /// Stages the native histograms of a protobuf scrape in `pending_hist`, as
+    /// [`Loop::ingest_body`] stages float samples: cached by series, resolved and
+    /// relabeled once, counted as scraped samples, limited in resolution and buckets.
+    /// Returns the bucket-limit hit, if any (the scrape fails then, after counting).
+    fn ingest_natives(
+        &mut self,
+        cfg: &ScrapeConfig,
+        natives: &[NativeSample],
+        t: i64,
+        out: &mut Outcome,
+    ) -> Result<Option<native::BucketLimitExceeded>, String> {
+        let (iter, prev_iter) = (self.iter, self.prev_iter);
+        let max_schema = native::pick_schema(cfg.native_histogram_min_bucket_factor);
+        let mut bucket_limit = None;
+        for n in natives {
+            out.scraped += 1;
+            let ts = match n.timestamp_ms {
+                Some(ts) if cfg.honor_timestamps => ts,
+                _ => t,
+            };
+            let key = super::cache::histogram_key(n.series.as_bytes());
+            let explicit =
+                n.timestamp_ms.is_some() && cfg.honor_timestamps && !cfg.track_timestamps_staleness;
+            let id = match self.cache.observe(key, iter, prev_iter, explicit) {
+                Some(id) => id,
+                None => {
+                    let id = match self.resolve(cfg, n.series.as_bytes())? {
+                        None => DROPPED,
+                        Some(labels) => {
+                            out.added += 1;
+                            let id = self.db.series_ref(&labels).map_err(|e| e.to_string())?;
+                            self.hist_labels.insert(id, labels);
+                            id
+                        }
+                    };
+                    self.cache.insert(key, id, iter, explicit);
+                    id
+                }
+            };
+            if id == DROPPED {
+                continue;
+            }
+            let labels = match self.hist_labels.get(&id) {
+                Some(l) => l.clone(),
+                None => match self.resolve(cfg, n.series.as_bytes())? {
+                    Some(l) => {
+                        self.hist_labels.insert(id, l.clone());
+                        l
+                    }
+                    None => continue,
+                },
+            };
+            let mut h = n.histogram.clone();
+            if let Err(e) =
+                native::apply_limits(&mut h, max_schema, cfg.native_histogram_bucket_limit)
+            {
+                bucket_limit = Some(e);
+                continue;
+            }
+            self.pending_hist.push(SeriesSamples {
+                labels,
+                samples: Vec::new(),
+                histograms: vec![(ts, Arc::new(h))],
+            });
+        }
+        Ok(bucket_limit)
+    }
+
+    /// Appends the staged native histogram samples.
+    fn flush_histograms(&mut self) {
+        if self.pending_hist.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending_hist);
+        if let Err(e) = self.db.append(&batch) {
+            tracing::warn!(job = %self.target.job, error = %e, "append failed");
+        }
     }
 
     fn meta(&self, name: &str, f: impl FnOnce(&mut MetricMeta)) {
