@@ -216,31 +216,56 @@ impl TableProvider for SamplesTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let p = Pushdown::from_filters(filters);
-        let schema = match projection {
-            Some(cols) => Arc::new(samples_table_schema().project(cols)?),
-            None => samples_table_schema(),
-        };
-        let cols: Vec<usize> = match projection {
-            Some(c) => c.clone(),
-            None => (0..4).collect(),
-        };
-        let build = move |data: Vec<crate::db::SeriesSamples>, schema: &SchemaRef| {
-            samples_batch(&data, &cols, schema)
-        };
-        Ok(Arc::new(
-            scan::PartsScan::new(
-                self.db.clone(),
-                matchers(&p),
-                (p.mint(), p.maxt()),
-                "samples",
-                schema,
-                Arc::new(build),
-            )
-            .await
-            .map_err(storage_err)?,
-        ))
+        scan_samples(
+            &self.db,
+            filters,
+            projection,
+            samples_table_schema(),
+            "samples",
+            samples_batch,
+        )
+        .await
     }
+}
+
+/// Builds a table's batch from one read: the selected series, the projected column
+/// numbers, the projected schema.
+type BatchFn =
+    fn(&[crate::db::SeriesSamples], &[usize], &SchemaRef) -> datafusion::error::Result<RecordBatch>;
+
+/// A scan of one-row-per-sample table `name` (schema `full`): the filters narrow the read
+/// (metric, time range), which is cut into parts and turned into batches by `batch`.
+async fn scan_samples(
+    db: &Arc<Db>,
+    filters: &[Expr],
+    projection: Option<&Vec<usize>>,
+    full: SchemaRef,
+    name: &'static str,
+    batch: BatchFn,
+) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    let p = Pushdown::from_filters(filters);
+    let schema = match projection {
+        Some(cols) => Arc::new(full.project(cols)?),
+        None => full.clone(),
+    };
+    let cols: Vec<usize> = match projection {
+        Some(c) => c.clone(),
+        None => (0..full.fields().len()).collect(),
+    };
+    let build =
+        move |data: Vec<crate::db::SeriesSamples>, schema: &SchemaRef| batch(&data, &cols, schema);
+    Ok(Arc::new(
+        scan::PartsScan::new(
+            db.clone(),
+            matchers(&p),
+            (p.mint(), p.maxt()),
+            name,
+            schema,
+            Arc::new(build),
+        )
+        .await
+        .map_err(storage_err)?,
+    ))
 }
 
 /// The `samples` columns `cols` of one read (staleness markers are not data).
@@ -438,31 +463,15 @@ impl TableProvider for HistogramsTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let p = Pushdown::from_filters(filters);
-        let full = histograms_table_schema();
-        let schema = match projection {
-            Some(cols) => Arc::new(full.project(cols)?),
-            None => full.clone(),
-        };
-        let cols: Vec<usize> = match projection {
-            Some(c) => c.clone(),
-            None => (0..full.fields().len()).collect(),
-        };
-        let build = move |data: Vec<crate::db::SeriesSamples>, schema: &SchemaRef| {
-            histograms_batch(&data, &cols, schema)
-        };
-        Ok(Arc::new(
-            scan::PartsScan::new(
-                self.db.clone(),
-                matchers(&p),
-                (p.mint(), p.maxt()),
-                "histograms",
-                schema,
-                Arc::new(build),
-            )
-            .await
-            .map_err(storage_err)?,
-        ))
+        scan_samples(
+            &self.db,
+            filters,
+            projection,
+            histograms_table_schema(),
+            "histograms",
+            histograms_batch,
+        )
+        .await
     }
 }
 
