@@ -752,9 +752,10 @@ impl Db {
             if self.wal_failing.swap(false, Ordering::AcqRel) {
                 tracing::warn!("WAL writes succeed again: ingestion resumed");
             }
+            // Floats first, as the WAL holds them (replay keeps the same winner).
+            let floats = self.apply(&accepted, range, &mut report);
             report.histograms_appended = self.apply_histograms(&accepted_histograms, &mut report);
-            report.appended =
-                self.apply(&accepted, range, &mut report) + report.histograms_appended;
+            report.appended = floats + report.histograms_appended;
             self.head.observe(lo, hi);
             let span = self.head.max_time().saturating_sub(self.head.min_time());
             if span > range + range / 2 {

@@ -183,3 +183,20 @@ proptest! {
         rt.block_on(run(ops))?;
     }
 }
+
+/// A float and a histogram at one timestamp of one series in one batch: the float wins,
+/// in the head and after a crash (the WAL holds floats first).
+#[test]
+fn a_float_and_a_histogram_at_one_time_keep_the_float() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(vec![
+        Op::Append(vec![(0, 9325, 0), (0, 9325, 3)]),
+        Op::Crash,
+        Op::Maintain,
+    ]))
+    .expect("the float wins");
+}
