@@ -9,8 +9,10 @@ buckets plus `_sum`/`_count`). Both servers receive the native form by remote wr
 in time order (requests of `--batch` samples per series); Strata also gets the classic form
 for the query comparison. Prints per server:
 
-- CPU per histogram sample ingested (server process user+system time over the ingest),
-- bytes per histogram sample on disk after a graceful stop (whole data directory),
+- CPU per histogram sample ingested (server process user+system time over the native
+  ingest),
+- bytes per histogram sample on disk after a graceful stop (whole data directory, native
+  form only; the classic form is sent to Strata after a restart, for the queries),
 - the latency of `histogram_quantile(0.99, sum(rate(x[5m])))` over the whole range at a
   60 s step, native, and (Strata) of the classic `sum by (le) (rate(x_bucket[5m]))` form,
   median of `--queries` runs, and that both forms agree.
@@ -215,17 +217,28 @@ def du(path):
 
 
 def run(name, cmd, data, url, args, t0, t_end, classic):
+    """Native ingest (CPU measured), a graceful stop (disk measured), then a restart, the
+    classic form (Strata only, unmeasured) and the queries."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(url)
         c0 = cpu_seconds(proc.pid)
         w0 = time.perf_counter()
-        n = 0
-        for body in requests(args.series, args.hours, args.per_step, t0, args.batch, classic):
+        for body in requests(args.series, args.hours, args.per_step, t0, args.batch, False):
             post(url, body)
         wall = time.perf_counter() - w0
         ingest_cpu = cpu_seconds(proc.pid) - c0
-        n = args.series * (args.hours * 3600_000 // STEP_MS)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=300)
+    n = args.series * (args.hours * 3600_000 // STEP_MS)
+    size = du(data)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(url)
+        if classic:
+            for body in requests(args.series, args.hours, args.per_step, t0, args.batch, True):
+                post(url, body)
         native_q = "histogram_quantile(0.99, sum(rate(rpc_seconds[5m])))"
         classic_q = "histogram_quantile(0.99, sum by (le) (rate(rpc_seconds_bucket[5m])))"
         lat, lat_c, res, res_c = [], [], None, None
@@ -238,8 +251,7 @@ def run(name, cmd, data, url, args, t0, t_end, classic):
         points = len(res["data"]["result"][0]["values"]) if res["data"]["result"] else 0
     finally:
         proc.terminate()
-        proc.wait(timeout=120)
-    size = du(data)
+        proc.wait(timeout=300)
     out = {
         "server": name,
         "histogram_samples": n,

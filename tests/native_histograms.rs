@@ -253,3 +253,39 @@ fn remote_read_carries_native_histograms() {
         "{r}"
     );
 }
+
+/// Histograms with many buckets and small deltas (1 byte each on the wire, 16 decoded),
+/// as client_golang sends fine-grained ones, fit the decode budget.
+#[test]
+fn fine_grained_histograms_fit_the_decode_budget() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = Server::start(tmp.path(), &[]);
+    let t0 = now_ms() - 60 * 60_000;
+    let wide = |k: i64| Histogram {
+        count: Some(Count::CountInt(300)),
+        sum: 1.0,
+        schema: 8,
+        positive_spans: vec![BucketSpan {
+            offset: -150,
+            length: 300,
+        }],
+        positive_deltas: std::iter::once(1)
+            .chain(std::iter::repeat_n(0, 299))
+            .collect(),
+        timestamp: t0 + k * 15_000,
+        ..Histogram::default()
+    };
+    let series: Vec<TimeSeries> = (0..20)
+        .map(|i| {
+            series(
+                "wide_seconds",
+                &format!("i{i}"),
+                (0..40).map(wide).collect(),
+            )
+        })
+        .collect();
+    let (status, text) = write(&s, series);
+    assert_eq!(status, 204, "{text}");
+    let r = instant(&s, "count(wide_seconds)", t0 + 39 * 15_000);
+    assert_eq!(r["data"]["result"][0]["value"][1], "20", "{r}");
+}

@@ -118,8 +118,16 @@ fn walk(
                 };
                 walk(el, k, points, depth + 1, used, cap)?;
             }
-            // Bucket counts: a varint each on the wire, a sparse bucket (16 bytes) decoded.
-            None if matches!(kind, Kind::ExpBuckets) => take(len.saturating_mul(16) + 24, used)?,
+            // Bucket counts: a varint each on the wire, a sparse bucket (16 bytes) decoded;
+            // as in remote write, histogram bytes may take `HEAP_PER_HISTOGRAM_BYTE` each,
+            // so beyond the body's own allowance they are charged the difference only.
+            None if matches!(kind, Kind::ExpBuckets) => {
+                let per = 16usize.saturating_sub(
+                    crate::remote_write::HEAP_PER_HISTOGRAM_BYTE
+                        - crate::remote_write::HEAP_PER_BODY_BYTE,
+                );
+                take(len.saturating_mul(per.max(1)) + 24, used)?
+            }
             // Strings, bytes, packed numbers: their own size and a header.
             None => take(len + 24, used)?,
         }

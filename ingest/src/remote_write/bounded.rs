@@ -29,6 +29,12 @@ use crate::error::IngestError;
 /// series' samples); series of one sample with two short labels reach ~4×. Empty samples
 /// (2 bytes, 16 decoded) are 8×: refused.
 pub const HEAP_PER_BODY_BYTE: usize = 6;
+/// Decoded heap allowed per byte of a native histogram on the wire: its bucket counts are
+/// 1–2 byte varints there and 16 bytes decoded (index and count), so a histogram needs
+/// far more than [`HEAP_PER_BODY_BYTE`] (client_golang's, ~8×; Prometheus decodes them
+/// into 8-byte deltas too). A body of nothing but histograms may take this much.
+pub const HEAP_PER_HISTOGRAM_BYTE: usize = 20;
+
 /// Estimated heap of one stored label beyond its text: two `Arc<str>` (header, rounding)
 /// in a 32-byte `Label`.
 pub(super) const LABEL_OVERHEAD: usize = 64;
@@ -70,6 +76,14 @@ impl Budget {
             });
         }
         Ok(())
+    }
+
+    /// Widens the budget for a native histogram of `wire` bytes, to
+    /// [`HEAP_PER_HISTOGRAM_BYTE`] per byte of it.
+    pub(super) fn allow_histogram(&mut self, wire: usize) {
+        self.cap = self.cap.saturating_add(
+            wire.saturating_mul(HEAP_PER_HISTOGRAM_BYTE.saturating_sub(HEAP_PER_BODY_BYTE)),
+        );
     }
 }
 
@@ -158,6 +172,7 @@ fn decode_series(
             }
             (4, WireType::LengthDelimited) => {
                 let el = take_len_delimited(&mut buf)?;
+                budget.allow_histogram(el.len());
                 let h = crate::histogram_proto::Histogram::decode(el)?;
                 match h.to_float() {
                     Ok((t, h)) => {

@@ -11,7 +11,10 @@ use crate::error::IngestError;
 mod bounded;
 pub mod v2;
 
-pub use bounded::{Decoded, HEAP_PER_BODY_BYTE, Limits, MAX_METADATA_PER_REQUEST, decode_bounded};
+pub use bounded::{
+    Decoded, HEAP_PER_BODY_BYTE, HEAP_PER_HISTOGRAM_BYTE, Limits, MAX_METADATA_PER_REQUEST,
+    decode_bounded,
+};
 
 /// Largest decompressed request accepted (Prometheus's default is 32 MiB too).
 pub const MAX_DECOMPRESSED: usize = 32 << 20;

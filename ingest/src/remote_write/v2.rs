@@ -239,6 +239,7 @@ fn decode_series(
             }
             (3, WireType::LengthDelimited) => {
                 let el = take_len_delimited(&mut buf)?;
+                budget.allow_histogram(el.len());
                 let h = crate::histogram_proto::Histogram::decode(el)?;
                 match h.to_float() {
                     Ok((t, h)) => {
