@@ -336,7 +336,8 @@ pub fn bound(idx: i32, schema: i32, custom_values: &[f64]) -> f64 {
         };
     }
     if schema < 0 {
-        let exp = i64::from(idx) << (-schema);
+        // Schemas below −4 never get here from ingest; a corrupt one must not overflow.
+        let exp = i64::from(idx) << (-schema).min(60);
         if exp == 1024 {
             return f64::MAX;
         }
@@ -362,7 +363,7 @@ fn ldexp(frac: f64, exp: i64) -> f64 {
 
 /// The schema-`target` index of bucket `idx` of schema `origin` (`target ≤ origin`).
 pub fn target_index(idx: i32, origin: i32, target: i32) -> i32 {
-    ((idx - 1) >> (origin - target)) + 1
+    (idx.wrapping_sub(1) >> (origin - target).clamp(0, 31)).wrapping_add(1)
 }
 
 #[cfg(test)]
