@@ -132,6 +132,28 @@ pub fn decode_bounded(body: &[u8], limits: &Limits) -> Result<Decoded, IngestErr
     Ok(out)
 }
 
+/// One native histogram of a series (1.0 field 4, 2.0 field 3), within the budget: kept
+/// when valid, else its reason noted (the first one refuses the request).
+pub(super) fn decode_histogram(
+    el: &[u8],
+    budget: &mut Budget,
+    histograms: &mut Vec<(i64, std::sync::Arc<strata_vocab::FloatHistogram>)>,
+    invalid: &mut Option<String>,
+) -> Result<(), IngestError> {
+    budget.allow_histogram(el.len());
+    let h = crate::histogram_proto::Histogram::decode(el)?;
+    match h.to_float() {
+        Ok((t, h)) => {
+            budget.take(h.size_bytes() + 16)?;
+            histograms.push((t, std::sync::Arc::new(h)));
+        }
+        Err(e) => {
+            invalid.get_or_insert(e.0);
+        }
+    }
+    Ok(())
+}
+
 /// The bytes of one length-delimited field, advancing `buf` past them.
 pub(super) fn take_len_delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], IngestError> {
     let len = decode_varint(buf)?;
@@ -172,17 +194,7 @@ fn decode_series(
             }
             (4, WireType::LengthDelimited) => {
                 let el = take_len_delimited(&mut buf)?;
-                budget.allow_histogram(el.len());
-                let h = crate::histogram_proto::Histogram::decode(el)?;
-                match h.to_float() {
-                    Ok((t, h)) => {
-                        budget.take(h.size_bytes() + 16)?;
-                        histograms.push((t, std::sync::Arc::new(h)));
-                    }
-                    Err(e) => {
-                        invalid.get_or_insert(e.0);
-                    }
-                }
+                decode_histogram(el, budget, &mut histograms, &mut invalid)?;
             }
             // Exemplars (3) are not stored yet.
             _ => skip_field(wt, tag, &mut buf, DecodeContext::default())?,

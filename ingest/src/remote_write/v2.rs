@@ -239,17 +239,7 @@ fn decode_series(
             }
             (3, WireType::LengthDelimited) => {
                 let el = take_len_delimited(&mut buf)?;
-                budget.allow_histogram(el.len());
-                let h = crate::histogram_proto::Histogram::decode(el)?;
-                match h.to_float() {
-                    Ok((t, h)) => {
-                        budget.take(h.size_bytes() + 16)?;
-                        histograms.push((t, std::sync::Arc::new(h)));
-                    }
-                    Err(e) => {
-                        invalid.get_or_insert(e.0);
-                    }
-                }
+                super::bounded::decode_histogram(el, budget, &mut histograms, &mut invalid)?;
             }
             (4, WireType::LengthDelimited) => {
                 take_len_delimited(&mut buf)?;
