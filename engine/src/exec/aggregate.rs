@@ -435,7 +435,11 @@ impl Fold<'_> {
             g.push(ids[gi as usize]);
             ts.push(self.grid.start + step as i64 * self.grid.step.max(1));
             value.push(0.0);
-            kahan.push(0.0);
+            // A histogram row's `kahan` carries the counter-reset hints its inputs had
+            // (1: reset, 2: not reset), so the final step can warn about a conflict.
+            kahan.push(f64::from(
+                u8::from(cell.hints.0) | (u8::from(cell.hints.1) << 1),
+            ));
             mean.push(0.0);
             count.push(cell.n);
             incremental.push(false);
@@ -518,6 +522,9 @@ impl Fold<'_> {
                 };
                 let n = count.value(k);
                 let avg = self.op == AggregateOp::Avg;
+                let flags = kahan.value(k) as u8;
+                let hints = (flags & 1 != 0, flags & 2 != 0);
+                let mut reconciled = false;
                 match self.hists.get_mut(&(gi, step)) {
                     None => {
                         let acc = part.map(|p| {
@@ -527,32 +534,36 @@ impl Fold<'_> {
                                 HistAcc::Sum(KahanSum::new(&p))
                             }
                         });
-                        self.hists.insert(
-                            (gi, step),
-                            HistCell {
-                                acc,
-                                n,
-                                hints: (false, false),
-                            },
-                        );
+                        self.hists.insert((gi, step), HistCell { acc, n, hints });
                     }
                     Some(cell) => {
                         let total = cell.n + n;
+                        cell.hints = (cell.hints.0 || hints.0, cell.hints.1 || hints.1);
                         cell.acc = match (cell.acc.take(), part) {
-                            (Some(HistAcc::Sum(mut a)), Some(b)) => {
-                                a.add(&b).ok().map(|_| HistAcc::Sum(a))
-                            }
+                            (Some(HistAcc::Sum(mut a)), Some(b)) => a.add(&b).ok().map(|r| {
+                                reconciled = r.nhcb_bounds_reconciled;
+                                HistAcc::Sum(a)
+                            }),
                             (Some(a), Some(mut b)) => {
                                 // Means weighted by their counts.
                                 let mut m = a.value();
                                 m.mul(cell.n / total);
                                 b.mul(n / total);
-                                m.add(&b).ok().map(|_| HistAcc::Merged(m))
+                                m.add(&b).ok().map(|r| {
+                                    reconciled = r.nhcb_bounds_reconciled;
+                                    HistAcc::Merged(m)
+                                })
                             }
                             _ => None,
                         };
                         cell.n = total;
                     }
+                }
+                if reconciled {
+                    self.ctx.info(format!(
+                        "PromQL info: mismatched custom buckets were reconciled during aggregation{}",
+                        self.pos
+                    ));
                 }
                 continue;
             }
