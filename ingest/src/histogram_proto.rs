@@ -112,8 +112,7 @@ fn check_spans(
     Ok(total.max(0) as usize)
 }
 
-fn check_counts(side: &str, counts: &[f64]) -> Result<f64, InvalidHistogram> {
-    let mut sum = 0.0;
+fn check_counts(side: &str, counts: &[f64]) -> Result<(), InvalidHistogram> {
     for (i, c) in counts.iter().enumerate() {
         if *c < 0.0 {
             return Err(InvalidHistogram(format!(
@@ -121,9 +120,8 @@ fn check_counts(side: &str, counts: &[f64]) -> Result<f64, InvalidHistogram> {
                 i + 1
             )));
         }
-        sum += c;
     }
-    Ok(sum)
+    Ok(())
 }
 
 fn absolute(deltas: &[i64]) -> Vec<f64> {
@@ -226,7 +224,7 @@ impl Histogram {
                 "histogram has an invalid schema, which must be between {MIN_SCHEMA} and {MAX_SCHEMA} for exponential buckets, or {CUSTOM_BUCKETS_SCHEMA} for custom buckets"
             )));
         }
-        let n = check_counts("negative side: ", &neg)?;
+        check_counts("negative side: ", &neg)?;
         if zero_count < 0.0 {
             return Err(InvalidHistogram(format!(
                 "zero bucket has observation count of {zero_count}: histogram has a bucket whose observation count is negative"
@@ -237,10 +235,9 @@ impl Histogram {
                 "observation count is  {count}: histogram's observation count is negative"
             )));
         }
-        let p = check_counts("positive side: ", &pos)?;
+        check_counts("positive side: ", &pos)?;
         // Prometheus also refuses integer histograms whose count differs from their
         // buckets' total; that check is left out: such a sample is stored as sent.
-        let _ = (n, p, int);
         let mut h = FloatHistogram {
             hint: CounterResetHint::from_u8(u8::try_from(self.reset_hint).unwrap_or(0)),
             schema,

@@ -88,7 +88,7 @@ pub(super) fn map(
     for k in 0..input.len() {
         let (id, t, v) = (input.series[k], input.ts[k], input.vals[k]);
         if let Some(h) = input.hist(k) {
-            map_hist(ctx, func, &at, &mut ids, &mut notes, (id, t, h), &mut out)?;
+            map_hist(func, &at, &mut ids, &mut notes, (id, t, h), &mut out)?;
             continue;
         }
         let value = match func {
@@ -167,7 +167,6 @@ pub(super) fn map(
 /// ignore it, `-`, `*` and `/` by a scalar scale it, other operators with a scalar do not
 /// apply (an info, as Prometheus).
 fn map_hist(
-    ctx: &QueryContext,
     func: &MapFn,
     at: &impl Fn(usize, i64) -> f64,
     ids: &mut IdMap<'_>,
@@ -175,7 +174,6 @@ fn map_hist(
     (id, t, h): (u32, i64, &std::sync::Arc<strata_vocab::FloatHistogram>),
     out: &mut Rows,
 ) -> Result<()> {
-    let _ = ctx;
     match func {
         MapFn::Native(f) => {
             let o = ids.get(id, drop_name)?;

@@ -157,7 +157,7 @@ fn stale_hist(h: &HistSample) -> bool {
 }
 
 /// The instant value of one series holding histograms: at each step the newest sample of
-/// either kind within the lookback (histograms are not interpolated by `smoothed`).
+/// either kind within the lookback (`smoothed`: [`smoothed_mixed`]).
 fn instant_mixed(
     ctx: &QueryContext,
     id: u32,

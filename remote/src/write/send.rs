@@ -216,17 +216,14 @@ impl Client {
 
     /// The request body of `batch` in the queue's protocol.
     fn encode(&self, batch: &[Item]) -> Vec<u8> {
-        if self.v2 {
-            let raw = prost::Message::encode_to_vec(&request_v2(batch, &self.families()));
-            snap::raw::Encoder::new()
-                .compress_vec(&raw)
-                .unwrap_or_default()
+        let raw = if self.v2 {
+            prost::Message::encode_to_vec(&request_v2(batch, &self.families()))
         } else {
-            let raw = prost::Message::encode_to_vec(&request(batch));
-            snap::raw::Encoder::new()
-                .compress_vec(&raw)
-                .unwrap_or_default()
-        }
+            prost::Message::encode_to_vec(&request(batch))
+        };
+        snap::raw::Encoder::new()
+            .compress_vec(&raw)
+            .unwrap_or_default()
     }
 
     /// One POST of `body` and what it came to: taken; refused for good (4xx, and 429
