@@ -42,11 +42,12 @@ pub(crate) struct Flags {
     /// Maximum number of concurrent remote read calls (0 means no limit).
     #[arg(long = "storage.remote.read-concurrent-limit", default_value_t = 10)]
     pub(crate) remote_read_concurrent_limit: usize,
-    /// Maximum bytes in a frame of a streamed remote read response (accepted; Strata
-    /// answers with whole sample responses).
+    /// Maximum number of bytes of a frame's message in a streamed (STREAMED_XOR_CHUNKS)
+    /// remote read response; a frame holds at least one sample. Note that client might
+    /// have limit on frame size as well. 1MB as recommended by protobuf by default.
     #[arg(
         long = "storage.remote.read-max-bytes-in-frame",
-        default_value_t = 1_048_576
+        default_value_t = strata_remote::read::DEFAULT_MAX_BYTES_IN_FRAME
     )]
     pub(crate) remote_read_max_bytes_in_frame: usize,
     /// Address to listen on for UI, API and telemetry.
@@ -82,8 +83,10 @@ pub(crate) struct Flags {
     #[arg(long = "query.sql-max-result-bytes", default_value = "64MB")]
     pub(crate) query_sql_max_result_bytes: String,
     /// Comma-separated Prometheus feature names to enable. `type-and-unit-labels` adds
-    /// `__type__` and `__unit__` labels from the scraped metadata; the PromQL features
-    /// Prometheus keeps behind flags are always on here; others are refused.
+    /// `__type__` and `__unit__` labels from the scraped metadata; `otlp-deltatocumulative`
+    /// has the OTLP receiver accumulate delta sums and histograms into cumulative ones
+    /// (else it refuses them); the PromQL features Prometheus keeps behind flags are always
+    /// on here; others are refused.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     pub(crate) enable_feature: Vec<String>,
     /// Enable API endpoints for admin control actions.
@@ -343,6 +346,17 @@ impl Flags {
         .collect()
     }
 
+    /// Whether `--enable-feature` names `feature` (one Strata has: see
+    /// [`type_and_unit_labels`](Self::type_and_unit_labels), which checks every name).
+    fn feature(&self, feature: &str) -> bool {
+        self.enable_feature.iter().any(|f| f.trim() == feature)
+    }
+
+    /// Whether `--enable-feature=otlp-deltatocumulative` is given.
+    pub(crate) fn otlp_delta_to_cumulative(&self) -> bool {
+        self.feature(OTLP_DELTA_TO_CUMULATIVE)
+    }
+
     /// Whether `--enable-feature` turns on the type-and-unit labels, checking every name:
     /// Prometheus's PromQL features are always on in Strata (accepted), a feature Strata
     /// does not have is an error naming it.
@@ -364,12 +378,13 @@ impl Flags {
         {
             match f {
                 "type-and-unit-labels" => on = true,
+                OTLP_DELTA_TO_CUMULATIVE => {}
                 f if ALWAYS_ON.contains(&f) => {
                     tracing::info!(feature = f, "always enabled in Strata");
                 }
                 other => {
                     return Err(format!(
-                        "--enable-feature: unknown or unsupported feature {other:?} (supported: type-and-unit-labels, {})",
+                        "--enable-feature: unknown or unsupported feature {other:?} (supported: type-and-unit-labels, {OTLP_DELTA_TO_CUMULATIVE}, {})",
                         ALWAYS_ON.join(", ")
                     ));
                 }
@@ -430,6 +445,9 @@ impl Flags {
             .map_err(|e| format!("--query.lookback-delta={}: {e}", self.lookback_delta))
     }
 }
+
+/// The feature accumulating delta OTLP sums and histograms into cumulative ones.
+const OTLP_DELTA_TO_CUMULATIVE: &str = "otlp-deltatocumulative";
 
 /// The current time as RFC 3339 (UTC, second precision).
 pub(crate) fn rfc3339_now() -> String {

@@ -67,11 +67,6 @@ async fn run(flags: Flags) -> Result<(), String> {
         None => strata_config::Config::default_embedded(addr.port()),
     };
     warn_unacted(&config);
-    if flags.remote_read_max_bytes_in_frame != 1_048_576 {
-        tracing::warn!(
-            "--storage.remote.read-max-bytes-in-frame has no effect: remote read answers with whole SAMPLES responses, not streamed frames"
-        );
-    }
     let mut opts = Options::new(&flags.tsdb_path);
     opts.retention_time_ms = flags.retention_time_ms()?;
     opts.retention_size_bytes = flags.retention_size_bytes()?;
@@ -90,7 +85,9 @@ async fn run(flags: Flags) -> Result<(), String> {
         && w > 0
     {
         opts.ooo_window_ms = w as i64;
+        opts.exemplar_ooo_window_ms = w as i64;
     }
+    opts.max_exemplars = max_exemplars(&config);
     let notifier = match &flags.alertmanager_config_file {
         Some(p) => Some(
             Notifier::open(NotifierOptions {
@@ -145,8 +142,15 @@ async fn run(flags: Flags) -> Result<(), String> {
         remote_write_max_concurrency: flags.remote_write_max_concurrency.max(1),
         remote_read_sample_limit: flags.remote_read_sample_limit,
         remote_read_concurrent_limit: flags.remote_read_concurrent_limit,
+        remote_read_max_bytes_in_frame: flags.remote_read_max_bytes_in_frame,
         enable_otlp_receiver: flags.enable_otlp_receiver,
+        otlp_delta_to_cumulative: flags.otlp_delta_to_cumulative(),
     };
+    if flags.otlp_delta_to_cumulative() && !flags.enable_otlp_receiver {
+        tracing::warn!(
+            "--enable-feature=otlp-deltatocumulative has no effect without --web.enable-otlp-receiver"
+        );
+    }
     let state = AppState::new(
         BuildInfo {
             version: env!("CARGO_PKG_VERSION"),
@@ -389,12 +393,6 @@ fn warn_unacted(config: &strata_config::Config) {
             "otlp.promote_scope_metadata has no effect: otel_scope_* labels are not added yet"
         );
     }
-    for r in &config.remote_read {
-        if r.chunked_read_limit != 50_000_000 {
-            tracing::warn!(url = %r.url,
-                "remote_read chunked_read_limit has no effect: Strata asks remote read endpoints for whole SAMPLES responses");
-        }
-    }
 }
 
 /// The storage's external source for the `remote_read` entries of `config` (none without
@@ -424,6 +422,16 @@ fn alertmanager_urls(config: &strata_config::Config) -> Vec<String> {
         }
     }
     out
+}
+
+/// `storage.exemplars.max_exemplars` (Prometheus's default 100000 when the section is
+/// absent; 0 or less keeps none).
+fn max_exemplars(config: &strata_config::Config) -> i64 {
+    config
+        .storage
+        .exemplars
+        .as_ref()
+        .map_or(100_000, |e| e.max_exemplars)
 }
 
 /// What a reload reconfigures.
@@ -474,6 +482,8 @@ fn reload_fn(
             s.scrape.apply(&config).map_err(|e| e.to_string())?;
             s.remote.apply(&config).await.map_err(|e| e.to_string())?;
             s.db.set_external(readers);
+            let kept = s.db.exemplars.resize(max_exemplars(&config));
+            tracing::debug!(kept, "exemplar storage sized");
             s.sender.apply(&config)?;
             s.rules.apply(&config, rule_files).await;
             s.push_interval.store(

@@ -2,13 +2,18 @@
 //! `opentelemetry-exporter-otlp-proto-http`) into `/api/v1/otlp/v1/metrics`, queried back
 //! with Prometheus's translated names, `job`/`instance` from the service attributes and
 //! `target_info` from the others; the endpoint is off without `--web.enable-otlp-receiver`
-//! and refuses what it does not take. Skips (and says so) without the SDK.
+//! and refuses what it does not take. Skips (and says so) without the SDK. Exemplars of
+//! sums and histograms (protobuf requests built here) come back from
+//! `/api/v1/query_exemplars`; with `--enable-feature=otlp-deltatocumulative` delta counters
+//! and histograms (built here, and from the SDK with delta temporality) are stored as
+//! running totals.
 
 mod common;
 
 use std::process::Command;
 
-use common::{Server, query, reqwest};
+use common::{Server, enc, get_json, now_ms, query, reqwest};
+use strata_ingest::otlp::proto;
 
 const EXPORT: &str = r#"
 import sys
@@ -339,4 +344,306 @@ fn explicit_bucket_histograms_become_nhcb_when_configured() {
         Some(0),
         "{classic}"
     );
+}
+
+/// An `ExportMetricsServiceRequest` of `metrics` from service `svc`, as protobuf.
+fn export(metrics: Vec<proto::Metric>) -> Vec<u8> {
+    let req = proto::ExportMetricsServiceRequest {
+        resource_metrics: vec![proto::ResourceMetrics {
+            resource: Some(proto::Resource {
+                attributes: vec![proto::KeyValue {
+                    key: "service.name".into(),
+                    value: Some(proto::AnyValue {
+                        value: Some(proto::Value::StringValue("svc".into())),
+                    }),
+                }],
+            }),
+            scope_metrics: vec![proto::ScopeMetrics {
+                scope: None,
+                metrics,
+            }],
+        }],
+    };
+    prost::Message::encode_to_vec(&req)
+}
+
+/// Posts a protobuf export; the status and body.
+fn post_export(s: &Server, body: Vec<u8>) -> (u16, String) {
+    let r = reqwest::blocking_client()
+        .post(s.url("/api/v1/otlp/v1/metrics"), body)
+        .header("Content-Type", "application/x-protobuf")
+        .send()
+        .expect("post");
+    (r.status().as_u16(), r.text())
+}
+
+fn ns(ms: i64) -> u64 {
+    ms as u64 * 1_000_000
+}
+
+fn otlp_exemplar(ms: i64, value: f64, trace: u8) -> proto::Exemplar {
+    proto::Exemplar {
+        time_unix_nano: ns(ms),
+        value: Some(proto::ExemplarValue::AsDouble(value)),
+        trace_id: vec![trace; 16],
+        span_id: vec![0x0f; 8],
+        ..Default::default()
+    }
+}
+
+/// `/api/v1/query_exemplars` of `q` over the last hour.
+fn exemplars(s: &Server, q: &str) -> serde_json::Value {
+    let now = now_ms() / 1000;
+    get_json(&s.url(&format!(
+        "/api/v1/query_exemplars?query={}&start={}&end={}",
+        enc(q),
+        now - 3600,
+        now + 60
+    )))
+}
+
+#[test]
+fn exemplars_of_counters_and_histograms_are_queryable() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = Server::start(tmp.path(), &["--web.enable-otlp-receiver"]);
+    let t = now_ms() - 30_000;
+    let counter = proto::Metric {
+        name: "orders".into(),
+        data: Some(proto::Data::Sum(proto::Sum {
+            data_points: vec![proto::NumberDataPoint {
+                start_time_unix_nano: ns(t - 60_000),
+                time_unix_nano: ns(t),
+                value: Some(proto::NumberValue::AsInt(7)),
+                exemplars: vec![otlp_exemplar(t - 1_000, 1.0, 0xaa)],
+                ..Default::default()
+            }],
+            aggregation_temporality: proto::CUMULATIVE,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    };
+    let histogram = proto::Metric {
+        name: "checkout.duration".into(),
+        unit: "s".into(),
+        data: Some(proto::Data::Histogram(proto::Histogram {
+            data_points: vec![proto::HistogramDataPoint {
+                start_time_unix_nano: ns(t - 60_000),
+                time_unix_nano: ns(t),
+                count: 3,
+                sum: Some(3.6),
+                bucket_counts: vec![1, 1, 1],
+                explicit_bounds: vec![0.5, 1.0],
+                exemplars: vec![
+                    otlp_exemplar(t - 2_000, 0.1, 0xb1),
+                    otlp_exemplar(t - 1_500, 3.0, 0xb3),
+                ],
+                ..Default::default()
+            }],
+            aggregation_temporality: proto::CUMULATIVE,
+        })),
+        ..Default::default()
+    };
+    let (status, text) = post_export(&s, export(vec![counter, histogram]));
+    assert_eq!(status, 200, "{text}");
+
+    let r = exemplars(&s, "orders_total");
+    let data = r["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(data.len(), 1, "{r}");
+    assert_eq!(data[0]["seriesLabels"]["__name__"], "orders_total", "{r}");
+    assert_eq!(data[0]["seriesLabels"]["job"], "svc", "{r}");
+    let e = &data[0]["exemplars"][0];
+    assert_eq!(e["labels"]["trace_id"], "aa".repeat(16), "{r}");
+    assert_eq!(e["labels"]["span_id"], "0f".repeat(8), "{r}");
+    assert_eq!(e["value"], "1", "{r}");
+    assert_eq!(
+        e["timestamp"].as_f64(),
+        Some((t - 1_000) as f64 / 1000.0),
+        "{r}"
+    );
+
+    // Each histogram exemplar in the bucket holding its value.
+    let r = exemplars(&s, "checkout_duration_seconds_bucket");
+    let data = r["data"].as_array().cloned().unwrap_or_default();
+    let le_of = |trace: &str| {
+        data.iter()
+            .find(|d| {
+                d["exemplars"]
+                    .as_array()
+                    .is_some_and(|es| es.iter().any(|e| e["labels"]["trace_id"] == trace))
+            })
+            .map(|d| d["seriesLabels"]["le"].clone())
+    };
+    assert_eq!(le_of(&"b1".repeat(16)), Some("0.5".into()), "{r}");
+    assert_eq!(le_of(&"b3".repeat(16)), Some("+Inf".into()), "{r}");
+    assert_eq!(data.len(), 2, "{r}");
+    s.stop();
+}
+
+/// A delta counter point of `v` over `(start, end]` ms.
+fn delta_counter(start: i64, end: i64, v: i64) -> proto::Metric {
+    proto::Metric {
+        name: "jobs".into(),
+        data: Some(proto::Data::Sum(proto::Sum {
+            data_points: vec![proto::NumberDataPoint {
+                start_time_unix_nano: ns(start),
+                time_unix_nano: ns(end),
+                value: Some(proto::NumberValue::AsInt(v)),
+                ..Default::default()
+            }],
+            aggregation_temporality: 1,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    }
+}
+
+/// The samples of `q` (a range selector) as (ms, value).
+fn samples(s: &Server, q: &str) -> Vec<(i64, String)> {
+    let r = query(s, q);
+    r["data"]["result"][0]["values"]
+        .as_array()
+        .map(|vs| {
+            vs.iter()
+                .map(|v| {
+                    (
+                        (v[0].as_f64().unwrap_or(0.0) * 1000.0).round() as i64,
+                        v[1].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn delta_counters_are_accumulated_with_the_feature_and_refused_without() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = now_ms() - 60_000;
+    let requests = [
+        delta_counter(t, t + 10_000, 5),
+        delta_counter(t + 10_000, t + 20_000, 3),
+        delta_counter(t + 20_000, t + 30_000, 2),
+    ];
+
+    let off = Server::start(&tmp.path().join("off"), &["--web.enable-otlp-receiver"]);
+    let (status, text) = post_export(&off, export(vec![requests[0].clone()]));
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("invalid temporality and type combination for metric \"jobs\""),
+        "{text}"
+    );
+    off.stop();
+
+    let on = Server::start(
+        &tmp.path().join("on"),
+        &[
+            "--web.enable-otlp-receiver",
+            "--enable-feature=otlp-deltatocumulative",
+        ],
+    );
+    for m in &requests {
+        let (status, text) = post_export(&on, export(vec![m.clone()]));
+        assert_eq!(status, 200, "{text}");
+    }
+    assert_eq!(
+        samples(&on, "jobs_total{job=\"svc\"}[5m]"),
+        vec![
+            (t + 10_000, "5".to_string()),
+            (t + 20_000, "8".to_string()),
+            (t + 30_000, "10".to_string()),
+        ]
+    );
+    // The same request again (a retry) adds nothing: it is out of order.
+    let (status, _) = post_export(&on, export(vec![requests[2].clone()]));
+    assert_eq!(status, 200);
+    assert_eq!(
+        query(&on, "jobs_total{job=\"svc\"}")["data"]["result"][0]["value"][1],
+        "10"
+    );
+    // The accumulator's state and the dropped retry are on /metrics.
+    let metrics = reqwest::blocking_client()
+        .get(on.url("/metrics"))
+        .send()
+        .expect("metrics")
+        .text();
+    assert!(metrics.contains("\nstrata_otlp_delta_streams 1\n"), "{metrics}");
+    assert!(metrics.contains("\nstrata_otlp_delta_points_dropped_total 1\n"), "{metrics}");
+    on.stop();
+}
+
+/// The SDK with delta temporality for counters and histograms: three exports of a counter
+/// (5, 3, 2) and a histogram (one observation each time).
+const EXPORT_DELTA: &str = r#"
+import sys, time
+from opentelemetry.sdk.metrics import MeterProvider, Counter, Histogram
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader, AggregationTemporality
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.resources import Resource
+exporter = OTLPMetricExporter(endpoint=sys.argv[1], preferred_temporality={
+    Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA})
+reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3600000)
+provider = MeterProvider(resource=Resource.create({"service.name": "worker"}), metric_readers=[reader])
+meter = provider.get_meter("strata-test")
+c = meter.create_counter("tasks.done")
+h = meter.create_histogram("task.duration", unit="s")
+ok = True
+for n, d in [(5, 0.2), (3, 2.0), (2, 20.0)]:
+    c.add(n, {"queue": "q1"})
+    h.record(d)
+    ok = provider.force_flush() and ok
+    time.sleep(0.05)
+provider.shutdown()
+sys.exit(0 if ok else 1)
+"#;
+
+#[test]
+fn the_python_sdk_with_delta_temporality_is_accumulated() {
+    if !sdk_installed() {
+        eprintln!(
+            "skipping: the OpenTelemetry Python SDK is not installed (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = Server::start(
+        tmp.path(),
+        &[
+            "--web.enable-otlp-receiver",
+            "--enable-feature=otlp-deltatocumulative",
+        ],
+    );
+    let out = Command::new("python3")
+        .args(["-c", EXPORT_DELTA, &s.url("/api/v1/otlp/v1/metrics")])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "the exporter failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counter = samples(&s, "tasks_done_total{job=\"worker\",queue=\"q1\"}[5m]");
+    let values: Vec<&str> = counter.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(values, vec!["5", "8", "10"], "{counter:?}");
+    assert_eq!(
+        value(&s, "task_duration_seconds_count{job=\"worker\"}").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        value(&s, "task_duration_seconds_sum{job=\"worker\"}").as_deref(),
+        Some("22.2")
+    );
+    // 0.2 in (0, 5], 2 too, 20 in (10, 25]: the buckets are running totals as well.
+    assert_eq!(
+        value(&s, "task_duration_seconds_bucket{job=\"worker\",le=\"5\"}").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        value(
+            &s,
+            "task_duration_seconds_bucket{job=\"worker\",le=\"+Inf\"}"
+        )
+        .as_deref(),
+        Some("3")
+    );
+    s.stop();
 }

@@ -168,8 +168,25 @@ fn a_v2_request_is_stored_and_answered_with_written_counts() {
         Some("snappy"),
     );
     assert_eq!(status, 204, "{text}");
-    // Exemplars are not stored yet: written 0.
-    assert_eq!(counts, [7, 0, 0]);
+    assert_eq!(counts, [7, 0, 1]);
+    // The exemplar is stored with its series and served as Prometheus serves it.
+    let ex = common::get_json(&s.url(&format!(
+        "/api/v1/query_exemplars?query=v2_requests_total&start={}&end={}",
+        t0 / 1000 - 1,
+        t0 / 1000 + 1
+    )));
+    assert_eq!(ex["data"][0]["seriesLabels"]["instance"], "i1", "{ex}");
+    assert_eq!(ex["data"][0]["exemplars"][0]["labels"]["trace_id"], "abc", "{ex}");
+    assert_eq!(ex["data"][0]["exemplars"][0]["value"], "1", "{ex}");
+    // The same request again: samples are idempotent, the exemplar a no-op that counts.
+    let (status, text, counts) = post(
+        s.port,
+        snappy(&req.encode_to_vec()),
+        Some(V2),
+        Some("snappy"),
+    );
+    assert_eq!(status, 204, "{text}");
+    assert_eq!(counts, [7, 0, 1]);
     let v = query(&s, "count_over_time(v2_requests_total{job=\"api\"}[5m])");
     let result = v["data"]["result"].as_array().cloned().unwrap_or_default();
     assert_eq!(result.len(), 2, "{v}");

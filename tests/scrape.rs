@@ -4,60 +4,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, enc, free_port, reqwest};
+use common::{Exporter, Server, enc, free_port, reqwest};
 use serde_json::Value;
-
-/// A scripted exporter: serves whatever body (and content type) the test sets.
-struct Exporter {
-    port: u16,
-    body: Arc<Mutex<(Vec<u8>, String)>>,
-}
-
-impl Exporter {
-    fn start(body: &str) -> Exporter {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = l.local_addr().expect("addr").port();
-        let state = Arc::new(Mutex::new((
-            body.as_bytes().to_vec(),
-            "text/plain; version=0.0.4".to_owned(),
-        )));
-        let st = state.clone();
-        std::thread::spawn(move || {
-            for conn in l.incoming() {
-                let Ok(mut c) = conn else { continue };
-                let mut buf = [0u8; 4096];
-                let _ = c.read(&mut buf);
-                let (body, ct) = st.lock().expect("lock").clone();
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = c.write_all(head.as_bytes());
-                let _ = c.write_all(&body);
-            }
-        });
-        Exporter { port, body: state }
-    }
-
-    fn set(&self, body: &str, ct: &str) {
-        self.set_bytes(body.as_bytes(), ct);
-    }
-
-    fn set_bytes(&self, body: &[u8], ct: &str) {
-        *self.body.lock().expect("lock") = (body.to_vec(), ct.to_owned());
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
 
 fn get_json(url: String) -> Value {
     let r = reqwest::blocking_client().get(url).send().expect("get");

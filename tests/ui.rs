@@ -2,7 +2,8 @@
 //! (`tests/ui/browser.mjs`, installed by `.ci/run` with `npm ci --prefix tests/ui`) against
 //! a running `strata` with known data, rules and silences. The script runs a query and
 //! checks the graph's series count, switches to the table, follows a shared URL with
-//! several panels, sees an API error shown next to the query, uses autocompletion, and
+//! several panels, shows exemplars on a graph (markers, tooltip, the `g0.show_exemplars`
+//! toggle), sees an API error shown next to the query, uses autocompletion, and
 //! opens the targets, rules, alerts, silences (create and expire) and status pages. Any
 //! console error or uncaught exception fails it. Screenshots go to
 //! `<target>/tmp/ui-artifacts/`.
@@ -98,6 +99,73 @@ fn load_histogram(port: u16) {
     assert_eq!(common::post_write(port, body).expect("write"), 204);
 }
 
+/// The exemplars of `ui_exemplar` (trace id, minutes before now, value); `browser.mjs`
+/// expects these. The 3.5 lies above the series' values (1..2), so the y axis must grow.
+const EXEMPLARS: [(&str, i64, f64); 4] = [
+    ("ui-trace-1", 50, 1.25),
+    ("ui-trace-2", 35, 1.5),
+    ("ui-trace-3", 20, 3.5),
+    ("ui-trace-4", 5, 1.75),
+];
+
+/// `ui_exemplar{job="demo"}` every 15 s over the last hour (values between 1 and 2) with
+/// the [`EXEMPLARS`], in remote write 1.0's `TimeSeries.exemplars` (field 3).
+fn load_exemplars(port: u16) {
+    use prost::Message;
+    use strata_ingest::remote_write::Exemplar;
+    #[derive(Clone, PartialEq, Message)]
+    struct ExemplarSeries {
+        #[prost(message, repeated, tag = "1")]
+        labels: Vec<Label>,
+        #[prost(message, repeated, tag = "2")]
+        samples: Vec<Sample>,
+        #[prost(message, repeated, tag = "3")]
+        exemplars: Vec<Exemplar>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct Req {
+        #[prost(message, repeated, tag = "1")]
+        timeseries: Vec<ExemplarSeries>,
+    }
+    let label = |n: &str, v: &str| Label {
+        name: n.into(),
+        value: v.into(),
+    };
+    // Whole seconds, so each exemplar sits on a sample's timestamp.
+    let now = now_ms() / 1000 * 1000;
+    let req = Req {
+        timeseries: vec![ExemplarSeries {
+            labels: vec![label("__name__", "ui_exemplar"), label("job", "demo")],
+            samples: (0..240)
+                .map(|k| Sample {
+                    timestamp: now - 3_600_000 + k * 15_000,
+                    value: 1.5 + ((k as f64) / 15.0).sin() * 0.5,
+                })
+                .collect(),
+            exemplars: EXEMPLARS
+                .iter()
+                .map(|&(trace, minutes_ago, value)| Exemplar {
+                    labels: vec![label("trace_id", trace)],
+                    value,
+                    timestamp: now - minutes_ago * 60_000,
+                })
+                .collect(),
+        }],
+    };
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .expect("snappy");
+    assert_eq!(common::post_write(port, body).expect("write"), 204);
+    // The exemplars are served before the browser looks for them.
+    let v = common::get_json(&format!(
+        "http://127.0.0.1:{port}/api/v1/query_exemplars?query=ui_exemplar&start={}&end={}",
+        (now - 3_600_000) / 1000,
+        now / 1000 + 1
+    ));
+    let n = v["data"][0]["exemplars"].as_array().map_or(0, Vec::len);
+    assert_eq!(n, EXEMPLARS.len(), "exemplars not stored: {v}");
+}
+
 #[test]
 fn ui_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -157,6 +225,7 @@ fn ui_in_headless_chromium() {
     );
     load_demo(s.port);
     load_histogram(s.port);
+    load_exemplars(s.port);
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
     let out = Command::new("node")

@@ -18,6 +18,7 @@ mod parse_query;
 pub mod pushgateway;
 mod query;
 mod read;
+mod exemplars;
 mod rules;
 mod self_metrics;
 mod series;
@@ -83,8 +84,13 @@ pub struct ServerInfo {
     pub remote_read_sample_limit: usize,
     /// `--storage.remote.read-concurrent-limit` (0: no limit).
     pub remote_read_concurrent_limit: usize,
+    /// `--storage.remote.read-max-bytes-in-frame`: bytes of a streamed remote-read frame.
+    pub remote_read_max_bytes_in_frame: usize,
     /// `--web.enable-otlp-receiver`.
     pub enable_otlp_receiver: bool,
+    /// `--enable-feature=otlp-deltatocumulative`: delta OTLP sums and histograms are
+    /// accumulated into cumulative ones (else refused).
+    pub otlp_delta_to_cumulative: bool,
 }
 
 /// Reloads the configuration (`/-/reload`, SIGHUP); the error is shown to the caller.
@@ -119,6 +125,8 @@ pub struct AppState {
     pub(crate) write_limits: RwLock<strata_ingest::remote_write::Limits>,
     /// The configuration's `otlp` section.
     pub(crate) otlp: RwLock<strata_config::OtlpConfig>,
+    /// The OTLP receiver's delta-to-cumulative streams (with `otlp-deltatocumulative`).
+    pub(crate) otlp_delta: Option<Arc<strata_ingest::otlp::DeltaToCumulative>>,
     /// Slots for remote-write requests in progress (their bodies are read after a slot).
     pub(crate) write_slots: tokio::sync::Semaphore,
     pub(crate) read_slots: tokio::sync::Semaphore,
@@ -135,6 +143,9 @@ impl AppState {
             0 => tokio::sync::Semaphore::MAX_PERMITS,
             n => n,
         };
+        let otlp_delta = info
+            .otlp_delta_to_cumulative
+            .then(|| Arc::new(strata_ingest::otlp::DeltaToCumulative::default()));
         Arc::new(AppState {
             config_yaml: RwLock::new(info.config_yaml.clone()),
             info,
@@ -155,6 +166,7 @@ impl AppState {
             metadata: metadata::MetadataStore::default(),
             write_limits: RwLock::new(Default::default()),
             otlp: RwLock::new(Default::default()),
+            otlp_delta,
             write_slots: tokio::sync::Semaphore::new(write_slots),
             read_slots: tokio::sync::Semaphore::new(read_slots),
         })
@@ -303,7 +315,7 @@ fn api_routes(admin: bool) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(targets::targets))
         .routes(routes!(targets::targets_metadata))
         .routes(routes!(parse_query::parse_query))
-        .routes(routes!(rules::query_exemplars))
+        .routes(routes!(exemplars::query_exemplars))
         .routes(routes!(rules::rules))
         .routes(routes!(rules::alerts))
         .routes(routes!(rules::alertmanagers))

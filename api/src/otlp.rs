@@ -4,9 +4,12 @@
 //! appended like a remote write; bounded the same way (the remote-write slots, a 32 MiB
 //! body, the decoded heap estimated before decoding). 200 with an
 //! `ExportMetricsServiceResponse` in the request's encoding (a partial success names the
-//! data points not written: exponential histograms); 400 for a body that is not a request
-//! and, as Prometheus, for a sum or histogram that is not cumulative (nothing stored);
-//! 415 for another content type or encoding (the OTLP/HTTP specification's status).
+//! data points not written); 400 for a body that is not a request and, as Prometheus, for a
+//! sum or histogram that is not cumulative (nothing stored) unless
+//! `--enable-feature=otlp-deltatocumulative` has delta ones accumulated into cumulative
+//! ones (the server's streams, `strata_ingest::otlp::DeltaToCumulative`); 415 for another
+//! content type or encoding (the OTLP/HTTP specification's status). Exemplars are stored
+//! with the series they belong to.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -95,6 +98,7 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
         Err(r) => return r,
     };
     let cfg = s.otlp.read().clone();
+    let delta = s.otlp_delta.clone();
     let translated = crate::write::decode(&s, move || {
         let raw = if gzip {
             let mut out = Vec::new();
@@ -111,7 +115,8 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
         } else {
             body.to_vec()
         };
-        strata_ingest::otlp::decode_and_translate(&raw, encoding, &cfg).map_err(|e| e.to_string())
+        strata_ingest::otlp::decode_and_translate(&raw, encoding, &cfg, delta.as_deref())
+            .map_err(|e| e.to_string())
     })
     .await;
     let t = match translated {
@@ -128,8 +133,8 @@ pub(crate) async fn otlp_metrics(State(s): State<Arc<AppState>>, req: Request) -
         Encoding::Protobuf => "application/x-protobuf",
         Encoding::Json => "application/json",
     };
-    match crate::write::append(db, t.batch).await {
-        Ok(report) => match report.first_rejection {
+    match crate::write::append(db, t.batch, t.exemplars).await {
+        Ok((report, _)) => match report.first_rejection {
             None => (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, content_type)],

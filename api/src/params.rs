@@ -201,6 +201,13 @@ pub(crate) fn parse_selector(s: &str) -> Result<Vec<Matcher>, ApiError> {
             "invalid parameter \"match[]\": 1:1: parse error: expected a vector selector, got {s:?}"
         )));
     };
+    selector_matchers(&vs)
+}
+
+/// A parsed vector selector's matchers, compiled for storage (the name as `__name__`).
+pub(crate) fn selector_matchers(
+    vs: &strata_grammar::VectorSelector,
+) -> Result<Vec<Matcher>, ApiError> {
     let mut out = Vec::with_capacity(vs.matchers.len() + 1);
     if let Some(name) = &vs.name {
         out.push(Matcher::equal(METRIC_NAME, name.clone()));

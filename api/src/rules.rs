@@ -1,7 +1,5 @@
-//! `/api/v1/rules`, `/api/v1/alerts`, `/api/v1/alertmanagers` and `/api/v1/query_exemplars`
-//! in Prometheus's shapes, from the rule manager and the Alertmanager sender. Exemplars are
-//! not stored, so the exemplar list is empty (after the query and time range are validated,
-//! as Prometheus does).
+//! `/api/v1/rules`, `/api/v1/alerts` and `/api/v1/alertmanagers` in Prometheus's shapes,
+//! from the rule manager and the Alertmanager sender.
 
 use std::sync::Arc;
 
@@ -207,34 +205,4 @@ pub(crate) async fn alertmanagers(State(s): State<Arc<AppState>>) -> Json<Value>
         "status": "success",
         "data": {"activeAlertmanagers": active, "droppedAlertmanagers": dropped}
     }))
-}
-
-/// `GET|POST /api/v1/query_exemplars?query=…&start=…&end=…`.
-#[utoipa::path(
-    method(get, post),
-    path = "/api/v1/query_exemplars",
-    tag = "query",
-    summary = "Exemplars of the series a query selects",
-    params(
-        ("query" = String, Query, description = "PromQL expression"),
-        ("start" = Option<String>, Query, description = "Start of the range: RFC 3339 or Unix seconds"),
-        ("end" = Option<String>, Query, description = "End of the range: RFC 3339 or Unix seconds")
-    ),
-    responses(
-        (status = 200, description = "Success", body = ListResponse),
-        (status = 400, description = "Bad parameters", body = ErrorBody)
-    )
-)]
-pub(crate) async fn query_exemplars(p: Params) -> Result<Json<Value>, ApiError> {
-    let q = p.get("query").unwrap_or("");
-    strata_grammar::parse(q)
-        .map_err(|e| ApiError::BadData(format!("invalid parameter \"query\": {e}")))?;
-    let start = p.time_or("start", i64::MIN / 2)?;
-    let end = p.time_or("end", i64::MAX / 2)?;
-    if end < start {
-        return Err(ApiError::BadData(
-            "end timestamp must not be before start time".into(),
-        ));
-    }
-    Ok(Json(json!({"status": "success", "data": []})))
 }

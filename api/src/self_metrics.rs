@@ -69,6 +69,33 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
         "Remote-write requests refused as malformed.",
         s.counters.remote_write_rejected.load(Ordering::Relaxed) as f64,
     );
+    if let Some(d) = &s.otlp_delta {
+        let st = d.stats();
+        o.metric(
+            "strata_otlp_delta_streams",
+            "gauge",
+            "Delta streams being accumulated into cumulative ones (otlp-deltatocumulative).",
+            st.streams as f64,
+        );
+        o.metric(
+            "strata_otlp_delta_bytes",
+            "gauge",
+            "Estimated memory held by the delta-to-cumulative streams.",
+            st.bytes as f64,
+        );
+        o.metric(
+            "strata_otlp_delta_points_dropped_total",
+            "counter",
+            "Delta points dropped: out of order, older than their stream, or past the stream or memory limit.",
+            st.dropped_total as f64,
+        );
+        o.metric(
+            "strata_otlp_delta_streams_evicted_total",
+            "counter",
+            "Delta streams forgotten after being idle for max_stale.",
+            st.evicted_total as f64,
+        );
+    }
     if let Ok(db) = s.db() {
         let h = &db.head;
         let st = &h.stats;
@@ -115,6 +142,17 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
             "Identical samples appended again (idempotent).",
             load(&st.duplicates_ignored),
         );
+        let ex = db.exemplars.stats();
+        for (name, kind, help, v) in [
+            ("prometheus_tsdb_exemplar_exemplars_appended_total", "counter", "Total number of appended exemplars.", ex.appended_total as f64),
+            ("prometheus_tsdb_exemplar_exemplars_in_storage", "gauge", "Number of exemplars currently in circular storage.", ex.in_storage as f64),
+            ("prometheus_tsdb_exemplar_series_with_exemplars_in_storage", "gauge", "Number of series with exemplars currently in circular storage.", ex.series_in_storage as f64),
+            ("prometheus_tsdb_exemplar_last_exemplars_timestamp_seconds", "gauge", "The timestamp of the oldest exemplar stored in circular storage.", ex.oldest_ts_seconds),
+            ("prometheus_tsdb_exemplar_max_exemplars", "gauge", "Total number of exemplars the exemplar storage can store, resizeable.", ex.max_exemplars as f64),
+            ("prometheus_tsdb_exemplar_out_of_order_exemplars_total", "counter", "Total number of out of order exemplar ingestion failed attempts.", ex.out_of_order_total as f64),
+        ] {
+            o.metric(name, kind, help, v);
+        }
         o.metric(
             "prometheus_tsdb_wal_fsync_duration_seconds_count",
             "counter",

@@ -5,7 +5,7 @@
 //! body (nothing of it stored) and, as Prometheus, for samples refused as out of bounds or
 //! conflicting (the others are stored). A 2.0 answer always carries
 //! `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written` (what was stored,
-//! also on errors); exemplars are not stored yet (counted, not written).
+//! also on errors).
 //!
 //! Bounded: at most `--web.remote-write.max-concurrency` requests are read, decoded and
 //! appended at once (a request waits up to [`SLOT_WAIT`] for a slot before its body is
@@ -81,8 +81,8 @@ pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, req: Request) -
         Err(r) => return r,
     };
     s.metadata.record(&decoded.metadata);
-    let report = match append(db, decoded.batch).await {
-        Ok(r) => r,
+    let report = match append(db, decoded.batch, decoded.exemplars).await {
+        Ok((r, _)) => r,
         Err(r) => return r,
     };
     match report.first_rejection {
@@ -123,14 +123,24 @@ where
     }
 }
 
-/// Appends `batch` off the async workers. A WAL write that fails (disk full, I/O error)
-/// stores nothing and answers 503 with `Retry-After`, so the sender retries; any other
-/// storage failure is a 500.
+/// Appends `batch`, then the exemplars, off the async workers. A WAL write that fails
+/// (disk full, I/O error) answers 503 with `Retry-After`, so the sender retries; any other
+/// storage failure is a 500. Refused exemplars (out of order, too long) are counted and
+/// logged, not errors, as Prometheus's receiver does.
 pub(crate) async fn append(
     db: Arc<strata_storage::Db>,
     batch: Vec<strata_storage::SeriesSamples>,
-) -> Result<strata_storage::AppendReport, Response> {
-    match tokio::task::spawn_blocking(move || db.append(&batch)).await {
+    exemplars: Vec<(strata_storage::Labels, strata_storage::Exemplar)>,
+) -> Result<(strata_storage::AppendReport, strata_storage::ExemplarReport), Response> {
+    let work = move || -> strata_storage::Result<_> {
+        let report = db.append(&batch)?;
+        let ex = db.append_exemplars(&exemplars)?;
+        if let Some(e) = &ex.first_error {
+            tracing::debug!(refused = ex.refused, error = %e, "exemplars refused");
+        }
+        Ok((report, ex))
+    };
+    match tokio::task::spawn_blocking(work).await {
         Ok(Ok(report)) => Ok(report),
         Ok(Err(e @ StorageError::Io { .. })) => {
             tracing::warn!(error = %e, "write refused: WAL write failed");
@@ -231,14 +241,15 @@ async fn write_v2(
         Err(r) => return with_written(r, (0, 0, 0)),
     };
     s.metadata.record(&decoded.metadata);
-    let report = match append(db, decoded.batch).await {
+    let (report, ex) = match append(db, decoded.batch, decoded.exemplars).await {
         Ok(r) => r,
         Err(r) => return with_written(r, (0, 0, 0)),
     };
+    // As Prometheus: a duplicate exemplar is a no-op that counts as written.
     let written = (
         (report.appended - report.histograms_appended + report.duplicates_ignored) as usize,
         report.histograms_appended as usize,
-        0,
+        (ex.appended + ex.duplicates) as usize,
     );
     if let Some(msg) = report.first_rejection {
         return v2_answer(

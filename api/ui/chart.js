@@ -1,5 +1,5 @@
 // SVG time-series chart for range query (matrix) results.
-import { h, s, formatSI, formatSeries, seriesNode, parseValue, useLocalTime, formatTime } from './util.js';
+import { h, s, formatSI, formatSeries, seriesNode, parseValue, useLocalTime, formatTime, escapeLabelValue } from './util.js';
 
 const PALETTE = [
   '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f',
@@ -12,6 +12,26 @@ export function seriesColor(i) {
   if (i < PALETTE.length) return PALETTE[i];
   const hue = (i * 137.508) % 360;
   return `hsl(${hue.toFixed(0)}, 65%, 45%)`;
+}
+
+// Exemplars whose series is not among the graphed ones.
+const EXEMPLAR_COLOR = '#495057';
+const EXEMPLAR_RADIUS = 5;
+
+/**
+ * Index of the graphed series an exemplar belongs to: the one with the same labels, else the
+ * only one whose labels all appear in the exemplar's series labels (e.g. `rate(x[5m])` drops
+ * the metric name); -1 when none or several match.
+ */
+function exemplarSeriesIndex(series, seriesLabels) {
+  const keys = Object.keys(seriesLabels);
+  const exact = series.find((sr) => {
+    const mk = Object.keys(sr.metric);
+    return mk.length === keys.length && mk.every((k) => seriesLabels[k] === sr.metric[k]);
+  });
+  if (exact) return exact.index;
+  const subset = series.filter((sr) => Object.keys(sr.metric).every((k) => seriesLabels[k] === sr.metric[k]));
+  return subset.length === 1 ? subset[0].index : -1;
 }
 
 const X_INTERVALS = [
@@ -86,8 +106,9 @@ function lowerBound(arr, x, key) {
 }
 
 /**
- * Render a chart. opts: {result: matrix result, start, end, step (ms), stacked, height}.
- * Returns the root element (div.chart[data-series-count]).
+ * Render a chart. opts: {result: matrix result, start, end, step (ms), stacked, height,
+ * exemplars: query_exemplars data ([{seriesLabels, exemplars: [{labels, value, timestamp}]}]),
+ * maxExemplars}. Returns the root element (div.chart[data-series-count]).
  */
 export function renderChart(opts) {
   const { result = [], start, end, step, stacked = false } = opts;
@@ -98,6 +119,22 @@ export function renderChart(opts) {
     pts.forEach((p) => map.set(p.t, p.v));
     return { metric: r.metric || {}, pts, map, color: seriesColor(i), index: i, label: formatSeries(r.metric) };
   });
+  const exemplars = [];
+  const maxExemplars = opts.maxExemplars || Infinity;
+  for (const se of opts.exemplars || []) {
+    const seriesLabels = (se && se.seriesLabels) || {};
+    const index = exemplarSeriesIndex(series, seriesLabels);
+    for (const e of (se && se.exemplars) || []) {
+      if (exemplars.length >= maxExemplars) break;
+      const v = parseValue(e.value);
+      const t = Math.round(Number(e.timestamp) * 1000);
+      if (!isFinite(v) || !isFinite(t)) continue;
+      exemplars.push({
+        t, v, raw: String(e.value), labels: e.labels || {}, seriesLabels, index,
+        color: index >= 0 ? series[index].color : EXEMPLAR_COLOR,
+      });
+    }
+  }
 
   const root = h('div', { class: 'chart', 'data-series-count': String(series.length) });
   const plotWrap = h('div', { class: 'chart-plot' });
@@ -123,6 +160,11 @@ export function renderChart(opts) {
     const allTs = Array.from(tsSet).sort((a, b) => a - b);
 
     // Compute drawn values (stacked tops and bases).
+    // Exemplars of shown series (and of series not graphed) within the time range.
+    const tEnd = end > start ? end : start + 1;
+    const shownEx = exemplars.filter((ex) => (ex.index < 0 || isVisible(ex.index)) && ex.t >= start && ex.t <= tEnd);
+    root.setAttribute('data-exemplar-count', String(shownEx.length));
+
     const drawn = new Map(); // index -> [{t, y0, y1}] only finite points
     let ymin = Infinity;
     let ymax = -Infinity;
@@ -153,6 +195,10 @@ export function renderChart(opts) {
         }
         drawn.set(sr.index, arr);
       }
+    }
+    for (const ex of shownEx) {
+      ymin = Math.min(ymin, ex.v);
+      ymax = Math.max(ymax, ex.v);
     }
     if (!isFinite(ymin)) {
       ymin = 0;
@@ -261,6 +307,16 @@ export function renderChart(opts) {
       hoverLine.setAttribute('visibility', 'hidden');
       while (hoverDots.firstChild) hoverDots.removeChild(hoverDots.firstChild);
       tooltip.hidden = true;
+      tooltip.classList.remove('exemplar-tooltip');
+    };
+    const placeTooltip = (clientX, clientY) => {
+      tooltip.hidden = false;
+      const wrapRect = plotWrap.getBoundingClientRect();
+      const tw = tooltip.offsetWidth;
+      let left = clientX - wrapRect.left + 16;
+      if (left + tw > wrapRect.width) left = Math.max(0, clientX - wrapRect.left - tw - 16);
+      tooltip.style.left = left + 'px';
+      tooltip.style.top = Math.max(0, clientY - wrapRect.top + 10) + 'px';
     };
     overlay.addEventListener('mouseleave', hide);
     overlay.addEventListener('mousemove', (ev) => {
@@ -302,17 +358,65 @@ export function renderChart(opts) {
       );
       if (rows.length > limit) body.appendChild(h('div', { class: 'tt-more' }, `… and ${rows.length - limit} more`));
       tooltip.replaceChildren(h('div', { class: 'tt-time' }, formatTime(ts, true) + (useLocalTime() ? '' : ' UTC')), body);
-      tooltip.hidden = false;
-      const wrapRect = plotWrap.getBoundingClientRect();
-      const tw = tooltip.offsetWidth;
-      let left = ev.clientX - wrapRect.left + 16;
-      if (left + tw > wrapRect.width) left = Math.max(0, ev.clientX - wrapRect.left - tw - 16);
-      tooltip.style.left = left + 'px';
-      tooltip.style.top = Math.max(0, ev.clientY - wrapRect.top + 10) + 'px';
+      placeTooltip(ev.clientX, ev.clientY);
     });
+
+    // Exemplars: diamonds above the hover overlay, each with its own tooltip.
+    if (shownEx.length) {
+      const ge = s('g', { class: 'exemplars' });
+      const r = EXEMPLAR_RADIUS;
+      for (const ex of shownEx) {
+        const x = X(ex.t);
+        const y = Y(ex.v);
+        const marker = s('path', {
+          class: 'exemplar-point',
+          d: `M${x.toFixed(1)},${(y - r).toFixed(1)}l${r},${r}l${-r},${r}l${-r},${-r}Z`,
+          fill: ex.color,
+          tabindex: '0',
+          role: 'img',
+          'aria-label': 'Exemplar ' + formatSeries(ex.labels) + ' ' + ex.raw,
+          'data-series-index': ex.index,
+          'data-trace-id': ex.labels.trace_id,
+        });
+        const show = (clientX, clientY) => {
+          hide();
+          tooltip.replaceChildren(exemplarTooltip(ex));
+          tooltip.classList.add('exemplar-tooltip');
+          placeTooltip(clientX, clientY);
+        };
+        marker.addEventListener('mouseenter', (ev) => show(ev.clientX, ev.clientY));
+        marker.addEventListener('mouseleave', hide);
+        marker.addEventListener('focus', () => {
+          const b = marker.getBoundingClientRect();
+          show(b.right, b.bottom);
+        });
+        marker.addEventListener('blur', hide);
+        ge.appendChild(marker);
+      }
+      svg.appendChild(ge);
+    }
 
     plotWrap.replaceChildren(svg, tooltip);
     drawLegend();
+  }
+
+  function exemplarTooltip(ex) {
+    const keys = Object.keys(ex.labels).sort();
+    return h('div', { class: 'tt-exemplar' },
+      h('div', { class: 'tt-time' }, formatTime(ex.t, true) + (useLocalTime() ? '' : ' UTC')),
+      h('div', { class: 'tt-heading' }, 'Trace exemplar:'),
+      h('div', { class: 'tt-exemplar-labels' },
+        keys.length
+          ? keys.map((k) => h('div', { class: 'tt-exemplar-label' },
+            h('span', { class: 'label-name' }, k), '=',
+            h('span', { class: 'label-value' }, '"' + escapeLabelValue(ex.labels[k]) + '"')))
+          : h('div', { class: 'muted' }, 'no labels')),
+      h('div', { class: 'tt-row' },
+        h('span', { class: 'swatch', style: { background: ex.color } }),
+        h('span', { class: 'tt-labels' }, 'Value:'),
+        h('span', { class: 'tt-value exemplar-value' }, ex.raw)),
+      h('div', { class: 'tt-heading' }, 'Associated series:'),
+      h('div', { class: 'tt-row' }, h('span', { class: 'tt-labels' }, seriesNode(ex.seriesLabels))));
   }
 
   function drawLegend() {

@@ -12,6 +12,7 @@ const RANGE_STEPS = [
   7 * 86400, 14 * 86400, 28 * 86400, 56 * 86400, 112 * 86400, 182 * 86400, 365 * 86400, 730 * 86400,
 ];
 const MAX_TABLE_ROWS = 10000;
+const MAX_EXEMPLARS = 5000;
 const TAB_GRAPH = 0;
 const TAB_TABLE = 1;
 
@@ -363,7 +364,9 @@ function attachAutocomplete(input, menu, onExecute) {
 // ---------- Panel state & URL ----------
 
 function defaultPanel() {
-  return { expr: '', tab: TAB_TABLE, range_input: '1h', end_input: '', moment_input: '', step_input: '', stacked: 0 };
+  return {
+    expr: '', tab: TAB_TABLE, range_input: '1h', end_input: '', moment_input: '', step_input: '', stacked: 0, show_exemplars: 0,
+  };
 }
 
 /** Parse gN.* parameters from a query string into panel option objects. */
@@ -384,6 +387,7 @@ export function parsePanels(search) {
       case 'moment_input': p.moment_input = v; break;
       case 'step_input': p.step_input = v; break;
       case 'stacked': p.stacked = v === '1' ? 1 : 0; break;
+      case 'show_exemplars': p.show_exemplars = v === '1' ? 1 : 0; break;
       default: break;
     }
   }
@@ -397,6 +401,7 @@ function panelsToSearch(panels) {
     u.set(`g${i}.expr`, o.expr);
     u.set(`g${i}.tab`, String(o.tab));
     u.set(`g${i}.stacked`, String(o.stacked));
+    u.set(`g${i}.show_exemplars`, o.show_exemplars ? '1' : '0');
     u.set(`g${i}.range_input`, o.range_input);
     if (o.end_input) u.set(`g${i}.end_input`, o.end_input);
     if (o.moment_input) u.set(`g${i}.moment_input`, o.moment_input);
@@ -512,6 +517,8 @@ class Panel {
     });
     this.unstackedBtn = h('button', { class: 'btn btn-sm unstacked-btn', type: 'button', title: 'Show unstacked line graph', onclick: () => this.setStacked(0) }, 'Lines');
     this.stackedBtn = h('button', { class: 'btn btn-sm stacked-btn', type: 'button', title: 'Show stacked graph', onclick: () => this.setStacked(1) }, 'Stacked');
+    this.exemplarsCb = h('input', { type: 'checkbox', class: 'show-exemplars-input', checked: !!o.show_exemplars });
+    this.exemplarsCb.addEventListener('change', () => this.setShowExemplars(this.exemplarsCb.checked));
     const graphControls = h('div', { class: 'controls graph-controls' },
       h('div', { class: 'input-group' },
         h('button', { class: 'btn btn-sm range-minus', type: 'button', title: 'Decrease range', onclick: () => this.stepRange(-1) }, '−'),
@@ -526,10 +533,12 @@ class Panel {
       ),
       h('div', { class: 'input-group' }, this.stepInput),
       h('div', { class: 'btn-group stack-toggle', role: 'group' }, this.unstackedBtn, this.stackedBtn),
+      h('label', { class: 'checkbox show-exemplars', title: 'Show exemplars of the selected series' }, this.exemplarsCb, ' Show exemplars'),
     );
     this.graphStats = h('div', { class: 'stats' });
+    this.exemplarWarning = h('div', { class: 'exemplar-warning-slot' });
     this.graphOut = h('div', { class: 'graph-out' });
-    this.graphPane = h('div', { class: 'tab-pane graph-pane' }, graphControls, this.graphStats, this.graphOut);
+    this.graphPane = h('div', { class: 'tab-pane graph-pane' }, graphControls, this.graphStats, this.exemplarWarning, this.graphOut);
 
     this.removeBtn = h('button', { class: 'btn btn-link remove-panel', type: 'button', onclick: () => this.page.removePanel(this) }, 'Remove panel');
 
@@ -590,6 +599,21 @@ class Panel {
     this.syncStacked();
     this.page.updateURL();
     if (this.lastGraph) this.drawGraph(this.lastGraph);
+  }
+
+  setShowExemplars(v) {
+    this.opts.show_exemplars = v ? 1 : 0;
+    this.exemplarsCb.checked = !!v;
+    this.page.updateURL();
+    if (v) {
+      if (this.opts.tab === TAB_GRAPH && this.opts.expr.trim()) this.execute();
+      return;
+    }
+    replaceChildren(this.exemplarWarning);
+    if (this.lastGraph) {
+      this.lastGraph.exemplars = null;
+      this.redraw();
+    }
   }
 
   stepRange(dir) {
@@ -674,6 +698,7 @@ class Panel {
       replaceChildren(this.graphOut, h('div', { class: 'muted' }, 'No data queried yet'));
       replaceChildren(this.tableStats);
       replaceChildren(this.graphStats);
+      replaceChildren(this.exemplarWarning);
       return Promise.resolve();
     }
     const ctrl = new AbortController();
@@ -761,21 +786,27 @@ class Panel {
     let stepS = this.opts.step_input ? (parseDuration(this.opts.step_input) || 0) / 1000 : 0;
     if (!(stepS > 0)) stepS = Math.max(Math.floor(rangeMs / 1000 / 250), 1);
     this.stepInput.placeholder = `Res. (${stepS}s)`;
+    const start = (startMs / 1000).toFixed(3);
+    const end = (endMs / 1000).toFixed(3);
+    // Exemplars are asked for alongside the range query; their failure is only a warning.
+    const exemplarsP = this.opts.show_exemplars
+      ? api('query_exemplars', { query: expr, start, end }, { signal: ctrl.signal }).then(
+        (d) => ({ data: Array.isArray(d) ? d : [] }),
+        (e) => ({ error: e })
+      )
+      : Promise.resolve(null);
     let data;
     try {
-      data = await api('query_range', {
-        query: expr,
-        start: (startMs / 1000).toFixed(3),
-        end: (endMs / 1000).toFixed(3),
-        step: String(stepS),
-      }, { signal: ctrl.signal });
+      data = await api('query_range', { query: expr, start, end, step: String(stepS) }, { signal: ctrl.signal });
     } catch (e) {
       if (e.name === 'AbortError') throw e;
       this.lastGraph = null;
       replaceChildren(this.graphOut);
       replaceChildren(this.graphStats);
+      replaceChildren(this.exemplarWarning);
       throw e;
     }
+    const ex = await exemplarsP;
     if (this.abort !== ctrl) return;
     const ms = Math.round(performance.now() - t0);
     this.showError(null);
@@ -785,17 +816,31 @@ class Panel {
       h('span', { class: 'resolution' }, `Resolution: ${stepS}s`),
       h('span', { class: 'result-count' }, `Result series: ${result.length}`),
       warningsOf(data));
+    let exemplars = null;
+    let exWarning = null;
+    if (ex && this.opts.show_exemplars) {
+      if (ex.error) {
+        if (ex.error.name !== 'AbortError') exWarning = 'Warning: could not load exemplars: ' + (ex.error.message || String(ex.error));
+      } else {
+        exemplars = ex.data;
+        const n = exemplars.reduce((acc, se) => acc + ((se && se.exemplars) || []).length, 0);
+        if (n > MAX_EXEMPLARS) exWarning = `Warning: fetched ${n} exemplars, only displaying the first ${MAX_EXEMPLARS}.`;
+      }
+    }
+    replaceChildren(this.exemplarWarning, exWarning ? h('div', { class: 'warning exemplar-warning' }, exWarning) : null);
     if (data && data.resultType !== 'matrix') {
       this.lastGraph = null;
       replaceChildren(this.graphOut, errorBox(`Query result is of type ${data.resultType}, cannot graph it (use the Table tab).`));
       return;
     }
-    this.lastGraph = { result, start: startMs, end: endMs, step: stepS * 1000 };
+    this.lastGraph = { result, start: startMs, end: endMs, step: stepS * 1000, exemplars };
     this.drawGraph(this.lastGraph);
   }
 
   drawGraph(g) {
-    if (!g.result.length) {
+    const exemplars = this.opts.show_exemplars && g.exemplars ? g.exemplars : null;
+    const hasExemplars = !!exemplars && exemplars.some((se) => se && se.exemplars && se.exemplars.length);
+    if (!g.result.length && !hasExemplars) {
       replaceChildren(this.graphOut, h('div', { class: 'empty-result' }, 'Empty query result'));
       return;
     }
@@ -803,8 +848,11 @@ class Panel {
     const floats = g.result.filter((r) => r.values && r.values.length);
     const maps = heatmaps(g.result);
     const parts = [];
-    if (floats.length || !maps.length) {
-      parts.push(renderChart({ result: floats, start: g.start, end: g.end, step: g.step, stacked: !!this.opts.stacked }));
+    if (floats.length || !maps.length || hasExemplars) {
+      parts.push(renderChart({
+        result: floats, start: g.start, end: g.end, step: g.step, stacked: !!this.opts.stacked,
+        exemplars: hasExemplars ? exemplars : null, maxExemplars: MAX_EXEMPLARS,
+      }));
     }
     parts.push(...maps);
     replaceChildren(this.graphOut, ...parts);

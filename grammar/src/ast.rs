@@ -514,6 +514,35 @@ pub struct UnaryExpr {
 }
 
 impl Expr {
+    /// Every vector selector in the expression (also inside range selectors, subqueries,
+    /// calls and operators), in order of appearance: Prometheus's `ExtractSelectors`.
+    pub fn selectors(&self) -> Vec<&VectorSelector> {
+        fn walk<'a>(e: &'a Expr, out: &mut Vec<&'a VectorSelector>) {
+            match e {
+                Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+                Expr::VectorSelector(v) => out.push(v),
+                Expr::MatrixSelector(m) => out.push(&m.selector),
+                Expr::Subquery(s) => walk(&s.expr, out),
+                Expr::Call(c) => c.args.iter().for_each(|a| walk(a, out)),
+                Expr::Aggregate(a) => {
+                    if let Some(p) = &a.param {
+                        walk(p, out);
+                    }
+                    walk(&a.expr, out);
+                }
+                Expr::Binary(b) => {
+                    walk(&b.lhs, out);
+                    walk(&b.rhs, out);
+                }
+                Expr::Unary(u) => walk(&u.expr, out),
+                Expr::Paren(p) => walk(p, out),
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
     /// The value type this expression evaluates to.
     pub fn value_type(&self) -> ValueType {
         match self {

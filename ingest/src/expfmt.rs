@@ -311,6 +311,7 @@ mod tests {
                     series,
                     value: v,
                     timestamp,
+                    ..
                 } = &entries[2]
                 else {
                     panic!("{out}")

@@ -4,7 +4,8 @@
 //! The parser yields [`Entry`]s borrowing from the body. A sample's series is returned as its
 //! raw bytes (`name{labels}` as written), which the scrape cache uses as key: a series seen in
 //! an earlier scrape costs one hash lookup and a float parse, and its labels are only decoded
-//! ([`parse_series`]) when the cache misses. Exemplars after ` # ` are skipped.
+//! ([`parse_series`]) when the cache misses. An OpenMetrics exemplar after ` # ` comes
+//! with its sample ([`RawExemplar`]).
 
 use std::borrow::Cow;
 
@@ -86,12 +87,24 @@ pub enum Entry<'a> {
     Type { name: &'a str, kind: MetricType },
     /// `# UNIT name unit` (OpenMetrics).
     Unit { name: &'a str, unit: &'a str },
-    /// A sample: the series as written, its value, its timestamp in milliseconds if given.
+    /// A sample: the series as written, its value, its timestamp in milliseconds if given,
+    /// and its exemplar (OpenMetrics), if any.
     Sample {
         series: &'a [u8],
         value: f64,
         timestamp: Option<i64>,
+        exemplar: Option<RawExemplar<'a>>,
     },
+}
+
+/// An OpenMetrics exemplar as written after ` # `: `{labels} value [timestamp]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawExemplar<'a> {
+    /// The label set as written, braces included (decode with [`parse_label_set`]).
+    pub labels: &'a [u8],
+    pub value: f64,
+    /// Milliseconds, if the exemplar carries its own timestamp.
+    pub timestamp: Option<i64>,
 }
 
 /// A malformed body: the line and what is wrong.
@@ -222,10 +235,12 @@ impl<'a> Parser<'a> {
             return Err(self.err("expected a value after the series"));
         }
         // Exemplars (OpenMetrics) follow " # ".
-        let rest = if self.format == Format::OpenMetrics {
-            memchr::memmem::find(rest, b" # ").map_or(rest, |i| &rest[..i])
-        } else {
-            rest
+        let (rest, exemplar) = match self.format {
+            Format::OpenMetrics => match memchr::memmem::find(rest, b" # ") {
+                Some(i) => (&rest[..i], Some(self.exemplar(&rest[i + 3..])?)),
+                None => (rest, None),
+            },
+            Format::PromText => (rest, None),
         };
         let mut words = rest
             .split(|c| *c == b' ' || *c == b'\t')
@@ -246,6 +261,40 @@ impl<'a> Parser<'a> {
         }
         Ok(Entry::Sample {
             series,
+            value,
+            timestamp,
+            exemplar,
+        })
+    }
+
+    /// `{labels} value [timestamp]` after a sample's ` # `.
+    fn exemplar(&self, text: &'a [u8]) -> Result<RawExemplar<'a>, ParseError> {
+        if text.first() != Some(&b'{') {
+            return Err(self.err("expected a label set after \" # \" (exemplar)"));
+        }
+        let end = series_end(text).map_err(|m| self.err(format!("exemplar: {m}")))?;
+        let labels = &text[..end];
+        let mut words = text[end..]
+            .split(|c| *c == b' ' || *c == b'\t')
+            .filter(|w| !w.is_empty())
+            .map(|w| std::str::from_utf8(w).map_err(|_| self.err("invalid UTF-8")));
+        let value = words
+            .next()
+            .ok_or_else(|| self.err("expected a value after the exemplar's labels"))??;
+        let value = parse_value(value)
+            .ok_or_else(|| self.err(format!("invalid exemplar value {value:?}")))?;
+        let timestamp = match words.next() {
+            None => None,
+            Some(ts) => Some(self.parse_timestamp(ts?)?),
+        };
+        if let Some(extra) = words.next() {
+            let extra = extra?;
+            return Err(self.err(format!(
+                "unexpected {extra:?} after the exemplar's timestamp"
+            )));
+        }
+        Ok(RawExemplar {
+            labels,
             value,
             timestamp,
         })
@@ -377,6 +426,19 @@ fn series_end(line: &[u8]) -> Result<usize, &'static str> {
 /// Decodes a series as written (`name{a="b",...}`, or `{"name",a="b"}` with a quoted
 /// UTF-8 name) into its metric name and label pairs.
 pub fn parse_series(series: &[u8]) -> Result<(String, Vec<(String, String)>), String> {
+    parse_named(series, true)
+}
+
+/// Decodes a label set without a metric name (`{a="b",...}`, an exemplar's labels).
+pub fn parse_label_set(set: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let (name, labels) = parse_named(set, false)?;
+    if !name.is_empty() {
+        return Err(format!("unexpected metric name {name:?} in a label set"));
+    }
+    Ok(labels)
+}
+
+fn parse_named(series: &[u8], need_name: bool) -> Result<(String, Vec<(String, String)>), String> {
     let s = std::str::from_utf8(series).map_err(|_| "invalid UTF-8 in series".to_string())?;
     let (mut name, rest) = match s.find('{') {
         Some(i) => (s[..i].trim().to_owned(), &s[i + 1..]),
@@ -437,7 +499,7 @@ pub fn parse_series(series: &[u8]) -> Result<(String, Vec<(String, String)>), St
             return Err(format!("expected ',' or '}}' in {s:?}"));
         }
     }
-    if name.is_empty() {
+    if name.is_empty() && need_name {
         return Err(format!("missing metric name in {s:?}"));
     }
     if labels.iter().any(|(n, _)| n == "__name__") {
@@ -503,7 +565,8 @@ mod tests {
             Entry::Sample {
                 series: b"http_requests_total{method=\"post\",code=\"400\"}",
                 value: 3.0,
-                timestamp: Some(1395066363000)
+                timestamp: Some(1395066363000),
+                exemplar: None,
             }
         );
         let Entry::Sample { series, value, .. } = &v[6] else {
@@ -533,9 +596,37 @@ mod tests {
             Entry::Sample {
                 series: b"foo_total{a=\"1\"}",
                 value: 17.0,
-                timestamp: Some(1520879607789)
+                timestamp: Some(1520879607789),
+                exemplar: Some(RawExemplar {
+                    labels: b"{trace_id=\"KOO5S4vxi0o\"}",
+                    value: 0.67,
+                    timestamp: None,
+                }),
             }
         );
+        // An exemplar with its own timestamp, a label value holding " # ", and bad ones.
+        let v = all(
+            "a_bucket{le=\"1\"} 3 # {trace_id=\"x # y\",span_id=\"s\"} 0.5 1520879607.5\n# EOF\n",
+            Format::OpenMetrics,
+        )
+        .unwrap();
+        let Entry::Sample {
+            exemplar: Some(e), ..
+        } = &v[0]
+        else {
+            panic!("exemplar expected")
+        };
+        assert_eq!((e.value, e.timestamp), (0.5, Some(1520879607500)));
+        let labels = parse_label_set(e.labels).unwrap();
+        assert_eq!(labels[0], ("trace_id".into(), "x # y".into()));
+        for bad in [
+            "a 1 # 0.5\n# EOF\n",
+            "a 1 # {trace_id=\"x\"}\n# EOF\n",
+            "a 1 # {trace_id=\"x\"} 1 2 3\n# EOF\n",
+            "a 1 # {trace_id=\"x} 1\n# EOF\n",
+        ] {
+            assert!(all(bad, Format::OpenMetrics).is_err(), "{bad}");
+        }
         assert!(all("foo 1\n", Format::OpenMetrics).is_err(), "missing EOF");
         assert!(all("# EOF\nfoo 1\n", Format::OpenMetrics).is_err());
     }

@@ -13,6 +13,7 @@ use strata_vocab::FloatHistogram;
 
 use crate::block::{Block, BlockWriter, Tombstone};
 use crate::error::{Result, StorageError};
+use crate::exemplars::{Exemplar, ExemplarError, ExemplarStore};
 use crate::head::Head;
 use crate::labels::{LabelPool, Labels};
 use crate::matcher::Matcher;
@@ -109,6 +110,21 @@ pub struct Db {
     blocks_max_t: std::sync::atomic::AtomicI64,
     /// Series from outside (remote read), merged into every read.
     external: parking_lot::RwLock<Option<std::sync::Arc<dyn crate::external::ExternalSource>>>,
+    /// The newest exemplars of all series (see [`crate::exemplars`]).
+    pub exemplars: ExemplarStore,
+}
+
+/// What happened to a batch of exemplars.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ExemplarReport {
+    /// Stored (logged to the WAL and in the buffer).
+    pub appended: u64,
+    /// Same as the series' newest: not stored, not an error.
+    pub duplicates: u64,
+    /// Refused (out of order, label set too long, storage disabled).
+    pub refused: u64,
+    /// The first refusal, described for the client.
+    pub first_error: Option<String>,
 }
 
 impl Db {
@@ -132,11 +148,12 @@ impl Db {
         let pool = Arc::new(LabelPool::default());
         let blocks = open_blocks(&store, &blocks_root, &pool, &opts).await?;
         let head = Head::new(pool.clone());
+        let exemplars = ExemplarStore::new(opts.max_exemplars, opts.exemplar_ooo_window_ms);
         let wal_dir = opts.dir.join("wal");
         let block_range = opts.block_range_ms;
         let (wal, replay) = tokio::task::block_in_place(|| {
             Wal::open(&wal_dir, opts.read_only, |rec| {
-                replay_record(&head, rec, block_range)
+                replay_record(&head, &exemplars, rec, block_range)
             })
         })?;
         head.recompute_range();
@@ -172,6 +189,7 @@ impl Db {
             wal_failing: AtomicBool::new(false),
             external: parking_lot::RwLock::new(None),
             blocks_max_t: std::sync::atomic::AtomicI64::new(blocks_max_t),
+            exemplars,
         }))
     }
 
@@ -492,7 +510,12 @@ impl Db {
         if !hbatch.is_empty() {
             hflush(&mut hbatch, out)?;
         }
-        Ok(())
+        // The exemplar buffer, whole: it is not tied to the head's series.
+        let ex = self.exemplars.all();
+        let refs: Vec<(&Labels, &Exemplar)> = ex.iter().map(|(s, e)| (s, e)).collect();
+        framed.clear();
+        wal::encode_exemplars(&mut framed, &refs);
+        out.write_all(&framed)
     }
 
     /// Replaces `old` blocks by `new` ones in the list (kept sorted by time).
@@ -864,6 +887,69 @@ impl Db {
     }
 }
 
+impl Db {
+    /// As [`Db::append_exemplars`], for series given by head id (the scrape path). Ids
+    /// whose series is gone are skipped.
+    pub fn append_exemplar_refs(&self, batch: &[(u32, Exemplar)]) -> Result<ExemplarReport> {
+        let with_labels: Vec<(Labels, Exemplar)> = {
+            let lookup = self.head.lookup();
+            batch
+                .iter()
+                .filter_map(|(id, e)| lookup.get(*id).map(|s| (s.labels.clone(), e.clone())))
+                .collect()
+        };
+        self.append_exemplars(&with_labels)
+    }
+
+    /// Stores exemplars of series (Prometheus's `AppendExemplar`): each is checked against
+    /// the buffer's rules, the accepted ones are logged to the WAL, then put in the buffer.
+    /// Refusals are counted, not errors: the samples they came with are stored regardless.
+    pub fn append_exemplars(&self, batch: &[(Labels, Exemplar)]) -> Result<ExemplarReport> {
+        let mut report = ExemplarReport::default();
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        if self.opts.read_only {
+            return Err(StorageError::Task(
+                "the data directory is open read-only".into(),
+            ));
+        }
+        let refuse = |report: &mut ExemplarReport, e: ExemplarError| {
+            report.refused += 1;
+            if report.first_error.is_none() {
+                report.first_error = Some(e.to_string());
+            }
+        };
+        let mut accepted: Vec<(&Labels, &Exemplar)> = Vec::with_capacity(batch.len());
+        for (series, e) in batch {
+            match self.exemplars.validate(series, e) {
+                Ok(true) => accepted.push((series, e)),
+                Ok(false) => report.duplicates += 1,
+                Err(err) => refuse(&mut report, err),
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(report);
+        }
+        let mut framed = Vec::new();
+        wal::encode_exemplars(&mut framed, &accepted);
+        {
+            let _g = self.gate.read();
+            self.wal
+                .write_lazy(&framed)
+                .inspect_err(|e| self.note_wal_failure(e))?;
+        }
+        for (series, e) in accepted {
+            match self.exemplars.add(series, e.clone()) {
+                Ok(true) => report.appended += 1,
+                Ok(false) => report.duplicates += 1,
+                Err(err) => refuse(&mut report, err),
+            }
+        }
+        Ok(report)
+    }
+}
+
 /// The wall clock in milliseconds since the epoch.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -871,8 +957,22 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn replay_record(head: &Head, rec: Record, block_range: i64) {
+fn replay_record(head: &Head, exemplars: &ExemplarStore, rec: Record, block_range: i64) {
     match rec {
+        Record::Exemplars(v) => {
+            for e in v {
+                // Refusals (a smaller buffer now, out of order) are the buffer's rules.
+                let _ = exemplars.add(
+                    &Labels::from_pairs(e.series),
+                    Exemplar {
+                        labels: Labels::from_pairs(e.labels),
+                        value: e.value,
+                        ts: e.ts,
+                        has_ts: e.has_ts,
+                    },
+                );
+            }
+        }
         Record::Series(v) => {
             for (id, pairs) in v {
                 head.create_with_id(id, &Labels::from_pairs(pairs));

@@ -19,6 +19,7 @@
 
 pub mod block;
 mod chunk;
+pub mod exemplars;
 mod compact;
 pub mod db;
 mod durable;
@@ -47,8 +48,9 @@ pub fn is_stale(v: f64) -> bool {
     v.to_bits() == STALE_NAN.to_bits()
 }
 
-pub use db::{AppendReport, Appender, Db, SeriesSamples};
+pub use db::{AppendReport, Appender, Db, ExemplarReport, SeriesSamples};
 pub use durable::write_atomic;
+pub use exemplars::{Exemplar, ExemplarError, ExemplarStore, SeriesExemplars};
 pub use error::{Result, StorageError};
 pub use external::ExternalSource;
 pub use labels::{Label, LabelPool, Labels, METRIC_NAME};

@@ -33,6 +33,11 @@ pub struct Options {
     /// Open without changing anything on disk (`strata sql` beside a running server):
     /// appends, maintenance and the block cut at close are off.
     pub read_only: bool,
+    /// `storage.exemplars.max_exemplars`: size of the exemplar ring (0 or less: none kept).
+    pub max_exemplars: i64,
+    /// How far behind a series' newest exemplar an exemplar may be (Prometheus uses the
+    /// TSDB's `out_of_order_time_window`, 0 unless configured).
+    pub exemplar_ooo_window_ms: i64,
 }
 
 impl Options {
@@ -48,6 +53,8 @@ impl Options {
             wal_fsync_interval: Duration::from_millis(100),
             max_future_ms: Some(DEFAULT_MAX_FUTURE_MS),
             read_only: false,
+            max_exemplars: 100_000,
+            exemplar_ooo_window_ms: 0,
         }
     }
 

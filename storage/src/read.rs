@@ -8,6 +8,9 @@
 
 use std::sync::Arc;
 
+/// A head series' labels, float samples and histogram samples, as read.
+type HeadSeries = (Labels, Vec<(i64, f64)>, Vec<HistSample>);
+
 use datafusion::common::HashMap;
 use roaring::RoaringBitmap;
 
@@ -132,7 +135,7 @@ impl Db {
         // a block published before the head is truncated, so reading blocks second cannot
         // miss them. Precedence on equal timestamps is still blocks (oldest ULID first),
         // then head: the first sample of a timestamp wins.
-        let mut head: Vec<(Labels, Vec<(i64, f64)>, Vec<HistSample>)> = Vec::new();
+        let mut head: Vec<HeadSeries> = Vec::new();
         for s in self.head.select(matchers) {
             if range.is_some_and(|r| !r.contains(&s.labels)) {
                 continue;

@@ -4,9 +4,11 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use strata_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest, encode};
@@ -388,4 +390,49 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 /// The JSON answer of an instant query to `s`.
 pub fn query(s: &Server, q: &str) -> serde_json::Value {
     get_json(&s.url(&format!("/api/v1/query?query={}", enc(q))))
+}
+
+/// A scripted exporter: serves whatever body (and content type) the test sets.
+pub struct Exporter {
+    pub port: u16,
+    body: Arc<Mutex<(Vec<u8>, String)>>,
+}
+
+impl Exporter {
+    pub fn start(body: &str) -> Exporter {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let state = Arc::new(Mutex::new((
+            body.as_bytes().to_vec(),
+            "text/plain; version=0.0.4".to_owned(),
+        )));
+        let st = state.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { continue };
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let (body, ct) = st.lock().expect("lock").clone();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(head.as_bytes());
+                let _ = c.write_all(&body);
+            }
+        });
+        Exporter { port, body: state }
+    }
+
+    pub fn set(&self, body: &str, ct: &str) {
+        self.set_bytes(body.as_bytes(), ct);
+    }
+
+    pub fn set_bytes(&self, body: &[u8], ct: &str) {
+        *self.body.lock().expect("lock") = (body.to_vec(), ct.to_owned());
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
 }

@@ -75,6 +75,7 @@ fn parse_back(text: &str) -> (Vec<(Series, f64, Option<i64>)>, usize) {
                 series,
                 value,
                 timestamp,
+                ..
             } => {
                 let (name, mut labels) =
                     parse_series(series).unwrap_or_else(|e| panic!("{e} in:\n{text}"));

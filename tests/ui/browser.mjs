@@ -1,7 +1,8 @@
 // Browser checks of Strata's web UI, run by tests/ui.rs: headless Debian Chromium through
 // playwright-core against STRATA_URL (a server loaded with `ui_demo{instance=a|b|c}` over
-// the last hour, the rules UiAlwaysFiring / UiPending / job:ui_demo:sum, an unreachable
-// scrape target and the built-in notifier). Screenshots go to UI_ARTIFACTS. Any console
+// the last hour, the native histogram `ui_hist`, `ui_exemplar` with four exemplars, the
+// rules UiAlwaysFiring / UiPending / job:ui_demo:sum, an unreachable scrape target and the
+// built-in notifier). Screenshots go to UI_ARTIFACTS. Any console
 // error or uncaught exception fails the run, except the HTTP 400 the browser logs for
 // the query this script makes fail on purpose. Prints "N passed, M failed".
 
@@ -91,6 +92,47 @@ await attempt('native histogram', async () => {
   await page.waitForSelector('#panel-0 .histogram-heatmap', { timeout: 20000 });
   check('histogram: heatmap cells drawn in the graph', (await count('#panel-0 .histogram-heatmap rect.heat-cell')) > 10);
   await shot('histogram.png');
+});
+
+// 1c. Exemplars (tests/ui.rs writes four on `ui_exemplar`, trace ids ui-trace-1..4, the
+// third at 3.5, above the series' values): diamonds on the graph with a tooltip each, and
+// the "Show exemplars" checkbox as Prometheus's `g0.show_exemplars`.
+await attempt('exemplars', async () => {
+  const q = encodeURIComponent('ui_exemplar');
+  await page.goto(`${base}/graph?g0.expr=${q}&g0.tab=0&g0.range_input=1h&g0.show_exemplars=1`);
+  await page.waitForSelector('#panel-0 .chart .exemplar-point', { timeout: 20000 });
+  check('exemplars: checkbox checked from the URL', await page.isChecked('#panel-0 .show-exemplars input'));
+  check('exemplars: one marker per exemplar', (await count('#panel-0 .exemplar-point')) === 4,
+    `got ${await count('#panel-0 .exemplar-point')}`);
+  const traces = await page.$$eval('#panel-0 .exemplar-point', (els) => els.map((e) => e.getAttribute('data-trace-id')).sort());
+  check('exemplars: the written trace ids', traces.join(',') === 'ui-trace-1,ui-trace-2,ui-trace-3,ui-trace-4', traces.join(','));
+  const lineColor = await page.getAttribute('#panel-0 path.series-line', 'stroke');
+  const fills = await page.$$eval('#panel-0 .exemplar-point', (els) => els.map((e) => e.getAttribute('fill')));
+  check('exemplars: colored like their series', fills.every((f) => f === lineColor), `${fills} vs ${lineColor}`);
+  const plot = await page.locator('#panel-0 .chart rect.plot-border').boundingBox();
+  const high = page.locator('#panel-0 .exemplar-point[data-trace-id="ui-trace-3"]');
+  const hb = await high.boundingBox();
+  const cy = hb ? hb.y + hb.height / 2 : -1;
+  check('exemplars: y axis extended to the highest exemplar', plot && hb && cy >= plot.y - 1 && cy <= plot.y + plot.height + 1,
+    JSON.stringify({ plot, hb }));
+  const others = await page.locator('#panel-0 .exemplar-point[data-trace-id="ui-trace-1"]').boundingBox();
+  check('exemplars: the 3.5 exemplar drawn above the others', hb && others && hb.y < others.y);
+  await high.hover();
+  await page.waitForSelector('#panel-0 .chart-tooltip.exemplar-tooltip', { state: 'visible', timeout: 5000 });
+  const tip = (await page.locator('#panel-0 .chart-tooltip').textContent()) || '';
+  check('exemplars: tooltip shows the trace id', /trace_id="ui-trace-3"/.test(tip), tip);
+  check('exemplars: tooltip shows value and series', /3\.5/.test(tip) && /ui_exemplar\{job="demo"\}/.test(tip), tip);
+  await shot('exemplars.png');
+  await page.mouse.move(0, 0);
+  await page.uncheck('#panel-0 .show-exemplars input');
+  await page.waitForFunction(() => document.querySelectorAll('#panel-0 .exemplar-point').length === 0, null, { timeout: 5000 });
+  check('exemplars: unchecking removes the markers', (await count('#panel-0 path.series-line')) === 1);
+  await page.waitForFunction(() => location.search.includes('g0.show_exemplars=0'), null, { timeout: 5000 });
+  check('exemplars: URL has g0.show_exemplars=0', true);
+  await page.check('#panel-0 .show-exemplars input');
+  await page.waitForFunction(() => document.querySelectorAll('#panel-0 .exemplar-point').length === 4, null, { timeout: 10000 });
+  check('exemplars: checking again shows them', true);
+  check('exemplars: URL has g0.show_exemplars=1', /g0\.show_exemplars=1/.test(page.url()), page.url());
 });
 
 // 3. A URL with two panels (Prometheus's g0/g1 scheme), as Grafana links and generatorURLs.

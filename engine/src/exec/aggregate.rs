@@ -353,6 +353,7 @@ impl<'a> Fold<'a> {
     }
 
     /// The aggregated rows, step by step, groups in the order they were met.
+    #[allow(clippy::needless_range_loop)] // `g` indexes the table and the ids alike.
     pub(super) fn finish(mut self, params: &[f64]) -> Result<Rows> {
         let out_ids: Vec<u32> = self
             .groups

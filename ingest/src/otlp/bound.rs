@@ -3,6 +3,8 @@
 //! point is 2 bytes and over a hundred decoded), so every message and string of the
 //! request's schema is counted, and a request whose estimate passes
 //! [`HEAP_PER_BODY_BYTE`](crate::remote_write::HEAP_PER_BODY_BYTE) × its size is refused.
+//! Exemplars are counted twice over: decoded, and as the labelled exemplar the translation
+//! makes of each (its trace and span ids become hex label values).
 
 use prost::bytes::Buf;
 use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
@@ -11,6 +13,9 @@ use crate::error::IngestError;
 
 /// Estimated heap of one decoded message (the largest structs are about this size).
 const MESSAGE_BYTES: usize = 128;
+/// Estimated heap of the exemplar the translation makes of an `Exemplar` message (the
+/// stored exemplar and its label set), besides the decoded message.
+const EXEMPLAR_OUT_BYTES: usize = 96;
 /// Deepest nesting walked (attribute values may nest).
 const MAX_DEPTH: usize = 64;
 
@@ -29,6 +34,8 @@ enum Kind {
     ExpPoint,
     /// `ExponentialHistogramDataPoint.Buckets`: its packed counts decode to 16 bytes each.
     ExpBuckets,
+    /// `Exemplar`: filtered attributes, and ids that become hex labels.
+    Exemplar,
     SummaryPoint,
     KeyValue,
     AnyValue,
@@ -50,6 +57,8 @@ fn child(kind: Kind, tag: u32) -> Option<Kind> {
         (Metric, 5 | 7 | 9 | 10 | 11) => Points,
         (NumberPoint, 7) | (HistogramPoint, 9) | (SummaryPoint, 7) | (ExpPoint, 1) => KeyValue,
         (ExpPoint, 8 | 9) => ExpBuckets,
+        (NumberPoint, 5) | (HistogramPoint, 8) | (ExpPoint, 11) => Exemplar,
+        (Exemplar, 7) => KeyValue,
         (SummaryPoint, 6) => Leaf,
         (KeyValue, 2) => AnyValue,
         (AnyValue, 5) => ArrayValue,
@@ -89,6 +98,9 @@ fn walk(
         Ok(())
     };
     take(MESSAGE_BYTES, used)?;
+    if matches!(kind, Kind::Exemplar) {
+        take(EXEMPLAR_OUT_BYTES, used)?;
+    }
     while buf.has_remaining() {
         let (tag, wt) = decode_key(&mut buf)?;
         if wt != WireType::LengthDelimited {
@@ -128,6 +140,10 @@ fn walk(
                 );
                 take(len.saturating_mul(per.max(1)) + 24, used)?
             }
+            // Span and trace ids: the bytes, then their hex label (name, value, header).
+            None if matches!(kind, Kind::Exemplar) && matches!(tag, 4 | 5) => {
+                take(len.saturating_mul(3) + 24 + 64, used)?
+            }
             // Strings, bytes, packed numbers: their own size and a header.
             None => take(len + 24, used)?,
         }
@@ -159,6 +175,35 @@ mod tests {
         let metric = [ld(1, b"m"), ld(5, &dps)].concat();
         let scope = ld(2, &metric);
         ld(1, &ld(2, &scope))
+    }
+
+    /// One sum point carrying `n` exemplars, each with `trace_id`.
+    fn exemplars(n: usize, trace_id: &[u8]) -> Vec<u8> {
+        let ex = ld(5, trace_id);
+        let exs: Vec<u8> = std::iter::repeat_n(ld(5, &ex), n).flatten().collect();
+        let sum = ld(1, &exs);
+        let metric = [ld(1, b"m"), ld(7, &sum)].concat();
+        ld(1, &ld(2, &ld(2, &metric)))
+    }
+
+    #[test]
+    fn exemplars_count_against_the_same_bound() {
+        let cap = |raw: &[u8]| raw.len() * crate::remote_write::HEAP_PER_BODY_BYTE;
+        // A few exemplars with trace ids pass.
+        let few = exemplars(10, &[7; 16]);
+        assert!(check(&few, 1 << 20).is_ok());
+        // Many empty exemplars (2 bytes each) decode and translate to far more than
+        // their wire size allows.
+        let empty = exemplars(100_000, &[]);
+        let e = check(&empty, cap(&empty)).expect_err("refused");
+        assert!(matches!(e, IngestError::TooManyElements { .. }), "{e}");
+        // Exemplars with ids are charged for the hex labels they become.
+        let ids = exemplars(1, &[7; 16]);
+        let used = check(&ids, usize::MAX).expect("estimate");
+        assert!(
+            used >= 2 * MESSAGE_BYTES + EXEMPLAR_OUT_BYTES + 16 * 3,
+            "{used}"
+        );
     }
 
     #[test]

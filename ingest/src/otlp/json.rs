@@ -1,6 +1,6 @@
 //! OTLP/JSON (the protobuf JSON mapping of the same messages: lowerCamelCase fields,
-//! 64-bit integers as strings or numbers, enums as numbers), read into the protobuf
-//! structs the translation takes.
+//! 64-bit integers as strings or numbers, enums as numbers, trace and span ids as hex
+//! strings), read into the protobuf structs the translation takes.
 
 use serde::Deserialize;
 
@@ -123,7 +123,65 @@ struct NumberPoint {
     as_double: Option<f64>,
     #[serde(deserialize_with = "opt_int")]
     as_int: Option<i64>,
+    exemplars: Vec<Exemplar>,
     flags: u32,
+}
+
+/// `Exemplar` in OTLP/JSON: `traceId` and `spanId` are hex, not base64.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Exemplar {
+    filtered_attributes: Vec<KeyValue>,
+    #[serde(deserialize_with = "uint")]
+    time_unix_nano: u64,
+    #[serde(deserialize_with = "opt_float")]
+    as_double: Option<f64>,
+    #[serde(deserialize_with = "opt_int")]
+    as_int: Option<i64>,
+    #[serde(deserialize_with = "hex_id")]
+    span_id: Vec<u8>,
+    #[serde(deserialize_with = "hex_id")]
+    trace_id: Vec<u8>,
+}
+
+/// A trace or span id: a hex string (either case), empty for none.
+fn hex_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let s = String::deserialize(d)?;
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    if s.len() % 2 != 0 {
+        return Err(serde::de::Error::custom(format!(
+            "invalid trace or span id {s:?}: odd number of hex digits"
+        )));
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| match p {
+            [hi, lo] => Some((digit(*hi)? << 4) | digit(*lo)?),
+            _ => None,
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| serde::de::Error::custom(format!("invalid trace or span id {s:?}: not hex")))
+}
+
+fn exemplars(v: Vec<Exemplar>) -> Vec<proto::Exemplar> {
+    v.into_iter()
+        .map(|e| proto::Exemplar {
+            filtered_attributes: kvs(e.filtered_attributes),
+            time_unix_nano: e.time_unix_nano,
+            value: match (e.as_double, e.as_int) {
+                (Some(d), _) => Some(proto::ExemplarValue::AsDouble(d)),
+                (None, Some(i)) => Some(proto::ExemplarValue::AsInt(i)),
+                _ => None,
+            },
+            span_id: e.span_id,
+            trace_id: e.trace_id,
+        })
+        .collect()
 }
 
 fn opt_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
@@ -145,6 +203,7 @@ struct HistogramPoint {
     #[serde(deserialize_with = "uints")]
     bucket_counts: Vec<u64>,
     explicit_bounds: Vec<f64>,
+    exemplars: Vec<Exemplar>,
     flags: u32,
 }
 
@@ -166,6 +225,7 @@ struct ExpPoint {
     positive: Option<ExpBuckets>,
     negative: Option<ExpBuckets>,
     flags: u32,
+    exemplars: Vec<Exemplar>,
     zero_threshold: f64,
 }
 
@@ -278,6 +338,7 @@ fn number(p: NumberPoint) -> proto::NumberDataPoint {
             (None, Some(i)) => Some(proto::NumberValue::AsInt(i)),
             _ => None,
         },
+        exemplars: exemplars(p.exemplars),
         flags: p.flags,
     }
 }
@@ -331,6 +392,7 @@ fn metric(m: Metric) -> proto::Metric {
                     sum: p.sum,
                     bucket_counts: p.bucket_counts,
                     explicit_bounds: p.explicit_bounds,
+                    exemplars: exemplars(p.exemplars),
                     flags: p.flags,
                 })
                 .collect(),
@@ -359,6 +421,7 @@ fn metric(m: Metric) -> proto::Metric {
                         positive: b(p.positive),
                         negative: b(p.negative),
                         flags: p.flags,
+                        exemplars: exemplars(p.exemplars),
                         zero_threshold: p.zero_threshold,
                     }
                 })

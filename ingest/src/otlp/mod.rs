@@ -2,9 +2,14 @@
 //! `ExportMetricsServiceRequest` (protobuf, checked first for what its decoding would
 //! allocate, `bound`; or OTLP/JSON, `json`; gzip is undone by the server) is decoded
 //! (`proto`) and translated to series as Prometheus's OTLP receiver does (`translate`,
-//! names in `names`).
+//! names in `names`, exemplars in `exemplars`). With `otlp-deltatocumulative`, delta sums
+//! and histograms are made cumulative in between by the server's accumulator (`delta`).
 
 mod bound;
+mod delta;
+#[cfg(test)]
+mod exemplar_tests;
+mod exemplars;
 mod json;
 mod names;
 pub mod proto;
@@ -12,6 +17,7 @@ mod translate;
 
 use prost::Message;
 
+pub use delta::{Applied, DeltaConfig, DeltaStats, DeltaToCumulative, Dropped};
 pub use translate::Translated;
 
 use crate::error::IngestError;
@@ -29,13 +35,15 @@ pub enum Encoding {
     Json,
 }
 
-/// Decodes an `ExportMetricsServiceRequest` and translates it with the `otlp` settings.
+/// Decodes an `ExportMetricsServiceRequest` and translates it with the `otlp` settings,
+/// delta sums and histograms made cumulative first by `delta` when given (else refused).
 /// Protobuf is checked for the heap its decoding takes first; JSON is at least as large on
-/// the wire as what it decodes to.
+/// the wire as what it decodes to. Points the accumulator drops are reported as rejected.
 pub fn decode_and_translate(
     raw: &[u8],
     encoding: Encoding,
     cfg: &strata_config::OtlpConfig,
+    delta: Option<&DeltaToCumulative>,
 ) -> Result<Translated, IngestError> {
     if raw.len() > MAX_REQUEST_BYTES {
         return Err(IngestError::TooLarge {
@@ -43,7 +51,7 @@ pub fn decode_and_translate(
             limit: MAX_REQUEST_BYTES,
         });
     }
-    let req = match encoding {
+    let mut req = match encoding {
         Encoding::Protobuf => {
             bound::check(
                 raw,
@@ -53,7 +61,15 @@ pub fn decode_and_translate(
         }
         Encoding::Json => json::decode(raw)?,
     };
-    Ok(translate::translate(&req, cfg))
+    let applied = delta.map(|d| d.apply(&mut req));
+    let mut t = translate::translate(&req, cfg);
+    if let Some(a) = applied {
+        t.rejected += a.dropped;
+        for why in a.errors {
+            t.reject(0, why.to_string());
+        }
+    }
+    Ok(t)
 }
 
 /// The answer in the request's encoding: empty, or a partial success naming what was not

@@ -1,6 +1,6 @@
 //! The OTLP metrics messages (`opentelemetry/proto/collector/metrics/v1`,
-//! `metrics/v1`, `common/v1`, `resource/v1`) Strata reads. Exemplars are not decoded
-//! (skipped as unknown fields).
+//! `metrics/v1`, `common/v1`, `resource/v1`) Strata reads, exemplars included (min/max
+//! and other fields Strata does not translate are skipped as unknown fields).
 
 use prost::{Message, Oneof};
 
@@ -99,6 +99,8 @@ pub struct Gauge {
 }
 
 /// `AggregationTemporality`: unspecified 0, delta 1, cumulative 2.
+pub const DELTA: i32 = 1;
+/// `AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE`.
 pub const CUMULATIVE: i32 = 2;
 
 /// `Sum`.
@@ -153,6 +155,8 @@ pub struct ExponentialHistogramDataPoint {
     pub negative: Option<Buckets>,
     #[prost(uint32, tag = "10")]
     pub flags: u32,
+    #[prost(message, repeated, tag = "11")]
+    pub exemplars: Vec<Exemplar>,
     #[prost(double, tag = "14")]
     pub zero_threshold: f64,
 }
@@ -187,6 +191,8 @@ pub struct NumberDataPoint {
     pub time_unix_nano: u64,
     #[prost(oneof = "NumberValue", tags = "4, 6")]
     pub value: Option<NumberValue>,
+    #[prost(message, repeated, tag = "5")]
+    pub exemplars: Vec<Exemplar>,
     #[prost(uint32, tag = "8")]
     pub flags: u32,
 }
@@ -217,8 +223,36 @@ pub struct HistogramDataPoint {
     pub bucket_counts: Vec<u64>,
     #[prost(double, repeated, tag = "7")]
     pub explicit_bounds: Vec<f64>,
+    #[prost(message, repeated, tag = "8")]
+    pub exemplars: Vec<Exemplar>,
     #[prost(uint32, tag = "10")]
     pub flags: u32,
+}
+
+/// `Exemplar`: a measurement recorded with the data point, with the trace it was in.
+#[derive(Clone, PartialEq, Message)]
+pub struct Exemplar {
+    #[prost(message, repeated, tag = "7")]
+    pub filtered_attributes: Vec<KeyValue>,
+    #[prost(fixed64, tag = "2")]
+    pub time_unix_nano: u64,
+    #[prost(oneof = "ExemplarValue", tags = "3, 6")]
+    pub value: Option<ExemplarValue>,
+    /// 8 bytes, or empty.
+    #[prost(bytes = "vec", tag = "4")]
+    pub span_id: Vec<u8>,
+    /// 16 bytes, or empty.
+    #[prost(bytes = "vec", tag = "5")]
+    pub trace_id: Vec<u8>,
+}
+
+/// `Exemplar.value`.
+#[derive(Clone, Copy, PartialEq, Oneof)]
+pub enum ExemplarValue {
+    #[prost(double, tag = "3")]
+    AsDouble(f64),
+    #[prost(sfixed64, tag = "6")]
+    AsInt(i64),
 }
 
 /// `SummaryDataPoint`.

@@ -3,19 +3,24 @@
 //! `job` / `instance` from `service.namespace`/`service.name` and `service.instance.id`,
 //! the other resource attributes in a `target_info` series (or promoted to labels), gauges
 //! and cumulative sums as samples, cumulative histograms as `_bucket`/`_sum`/`_count`,
-//! summaries as `quantile` series with `_sum`/`_count`. A sum or histogram that is not
-//! cumulative refuses the whole request with Prometheus's message; exponential histograms
-//! (native histograms are not stored yet) are left out and reported as a partial success.
+//! summaries as `quantile` series with `_sum`/`_count`, exponential histograms as native
+//! histograms. Exemplars (see `exemplars`) go with the samples of sums, to the `_bucket`
+//! series of the bucket holding their value for classic histograms, and with the native
+//! histogram otherwise; gauges' are not kept, as Prometheus. A sum or
+//! histogram that is not cumulative refuses the whole request with Prometheus's message
+//! (delta ones are made cumulative before, with `--enable-feature=otlp-deltatocumulative`:
+//! see `delta`).
 
 use std::collections::BTreeMap;
 
 use std::sync::Arc;
 use strata_config::OtlpConfig;
 
-use strata_storage::{Labels, SeriesSamples};
+use strata_storage::{Exemplar, Labels, SeriesSamples};
 use strata_vocab::FloatHistogram;
 use strata_vocab::histogram::{MAX_SCHEMA, MIN_SCHEMA};
 
+use super::exemplars::{bucket_of, convert};
 use super::names::{Namer, sanitize_label};
 use super::proto::{
     AnyValue, Buckets, CUMULATIVE, Data, ExponentialHistogramDataPoint,
@@ -36,6 +41,8 @@ const SERVICE_INSTANCE_ID: &str = "service.instance.id";
 pub struct Translated {
     /// Series and samples to append.
     pub batch: Vec<SeriesSamples>,
+    /// Exemplars of the data points, with the series they belong to.
+    pub exemplars: Vec<(strata_storage::Labels, strata_storage::Exemplar)>,
     /// Metadata of the families.
     pub metadata: Vec<MetricMetadata>,
     /// Data points not translated, and why (the first few reasons).
@@ -44,6 +51,16 @@ pub struct Translated {
     /// A reason to refuse the whole request (as Prometheus: a sum or histogram that is
     /// not cumulative).
     pub refused: Option<String>,
+}
+
+impl Translated {
+    /// Counts `n` data points not written, keeping the first few distinct reasons.
+    pub(super) fn reject(&mut self, n: usize, msg: String) {
+        self.rejected += n;
+        if self.errors.len() < 8 && !self.errors.contains(&msg) {
+            self.errors.push(msg);
+        }
+    }
 }
 
 /// An attribute value as a label value (`AnyValue.AsString`).
@@ -89,7 +106,11 @@ fn json_of(v: &Option<AnyValue>) -> String {
 
 /// Attributes as sanitized label pairs: keys that sanitize to the same name have their
 /// values joined with `;` in the order of the original keys.
-fn attribute_labels(attrs: &[KeyValue], cfg: &OtlpConfig, out: &mut BTreeMap<String, String>) {
+pub(super) fn attribute_labels(
+    attrs: &[KeyValue],
+    cfg: &OtlpConfig,
+    out: &mut BTreeMap<String, String>,
+) {
     let mut sorted: Vec<&KeyValue> = attrs.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     for kv in sorted {
@@ -160,12 +181,15 @@ fn resource_labels(attrs: &[KeyValue], cfg: &OtlpConfig) -> ResourceLabels {
 struct Out<'a> {
     series: BTreeMap<Labels, Vec<(i64, f64)>>,
     hists: BTreeMap<Labels, Vec<(i64, Arc<FloatHistogram>)>>,
+    exemplars: Vec<(Labels, Exemplar)>,
+    /// Why the request is refused (an exemplar's trace or span id of the wrong length).
+    refused: Option<String>,
     cfg: &'a OtlpConfig,
 }
 
 impl Out<'_> {
     /// A native histogram sample of `name` with the point's attributes and the resource's
-    /// labels.
+    /// labels; its series.
     fn push_hist(
         &mut self,
         name: &str,
@@ -173,9 +197,34 @@ impl Out<'_> {
         resource: &ResourceLabels,
         t: i64,
         h: FloatHistogram,
-    ) {
+    ) -> Labels {
         let labels = self.labels(name, attrs, resource, None);
-        self.hists.entry(labels).or_default().push((t, Arc::new(h)));
+        self.hists
+            .entry(labels.clone())
+            .or_default()
+            .push((t, Arc::new(h)));
+        labels
+    }
+
+    /// Converts a point's exemplars; `series` says where each goes (by its value).
+    fn exemplars(
+        &mut self,
+        exemplars: &[super::proto::Exemplar],
+        point_ts: i64,
+        mut series: impl FnMut(f64) -> Labels,
+    ) {
+        for e in exemplars {
+            match convert(e, point_ts, self.cfg) {
+                Ok(Some(ex)) => {
+                    let labels = series(ex.value);
+                    self.exemplars.push((labels, ex));
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    self.refused.get_or_insert(err.to_string());
+                }
+            }
+        }
     }
 
     /// The labels of a sample of `name`.
@@ -201,7 +250,8 @@ impl Out<'_> {
         Labels::from_pairs(l.into_iter().filter(|(_, v)| !v.is_empty()))
     }
 
-    /// A sample of `name` with the point's attributes and the resource's labels.
+    /// A sample of `name` with the point's attributes and the resource's labels; its
+    /// series.
     fn push(
         &mut self,
         name: &str,
@@ -210,9 +260,10 @@ impl Out<'_> {
         extra: Option<(&str, String)>,
         t: i64,
         v: f64,
-    ) {
+    ) -> Labels {
         let labels = self.labels(name, attrs, resource, extra);
-        self.series.entry(labels).or_default().push((t, v));
+        self.series.entry(labels.clone()).or_default().push((t, v));
+        labels
     }
 }
 
@@ -306,7 +357,7 @@ fn see(span: &mut Option<(i64, i64)>, ts: i64) {
     });
 }
 
-fn ms(nanos: u64) -> i64 {
+pub(super) fn ms(nanos: u64) -> i64 {
     (nanos / 1_000_000) as i64
 }
 
@@ -366,13 +417,14 @@ fn sum_and_count(
     );
 }
 
-/// The samples of gauge or sum points.
+/// The samples of gauge or sum points, with their exemplars when `exemplars` (sums).
 fn numbers(
     out: &mut Out<'_>,
     name: &str,
     points: &[super::proto::NumberDataPoint],
     resource: &ResourceLabels,
     span: &mut Option<(i64, i64)>,
+    exemplars: bool,
 ) {
     for p in points {
         let v = match p.value {
@@ -382,7 +434,7 @@ fn numbers(
         };
         let ts = ms(p.time_unix_nano);
         see(span, ts);
-        out.push(
+        let labels = out.push(
             name,
             &p.attributes,
             resource,
@@ -390,6 +442,9 @@ fn numbers(
             ts,
             value_of(p.flags, v),
         );
+        if exemplars {
+            out.exemplars(&p.exemplars, ts, |_| labels.clone());
+        }
     }
 }
 
@@ -400,15 +455,11 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
     let mut out = Out {
         series: BTreeMap::new(),
         hists: BTreeMap::new(),
+        exemplars: Vec::new(),
+        refused: None,
         cfg,
     };
     let mut metadata: BTreeMap<String, MetricMetadata> = BTreeMap::new();
-    let reject = |t: &mut Translated, n: usize, msg: String| {
-        t.rejected += n;
-        if t.errors.len() < 8 && !t.errors.contains(&msg) {
-            t.errors.push(msg);
-        }
-    };
     for rm in &req.resource_metrics {
         let attrs: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
         let resource = resource_labels(attrs, cfg);
@@ -432,13 +483,13 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                 };
                 match data {
                     Data::Gauge(g) => {
-                        numbers(&mut out, &name, &g.data_points, &resource, &mut span);
+                        numbers(&mut out, &name, &g.data_points, &resource, &mut span, false);
                     }
                     Data::Sum(s) => {
                         if !cumulative(&mut t, s.aggregation_temporality, &m.name) {
                             continue;
                         }
-                        numbers(&mut out, &name, &s.data_points, &resource, &mut span);
+                        numbers(&mut out, &name, &s.data_points, &resource, &mut span, true);
                     }
                     Data::Histogram(h) => {
                         if !cumulative(&mut t, h.aggregation_temporality, &m.name) {
@@ -448,7 +499,9 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                             for p in &h.data_points {
                                 let ts = ms(p.time_unix_nano);
                                 see(&mut span, ts);
-                                out.push_hist(&name, &p.attributes, &resource, ts, nhcb(p));
+                                let labels =
+                                    out.push_hist(&name, &p.attributes, &resource, ts, nhcb(p));
+                                out.exemplars(&p.exemplars, ts, |_| labels.clone());
                             }
                             continue;
                         }
@@ -463,25 +516,32 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                             };
                             sum_and_count(&mut out, &name, &point, &resource, p.sum, p.count);
                             let mut cumulative = 0u64;
+                            let mut buckets = Vec::with_capacity(p.explicit_bounds.len() + 1);
                             for (bound, n) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
-                                cumulative += n;
-                                out.push(
+                                cumulative = cumulative.saturating_add(*n);
+                                buckets.push(out.push(
                                     &format!("{name}_bucket"),
                                     &p.attributes,
                                     &resource,
                                     Some(("le", strata_vocab::float::format_f(*bound))),
                                     ts,
                                     f(cumulative as f64),
-                                );
+                                ));
                             }
-                            out.push(
+                            buckets.push(out.push(
                                 &format!("{name}_bucket"),
                                 &p.attributes,
                                 &resource,
                                 Some(("le", "+Inf".into())),
                                 ts,
                                 f(p.count as f64),
-                            );
+                            ));
+                            // Bucket i of the series made (the bounds with a count), else +Inf.
+                            let bounds = &p.explicit_bounds[..buckets.len() - 1];
+                            out.exemplars(&p.exemplars, ts, |v| {
+                                let i = bucket_of(v, bounds);
+                                buckets[i].clone()
+                            });
                         }
                     }
                     Data::ExponentialHistogram(e) => {
@@ -493,9 +553,11 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
                             match exponential(p) {
                                 Ok(h) => {
                                     see(&mut span, ts);
-                                    out.push_hist(&name, &p.attributes, &resource, ts, h);
+                                    let labels =
+                                        out.push_hist(&name, &p.attributes, &resource, ts, h);
+                                    out.exemplars(&p.exemplars, ts, |_| labels.clone());
                                 }
-                                Err(msg) => reject(&mut t, 1, msg),
+                                Err(msg) => t.reject(1, msg),
                             }
                         }
                     }
@@ -589,5 +651,9 @@ pub(super) fn translate(req: &ExportMetricsServiceRequest, cfg: &OtlpConfig) -> 
         });
     }
     t.metadata = metadata.into_values().collect();
+    t.exemplars = std::mem::take(&mut out.exemplars);
+    if let Some(why) = out.refused.take() {
+        t.refused.get_or_insert(why);
+    }
     t
 }

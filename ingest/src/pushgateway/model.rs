@@ -134,6 +134,7 @@ pub fn parse_text(body: &[u8]) -> Result<Vec<Family>, BodyError> {
                 series,
                 value,
                 timestamp,
+                ..
             } => {
                 if timestamp.is_some() {
                     return Err(BodyError::Invalid(

@@ -55,6 +55,8 @@ pub struct Limits {
 #[derive(Debug, Default)]
 pub struct Decoded {
     pub batch: Vec<SeriesSamples>,
+    /// Exemplars with their series (stored after the samples; refusals are not errors).
+    pub exemplars: Vec<(Labels, strata_storage::Exemplar)>,
     pub metadata: Vec<MetricMetadata>,
     /// Samples carried.
     pub samples: usize,
@@ -103,10 +105,12 @@ pub fn decode_bounded(body: &[u8], limits: &Limits) -> Result<Decoded, IngestErr
         match (tag, wt) {
             (1, WireType::LengthDelimited) => {
                 let el = take_len_delimited(&mut buf)?;
-                if let Some(s) = decode_series(el, index, limits, &mut budget)? {
+                let (series, exemplars) = decode_series(el, index, limits, &mut budget)?;
+                if let Some(s) = series {
                     out.samples += s.len();
                     out.batch.push(s);
                 }
+                out.exemplars.extend(exemplars);
                 index += 1;
             }
             (3, WireType::LengthDelimited) => {
@@ -166,13 +170,53 @@ pub(super) fn take_len_delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], Ing
     Ok(el)
 }
 
-/// One `TimeSeries`: labels validated, samples sorted; `None` when it carries no sample.
+/// An exemplar's labels (validated like a series' labels) as stored, charging the budget.
+pub(super) fn exemplar_of(
+    index: usize,
+    pairs: &[(&str, &str)],
+    value: f64,
+    ts: i64,
+    budget: &mut Budget,
+) -> Result<strata_storage::Exemplar, IngestError> {
+    // Names valid and distinct; no metric name needed.
+    let checked = pairs.iter().enumerate().try_for_each(|(i, (n, _))| {
+        Labels::validate_name(n)?;
+        if pairs[..i].iter().any(|(m, _)| m == n) {
+            return Err(format!("duplicate label name {n:?}"));
+        }
+        Ok(())
+    });
+    checked.map_err(|reason| IngestError::InvalidSeries {
+        index,
+        labels: describe_short(pairs),
+        reason: format!("invalid exemplar labels: {reason}"),
+    })?;
+    budget.take(
+        64 + pairs
+            .iter()
+            .map(|(n, v)| LABEL_OVERHEAD + n.len() + v.len())
+            .sum::<usize>(),
+    )?;
+    Ok(strata_storage::Exemplar {
+        labels: Labels::from_pairs(pairs.iter().copied()),
+        value,
+        ts,
+        has_ts: true,
+    })
+}
+
+/// Exemplars decoded with the series, to be paired with its labels.
+type SeriesExemplars = Vec<(Labels, strata_storage::Exemplar)>;
+
+/// One `TimeSeries`: labels validated, samples sorted (`None` when it carries no sample),
+/// and its exemplars.
 fn decode_series(
     mut buf: &[u8],
     index: usize,
     limits: &Limits,
     budget: &mut Budget,
-) -> Result<Option<SeriesSamples>, IngestError> {
+) -> Result<(Option<SeriesSamples>, SeriesExemplars), IngestError> {
+    let mut exemplars: Vec<strata_storage::Exemplar> = Vec::new();
     let mut labels: Vec<Label> = Vec::new();
     let mut samples: Vec<(i64, f64)> = Vec::new();
     let mut histograms: Vec<(i64, std::sync::Arc<strata_vocab::FloatHistogram>)> = Vec::new();
@@ -196,7 +240,16 @@ fn decode_series(
                 let el = take_len_delimited(&mut buf)?;
                 decode_histogram(el, budget, &mut histograms, &mut invalid)?;
             }
-            // Exemplars (3) are not stored yet.
+            (3, WireType::LengthDelimited) => {
+                let el = take_len_delimited(&mut buf)?;
+                let e = super::Exemplar::decode(el)?;
+                let pairs: Vec<(&str, &str)> = e
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str()))
+                    .collect();
+                exemplars.push(exemplar_of(index, &pairs, e.value, e.timestamp, budget)?);
+            }
             _ => skip_field(wt, tag, &mut buf, DecodeContext::default())?,
         }
     }
@@ -205,6 +258,11 @@ fn decode_series(
         .map(|l| (l.name.as_str(), l.value.as_str()))
         .collect();
     check_series(index, &pairs, limits)?;
+    let series_labels = Labels::from_pairs(pairs.iter().copied());
+    let exemplars: SeriesExemplars = exemplars
+        .into_iter()
+        .map(|e| (series_labels.clone(), e))
+        .collect();
     if let Some(reason) = invalid {
         return Err(IngestError::InvalidSeries {
             index,
@@ -213,16 +271,19 @@ fn decode_series(
         });
     }
     if samples.is_empty() && histograms.is_empty() {
-        return Ok(None);
+        return Ok((None, exemplars));
     }
     budget.take(std::mem::size_of::<SeriesSamples>())?;
     samples.sort_by_key(|s| s.0);
     histograms.sort_by_key(|s| s.0);
-    Ok(Some(SeriesSamples {
-        histograms,
-        labels: Labels::from_pairs(pairs),
-        samples,
-    }))
+    Ok((
+        Some(SeriesSamples {
+            histograms,
+            labels: series_labels,
+            samples,
+        }),
+        exemplars,
+    ))
 }
 
 /// A series' labels checked: valid names and values, and within Prometheus's limits;

@@ -37,6 +37,28 @@ pub struct TimeSeries {
     pub samples: Vec<Sample>,
 }
 
+/// `prometheus.Exemplar` (1.0; field 3 of `TimeSeries`).
+#[derive(Clone, PartialEq, Message)]
+pub struct Exemplar {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(double, tag = "2")]
+    pub value: f64,
+    #[prost(int64, tag = "3")]
+    pub timestamp: i64,
+}
+
+/// `io.prometheus.write.v2.Exemplar`: labels as symbol references.
+#[derive(Clone, PartialEq, Message)]
+pub struct ExemplarV2 {
+    #[prost(uint32, repeated, tag = "1")]
+    pub labels_refs: Vec<u32>,
+    #[prost(double, tag = "2")]
+    pub value: f64,
+    #[prost(int64, tag = "3")]
+    pub timestamp: i64,
+}
+
 /// `prometheus.Label`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Label {

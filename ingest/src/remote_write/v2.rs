@@ -2,9 +2,8 @@
 //! labels, metadata and exemplar labels are references into it. Decoded within the same
 //! heap budget as 1.0 (see `bounded`), element by element, and checked against the
 //! specification's rules: the table starts with the empty string, label references come in
-//! pairs and point into the table. Float samples and metadata are kept; native histograms
-//! and exemplars are counted (Strata does not store them yet) so the receiver can report
-//! what it wrote.
+//! pairs and point into the table. Float samples, native histograms, exemplars and metadata
+//! are kept.
 
 use std::collections::HashSet;
 
@@ -38,6 +37,8 @@ pub struct TimeSeries {
     pub samples: Vec<Sample>,
     #[prost(message, repeated, tag = "3")]
     pub histograms: Vec<crate::histogram_proto::Histogram>,
+    #[prost(message, repeated, tag = "4")]
+    pub exemplars: Vec<super::ExemplarV2>,
     #[prost(message, optional, tag = "5")]
     pub metadata: Option<Metadata>,
 }
@@ -98,8 +99,8 @@ pub struct DecodedV2 {
     pub samples: usize,
     /// Native histogram samples carried.
     pub histograms: usize,
-    /// Exemplars carried (not stored).
-    pub exemplars: usize,
+    /// Exemplars with their series (stored after the samples; refusals are not errors).
+    pub exemplars: Vec<(Labels, strata_storage::Exemplar)>,
 }
 
 fn bad(msg: String) -> IngestError {
@@ -227,6 +228,7 @@ fn decode_series(
     let mut histograms: Vec<(i64, std::sync::Arc<strata_vocab::FloatHistogram>)> = Vec::new();
     let mut invalid: Option<String> = None;
     let mut metadata: Option<(i32, u32, u32)> = None;
+    let mut exemplars: Vec<(Vec<u32>, f64, i64)> = Vec::new();
     while buf.has_remaining() {
         let (tag, wt) = decode_key(&mut buf)?;
         match (tag, wt) {
@@ -242,8 +244,10 @@ fn decode_series(
                 super::bounded::decode_histogram(el, budget, &mut histograms, &mut invalid)?;
             }
             (4, WireType::LengthDelimited) => {
-                take_len_delimited(&mut buf)?;
-                out.exemplars += 1;
+                let el = take_len_delimited(&mut buf)?;
+                let e = super::ExemplarV2::decode(el)?;
+                budget.take(64 + 4 * e.labels_refs.len())?;
+                exemplars.push((e.labels_refs, e.value, e.timestamp));
             }
             (5, WireType::LengthDelimited) => {
                 let mut el = take_len_delimited(&mut buf)?;
@@ -305,6 +309,12 @@ fn decode_series(
             out.metadata.push(md);
         }
     }
+    let series_labels = Labels::from_pairs(pairs.iter().copied());
+    for (refs, value, ts) in exemplars {
+        let epairs = resolve(&refs, symbols, index)?;
+        let e = super::bounded::exemplar_of(index, &epairs, value, ts, budget)?;
+        out.exemplars.push((series_labels.clone(), e));
+    }
     if samples.is_empty() && histograms.is_empty() {
         return Ok(());
     }
@@ -314,7 +324,7 @@ fn decode_series(
     out.histograms += histograms.len();
     out.batch.push(SeriesSamples {
         histograms,
-        labels: Labels::from_pairs(pairs),
+        labels: series_labels,
         samples,
     });
     Ok(())

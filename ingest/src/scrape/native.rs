@@ -386,6 +386,7 @@ mod tests {
                     series,
                     value,
                     timestamp,
+                    ..
                 } => {
                     if !c.on_sample(series, value, timestamp) {
                         kept.push(String::from_utf8_lossy(series).into_owned());

@@ -158,6 +158,8 @@ struct Loop {
     nhcb: Option<bool>,
     /// Native histogram samples staged for appending.
     pending_hist: Vec<SeriesSamples>,
+    /// Exemplars of this scrape's samples (OpenMetrics), by head id, staged for appending.
+    pending_ex: Vec<(u32, strata_storage::Exemplar)>,
     /// The labels of the native histogram series in the cache, by head id (histograms are
     /// appended by labels).
     hist_labels: HashMap<u32, Labels>,
@@ -195,6 +197,7 @@ pub async fn run(
         natives: Vec::new(),
         nhcb: None,
         pending_hist: Vec::new(),
+        pending_ex: Vec::new(),
         hist_labels: HashMap::new(),
         last_t: i64::MIN,
         type_and_unit_labels: false,
@@ -250,6 +253,7 @@ impl Loop {
             Err(e) => {
                 self.pending.clear();
                 self.pending_hist.clear();
+                self.pending_ex.clear();
                 (0.0, Outcome::default(), e)
             }
         };
@@ -275,6 +279,7 @@ impl Loop {
         }
         self.flush(Some(&s.cfg));
         self.flush_histograms();
+        self.flush_exemplars();
         self.natives.clear();
         buffers::STAGED.put(std::mem::take(&mut self.pending));
         // The body is not kept between scrapes (a quarter MB per target would be resident
@@ -410,6 +415,7 @@ impl Loop {
         if res.is_err() {
             self.pending.clear();
             self.pending_hist.clear();
+            self.pending_ex.clear();
             self.cache.revert(self.iter);
         }
         res
@@ -437,6 +443,7 @@ impl Loop {
                         series,
                         value,
                         timestamp,
+                        ..
                     } => {
                         if c.on_sample(series, *value, *timestamp) {
                             continue;
@@ -451,6 +458,7 @@ impl Loop {
                     series,
                     value,
                     timestamp,
+                    exemplar,
                 } => {
                     out.scraped += 1;
                     let ts = match timestamp {
@@ -465,6 +473,7 @@ impl Loop {
                     if let Some(id) = self.cache.observe(key, iter, prev_iter, explicit) {
                         if id != DROPPED {
                             self.pending.push((id, ts, value));
+                            self.stage_exemplar(id, exemplar, ts)?;
                         }
                         continue;
                     }
@@ -478,6 +487,7 @@ impl Loop {
                     self.cache.insert(key, id, iter, explicit);
                     if id != DROPPED {
                         self.pending.push((id, ts, value));
+                        self.stage_exemplar(id, exemplar, ts)?;
                     }
                 }
                 Entry::Type { name, kind } => self.meta(name, |m| m.kind = Some(kind)),
@@ -584,6 +594,43 @@ impl Loop {
             });
         }
         Ok(bucket_limit)
+    }
+
+    /// Stages a sample's exemplar: without a timestamp of its own it takes the sample's (and
+    /// compares equal to itself at later scrapes). Its labels are not relabeled.
+    fn stage_exemplar(
+        &mut self,
+        id: u32,
+        exemplar: Option<exposition::RawExemplar<'_>>,
+        ts: i64,
+    ) -> Result<(), String> {
+        let Some(e) = exemplar else {
+            return Ok(());
+        };
+        let pairs = exposition::parse_label_set(e.labels).map_err(|m| format!("exemplar: {m}"))?;
+        self.pending_ex.push((
+            id,
+            strata_storage::Exemplar {
+                labels: Labels::from_pairs(pairs),
+                value: e.value,
+                ts: e.timestamp.unwrap_or(ts),
+                has_ts: e.timestamp.is_some(),
+            },
+        ));
+        Ok(())
+    }
+
+    /// Appends the staged exemplars (after their samples).
+    fn flush_exemplars(&mut self) {
+        if self.pending_ex.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending_ex);
+        if let Err(e) = self.db.append_exemplar_refs(&batch) {
+            tracing::warn!(job = %self.target.job, error = %e, "exemplar append failed");
+        }
+        self.pending_ex = batch;
+        self.pending_ex.clear();
     }
 
     /// Appends the staged native histogram samples.

@@ -1,27 +1,61 @@
-//! Remote read, server side (`POST /api/v1/read`, Prometheus's protocol): a snappy
-//! `ReadRequest` of queries (matchers, time range, hints) answered with the matching series'
-//! samples as a snappy `ReadResponse` (the `SAMPLES` response type; a request that accepts
-//! only `STREAMED_XOR_CHUNKS` is refused with 400). As Prometheus's handler: equality
-//! matchers on the server's external labels are dropped from a query and the external
-//! labels are added to the series returned; at most `--storage.remote.read-sample-limit`
-//! samples per request (400 past it) and no more memory than a query may hold, at most
-//! `--storage.remote.read-concurrent-limit` requests at once.
+//! Remote read (Prometheus's protocol), server side (`POST /api/v1/read`) and, in
+//! [`RemoteReaders`], client side.
+//!
+//! The server takes a snappy `ReadRequest` of queries (matchers, time range, hints) and
+//! answers in the first response type of the client's `accepted_response_types` it
+//! supports (`SAMPLES` for an empty list; 400 when none is supported):
+//!
+//! - `SAMPLES`: one snappy `ReadResponse` of the series' float samples and native
+//!   histograms ([`Answer::Samples`]);
+//! - `STREAMED_XOR_CHUNKS`: uncompressed frames ([`frame`]) of `ChunkedReadResponse`s, one
+//!   series per frame, float samples in XOR chunks ([`xor`]) of at most 120 samples, a
+//!   frame's message within `--storage.remote.read-max-bytes-in-frame`
+//!   ([`Answer::Streamed`], see [`Frames`]).
+//!
+//! Strata does not write Prometheus's histogram chunk encodings (its client only reads
+//! them, [`chunkenc::histogram`]). So when a request chooses `STREAMED_XOR_CHUNKS` and one
+//! of its selected series holds native histogram samples, a client that also accepts
+//! `SAMPLES` gets the whole request as `SAMPLES` (histograms included); a client that
+//! accepts only streamed chunks gets the float samples streamed and the histograms are left
+//! out, with a warning in the log.
+//!
+//! As Prometheus's handler: equality matchers on the server's external labels are dropped
+//! from a query and the external labels are added to the series returned; at most
+//! `--storage.remote.read-sample-limit` samples per request (400 past it) and no more
+//! memory than a query may hold, at most `--storage.remote.read-concurrent-limit` requests
+//! at once. Every query is read before the answer starts, so a refusal is a status code,
+//! never a broken stream; a streamed answer then holds the series read and one frame.
 
+pub mod chunkenc;
 mod client;
+mod decode;
+pub mod frame;
 pub mod proto;
+mod samples;
+mod select;
+mod stream;
 
+pub use chunkenc::{ChunkError, xor};
 pub use client::RemoteReaders;
+pub use decode::{ClientError, MAX_ANSWER_BYTES};
+pub use frame::STREAMED_CONTENT_TYPE;
+pub use stream::{Frames, MAX_CHUNK_SAMPLES};
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prost::Message;
-use strata_storage::{Db, MatchOp, Matcher, ReadCharge, StorageError};
+use strata_storage::{Db, ReadCharge, StorageError};
 
-use proto::{Label, QueryResult, ReadRequest, ReadResponse, Sample, TimeSeries};
+use proto::{ReadRequest, ResponseType};
 
 /// Largest decompressed request accepted.
 pub const MAX_REQUEST_BYTES: usize = 32 << 20;
+
+/// The `Content-Type` of a `SAMPLES` answer (with `Content-Encoding: snappy`).
+pub const SAMPLES_CONTENT_TYPE: &str = "application/x-protobuf";
+
+/// Prometheus's default of `--storage.remote.read-max-bytes-in-frame`.
+pub const DEFAULT_MAX_BYTES_IN_FRAME: usize = 1_048_576;
 
 /// Why a read request is refused.
 #[derive(Debug, thiserror::Error)]
@@ -37,39 +71,34 @@ pub enum ReadError {
     Memory,
     /// Only response types Strata does not produce were accepted.
     #[error(
-        "server does not support any of the requested response types: {0:?}; supported: [SAMPLES]"
+        "server does not support any of the requested response types: {0:?}; supported: [SAMPLES STREAMED_XOR_CHUNKS]"
     )]
     UnsupportedResponseType(Vec<i32>),
+    /// The answer could not be encoded.
+    #[error("encoding the answer: {0}")]
+    Encode(String),
     /// Storage failed.
     #[error("{0}")]
     Storage(#[from] StorageError),
 }
 
-/// Counts samples against the request's limit, and their memory against `memory`.
-struct Limit<'a> {
-    left: AtomicUsize,
-    limit: usize,
-    memory: &'a dyn ReadCharge,
-    out_of_memory: std::sync::atomic::AtomicBool,
+/// How a request is answered.
+#[derive(Debug)]
+pub enum Answer {
+    /// A snappy-compressed `ReadResponse` ([`SAMPLES_CONTENT_TYPE`], `Content-Encoding:
+    /// snappy`).
+    Samples(Vec<u8>),
+    /// Frames to send as they are made ([`STREAMED_CONTENT_TYPE`], no content encoding).
+    Streamed(Frames),
 }
 
-impl ReadCharge for Limit<'_> {
-    fn charge(&self, samples: usize) -> bool {
-        if self
-            .left
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| {
-                l.checked_sub(samples)
-            })
-            .is_err()
-        {
-            return false;
-        }
-        if !self.memory.charge(samples) {
-            self.out_of_memory.store(true, Ordering::Release);
-            return false;
-        }
-        true
-    }
+/// What bounds an answer.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// `--storage.remote.read-sample-limit`: samples per request (0: no limit).
+    pub sample_limit: usize,
+    /// `--storage.remote.read-max-bytes-in-frame`: bytes of a streamed frame's message.
+    pub max_bytes_in_frame: usize,
 }
 
 /// Decodes a snappy-compressed `ReadRequest`.
@@ -86,112 +115,93 @@ pub fn decode_request(body: &[u8]) -> Result<ReadRequest, ReadError> {
     ReadRequest::decode(raw.as_slice()).map_err(|e| ReadError::BadRequest(e.to_string()))
 }
 
-/// Answers `req` from `db`: one result per query, in order, as a snappy-compressed
-/// `ReadResponse`. Samples count against `sample_limit` and, as storage decodes them,
-/// their memory against `memory`.
+/// The response type for `accepted` (Prometheus's `NegotiateResponseType`): the first one
+/// Strata supports, `SAMPLES` for none listed.
+pub fn negotiate(accepted: &[i32]) -> Result<ResponseType, ReadError> {
+    if accepted.is_empty() {
+        return Ok(ResponseType::Samples);
+    }
+    accepted
+        .iter()
+        .find_map(|&t| ResponseType::try_from(t).ok())
+        .ok_or_else(|| ReadError::UnsupportedResponseType(accepted.to_vec()))
+}
+
+/// Answers `req` from `db`: one result per query, in order, in the negotiated response
+/// type. Samples count against `limits.sample_limit` and, as storage decodes them, their
+/// memory against `memory`.
 pub async fn answer(
     db: &Db,
     req: &ReadRequest,
     external: &BTreeMap<String, String>,
-    sample_limit: usize,
+    limits: ReadLimits,
     memory: &dyn ReadCharge,
-) -> Result<Vec<u8>, ReadError> {
-    if !req.accepted_response_types.is_empty()
-        && !req
+) -> Result<Answer, ReadError> {
+    let kind = negotiate(&req.accepted_response_types)?;
+    let selected = select::select(db, req, external, limits.sample_limit, memory).await?;
+    if kind == ResponseType::Samples {
+        return samples::encode(selected).map(Answer::Samples);
+    }
+    let histograms: usize = selected.iter().flatten().map(|s| s.histograms.len()).sum();
+    if histograms > 0 {
+        if req
             .accepted_response_types
-            .contains(&(proto::ResponseType::Samples as i32))
-    {
-        return Err(ReadError::UnsupportedResponseType(
-            req.accepted_response_types.clone(),
+            .contains(&(ResponseType::Samples as i32))
+        {
+            return samples::encode(selected).map(Answer::Samples);
+        }
+        tracing::warn!(
+            histograms,
+            "remote read: the client accepts only STREAMED_XOR_CHUNKS, which Strata does not write native histograms in; they are left out of the answer"
+        );
+    }
+    let mut series = Vec::new();
+    for (i, mut query) in selected.into_iter().enumerate() {
+        // As a TSDB block orders them (label pairs compared in turn).
+        query.sort_by(|a, b| {
+            a.labels
+                .iter()
+                .map(|l| (&l.name, &l.value))
+                .cmp(b.labels.iter().map(|l| (&l.name, &l.value)))
+        });
+        series.extend(
+            query
+                .into_iter()
+                .filter(|s| !s.samples.is_empty())
+                .map(|s| stream::Series {
+                    query_index: i as i64,
+                    labels: s.labels,
+                    samples: s.samples,
+                }),
+        );
+    }
+    Ok(Answer::Streamed(Frames::new(
+        series,
+        limits.max_bytes_in_frame,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_supported_type_of_the_client_wins() {
+        let s = ResponseType::Samples as i32;
+        let x = ResponseType::StreamedXorChunks as i32;
+        assert_eq!(negotiate(&[]).ok(), Some(ResponseType::Samples));
+        assert_eq!(
+            negotiate(&[x, s]).ok(),
+            Some(ResponseType::StreamedXorChunks)
+        );
+        assert_eq!(negotiate(&[s, x]).ok(), Some(ResponseType::Samples));
+        assert_eq!(
+            negotiate(&[7, x]).ok(),
+            Some(ResponseType::StreamedXorChunks)
+        );
+        assert!(matches!(
+            negotiate(&[7, 9]),
+            Err(ReadError::UnsupportedResponseType(v)) if v == vec![7, 9]
         ));
     }
-    let limit = Limit {
-        left: AtomicUsize::new(if sample_limit == 0 {
-            usize::MAX
-        } else {
-            sample_limit
-        }),
-        limit: sample_limit,
-        memory,
-        out_of_memory: std::sync::atomic::AtomicBool::new(false),
-    };
-    let mut results = Vec::with_capacity(req.queries.len());
-    for q in &req.queries {
-        let mut matchers = Vec::with_capacity(q.matchers.len());
-        for m in &q.matchers {
-            let op = match proto::MatchType::try_from(m.r#type) {
-                Ok(proto::MatchType::Eq) => MatchOp::Equal,
-                Ok(proto::MatchType::Neq) => MatchOp::NotEqual,
-                Ok(proto::MatchType::Re) => MatchOp::Regex,
-                Ok(proto::MatchType::Nre) => MatchOp::NotRegex,
-                Err(_) => {
-                    return Err(ReadError::BadRequest(format!(
-                        "unknown matcher type {}",
-                        m.r#type
-                    )));
-                }
-            };
-            // Prometheus `filterExtLabelsFromMatchers`: a matcher that selects this
-            // server's external label value says "this server", not a series label.
-            if op == MatchOp::Equal && external.get(&m.name) == Some(&m.value) {
-                continue;
-            }
-            matchers.push(
-                Matcher::new(op, m.name.clone(), m.value.clone())
-                    .map_err(|e| ReadError::BadRequest(e.to_string()))?,
-            );
-        }
-        let series = match db
-            .select_charged(
-                &matchers,
-                q.start_timestamp_ms,
-                q.end_timestamp_ms,
-                None,
-                &limit,
-            )
-            .await
-        {
-            Ok(s) => s,
-            Err(StorageError::ReadRefused) if limit.out_of_memory.load(Ordering::Acquire) => {
-                return Err(ReadError::Memory);
-            }
-            Err(StorageError::ReadRefused) => return Err(ReadError::SampleLimit(limit.limit)),
-            Err(e) => return Err(e.into()),
-        };
-        let timeseries = series
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                let mut labels: BTreeMap<String, String> = s
-                    .labels
-                    .iter()
-                    .map(|l| (l.name.to_string(), l.value.to_string()))
-                    .collect();
-                for (k, v) in external {
-                    labels.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-                TimeSeries {
-                    labels: labels
-                        .into_iter()
-                        .map(|(name, value)| Label { name, value })
-                        .collect(),
-                    samples: s
-                        .samples
-                        .into_iter()
-                        .map(|(timestamp, value)| Sample { value, timestamp })
-                        .collect(),
-                    histograms: s
-                        .histograms
-                        .iter()
-                        .map(|(t, h)| strata_ingest::histogram_proto::Histogram::from_float(*t, h))
-                        .collect(),
-                }
-            })
-            .collect();
-        results.push(QueryResult { timeseries });
-    }
-    let raw = ReadResponse { results }.encode_to_vec();
-    snap::raw::Encoder::new()
-        .compress_vec(&raw)
-        .map_err(|e| ReadError::BadRequest(e.to_string()))
 }

@@ -101,3 +101,66 @@ pub struct QueryResult {
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
 }
+
+/// `prometheus.Chunk`: samples of one series in one of Prometheus's chunk encodings.
+#[derive(Clone, PartialEq, Message)]
+pub struct Chunk {
+    #[prost(int64, tag = "1")]
+    pub min_time_ms: i64,
+    #[prost(int64, tag = "2")]
+    pub max_time_ms: i64,
+    /// A [`ChunkEncoding`].
+    #[prost(enumeration = "ChunkEncoding", tag = "3")]
+    pub r#type: i32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub data: Vec<u8>,
+}
+
+/// `prometheus.Chunk.Encoding` (Prometheus's `chunkenc.Encoding`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Enumeration)]
+#[repr(i32)]
+pub enum ChunkEncoding {
+    Unknown = 0,
+    /// Float samples (see `read::xor`).
+    Xor = 1,
+    Histogram = 2,
+    FloatHistogram = 3,
+    Xor2 = 4,
+    HistogramSt = 5,
+    FloatHistogramSt = 6,
+}
+
+impl ChunkEncoding {
+    /// The name `prompb` gives `code` (the number itself when it has none).
+    pub fn name(code: i32) -> String {
+        match ChunkEncoding::try_from(code) {
+            Ok(ChunkEncoding::Unknown) => "UNKNOWN".into(),
+            Ok(ChunkEncoding::Xor) => "XOR".into(),
+            Ok(ChunkEncoding::Histogram) => "HISTOGRAM".into(),
+            Ok(ChunkEncoding::FloatHistogram) => "FLOAT_HISTOGRAM".into(),
+            Ok(ChunkEncoding::Xor2) => "XOR2".into(),
+            Ok(ChunkEncoding::HistogramSt) => "HISTOGRAM_ST".into(),
+            Ok(ChunkEncoding::FloatHistogramSt) => "FLOAT_HISTOGRAM_ST".into(),
+            Err(_) => format!("encoding {code}"),
+        }
+    }
+}
+
+/// `prometheus.ChunkedSeries`: a series' labels (sorted) and chunks (in time order).
+#[derive(Clone, PartialEq, Message)]
+pub struct ChunkedSeries {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    pub chunks: Vec<Chunk>,
+}
+
+/// `prometheus.ChunkedReadResponse`: one frame of a `STREAMED_XOR_CHUNKS` answer.
+#[derive(Clone, PartialEq, Message)]
+pub struct ChunkedReadResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub chunked_series: Vec<ChunkedSeries>,
+    /// The index of the request's query these chunks answer.
+    #[prost(int64, tag = "2")]
+    pub query_index: i64,
+}

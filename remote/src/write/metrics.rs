@@ -14,6 +14,8 @@ const BUCKETS: [f64; 12] = [
 pub(super) struct QueueMetrics {
     /// Samples sent (accepted by the receiver).
     pub(super) samples: AtomicU64,
+    /// Exemplars sent (accepted by the receiver), with `send_exemplars`.
+    pub(super) exemplars: AtomicU64,
     /// Samples that failed with an unrecoverable error (not retried).
     pub(super) failed: AtomicU64,
     /// Samples sent again after a recoverable error.
@@ -103,6 +105,13 @@ pub(super) fn render(out: &mut String, queues: &[(String, &QueueMetrics)]) {
         "counter",
         "Total number of samples sent to remote storage.",
         &|m| load(&m.samples),
+    );
+    family(
+        out,
+        "prometheus_remote_storage_exemplars_total",
+        "counter",
+        "Total number of exemplars sent to remote storage.",
+        &|m| load(&m.exemplars),
     );
     family(
         out,

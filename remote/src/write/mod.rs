@@ -5,9 +5,8 @@
 //! `protobuf_message` selects Remote Write 1.0 (`prometheus.WriteRequest`, the default;
 //! metadata in requests of its own every `send_interval`) or 2.0
 //! (`io.prometheus.write.v2.Request`: a symbols table per request, each series carrying
-//! its family's metadata). Not sent yet,
-//! and said so in a warning when configured: exemplars and native histograms (Strata does
-//! not store them yet).
+//! its family's metadata). Exemplars go with `send_exemplars`, native histograms with
+//! `send_native_histograms` (both off by default, as in Prometheus).
 
 mod metrics;
 mod position;
@@ -215,9 +214,6 @@ impl RemoteWrite {
 
 /// Warns about the settings of `cfg` that are accepted but have nothing to act on yet.
 fn warn_unsent(cfg: &RemoteWriteConfig, name: &str) {
-    if cfg.send_exemplars {
-        tracing::warn!(remote_name = %name, "remote_write send_exemplars: Strata does not store exemplars yet; none are sent");
-    }
     if cfg.round_robin_dns {
         tracing::warn!(remote_name = %name, "remote_write round_robin_dns is not supported: the system resolver's order is used");
     }

@@ -214,12 +214,11 @@ impl Reader {
                         for (id, t, v) in samples {
                             match series.get(&id) {
                                 Some(Some(labels)) => {
-                                    per_shard[id as usize % n_shards].push(Item {
-                                        labels: labels.clone(),
+                                    per_shard[id as usize % n_shards].push(Item::float(
+                                        labels.clone(),
                                         t,
                                         v,
-                                        h: None,
-                                    });
+                                    ));
                                     count += 1;
                                     self.metrics.highest_read_ms.fetch_max(t, Ordering::Relaxed);
                                 }
@@ -240,6 +239,7 @@ impl Reader {
                                         t,
                                         v: 0.0,
                                         h: Some(h),
+                                        ex: None,
                                     });
                                     count += 1;
                                     self.metrics.highest_read_ms.fetch_max(t, Ordering::Relaxed);
@@ -250,7 +250,38 @@ impl Reader {
                             }
                         }
                     }
-                    Record::Tombstones(_) | Record::Histograms(_) => {}
+                    // Sent with `send_exemplars` (a checkpoint contributes only its series).
+                    Record::Exemplars(es) if self.cfg.send_exemplars => {
+                        for e in es {
+                            let hash = {
+                                use std::hash::{Hash, Hasher};
+                                let mut h = std::collections::hash_map::DefaultHasher::new();
+                                e.series.hash(&mut h);
+                                h.finish()
+                            };
+                            match self.labels_of(e.series) {
+                                Some(labels) => {
+                                    let ex = e
+                                        .labels
+                                        .into_iter()
+                                        .map(|(name, value)| Label { name, value })
+                                        .collect();
+                                    per_shard[hash as usize % n_shards].push(Item {
+                                        labels,
+                                        t: e.ts,
+                                        v: e.value,
+                                        h: None,
+                                        ex: Some(Arc::new(ex)),
+                                    });
+                                    count += 1;
+                                }
+                                None => {
+                                    self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                    }
+                    Record::Tombstones(_) | Record::Histograms(_) | Record::Exemplars(_) => {}
                 }
             }
             rate.read(count);

@@ -28,6 +28,32 @@ pub(super) struct Item {
     pub(super) v: f64,
     /// A native histogram sample (`v` unused), sent with `send_native_histograms`.
     pub(super) h: Option<Arc<strata_vocab::FloatHistogram>>,
+    /// An exemplar (`v` its value, `t` its time), sent with `send_exemplars`: its labels.
+    pub(super) ex: Option<Arc<Vec<Label>>>,
+}
+
+impl Item {
+    /// A float sample.
+    pub(super) fn float(labels: SeriesLabels, t: i64, v: f64) -> Self {
+        Item {
+            labels,
+            t,
+            v,
+            h: None,
+            ex: None,
+        }
+    }
+}
+
+/// `prometheus.Exemplar` as the sender writes it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ExemplarOut {
+    #[prost(message, repeated, tag = "1")]
+    labels: Vec<Label>,
+    #[prost(double, tag = "2")]
+    value: f64,
+    #[prost(int64, tag = "3")]
+    timestamp: i64,
 }
 
 /// `prometheus.TimeSeries` as the sender writes it: floats and native histograms.
@@ -37,6 +63,8 @@ struct TimeSeriesOut {
     labels: Vec<Label>,
     #[prost(message, repeated, tag = "2")]
     samples: Vec<Sample>,
+    #[prost(message, repeated, tag = "3")]
+    exemplars: Vec<ExemplarOut>,
     #[prost(message, repeated, tag = "4")]
     histograms: Vec<Histogram>,
 }
@@ -152,7 +180,9 @@ impl Client {
             let n = batch.len() as u64;
             let wait = match outcome {
                 Attempt::Taken => {
-                    m.samples.fetch_add(n, Ordering::Relaxed);
+                    let ex = batch.iter().filter(|i| i.ex.is_some()).count() as u64;
+                    m.samples.fetch_add(n - ex, Ordering::Relaxed);
+                    m.exemplars.fetch_add(ex, Ordering::Relaxed);
                     m.bytes.fetch_add(size, Ordering::Relaxed);
                     let newest = batch.iter().map(|i| i.t).max().unwrap_or(0);
                     m.highest_sent_ms.fetch_max(newest, Ordering::Relaxed);
@@ -357,14 +387,20 @@ fn request(batch: &[Item]) -> WriteRequestOut {
             timeseries.push(TimeSeriesOut {
                 labels: i.labels.as_ref().clone(),
                 samples: Vec::new(),
+                exemplars: Vec::new(),
                 histograms: Vec::new(),
             });
             last = Some(&i.labels);
         }
         if let Some(ts) = timeseries.last_mut() {
-            match &i.h {
-                Some(h) => ts.histograms.push(Histogram::from_float(i.t, h)),
-                None => ts.samples.push(Sample {
+            match (&i.h, &i.ex) {
+                (_, Some(ex)) => ts.exemplars.push(ExemplarOut {
+                    labels: ex.as_ref().clone(),
+                    value: i.v,
+                    timestamp: i.t,
+                }),
+                (Some(h), None) => ts.histograms.push(Histogram::from_float(i.t, h)),
+                (None, None) => ts.samples.push(Sample {
                     value: i.v,
                     timestamp: i.t,
                 }),
@@ -377,6 +413,7 @@ fn request(batch: &[Item]) -> WriteRequestOut {
 /// The 2.0 request of a batch: one symbols table, label references per series, and each
 /// series' family metadata from `families`.
 fn request_v2(batch: &[Item], families: &Families) -> strata_ingest::remote_write::v2::Request {
+    use strata_ingest::remote_write::ExemplarV2;
     use strata_ingest::remote_write::v2::{Metadata, Request, Symbols, TimeSeries as TimeSeriesV2};
     let mut symbols = Symbols::default();
     let mut timeseries: Vec<TimeSeriesV2> = Vec::new();
@@ -402,14 +439,23 @@ fn request_v2(batch: &[Item], families: &Families) -> strata_ingest::remote_writ
                 labels_refs,
                 samples: Vec::new(),
                 histograms: Vec::new(),
+                exemplars: Vec::new(),
                 metadata,
             });
             last = Some(&i.labels);
         }
         if let Some(ts) = timeseries.last_mut() {
-            match &i.h {
-                Some(h) => ts.histograms.push(Histogram::from_float(i.t, h)),
-                None => ts.samples.push(Sample {
+            match (&i.h, &i.ex) {
+                (_, Some(ex)) => ts.exemplars.push(ExemplarV2 {
+                    labels_refs: ex
+                        .iter()
+                        .flat_map(|l| [symbols.get(&l.name), symbols.get(&l.value)])
+                        .collect(),
+                    value: i.v,
+                    timestamp: i.t,
+                }),
+                (Some(h), None) => ts.histograms.push(Histogram::from_float(i.t, h)),
+                (None, None) => ts.samples.push(Sample {
                     value: i.v,
                     timestamp: i.t,
                 }),
@@ -462,21 +508,24 @@ mod tests {
                 t: 1000,
                 v: 1.0,
                 h: None,
+                ex: None,
             },
             Item {
                 labels: a,
                 t: 2000,
                 v: 2.0,
                 h: None,
+                ex: None,
             },
             Item {
                 labels: b.clone(),
                 t: 1000,
                 v: 3.0,
                 h: None,
+                ex: None,
             },
             Item {
-                labels: b,
+                labels: b.clone(),
                 t: 2000,
                 v: 0.0,
                 h: Some(Arc::new(strata_vocab::FloatHistogram {
@@ -485,6 +534,17 @@ mod tests {
                     positive: vec![(0, 1.0), (3, 2.0)],
                     ..Default::default()
                 })),
+                ex: None,
+            },
+            Item {
+                labels: b,
+                t: 2500,
+                v: 0.25,
+                h: None,
+                ex: Some(Arc::new(vec![Label {
+                    name: "trace_id".into(),
+                    value: "abc".into(),
+                }])),
             },
         ];
         // 1.0: the histogram rides in `TimeSeries.histograms` and decodes back.
@@ -494,13 +554,20 @@ mod tests {
         let d1 =
             strata_ingest::remote_write::decode_bounded(&v1, &Default::default()).expect("decodes");
         assert_eq!(d1.batch[1].histograms.len(), 1);
+        assert_eq!(d1.exemplars.len(), 1);
+        assert_eq!(d1.exemplars[0].0.get("job"), Some("y"));
+        assert_eq!(d1.exemplars[0].1.labels.get("trace_id"), Some("abc"));
+        assert_eq!((d1.exemplars[0].1.ts, d1.exemplars[0].1.value), (2500, 0.25));
         assert_eq!(
             d1.batch[1].histograms[0].1.positive,
             vec![(0, 1.0), (3, 2.0)]
         );
         let req = request_v2(&batch, &Families::new());
         assert_eq!(req.symbols[0], "");
-        assert_eq!(req.symbols, ["", "__name__", "m", "job", "x", "y"]);
+        assert_eq!(
+            req.symbols,
+            ["", "__name__", "m", "job", "x", "y", "trace_id", "abc"]
+        );
         let body = snap::raw::Encoder::new()
             .compress_vec(&prost::Message::encode_to_vec(&req))
             .expect("snappy");
@@ -512,5 +579,8 @@ mod tests {
         assert_eq!(d.batch[0].samples, vec![(1000, 1.0), (2000, 2.0)]);
         assert_eq!(d.batch[1].labels.get("job"), Some("y"));
         assert_eq!(d.batch[1].histograms[0].1.count, 3.0);
+        assert_eq!(d.exemplars.len(), 1);
+        assert_eq!(d.exemplars[0].1.labels.get("trace_id"), Some("abc"));
+        assert_eq!(d.exemplars[0].0.get("job"), Some("y"));
     }
 }

@@ -9,10 +9,10 @@
 mod record;
 mod tail;
 
-pub use record::Record;
+pub use record::{Record, WalExemplar};
 pub(crate) use record::{
-    HISTOGRAMS_PER_RECORD, SAMPLES_PER_RECORD, SERIES_RECORD_BYTES, encode_histogram_records,
-    encode_samples, encode_series, encode_tombstones,
+    HISTOGRAMS_PER_RECORD, SAMPLES_PER_RECORD, SERIES_RECORD_BYTES, encode_exemplars,
+    encode_histogram_records, encode_samples, encode_series, encode_tombstones,
 };
 pub use tail::{TailRead, WalPosition, WalTail};
 

@@ -16,12 +16,26 @@ pub enum Record {
     Tombstones(Vec<(u32, i64, i64)>),
     /// Native histogram samples: (series id, timestamp ms, histogram).
     Histograms(Vec<(u32, i64, Arc<FloatHistogram>)>),
+    /// Exemplars, self-contained (series labels included: the exemplar buffer outlives
+    /// head series, and checkpoints rewrite it whole).
+    Exemplars(Vec<WalExemplar>),
+}
+
+/// One exemplar as the WAL holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalExemplar {
+    pub series: Vec<(String, String)>,
+    pub ts: i64,
+    pub value: f64,
+    pub has_ts: bool,
+    pub labels: Vec<(String, String)>,
 }
 
 const T_SERIES: u8 = 1;
 const T_SAMPLES: u8 = 2;
 const T_TOMBSTONES: u8 = 3;
 const T_HISTOGRAMS: u8 = 4;
+const T_EXEMPLARS: u8 = 5;
 
 /// Bytes of the frame header.
 pub(crate) const HEADER: usize = 8;
@@ -204,6 +218,35 @@ pub(crate) fn encode_histograms(out: &mut Vec<u8>, samples: &[(u32, i64, Arc<Flo
     });
 }
 
+/// Exemplar records hold at most this many exemplars (each at most a few KiB: the label
+/// set is bounded by 128 characters, the series labels by the ingest paths).
+pub(crate) const EXEMPLARS_PER_RECORD: usize = 1024;
+
+/// Appends exemplars as framed records of at most [`EXEMPLARS_PER_RECORD`] each.
+pub(crate) fn encode_exemplars(out: &mut Vec<u8>, items: &[(&crate::Labels, &crate::Exemplar)]) {
+    for part in items.chunks(EXEMPLARS_PER_RECORD) {
+        frame(out, |p| {
+            p.push(T_EXEMPLARS);
+            put_uvarint(p, part.len() as u64);
+            for (series, e) in part {
+                put_uvarint(p, series.len() as u64);
+                for l in series.iter() {
+                    put_str(p, &l.name);
+                    put_str(p, &l.value);
+                }
+                put_varint(p, e.ts);
+                p.extend_from_slice(&e.value.to_le_bytes());
+                p.push(u8::from(e.has_ts));
+                put_uvarint(p, e.labels.len() as u64);
+                for l in e.labels.iter() {
+                    put_str(p, &l.name);
+                    put_str(p, &l.value);
+                }
+            }
+        });
+    }
+}
+
 /// Appends the framed encoding of a tombstone record.
 pub(crate) fn encode_tombstones(out: &mut Vec<u8>, t: &[(u32, i64, i64)]) {
     frame(out, |p| {
@@ -281,6 +324,34 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Record, String> {
                 v.push((id, t, Arc::new(h)));
             }
             Record::Histograms(v)
+        }
+        T_EXEMPLARS => {
+            let n = r.len()?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                let k = r.len()?;
+                let mut series = Vec::with_capacity(k);
+                for _ in 0..k {
+                    series.push((r.str()?, r.str()?));
+                }
+                let ts = r.varint()?;
+                let value = r.f64()?;
+                let has_ts = *r.b.get(r.pos).ok_or("truncated exemplar")? != 0;
+                r.pos += 1;
+                let k = r.len()?;
+                let mut labels = Vec::with_capacity(k);
+                for _ in 0..k {
+                    labels.push((r.str()?, r.str()?));
+                }
+                v.push(WalExemplar {
+                    series,
+                    ts,
+                    value,
+                    has_ts,
+                    labels,
+                });
+            }
+            Record::Exemplars(v)
         }
         other => return Err(format!("unknown record type {other}")),
     };

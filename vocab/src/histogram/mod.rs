@@ -161,9 +161,7 @@ impl FloatHistogram {
         for &(i, c) in buckets {
             match next {
                 Some(n) if i >= n && i - n <= 2 => {
-                    for _ in n..i {
-                        counts.push(0.0);
-                    }
+                    counts.resize(counts.len() + (i - n) as usize, 0.0);
                     if let Some(s) = spans.last_mut() {
                         s.length += (i - n) as u32 + 1;
                     }

@@ -581,6 +581,8 @@ fn midpoint(lower: f64, upper: f64, positive: bool, linear: bool) -> f64 {
 
 /// Ports of the parts of Go's `math` package the statistics use (the portable Go code; on
 /// amd64 Go's assembly `Log` performs the same operations in the same order).
+// The constants are written as Go's source writes them.
+#[allow(clippy::excessive_precision)]
 mod gomath {
     const SHIFT: u32 = 52;
     const MASK: u64 = 0x7ff;

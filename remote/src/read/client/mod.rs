@@ -5,7 +5,10 @@
 //! (equality) is not sent; with `read_recent: false` (the default) a selection the local
 //! storage covers (from its oldest sample on) is not sent; with `filter_external_labels`
 //! (the default) the local `global.external_labels` are added as equality matchers and
-//! removed from the series returned. A remote that fails or times out
+//! removed from the series returned. As Prometheus, it asks for `STREAMED_XOR_CHUNKS`,
+//! then `SAMPLES`, and decodes what the remote chose ([`super::decode`]; frames at most
+//! `chunked_read_limit` bytes). A remote that streams chunks Strata cannot decode (those of
+//! Prometheus 3's XOR2 and start-time encodings) is asked again for `SAMPLES`. A remote that fails or times out
 //! (`remote_timeout`) leaves the local answer, with a warning in the log. Answers are
 //! kept for a few seconds, so the label-range parts of one query ask once.
 
@@ -17,16 +20,19 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use prost::Message;
-use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{
+    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+};
 use strata_config::RemoteReadConfig;
 use strata_ingest::http_client::HttpClient;
 use strata_storage::{ExternalSource, Labels, MatchOp, Matcher, SeriesSamples};
 
-use super::proto::{LabelMatcher, MatchType, Query, ReadRequest, ReadResponse, ResponseType};
+use super::decode::{self, ClientError, Streamed};
+use super::proto::{LabelMatcher, MatchType, Query, ReadRequest, ResponseType};
 use crate::write::RemoteError;
 
-/// Largest decompressed answer taken from a remote.
-const MAX_ANSWER_BYTES: usize = 256 << 20;
+/// The response types asked for, in order (Prometheus's `AcceptedResponseTypes`).
+const ACCEPTED: [ResponseType; 2] = [ResponseType::StreamedXorChunks, ResponseType::Samples];
 /// How long an answer is reused for the same selection.
 const CACHE_TTL: Duration = Duration::from_secs(5);
 /// Answers kept.
@@ -41,6 +47,8 @@ struct Entry {
     required: Vec<(String, String)>,
     read_recent: bool,
     filter_external: bool,
+    /// `chunked_read_limit`: bytes of a streamed answer's frame.
+    frame_limit: u64,
 }
 
 type Cached = (String, Instant, Arc<Vec<SeriesSamples>>);
@@ -92,6 +100,7 @@ impl RemoteReaders {
                     .collect(),
                 read_recent: c.read_recent,
                 filter_external: c.filter_external_labels,
+                frame_limit: c.chunked_read_limit,
             });
         }
         Ok(Some(Arc::new(RemoteReaders {
@@ -104,14 +113,34 @@ impl RemoteReaders {
         })))
     }
 
-    /// What `e` answers for the selection, or why not.
+    /// What `e` answers for the selection, or why not: asked for [`ACCEPTED`], and again
+    /// for `SAMPLES` when the streamed answer holds chunks Strata cannot decode.
     async fn ask(
         &self,
         e: &Entry,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-    ) -> Result<Vec<SeriesSamples>, String> {
+    ) -> Result<Vec<SeriesSamples>, ClientError> {
+        match self.ask_for(e, matchers, mint, maxt, &ACCEPTED).await {
+            Err(err @ ClientError::UnsupportedChunk { .. }) => {
+                tracing::debug!(error = %err, "asking again for SAMPLES");
+                self.ask_for(e, matchers, mint, maxt, &[ResponseType::Samples])
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// What `e` answers for the selection accepting `accepted`.
+    async fn ask_for(
+        &self,
+        e: &Entry,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        accepted: &[ResponseType],
+    ) -> Result<Vec<SeriesSamples>, ClientError> {
         let mut wire: Vec<LabelMatcher> = matchers
             .iter()
             .map(|m| LabelMatcher {
@@ -141,13 +170,14 @@ impl RemoteReaders {
                 matchers: wire,
                 hints: None,
             }],
-            accepted_response_types: vec![ResponseType::Samples as i32],
+            accepted_response_types: accepted.iter().map(|t| *t as i32).collect(),
         };
+        let http = |x: &dyn std::fmt::Display| ClientError::Http(x.to_string());
         let body = snap::raw::Encoder::new()
             .compress_vec(&req.encode_to_vec())
-            .map_err(|e| e.to_string())?;
-        let auth = e.http.request_headers().map_err(|x| x.to_string())?;
-        let resp = e
+            .map_err(|x| http(&x))?;
+        let auth = e.http.request_headers().map_err(|x| http(&x))?;
+        let mut resp = e
             .http
             .client
             .post(&e.url)
@@ -155,59 +185,44 @@ impl RemoteReaders {
             .headers(auth)
             .headers(e.headers.clone())
             .header(CONTENT_ENCODING, "snappy")
+            // As Prometheus: no gzip around a stream of frames.
+            .header(ACCEPT_ENCODING, "snappy")
             .header(CONTENT_TYPE, "application/x-protobuf")
             .header("X-Prometheus-Remote-Read-Version", "0.1.0")
             .body(body)
             .send()
             .await
-            .map_err(|x| x.to_string())?;
+            .map_err(|x| http(&x))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|x| x.to_string())?;
         if !status.is_success() {
-            return Err(format!(
-                "{status}: {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(256)])
-            ));
+            let bytes = resp.bytes().await.unwrap_or_default();
+            return Err(ClientError::Status {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes[..bytes.len().min(256)])
+                    .trim_end()
+                    .to_owned(),
+            });
         }
-        let len = snap::raw::decompress_len(&bytes).map_err(|x| x.to_string())?;
-        if len > MAX_ANSWER_BYTES {
-            return Err(format!(
-                "answer of {len} bytes is larger than {MAX_ANSWER_BYTES}"
-            ));
-        }
-        let raw = snap::raw::Decoder::new()
-            .decompress_vec(&bytes)
-            .map_err(|x| x.to_string())?;
-        let answer = ReadResponse::decode(raw.as_slice()).map_err(|x| x.to_string())?;
         let added: Vec<&str> = if e.filter_external {
             self.external.iter().map(|(k, _)| k.as_str()).collect()
         } else {
             Vec::new()
         };
-        Ok(answer
-            .results
-            .into_iter()
-            .flat_map(|r| r.timeseries)
-            .map(|ts| {
-                let pairs: Vec<(String, String)> = ts
-                    .labels
-                    .into_iter()
-                    .filter(|l| !added.contains(&l.name.as_str()))
-                    .map(|l| (l.name, l.value))
-                    .collect();
-                SeriesSamples {
-                    // A histogram the remote sends invalid is left out.
-                    histograms: ts
-                        .histograms
-                        .iter()
-                        .filter_map(|h| h.to_float().ok())
-                        .map(|(t, h)| (t, Arc::new(h)))
-                        .collect(),
-                    labels: Labels::from_pairs(pairs),
-                    samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
-                }
-            })
-            .collect())
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if !decode::is_streamed(&content_type)? {
+            let bytes = resp.bytes().await.map_err(|x| http(&x))?;
+            return decode::sampled(&bytes, &added);
+        }
+        let mut streamed = Streamed::new(&e.name, e.frame_limit, &added, mint, maxt);
+        while let Some(part) = resp.chunk().await.map_err(|x| http(&x))? {
+            streamed.push(&part)?;
+        }
+        streamed.finish()
     }
 
     async fn select_all(
@@ -287,3 +302,6 @@ impl ExternalSource for RemoteReaders {
         .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests;
