@@ -24,7 +24,7 @@ use datafusion::arrow::datatypes::{ArrowPrimitiveType, Float64Type, Int64Type, U
 use strata_vocab::FloatHistogram;
 
 use crate::error::{EngineError, Result};
-use crate::memory::{Budget, POINT_BYTES};
+use crate::memory::{Budget, POINT_BYTES, SAMPLE_BYTES};
 use crate::model::{Grid, vector_schema};
 
 /// The least room a growing relation asks for.
@@ -46,6 +46,17 @@ pub struct Rows {
     pub hists: Vec<Option<Arc<FloatHistogram>>>,
     /// Rows charged to the query's budget (at least the length).
     charged: usize,
+    /// Extra points charged for the histogram rows' size ([`hist_points`] each, of
+    /// [`SAMPLE_BYTES`]), and those appended but not charged yet ([`Rows::settle`] charges
+    /// them).
+    hist_charged: usize,
+    hist_uncharged: usize,
+}
+
+/// The points a histogram row counts beyond its own: its size in float samples, as
+/// Prometheus counts a histogram against `--query.max-samples` (`HPoint.size()`).
+pub fn hist_points(h: &FloatHistogram) -> usize {
+    h.size_bytes() / SAMPLE_BYTES
 }
 
 /// A histogram row of a relation: its series, time and value.
@@ -60,6 +71,8 @@ impl Clone for Rows {
             vals: self.vals.clone(),
             hists: self.hists.clone(),
             charged: 0,
+            hist_charged: 0,
+            hist_uncharged: 0,
         }
     }
 }
@@ -87,6 +100,8 @@ impl Rows {
             vals: Vec::with_capacity(n),
             hists: Vec::new(),
             charged: 0,
+            hist_charged: 0,
+            hist_uncharged: 0,
         }
     }
 
@@ -171,9 +186,19 @@ impl Rows {
         Ok(())
     }
 
+    /// Charges the size of the histogram rows appended since the last charge.
+    pub fn charge_histograms(&mut self, budget: &Budget) -> Result<()> {
+        if self.hist_uncharged > 0 {
+            budget.charge(self.hist_uncharged, SAMPLE_BYTES)?;
+            self.hist_charged += std::mem::take(&mut self.hist_uncharged);
+        }
+        Ok(())
+    }
+
     /// Makes the charge the buffers' capacity before the rows are handed on: unused room
-    /// past [`SHRINK_SLACK`] rows is given back to the allocator, the charge follows.
-    pub fn settle(&mut self, budget: &Budget) {
+    /// past [`SHRINK_SLACK`] rows is given back to the allocator, the charge follows; the
+    /// histogram rows' size is charged (failing when it is past the query's limits).
+    pub fn settle(&mut self, budget: &Budget) -> Result<()> {
         if self.capacity() - self.len() > SHRINK_SLACK {
             self.series.shrink_to_fit();
             self.ts.shrink_to_fit();
@@ -186,12 +211,15 @@ impl Rows {
             budget.force(cap - self.charged, POINT_BYTES);
         }
         self.charged = cap;
+        self.charge_histograms(budget)
     }
 
     /// Gives these rows' charge back to `budget`.
     pub fn release_to(&mut self, budget: &Budget) {
         budget.release(self.charged, POINT_BYTES);
+        budget.release(self.hist_charged, SAMPLE_BYTES);
         self.charged = 0;
+        self.hist_charged = 0;
     }
 
     /// Appends a row that was charged for ([`Rows::charged`]); kernels that cannot bound
@@ -218,11 +246,13 @@ impl Rows {
             self.reserve_in(budget, 1)?;
         }
         self.push_hist(s, t, h);
-        Ok(())
+        self.charge_histograms(budget)
     }
 
-    /// Appends a histogram row that was charged for.
+    /// Appends a histogram row whose row was charged for; its size is charged at the
+    /// latest when the rows are settled ([`Rows::settle`]).
     pub fn push_hist(&mut self, s: u32, t: i64, h: Arc<FloatHistogram>) {
+        self.hist_uncharged += hist_points(&h);
         if self.hists.is_empty() {
             self.hists.resize(self.series.len(), None);
         }
@@ -350,6 +380,8 @@ impl Rows {
                     vals: v,
                     hists: Vec::new(),
                     charged: 0,
+                    hist_charged: 0,
+                    hist_uncharged: 0,
                 };
                 rows.charged = rows.capacity();
                 return Ok(rows);
@@ -361,6 +393,8 @@ impl Rows {
             rows.extend_from_batch(b)?;
         }
         rows.charged = rows.capacity();
+        // The histograms' size was charged by the node that made them, as here.
+        rows.hist_charged = std::mem::take(&mut rows.hist_uncharged);
         Ok(rows)
     }
 
@@ -395,6 +429,7 @@ impl Rows {
                 } else {
                     let v = FloatHistogram::decode(h.value(i))
                         .map_err(|e| EngineError::Exec(format!("histogram column: {e}")))?;
+                    self.hist_uncharged += hist_points(&v);
                     Some(Arc::new(v))
                 });
             }
@@ -641,7 +676,7 @@ mod tests {
             "no reallocation"
         );
         assert!(b.points() < 100, "{}", b.points());
-        rows.settle(&b);
+        rows.settle(&b).unwrap();
         assert_eq!(rows.capacity(), 10, "unused room given back");
         assert_eq!(b.points(), 10);
         let back = Rows::from_batches(vec![rows.into_batch().unwrap()]).unwrap();

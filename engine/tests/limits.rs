@@ -270,3 +270,47 @@ async fn a_result_too_large_to_render_is_refused_and_its_room_is_held_while_it_l
     assert!(err.to_string().contains("the response"), "{err}");
     assert_eq!(pool_after_cancelled_tasks(&e).await, 0);
 }
+
+/// A native histogram of `buckets` positive buckets, sampled every 15 s for an hour.
+async fn histogram_db(buckets: i32) -> (tempfile::TempDir, std::sync::Arc<Db>) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = Options::new(dir.path());
+    o.retention_time_ms = None;
+    o.max_future_ms = None;
+    let db = Db::open(o).await.expect("open");
+    let h = std::sync::Arc::new(strata_vocab::FloatHistogram {
+        schema: 3,
+        count: f64::from(buckets),
+        sum: 1.0,
+        positive: (0..buckets).map(|i| (i, 1.0)).collect(),
+        ..Default::default()
+    });
+    db.append(&[SeriesSamples {
+        labels: Labels::from_pairs([("__name__", "h")]),
+        samples: Vec::new(),
+        histograms: (0..240).map(|k| (k * 15_000, h.clone())).collect(),
+    }])
+    .expect("append");
+    (dir, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histogram_rows_count_their_size_against_max_samples() {
+    // 1,000 buckets: about 1,000 points a row. The subquery makes 3,600 rows of one
+    // stored histogram: 3.6k rows, but ~3.6M points of histogram.
+    let (_dir, db) = histogram_db(1000).await;
+    let q = "last_over_time(h[1h:1s])";
+    let e = engine(db.clone(), 1_000_000, 1 << 30);
+    let err = e
+        .instant(q, 3_600_000, None, None)
+        .await
+        .expect_err("3.6M points of histograms");
+    assert!(matches!(err, EngineError::TooManySamples), "{err}");
+    assert_eq!(pool_after_cancelled_tasks(&e).await, 0, "the charge is given back");
+    // Within a limit that holds them it runs, and gives everything back.
+    let e = engine(db, 50_000_000, 1 << 30);
+    let v = e.instant(q, 3_600_000, None, None).await.expect("runs");
+    assert!(matches!(v.value, PromValue::Vector(ref s) if s.len() == 1), "{:?}", v.value);
+    drop(v);
+    assert_eq!(pool_after_cancelled_tasks(&e).await, 0);
+}

@@ -410,11 +410,16 @@ impl<K: Kernel> ExecutionPlan for OpExec<K> {
                 .elapsed_compute()
                 .add_duration(start.elapsed().saturating_sub(waited));
             let batch = match out.map_err(EngineError::into_df)? {
-                Output::Rows(mut rows) => {
-                    rows.settle(&io.ctx.budget);
-                    m.out_series.add(distinct_series(&rows));
-                    rows.into_batch().map_err(EngineError::into_df)
-                }
+                Output::Rows(mut rows) => match rows.settle(&io.ctx.budget) {
+                    Ok(()) => {
+                        m.out_series.add(distinct_series(&rows));
+                        rows.into_batch().map_err(EngineError::into_df)
+                    }
+                    Err(e) => {
+                        rows.release_to(&io.ctx.budget);
+                        Err(EngineError::into_df(e))
+                    }
+                },
                 Output::Batch(b) => Ok(b),
             };
             m.held.set(io.ctx.budget.bytes());

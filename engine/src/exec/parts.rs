@@ -270,7 +270,10 @@ impl Part {
             kernel(&ctx, id, out_id, samples, hists, &mut sc, &mut out)
         })?;
         ctx.budget.release(raw, SAMPLE_BYTES);
-        out.settle(&ctx.budget);
+        if let Err(e) = out.settle(&ctx.budget) {
+            out.release_to(&ctx.budget);
+            return Err(e);
+        }
         Ok((out, n))
     }
 
