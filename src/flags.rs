@@ -358,10 +358,12 @@ impl Flags {
     }
 
     /// Whether `--enable-feature` turns on the type-and-unit labels, checking every name:
-    /// Prometheus's PromQL features are always on in Strata (accepted), a feature Strata
+    /// Prometheus's PromQL features and exemplar storage are always on in Strata (accepted;
+    /// `storage.exemplars.max_exemplars: 0` turns exemplars off), a feature Strata
     /// does not have is an error naming it.
     pub(crate) fn type_and_unit_labels(&self) -> Result<bool, String> {
-        const ALWAYS_ON: [&str; 6] = [
+        const ALWAYS_ON: [&str; 7] = [
+            "exemplar-storage",
             "promql-experimental-functions",
             "promql-delayed-name-removal",
             "promql-extended-range-selectors",

@@ -163,7 +163,8 @@ fn openmetrics_scrape_exemplars_are_served_as_prometheus_serves_them() {
 #[test]
 fn query_exemplars_checks_its_parameters_as_prometheus() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let s = Server::start(tmp.path(), &[]);
+    // Prometheus's feature flag is accepted (exemplar storage is always on in Strata).
+    let s = Server::start(tmp.path(), &["--enable-feature=exemplar-storage"]);
     let r = get_json(&s.url("/api/v1/query_exemplars?query=up&start=5&end=2"));
     assert_eq!(r["errorType"], "bad_data", "{r}");
     assert_eq!(r["error"], "end timestamp must not be before start timestamp", "{r}");

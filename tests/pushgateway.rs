@@ -357,3 +357,120 @@ fn pushed_native_histograms_are_stored_natively() {
     );
     s.stop();
 }
+
+/// The header block's `content-type` (lower-cased).
+fn content_type(r: &reqwest::Response) -> String {
+    r.headers
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The drop-in Pushgateway's `/metrics` in the format the scraper negotiates, as the
+/// Pushgateway does (`expfmt.Negotiate`): asked for protobuf (as Prometheus with native
+/// histograms asks), it answers delimited `MetricFamily` messages carrying the pushed
+/// native histogram (equal to the pushed one), the other families and the push times;
+/// without `Accept`, the text format with the histogram's count and `+Inf` bucket.
+#[test]
+fn pushed_native_histograms_are_served_in_the_protobuf_format() {
+    use strata_ingest::pushgateway::proto::{self, decode_delimited};
+    let dir = tempfile::tempdir().expect("tmp");
+    let pg = free_port();
+    let pg_flag = format!("--pushgateway.listen-address=127.0.0.1:{pg}");
+    let s = Server::start(dir.path(), &[&pg_flag]);
+    let pushed = native_push_body(vec![2, 1, -1]);
+    let (code, text) = put_proto(
+        format!("http://127.0.0.1:{pg}/metrics/job/nightly"),
+        pushed.clone(),
+    );
+    assert_eq!(code, 200, "{text}");
+    let r = reqwest::blocking_client()
+        .get(format!("http://127.0.0.1:{pg}/metrics"))
+        .header(
+            "Accept",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.1",
+        )
+        .send()
+        .expect("GET");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        content_type(&r),
+        "application/vnd.google.protobuf; proto=io.prometheus.client.metricfamily; encoding=delimited; escaping=underscores"
+    );
+    let fams = decode_delimited(&r.body).expect("delimited MetricFamily");
+    let names: Vec<&str> = fams.iter().filter_map(|f| f.name.as_deref()).collect();
+    assert_eq!(
+        names,
+        [
+            "batch_duration_seconds",
+            "batch_rows",
+            "push_failure_time_seconds",
+            "push_time_seconds"
+        ]
+    );
+    let f = &fams[0];
+    assert_eq!(f.r#type, Some(4));
+    assert_eq!(f.help.as_deref(), Some("Batch durations."));
+    assert_eq!(f.metric.len(), 1);
+    let labels: Vec<(&str, &str)> = f.metric[0]
+        .label
+        .iter()
+        .map(|l| {
+            (
+                l.name.as_deref().unwrap_or(""),
+                l.value.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(labels, [("instance", ""), ("job", "nightly")]);
+    assert_eq!(f.metric[0].timestamp_ms, None);
+    let got = f.metric[0].histogram.clone().expect("histogram");
+    let want: proto::Histogram = decode_delimited(&pushed).expect("pushed")[0].metric[0]
+        .histogram
+        .clone()
+        .expect("pushed histogram");
+    assert!(got.is_native() && !got.is_float(), "{got:?}");
+    assert_eq!(
+        (
+            got.sample_count,
+            got.sample_sum,
+            got.schema,
+            got.zero_threshold,
+            got.zero_count
+        ),
+        (Some(8), Some(20.0), Some(0), Some(0.001), Some(1))
+    );
+    assert_eq!(
+        got.to_native(false).expect("valid"),
+        want.to_native(false).expect("valid")
+    );
+    assert_eq!(
+        fams[1].metric[0].gauge.as_ref().and_then(|g| g.value),
+        Some(3.0)
+    );
+    assert!(
+        fams[3].metric[0]
+            .gauge
+            .as_ref()
+            .and_then(|g| g.value)
+            .is_some_and(|v| v > 1.0e9),
+        "{:?}",
+        fams[3]
+    );
+    // The text format stays the default.
+    let r = reqwest::blocking_client()
+        .get(format!("http://127.0.0.1:{pg}/metrics"))
+        .send()
+        .expect("GET");
+    assert_eq!(
+        content_type(&r),
+        "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
+    );
+    let text = r.text();
+    assert!(
+        text.contains("batch_duration_seconds_count{instance=\"\",job=\"nightly\"} 8\n"),
+        "{text}"
+    );
+    s.stop();
+}

@@ -34,6 +34,24 @@ impl Drop for Peer {
     }
 }
 
+/// The Debian `prometheus` with its remote-write receiver on, once ready.
+fn start_receiving_prometheus(dir: &std::path::Path) -> (Peer, u16) {
+    let (peer, port) = start_prometheus(
+        dir,
+        "global:\n  scrape_interval: 1m\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    let ready = format!("http://127.0.0.1:{port}/-/ready");
+    assert!(
+        common::eventually(60, || reqwest::blocking_client()
+            .get(ready.clone())
+            .send()
+            .is_ok_and(|r| r.status().as_u16() == 200)),
+        "prometheus did not start"
+    );
+    (peer, port)
+}
+
 /// Starts the Debian `prometheus` on a free port with `config` as its prometheus.yml,
 /// its data under `dir`, and `extra` flags; returns it and its port.
 fn start_prometheus(dir: &std::path::Path, config: &str, extra: &[&str]) -> (Peer, u16) {
@@ -368,19 +386,7 @@ fn strata_reads_prometheus_through_remote_read() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
-    let (_prom, pport) = start_prometheus(
-        &tmp.path().join("prom"),
-        "global:\n  scrape_interval: 1m\n",
-        &["--web.enable-remote-write-receiver"],
-    );
-    let ready = format!("http://127.0.0.1:{pport}/-/ready");
-    assert!(
-        common::eventually(60, || reqwest::blocking_client()
-            .get(ready.clone())
-            .send()
-            .is_ok_and(|r| r.status().as_u16() == 200)),
-        "prometheus did not start"
-    );
+    let (_prom, pport) = start_receiving_prometheus(&tmp.path().join("prom"));
     let t0 = now_ms() / 1000 * 1000 - 10 * 60_000;
     // Prometheus holds series 0..3, Strata series 3..5, all of job "crash".
     assert_eq!(
@@ -758,19 +764,7 @@ fn prometheus_streams_xor_chunks_strata_decodes_and_reencodes_bit_for_bit() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
-    let (_prom, pport) = start_prometheus(
-        &tmp.path().join("prom"),
-        "global:\n  scrape_interval: 1m\n",
-        &["--web.enable-remote-write-receiver"],
-    );
-    let ready = format!("http://127.0.0.1:{pport}/-/ready");
-    assert!(
-        common::eventually(60, || reqwest::blocking_client()
-            .get(ready.clone())
-            .send()
-            .is_ok_and(|r| r.status().as_u16() == 200)),
-        "prometheus did not start"
-    );
+    let (_prom, pport) = start_receiving_prometheus(&tmp.path().join("prom"));
     let t0 = now_ms() / 1000 * 1000 - 55 * 60_000;
     assert_eq!(
         post_write(pport, write_body(0..2, t0, 300, 10_000)).expect("write"),

@@ -1,10 +1,12 @@
 //! The Pushgateway HTTP API over [`strata_ingest::pushgateway::PushStore`]: `PUT`, `POST`
 //! and `DELETE` on `/metrics/job/<job>{/<label>/<value>}` on the main port, and with
 //! `--pushgateway.listen-address` a drop-in Pushgateway on its own port (`/metrics` with
-//! the pushed groups, `/api/v1/metrics`, `/api/v1/status`, `/-/healthy`, `/-/ready`, and
-//! `PUT /api/v1/admin/wipe` only with `--web.enable-admin-api`: as the Pushgateway, the
-//! route does not exist otherwise, 404). Bodies are text 0.0.4 or protobuf delimited,
-//! optionally gzip. Errors are plain text with the status the Pushgateway uses (400, 500).
+//! the pushed groups, in the text format or, when the scraper's `Accept` asks for it, in
+//! the protobuf format with native histograms; `/api/v1/metrics`, `/api/v1/status`,
+//! `/-/healthy`, `/-/ready`, and `PUT /api/v1/admin/wipe` only with
+//! `--web.enable-admin-api`: as the Pushgateway, the route does not exist otherwise, 404).
+//! Bodies are text 0.0.4 or protobuf delimited, optionally gzip. Errors are plain text
+//! with the status the Pushgateway uses (400, 500).
 
 use std::io::Read as _;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use serde_json::json;
+use strata_ingest::protofmt::{self, Wire};
 use strata_ingest::pushgateway::model::{BodyError, from_proto};
 use strata_ingest::pushgateway::proto::decode_delimited;
 use strata_ingest::pushgateway::{PushError, PushStore, parse_grouping, parse_text, render};
@@ -200,18 +203,28 @@ pub(crate) fn push_routes() -> Router<Arc<AppState>> {
     )
 }
 
-async fn pg_metrics(State(s): State<Arc<AppState>>) -> Response {
-    match store(&s) {
-        Ok(st) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            render::exposition(&st.snapshot()),
-        )
-            .into_response(),
-        Err(r) => r.into_response(),
-    }
+/// The pushed groups in the format the `Accept` header asks for, as the Pushgateway
+/// negotiates it (`expfmt.Negotiate`): protobuf delimited `MetricFamily`s, native
+/// histograms included, or the text format 0.0.4 (the default), where a native histogram
+/// shows as its classic buckets, or `_count`, `_sum` and a `+Inf` bucket.
+async fn pg_metrics(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let st = match store(&s) {
+        Ok(st) => st,
+        Err(r) => return r.into_response(),
+    };
+    let format = protofmt::negotiate(headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()));
+    let groups = st.snapshot();
+    let body = match format.wire {
+        Wire::Text => render::exposition(&groups).into_bytes(),
+        Wire::ProtoDelimited => {
+            let mut fams = render::exposition_proto(&groups);
+            if !format.utf8 {
+                fams.iter_mut().for_each(protofmt::escape_names);
+            }
+            format.encode(&fams)
+        }
+    };
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
 async fn pg_api_metrics(State(s): State<Arc<AppState>>) -> Response {

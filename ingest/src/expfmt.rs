@@ -73,15 +73,6 @@ pub fn underscore_escape_label(name: &str) -> Cow<'_, str> {
     )
 }
 
-/// Whether an `Accept` header asks for UTF-8 names as they are (`escaping=allow-utf-8`, as
-/// Prometheus 3.x scrapers send); otherwise names are underscore-escaped.
-pub fn accepts_utf8_names(accept: &str) -> bool {
-    accept.split(',').any(|part| {
-        part.split(';')
-            .any(|p| p.trim().eq_ignore_ascii_case("escaping=allow-utf-8"))
-    })
-}
-
 /// `s` with `\` → `\\`, newline → `\n` and, when `quote`, `"` → `\"` (Go's
 /// `writeEscapedString`).
 pub fn escape(s: &str, quote: bool) -> Cow<'_, str> {
@@ -230,10 +221,6 @@ mod tests {
         assert_eq!(underscore_escape("1ab"), "_ab");
         assert_eq!(underscore_escape("a:b-c"), "a:b_c");
         assert_eq!(underscore_escape("über"), "_ber");
-        assert!(accepts_utf8_names(
-            "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.5,*/*;q=0.1"
-        ));
-        assert!(!accepts_utf8_names("text/plain;version=0.0.4"));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!
 //! Layout of a data directory:
 //! ```text
-//! wal/00000012, wal/checkpoint.00000012     framed records (series, samples, tombstones)
+//! wal/00000012, wal/checkpoint.00000012     framed records (series, samples, tombstones,
+//!                                             histograms, exemplars)
 //! blocks/<ULID>/meta.json                     time range, counts, compaction lineage
 //! blocks/<ULID>/series.parquet                series_id, metric, labels (map), hash, row range
 //! blocks/<ULID>/samples.parquet               series_id, timestamp, value (sorted by both)

@@ -15,8 +15,10 @@
 //! protobuf in the persistence file, beside the text) and stored as native histogram
 //! samples, as Prometheus stores them when it scrapes a Pushgateway with
 //! `scrape_native_histograms` and `always_scrape_classic_histograms`. The `/metrics`
-//! re-exposition is text only: there a native histogram shows as its classic buckets, or
-//! `_count`, `_sum` and a `+Inf` bucket without them, as Go's text encoder writes it.
+//! re-exposition serves them in the protobuf format to a scraper that asks for it
+//! ([`render::exposition_proto`], negotiated by [`crate::protofmt::negotiate`]); in the
+//! text format a native histogram shows as its classic buckets, or `_count`, `_sum` and a
+//! `+Inf` bucket without them, as Go's text encoder writes it.
 
 pub mod grouping;
 pub mod ingest;

@@ -13,7 +13,8 @@ use strata_grammar::{format_go_float, format_rfc3339};
 use strata_vocab::FloatHistogram;
 
 use crate::expfmt;
-use crate::pushgateway::model::{Family, MetricValue};
+use crate::pushgateway::model::{Family, MetricValue, to_proto};
+use crate::pushgateway::proto;
 use crate::pushgateway::store::Group;
 
 const PUSH_TIME_HELP: &str =
@@ -214,6 +215,85 @@ pub fn exposition(groups: &[Group]) -> String {
         emit_push(&mut out);
     }
     out
+}
+
+/// The Pushgateway's `/metrics` as protobuf `MetricFamily`s, for a scraper that asks for
+/// the protobuf format: the families, metrics and order of [`exposition`] (families by
+/// name, their metrics in the order of their text lines, `push_time_seconds` and
+/// `push_failure_time_seconds` per group), with native histograms as pushed
+/// ([`crate::pushgateway::model::to_proto`]), which the text cannot carry.
+pub fn exposition_proto(groups: &[Group]) -> Vec<proto::MetricFamily> {
+    type Entry = (proto::MetricFamily, Vec<(String, proto::Metric)>);
+    let mut by_name: BTreeMap<String, Entry> = BTreeMap::new();
+    for grp in groups {
+        for f in grp.families.values() {
+            let pf = to_proto(f);
+            let e = by_name.entry(f.name.clone()).or_insert_with(|| {
+                (
+                    proto::MetricFamily {
+                        metric: Vec::new(),
+                        ..pf.clone()
+                    },
+                    Vec::new(),
+                )
+            });
+            for (m, mut pm) in f.metrics.iter().zip(pf.metric) {
+                let labels = metric_labels(&m.labels, &grp.labels);
+                let mut key = String::new();
+                render_metric(&mut key, f, &labels, &m.value, None);
+                pm.label = label_pairs(&labels);
+                pm.timestamp_ms = None;
+                e.1.push((key, pm));
+            }
+        }
+    }
+    let gauge = |name: &str, help: &str, v: &dyn Fn(&Group) -> i64| proto::MetricFamily {
+        name: Some(name.to_owned()),
+        help: Some(help.to_owned()),
+        r#type: Some(1),
+        metric: groups
+            .iter()
+            .map(|grp| proto::Metric {
+                label: label_pairs(&metric_labels(&BTreeMap::new(), &grp.labels)),
+                gauge: Some(proto::SimpleValue {
+                    value: Some(v(grp) as f64 / 1000.0),
+                }),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    let mut out: Vec<proto::MetricFamily> = by_name
+        .into_values()
+        .filter(|(_, m)| !m.is_empty())
+        .map(|(mut f, mut metrics)| {
+            metrics.sort_by(|a, b| a.0.cmp(&b.0));
+            f.metric = metrics.into_iter().map(|(_, m)| m).collect();
+            f
+        })
+        .collect();
+    if !groups.is_empty() {
+        out.push(gauge(
+            "push_failure_time_seconds",
+            PUSH_FAILURE_HELP,
+            &|g| g.failure_time_ms,
+        ));
+        out.push(gauge("push_time_seconds", PUSH_TIME_HELP, &|g| {
+            g.push_time_ms
+        }));
+        // Among the others by name, as in the text (a push may not use their names).
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    out
+}
+
+fn label_pairs(labels: &BTreeMap<String, String>) -> Vec<proto::LabelPair> {
+    labels
+        .iter()
+        .map(|(k, v)| proto::LabelPair {
+            name: Some(k.clone()),
+            value: Some(v.clone()),
+        })
+        .collect()
 }
 
 /// The `/api/v1/metrics` data: one object per group.
@@ -623,6 +703,34 @@ mod tests {
         assert_eq!(hs[0].0["job"], "j");
         assert!(!hs[0].0.contains_key("instance"));
         assert_eq!(hs[0].1.count, 3.0);
+        // The protobuf exposition carries it (the text below cannot).
+        let fams = exposition_proto(&groups);
+        let names: Vec<&str> = fams.iter().filter_map(|f| f.name.as_deref()).collect();
+        assert_eq!(
+            names,
+            [
+                "lat_seconds",
+                "push_failure_time_seconds",
+                "push_time_seconds",
+                "up_total"
+            ]
+        );
+        let m = &fams[0].metric[0];
+        let labels: Vec<(&str, &str)> = m
+            .label
+            .iter()
+            .map(|l| (l.name.as_deref().unwrap(), l.value.as_deref().unwrap()))
+            .collect();
+        assert_eq!(labels, [("instance", ""), ("job", "j"), ("path", "/a\"b")]);
+        let h = m.histogram.as_ref().unwrap();
+        assert_eq!(&h.to_native(false).unwrap(), &*hs[0].1);
+        assert_eq!(h.positive_delta, vec![2, -1], "integer counts as pushed");
+        assert_eq!(fams[0].r#type, Some(4));
+        assert_eq!(fams[0].help.as_deref(), Some("Latency."));
+        assert_eq!(
+            fams[2].metric[0].gauge.as_ref().and_then(|g| g.value),
+            Some(1_700_000_000.0)
+        );
         // The text exposition shows it as a classic histogram with count and sum.
         let text = exposition(&groups);
         assert!(

@@ -147,8 +147,15 @@ fn scrape_url(lb: &LabelSet, addr: &str, cfg: &ScrapeConfig) -> String {
         .unwrap_or("/metrics");
     let mut params: BTreeMap<String, Vec<String>> = cfg.params.clone();
     for (k, v) in lb {
+        // As Prometheus's `Target.URL`: the label replaces the first value only (it was
+        // set from it), a parameter of several values keeps the others.
         if let Some(p) = k.strip_prefix("__param_") {
-            params.insert(p.to_owned(), vec![v.clone()]);
+            match params.get_mut(p).and_then(|vs| vs.first_mut()) {
+                Some(first) => *first = v.clone(),
+                None => {
+                    params.insert(p.to_owned(), vec![v.clone()]);
+                }
+            }
         }
     }
     let mut url = format!("{scheme}://{addr}{path}");
@@ -205,6 +212,28 @@ mod tests {
         assert_eq!(tg.url, "http://host:9100/metrics?module=http_2xx");
         assert_eq!(tg.discovered.get("__meta_x").map(String::as_str), Some("y"));
         assert!(!tg.labels.contains_key("__meta_x"));
+    }
+
+    #[test]
+    fn a_parameter_of_several_values_keeps_them_all() {
+        // `/federate` jobs list several `match[]`; relabeling `__param_` changes the first.
+        let cfg = job("  params:\n    'match[]': ['{job=\"a\"}', '{job=\"b\"}']\n");
+        let (g, t) = group("host:9090", &[]);
+        let Populated::Active(tg) = populate(&g, &t, &cfg).unwrap() else {
+            panic!("active expected")
+        };
+        assert_eq!(
+            tg.url,
+            "http://host:9090/metrics?match%5B%5D=%7Bjob%3D%22a%22%7D&match%5B%5D=%7Bjob%3D%22b%22%7D"
+        );
+        let cfg = job("  params:\n    'match[]': ['{job=\"a\"}', '{job=\"b\"}']\n  relabel_configs:\n  - target_label: __param_match[]\n    replacement: up\n");
+        let Populated::Active(tg) = populate(&g, &t, &cfg).unwrap() else {
+            panic!("active expected")
+        };
+        assert_eq!(
+            tg.url,
+            "http://host:9090/metrics?match%5B%5D=up&match%5B%5D=%7Bjob%3D%22b%22%7D"
+        );
     }
 
     #[test]
