@@ -262,3 +262,175 @@ fn the_sender_forwards_exemplars_with_send_exemplars() {
         "the sender counts what it sent"
     );
 }
+
+/// client_model messages with the exemplar fields (a test-side subset).
+mod client_model {
+    use prost::Message;
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct LabelPair {
+        #[prost(string, optional, tag = "1")]
+        pub name: Option<String>,
+        #[prost(string, optional, tag = "2")]
+        pub value: Option<String>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Timestamp {
+        #[prost(int64, tag = "1")]
+        pub seconds: i64,
+        #[prost(int32, tag = "2")]
+        pub nanos: i32,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Exemplar {
+        #[prost(message, repeated, tag = "1")]
+        pub label: Vec<LabelPair>,
+        #[prost(double, optional, tag = "2")]
+        pub value: Option<f64>,
+        #[prost(message, optional, tag = "3")]
+        pub timestamp: Option<Timestamp>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Counter {
+        #[prost(double, optional, tag = "1")]
+        pub value: Option<f64>,
+        #[prost(message, optional, tag = "2")]
+        pub exemplar: Option<Exemplar>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Span {
+        #[prost(sint32, optional, tag = "1")]
+        pub offset: Option<i32>,
+        #[prost(uint32, optional, tag = "2")]
+        pub length: Option<u32>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Histogram {
+        #[prost(uint64, optional, tag = "1")]
+        pub sample_count: Option<u64>,
+        #[prost(double, optional, tag = "2")]
+        pub sample_sum: Option<f64>,
+        #[prost(sint32, optional, tag = "5")]
+        pub schema: Option<i32>,
+        #[prost(double, optional, tag = "6")]
+        pub zero_threshold: Option<f64>,
+        #[prost(uint64, optional, tag = "7")]
+        pub zero_count: Option<u64>,
+        #[prost(message, repeated, tag = "12")]
+        pub positive_span: Vec<Span>,
+        #[prost(sint64, repeated, packed = "false", tag = "13")]
+        pub positive_delta: Vec<i64>,
+        #[prost(message, repeated, tag = "16")]
+        pub exemplars: Vec<Exemplar>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Metric {
+        #[prost(message, repeated, tag = "1")]
+        pub label: Vec<LabelPair>,
+        #[prost(message, optional, tag = "3")]
+        pub counter: Option<Counter>,
+        #[prost(message, optional, tag = "7")]
+        pub histogram: Option<Histogram>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct MetricFamily {
+        #[prost(string, optional, tag = "1")]
+        pub name: Option<String>,
+        #[prost(int32, optional, tag = "3")]
+        pub r#type: Option<i32>,
+        #[prost(message, repeated, tag = "4")]
+        pub metric: Vec<Metric>,
+    }
+}
+
+#[test]
+fn protobuf_scrape_exemplars_of_counters_and_native_histograms_are_stored() {
+    use client_model::*;
+    let ex = |trace: &str, v: f64, ts: Option<i64>| Exemplar {
+        label: vec![LabelPair {
+            name: Some("trace_id".into()),
+            value: Some(trace.into()),
+        }],
+        value: Some(v),
+        timestamp: ts.map(|s| Timestamp { seconds: s, nanos: 250_000_000 }),
+    };
+    let now_s = now_ms() / 1000;
+    let fams = [
+        MetricFamily {
+            name: Some("jobs_total".into()),
+            r#type: Some(0),
+            metric: vec![Metric {
+                counter: Some(Counter {
+                    value: Some(7.0),
+                    exemplar: Some(ex("c1", 1.0, None)),
+                }),
+                ..Default::default()
+            }],
+        },
+        MetricFamily {
+            name: Some("wait_seconds".into()),
+            r#type: Some(4),
+            metric: vec![Metric {
+                histogram: Some(Histogram {
+                    sample_count: Some(3),
+                    sample_sum: Some(3.5),
+                    schema: Some(0),
+                    zero_threshold: Some(0.001),
+                    zero_count: Some(0),
+                    positive_span: vec![Span {
+                        offset: Some(0),
+                        length: Some(2),
+                    }],
+                    positive_delta: vec![1, 1],
+                    // With a timestamp: stored; without: dropped, as Prometheus.
+                    exemplars: vec![ex("h1", 1.5, Some(now_s)), ex("h2", 0.75, None)],
+                }),
+                ..Default::default()
+            }],
+        },
+    ];
+    let mut body = Vec::new();
+    for f in &fams {
+        f.encode_length_delimited(&mut body).expect("encode");
+    }
+    let exporter = Exporter::start("");
+    exporter.set_bytes(
+        &body,
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cfg = tmp.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pb\n    scrape_protocols: [PrometheusProto]\n    scrape_native_histograms: true\n    static_configs:\n      - targets: ['{}']\n",
+            exporter.addr()
+        ),
+    )
+    .expect("config");
+    let s = Server::start(
+        &tmp.path().join("data"),
+        &[&format!("--config.file={}", cfg.display())],
+    );
+    let (lo, hi) = (now_s as f64 - 60.0, now_s as f64 + 60.0);
+    assert!(
+        eventually(30, || exemplars(&s, "jobs_total", lo, hi)
+            .as_array()
+            .is_some_and(|a| !a.is_empty())),
+        "the counter's exemplar never arrived"
+    );
+    let c = exemplars(&s, "jobs_total", lo, hi);
+    assert_eq!(c[0]["seriesLabels"]["job"], "pb", "{c}");
+    assert_eq!(c[0]["exemplars"][0]["labels"]["trace_id"], "c1", "{c}");
+    let h = exemplars(&s, "wait_seconds", lo, hi);
+    assert_eq!(h[0]["exemplars"].as_array().map(Vec::len), Some(1), "{h}");
+    assert_eq!(h[0]["exemplars"][0]["labels"]["trace_id"], "h1", "{h}");
+    assert_eq!(h[0]["exemplars"][0]["timestamp"], now_s as f64 + 0.25, "{h}");
+}

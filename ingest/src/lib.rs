@@ -8,7 +8,6 @@
 //! Deviations from Prometheus, on purpose: `oauth2` and TLS `server_name` in HTTP client
 //! settings are refused at load time; a scrape whose response has no `Content-Type` is
 //! parsed as text 0.0.4 (Prometheus 3 fails it unless `fallback_scrape_protocol` is set).
-//! Not yet: the exemplars of protobuf-format scrapes.
 
 pub mod discovery;
 pub mod error;

@@ -51,7 +51,7 @@ fn drain(tail: &mut WalTail, names: &mut HashMap<u32, String>) -> Vec<(String, i
                         out.push((names.get(&id).cloned().unwrap_or_else(|| "?".into()), t));
                     }
                 }
-                Record::Tombstones(_) | Record::Histograms(_) => {}
+                Record::Tombstones(_) | Record::Histograms(_) | Record::Exemplars(_) => {}
             }
         }
         if empty && tail.position() == before {

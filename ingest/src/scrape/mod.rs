@@ -5,6 +5,7 @@ mod buffers;
 mod cache;
 pub mod manager;
 pub mod native;
+mod proto_exemplars;
 pub mod scrape_loop;
 pub mod target;
 

@@ -160,6 +160,9 @@ struct Loop {
     pending_hist: Vec<SeriesSamples>,
     /// Exemplars of this scrape's samples (OpenMetrics), by head id, staged for appending.
     pending_ex: Vec<(u32, strata_storage::Exemplar)>,
+    /// Exemplars of a protobuf body, and those staged (by series labels) for appending.
+    proto_ex: Vec<super::proto_exemplars::ScrapedExemplar>,
+    pending_ex_labeled: Vec<(Labels, strata_storage::Exemplar)>,
     /// The labels of the native histogram series in the cache, by head id (histograms are
     /// appended by labels).
     hist_labels: HashMap<u32, Labels>,
@@ -168,6 +171,10 @@ struct Loop {
     type_and_unit_labels: bool,
 }
 
+
+/// Exemplars taken from one protobuf body at most (the body is bounded by
+/// `body_size_limit`; this bounds what its exemplars hold).
+const MAX_PROTO_EXEMPLARS: usize = 100_000;
 /// What one scrape produced.
 #[derive(Default)]
 struct Outcome {
@@ -198,6 +205,8 @@ pub async fn run(
         nhcb: None,
         pending_hist: Vec::new(),
         pending_ex: Vec::new(),
+        proto_ex: Vec::new(),
+        pending_ex_labeled: Vec::new(),
         hist_labels: HashMap::new(),
         last_t: i64::MIN,
         type_and_unit_labels: false,
@@ -254,6 +263,7 @@ impl Loop {
                 self.pending.clear();
                 self.pending_hist.clear();
                 self.pending_ex.clear();
+                self.pending_ex_labeled.clear();
                 (0.0, Outcome::default(), e)
             }
         };
@@ -396,6 +406,7 @@ impl Loop {
             let t =
                 crate::pushgateway::render::transcode_proto(&self.body, native_on, keep_classic)
                     .map_err(|e| format!("invalid protobuf body: {e}"))?;
+            self.proto_ex = super::proto_exemplars::extract(&self.body, MAX_PROTO_EXEMPLARS);
             self.body = t.text;
             self.natives = t.natives;
         }
@@ -416,6 +427,7 @@ impl Loop {
             self.pending.clear();
             self.pending_hist.clear();
             self.pending_ex.clear();
+            self.pending_ex_labeled.clear();
             self.cache.revert(self.iter);
         }
         res
@@ -506,6 +518,7 @@ impl Loop {
         let natives = std::mem::take(&mut self.natives);
         let hist = self.ingest_natives(cfg, &natives, t, &mut out);
         self.natives = natives;
+        self.stage_proto_exemplars(cfg, t)?;
         let mut bucket_limit = hist?;
         if let Some(mut c) = nhcb {
             c.finish();
@@ -620,17 +633,50 @@ impl Loop {
         Ok(())
     }
 
+    /// Stages the exemplars of a protobuf body by their series' labels (relabeled as the
+    /// samples are; those of dropped series go). As Prometheus: one without a timestamp
+    /// takes its sample's, a native histogram's without one is dropped.
+    fn stage_proto_exemplars(&mut self, cfg: &ScrapeConfig, t: i64) -> Result<(), String> {
+        for e in std::mem::take(&mut self.proto_ex) {
+            if e.native && e.timestamp_ms.is_none() {
+                continue;
+            }
+            let Some(series) = self.resolve(cfg, e.series.as_bytes())? else {
+                continue;
+            };
+            let sample_ts = match e.sample_timestamp_ms {
+                Some(ts) if cfg.honor_timestamps => ts,
+                _ => t,
+            };
+            self.pending_ex_labeled.push((
+                series,
+                strata_storage::Exemplar {
+                    labels: Labels::from_pairs(e.labels),
+                    value: e.value,
+                    ts: e.timestamp_ms.unwrap_or(sample_ts),
+                    has_ts: e.timestamp_ms.is_some(),
+                },
+            ));
+        }
+        Ok(())
+    }
+
     /// Appends the staged exemplars (after their samples).
     fn flush_exemplars(&mut self) {
-        if self.pending_ex.is_empty() {
-            return;
+        if !self.pending_ex.is_empty() {
+            let batch = std::mem::take(&mut self.pending_ex);
+            if let Err(e) = self.db.append_exemplar_refs(&batch) {
+                tracing::warn!(job = %self.target.job, error = %e, "exemplar append failed");
+            }
+            self.pending_ex = batch;
+            self.pending_ex.clear();
         }
-        let batch = std::mem::take(&mut self.pending_ex);
-        if let Err(e) = self.db.append_exemplar_refs(&batch) {
-            tracing::warn!(job = %self.target.job, error = %e, "exemplar append failed");
+        if !self.pending_ex_labeled.is_empty() {
+            let batch = std::mem::take(&mut self.pending_ex_labeled);
+            if let Err(e) = self.db.append_exemplars(&batch) {
+                tracing::warn!(job = %self.target.job, error = %e, "exemplar append failed");
+            }
         }
-        self.pending_ex = batch;
-        self.pending_ex.clear();
     }
 
     /// Appends the staged native histogram samples.

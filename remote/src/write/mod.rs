@@ -218,3 +218,6 @@ fn warn_unsent(cfg: &RemoteWriteConfig, name: &str) {
         tracing::warn!(remote_name = %name, "remote_write round_robin_dns is not supported: the system resolver's order is used");
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,16 @@
 //! One endpoint's queue. A reader follows the WAL from the queue's saved position: series
 //! records give labels (external labels added, then `write_relabel_configs`), sample
-//! records are spread over the shards by series (so each series is sent in order), and
+//! records are spread over the shards by series (so each series is sent in order) in
+//! batches of `max_samples_per_send` through channels of `capacity` samples, the reader
+//! waiting while a shard's channel is full (so a slow receiver holds the reader, not
+//! memory: at most `capacity + 2 × max_samples_per_send` samples a shard are pending), and
 //! after each read every shard sends what it holds and confirms; only then is the position
-//! saved and the WAL segments before it released. A receiver that is down holds the
-//! reader (shards retry), so nothing is skipped, and a restart resumes at the saved
-//! position: a sample is sent at least once, and a receiver that stores samples by series
-//! and timestamp (Prometheus, VictoriaMetrics, Strata) stores it once.
+//! saved and the WAL segments before it released. A receiver that is down holds the reader
+//! (shards retry), so nothing is skipped while the WAL keeps the segments the queue needs
+//! (up to its bound: past it the oldest go, and the queue counts them as skipped), and a
+//! restart resumes at the saved position: a sample is sent at least once, and a receiver
+//! that stores samples by series and timestamp (Prometheus, VictoriaMetrics, Strata) stores
+//! it once.
 //!
 //! The number of shards follows Prometheus's calculation between reads: the time a sample
 //! takes to send times the rate samples arrive (plus a share of the backlog), within
@@ -201,9 +206,9 @@ impl Reader {
                 // The checkpoint lists every series still alive: forget the others.
                 series.clear();
             }
-            let mut per_shard: Vec<Vec<Item>> = vec![Vec::new(); n_shards];
-            let mut count = 0u64;
-            for rec in read.records {
+            let mut d = Dispatch::new(&shards, &self.metrics, per_send);
+            let mut open = true;
+            'records: for rec in read.records {
                 match rec {
                     Record::Series(list) => {
                         for (id, pairs) in list {
@@ -212,19 +217,15 @@ impl Reader {
                     }
                     Record::Samples(samples) => {
                         for (id, t, v) in samples {
-                            match series.get(&id) {
-                                Some(Some(labels)) => {
-                                    per_shard[id as usize % n_shards].push(Item::float(
-                                        labels.clone(),
-                                        t,
-                                        v,
-                                    ));
-                                    count += 1;
-                                    self.metrics.highest_read_ms.fetch_max(t, Ordering::Relaxed);
-                                }
-                                _ => {
-                                    self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
-                                }
+                            let Some(Some(labels)) = series.get(&id) else {
+                                self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            };
+                            self.metrics.highest_read_ms.fetch_max(t, Ordering::Relaxed);
+                            let item = Item::float(labels.clone(), t, v);
+                            if !d.push(id as usize % n_shards, item).await {
+                                open = false;
+                                break 'records;
                             }
                         }
                     }
@@ -232,21 +233,21 @@ impl Reader {
                     // Prometheus).
                     Record::Histograms(hs) if self.cfg.send_native_histograms => {
                         for (id, t, h) in hs {
-                            match series.get(&id) {
-                                Some(Some(labels)) => {
-                                    per_shard[id as usize % n_shards].push(Item {
-                                        labels: labels.clone(),
-                                        t,
-                                        v: 0.0,
-                                        h: Some(h),
-                                        ex: None,
-                                    });
-                                    count += 1;
-                                    self.metrics.highest_read_ms.fetch_max(t, Ordering::Relaxed);
-                                }
-                                _ => {
-                                    self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
-                                }
+                            let Some(Some(labels)) = series.get(&id) else {
+                                self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            };
+                            self.metrics.highest_read_ms.fetch_max(t, Ordering::Relaxed);
+                            let item = Item {
+                                labels: labels.clone(),
+                                t,
+                                v: 0.0,
+                                h: Some(h),
+                                ex: None,
+                            };
+                            if !d.push(id as usize % n_shards, item).await {
+                                open = false;
+                                break 'records;
                             }
                         }
                     }
@@ -259,66 +260,38 @@ impl Reader {
                                 e.series.hash(&mut h);
                                 h.finish()
                             };
-                            match self.labels_of(e.series) {
-                                Some(labels) => {
-                                    let ex = e
-                                        .labels
-                                        .into_iter()
-                                        .map(|(name, value)| Label { name, value })
-                                        .collect();
-                                    per_shard[hash as usize % n_shards].push(Item {
-                                        labels,
-                                        t: e.ts,
-                                        v: e.value,
-                                        h: None,
-                                        ex: Some(Arc::new(ex)),
-                                    });
-                                    count += 1;
-                                }
-                                None => {
-                                    self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
-                                }
+                            let Some(labels) = self.labels_of(e.series) else {
+                                self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            };
+                            let ex = e
+                                .labels
+                                .into_iter()
+                                .map(|(name, value)| Label { name, value })
+                                .collect();
+                            let item = Item {
+                                labels,
+                                t: e.ts,
+                                v: e.value,
+                                h: None,
+                                ex: Some(Arc::new(ex)),
+                            };
+                            if !d.push(hash as usize % n_shards, item).await {
+                                open = false;
+                                break 'records;
                             }
                         }
                     }
                     Record::Tombstones(_) | Record::Histograms(_) | Record::Exemplars(_) => {}
                 }
             }
+            let count = d.count;
             rate.read(count);
-            if count > 0 {
-                self.metrics
-                    .pending
-                    .fetch_add(count as i64, Ordering::Relaxed);
-                let mut sent_all = true;
-                'dispatch: for (s, items) in per_shard.into_iter().enumerate() {
-                    for chunk in chunks(items, per_send) {
-                        if shards.senders[s].send(Msg::Items(chunk)).await.is_err() {
-                            // A shard ends only when the queue stops.
-                            sent_all = false;
-                            break 'dispatch;
-                        }
-                    }
-                }
-                if !sent_all {
-                    break;
-                }
-                // Every shard sends what it holds; then everything before `end` is out.
-                let mut acks = Vec::new();
-                for tx in &shards.senders {
-                    let (ack, done) = oneshot::channel();
-                    if tx.send(Msg::Flush(ack)).await.is_ok() {
-                        acks.push(done);
-                    }
-                }
-                let mut all = true;
-                for a in acks {
-                    all &= a.await.is_ok();
-                }
-                if !all {
-                    // A shard gave up (stopping while the receiver fails): the position
-                    // stays before this read, which is sent again after a restart.
-                    break;
-                }
+            // Every shard sends what it holds; then everything before `end` is out. A shard
+            // that ended (the queue stops while the receiver fails) leaves the position
+            // before this read, which is sent again after a restart.
+            if !open || (count > 0 && !d.flush().await) {
+                break;
             }
             if read.end != saved {
                 if let Err(e) = position::save(&self.file, read.end) {
@@ -360,8 +333,11 @@ impl Reader {
 
     fn spawn_shards(&self, n: usize, per_send: usize) -> Shards {
         self.metrics.shards.store(n as u64, Ordering::Relaxed);
-        // Capacity in messages of up to `per_send` samples: about `capacity` samples.
-        let cap = (self.cfg.queue_config.capacity as usize / per_send).max(2);
+        // `capacity` samples in batches of `per_send` (at least one, as Prometheus's
+        // `newQueue`). With the batch a shard sends and the one the reader waits to hand
+        // over, a shard holds at most `capacity + 2 × per_send` samples (`3 × per_send`
+        // when `capacity` is smaller than `per_send`).
+        let cap = (self.cfg.queue_config.capacity as usize / per_send).max(1);
         let mut senders = Vec::with_capacity(n);
         let mut tasks = Vec::with_capacity(n);
         for _ in 0..n {
@@ -388,18 +364,72 @@ impl Shards {
     }
 }
 
-/// `items` cut into runs of at most `n`.
-fn chunks(mut items: Vec<Item>, n: usize) -> Vec<Vec<Item>> {
-    let mut out = Vec::new();
-    while items.len() > n {
-        let rest = items.split_off(n);
-        out.push(items);
-        items = rest;
+/// The items of one read on their way to the shards: each shard's next batch is staged
+/// here and handed over once it is full, waiting while the shard's channel is full, so the
+/// reader goes only as fast as the shards send.
+struct Dispatch<'a> {
+    shards: &'a Shards,
+    metrics: &'a QueueMetrics,
+    per_send: usize,
+    staged: Vec<Vec<Item>>,
+    /// Items pushed.
+    count: u64,
+}
+
+impl<'a> Dispatch<'a> {
+    fn new(shards: &'a Shards, metrics: &'a QueueMetrics, per_send: usize) -> Self {
+        Dispatch {
+            shards,
+            metrics,
+            per_send,
+            staged: vec![Vec::new(); shards.senders.len()],
+            count: 0,
+        }
     }
-    if !items.is_empty() {
-        out.push(items);
+
+    /// Stages `item` for shard `s`, handing the batch over once it holds `per_send`;
+    /// `false` when the shard has ended (the queue stops).
+    async fn push(&mut self, s: usize, item: Item) -> bool {
+        self.count += 1;
+        self.staged[s].push(item);
+        if self.staged[s].len() < self.per_send {
+            return true;
+        }
+        let batch = std::mem::take(&mut self.staged[s]);
+        self.hand(s, batch).await
     }
-    out
+
+    /// Hands `batch` to shard `s`: pending from now on.
+    async fn hand(&self, s: usize, batch: Vec<Item>) -> bool {
+        self.metrics
+            .pending
+            .fetch_add(batch.len() as i64, Ordering::Relaxed);
+        self.shards.senders[s].send(Msg::Items(batch)).await.is_ok()
+    }
+
+    /// Hands over the partial batches and waits until every shard has sent what it holds;
+    /// `false` when a shard ended first.
+    async fn flush(mut self) -> bool {
+        for s in 0..self.staged.len() {
+            let batch = std::mem::take(&mut self.staged[s]);
+            if !batch.is_empty() && !self.hand(s, batch).await {
+                return false;
+            }
+        }
+        let mut acks = Vec::new();
+        for tx in &self.shards.senders {
+            let (ack, done) = oneshot::channel();
+            if tx.send(Msg::Flush(ack)).await.is_err() {
+                return false;
+            }
+            acks.push(done);
+        }
+        let mut all = true;
+        for a in acks {
+            all &= a.await.is_ok();
+        }
+        all
+    }
 }
 
 /// One shard: batches of up to `per_send` samples, sent one after the other.

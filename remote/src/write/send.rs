@@ -557,7 +557,10 @@ mod tests {
         assert_eq!(d1.exemplars.len(), 1);
         assert_eq!(d1.exemplars[0].0.get("job"), Some("y"));
         assert_eq!(d1.exemplars[0].1.labels.get("trace_id"), Some("abc"));
-        assert_eq!((d1.exemplars[0].1.ts, d1.exemplars[0].1.value), (2500, 0.25));
+        assert_eq!(
+            (d1.exemplars[0].1.ts, d1.exemplars[0].1.value),
+            (2500, 0.25)
+        );
         assert_eq!(
             d1.batch[1].histograms[0].1.positive,
             vec![(0, 1.0), (3, 2.0)]

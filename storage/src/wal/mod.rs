@@ -9,11 +9,11 @@
 mod record;
 mod tail;
 
-pub use record::{Record, WalExemplar};
 pub(crate) use record::{
     HISTOGRAMS_PER_RECORD, SAMPLES_PER_RECORD, SERIES_RECORD_BYTES, encode_exemplars,
     encode_histogram_records, encode_samples, encode_series, encode_tombstones,
 };
+pub use record::{Record, WalExemplar};
 pub use tail::{TailRead, WalPosition, WalTail};
 
 use std::fs::{self, File, OpenOptions};
@@ -59,6 +59,8 @@ pub struct Wal {
     fsync_failed: AtomicBool,
     /// The oldest segment a reader still needs ([`Wal::keep_from`]); `u64::MAX`: none.
     keep_from: AtomicU64,
+    /// Most bytes of checkpointed segments kept for readers ([`KEEP_MAX_BYTES`]).
+    keep_max_bytes: AtomicU64,
 }
 
 /// Most bytes of old segments kept for readers that fell behind: past it the oldest go,
@@ -159,17 +161,7 @@ impl Wal {
         if !read_only {
             fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
         } else if !dir.is_dir() {
-            let w = Wal {
-                dir: dir.to_path_buf(),
-                writer: Mutex::new(None),
-                dirty: AtomicBool::new(false),
-                urgent: AtomicBool::new(false),
-                fsyncs: AtomicU64::new(0),
-                bytes_written: AtomicU64::new(0),
-                fsync_failed: AtomicBool::new(false),
-                keep_from: AtomicU64::new(u64::MAX),
-            };
-            return Ok((w, ReplayStats::default()));
+            return Ok((Wal::new(dir, None), ReplayStats::default()));
         }
         let (segs, cp) = list(dir)?;
         let mut stats = ReplayStats::default();
@@ -215,19 +207,21 @@ impl Wal {
         } else {
             Some(Self::create_segment(dir, next)?)
         };
-        Ok((
-            Wal {
-                dir: dir.to_path_buf(),
-                writer: Mutex::new(w),
-                dirty: AtomicBool::new(false),
-                urgent: AtomicBool::new(false),
-                fsyncs: AtomicU64::new(0),
-                bytes_written: AtomicU64::new(0),
-                fsync_failed: AtomicBool::new(false),
-                keep_from: AtomicU64::new(u64::MAX),
-            },
-            stats,
-        ))
+        Ok((Wal::new(dir, w), stats))
+    }
+
+    fn new(dir: &Path, writer: Option<Writer>) -> Wal {
+        Wal {
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(writer),
+            dirty: AtomicBool::new(false),
+            urgent: AtomicBool::new(false),
+            fsyncs: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            fsync_failed: AtomicBool::new(false),
+            keep_from: AtomicU64::new(u64::MAX),
+            keep_max_bytes: AtomicU64::new(KEEP_MAX_BYTES),
+        }
     }
 
     fn create_segment(dir: &Path, n: u64) -> Result<Writer> {
@@ -376,15 +370,20 @@ impl Wal {
             let _ = d.sync_all();
         }
         let (segs, _) = list(&self.dir)?;
-        // Segments a reader still needs stay, newest first, within the bound.
+        // Segments a reader still needs stay, newest first, within the bound; from the
+        // first that does not fit on, all go (a reader skips one run of deleted segments,
+        // never a hole between kept ones).
         let keep_from = self.keep_from.load(Ordering::Acquire);
+        let max = self.keep_max_bytes.load(Ordering::Relaxed);
         let mut kept = 0u64;
+        let mut keeping = true;
         for (n, p) in segs.into_iter().rev() {
             if n >= upto {
                 continue;
             }
             let size = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-            if n >= keep_from && kept + size <= KEEP_MAX_BYTES {
+            keeping &= n >= keep_from && kept.saturating_add(size) <= max;
+            if keeping {
                 kept += size;
                 continue;
             }
@@ -409,6 +408,13 @@ impl Wal {
     pub fn keep_from(&self, segment: Option<u64>) {
         self.keep_from
             .store(segment.unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// Sets the bound of [`Wal::keep_from`] (tests: [`KEEP_MAX_BYTES`] is too large to
+    /// reach quickly).
+    #[cfg(test)]
+    pub(crate) fn set_keep_max_bytes(&self, bytes: u64) {
+        self.keep_max_bytes.store(bytes, Ordering::Relaxed);
     }
 
     /// The directory of the segments.

@@ -141,6 +141,9 @@ impl WalTail {
             // torn tail the writer abandoned).
             // Only at the start of a read: the checkpoint's series come first.
             if out.records.is_empty() {
+                // Segments between the two were deleted (the writer keeps none past a
+                // hole, but a tail must not pass one silently).
+                self.skipped_segments += next - n - 1;
                 out.checkpoint = self.enter(*n, *next, &cp, &mut out.records)?;
             }
         }

@@ -7,10 +7,12 @@
 //! (the default) the local `global.external_labels` are added as equality matchers and
 //! removed from the series returned. As Prometheus, it asks for `STREAMED_XOR_CHUNKS`,
 //! then `SAMPLES`, and decodes what the remote chose ([`super::decode`]; frames at most
-//! `chunked_read_limit` bytes). A remote that streams chunks Strata cannot decode (those of
-//! Prometheus 3's XOR2 and start-time encodings) is asked again for `SAMPLES`. A remote that fails or times out
-//! (`remote_timeout`) leaves the local answer, with a warning in the log. Answers are
-//! kept for a few seconds, so the label-range parts of one query ask once.
+//! `chunked_read_limit` bytes; the answer at most [`decode::MAX_ANSWER_BYTES`], its body
+//! read no further than that: a larger one is an error). A remote that streams chunks
+//! Strata cannot decode (those of Prometheus 3's XOR2 and start-time encodings) is asked
+//! again for `SAMPLES`. A remote that fails or times out (`remote_timeout`) leaves the
+//! local answer, with a warning in the log. Answers are kept for a few seconds, so the
+//! label-range parts of one query ask once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,6 +51,10 @@ struct Entry {
     filter_external: bool,
     /// `chunked_read_limit`: bytes of a streamed answer's frame.
     frame_limit: u64,
+    /// Bytes of an answer taken, [`decode::MAX_ANSWER_BYTES`]: of a `SAMPLES` answer
+    /// decompressed (its compressed body is read only as far as an answer of this size can
+    /// reach), of a streamed answer's body.
+    answer_limit: usize,
 }
 
 type Cached = (String, Instant, Arc<Vec<SeriesSamples>>);
@@ -101,6 +107,7 @@ impl RemoteReaders {
                 read_recent: c.read_recent,
                 filter_external: c.filter_external_labels,
                 frame_limit: c.chunked_read_limit,
+                answer_limit: decode::MAX_ANSWER_BYTES,
             });
         }
         Ok(Some(Arc::new(RemoteReaders {
@@ -215,11 +222,19 @@ impl RemoteReaders {
             .unwrap_or_default()
             .to_owned();
         if !decode::is_streamed(&content_type)? {
-            let bytes = resp.bytes().await.map_err(|x| http(&x))?;
+            let bytes = sampled_body(&mut resp, e.answer_limit).await?;
             return decode::sampled(&bytes, &added);
         }
         let mut streamed = Streamed::new(&e.name, e.frame_limit, &added, mint, maxt);
+        let mut received = 0usize;
         while let Some(part) = resp.chunk().await.map_err(|x| http(&x))? {
+            received = received.saturating_add(part.len());
+            if received > e.answer_limit {
+                return Err(ClientError::TooLarge {
+                    size: received,
+                    limit: e.answer_limit,
+                });
+            }
             streamed.push(&part)?;
         }
         streamed.finish()
@@ -283,6 +298,40 @@ impl RemoteReaders {
         cache.push((key, Instant::now(), out.clone()));
         out
     }
+}
+
+/// The snappy body of a `SAMPLES` answer, refused (without reading on) once it says or
+/// shows it decompresses to more than `limit` bytes: its header's length, its
+/// `Content-Length`, or the bytes received past the most an answer of `limit` bytes
+/// compresses to.
+async fn sampled_body(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, ClientError> {
+    let max_body = snap::raw::max_compress_len(limit);
+    let too_large = |size: usize| ClientError::TooLarge { size, limit };
+    if let Some(n) = resp.content_length() {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if n > max_body {
+            return Err(too_large(n));
+        }
+    }
+    let mut body = Vec::new();
+    let mut header_checked = false;
+    while let Some(part) = resp
+        .chunk()
+        .await
+        .map_err(|x| ClientError::Http(x.to_string()))?
+    {
+        if body.len().saturating_add(part.len()) > max_body {
+            return Err(too_large(body.len().saturating_add(part.len())));
+        }
+        body.extend_from_slice(&part);
+        if !header_checked && let Ok(n) = snap::raw::decompress_len(&body) {
+            if n > limit {
+                return Err(too_large(n));
+            }
+            header_checked = true;
+        }
+    }
+    Ok(body)
 }
 
 impl ExternalSource for RemoteReaders {
