@@ -172,6 +172,8 @@ pub struct VectorSelector {
     pub anchored: bool,
     /// `smoothed` range-selector modifier.
     pub smoothed: bool,
+    /// Where it starts in the query text (annotations).
+    pub pos: Pos,
 }
 
 impl VectorSelector {

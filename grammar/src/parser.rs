@@ -409,7 +409,10 @@ impl<'i> Builder<'i> {
 
     fn vector_selector(&self, pair: Pair<'i, Rule>, bypass_empty: bool) -> R<VectorSelector> {
         let pos = pair.as_span().start();
-        let mut vs = VectorSelector::default();
+        let mut vs = VectorSelector {
+            pos: Pos(pos),
+            ..VectorSelector::default()
+        };
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::metric_name => vs.name = Some(p.as_str().to_string()),

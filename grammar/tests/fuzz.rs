@@ -208,6 +208,7 @@ fn selector() -> impl Strategy<Value = VectorSelector> {
                 at,
                 anchored: ext == 1,
                 smoothed: ext == 2,
+                pos: Default::default(),
             }
         })
 }

@@ -19,7 +19,7 @@ use crate::model::{Grid, QueryContext, Rows, is_stale};
 use crate::plan::Extend;
 
 /// Where an instant lookup happens.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct InstantSpec {
     pub grid: Grid,
     pub lookback: i64,
@@ -27,6 +27,8 @@ pub(super) struct InstantSpec {
     pub at: Option<i64>,
     pub sample_ts: bool,
     pub smoothed: bool,
+    /// Annotation position of the selector (` (1:1)`), for its warnings.
+    pub pos: String,
 }
 
 /// What a range node computes.
@@ -243,7 +245,7 @@ fn smoothed_mixed(
         }
         let name = || ctx.registry.get(id).labels.metric_name().to_string();
         if has_float {
-            let (_, text) = native::Note::Mixed.text(&name(), "");
+            let (_, text) = native::Note::Mixed.text(&name(), &s.pos);
             ctx.warn(text);
             continue;
         }
@@ -254,7 +256,7 @@ fn smoothed_mixed(
         } else if i > 0 && i < w.len() {
             let (p, n) = (w[i - 1], w[i]);
             if p.1.uses_custom_buckets() != n.1.uses_custom_buckets() {
-                let (_, text) = native::Note::MixedExponentialCustom.text(&name(), "");
+                let (_, text) = native::Note::MixedExponentialCustom.text(&name(), &s.pos);
                 ctx.warn(text);
                 continue;
             }
@@ -361,7 +363,7 @@ pub(super) fn instant(ctx: &QueryContext, input: &mut Rows, s: &InstantSpec) -> 
 
 /// The room and per-series kernel of an instant lookup read straight from storage.
 pub(super) fn instant_reader(s: &InstantSpec) -> (Room, Arc<SeriesKernel>) {
-    (Room::Steps(s.grid.len()), instant_kernel(*s))
+    (Room::Steps(s.grid.len()), instant_kernel(s.clone()))
 }
 
 /// The per-series kernel of an instant lookup.

@@ -149,6 +149,7 @@ impl InstantKernel {
             at,
             sample_ts,
             smoothed,
+            pos,
         } = &op
         else {
             return None;
@@ -160,6 +161,7 @@ impl InstantKernel {
             at: *at,
             sample_ts: *sample_ts,
             smoothed: *smoothed,
+            pos: pos.clone(),
         };
         Some(InstantKernel { op, spec, scan })
     }

@@ -297,6 +297,7 @@ impl Planner {
                 at,
                 sample_ts,
                 smoothed: vs.smoothed,
+                pos: self.pos(vs.pos),
             },
             vec![sel],
         ))

@@ -192,6 +192,8 @@ pub enum PromOp {
         sample_ts: bool,
         /// `smoothed`: the value interpolated between the samples either side of the step.
         smoothed: bool,
+        /// Annotation position of the selector (` (1:1)`).
+        pos: String,
     },
     /// A range function over windows `(ref − range, ref]`.
     Range {
