@@ -268,85 +268,85 @@ mod client_model {
     use prost::Message;
 
     #[derive(Clone, PartialEq, Message)]
-    pub struct LabelPair {
+    pub(crate) struct LabelPair {
         #[prost(string, optional, tag = "1")]
-        pub name: Option<String>,
+        pub(crate) name: Option<String>,
         #[prost(string, optional, tag = "2")]
-        pub value: Option<String>,
+        pub(crate) value: Option<String>,
     }
 
     #[derive(Clone, PartialEq, Message)]
-    pub struct Timestamp {
+    pub(crate) struct Timestamp {
         #[prost(int64, tag = "1")]
-        pub seconds: i64,
+        pub(crate) seconds: i64,
         #[prost(int32, tag = "2")]
-        pub nanos: i32,
+        pub(crate) nanos: i32,
     }
 
     #[derive(Clone, PartialEq, Message)]
-    pub struct Exemplar {
+    pub(crate) struct Exemplar {
         #[prost(message, repeated, tag = "1")]
-        pub label: Vec<LabelPair>,
+        pub(crate) label: Vec<LabelPair>,
         #[prost(double, optional, tag = "2")]
-        pub value: Option<f64>,
+        pub(crate) value: Option<f64>,
         #[prost(message, optional, tag = "3")]
-        pub timestamp: Option<Timestamp>,
+        pub(crate) timestamp: Option<Timestamp>,
     }
 
     #[derive(Clone, PartialEq, Message)]
-    pub struct Counter {
+    pub(crate) struct Counter {
         #[prost(double, optional, tag = "1")]
-        pub value: Option<f64>,
+        pub(crate) value: Option<f64>,
         #[prost(message, optional, tag = "2")]
-        pub exemplar: Option<Exemplar>,
+        pub(crate) exemplar: Option<Exemplar>,
     }
 
     #[derive(Clone, PartialEq, Message)]
-    pub struct Span {
+    pub(crate) struct Span {
         #[prost(sint32, optional, tag = "1")]
-        pub offset: Option<i32>,
+        pub(crate) offset: Option<i32>,
         #[prost(uint32, optional, tag = "2")]
-        pub length: Option<u32>,
+        pub(crate) length: Option<u32>,
     }
 
     #[derive(Clone, PartialEq, Message)]
-    pub struct Histogram {
+    pub(crate) struct Histogram {
         #[prost(uint64, optional, tag = "1")]
-        pub sample_count: Option<u64>,
+        pub(crate) sample_count: Option<u64>,
         #[prost(double, optional, tag = "2")]
-        pub sample_sum: Option<f64>,
+        pub(crate) sample_sum: Option<f64>,
         #[prost(sint32, optional, tag = "5")]
-        pub schema: Option<i32>,
+        pub(crate) schema: Option<i32>,
         #[prost(double, optional, tag = "6")]
-        pub zero_threshold: Option<f64>,
+        pub(crate) zero_threshold: Option<f64>,
         #[prost(uint64, optional, tag = "7")]
-        pub zero_count: Option<u64>,
+        pub(crate) zero_count: Option<u64>,
         #[prost(message, repeated, tag = "12")]
-        pub positive_span: Vec<Span>,
+        pub(crate) positive_span: Vec<Span>,
         #[prost(sint64, repeated, packed = "false", tag = "13")]
-        pub positive_delta: Vec<i64>,
+        pub(crate) positive_delta: Vec<i64>,
         #[prost(message, repeated, tag = "16")]
-        pub exemplars: Vec<Exemplar>,
+        pub(crate) exemplars: Vec<Exemplar>,
     }
 
     #[derive(Clone, PartialEq, Message)]
-    pub struct Metric {
+    pub(crate) struct Metric {
         #[prost(message, repeated, tag = "1")]
-        pub label: Vec<LabelPair>,
+        pub(crate) label: Vec<LabelPair>,
         #[prost(message, optional, tag = "3")]
-        pub counter: Option<Counter>,
+        pub(crate) counter: Option<Counter>,
         #[prost(message, optional, tag = "7")]
-        pub histogram: Option<Histogram>,
+        pub(crate) histogram: Option<Histogram>,
     }
 
     #[derive(Clone, PartialEq, Message)]
-    pub struct MetricFamily {
+    pub(crate) struct MetricFamily {
         #[prost(string, optional, tag = "1")]
-        pub name: Option<String>,
+        pub(crate) name: Option<String>,
         #[prost(int32, optional, tag = "3")]
-        pub r#type: Option<i32>,
+        pub(crate) r#type: Option<i32>,
         #[prost(message, repeated, tag = "4")]
-        pub metric: Vec<Metric>,
+        pub(crate) metric: Vec<Metric>,
     }
 }
 

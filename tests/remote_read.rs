@@ -3,7 +3,7 @@
 //! Prometheus 2.42's client has no streamed reader and asks for SAMPLES); both response
 //! types at the protocol level — streamed frames checked frame by frame (CRC, XOR chunks
 //! decoded to the samples written, the frame size bound), the negotiation of the response
-//! type, native histograms with a streaming client — and the endpoint's refusals: a body
+//! type, native histograms in FLOAT_HISTOGRAM chunks — and the endpoint's refusals: a body
 //! that is not a snappy ReadRequest, no supported response type, more samples than the
 //! limit. The other way, Prometheus's server streams XOR chunks from its TSDB: Strata's
 //! decoder reads them and its encoder writes the same bytes; Strata's own `remote_read`
@@ -612,21 +612,24 @@ fn the_first_response_type_the_client_accepts_and_strata_supports_is_used() {
     strata.stop();
 }
 
-/// Native histograms: Strata writes no histogram chunks, so a streaming client that also
-/// accepts SAMPLES gets SAMPLES (with the histograms); one that accepts only streamed
-/// chunks gets the float samples, without the histograms.
-#[test]
-fn streamed_requests_selecting_native_histograms() {
+/// A remote-write 1.0 request (float samples and native histograms).
+#[derive(Clone, PartialEq, Message)]
+struct HistogramWrite {
+    #[prost(message, repeated, tag = "1")]
+    timeseries: Vec<strata_remote::read::proto::TimeSeries>,
+}
+
+/// `n` integer histograms of `{__name__=name, job=job}` from `t0` every 15 s: counts
+/// growing, a bucket more every 7 samples, a counter reset at sample 40 (when there is
+/// one); and the snappy write request carrying them and one float series.
+fn histogram_write(
+    name: &str,
+    job: &str,
+    t0: i64,
+    n: usize,
+) -> (Vec<u8>, Vec<strata_ingest::histogram_proto::Histogram>) {
     use strata_ingest::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
     use strata_remote::read::proto::{Label, Sample, TimeSeries};
-    #[derive(Clone, PartialEq, Message)]
-    struct WriteRequest {
-        #[prost(message, repeated, tag = "1")]
-        timeseries: Vec<TimeSeries>,
-    }
-    let tmp = tempfile::tempdir().expect("tmp");
-    let strata = Server::start(&tmp.path().join("strata"), &[&config(tmp.path())]);
-    let t = now_ms() / 1000 * 1000 - 60_000;
     let labels = |name: &str| {
         vec![
             Label {
@@ -635,38 +638,57 @@ fn streamed_requests_selecting_native_histograms() {
             },
             Label {
                 name: "job".into(),
-                value: "mixed".into(),
+                value: job.into(),
             },
         ]
     };
-    let hist = Histogram {
-        count: Some(Count::CountInt(3)),
-        sum: 4.5,
-        schema: 0,
-        zero_threshold: 0.001,
-        zero_count: Some(ZeroCount::ZeroCountInt(1)),
-        positive_spans: vec![BucketSpan {
-            offset: 0,
-            length: 1,
-        }],
-        positive_deltas: vec![2],
-        timestamp: t,
-        ..Histogram::default()
-    };
-    let body = WriteRequest {
+    let hists: Vec<Histogram> = (0..n)
+        .map(|i| {
+            let k = if i >= 40 { i - 40 } else { i } as u64;
+            let buckets = 2 + k as usize / 7;
+            // Bucket b holds (b + 1) * (k + 1) observations: deltas b-th minus previous.
+            let counts: Vec<i64> = (0..buckets)
+                .map(|b| (b as i64 + 1) * (k as i64 + 1))
+                .collect();
+            let deltas = counts
+                .iter()
+                .scan(0i64, |prev, c| {
+                    let d = c - *prev;
+                    *prev = *c;
+                    Some(d)
+                })
+                .collect();
+            let zero = k;
+            Histogram {
+                count: Some(Count::CountInt(zero + counts.iter().sum::<i64>() as u64)),
+                sum: 1.25 * (k as f64 + 1.0) * buckets as f64,
+                schema: 2,
+                zero_threshold: 0.001,
+                zero_count: Some(ZeroCount::ZeroCountInt(zero)),
+                positive_spans: vec![BucketSpan {
+                    offset: -3,
+                    length: buckets as u32,
+                }],
+                positive_deltas: deltas,
+                timestamp: t0 + i as i64 * 15_000,
+                ..Histogram::default()
+            }
+        })
+        .collect();
+    let body = HistogramWrite {
         timeseries: vec![
             TimeSeries {
                 labels: labels("floats"),
                 samples: vec![Sample {
                     value: 42.0,
-                    timestamp: t,
+                    timestamp: t0,
                 }],
                 histograms: vec![],
             },
             TimeSeries {
-                labels: labels("latency"),
+                labels: labels(name),
                 samples: vec![],
-                histograms: vec![hist],
+                histograms: hists.clone(),
             },
         ],
     }
@@ -674,27 +696,78 @@ fn streamed_requests_selecting_native_histograms() {
     let body = snap::raw::Encoder::new()
         .compress_vec(&body)
         .expect("snappy");
+    (body, hists)
+}
+
+/// Native histograms go in FLOAT_HISTOGRAM chunks: whether the client also accepts
+/// SAMPLES or not, a streamed request selecting them gets frames, the histograms in
+/// type-3 chunks decoded back to what was written (a new chunk at the counter reset, its
+/// header saying so), the float series in XOR chunks.
+#[test]
+fn streamed_requests_carry_native_histograms_in_float_histogram_chunks() {
+    use strata_remote::read::chunkenc::histogram::{self, Kind, counter_reset_header};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let strata = Server::start(
+        &tmp.path().join("strata"),
+        &[
+            &config(tmp.path()),
+            "--storage.remote.read-max-bytes-in-frame=1024",
+        ],
+    );
+    let t0 = now_ms() / 1000 * 1000 - 30 * 60_000;
+    let (body, written) = histogram_write("latency", "mixed", t0, 100);
     assert_eq!(post_write(strata.port, body).expect("write"), 204);
 
-    let (status, body) = post_read(
-        strata.port,
-        request_where("job", "mixed", vec![STREAMED, SAMPLES]),
-    );
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(&body)
-        .expect("snappy");
-    let resp = ReadResponse::decode(raw.as_slice()).expect("ReadResponse");
-    let ts = &resp.results[0].timeseries;
-    assert_eq!(ts.len(), 2);
-    assert_eq!(ts.iter().map(|t| t.histograms.len()).sum::<usize>(), 1);
-    assert_eq!(ts.iter().map(|t| t.samples.len()).sum::<usize>(), 1);
-
-    let frames = post_read_streamed(strata.port, request_where("job", "mixed", vec![STREAMED]));
-    let got = streamed_series(&frames);
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].0.contains(&("__name__".into(), "floats".into())));
-    assert_eq!(got[0].1, vec![(t, 42.0)]);
+    for accepted in [vec![STREAMED, SAMPLES], vec![STREAMED]] {
+        let frames = post_read_streamed(strata.port, request_where("job", "mixed", accepted));
+        let mut floats = Vec::new();
+        let mut hists = Vec::new();
+        let mut headers = Vec::new();
+        let mut last = i64::MIN;
+        for (len, f) in &frames {
+            assert!(*len <= 1024, "a frame of {len} bytes");
+            assert_eq!(f.chunked_series.len(), 1);
+            let cs = &f.chunked_series[0];
+            let name = cs
+                .labels
+                .iter()
+                .find(|l| l.name == "__name__")
+                .map(|l| l.value.clone())
+                .unwrap_or_default();
+            for c in &cs.chunks {
+                if name == "floats" {
+                    assert_eq!(c.r#type, ChunkEncoding::Xor as i32);
+                    floats.extend(xor::decode(&c.data).expect("XOR chunk"));
+                    continue;
+                }
+                assert_eq!(name, "latency");
+                assert_eq!(c.r#type, ChunkEncoding::FloatHistogram as i32);
+                assert!(c.min_time_ms > last, "histogram chunks in time order");
+                last = c.max_time_ms;
+                let got = histogram::decode(Kind::Float, &c.data).expect("float histograms");
+                assert_eq!(c.min_time_ms, got[0].timestamp);
+                assert_eq!(c.max_time_ms, got[got.len() - 1].timestamp);
+                headers.push((c.min_time_ms, counter_reset_header(&c.data)));
+                hists.extend(got);
+            }
+        }
+        assert_eq!(floats, vec![(t0, 42.0)]);
+        assert_eq!(hists.len(), written.len());
+        for (got, want) in hists.iter().zip(&written) {
+            assert_eq!(got.timestamp, want.timestamp);
+            let (_, g) = got.to_float().expect("valid");
+            let (_, w) = want.to_float().expect("valid");
+            assert!(g.equals(&w), "at {}: {g:?} != {w:?}", want.timestamp);
+        }
+        // The reset starts a chunk whose header says so (hint 1, "reset"); the others
+        // continue the previous one (2, "not a reset").
+        let reset_t = t0 + 40 * 15_000;
+        for (t, h) in &headers[1..] {
+            let want = if *t == reset_t { 1 } else { 2 };
+            assert_eq!(h.map(|h| h as i32), Some(want), "chunk at {t}");
+        }
+        assert!(headers.iter().any(|(t, _)| *t == reset_t), "{headers:?}");
+    }
     strata.stop();
 }
 
@@ -716,6 +789,8 @@ fn strata_reads_strata_through_streamed_remote_read() {
         post_write(remote.port, write_body(0..3, t0, 300, 10_000)).expect("write"),
         204
     );
+    let (body, hists) = histogram_write("latency", "crash_hist", t0, 100);
+    assert_eq!(post_write(remote.port, body).expect("write"), 204);
     let client = |name: &str, extra: &str| {
         let cfg = tmp.path().join(format!("{name}.yml"));
         std::fs::write(
@@ -745,6 +820,29 @@ fn strata_reads_strata_through_streamed_remote_read() {
         .map(|i| (0..300).map(|k| i * 1000 + k).sum::<usize>())
         .sum();
     assert_eq!(v["data"]["result"][0]["value"][1], want.to_string(), "{v}");
+    // The native histograms come through the streamed answer too (FLOAT_HISTOGRAM
+    // chunks over several frames).
+    let v = common::query(&reader, "count_over_time(latency{job=\"crash_hist\"}[1h])");
+    assert_eq!(v["data"]["result"][0]["value"][1], "100", "{v}");
+    let last = hists.last().expect("histograms");
+    let v = common::query(
+        &reader,
+        "histogram_sum(last_over_time(latency{job=\"crash_hist\"}[1h]))",
+    );
+    assert_eq!(
+        v["data"]["result"][0]["value"][1],
+        last.sum.to_string(),
+        "{v}"
+    );
+    let v = common::query(
+        &reader,
+        "histogram_count(last_over_time(latency{job=\"crash_hist\"}[1h]))",
+    );
+    let count = match last.count {
+        Some(strata_ingest::histogram_proto::Count::CountInt(c)) => c,
+        _ => unreachable!("integer histograms written"),
+    };
+    assert_eq!(v["data"]["result"][0]["value"][1], count.to_string(), "{v}");
     reader.stop();
 
     let tiny = client("tiny", "    chunked_read_limit: 100\n");

@@ -25,7 +25,7 @@ use crate::openapi::*;
     path = "/api/v1/read",
     tag = "read",
     summary = "Prometheus remote read (snappy-compressed protobuf ReadRequest; SAMPLES and STREAMED_XOR_CHUNKS responses)",
-    description = "The response type is the first of the request's accepted_response_types Strata supports (SAMPLES when none is listed). STREAMED_XOR_CHUNKS: uncompressed frames (uvarint length, CRC32 Castagnoli big-endian, ChunkedReadResponse), one series per frame, float samples in XOR chunks of at most 120 samples, each frame's message within --storage.remote.read-max-bytes-in-frame. Native histograms are not written as chunks: a streamed request selecting some is answered as SAMPLES when the client accepts SAMPLES too, else the histograms are left out.",
+    description = "The response type is the first of the request's accepted_response_types Strata supports (SAMPLES when none is listed). STREAMED_XOR_CHUNKS: uncompressed frames (uvarint length, CRC32 Castagnoli big-endian, ChunkedReadResponse), one series per frame, float samples in XOR chunks of at most 120 samples and native histograms in FLOAT_HISTOGRAM chunks (Prometheus's encoding, bit-exact: counter-reset header, recoding on new buckets, a new chunk at a counter reset or schema change, about 1 KiB a chunk), a series' chunks in time order, each frame's message within --storage.remote.read-max-bytes-in-frame.",
     request_body(content = Vec<u8>, content_type = "application/x-protobuf", description = "snappy block-compressed ReadRequest"),
     responses(
         (status = 200, description = "SAMPLES: a snappy block-compressed ReadResponse (Content-Encoding: snappy). STREAMED_XOR_CHUNKS: framed ChunkedReadResponse messages, no content encoding", content(

@@ -8,16 +8,11 @@
 //! - `SAMPLES`: one snappy `ReadResponse` of the series' float samples and native
 //!   histograms ([`Answer::Samples`]);
 //! - `STREAMED_XOR_CHUNKS`: uncompressed frames ([`frame`]) of `ChunkedReadResponse`s, one
-//!   series per frame, float samples in XOR chunks ([`xor`]) of at most 120 samples, a
-//!   frame's message within `--storage.remote.read-max-bytes-in-frame`
-//!   ([`Answer::Streamed`], see [`Frames`]).
-//!
-//! Strata does not write Prometheus's histogram chunk encodings (its client only reads
-//! them, [`chunkenc::histogram`]). So when a request chooses `STREAMED_XOR_CHUNKS` and one
-//! of its selected series holds native histogram samples, a client that also accepts
-//! `SAMPLES` gets the whole request as `SAMPLES` (histograms included); a client that
-//! accepts only streamed chunks gets the float samples streamed and the histograms are left
-//! out, with a warning in the log.
+//!   series per frame, float samples in XOR chunks ([`xor`]) of at most 120 samples and
+//!   native histograms in `FLOAT_HISTOGRAM` chunks ([`chunkenc::histogram`], cut as
+//!   Prometheus's appender cuts them), a series' chunks in time order, a frame's message
+//!   within `--storage.remote.read-max-bytes-in-frame` ([`Answer::Streamed`], see
+//!   [`Frames`]).
 //!
 //! As Prometheus's handler: equality matchers on the server's external labels are dropped
 //! from a query and the external labels are added to the series returned; at most
@@ -39,7 +34,9 @@ pub use chunkenc::{ChunkError, xor};
 pub use client::RemoteReaders;
 pub use decode::{ClientError, MAX_ANSWER_BYTES};
 pub use frame::STREAMED_CONTENT_TYPE;
-pub use stream::{Frames, MAX_CHUNK_SAMPLES};
+pub use stream::{
+    Frames, MAX_CHUNK_SAMPLES, MIN_HISTOGRAM_CHUNK_SAMPLES, TARGET_HISTOGRAM_CHUNK_BYTES,
+};
 
 use std::collections::BTreeMap;
 
@@ -142,19 +139,6 @@ pub async fn answer(
     if kind == ResponseType::Samples {
         return samples::encode(selected).map(Answer::Samples);
     }
-    let histograms: usize = selected.iter().flatten().map(|s| s.histograms.len()).sum();
-    if histograms > 0 {
-        if req
-            .accepted_response_types
-            .contains(&(ResponseType::Samples as i32))
-        {
-            return samples::encode(selected).map(Answer::Samples);
-        }
-        tracing::warn!(
-            histograms,
-            "remote read: the client accepts only STREAMED_XOR_CHUNKS, which Strata does not write native histograms in; they are left out of the answer"
-        );
-    }
     let mut series = Vec::new();
     for (i, mut query) in selected.into_iter().enumerate() {
         // As a TSDB block orders them (label pairs compared in turn).
@@ -167,11 +151,12 @@ pub async fn answer(
         series.extend(
             query
                 .into_iter()
-                .filter(|s| !s.samples.is_empty())
+                .filter(|s| !s.samples.is_empty() || !s.histograms.is_empty())
                 .map(|s| stream::Series {
                     query_index: i as i64,
                     labels: s.labels,
                     samples: s.samples,
+                    histograms: s.histograms,
                 }),
         );
     }

@@ -25,6 +25,11 @@ impl BitWriter {
     }
 
     /// The bytes written, the last one zero-padded.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The bytes written, the last one zero-padded.
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.bytes
     }

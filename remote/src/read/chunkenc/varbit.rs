@@ -12,9 +12,7 @@
 //! their two's complement, one more on the positive side (`−3..=4` in 3 bits).
 
 use super::ChunkError;
-use super::bits::BitReader;
-#[cfg(test)]
-use super::bits::BitWriter;
+use super::bits::{BitReader, BitWriter};
 
 /// The width after a prefix of `ones` 1-bits (0 for the value 0).
 fn width(r: &mut BitReader<'_>) -> Result<u32, ChunkError> {
@@ -55,7 +53,6 @@ pub(crate) fn read_uint(r: &mut BitReader<'_>) -> Result<u64, ChunkError> {
 }
 
 /// The prefix of width `n`.
-#[cfg(test)]
 fn write_prefix(w: &mut BitWriter, n: u32) {
     let ones = match n {
         3 => 1,
@@ -73,8 +70,7 @@ fn write_prefix(w: &mut BitWriter, n: u32) {
     }
 }
 
-/// `putVarbitInt` (Strata writes no histogram chunk; for tests of the reader).
-#[cfg(test)]
+/// `putVarbitInt`.
 pub(crate) fn write_int(w: &mut BitWriter, v: i64) {
     if v == 0 {
         w.write_bit(false);
@@ -88,8 +84,7 @@ pub(crate) fn write_int(w: &mut BitWriter, v: i64) {
     w.write_bits(v as u64, n);
 }
 
-/// `putVarbitUint` (for tests of the reader).
-#[cfg(test)]
+/// `putVarbitUint`.
 pub(crate) fn write_uint(w: &mut BitWriter, v: u64) {
     if v == 0 {
         w.write_bit(false);

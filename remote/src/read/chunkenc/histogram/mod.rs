@@ -22,8 +22,11 @@
 //! validation as a `SAMPLES` answer's; the counter-reset hint is Prometheus's: gauge for
 //! a gauge chunk, else unknown for the first sample and "not a reset" for the others.
 
+mod encode;
 #[cfg(test)]
 mod tests;
+
+pub use encode::FloatHistogramEncoder;
 
 use strata_ingest::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
 use strata_vocab::CounterResetHint;
@@ -56,6 +59,12 @@ struct Layout {
     positive: Vec<BucketSpan>,
     negative: Vec<BucketSpan>,
     custom_values: Vec<f64>,
+}
+
+/// The counter-reset header of the histogram chunk `data` (`None` when shorter than its
+/// header).
+pub fn counter_reset_header(data: &[u8]) -> Option<CounterResetHint> {
+    data.get(2).map(|flags| encode::header_hint(*flags))
 }
 
 /// The histograms of the chunk `data`, in order.

@@ -13,7 +13,7 @@ use super::{Kind, STALE_NAN, decode};
 
 /// `tsdbutil.GenerateTestFloatHistograms(25)`, one a minute from 0, in a
 /// `FLOAT_HISTOGRAM` chunk.
-const GO_FLOAT_HISTOGRAMS: &str = concat!(
+pub(super) const GO_FLOAT_HISTOGRAMS: &str = concat!(
     "001900ff3f50624dd2f1a9fc8ca4946524a24028000000000000400000000000000040326666666666663ff000000000",
     "000040000000000000003ff00000000000003ff00000000000003ff000000000000040000000000000003ff000000000",
     "00003ff0000000000000f8ea60d62f7603d21fc25fffd80f097fff097fff097fff603c25fffc25fff4bd617b349fffff",
@@ -29,7 +29,7 @@ const GO_FLOAT_HISTOGRAMS: &str = concat!(
     "3d55555555555b04f87609fb04fd827c3b04fd827a1fc71c99999999999a18e18618e184",
 );
 
-fn hex(s: &str) -> Vec<u8> {
+pub(super) fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
