@@ -5,41 +5,10 @@
 
 mod common;
 
+use common::rw1::{Exemplar, Sample, TimeSeries, WriteRequest, encode, label};
 use common::{Exporter, Server, enc, eventually, get_json, now_ms, post_write_text, reqwest};
-use serde_json::Value;
 use prost::Message;
-use strata_ingest::remote_write::{Exemplar, Label, Sample};
-
-/// `prometheus.TimeSeries` with its exemplars (field 3).
-#[derive(Clone, PartialEq, Message)]
-struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(message, repeated, tag = "2")]
-    samples: Vec<Sample>,
-    #[prost(message, repeated, tag = "3")]
-    exemplars: Vec<Exemplar>,
-}
-
-/// `prometheus.WriteRequest`.
-#[derive(Clone, PartialEq, Message)]
-struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    timeseries: Vec<TimeSeries>,
-}
-
-fn encode(req: &WriteRequest) -> Vec<u8> {
-    snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .expect("snappy")
-}
-
-fn label(name: &str, value: &str) -> Label {
-    Label {
-        name: name.into(),
-        value: value.into(),
-    }
-}
+use serde_json::Value;
 
 fn exemplars(s: &Server, q: &str, start: f64, end: f64) -> Value {
     let v = get_json(&s.url(&format!(
@@ -96,6 +65,7 @@ fn request(ts: &[i64], trace: &str) -> Vec<u8> {
                     timestamp: t,
                 })
                 .collect(),
+            ..Default::default()
         }],
     })
 }

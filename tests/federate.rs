@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::rw1::{Label, TimeSeries, WriteRequest};
 use common::{
     Server, enc, free_port, get_json, installed, now_ms, post_write, reqwest, write_body,
 };
@@ -24,28 +25,6 @@ use strata_ingest::pushgateway::proto::{self, MetricFamily, decode_delimited};
 
 /// What Prometheus 2.x with native histograms (and Strata's `PrometheusProto` scrapes) send.
 const PROTO_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.1";
-
-#[derive(Clone, PartialEq, Message)]
-struct Label {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    value: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(message, repeated, tag = "4")]
-    histograms: Vec<Histogram>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    timeseries: Vec<TimeSeries>,
-}
 
 fn span(offset: i32, length: u32) -> BucketSpan {
     BucketSpan { offset, length }
@@ -111,6 +90,7 @@ fn series(name: &str, instance: &str, h: Histogram) -> TimeSeries {
             l("job", "api"),
         ],
         histograms: vec![h],
+        ..Default::default()
     }
 }
 

@@ -6,31 +6,10 @@
 
 mod common;
 
+use common::rw1::{Label, TimeSeries, WriteRequest};
 use common::{Server, enc, get_json, now_ms, reqwest};
 use prost::Message;
 use strata_ingest::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
-
-#[derive(Clone, PartialEq, Message)]
-struct Label {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    value: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(message, repeated, tag = "4")]
-    histograms: Vec<Histogram>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    timeseries: Vec<TimeSeries>,
-}
 
 /// A schema-0 histogram after `k` rounds of observations: each round adds one
 /// observation to (0.5, 1] (bucket 0), two to (1, 2] (bucket 1), one to (4, 8]
@@ -86,6 +65,7 @@ fn series(name: &str, instance: &str, h: Vec<Histogram>) -> TimeSeries {
             l("job", "api"),
         ],
         histograms: h,
+        ..Default::default()
     }
 }
 

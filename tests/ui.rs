@@ -54,23 +54,11 @@ fn load_demo(port: u16) {
 /// `ui_hist{job="demo"}`: a native histogram every minute over the last hour, three
 /// populated buckets.
 fn load_histogram(port: u16) {
-    use prost::Message;
+    use common::rw1::{TimeSeries, WriteRequest, encode};
     use strata_ingest::histogram_proto::{BucketSpan, Count, Histogram};
-    #[derive(Clone, PartialEq, Message)]
-    struct HistSeries {
-        #[prost(message, repeated, tag = "1")]
-        labels: Vec<Label>,
-        #[prost(message, repeated, tag = "4")]
-        histograms: Vec<Histogram>,
-    }
-    #[derive(Clone, PartialEq, Message)]
-    struct Req {
-        #[prost(message, repeated, tag = "1")]
-        timeseries: Vec<HistSeries>,
-    }
     let now = now_ms();
-    let req = Req {
-        timeseries: vec![HistSeries {
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
             labels: [("__name__", "ui_hist"), ("job", "demo")]
                 .iter()
                 .map(|(n, v)| Label {
@@ -91,12 +79,10 @@ fn load_histogram(port: u16) {
                     ..Histogram::default()
                 })
                 .collect(),
+            ..Default::default()
         }],
     };
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .expect("snappy");
-    assert_eq!(common::post_write(port, body).expect("write"), 204);
+    assert_eq!(common::post_write(port, encode(&req)).expect("write"), 204);
 }
 
 /// The exemplars of `ui_exemplar` (trace id, minutes before now, value); `browser.mjs`
@@ -111,30 +97,11 @@ const EXEMPLARS: [(&str, i64, f64); 4] = [
 /// `ui_exemplar{job="demo"}` every 15 s over the last hour (values between 1 and 2) with
 /// the [`EXEMPLARS`], in remote write 1.0's `TimeSeries.exemplars` (field 3).
 fn load_exemplars(port: u16) {
-    use prost::Message;
-    use strata_ingest::remote_write::Exemplar;
-    #[derive(Clone, PartialEq, Message)]
-    struct ExemplarSeries {
-        #[prost(message, repeated, tag = "1")]
-        labels: Vec<Label>,
-        #[prost(message, repeated, tag = "2")]
-        samples: Vec<Sample>,
-        #[prost(message, repeated, tag = "3")]
-        exemplars: Vec<Exemplar>,
-    }
-    #[derive(Clone, PartialEq, Message)]
-    struct Req {
-        #[prost(message, repeated, tag = "1")]
-        timeseries: Vec<ExemplarSeries>,
-    }
-    let label = |n: &str, v: &str| Label {
-        name: n.into(),
-        value: v.into(),
-    };
+    use common::rw1::{Exemplar, TimeSeries, WriteRequest, encode, label};
     // Whole seconds, so each exemplar sits on a sample's timestamp.
     let now = now_ms() / 1000 * 1000;
-    let req = Req {
-        timeseries: vec![ExemplarSeries {
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
             labels: vec![label("__name__", "ui_exemplar"), label("job", "demo")],
             samples: (0..240)
                 .map(|k| Sample {
@@ -150,12 +117,10 @@ fn load_exemplars(port: u16) {
                     timestamp: now - minutes_ago * 60_000,
                 })
                 .collect(),
+            ..Default::default()
         }],
     };
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .expect("snappy");
-    assert_eq!(common::post_write(port, body).expect("write"), 204);
+    assert_eq!(common::post_write(port, encode(&req)).expect("write"), 204);
     // The exemplars are served before the browser looks for them.
     let v = common::get_json(&format!(
         "http://127.0.0.1:{port}/api/v1/query_exemplars?query=ui_exemplar&start={}&end={}",

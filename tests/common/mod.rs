@@ -436,3 +436,47 @@ impl Exporter {
         format!("127.0.0.1:{}", self.port)
     }
 }
+
+/// Remote write 1.0 with every field of `TimeSeries` — float samples, exemplars and
+/// native histograms — for tests that write more than floats (the ingest crate's
+/// `TimeSeries` carries samples only).
+pub mod rw1 {
+    use prost::Message;
+    pub use strata_ingest::histogram_proto::Histogram;
+    pub use strata_ingest::remote_write::{Exemplar, Label, Sample};
+
+    /// `prometheus.TimeSeries`.
+    #[derive(Clone, PartialEq, Message)]
+    pub struct TimeSeries {
+        #[prost(message, repeated, tag = "1")]
+        pub labels: Vec<Label>,
+        #[prost(message, repeated, tag = "2")]
+        pub samples: Vec<Sample>,
+        #[prost(message, repeated, tag = "3")]
+        pub exemplars: Vec<Exemplar>,
+        #[prost(message, repeated, tag = "4")]
+        pub histograms: Vec<Histogram>,
+    }
+
+    /// `prometheus.WriteRequest`.
+    #[derive(Clone, PartialEq, Message)]
+    pub struct WriteRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub timeseries: Vec<TimeSeries>,
+    }
+
+    /// The snappy-compressed body of `req`.
+    pub fn encode(req: &WriteRequest) -> Vec<u8> {
+        snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .expect("snappy")
+    }
+
+    /// A label pair.
+    pub fn label(name: &str, value: &str) -> Label {
+        Label {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
