@@ -51,7 +51,8 @@ get the same `queue_config`, written explicitly and printed: `--max-shards` 50,
 5s, `--min-backoff` 30ms, `--max-backoff` 1s (Prometheus's default is 5s; 1s so that neither
 waits long to see the receiver back). The backlog mode's load defaults to 50 targets x 2000
 series every 1s (100k samples/s); with `--backlog 90` (9M samples) a run of both servers
-takes about 5-6 minutes on 2 cores:
+takes 4-5 minutes on 2 cores. `--min-shards N` (default 1) pins the shards from the start, for
+comparing the senders apart from their resharding:
 
     python3 benches/remote_write_out.py --strata $CARGO_TARGET_DIR/release/strata --backlog 90 \
         [--targets 50 --series-per-target 2000 --interval 1s --warmup 15 --max-shards 50]
@@ -338,7 +339,7 @@ def main_backlog(args, cmds, work, targets):
     queue = {
         "capacity": args.capacity,
         "max_shards": args.max_shards,
-        "min_shards": 1,
+        "min_shards": args.min_shards,
         "max_samples_per_send": args.max_samples_per_send,
         "batch_send_deadline": args.batch_send_deadline,
         "min_backoff": args.min_backoff,
@@ -387,6 +388,7 @@ def main():
                     help="--backlog: highest appended - highest sent timestamp counted as caught up "
                          "(default max(2 x interval, 2s))")
     ap.add_argument("--max-shards", type=int, default=50)
+    ap.add_argument("--min-shards", type=int, default=1)
     ap.add_argument("--max-samples-per-send", type=int, default=2000)
     ap.add_argument("--capacity", type=int, default=10000)
     ap.add_argument("--batch-send-deadline", default="5s")

@@ -43,6 +43,8 @@ pub(super) struct QueueMetrics {
     pub(super) segment: AtomicU64,
     /// WAL segments skipped because they were deleted before they were read.
     pub(super) segments_skipped: AtomicU64,
+    /// Time spent sending batches, retries and their pauses included (µs).
+    busy_us: AtomicU64,
     /// Send durations: per-bucket counts, total count and sum (µs).
     sends: [AtomicU64; BUCKETS.len()],
     sends_count: AtomicU64,
@@ -61,6 +63,17 @@ impl QueueMetrics {
         self.sends_count.fetch_add(1, Ordering::Relaxed);
         self.sends_sum_us
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Adds the time one batch took to send, retries included.
+    pub(super) fn add_busy(&self, d: std::time::Duration) {
+        self.busy_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Seconds spent sending batches, retries included.
+    pub(super) fn busy_secs(&self) -> f64 {
+        self.busy_us.load(Ordering::Relaxed) as f64 / 1e6
     }
 
     /// Total seconds spent sending and sends made.

@@ -301,7 +301,17 @@ impl Reader {
                 self.pins.set(&self.key, Some(saved.segment));
             }
             if last_reshard.elapsed() >= RESHARD_EVERY {
-                let desired = rate.desired(&self.metrics, n_shards, last_reshard.elapsed());
+                // How far behind the newest sample stored the queue has sent (Prometheus's
+                // `highestTimestamp - highestSentTimestamp`): the backlog to catch up on.
+                let newest = self.db.head.max_time();
+                let sent = self.metrics.highest_sent_ms.load(Ordering::Relaxed);
+                let delay_s = if newest == i64::MIN || sent <= 0 {
+                    0.0
+                } else {
+                    (newest.saturating_sub(sent)).max(0) as f64 / 1e3
+                };
+                let desired =
+                    rate.desired(&self.metrics, n_shards, last_reshard.elapsed(), delay_s);
                 let desired = desired.clamp(
                     self.metrics.shards_min.load(Ordering::Relaxed) as usize,
                     self.metrics.shards_max.load(Ordering::Relaxed) as usize,
@@ -496,8 +506,15 @@ impl Rates {
         self.read_since += n;
     }
 
-    /// The shard count Prometheus's `calculateDesiredShards` asks for after `elapsed`.
-    fn desired(&mut self, m: &QueueMetrics, current: usize, elapsed: Duration) -> usize {
+    /// The shard count Prometheus's `calculateDesiredShards` asks for after `elapsed`, the
+    /// queue being `delay_s` seconds behind the newest sample stored.
+    fn desired(
+        &mut self,
+        m: &QueueMetrics,
+        current: usize,
+        elapsed: Duration,
+        delay_s: f64,
+    ) -> usize {
         let secs = elapsed.as_secs_f64().max(1e-3);
         let inst = self.read_since as f64 / secs;
         self.read_since = 0;
@@ -507,7 +524,7 @@ impl Rates {
             0.2 * inst + 0.8 * self.rate_in
         };
         let sent = m.samples.load(Ordering::Relaxed) + m.failed.load(Ordering::Relaxed);
-        let (send_secs, _) = m.send_totals();
+        let send_secs = m.busy_secs();
         let out = sent.saturating_sub(self.sent_before) as f64;
         let busy = send_secs - self.send_secs_before;
         self.sent_before = sent;
@@ -516,7 +533,11 @@ impl Rates {
             return current;
         }
         let time_per_sample = busy / out;
-        let pending = m.pending.load(Ordering::Relaxed).max(0) as f64;
+        // The backlog as Prometheus counts it (`dataPending`: the delay times the rate
+        // samples come in), not only what the queue holds in memory, which its channels
+        // bound: after an outage the WAL holds the backlog. 5% of it a second is caught up.
+        let held = m.pending.load(Ordering::Relaxed).max(0) as f64;
+        let pending = (delay_s * self.rate_in).max(held);
         let desired = time_per_sample * (self.rate_in + 0.05 * pending);
         let desired = desired.ceil().max(1.0) as usize;
         // Within 30% of the current count: keep it.
@@ -560,5 +581,37 @@ async fn metadata_loop(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod reshard_tests {
+    use super::*;
+
+    /// After an outage, as Prometheus's `calculateDesiredShards`: the batches that waited
+    /// through it count their whole send time, and the delay behind the newest sample is
+    /// the backlog, so the desired shards jump (they used to stay put: the backlog sits in
+    /// the WAL, not in the queue's bounded channels).
+    #[test]
+    fn an_outage_makes_the_desired_shards_jump() {
+        let m = QueueMetrics::default();
+        let mut r = Rates::default();
+        // A steady second: 10k samples read and sent, 1 s busy over 10 shards.
+        r.read(10_000);
+        m.samples.fetch_add(10_000, Ordering::Relaxed);
+        m.add_busy(Duration::from_secs(1));
+        let steady = r.desired(&m, 1, Duration::from_secs(1), 0.0);
+        assert_eq!(steady, 1);
+        // The receiver was down 90 s: one batch of 2,000 finally went through.
+        r.read(0);
+        m.samples.fetch_add(2_000, Ordering::Relaxed);
+        m.add_busy(Duration::from_secs(90));
+        let after = r.desired(&m, 1, Duration::from_secs(10), 90.0);
+        assert!(after > 50, "{after}");
+        // Caught up and fast again: back down.
+        r.read(100_000);
+        m.samples.fetch_add(100_000, Ordering::Relaxed);
+        m.add_busy(Duration::from_millis(500));
+        assert_eq!(r.desired(&m, after, Duration::from_secs(10), 0.0), 1);
     }
 }

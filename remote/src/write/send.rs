@@ -157,6 +157,9 @@ impl Client {
         let mut backoff = self.min_backoff;
         let mut attempt = 0u32;
         let mut body: Option<Vec<u8>> = None;
+        // The whole send, retries and pauses included (Prometheus's `dataOutDuration`):
+        // after an outage it makes the desired shards jump to catch up.
+        let begin = Instant::now();
         loop {
             // `sample_age_limit`: samples that grew too old while retrying are dropped.
             if let Some(limit) = self.age_limit {
@@ -186,12 +189,14 @@ impl Client {
                     m.bytes.fetch_add(size, Ordering::Relaxed);
                     let newest = batch.iter().map(|i| i.t).max().unwrap_or(0);
                     m.highest_sent_ms.fetch_max(newest, Ordering::Relaxed);
+                    m.add_busy(begin.elapsed());
                     return Outcome::Sent;
                 }
                 Attempt::Refused(code) => {
                     tracing::error!(url = %self.url, status = code, samples = n,
                         "remote write refused a batch; dropping it (non-recoverable)");
                     m.failed.fetch_add(n, Ordering::Relaxed);
+                    m.add_busy(begin.elapsed());
                     return Outcome::Failed;
                 }
                 Attempt::Retry(wait) => wait,
