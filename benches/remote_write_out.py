@@ -295,8 +295,8 @@ def run_backlog(name, cmd_tpl, work, targets, args, queue):
         "drain_samples_per_s": backlog / drain_s if crossed else sent / win,
         "accepted_in_drain_window": sent,
         "lag_ok_after_s": lag_ok - up["t"] if lag_ok else None,
-        "peak_shards": max(p["shards"] for p in polls),
-        "peak_shards_desired": max(p["shards_desired"] for p in polls),
+        "peak_shards": max(p["shards"] for p in polls[:end_i + 1]),
+        "peak_shards_desired": max(p["shards_desired"] for p in polls[:end_i + 1]),
         "cpu_us_per_sample": (end["cpu"] - up["cpu"]) / sent * 1e6 if sent else None,
         "server_cores_drain": (end["cpu"] - up["cpu"]) / win,
         "receiver_cores_drain": (end["vm_cpu"] - up["vm_cpu"]) / win,
@@ -312,6 +312,8 @@ def run_backlog(name, cmd_tpl, work, targets, args, queue):
 def print_backlog(results):
     cols = ("server", "backlog samples", "drain s", "drain samples/s", "peak shards (desired)",
             "CPU µs/sample", "lag 0 after s", "server cores", "receiver cores", "machine cores")
+    if not results:
+        return
     rows = []
     for name, r in results.items():
         rows.append((name, "%d" % r["backlog_samples"],

@@ -87,18 +87,21 @@ impl QueueMetrics {
 
 /// Text exposition of every queue's metrics: `(labels, metrics)` with labels already
 /// escaped (`remote_name="…",url="…"`).
-pub(super) fn render(out: &mut String, queues: &[(String, &QueueMetrics)]) {
+/// `newest_ms` is the newest sample stored (the head's newest time).
+pub(super) fn render(out: &mut String, queues: &[(String, &QueueMetrics)], newest_ms: i64) {
     if queues.is_empty() {
         return;
     }
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
-    // The newest sample timestamp the queues have read from the WAL: with each queue's
-    // highest sent timestamp, the usual "remote write behind" alert.
+    // The newest sample stored, as Prometheus's (it counts what is appended, not what the
+    // queues have read): with each queue's highest sent timestamp, the usual "remote write
+    // behind" alert, which so fires while a receiver is down.
     let newest = queues
         .iter()
         .map(|(_, m)| m.highest_read_ms.load(Ordering::Relaxed))
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .max(newest_ms);
     let name = "prometheus_remote_storage_highest_timestamp_in_seconds";
     let _ = writeln!(
         out,

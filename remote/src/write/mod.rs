@@ -208,7 +208,8 @@ impl RemoteWrite {
         let shown = self.shown.lock();
         let list: Vec<(String, &metrics::QueueMetrics)> =
             shown.iter().map(|(l, m)| (l.clone(), m.as_ref())).collect();
-        metrics::render(out, &list);
+        let newest = self.env.db.head.max_time();
+        metrics::render(out, &list, if newest == i64::MIN { 0 } else { newest });
     }
 }
 
