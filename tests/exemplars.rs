@@ -112,9 +112,16 @@ fn openmetrics_scrape_exemplars_are_served_as_prometheus_serves_them() {
     assert_eq!(lat.len(), 1, "{lat:?}");
     assert_eq!(lat[0]["seriesLabels"]["le"], "0.1");
     assert_eq!(lat[0]["seriesLabels"]["job"], "om");
-    assert_eq!(lat[0]["exemplars"].as_array().map(Vec::len), Some(1), "{lat:?}");
+    assert_eq!(
+        lat[0]["exemplars"].as_array().map(Vec::len),
+        Some(1),
+        "{lat:?}"
+    );
     let e = &lat[0]["exemplars"][0];
-    assert_eq!(e["labels"], serde_json::json!({"trace_id": "t1", "span_id": "s1"}));
+    assert_eq!(
+        e["labels"],
+        serde_json::json!({"trace_id": "t1", "span_id": "s1"})
+    );
     assert_eq!(e["value"], "0.05");
     // The exemplar with its own timestamp keeps it, in seconds as Prometheus writes it.
     let rpc = exemplars(&s, "rpc_total{code=\"200\"}", 1520879607.0, 1520879608.0);
@@ -122,12 +129,29 @@ fn openmetrics_scrape_exemplars_are_served_as_prometheus_serves_them() {
     assert_eq!(rpc[0]["exemplars"][0]["value"], "0.67", "{rpc}");
     assert_eq!(rpc[0]["seriesLabels"]["__name__"], "rpc_total", "{rpc}");
     // One query may name several selectors; a range outside the exemplars finds none.
-    let both = exemplars(&s, "rpc_total + on() group_left lat_bucket", 0.0, now + 60.0);
+    let both = exemplars(
+        &s,
+        "rpc_total + on() group_left lat_bucket",
+        0.0,
+        now + 60.0,
+    );
     assert_eq!(both.as_array().map(Vec::len), Some(2), "{both}");
     assert_eq!(exemplars(&s, "rpc_total", 0.0, 1.0), serde_json::json!([]));
-    assert_eq!(metric(&s, "prometheus_tsdb_exemplar_exemplars_in_storage"), 2.0);
-    assert_eq!(metric(&s, "prometheus_tsdb_exemplar_series_with_exemplars_in_storage"), 2.0);
-    assert_eq!(metric(&s, "prometheus_tsdb_exemplar_max_exemplars"), 100000.0);
+    assert_eq!(
+        metric(&s, "prometheus_tsdb_exemplar_exemplars_in_storage"),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &s,
+            "prometheus_tsdb_exemplar_series_with_exemplars_in_storage"
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(&s, "prometheus_tsdb_exemplar_max_exemplars"),
+        100000.0
+    );
 }
 
 #[test]
@@ -137,7 +161,10 @@ fn query_exemplars_checks_its_parameters_as_prometheus() {
     let s = Server::start(tmp.path(), &["--enable-feature=exemplar-storage"]);
     let r = get_json(&s.url("/api/v1/query_exemplars?query=up&start=5&end=2"));
     assert_eq!(r["errorType"], "bad_data", "{r}");
-    assert_eq!(r["error"], "end timestamp must not be before start timestamp", "{r}");
+    assert_eq!(
+        r["error"], "end timestamp must not be before start timestamp",
+        "{r}"
+    );
     let r = get_json(&s.url("/api/v1/query_exemplars?query=up((&start=1&end=2"));
     assert_eq!(r["errorType"], "bad_data", "{r}");
     // No selector in the expression: success with no data.
@@ -174,11 +201,17 @@ fn remote_written_exemplars_live_in_a_bounded_ring_across_restarts() {
     };
     // The ring keeps the newest three, in time order.
     assert_eq!(traces(&s), ["a2", "a3", "a4"]);
-    assert_eq!(metric(&s, "prometheus_tsdb_exemplar_exemplars_appended_total"), 5.0);
+    assert_eq!(
+        metric(&s, "prometheus_tsdb_exemplar_exemplars_appended_total"),
+        5.0
+    );
     // An older exemplar than the series' newest is refused (not an error for the request).
     let (code, text) = post_write_text(s.port, request(&[t0 - 60_000], "old"));
     assert_eq!(code, 204, "{text}");
-    assert_eq!(metric(&s, "prometheus_tsdb_exemplar_out_of_order_exemplars_total"), 1.0);
+    assert_eq!(
+        metric(&s, "prometheus_tsdb_exemplar_out_of_order_exemplars_total"),
+        1.0
+    );
     // A graceful stop writes the head out to blocks; the exemplars come back.
     s.stop();
     let s = Server::start(&data, &[&flag]);
@@ -218,17 +251,27 @@ fn the_sender_forwards_exemplars_with_send_exemplars() {
     assert!(
         eventually(30, || exemplars(&receiver, "rpc_seconds_bucket", lo, hi)
             .as_array()
-            .is_some_and(|a| a.len() == 1
-                && a[0]["exemplars"].as_array().map(Vec::len) == Some(2))),
+            .is_some_and(
+                |a| a.len() == 1 && a[0]["exemplars"].as_array().map(Vec::len) == Some(2)
+            )),
         "exemplars never arrived: {}",
         exemplars(&receiver, "rpc_seconds_bucket", lo, hi)
     );
     let got = exemplars(&receiver, "rpc_seconds_bucket", lo, hi);
-    assert_eq!(got[0]["seriesLabels"]["site"], "a", "external labels apply: {got}");
-    assert_eq!(got[0]["exemplars"][1]["labels"]["trace_id"], "fwd1", "{got}");
+    assert_eq!(
+        got[0]["seriesLabels"]["site"], "a",
+        "external labels apply: {got}"
+    );
+    assert_eq!(
+        got[0]["exemplars"][1]["labels"]["trace_id"], "fwd1",
+        "{got}"
+    );
     assert_eq!(got[0]["exemplars"][1]["value"], "1.25", "{got}");
     assert!(
-        eventually(10, || metric(&sender, "prometheus_remote_storage_exemplars_total") == 2.0),
+        eventually(10, || metric(
+            &sender,
+            "prometheus_remote_storage_exemplars_total"
+        ) == 2.0),
         "the sender counts what it sent"
     );
 }
@@ -329,7 +372,10 @@ fn protobuf_scrape_exemplars_of_counters_and_native_histograms_are_stored() {
             value: Some(trace.into()),
         }],
         value: Some(v),
-        timestamp: ts.map(|s| Timestamp { seconds: s, nanos: 250_000_000 }),
+        timestamp: ts.map(|s| Timestamp {
+            seconds: s,
+            nanos: 250_000_000,
+        }),
     };
     let now_s = now_ms() / 1000;
     let fams = [
@@ -402,5 +448,9 @@ fn protobuf_scrape_exemplars_of_counters_and_native_histograms_are_stored() {
     let h = exemplars(&s, "wait_seconds", lo, hi);
     assert_eq!(h[0]["exemplars"].as_array().map(Vec::len), Some(1), "{h}");
     assert_eq!(h[0]["exemplars"][0]["labels"]["trace_id"], "h1", "{h}");
-    assert_eq!(h[0]["exemplars"][0]["timestamp"], now_s as f64 + 0.25, "{h}");
+    assert_eq!(
+        h[0]["exemplars"][0]["timestamp"],
+        now_s as f64 + 0.25,
+        "{h}"
+    );
 }

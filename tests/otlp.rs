@@ -566,8 +566,14 @@ fn delta_counters_are_accumulated_with_the_feature_and_refused_without() {
         .send()
         .expect("metrics")
         .text();
-    assert!(metrics.contains("\nstrata_otlp_delta_streams 1\n"), "{metrics}");
-    assert!(metrics.contains("\nstrata_otlp_delta_points_dropped_total 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nstrata_otlp_delta_streams 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nstrata_otlp_delta_points_dropped_total 1\n"),
+        "{metrics}"
+    );
     on.stop();
 }
 

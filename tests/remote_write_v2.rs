@@ -176,7 +176,10 @@ fn a_v2_request_is_stored_and_answered_with_written_counts() {
         t0 / 1000 + 1
     )));
     assert_eq!(ex["data"][0]["seriesLabels"]["instance"], "i1", "{ex}");
-    assert_eq!(ex["data"][0]["exemplars"][0]["labels"]["trace_id"], "abc", "{ex}");
+    assert_eq!(
+        ex["data"][0]["exemplars"][0]["labels"]["trace_id"], "abc",
+        "{ex}"
+    );
     assert_eq!(ex["data"][0]["exemplars"][0]["value"], "1", "{ex}");
     // The same request again: samples are idempotent, the exemplar a no-op that counts.
     let (status, text, counts) = post(

@@ -144,12 +144,42 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
         );
         let ex = db.exemplars.stats();
         for (name, kind, help, v) in [
-            ("prometheus_tsdb_exemplar_exemplars_appended_total", "counter", "Total number of appended exemplars.", ex.appended_total as f64),
-            ("prometheus_tsdb_exemplar_exemplars_in_storage", "gauge", "Number of exemplars currently in circular storage.", ex.in_storage as f64),
-            ("prometheus_tsdb_exemplar_series_with_exemplars_in_storage", "gauge", "Number of series with exemplars currently in circular storage.", ex.series_in_storage as f64),
-            ("prometheus_tsdb_exemplar_last_exemplars_timestamp_seconds", "gauge", "The timestamp of the oldest exemplar stored in circular storage.", ex.oldest_ts_seconds),
-            ("prometheus_tsdb_exemplar_max_exemplars", "gauge", "Total number of exemplars the exemplar storage can store, resizeable.", ex.max_exemplars as f64),
-            ("prometheus_tsdb_exemplar_out_of_order_exemplars_total", "counter", "Total number of out of order exemplar ingestion failed attempts.", ex.out_of_order_total as f64),
+            (
+                "prometheus_tsdb_exemplar_exemplars_appended_total",
+                "counter",
+                "Total number of appended exemplars.",
+                ex.appended_total as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_exemplars_in_storage",
+                "gauge",
+                "Number of exemplars currently in circular storage.",
+                ex.in_storage as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_series_with_exemplars_in_storage",
+                "gauge",
+                "Number of series with exemplars currently in circular storage.",
+                ex.series_in_storage as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_last_exemplars_timestamp_seconds",
+                "gauge",
+                "The timestamp of the oldest exemplar stored in circular storage.",
+                ex.oldest_ts_seconds,
+            ),
+            (
+                "prometheus_tsdb_exemplar_max_exemplars",
+                "gauge",
+                "Total number of exemplars the exemplar storage can store, resizeable.",
+                ex.max_exemplars as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_out_of_order_exemplars_total",
+                "counter",
+                "Total number of out of order exemplar ingestion failed attempts.",
+                ex.out_of_order_total as f64,
+            ),
         ] {
             o.metric(name, kind, help, v);
         }

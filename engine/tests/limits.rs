@@ -306,11 +306,19 @@ async fn histogram_rows_count_their_size_against_max_samples() {
         .await
         .expect_err("3.6M points of histograms");
     assert!(matches!(err, EngineError::TooManySamples), "{err}");
-    assert_eq!(pool_after_cancelled_tasks(&e).await, 0, "the charge is given back");
+    assert_eq!(
+        pool_after_cancelled_tasks(&e).await,
+        0,
+        "the charge is given back"
+    );
     // Within a limit that holds them it runs, and gives everything back.
     let e = engine(db, 50_000_000, 1 << 30);
     let v = e.instant(q, 3_600_000, None, None).await.expect("runs");
-    assert!(matches!(v.value, PromValue::Vector(ref s) if s.len() == 1), "{:?}", v.value);
+    assert!(
+        matches!(v.value, PromValue::Vector(ref s) if s.len() == 1),
+        "{:?}",
+        v.value
+    );
     drop(v);
     assert_eq!(pool_after_cancelled_tasks(&e).await, 0);
 }

@@ -20,11 +20,11 @@
 
 pub mod block;
 mod chunk;
-pub mod exemplars;
 mod compact;
 pub mod db;
 mod durable;
 pub mod error;
+pub mod exemplars;
 pub mod external;
 pub mod head;
 pub mod index;
@@ -51,8 +51,8 @@ pub fn is_stale(v: f64) -> bool {
 
 pub use db::{AppendReport, Appender, Db, ExemplarReport, SeriesSamples};
 pub use durable::write_atomic;
-pub use exemplars::{Exemplar, ExemplarError, ExemplarStore, SeriesExemplars};
 pub use error::{Result, StorageError};
+pub use exemplars::{Exemplar, ExemplarError, ExemplarStore, SeriesExemplars};
 pub use external::ExternalSource;
 pub use labels::{Label, LabelPool, Labels, METRIC_NAME};
 pub use matcher::{LabelMatcher, MatchOp, Matcher};

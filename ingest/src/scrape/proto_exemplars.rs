@@ -130,7 +130,12 @@ fn family(f: &FamilyView, out: &mut Vec<ScrapedExemplar>) {
         let labels: BTreeMap<&str, &str> = m
             .label
             .iter()
-            .map(|l| (l.name.as_deref().unwrap_or(""), l.value.as_deref().unwrap_or("")))
+            .map(|l| {
+                (
+                    l.name.as_deref().unwrap_or(""),
+                    l.value.as_deref().unwrap_or(""),
+                )
+            })
             .collect();
         let series = |metric: &str, extra: Option<(&str, &str)>| {
             let mut s = String::new();
@@ -250,7 +255,10 @@ mod tests {
         assert_eq!(got[1].series, "lat_bucket{le=\"0.5\"}");
         assert_eq!((got[1].value, got[1].timestamp_ms), (0.25, None));
         assert_eq!(got[1].sample_timestamp_ms, Some(42));
-        assert_eq!(got[1].labels, vec![("trace_id".to_string(), "b".to_string())]);
+        assert_eq!(
+            got[1].labels,
+            vec![("trace_id".to_string(), "b".to_string())]
+        );
         assert!(got[2].native && got[2].series == "lat");
         assert_eq!(extract(&body, 1).len(), 1, "bounded");
     }

@@ -171,7 +171,6 @@ struct Loop {
     type_and_unit_labels: bool,
 }
 
-
 /// Exemplars taken from one protobuf body at most (the body is bounded by
 /// `body_size_limit`; this bounds what its exemplars hold).
 const MAX_PROTO_EXEMPLARS: usize = 100_000;

@@ -226,7 +226,9 @@ mod tests {
             tg.url,
             "http://host:9090/metrics?match%5B%5D=%7Bjob%3D%22a%22%7D&match%5B%5D=%7Bjob%3D%22b%22%7D"
         );
-        let cfg = job("  params:\n    'match[]': ['{job=\"a\"}', '{job=\"b\"}']\n  relabel_configs:\n  - target_label: __param_match[]\n    replacement: up\n");
+        let cfg = job(
+            "  params:\n    'match[]': ['{job=\"a\"}', '{job=\"b\"}']\n  relabel_configs:\n  - target_label: __param_match[]\n    replacement: up\n",
+        );
         let Populated::Active(tg) = populate(&g, &t, &cfg).unwrap() else {
             panic!("active expected")
         };

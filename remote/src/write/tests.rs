@@ -247,7 +247,10 @@ async fn a_receiver_that_never_answers_leaves_a_bounded_number_of_samples_pendin
     // The newest timestamp is what was stored, not what the queue read, so the lag behind
     // it (the "remote write behind" alert) shows while the receiver does not answer.
     assert_eq!(
-        metric(&rw, "prometheus_remote_storage_highest_timestamp_in_seconds"),
+        metric(
+            &rw,
+            "prometheus_remote_storage_highest_timestamp_in_seconds"
+        ),
         db.head.max_time() as f64 / 1e3
     );
     drop(receiver);

@@ -20,13 +20,22 @@ fn ex(trace: &str, v: f64, ts: i64) -> Exemplar {
 }
 
 fn all_of(s: &ExemplarStore) -> Vec<SeriesExemplars> {
-    s.select(i64::MIN, i64::MAX, &[vec![Matcher::new(MatchOp::Regex, "__name__", ".+").expect("re")]])
+    s.select(
+        i64::MIN,
+        i64::MAX,
+        &[vec![
+            Matcher::new(MatchOp::Regex, "__name__", ".+").expect("re"),
+        ]],
+    )
 }
 
 #[test]
 fn disabled_storage_refuses() {
     let s = ExemplarStore::new(0, 0);
-    assert_eq!(s.add(&series("a"), ex("t", 1.0, 1)), Err(ExemplarError::Disabled));
+    assert_eq!(
+        s.add(&series("a"), ex("t", 1.0, 1)),
+        Err(ExemplarError::Disabled)
+    );
     assert!(!s.enabled());
 }
 
@@ -51,14 +60,29 @@ fn duplicates_and_out_of_order() {
     let s = ExemplarStore::new(10, 0);
     let a = series("a");
     assert_eq!(s.add(&a, ex("x", 1.0, 100)), Ok(true));
-    assert_eq!(s.add(&a, ex("x", 1.0, 100)), Ok(false), "same as newest: no-op");
+    assert_eq!(
+        s.add(&a, ex("x", 1.0, 100)),
+        Ok(false),
+        "same as newest: no-op"
+    );
     assert_eq!(s.add(&a, ex("y", 2.0, 50)), Err(ExemplarError::OutOfOrder));
-    assert_eq!(s.add(&a, ex("y", 0.5, 100)), Err(ExemplarError::OutOfOrder), "same time, lower value");
-    assert_eq!(s.add(&a, ex("y", 2.0, 100)), Ok(true), "same time, higher value (native histogram buckets)");
+    assert_eq!(
+        s.add(&a, ex("y", 0.5, 100)),
+        Err(ExemplarError::OutOfOrder),
+        "same time, lower value"
+    );
+    assert_eq!(
+        s.add(&a, ex("y", 2.0, 100)),
+        Ok(true),
+        "same time, higher value (native histogram buckets)"
+    );
     assert_eq!(s.stats().out_of_order_total, 2);
     // Without a timestamp of its own, a repeated scrape of the same exemplar is a duplicate.
     let b = series("b");
-    let scraped = |t| Exemplar { has_ts: false, ..ex("z", 3.0, t) };
+    let scraped = |t| Exemplar {
+        has_ts: false,
+        ..ex("z", 3.0, t)
+    };
     assert_eq!(s.add(&b, scraped(1000)), Ok(true));
     assert_eq!(s.add(&b, scraped(16000)), Ok(false));
     assert_eq!(s.stats().appended_total, 3);
@@ -73,8 +97,15 @@ fn out_of_order_within_window_is_inserted_in_time_order() {
     }
     let got: Vec<i64> = all_of(&s)[0].exemplars.iter().map(|e| e.ts).collect();
     assert_eq!(got, vec![50, 100, 200, 300]);
-    assert_eq!(s.add(&a, ex("dup", 7.0, 200)), Ok(false), "an out-of-order repeat of a stored time");
-    assert_eq!(s.add(&a, ex("old", 1.0, -800)), Err(ExemplarError::OutOfOrder));
+    assert_eq!(
+        s.add(&a, ex("dup", 7.0, 200)),
+        Ok(false),
+        "an out-of-order repeat of a stored time"
+    );
+    assert_eq!(
+        s.add(&a, ex("old", 1.0, -800)),
+        Err(ExemplarError::OutOfOrder)
+    );
 }
 
 #[test]
@@ -84,11 +115,16 @@ fn select_filters_by_time_and_matchers() {
         s.add(&series("a"), ex("a", i as f64, i * 10)).expect("add");
         s.add(&series("b"), ex("b", i as f64, i * 10)).expect("add");
     }
-    let only_b = [vec![Matcher::new(MatchOp::Equal, "__name__", "b").expect("m")]];
+    let only_b = [vec![
+        Matcher::new(MatchOp::Equal, "__name__", "b").expect("m"),
+    ]];
     let got = s.select(10, 30, &only_b);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].series, series("b"));
-    assert_eq!(got[0].exemplars.iter().map(|e| e.ts).collect::<Vec<_>>(), vec![10, 20, 30]);
+    assert_eq!(
+        got[0].exemplars.iter().map(|e| e.ts).collect::<Vec<_>>(),
+        vec![10, 20, 30]
+    );
     // Two matcher sets: either matches.
     let either = [
         vec![Matcher::new(MatchOp::Equal, "__name__", "a").expect("m")],
@@ -102,7 +138,11 @@ fn select_filters_by_time_and_matchers() {
 fn resize_keeps_the_newest() {
     let s = ExemplarStore::new(4, 0);
     for i in 0..6 {
-        s.add(&series(if i % 2 == 0 { "a" } else { "b" }), ex("t", i as f64, i)).expect("add");
+        s.add(
+            &series(if i % 2 == 0 { "a" } else { "b" }),
+            ex("t", i as f64, i),
+        )
+        .expect("add");
     }
     assert_eq!(s.stats().in_storage, 4);
     assert_eq!(s.resize(2), 2);
