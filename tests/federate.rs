@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::rw1::{Label, TimeSeries, WriteRequest};
+use common::rw1::{TimeSeries, WriteRequest};
 use common::{
     Server, enc, free_port, get_json, installed, now_ms, post_write, reqwest, write_body,
 };
@@ -79,19 +79,7 @@ fn nhcb_histogram(t: i64) -> Histogram {
 }
 
 fn series(name: &str, instance: &str, h: Histogram) -> TimeSeries {
-    let l = |n: &str, v: &str| Label {
-        name: n.into(),
-        value: v.into(),
-    };
-    TimeSeries {
-        labels: vec![
-            l("__name__", name),
-            l("instance", instance),
-            l("job", "api"),
-        ],
-        histograms: vec![h],
-        ..Default::default()
-    }
+    common::rw1::histogram_series(name, instance, vec![h])
 }
 
 /// Remote-writes the three histograms at `t` and floats (`test_metric_1`, newest at

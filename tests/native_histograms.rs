@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::rw1::{Label, TimeSeries, WriteRequest};
+use common::rw1::{TimeSeries, WriteRequest};
 use common::{Server, enc, get_json, now_ms, reqwest};
 use prost::Message;
 use strata_ingest::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
@@ -54,19 +54,7 @@ fn write(s: &Server, series: Vec<TimeSeries>) -> (u16, String) {
 }
 
 fn series(name: &str, instance: &str, h: Vec<Histogram>) -> TimeSeries {
-    let l = |n: &str, v: &str| Label {
-        name: n.into(),
-        value: v.into(),
-    };
-    TimeSeries {
-        labels: vec![
-            l("__name__", name),
-            l("instance", instance),
-            l("job", "api"),
-        ],
-        histograms: h,
-        ..Default::default()
-    }
+    common::rw1::histogram_series(name, instance, h)
 }
 
 fn instant(s: &Server, q: &str, t: i64) -> serde_json::Value {

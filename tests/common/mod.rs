@@ -472,6 +472,19 @@ pub mod rw1 {
             .expect("snappy")
     }
 
+    /// A series `name{instance, job="api"}` of native histograms.
+    pub fn histogram_series(name: &str, instance: &str, histograms: Vec<Histogram>) -> TimeSeries {
+        TimeSeries {
+            labels: vec![
+                label("__name__", name),
+                label("instance", instance),
+                label("job", "api"),
+            ],
+            histograms,
+            ..Default::default()
+        }
+    }
+
     /// A label pair.
     pub fn label(name: &str, value: &str) -> Label {
         Label {

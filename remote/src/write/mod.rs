@@ -68,6 +68,22 @@ pub enum RemoteError {
     Config(String),
 }
 
+/// The `headers` of a `remote_write` or `remote_read` entry, checked.
+pub(crate) fn header_map<'a>(
+    headers: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<reqwest::header::HeaderMap, RemoteError> {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let mut out = HeaderMap::new();
+    for (k, v) in headers {
+        let n = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| RemoteError::Config(format!("header {k:?}: {e}")))?;
+        let v = HeaderValue::from_str(v)
+            .map_err(|e| RemoteError::Config(format!("header {k:?}: {e}")))?;
+        out.insert(n, v);
+    }
+    Ok(out)
+}
+
 /// The queues of every `remote_write` entry.
 pub struct RemoteWrite {
     env: QueueEnv,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap};
 use strata_config::RemoteWriteConfig;
 use strata_ingest::histogram_proto::Histogram;
 use strata_ingest::http_client::HttpClient;
@@ -117,14 +117,7 @@ impl Client {
     ) -> Result<Client, RemoteError> {
         let http = HttpClient::new(&cfg.http_client, name)
             .map_err(|e| RemoteError::Config(e.to_string()))?;
-        let mut headers = HeaderMap::new();
-        for (k, v) in &cfg.headers {
-            let n = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| RemoteError::Config(format!("header {k:?}: {e}")))?;
-            let v = HeaderValue::from_str(v)
-                .map_err(|e| RemoteError::Config(format!("header {k:?}: {e}")))?;
-            headers.insert(n, v);
-        }
+        let headers = super::header_map(&cfg.headers)?;
         let q = &cfg.queue_config;
         Ok(Client {
             http,

@@ -22,9 +22,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use prost::Message;
-use reqwest::header::{
-    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
-};
+use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap};
 use strata_config::RemoteReadConfig;
 use strata_ingest::http_client::HttpClient;
 use strata_storage::{ExternalSource, Labels, MatchOp, Matcher, SeriesSamples};
@@ -85,14 +83,7 @@ impl RemoteReaders {
             };
             let http = HttpClient::new(&c.http_client, &name)
                 .map_err(|e| RemoteError::Config(e.to_string()))?;
-            let mut headers = HeaderMap::new();
-            for (k, v) in &c.headers {
-                let n = HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|e| RemoteError::Config(format!("header {k:?}: {e}")))?;
-                let v = HeaderValue::from_str(v)
-                    .map_err(|e| RemoteError::Config(format!("header {k:?}: {e}")))?;
-                headers.insert(n, v);
-            }
+            let headers = crate::write::header_map(&c.headers)?;
             entries.push(Entry {
                 name,
                 url: c.url.to_string(),
