@@ -13,7 +13,7 @@ pub mod discovery;
 pub mod error;
 pub mod expfmt;
 pub mod exposition;
-pub mod histogram_proto;
+pub use strata_chunkenc::histogram_proto;
 pub mod http_client;
 pub mod otlp;
 pub mod protofmt;

@@ -847,7 +847,12 @@ impl Db {
             let Some(series) = lookup.get(*id) else {
                 continue;
             };
-            match series.data.lock().append_histogram(*t, h.clone(), i64::MIN) {
+            match series.data.lock().append_histogram(
+                *t,
+                h.clone(),
+                i64::MIN,
+                self.opts.block_range_ms,
+            ) {
                 Ok(Appended::New) => applied += 1,
                 Ok(Appended::Duplicate) => report.duplicates_ignored += 1,
                 Err(r) => note_rejection(report, r, &series.labels, *t),
@@ -999,7 +1004,10 @@ fn replay_record(head: &Head, exemplars: &ExemplarStore, rec: Record, block_rang
             let mut hi = i64::MIN;
             for (id, t, h) in v {
                 if let Some(s) = head.series(id)
-                    && s.data.lock().append_histogram(t, h, i64::MIN).is_ok()
+                    && s.data
+                        .lock()
+                        .append_histogram(t, h, i64::MIN, block_range)
+                        .is_ok()
                 {
                     lo = lo.min(t);
                     hi = hi.max(t);

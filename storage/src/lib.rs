@@ -27,6 +27,7 @@ pub mod error;
 pub mod exemplars;
 pub mod external;
 pub mod head;
+mod hist_chunk;
 pub mod index;
 pub mod labels;
 pub mod matcher;

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use strata_vocab::FloatHistogram;
 
 use crate::chunk::XorChunk;
+use crate::hist_chunk::HistChunks;
 use crate::labels::Labels;
 
 /// Why a sample was not appended.
@@ -35,9 +36,9 @@ pub(crate) type HistSample = (i64, Arc<FloatHistogram>);
 pub(crate) struct SeriesData {
     chunks: Vec<XorChunk>,
     ooo: Vec<(i64, f64)>,
-    /// Native histogram samples, sorted by time (a series may hold both kinds, at
+    /// Native histogram samples, in compressed chunks (a series may hold both kinds, at
     /// different timestamps).
-    hists: Vec<HistSample>,
+    hists: HistChunks,
     /// While a block cut is under way: its boundary, and the samples older than it that
     /// arrived after the cut copied this series (they are not in the block).
     cut: Option<Box<CutState>>,
@@ -93,20 +94,17 @@ impl SeriesData {
     }
 
     /// The histogram sample at `t`, if any.
-    fn hist_at(&self, t: i64) -> Option<&FloatHistogram> {
+    fn hist_at(&self, t: i64) -> Option<Arc<FloatHistogram>> {
         if self.hists.is_empty() {
             return None;
         }
-        self.hists
-            .binary_search_by_key(&t, |s| s.0)
-            .ok()
-            .map(|i| &*self.hists[i].1)
+        self.hists.at(t)
     }
 
     /// Newest timestamp held, of either kind.
     fn max_time(&self) -> Option<i64> {
         let c = self.chunks.last().map(|c| c.max_time());
-        let h = self.hists.last().map(|s| s.0);
+        let h = self.hists.max_time();
         c.max(h)
     }
 
@@ -141,6 +139,7 @@ impl SeriesData {
         t: i64,
         h: Arc<FloatHistogram>,
         min_ooo_t: i64,
+        block_range: i64,
     ) -> Result<Appended, Rejection> {
         if self.check_histogram(t, &h, min_ooo_t)? == Appended::Duplicate {
             return Ok(Appended::Duplicate);
@@ -150,11 +149,7 @@ impl SeriesData {
         {
             cut.late_hists.push((t, h.clone()));
         }
-        let pos = self.hists.partition_point(|s| s.0 < t);
-        if self.hists.len() == self.hists.capacity() {
-            self.hists.reserve_exact((self.hists.len() / 4).max(4));
-        }
-        self.hists.insert(pos, (t, h));
+        self.hists.insert(t, h, block_range);
         Ok(Appended::New)
     }
 
@@ -170,10 +165,8 @@ impl SeriesData {
 
     /// Histogram samples with `mint <= t <= maxt`, in time order, appended to `out`.
     pub(crate) fn histograms(&self, mint: i64, maxt: i64, out: &mut Vec<HistSample>) {
-        let lo = self.hists.partition_point(|s| s.0 < mint);
-        let hi = self.hists.partition_point(|s| s.0 <= maxt);
-        if lo < hi {
-            out.extend_from_slice(&self.hists[lo..hi]);
+        if !self.hists.is_empty() {
+            self.hists.range(mint, maxt, out);
         }
     }
 
@@ -210,10 +203,9 @@ impl SeriesData {
                 self.ooo.insert(pos, s);
             }
         }
-        for s in late_hists {
-            let pos = self.hists.partition_point(|x| x.0 < s.0);
-            if self.hists.get(pos).is_none_or(|x| x.0 != s.0) {
-                self.hists.insert(pos, s);
+        for (t, h) in late_hists {
+            if self.hists.at(t).is_none() {
+                self.hists.insert(t, h, i64::MAX);
             }
         }
     }
@@ -225,7 +217,10 @@ impl SeriesData {
         }
         if self.chunks.is_empty()
             && self.ooo.is_empty()
-            && self.hists.last().is_some_and(|l| t < l.0 && t < min_ooo_t)
+            && self
+                .hists
+                .max_time()
+                .is_some_and(|l| t < l && t < min_ooo_t)
         {
             return Err(Rejection::OutOfBounds);
         }
@@ -365,7 +360,7 @@ impl SeriesData {
     /// Drops samples older than `t`.
     pub(crate) fn truncate_before(&mut self, t: i64) {
         self.ooo.retain(|s| s.0 >= t);
-        self.hists.retain(|s| s.0 >= t);
+        self.hists.truncate_before(t);
         if self.chunks.iter().all(|c| c.min_time() >= t) {
             return;
         }
@@ -383,7 +378,7 @@ impl SeriesData {
     /// Drops samples in `[mint, maxt]`.
     pub(crate) fn delete(&mut self, mint: i64, maxt: i64) {
         self.ooo.retain(|s| s.0 < mint || s.0 > maxt);
-        self.hists.retain(|s| s.0 < mint || s.0 > maxt);
+        self.hists.retain(|t| t < mint || t > maxt);
         if self
             .chunks
             .iter()
@@ -419,8 +414,8 @@ impl SeriesData {
         let c_max = self.chunks.last().map(|c| c.max_time());
         let o_min = self.ooo.first().map(|s| s.0);
         let o_max = self.ooo.last().map(|s| s.0);
-        let h_min = self.hists.first().map(|s| s.0);
-        let h_max = self.hists.last().map(|s| s.0);
+        let h_min = self.hists.min_time();
+        let h_max = self.hists.max_time();
         let min = [c_min, o_min, h_min].into_iter().flatten().min()?;
         let max = [c_max, o_max, h_max].into_iter().flatten().max()?;
         Some((min, max))
@@ -438,8 +433,7 @@ impl SeriesData {
         self.chunks.capacity() * std::mem::size_of::<XorChunk>()
             + self.chunks.iter().map(XorChunk::heap_bytes).sum::<usize>()
             + self.ooo.capacity() * 16
-            + self.hists.capacity() * std::mem::size_of::<HistSample>()
-            + self.hists.iter().map(|h| h.1.size_bytes()).sum::<usize>()
+            + self.hists.heap_bytes()
     }
 }
 

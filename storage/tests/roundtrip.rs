@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use strata_storage::{Appender, Db, Labels, MatchOp, Matcher, Options, SeriesRange, SeriesSamples};
-use strata_vocab::histogram::{CUSTOM_BUCKETS_SCHEMA, FloatHistogram};
+use strata_vocab::histogram::{CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -121,6 +121,20 @@ fn expected(model: &Model) -> Vec<SeriesSamples> {
         .collect()
 }
 
+/// The samples with their counter-reset hints left out, gauges aside: the head's chunks
+/// give Prometheus's hints (unknown for a chunk's first sample, "not a reset" after),
+/// not the appended ones (the head's own tests check those rules).
+fn without_hints(mut v: Vec<SeriesSamples>) -> Vec<SeriesSamples> {
+    for s in &mut v {
+        for (_, h) in &mut s.histograms {
+            if h.hint != CounterResetHint::Gauge {
+                Arc::make_mut(h).hint = CounterResetHint::Unknown;
+            }
+        }
+    }
+    v
+}
+
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("tmp");
     let mut db = Db::open(options(dir.path())).await.expect("open");
@@ -170,7 +184,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
         }
         let got = all(&db).await;
-        prop_assert_eq!(got, expected(&model));
+        prop_assert_eq!(without_hints(got), without_hints(expected(&model)));
     }
     Ok(())
 }

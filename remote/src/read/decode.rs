@@ -21,9 +21,9 @@ use prost::Message;
 use strata_storage::{Labels, SeriesSamples};
 use strata_vocab::FloatHistogram;
 
-use super::chunkenc::{ChunkError, histogram, xor};
 use super::frame::{FrameError, FrameReader, STREAMED_CONTENT_TYPE};
 use super::proto::{Chunk, ChunkEncoding, ChunkedReadResponse, Label, ReadResponse};
+use strata_chunkenc::{ChunkError, histogram, xor};
 
 /// Largest answer taken from a remote (decompressed; see the module doc for a streamed one).
 pub const MAX_ANSWER_BYTES: usize = 256 << 20;
@@ -260,9 +260,9 @@ fn describe(labels: &[Label]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::chunkenc::xor::XorEncoder;
     use crate::read::frame::frame;
     use crate::read::proto::{Chunk, ChunkedSeries};
+    use strata_chunkenc::xor::XorEncoder;
 
     fn wire(pairs: &[(&str, &str)]) -> Vec<Label> {
         pairs

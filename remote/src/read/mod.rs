@@ -21,7 +21,7 @@
 //! at once. Every query is read before the answer starts, so a refusal is a status code,
 //! never a broken stream; a streamed answer then holds the series read and one frame.
 
-pub mod chunkenc;
+pub use strata_chunkenc as chunkenc;
 mod client;
 mod decode;
 pub mod frame;

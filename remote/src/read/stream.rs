@@ -36,10 +36,10 @@ use std::sync::Arc;
 use strata_ingest::histogram_proto::Histogram;
 use strata_vocab::{CounterResetHint, FloatHistogram};
 
-use super::chunkenc::histogram::FloatHistogramEncoder;
-use super::chunkenc::xor::{MAX_SAMPLE_BYTES, XorEncoder};
 use super::frame::frame;
 use super::proto::{Chunk, ChunkEncoding, ChunkedReadResponse, ChunkedSeries, Label};
+use strata_chunkenc::histogram::FloatHistogramEncoder;
+use strata_chunkenc::xor::{MAX_SAMPLE_BYTES, XorEncoder};
 
 /// Samples per chunk at most (Prometheus's head cuts its chunks at 120 samples).
 pub const MAX_CHUNK_SAMPLES: usize = 120;
@@ -343,8 +343,8 @@ impl Iterator for Frames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::chunkenc::xor;
     use crate::read::frame::FrameReader;
+    use strata_chunkenc::xor;
 
     fn labels(n: usize) -> Vec<Label> {
         (0..n)
@@ -513,7 +513,7 @@ mod tests {
         m: &[(usize, ChunkedReadResponse)],
         query: i64,
     ) -> (Vec<(i64, f64)>, Vec<(i64, FloatHistogram)>, Vec<i32>) {
-        use crate::read::chunkenc::histogram::{self, Kind};
+        use strata_chunkenc::histogram::{self, Kind};
         let (mut floats, mut hists, mut types) = (Vec::new(), Vec::new(), Vec::new());
         let mut last = i64::MIN;
         for c in m
@@ -582,7 +582,7 @@ mod tests {
 
     #[test]
     fn histogram_chunks_are_cut_as_prometheus_cuts_them() {
-        use crate::read::chunkenc::histogram::counter_reset_header;
+        use strata_chunkenc::histogram::counter_reset_header;
         let series = vec![Series {
             query_index: 0,
             labels: labels(1),

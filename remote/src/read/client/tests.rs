@@ -13,13 +13,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::RemoteReaders;
-use crate::read::chunkenc::xor::XorEncoder;
 use crate::read::decode::{ClientError, MAX_ANSWER_BYTES};
 use crate::read::frame::{STREAMED_CONTENT_TYPE, frame};
 use crate::read::proto::{
     Chunk, ChunkEncoding, ChunkedReadResponse, ChunkedSeries, Label, QueryResult, ReadRequest,
     ReadResponse, ResponseType, Sample, TimeSeries,
 };
+use strata_chunkenc::xor::XorEncoder;
 
 fn labels() -> Vec<Label> {
     vec![

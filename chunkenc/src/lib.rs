@@ -1,11 +1,18 @@
-//! Prometheus's chunk encodings (`tsdb/chunkenc`) as remote read's `STREAMED_XOR_CHUNKS`
-//! answers carry them: [`xor`] (float samples) and [`histogram`] (native histograms:
-//! `FLOAT_HISTOGRAM` chunks written by Strata's server and read by its client, integer
+//! Prometheus's chunk encodings (`tsdb/chunkenc`): [`xor`] (float samples) and
+//! [`histogram`] (native histograms: `FLOAT_HISTOGRAM` chunks written and read, integer
 //! `HISTOGRAM` chunks read only). Each one is bit for bit Prometheus's; decoding any bytes
-//! ends in a value or a [`ChunkError`], never a panic.
+//! ends in a value or a [`ChunkError`], never a panic. Remote read's `STREAMED_XOR_CHUNKS`
+//! answers carry them, and the head keeps its native histogram samples in
+//! `FLOAT_HISTOGRAM` chunks.
+//!
+//! The crate also holds [`histogram_proto`], the native histogram message of the
+//! remote-write protos: the histogram chunk codec takes and gives that message (spans and
+//! counts as on the wire), so it lives below both the ingest crate (which re-exports it)
+//! and the storage crate (which encodes its head chunks with it).
 
 mod bits;
 pub mod histogram;
+pub mod histogram_proto;
 mod varbit;
 pub mod xor;
 

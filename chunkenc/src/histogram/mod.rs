@@ -28,7 +28,7 @@ mod tests;
 
 pub use encode::FloatHistogramEncoder;
 
-use strata_ingest::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
+use crate::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
 use strata_vocab::CounterResetHint;
 
 use super::ChunkError;

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
+use crate::histogram_proto::Histogram;
 use proptest::prelude::*;
-use strata_ingest::histogram_proto::Histogram;
 use strata_vocab::{CounterResetHint, FloatHistogram};
 
 use super::super::tests::{GO_FLOAT_HISTOGRAMS, hex};
 use super::super::{Kind, STALE_NAN, counter_reset_header, decode};
 use super::{BucketIter, FloatHistogramEncoder, Insert, expand_spans_both_ways};
-use strata_ingest::histogram_proto::BucketSpan;
+use crate::histogram_proto::BucketSpan;
 
 #[test]
 fn prometheus_chunk_is_encoded_to_the_same_bytes() {
@@ -384,7 +384,7 @@ fn a_chunk_after_a_cut_takes_its_header_from_the_previous_one() {
     assert_eq!(next.counter_reset_header(), CounterResetHint::NotReset);
     // A histogram with fewer observations than the previous chunk's last.
     let mut reset = samples[0].message.clone();
-    reset.count = Some(strata_ingest::histogram_proto::Count::CountFloat(0.0));
+    reset.count = Some(crate::histogram_proto::Count::CountFloat(0.0));
     let mut next = FloatHistogramEncoder::new();
     assert!(next.append(Some(&first), g.t, &reset).is_ok());
     assert_eq!(next.counter_reset_header(), CounterResetHint::Reset);

@@ -3,7 +3,7 @@
 //! against integer histogram chunks written here as `HistogramAppender.appendHistogram`
 //! writes them (layouts, stale markers, gauge header, custom buckets).
 
-use strata_ingest::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
+use crate::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
 use strata_vocab::CounterResetHint;
 
 use super::super::bits::BitWriter;

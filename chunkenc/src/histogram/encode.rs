@@ -19,7 +19,7 @@
 //! The histograms come in as remote write's `Histogram` messages (float counts, or
 //! integer deltas read as their absolute counts); their buckets must match their spans.
 
-use strata_ingest::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
+use crate::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
 use strata_vocab::CounterResetHint;
 
 use super::super::ChunkError;
@@ -540,6 +540,15 @@ impl FloatHistogramEncoder {
             CounterResetHint::NotReset => NOT_COUNTER_RESET_HEADER,
             CounterResetHint::Gauge => GAUGE_HEADER,
         });
+    }
+
+    /// Heap bytes held: the chunk so far and the running state of its buckets.
+    pub fn heap_bytes(&self) -> usize {
+        self.w.bytes().len()
+            + (self.p.capacity() + self.n.capacity()) * std::mem::size_of::<XorValue>()
+            + (self.p_spans.capacity() + self.n_spans.capacity())
+                * std::mem::size_of::<BucketSpan>()
+            + self.custom_values.capacity() * 8
     }
 
     /// The chunk's bytes so far.
