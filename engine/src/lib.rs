@@ -296,7 +296,8 @@ impl Engine {
     ) -> Result<QueryOutcome> {
         let ctx = self.context(p, deadline);
         let planner = Planner::new(p, self.opts.default_subquery_step, text.map(str::to_string))
-            .with_max_samples(self.opts.max_samples);
+            .with_max_samples(self.opts.max_samples)
+            .for_query(&expr);
         let grid = p.grid();
         let planned = planner.plan(&expr, grid)?;
         for w in planner.warnings.take() {
@@ -446,7 +447,8 @@ impl Engine {
     > {
         let ctx = self.context(p, std::time::Instant::now() + self.opts.timeout);
         let planner = Planner::new(p, self.opts.default_subquery_step, Some(q.to_string()))
-            .with_max_samples(self.opts.max_samples);
+            .with_max_samples(self.opts.max_samples)
+            .for_query(expr);
         match planner.plan(expr, p.grid())? {
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
                 let exec = physical(&ctx, &plan, &self.session.0).await?;

@@ -116,7 +116,6 @@ impl HistChunks {
             self.insert_loose(t, h);
             return;
         }
-        let message = Histogram::from_float(t, &h);
         let fits = |e: &FloatHistogramEncoder| {
             let n = e.num_samples();
             let same_range = e
@@ -128,7 +127,7 @@ impl HistChunks {
                 && n < usize::from(u16::MAX)
         };
         let appended = match self.open.take() {
-            Some(mut open) if fits(&open) => match open.append(None, t, &message) {
+            Some(mut open) if fits(&open) => match open.append_float(None, t, &h) {
                 Ok(None) => Some(open),
                 Ok(Some(next)) => {
                     self.seal(*open);
@@ -141,7 +140,7 @@ impl HistChunks {
             },
             Some(open) => {
                 let mut next = FloatHistogramEncoder::new();
-                match next.append(Some(&open), t, &message) {
+                match next.append_float(Some(&open), t, &h) {
                     Ok(_) => {
                         self.seal(*open);
                         Some(Box::new(next))
@@ -155,7 +154,7 @@ impl HistChunks {
             None => {
                 let mut first = FloatHistogramEncoder::new();
                 first
-                    .append(None, t, &message)
+                    .append_float(None, t, &h)
                     .ok()
                     .map(|_| Box::new(first))
             }

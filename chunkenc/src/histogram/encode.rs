@@ -21,6 +21,7 @@
 
 use crate::histogram_proto::{BucketSpan, Count, Histogram, ZeroCount};
 use strata_vocab::CounterResetHint;
+use strata_vocab::histogram::{FloatHistogram, Span};
 
 use super::super::ChunkError;
 use super::super::bits::BitWriter;
@@ -110,6 +111,33 @@ impl Fh {
             ));
         }
         Ok(fh)
+    }
+
+    /// From the sparse form (spans as [`FloatHistogram::spans`] builds them).
+    fn from_float(h: &FloatHistogram) -> Fh {
+        let bucket_spans = |s: Vec<Span>| -> Vec<BucketSpan> {
+            s.into_iter()
+                .map(|s| BucketSpan {
+                    offset: s.offset,
+                    length: s.length,
+                })
+                .collect()
+        };
+        let (ps, p) = FloatHistogram::spans(&h.positive);
+        let (ns, n) = FloatHistogram::spans(&h.negative);
+        Fh {
+            hint: h.hint,
+            schema: h.schema,
+            zero_threshold: h.zero_threshold,
+            count: h.count,
+            zero_count: h.zero_count,
+            sum: h.sum,
+            p_spans: bucket_spans(ps),
+            p,
+            n_spans: bucket_spans(ns),
+            n,
+            custom_values: h.custom_values.to_vec(),
+        }
     }
 
     /// What `appendFloatHistogram` writes for a stale marker: its sum only.
@@ -574,6 +602,16 @@ impl FloatHistogramEncoder {
     ) -> Result<Option<FloatHistogramEncoder>, ChunkError> {
         let h = Fh::from_message(h)?;
         self.append_fh(prev, t, h)
+    }
+
+    /// [`append`](Self::append) for a histogram in the sparse form.
+    pub fn append_float(
+        &mut self,
+        prev: Option<&FloatHistogramEncoder>,
+        t: i64,
+        h: &FloatHistogram,
+    ) -> Result<Option<FloatHistogramEncoder>, ChunkError> {
+        self.append_fh(prev, t, Fh::from_float(h))
     }
 
     fn append_fh(

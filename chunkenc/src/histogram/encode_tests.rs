@@ -448,3 +448,34 @@ fn bytes_per_sample_of_a_realistic_series() {
     assert!((30..=60).contains(&buckets), "{buckets} buckets");
     assert!(per_sample < 8.0 * (3.0 + buckets as f64), "{per_sample}");
 }
+
+#[test]
+fn the_sparse_form_encodes_as_its_message() {
+    let mut by_message = FloatHistogramEncoder::new();
+    let mut by_float = FloatHistogramEncoder::new();
+    for k in 0..50i32 {
+        let h = FloatHistogram {
+            schema: 1,
+            count: f64::from(10 * k),
+            sum: f64::from(k) * 0.5,
+            zero_threshold: 0.001,
+            zero_count: f64::from(k),
+            positive: (0..(k % 7 + 1))
+                .map(|i| (i * 2 - 3, f64::from(k + i)))
+                .collect(),
+            negative: vec![(1, f64::from(k))],
+            ..FloatHistogram::default()
+        };
+        let t = i64::from(k) * 15_000;
+        let a = by_message
+            .append(None, t, &Histogram::from_float(t, &h))
+            .expect("message");
+        let b = by_float.append_float(None, t, &h).expect("float");
+        assert_eq!(a.is_some(), b.is_some());
+        if let (Some(a), Some(b)) = (a, b) {
+            by_message = a;
+            by_float = b;
+        }
+        assert_eq!(by_message.bytes(), by_float.bytes(), "k={k}");
+    }
+}

@@ -18,6 +18,7 @@ mod map;
 pub(crate) mod node;
 mod parts;
 mod select;
+mod stats_hints;
 mod window;
 
 use std::fmt;

@@ -119,6 +119,8 @@ pub(crate) struct Scan {
     drop_name: bool,
     parts: usize,
     sel: tokio::sync::OnceCell<Selection>,
+    /// Histogram hints re-derived as for statistics ([`super::stats_hints`]).
+    stats_only: bool,
 }
 
 impl std::fmt::Debug for Scan {
@@ -150,6 +152,7 @@ impl Scan {
             sel: sel.map_or_else(tokio::sync::OnceCell::new, |s| {
                 tokio::sync::OnceCell::new_with(Some(s))
             }),
+            stats_only: false,
         })
     }
 
@@ -168,7 +171,14 @@ impl Scan {
             drop_name,
             parts: parts.max(1),
             sel: tokio::sync::OnceCell::new(),
+            stats_only: false,
         }
+    }
+
+    /// The same scan, read for its histograms' statistics only when `yes`.
+    pub(super) fn stats_only(mut self, yes: bool) -> Scan {
+        self.stats_only = yes;
+        self
     }
 
     /// The number of parts.
@@ -223,6 +233,7 @@ impl Scan {
             range,
             known: sel.known.clone(),
             drop_name: self.drop_name,
+            stats_only: self.stats_only,
         }))
     }
 
@@ -251,6 +262,7 @@ pub(super) struct Part {
     range: SeriesRange,
     known: Arc<Interned>,
     drop_name: bool,
+    stats_only: bool,
 }
 
 impl Part {
@@ -326,7 +338,16 @@ impl Part {
                 };
                 (id, out_id)
             };
-            f(id, out_id, &ser.samples, &ser.histograms)?;
+            if self.stats_only && !ser.histograms.is_empty() {
+                f(
+                    id,
+                    out_id,
+                    &ser.samples,
+                    &super::stats_hints::derive(&ser.histograms),
+                )?;
+            } else {
+                f(id, out_id, &ser.samples, &ser.histograms)?;
+            }
         }
         Ok(())
     }

@@ -79,8 +79,16 @@ pub(super) async fn selector(
     matchers: &[strata_vocab::LabelMatcher],
     mint: i64,
     maxt: i64,
+    stats_only: bool,
 ) -> Result<Rows> {
-    let (series, charged) = read(ctx, matchers, mint, maxt).await?;
+    let (mut series, charged) = read(ctx, matchers, mint, maxt).await?;
+    if stats_only {
+        for s in &mut series {
+            if !s.histograms.is_empty() {
+                s.histograms = super::stats_hints::derive(&s.histograms);
+            }
+        }
+    }
     let total: usize = series.iter().map(|s| s.len()).sum();
     let mut out = Rows::charged(&ctx.budget, total)?;
     for s in series {
@@ -281,11 +289,20 @@ fn smoothed_mixed(
     Ok(())
 }
 
-/// A series' rows split into float samples and histogram samples.
+/// A series' rows split into float samples and histogram samples. The histograms' "reset"
+/// and "not a reset" hints become unknown, as Prometheus's `evalSubquery` makes them: a
+/// subquery may skip the sample where a counter reset happened, or return it several
+/// times, so resets are detected from the counts instead.
 fn split_run(input: &Rows, r: std::ops::Range<usize>) -> (Vec<i64>, Vec<f64>, Vec<HistSample>) {
+    use strata_vocab::CounterResetHint;
     let (mut ts, mut vals, mut hs) = (Vec::new(), Vec::new(), Vec::new());
     for i in r {
         match input.hist(i) {
+            Some(h) if matches!(h.hint, CounterResetHint::Reset | CounterResetHint::NotReset) => {
+                let mut u = (**h).clone();
+                u.hint = CounterResetHint::Unknown;
+                hs.push((input.ts[i], Arc::new(u)));
+            }
             Some(h) => hs.push((input.ts[i], h.clone())),
             None => {
                 ts.push(input.ts[i]);

@@ -22,8 +22,9 @@ use crate::error::Result;
 use crate::model::QueryContext;
 use crate::plan::PromOp;
 
-/// A selector's matchers `(name, op, value)` and its inclusive time bounds.
-type SelectorSpec<'a> = (&'a [strata_vocab::LabelMatcher], i64, i64);
+/// A selector's matchers `(name, op, value)`, its inclusive time bounds, and whether it is
+/// read for its histograms' statistics only.
+type SelectorSpec<'a> = (&'a [strata_vocab::LabelMatcher], i64, i64, bool);
 
 /// `PromSelector`: raw samples of matching series in `[mint, maxt]`, stale markers kept.
 /// Under an instant or range node it is only the description of what that node reads.
@@ -40,7 +41,8 @@ impl SelectorKernel {
                 matchers,
                 mint,
                 maxt,
-            } => Some((matchers, *mint, *maxt)),
+                stats_only,
+            } => Some((matchers, *mint, *maxt, *stats_only)),
             _ => None,
         }
     }
@@ -57,10 +59,10 @@ impl Kernel for SelectorKernel {
 
     fn run<'a>(&'a self, io: &'a Io, _partition: usize) -> BoxFuture<'a, Result<Output>> {
         async move {
-            let Some((m, mint, maxt)) = self.spec() else {
+            let Some((m, mint, maxt, stats_only)) = self.spec() else {
                 return Ok(Output::Rows(Default::default()));
             };
-            select::selector(&io.ctx, m, mint, maxt)
+            select::selector(&io.ctx, m, mint, maxt, stats_only)
                 .await
                 .map(Output::Rows)
         }
@@ -83,8 +85,10 @@ pub(super) async fn plan_scan(
     drop_name: bool,
 ) -> Result<Option<Arc<Scan>>> {
     match selector_input(children).and_then(SelectorKernel::spec) {
-        Some((m, mint, maxt)) => Ok(Some(Arc::new(
-            Scan::plan(ctx, m, mint, maxt, drop_name).await?,
+        Some((m, mint, maxt, stats_only)) => Ok(Some(Arc::new(
+            Scan::plan(ctx, m, mint, maxt, drop_name)
+                .await?
+                .stats_only(stats_only),
         ))),
         None => Ok(None),
     }
@@ -96,14 +100,10 @@ pub(super) fn later_scan(
     drop_name: bool,
     parts: Option<usize>,
 ) -> Option<Arc<Scan>> {
-    let (m, mint, maxt) = selector_input(children).and_then(SelectorKernel::spec)?;
-    Some(Arc::new(Scan::later(
-        m,
-        mint,
-        maxt,
-        drop_name,
-        parts.unwrap_or(1),
-    )))
+    let (m, mint, maxt, stats_only) = selector_input(children).and_then(SelectorKernel::spec)?;
+    Some(Arc::new(
+        Scan::later(m, mint, maxt, drop_name, parts.unwrap_or(1)).stats_only(stats_only),
+    ))
 }
 
 /// Part `partition` of `scan` through `(room, kernel)`, counting the series read.

@@ -3,6 +3,7 @@
 
 mod calls;
 pub mod node;
+mod stats;
 
 use std::sync::Arc;
 
@@ -45,6 +46,9 @@ pub struct Planner {
     /// `--query.max-samples`: a subquery with more steps than this is refused here, before
     /// anything runs (its step grid alone would hold more points).
     pub max_samples: u64,
+    /// The selectors of the query read for their histograms' statistics only
+    /// ([`Planner::for_query`]).
+    stats_only: std::collections::HashSet<usize>,
 }
 
 fn node(op: PromOp, inputs: Vec<LogicalPlan>) -> LogicalPlan {
@@ -69,7 +73,15 @@ impl Planner {
             text,
             warnings: Default::default(),
             max_samples: u64::MAX,
+            stats_only: Default::default(),
         }
+    }
+
+    /// The same planner for the query `root` (which must outlive the planning): notes the
+    /// selectors Prometheus reads through its `HistogramStatsIterator`.
+    pub fn for_query(mut self, root: &Expr) -> Planner {
+        self.stats_only = stats::stats_only_selectors(root);
+        self
     }
 
     /// The same planner refusing subqueries of more than `max` steps.
@@ -200,6 +212,7 @@ impl Planner {
                 matchers,
                 mint: ref_lo.saturating_sub(lo_extra).saturating_add(1),
                 maxt: ref_hi.saturating_add(hi_extra),
+                stats_only: self.stats_only.contains(&(std::ptr::from_ref(vs) as usize)),
             },
             vec![],
         );

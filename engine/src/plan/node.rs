@@ -177,6 +177,11 @@ pub enum PromOp {
         mint: i64,
         /// Inclusive upper bound.
         maxt: i64,
+        /// Read for the histograms' count and sum only: "unknown" counter-reset hints
+        /// after a series' first sample become "reset" or "not a reset", as Prometheus's
+        /// `HistogramStatsIterator` makes them.
+        #[serde(default)]
+        stats_only: bool,
     },
     /// Instant-vector lookup at each step.
     Instant {

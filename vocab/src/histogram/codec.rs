@@ -1,19 +1,35 @@
-//! A compact binary form of [`FloatHistogram`] for the WAL, the head and the engine's Arrow
-//! columns: a header byte (hint), the schema, four floats, then positive and negative
-//! buckets as (zig-zag index delta, count) and the custom bounds.
+//! A compact binary form of [`FloatHistogram`] for the WAL and the engine's Arrow columns:
+//! a header byte (form and hint), the schema, the scalars, then positive and negative
+//! buckets as (zig-zag index delta, count) and the custom bounds. Two forms:
 //!
 //! ```text
-//! u8 version(1)<<2 | hint · zigzag-varint schema · f64 zero_threshold, zero_count, count, sum
-//! varint n · n × (zigzag-varint index delta, f64 count)      positive, then negative
-//! varint m · m × f64                                          custom bounds
+//! float (1):   u8 1<<2 | hint · zigzag-varint schema · f64 zero_threshold, zero_count, count, sum
+//!              varint n · n × (zigzag-varint index delta, f64 count)       positive, then negative
+//! integer (2): u8 2<<2 | hint · zigzag-varint schema · f64 zero_threshold · varint zero_count,
+//!              count · f64 sum
+//!              varint n · n × (zigzag-varint index delta, zigzag-varint count delta)
+//! both:        varint m · m × f64                                          custom bounds
 //! ```
-//! Floats are little-endian.
+//! The integer form, Prometheus's integer histogram in effect (each count a delta from the
+//! previous bucket's), is written when every count is a whole number below 2^53 that
+//! reads back bit for bit: what client libraries send. It takes one or two bytes per
+//! bucket instead of nine. Floats are little-endian.
 
 use std::sync::Arc;
 
 use super::{CounterResetHint, FloatHistogram};
 
+/// The float form.
 const VERSION: u8 = 1;
+/// The integer form.
+const INTEGER: u8 = 2;
+/// Whole numbers up to this are exact in an `f64`.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// `c` as a whole count that reads back bit for bit.
+fn whole(c: f64) -> Option<u64> {
+    (c >= 0.0 && c <= MAX_EXACT && (c as u64 as f64).to_bits() == c.to_bits()).then_some(c as u64)
+}
 
 /// A histogram encoding that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,22 +101,30 @@ impl Reader<'_> {
         Ok(n as usize)
     }
 
-    fn buckets(&mut self) -> Result<Vec<(i32, f64)>, DecodeError> {
-        let n = self.len(9)?;
+    fn buckets(&mut self, integer: bool) -> Result<Vec<(i32, f64)>, DecodeError> {
+        let n = self.len(if integer { 2 } else { 9 })?;
         let mut out = Vec::with_capacity(n);
         let mut idx: i64 = 0;
+        let mut count: i64 = 0;
         for k in 0..n {
             let d = unzigzag(self.varint()?);
             idx = if k == 0 { d } else { idx.wrapping_add(d) };
-            out.push((idx as i32, self.f64()?));
+            let c = if integer {
+                count = count.wrapping_add(unzigzag(self.varint()?));
+                count as f64
+            } else {
+                self.f64()?
+            };
+            out.push((idx as i32, c));
         }
         Ok(out)
     }
 }
 
-fn put_buckets(out: &mut Vec<u8>, b: &[(i32, f64)]) {
+fn put_buckets(out: &mut Vec<u8>, b: &[(i32, f64)], integer: bool) {
     put_varint(out, b.len() as u64);
     let mut prev = 0i64;
+    let mut prev_count = 0i64;
     for (k, &(i, c)) in b.iter().enumerate() {
         let d = if k == 0 {
             i64::from(i)
@@ -108,7 +132,14 @@ fn put_buckets(out: &mut Vec<u8>, b: &[(i32, f64)]) {
             i64::from(i) - prev
         };
         put_varint(out, zigzag(d));
-        out.extend_from_slice(&c.to_le_bytes());
+        if integer {
+            // Whole counts below 2^53 (checked by the caller): the delta fits.
+            let count = c as i64;
+            put_varint(out, zigzag(count - prev_count));
+            prev_count = count;
+        } else {
+            out.extend_from_slice(&c.to_le_bytes());
+        }
         prev = i64::from(i);
     }
 }
@@ -116,13 +147,35 @@ fn put_buckets(out: &mut Vec<u8>, b: &[(i32, f64)]) {
 impl FloatHistogram {
     /// Appends the binary form to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.push(VERSION << 2 | self.hint as u8);
+        let integer = match (whole(self.zero_count), whole(self.count)) {
+            (Some(z), Some(c))
+                if self
+                    .positive
+                    .iter()
+                    .chain(self.negative.iter())
+                    .all(|b| whole(b.1).is_some()) =>
+            {
+                Some((z, c))
+            }
+            _ => None,
+        };
+        let form = if integer.is_some() { INTEGER } else { VERSION };
+        out.push(form << 2 | self.hint as u8);
         put_varint(out, zigzag(i64::from(self.schema)));
-        for f in [self.zero_threshold, self.zero_count, self.count, self.sum] {
-            out.extend_from_slice(&f.to_le_bytes());
+        out.extend_from_slice(&self.zero_threshold.to_le_bytes());
+        match integer {
+            Some((z, c)) => {
+                put_varint(out, z);
+                put_varint(out, c);
+            }
+            None => {
+                out.extend_from_slice(&self.zero_count.to_le_bytes());
+                out.extend_from_slice(&self.count.to_le_bytes());
+            }
         }
-        put_buckets(out, &self.positive);
-        put_buckets(out, &self.negative);
+        out.extend_from_slice(&self.sum.to_le_bytes());
+        put_buckets(out, &self.positive, integer.is_some());
+        put_buckets(out, &self.negative, integer.is_some());
         put_varint(out, self.custom_values.len() as u64);
         for v in self.custom_values.iter() {
             out.extend_from_slice(&v.to_le_bytes());
@@ -131,7 +184,7 @@ impl FloatHistogram {
 
     /// The binary form.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(48 + 12 * (self.positive.len() + self.negative.len()));
+        let mut out = Vec::with_capacity(48 + 4 * (self.positive.len() + self.negative.len()));
         self.encode_into(&mut out);
         out
     }
@@ -140,13 +193,21 @@ impl FloatHistogram {
     pub fn decode(buf: &[u8]) -> Result<FloatHistogram, DecodeError> {
         let mut r = Reader { buf };
         let head = r.u8()?;
-        if head >> 2 != VERSION {
-            return Err(DecodeError::Version(head >> 2));
-        }
+        let integer = match head >> 2 {
+            VERSION => false,
+            INTEGER => true,
+            v => return Err(DecodeError::Version(v)),
+        };
         let schema = unzigzag(r.varint()?) as i32;
-        let (zero_threshold, zero_count, count, sum) = (r.f64()?, r.f64()?, r.f64()?, r.f64()?);
-        let positive = r.buckets()?;
-        let negative = r.buckets()?;
+        let zero_threshold = r.f64()?;
+        let (zero_count, count) = if integer {
+            (r.varint()? as f64, r.varint()? as f64)
+        } else {
+            (r.f64()?, r.f64()?)
+        };
+        let sum = r.f64()?;
+        let positive = r.buckets(integer)?;
+        let negative = r.buckets(integer)?;
         let m = r.len(8)?;
         let mut cv = Vec::with_capacity(m);
         for _ in 0..m {

@@ -146,3 +146,69 @@ fn all_buckets_in_order_with_zero_bucket() {
         ]
     );
 }
+
+/// A count drawn from what clients send (whole numbers) and from what they do not.
+fn any_count() -> impl proptest::strategy::Strategy<Value = f64> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => (0u64..1_000_000).prop_map(|c| c as f64),
+        1 => Just(9_007_199_254_740_992.0),
+        1 => Just(9_007_199_254_740_994.0),
+        1 => Just(-0.0),
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => any::<f64>(),
+        1 => 0.0f64..1e6,
+    ]
+}
+
+proptest::proptest! {
+    #[test]
+    fn codec_round_trips_bit_for_bit(
+        counts in proptest::collection::vec(any_count(), 0..40),
+        neg in proptest::collection::vec(any_count(), 0..5),
+        zero in any_count(),
+        count in any_count(),
+        sum in proptest::prelude::any::<f64>(),
+        schema in -4i32..=8,
+        hint in 0u8..4,
+    ) {
+        let mut x = h(schema, &counts.iter().enumerate().map(|(i, c)| (i as i32 * 2 - 30, *c)).collect::<Vec<_>>());
+        x.negative = neg.iter().enumerate().map(|(i, c)| (i as i32, *c)).collect();
+        x.zero_count = zero;
+        x.count = count;
+        x.sum = sum;
+        x.hint = CounterResetHint::from_u8(hint);
+        let enc = x.encode();
+        let y = FloatHistogram::decode(&enc).unwrap();
+        let bits = |h: &FloatHistogram| {
+            let mut v = vec![h.schema as u64, h.hint as u64, h.zero_threshold.to_bits(), h.zero_count.to_bits(), h.count.to_bits(), h.sum.to_bits()];
+            for b in h.positive.iter().chain(h.negative.iter()) {
+                v.push(b.0 as u64);
+                v.push(b.1.to_bits());
+            }
+            v
+        };
+        proptest::prop_assert_eq!(bits(&x), bits(&y));
+        let whole = |c: f64| c >= 0.0 && c.fract() == 0.0 && c <= 9_007_199_254_740_992.0 && c.to_bits() != (-0.0f64).to_bits();
+        if whole(zero) && whole(count) && counts.iter().chain(neg.iter()).all(|c| whole(*c)) {
+            // The integer form: at most 1 + 3 bytes per bucket for counts below 2^21.
+            proptest::prop_assert_eq!(enc[0] >> 2, 2);
+        }
+    }
+}
+
+#[test]
+fn integer_form_is_small() {
+    let x = h(
+        3,
+        &(0..90)
+            .map(|i| (i - 40, f64::from(1000 + i * 3)))
+            .collect::<Vec<_>>(),
+    );
+    let mut x = x;
+    x.count = 100_000.0;
+    let enc = x.encode();
+    assert!(enc.len() < 3 * 90 + 40, "{} bytes", enc.len());
+    assert_eq!(FloatHistogram::decode(&enc).unwrap(), x);
+}
