@@ -26,6 +26,8 @@ pub(super) struct InstantSpec {
     pub offset: i64,
     pub at: Option<i64>,
     pub sample_ts: bool,
+    /// A histogram sample is an error (`info()`'s info series).
+    pub floats_only: bool,
     pub smoothed: bool,
     /// Annotation position of the selector (` (1:1)`), for its warnings.
     pub pos: String,
@@ -196,6 +198,9 @@ fn instant_mixed(
             (f, Some(h)) if f.is_none_or(|f| h.0 > f.0) => {
                 if h.0 <= rf - s.lookback || stale_hist(h) {
                     continue;
+                }
+                if s.floats_only {
+                    return Err(crate::error::exec_err("info sample should be float"));
                 }
                 if s.sample_ts {
                     out.push_in(budget, id, t, h.0 as f64 / 1e3)?;

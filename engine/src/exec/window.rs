@@ -148,6 +148,7 @@ impl InstantKernel {
             offset,
             at,
             sample_ts,
+            floats_only,
             smoothed,
             pos,
         } = &op
@@ -160,6 +161,7 @@ impl InstantKernel {
             offset: *offset,
             at: *at,
             sample_ts: *sample_ts,
+            floats_only: *floats_only,
             smoothed: *smoothed,
             pos: pos.clone(),
         };

@@ -102,7 +102,7 @@ impl Planner {
             }
             Builder::Timestamp => {
                 if let Expr::VectorSelector(vs) = unparen(&args[0]) {
-                    let p = self.instant(vs, g, true)?;
+                    let p = self.instant(vs, g, true, false)?;
                     return Ok(Planned::Vector(self.map(
                         g,
                         MapFn::DropName,
@@ -244,7 +244,7 @@ impl Planner {
                     offset: offset.map(strata_grammar::Duration::Expr),
                     ..VectorSelector::default()
                 };
-                let info = self.instant(&sel, g, true)?;
+                let info = self.instant(&sel, g, true, true)?;
                 Ok(Planned::Vector(node(
                     PromOp::Info {
                         grid: g,

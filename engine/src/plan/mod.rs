@@ -283,7 +283,7 @@ impl Planner {
                     _ => return Err(exec_err("unary minus of a non-numeric value")),
                 })
             }
-            Expr::VectorSelector(vs) => Ok(Planned::Vector(self.instant(vs, g, false)?)),
+            Expr::VectorSelector(vs) => Ok(Planned::Vector(self.instant(vs, g, false, false)?)),
             Expr::MatrixSelector(_) | Expr::Subquery(_) => Ok(Planned::Matrix(self.matrix_arg(
                 e,
                 g,
@@ -297,7 +297,13 @@ impl Planner {
         }
     }
 
-    fn instant(&self, vs: &VectorSelector, g: Grid, sample_ts: bool) -> Result<LogicalPlan> {
+    fn instant(
+        &self,
+        vs: &VectorSelector,
+        g: Grid,
+        sample_ts: bool,
+        floats_only: bool,
+    ) -> Result<LogicalPlan> {
         let lookback = self.params.lookback;
         // `smoothed` also reads the first sample after the step, within the lookback.
         let ahead = if vs.smoothed { lookback } else { 0 };
@@ -309,6 +315,7 @@ impl Planner {
                 offset,
                 at,
                 sample_ts,
+                floats_only,
                 smoothed: vs.smoothed,
                 pos: self.pos(vs.pos),
             },

@@ -195,6 +195,10 @@ pub enum PromOp {
         at: Option<i64>,
         /// Emit the sample timestamp instead of its value (`timestamp()`).
         sample_ts: bool,
+        /// A histogram sample is an error (`info()`'s info series: "info sample should be
+        /// float").
+        #[serde(default)]
+        floats_only: bool,
         /// `smoothed`: the value interpolated between the samples either side of the step.
         smoothed: bool,
         /// Annotation position of the selector (` (1:1)`).
