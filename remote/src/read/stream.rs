@@ -507,12 +507,12 @@ mod tests {
             .collect()
     }
 
+    /// Float samples, histogram samples and chunk types, as decoded.
+    type Mixed = (Vec<(i64, f64)>, Vec<(i64, FloatHistogram)>, Vec<i32>);
+
     /// The chunks of query `query`'s frames as floats and histograms, in order, and the
     /// chunk types.
-    fn decoded_mixed(
-        m: &[(usize, ChunkedReadResponse)],
-        query: i64,
-    ) -> (Vec<(i64, f64)>, Vec<(i64, FloatHistogram)>, Vec<i32>) {
+    fn decoded_mixed(m: &[(usize, ChunkedReadResponse)], query: i64) -> Mixed {
         use strata_chunkenc::histogram::{self, Kind};
         let (mut floats, mut hists, mut types) = (Vec::new(), Vec::new(), Vec::new());
         let mut last = i64::MIN;

@@ -61,7 +61,7 @@ fn in_order_counters_round_trip_with_prometheus_hints() {
     // A new chunk after the reset: its first sample's hint is unknown, as Prometheus's.
     assert_eq!(got[60].1.hint, CounterResetHint::Unknown);
     assert_eq!(got[61].1.hint, CounterResetHint::NotReset);
-    assert!(c.sealed.len() >= 1);
+    assert!(!c.sealed.is_empty());
     assert_eq!(c.min_time(), Some(0));
     assert_eq!(c.max_time(), Some(99 * 15_000));
     let mut part = Vec::new();

@@ -28,7 +28,8 @@ const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 
 /// `c` as a whole count that reads back bit for bit.
 fn whole(c: f64) -> Option<u64> {
-    (c >= 0.0 && c <= MAX_EXACT && (c as u64 as f64).to_bits() == c.to_bits()).then_some(c as u64)
+    ((0.0..=MAX_EXACT).contains(&c) && (c as u64 as f64).to_bits() == c.to_bits())
+        .then_some(c as u64)
 }
 
 /// A histogram encoding that cannot be read.

@@ -53,10 +53,10 @@ fn codec_round_trip_and_rejects_garbage() {
     x.zero_count = 4.0;
     x.sum = -12.5;
     x.hint = CounterResetHint::Gauge;
-    assert_eq!(FloatHistogram::decode(&x.encode()).unwrap(), x);
+    assert_eq!(FloatHistogram::decode(&x.encode()).expect("valid"), x);
     let mut c = h(CUSTOM_BUCKETS_SCHEMA, &[(0, 1.0), (2, 3.0)]);
     c.custom_values = Arc::from(vec![1.0, 2.0]);
-    assert_eq!(FloatHistogram::decode(&c.encode()).unwrap(), c);
+    assert_eq!(FloatHistogram::decode(&c.encode()).expect("valid"), c);
     let enc = x.encode();
     for cut in 0..enc.len() {
         assert!(FloatHistogram::decode(&enc[..cut]).is_err());
@@ -68,11 +68,11 @@ fn codec_round_trip_and_rejects_garbage() {
 fn add_reduces_schema_and_sub_inverts() {
     let mut a = h(1, &[(1, 1.0), (2, 2.0)]);
     let b = h(0, &[(1, 3.0)]);
-    a.add(&b).unwrap();
+    a.add(&b).expect("valid");
     assert_eq!(a.schema, 0);
     assert_eq!(a.positive, vec![(1, 6.0)]);
     assert_eq!(a.count, 6.0);
-    a.sub(&b).unwrap();
+    a.sub(&b).expect("valid");
     assert_eq!(a.positive, vec![(1, 3.0)]);
 }
 
@@ -82,7 +82,7 @@ fn add_widens_zero_bucket() {
     let mut b = h(0, &[(3, 1.0)]);
     b.zero_threshold = 1.0;
     b.zero_count = 2.0;
-    a.add(&b).unwrap();
+    a.add(&b).expect("valid");
     assert_eq!(a.zero_threshold, 1.0);
     assert_eq!(a.zero_count, 3.0);
     assert_eq!(a.positive, vec![(2, 1.0), (3, 1.0)]);
@@ -101,7 +101,7 @@ fn mismatched_custom_bounds_intersect() {
     a.custom_values = Arc::from(vec![1.0, 2.0]);
     let mut b = h(CUSTOM_BUCKETS_SCHEMA, &[(0, 1.0), (1, 1.0)]);
     b.custom_values = Arc::from(vec![2.0]);
-    let r = a.add(&b).unwrap();
+    let r = a.add(&b).expect("valid");
     assert!(r.nhcb_bounds_reconciled);
     assert_eq!(&*a.custom_values, &[2.0]);
     assert_eq!(a.positive, vec![(0, 3.0), (1, 2.0)]);
@@ -180,7 +180,7 @@ proptest::proptest! {
         x.sum = sum;
         x.hint = CounterResetHint::from_u8(hint);
         let enc = x.encode();
-        let y = FloatHistogram::decode(&enc).unwrap();
+        let y = FloatHistogram::decode(&enc).expect("valid");
         let bits = |h: &FloatHistogram| {
             let mut v = vec![h.schema as u64, h.hint as u64, h.zero_threshold.to_bits(), h.zero_count.to_bits(), h.count.to_bits(), h.sum.to_bits()];
             for b in h.positive.iter().chain(h.negative.iter()) {
@@ -210,5 +210,5 @@ fn integer_form_is_small() {
     x.count = 100_000.0;
     let enc = x.encode();
     assert!(enc.len() < 3 * 90 + 40, "{} bytes", enc.len());
-    assert_eq!(FloatHistogram::decode(&enc).unwrap(), x);
+    assert_eq!(FloatHistogram::decode(&enc).expect("valid"), x);
 }

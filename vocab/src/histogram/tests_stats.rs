@@ -3,6 +3,10 @@
 //! conversions of the classic test histograms, `load_with_nhcb`), and
 //! `model/histogram/generic_test.go` / `float_histogram_test.go`. Histograms are written in
 //! the promqltest `{{...}}` notation and parsed by [`nh`].
+//!
+//! Expected values are Prometheus's literals (some are close to `SQRT_2` or `PI`): kept
+//! as written there.
+#![allow(clippy::approx_constant, clippy::excessive_precision)]
 
 use std::sync::Arc;
 
