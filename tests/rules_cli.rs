@@ -183,10 +183,10 @@ fn check_alertmanager_config_validates_like_amtool() {
         stdout(&o)
     );
 
-    let unsupported = dir.path().join("email.yml");
+    let unsupported = dir.path().join("wechat.yml");
     std::fs::write(
         &unsupported,
-        "route:\n  receiver: mail\nreceivers:\n  - name: mail\n    email_configs:\n      - to: a@example.com\n",
+        "route:\n  receiver: chat\nreceivers:\n  - name: chat\n    wechat_configs:\n      - to_user: a\n",
     )
     .expect("write");
     let o = strata(&[
@@ -196,7 +196,7 @@ fn check_alertmanager_config_validates_like_amtool() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stdout(&o).contains("email_configs is not supported by Strata"),
+        stdout(&o).contains("wechat_configs is not supported by Strata"),
         "{}",
         stdout(&o)
     );

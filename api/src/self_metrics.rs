@@ -352,37 +352,36 @@ fn notifier_metrics(o: &mut Out, s: &AppState) {
     };
     let m = &n.metrics;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
-    let kinds = strata_alerting::notifier::send::KINDS;
-    let per_kind = |c: &[AtomicU64; 3]| -> Vec<(String, f64)> {
-        kinds
+    use strata_alerting::notifier::send::KindCounters;
+    let per_kind = |c: fn(&KindCounters) -> &AtomicU64| -> Vec<(String, f64)> {
+        m.send
             .iter()
-            .zip(c.iter())
-            .map(|(k, v)| (format!("integration=\"{k}\""), load(v)))
+            .map(|(k, v)| (format!("integration=\"{k}\""), load(c(v))))
             .collect()
     };
     o.family(
         "alertmanager_notifications_total",
         "counter",
         "The total number of attempted notifications.",
-        &per_kind(&m.send.notifications),
+        &per_kind(|c| &c.notifications),
     );
     o.family(
         "alertmanager_notifications_failed_total",
         "counter",
         "The total number of failed notifications.",
-        &per_kind(&m.send.failed),
+        &per_kind(|c| &c.failed),
     );
     o.family(
         "alertmanager_notification_requests_total",
         "counter",
         "The total number of attempted notification requests.",
-        &per_kind(&m.send.requests),
+        &per_kind(|c| &c.requests),
     );
     o.family(
         "alertmanager_notification_requests_failed_total",
         "counter",
         "The total number of failed notification requests.",
-        &per_kind(&m.send.requests_failed),
+        &per_kind(|c| &c.requests_failed),
     );
     o.family(
         "alertmanager_alerts_received_total",

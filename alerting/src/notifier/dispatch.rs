@@ -24,7 +24,7 @@ use crate::notifier::config::Config;
 use crate::notifier::group::{Group, group_labels, labels_string, sort_alerts};
 use crate::notifier::nflog::{self, Nflog};
 use crate::notifier::render::Renderer;
-use crate::notifier::send::{Integration, Notification, SendMetrics};
+use crate::notifier::send::{Instance, Notification, SendMetrics};
 use crate::notifier::silences::{DEFAULT_RETENTION_MS, Silences};
 pub use crate::rules::group::now_ms;
 
@@ -51,7 +51,7 @@ pub struct Loaded {
     /// The file as written (`/api/v2/status` `config.original`).
     pub original: String,
     renderer: Renderer,
-    integrations: HashMap<String, Arc<Vec<Integration>>>,
+    integrations: HashMap<String, Arc<Vec<Instance>>>,
 }
 
 impl Loaded {
@@ -65,7 +65,7 @@ impl Loaded {
         let renderer = Renderer::load(&config.templates, base)?;
         let mut integrations = HashMap::new();
         for r in &config.receivers {
-            let list = Integration::for_receiver(r, &config.global)?;
+            let list = Instance::for_receiver(r, &config.global)?;
             integrations.insert(r.name.clone(), Arc::new(list));
         }
         Ok(Loaded {

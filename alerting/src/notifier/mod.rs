@@ -1,8 +1,8 @@
 //! The Alertmanager-class notifier, on when `--alertmanager.config.file` is given:
 //! [`config`] (Alertmanager's configuration format and checks), [`dispatch`] (alert store,
 //! routing, aggregation groups, inhibition, silencing, dedup and delivery), [`group`]
-//! (aggregation groups), [`send`] (webhook, Slack and PagerDuty integrations with
-//! retries), [`render`] (notification templates), [`silences`] and [`nflog`] (persisted
+//! (aggregation groups), [`send`] (the receiver integrations — webhook, Slack,
+//! PagerDuty, email, … — with retries), [`render`] (notification templates), [`silences`] and [`nflog`] (persisted
 //! silences and notification log), [`alert`] (alerts with Alertmanager's fingerprint) and
 //! [`webhook`] (the webhook message). The HTTP API v2 over it lives in the api crate.
 

@@ -39,9 +39,15 @@ impl Renderer {
         Ok(Renderer { set })
     }
 
-    /// Renders one configured text.
+    /// Renders one configured text (Go's `text/template`).
     pub fn render(&self, text: &str, data: &NotifyData) -> Result<String, String> {
         self.set.render(text, data).map_err(|e| e.to_string())
+    }
+
+    /// Renders one configured HTML text (Go's `html/template`, as Alertmanager renders the
+    /// email `html` and Telegram's HTML messages).
+    pub fn render_html(&self, text: &str, data: &NotifyData) -> Result<String, String> {
+        self.set.render_html(text, data).map_err(|e| e.to_string())
     }
 }
 

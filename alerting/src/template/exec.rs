@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::ast::{Arg, ArgKind, Branch, Cmd, Def, Node, Pipe, TmplCall};
 use super::funcs::{self, Env};
+use super::html::Out;
 use super::methods;
 use super::value::Value;
 use super::{QueryRunner, TemplateData};
@@ -59,15 +60,33 @@ pub(crate) fn execute(
     env: Env<'_>,
     tmpls: &Templates,
 ) -> XResult<String> {
+    execute_into(nodes, root, env, tmpls, Out::plain())
+}
+
+/// [`execute`] writing into `out` (plain, or HTML with `html/template`'s escaping).
+pub(crate) fn execute_into(
+    nodes: &[Node],
+    root: Value,
+    env: Env<'_>,
+    tmpls: &Templates,
+    mut out: Out,
+) -> XResult<String> {
     let mut ex = Exec {
         env,
         vars: vec![("$".into(), root.clone())],
         tmpls,
         depth: 0,
     };
-    let mut out = String::new();
     ex.walk(&root, nodes, &mut out)?;
-    Ok(out)
+    Ok(out.into_string())
+}
+
+/// The identifier of a pipeline's last command (`html`, `urlquery`, `safeHtml` …).
+fn last_ident(p: &Pipe) -> Option<&str> {
+    match p.cmds.last()?.args.first()?.kind {
+        ArgKind::Func(ref f) => Some(f.as_str()),
+        _ => None,
+    }
 }
 
 fn err(pos: usize, ctx: impl Display, msg: impl Into<String>) -> ExecError {
@@ -80,17 +99,17 @@ fn err(pos: usize, ctx: impl Display, msg: impl Into<String>) -> ExecError {
 }
 
 impl Exec<'_> {
-    fn walk(&mut self, dot: &Value, nodes: &[Node], out: &mut String) -> XResult<Flow> {
+    fn walk(&mut self, dot: &Value, nodes: &[Node], out: &mut Out) -> XResult<Flow> {
         for n in nodes {
             let flow = match n {
                 Node::Text(s) => {
-                    out.push_str(s);
+                    out.text(s);
                     Flow::Normal
                 }
                 Node::Action(p) => {
                     let v = self.pipeline(dot, p)?;
                     if p.decl.is_empty() {
-                        out.push_str(&v.render());
+                        out.value(&v.render(), last_ident(p));
                     }
                     Flow::Normal
                 }
@@ -126,7 +145,7 @@ impl Exec<'_> {
     }
 
     /// `{{template "name" pipeline}}`: runs the named template with fresh variables.
-    fn template(&mut self, dot: &Value, t: &TmplCall, out: &mut String) -> XResult<()> {
+    fn template(&mut self, dot: &Value, t: &TmplCall, out: &mut Out) -> XResult<()> {
         let v = match &t.pipe {
             Some(p) => self.pipeline(dot, p)?,
             None => Value::Nil,
@@ -149,7 +168,7 @@ impl Exec<'_> {
         })
     }
 
-    fn range(&mut self, dot: &Value, b: &Branch, out: &mut String) -> XResult<()> {
+    fn range(&mut self, dot: &Value, b: &Branch, out: &mut Out) -> XResult<()> {
         let items: Vec<(Value, Value)> = match self.commands(dot, &b.pipe)? {
             Value::Samples(s) => (0..)
                 .zip(s)

@@ -7,6 +7,7 @@ mod ast;
 mod exec;
 mod funcs;
 mod gotime;
+mod html;
 mod humanize;
 mod lex;
 mod methods;

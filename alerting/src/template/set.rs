@@ -8,13 +8,20 @@ use std::sync::Arc;
 use super::ast::{Def, Node, is_empty_tree};
 use super::exec::{self, Templates};
 use super::funcs::Env;
+use super::html::Out;
 use super::parse::{self, Parsed};
 use super::value::Value;
 use super::{NotifyData, TemplateError, exec_error, parse_error};
 
-/// The definitions of Alertmanager 0.25's `template/default.tmpl` that webhook, Slack and
-/// PagerDuty receivers use.
+/// Alertmanager's `template/default.tmpl`, verbatim: the default texts of every receiver.
 const DEFAULT_TMPL: &str = include_str!("default.tmpl");
+
+/// Alertmanager's `template/email.tmpl`, verbatim: `email.default.subject` and the
+/// inlined-CSS `email.default.html`.
+const EMAIL_TMPL: &str = include_str!("email.tmpl");
+
+/// Defaults of Strata's own receivers (`googlechat.default.message`).
+const STRATA_TMPL: &str = include_str!("strata.tmpl");
 
 /// Named notification templates: Alertmanager's defaults plus user template files.
 #[derive(Debug, Clone)]
@@ -36,6 +43,8 @@ impl TemplateSet {
         };
         // The embedded defaults always parse (checked by the tests).
         let _ = set.add_file("default.tmpl", DEFAULT_TMPL);
+        let _ = set.add_file("email.tmpl", EMAIL_TMPL);
+        let _ = set.add_file("strata.tmpl", STRATA_TMPL);
         set
     }
 
@@ -64,10 +73,13 @@ impl TemplateSet {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        self.render_at(text, data, now_ms)
+        self.render_at(text, data, now_ms())
+    }
+
+    /// Renders `text` like Alertmanager's `ExecuteHTMLString`: Go's `html/template`, values
+    /// escaped for the HTML context they land in and the template's HTML comments dropped.
+    pub fn render_html(&self, text: &str, data: &NotifyData) -> Result<String, TemplateError> {
+        self.render_with(text, data, now_ms(), Out::html())
     }
 
     /// `render` with the clock the `since` function uses fixed at `now_ms`.
@@ -76,6 +88,16 @@ impl TemplateSet {
         text: &str,
         data: &NotifyData,
         now_ms: i64,
+    ) -> Result<String, TemplateError> {
+        self.render_with(text, data, now_ms, Out::plain())
+    }
+
+    fn render_with(
+        &self,
+        text: &str,
+        data: &NotifyData,
+        now_ms: i64,
+        out: Out,
     ) -> Result<String, TemplateError> {
         let parsed = parse_notify("", text)?;
         let src: Arc<str> = text.into();
@@ -91,9 +113,16 @@ impl TemplateSet {
             &local
         };
         let root = Value::Notify(Rc::new(data.clone()));
-        exec::execute(&parsed.nodes, root, Env::Notify { now_ms }, tmpls)
+        exec::execute_into(&parsed.nodes, root, Env::Notify { now_ms }, tmpls, out)
             .map_err(|e| exec_error("", &src, e))
     }
+}
+
+/// The wall clock in Unix milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn parse_notify(name: &str, text: &str) -> Result<Parsed, TemplateError> {

@@ -305,3 +305,18 @@ Alerts Resolved:
     );
     assert!(out.ends_with("g0.tab=1\n\n"), "{out:?}");
 }
+
+#[test]
+fn embedded_defaults_all_parse() {
+    let set = TemplateSet::new();
+    for name in [
+        "slack.default.title",
+        "jira.default.priority",
+        "msteamsv2.default.text",
+        "email.default.subject",
+        "email.default.html",
+        "googlechat.default.message",
+    ] {
+        assert!(set.has_template(name), "{name}");
+    }
+}

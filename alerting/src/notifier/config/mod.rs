@@ -2,8 +2,8 @@
 //! Alertmanager's defaults and checks, every error as `origin:line:col: field.path: what`,
 //! and written back with secrets shown as `<secret>`.
 //!
-//! Strata delivers to webhook, Slack and PagerDuty receivers; files using other receiver
-//! kinds are rejected. Time intervals are evaluated in UTC only.
+//! Strata delivers to the receiver kinds registered in [`crate::notifier::send`]; files
+//! using other receiver kinds are rejected. Time intervals are evaluated in UTC only.
 
 mod duration;
 mod error;
@@ -13,8 +13,8 @@ mod locate;
 mod matchers;
 mod receivers;
 mod route;
-mod scalar;
-mod secret;
+pub(crate) mod scalar;
+pub(crate) mod secret;
 mod time_interval;
 
 #[cfg(test)]
@@ -24,14 +24,18 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::notifier::send::{
+    PagerdutyConfig, Receiver, SlackConfig, SlackField, WebhookConfig,
+};
 pub use duration::Duration;
 pub use error::ConfigError;
-pub use global::{DEFAULT_PAGERDUTY_URL, GlobalConfig};
+pub use global::{
+    DEFAULT_OPSGENIE_URL, DEFAULT_PAGERDUTY_URL, DEFAULT_TELEGRAM_URL, DEFAULT_WEBEX_URL,
+    GlobalConfig, SmtpGlobals,
+};
 pub use inhibit::InhibitRule;
 pub use matchers::{MatchOp, Matcher, matchers_string, matches_all, parse_matcher, parse_matchers};
-pub use receivers::{
-    PagerdutyConfig, Receiver, SUPPORTED_KINDS, SlackConfig, SlackField, WebhookConfig,
-};
+pub use receivers::supported_kinds;
 pub use route::Route;
 pub use secret::SECRET_TOKEN;
 pub use time_interval::{NamedTimeInterval, TimeInterval, TimeRange};

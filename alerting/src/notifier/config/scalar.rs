@@ -40,13 +40,13 @@ impl<'de> Deserialize<'de> for Lenient {
 }
 
 /// A list of scalars as strings.
-pub(super) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let v = Option::<Vec<Lenient>>::deserialize(d)?;
     Ok(v.unwrap_or_default().into_iter().map(|l| l.0).collect())
 }
 
 /// A map of scalars as strings.
-pub(super) fn string_map<'de, D: Deserializer<'de>>(
+pub(crate) fn string_map<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
     let v = Option::<BTreeMap<String, Lenient>>::deserialize(d)?;
@@ -57,7 +57,7 @@ pub(super) fn string_map<'de, D: Deserializer<'de>>(
 }
 
 /// `T::default()` for an explicit `null`.
-pub(super) fn or_default<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn or_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,
@@ -67,7 +67,7 @@ where
 
 /// An `http`/`https` URL with a host (or `<secret>`, as a configuration written by
 /// [`super::Config::to_yaml`] has it).
-pub(super) fn url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let Some(s) = Option::<String>::deserialize(d)? else {
         return Ok(None);
     };
@@ -76,7 +76,7 @@ pub(super) fn url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
 }
 
 /// Alertmanager's URL check: scheme `http` or `https` and a host.
-pub(super) fn check_url(s: &str) -> Result<(), String> {
+pub(crate) fn check_url(s: &str) -> Result<(), String> {
     if s == super::secret::SECRET_TOKEN {
         return Ok(());
     }

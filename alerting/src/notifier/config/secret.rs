@@ -12,12 +12,12 @@ const SECRET_KEYS: &str = "password credentials bearer_token client_secret key \
     rocketchat_token rocketchat_token_id";
 
 /// Writes a set secret as `<secret>`.
-pub(super) fn secret<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn secret<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     v.as_ref().map(|_| SECRET_TOKEN).serialize(s)
 }
 
 /// Writes an opaque block with the values of [`SECRET_KEYS`] replaced by `<secret>`.
-pub(super) fn masked<S: Serializer>(
+pub(crate) fn masked<S: Serializer>(
     v: &Option<serde_yaml_ng::Value>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
@@ -25,7 +25,7 @@ pub(super) fn masked<S: Serializer>(
 }
 
 /// `v` with secrets (by key, at any depth) replaced by `<secret>`.
-pub(super) fn mask(v: &serde_yaml_ng::Value) -> serde_yaml_ng::Value {
+pub(crate) fn mask(v: &serde_yaml_ng::Value) -> serde_yaml_ng::Value {
     use serde_yaml_ng::Value;
     match v {
         Value::Mapping(m) => Value::Mapping(

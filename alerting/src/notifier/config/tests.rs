@@ -175,12 +175,15 @@ fn reports_unknown_keys() {
 fn rejects_unsupported_receiver_kinds() {
     let text = PROBE.replace(
         "  - name: webhook\n",
-        "  - name: mail\n    email_configs:\n      - to: a@b.c\n  - name: webhook\n",
+        "  - name: chat\n    wechat_configs:\n      - to_user: a\n  - name: webhook\n",
     );
-    assert_eq!(
-        load_err(&text),
-        "am.yml:20:5: receivers[0].email_configs: email_configs is not supported by Strata \
-         (supported: webhook_configs, slack_configs, pagerduty_configs)"
+    let e = load_err(&text);
+    assert!(
+        e.starts_with(
+            "am.yml:20:5: receivers[0].wechat_configs: wechat_configs is not supported by \
+             Strata (supported: webhook_configs, slack_configs, pagerduty_configs"
+        ),
+        "{e}"
     );
 }
 
@@ -192,9 +195,7 @@ fn slack_needs_an_api_url() {
     );
     let e = load_err(&text);
     assert!(
-        e.starts_with(
-            r#"am.yml:25:7: receivers[1].slack_configs[0]: receiver "slack": no Slack API URL"#
-        ),
+        e.starts_with(r#"am.yml:25:7: receivers[1].slack_configs[0]: no Slack API URL"#),
         "{e}"
     );
     let global = text.replace(
@@ -273,4 +274,75 @@ fn validates_routes_and_receivers() {
         load_err(" \n"),
         "am.yml:1:1: route: no route provided in config"
     );
+}
+
+#[test]
+fn email_and_http_receivers_load_with_global_fallbacks_and_hide_secrets() {
+    let text = r#"global:
+  smtp_smarthost: 'smtp.example.org:587'
+  smtp_from: 'am@example.org'
+  smtp_auth_username: am
+  smtp_auth_password: hunter2
+  opsgenie_api_key: og-secret
+  telegram_bot_token: 'tg:secret'
+route:
+  receiver: all
+receivers:
+  - name: all
+    email_configs:
+      - to: ops@example.org
+        headers: {x-team: ops}
+    opsgenie_configs:
+      - api_url: 'https://og.example/api'
+    telegram_configs:
+      - chat_id: 7
+    googlechat_configs:
+      - url: 'https://chat.example/v1/spaces/A/messages?key=k'
+"#;
+    let cfg = Config::from_yaml_str(text, "am.yml").unwrap();
+    let r = cfg.receiver("all").unwrap();
+    let e = &r.email_configs[0];
+    assert_eq!(e.smarthost, "smtp.example.org:587");
+    assert_eq!(e.from, "am@example.org");
+    assert_eq!(e.hello, "localhost");
+    assert_eq!(e.auth_username, "am");
+    assert_eq!(e.auth_password.as_deref(), Some("hunter2"));
+    assert_eq!(e.require_tls, Some(true));
+    assert!(e.headers.contains_key("X-Team"), "canonical header names");
+    let og = &r.opsgenie_configs[0];
+    assert_eq!(og.api_url.as_deref(), Some("https://og.example/api/"));
+    assert_eq!(og.api_key.as_deref(), Some("og-secret"));
+    let tg = &r.telegram_configs[0];
+    assert_eq!(tg.api_url.as_deref(), Some("https://api.telegram.org"));
+    assert_eq!(tg.bot_token.as_deref(), Some("tg:secret"));
+    let yaml = cfg.to_yaml().unwrap();
+    for secret in ["hunter2", "og-secret", "tg:secret", "key=k"] {
+        assert!(!yaml.contains(secret), "{secret} shown:\n{yaml}");
+    }
+    assert!(yaml.contains("smtp_require_tls: true"), "{yaml}");
+    Config::from_yaml_str(&yaml, "status").unwrap();
+}
+
+#[test]
+fn smtp_settings_strata_cannot_honour_are_refused() {
+    let base = "route:\n  receiver: m\nreceivers:\n  - name: m\n    email_configs:\n      - to: a@b.c\n        from: x@b.c\n        smarthost: 'h:25'\n";
+    for (extra, want) in [
+        (
+            "        auth_secret: s\n",
+            "receivers[0].email_configs[0].auth_secret: CRAM-MD5",
+        ),
+        (
+            "        tls_config: {max_version: TLS12}\n",
+            "receivers[0].email_configs[0].tls_config.max_version: not supported",
+        ),
+        (
+            "        headers: {subject: a, Subject: b}\n",
+            "receivers[0].email_configs[0].headers: duplicate header \"Subject\"",
+        ),
+    ] {
+        let e = load_err(&format!("{base}{extra}"));
+        assert!(e.contains(want), "{want}\n  got {e}");
+    }
+    let e = load_err(&format!("global:\n  smtp_auth_secret: s\n{base}"));
+    assert!(e.contains("global.smtp_auth_secret: CRAM-MD5"), "{e}");
 }

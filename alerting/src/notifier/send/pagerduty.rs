@@ -1,16 +1,20 @@
-//! PagerDuty: Events API v2 (`routing_key`) as Alertmanager sends it — `trigger` while any
+//! `pagerduty_configs`: Events API v2 (`routing_key`) as Alertmanager sends it — `trigger` while any
 //! alert of the group fires, `resolve` when all are resolved, with `dedup_key` the SHA-256
 //! of the group key so PagerDuty folds every notification of a group into one incident;
 //! summary, source, severity, class/component/group and `custom_details` from templates.
 //! `service_key` configurations use the Events API v1 the same way.
 
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use strata_ingest::http_client::HttpClient;
 
-use super::{Notification, SendError, post_json, read_secret_file, render_field, truncate};
-use crate::notifier::config::PagerdutyConfig;
-use crate::notifier::render::{Renderer, notify_data};
+use super::http::{post_json, read_secret_file, truncate};
+use super::integration::{Context, FieldError, Integration, SendError};
+use crate::notifier::config::scalar::{string_map, url};
+use crate::notifier::config::secret::{masked, secret};
+use crate::notifier::config::{DEFAULT_PAGERDUTY_URL, GlobalConfig};
 
 /// Events API v1 endpoint (for `service_key`).
 const EVENTS_V1_URL: &str = "https://events.pagerduty.com/generic/2010-04-15/create_event.json";
@@ -27,26 +31,155 @@ pub(crate) fn dedup_key(group_key: &str) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(super) async fn send(
-    http: &HttpClient,
-    cfg: &PagerdutyConfig,
-    n: &Notification<'_>,
-    tmpl: &Renderer,
-) -> Result<(), SendError> {
-    let (body, url) = message(cfg, n, tmpl)?;
-    post_json(http, &url, &body, None).await.map(|_| ())
+/// `pagerduty_configs` entry; fields are the YAML keys, text fields Go templates.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PagerdutyConfig {
+    /// `send_resolved` (true).
+    pub send_resolved: bool,
+    /// `http_config`, opaque (the global one when unset).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "masked")]
+    pub http_config: Option<serde_yaml_ng::Value>,
+    /// `routing_key` (Events API v2, secret).
+    #[serde(serialize_with = "secret", skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_key_file: Option<String>,
+    /// `service_key` (Events API v1, secret).
+    #[serde(serialize_with = "secret", skip_serializing_if = "Option::is_none")]
+    pub service_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_key_file: Option<String>,
+    /// `url`; always set after loading (global `pagerduty_url` fallback).
+    #[serde(deserialize_with = "url", skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub client: String,
+    pub client_url: String,
+    pub description: String,
+    /// `details`, with Alertmanager's default entries added for missing keys.
+    #[serde(deserialize_with = "string_map")]
+    pub details: BTreeMap<String, String>,
+    /// `images`, opaque.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<serde_yaml_ng::Value>,
+    /// `links`, opaque.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<serde_yaml_ng::Value>,
+    /// `source` (`client` when unset).
+    pub source: String,
+    pub severity: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub class: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub component: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group: String,
+}
+
+impl Default for PagerdutyConfig {
+    fn default() -> PagerdutyConfig {
+        PagerdutyConfig {
+            send_resolved: true,
+            http_config: None,
+            routing_key: None,
+            routing_key_file: None,
+            service_key: None,
+            service_key_file: None,
+            url: None,
+            client: r#"{{ template "pagerduty.default.client" . }}"#.to_owned(),
+            client_url: r#"{{ template "pagerduty.default.clientURL" . }}"#.to_owned(),
+            description: r#"{{ template "pagerduty.default.description" .}}"#.to_owned(),
+            details: BTreeMap::new(),
+            images: Vec::new(),
+            links: Vec::new(),
+            source: String::new(),
+            severity: "error".to_owned(),
+            class: String::new(),
+            component: String::new(),
+            group: String::new(),
+        }
+    }
+}
+
+/// Alertmanager's default PagerDuty `details`.
+const PAGERDUTY_DETAILS: [(&str, &str); 4] = [
+    (
+        "firing",
+        r#"{{ template "pagerduty.default.instances" .Alerts.Firing }}"#,
+    ),
+    (
+        "resolved",
+        r#"{{ template "pagerduty.default.instances" .Alerts.Resolved }}"#,
+    ),
+    ("num_firing", "{{ .Alerts.Firing | len }}"),
+    ("num_resolved", "{{ .Alerts.Resolved | len }}"),
+];
+
+#[async_trait::async_trait]
+impl Integration for PagerdutyConfig {
+    fn kind(&self) -> &'static str {
+        "pagerduty"
+    }
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn resolve(&mut self, global: &GlobalConfig) -> Result<(), FieldError> {
+        if self.http_config.is_none() {
+            self.http_config.clone_from(&global.http_config);
+        }
+        check_pagerduty_keys(self).map_err(FieldError::entry)?;
+        if self.url.is_none() {
+            self.url = Some(global.pagerduty_url.clone());
+        }
+        if self.source.is_empty() {
+            self.source.clone_from(&self.client);
+        }
+        for (k, v) in PAGERDUTY_DETAILS {
+            self.details
+                .entry(k.to_owned())
+                .or_insert_with(|| v.to_owned());
+        }
+        Ok(())
+    }
+
+    fn http_config(&self) -> Option<Option<&serde_yaml_ng::Value>> {
+        Some(self.http_config.as_ref())
+    }
+
+    async fn notify(&self, cx: &Context<'_>) -> Result<(), SendError> {
+        let (body, url) = message(self, cx)?;
+        post_json(cx.http()?, &url, &body, None).await.map(|_| ())
+    }
+}
+
+/// Exactly one key kind: `routing_key[_file]` (Events v2) or `service_key[_file]` (v1).
+fn check_pagerduty_keys(c: &PagerdutyConfig) -> Result<(), &'static str> {
+    let v2 = c.routing_key.is_some() || c.routing_key_file.is_some();
+    let v1 = c.service_key.is_some() || c.service_key_file.is_some();
+    if !v1 && !v2 {
+        return Err("missing service or routing key in PagerDuty config");
+    }
+    if v1 && v2 {
+        return Err("set either routing_key/routing_key_file (Events API v2) \
+                    or service_key/service_key_file (v1), not both");
+    }
+    if c.routing_key.is_some() && c.routing_key_file.is_some() {
+        return Err("at most one of routing_key & routing_key_file must be configured");
+    }
+    if c.service_key.is_some() && c.service_key_file.is_some() {
+        return Err("at most one of service_key & service_key_file must be configured");
+    }
+    Ok(())
 }
 
 /// The event and the URL it goes to.
-pub(super) fn message(
-    cfg: &PagerdutyConfig,
-    n: &Notification<'_>,
-    tmpl: &Renderer,
-) -> Result<(Value, String), SendError> {
-    let data = notify_data(n.receiver, n.group_labels, n.alerts, n.external_url, n.now);
-    let r = |field: &str, text: &str| render_field(tmpl, field, text, &data);
+fn message(cfg: &PagerdutyConfig, cx: &Context<'_>) -> Result<(Value, String), SendError> {
+    let data = cx.data();
+    let r = |field: &str, text: &str| cx.render(field, text, &data);
     let resolved = data.status == "resolved";
-    let key = dedup_key(n.group_key);
+    let key = dedup_key(cx.n.group_key);
     let mut details = Map::new();
     for (k, v) in &cfg.details {
         details.insert(k.clone(), Value::String(r(&format!("details.{k}"), v)?));
@@ -126,7 +259,7 @@ pub(super) fn message(
     let url = cfg
         .url
         .clone()
-        .unwrap_or_else(|| crate::notifier::config::DEFAULT_PAGERDUTY_URL.to_owned());
+        .unwrap_or_else(|| DEFAULT_PAGERDUTY_URL.to_owned());
     Ok((ev, url))
 }
 
