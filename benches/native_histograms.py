@@ -13,6 +13,9 @@ for the query comparison. Prints per server:
   ingest),
 - bytes per histogram sample on disk after a graceful stop (whole data directory, native
   form only; the classic form is sent to Strata after a restart, for the queries),
+- bytes per histogram sample of the chunk encoding: Strata's head chunks in memory at the
+  end of the ingest (`headStats.sampleBytes / numSamples` of `/api/v1/status/tsdb`),
+  Prometheus's histogram chunks as its blocks' chunk files hold them,
 - the latency of `histogram_quantile(0.99, sum(rate(x[5m])))` over the whole range at a
   60 s step, native, and (Strata) of the classic `sum by (le) (rate(x_bucket[5m]))` form,
   median of `--queries` runs, and that both forms agree.
@@ -216,6 +219,27 @@ def du(path):
     return total
 
 
+def head_bytes_per_sample(url):
+    """Strata: the head's sample bytes over its samples (`/api/v1/status/tsdb`)."""
+    with urllib.request.urlopen(url + "/api/v1/status/tsdb", timeout=60) as r:
+        h = json.load(r)["data"]["headStats"]
+    return h["sampleBytes"] / h["numSamples"] if h.get("numSamples") else None
+
+
+def block_chunk_bytes_per_sample(data):
+    """Prometheus: the bytes of its blocks' chunk files over the samples of those blocks."""
+    size, samples = 0, 0
+    for b in os.listdir(data):
+        meta = os.path.join(data, b, "meta.json")
+        if not os.path.exists(meta):
+            continue
+        with open(meta) as f:
+            samples += json.load(f)["stats"]["numSamples"]
+        cdir = os.path.join(data, b, "chunks")
+        size += sum(os.path.getsize(os.path.join(cdir, c)) for c in os.listdir(cdir))
+    return size / samples if samples else None
+
+
 def run(name, cmd, data, url, args, t0, t_end, classic):
     """Native ingest (CPU measured), a graceful stop (disk measured), then a restart, the
     classic form (Strata only, unmeasured) and the queries."""
@@ -228,11 +252,13 @@ def run(name, cmd, data, url, args, t0, t_end, classic):
             post(url, body)
         wall = time.perf_counter() - w0
         ingest_cpu = cpu_seconds(proc.pid) - c0
+        head = head_bytes_per_sample(url) if name == "strata" else None
     finally:
         proc.terminate()
         proc.wait(timeout=300)
     n = args.series * (args.hours * 3600_000 // STEP_MS)
     size = du(data)
+    chunks = block_chunk_bytes_per_sample(data) if name != "strata" else None
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(url)
@@ -258,6 +284,10 @@ def run(name, cmd, data, url, args, t0, t_end, classic):
         "ingest_cpu_us_per_sample": 1e6 * ingest_cpu / n,
         "ingest_wall_s": wall,
         "disk_bytes_per_sample": size / n,
+        # In memory: Strata's head chunks (their heap bytes over the samples they hold, at
+        # the end of the ingest); Prometheus's histogram chunk encoding, as its blocks' chunk
+        # files hold it (chunk bytes over the samples of the blocks).
+        "chunk_bytes_per_sample": head if head is not None else chunks,
         "native_query_ms": 1e3 * sorted(lat)[len(lat) // 2],
         "native_query_points": points,
     }

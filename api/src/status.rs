@@ -141,7 +141,7 @@ pub(crate) async fn tsdb(
     let limit = p.limit()?.unwrap_or(10);
     let db = s.db()?;
     let head = &db.head;
-    let (chunks_samples, _) = head.sample_stats();
+    let (chunks_samples, sample_bytes) = head.sample_stats();
     let (mut by_metric, mut by_label_values, mut by_pair, pairs, memory) =
         head.with_postings(|p| {
             let by_metric: Vec<(String, u64)> = p
@@ -183,6 +183,10 @@ pub(crate) async fn tsdb(
             "chunkCount": chunks_samples.div_ceil(120),
             "minTime": if min == i64::MAX { 0 } else { min },
             "maxTime": if max == i64::MIN { 0 } else { max },
+            // Strata's own: the samples the head holds and the heap bytes of their
+            // chunks (floats and native histograms), for bytes per sample in memory.
+            "numSamples": chunks_samples,
+            "sampleBytes": sample_bytes,
         },
         "seriesCountByMetricName": top(&mut by_metric),
         "labelValueCountByLabelName": top(&mut by_label_values),
