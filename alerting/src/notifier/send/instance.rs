@@ -71,9 +71,12 @@ impl Instance {
         let mut backoff = Duration::from_millis(200);
         loop {
             m.inc(kind, |c: &KindCounters| &c.requests);
-            let e = match self.integration.notify(&cx).await {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
+            // An attempt ends by the flush's deadline whatever the peer does (an SMTP or
+            // HTTP server that accepts and then stalls).
+            let e = match tokio::time::timeout_at(deadline, self.integration.notify(&cx)).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => e,
+                Err(_) => SendError::retry("timed out before the flush's deadline"),
             };
             m.inc(kind, |c: &KindCounters| &c.requests_failed);
             let now = tokio::time::Instant::now();
