@@ -501,3 +501,45 @@ fn email_configs_missing_a_field_are_refused_naming_it() {
         String::from_utf8_lossy(&ok.stdout)
     );
 }
+
+/// An SMTP server that accepts connections and never says a word: each attempt ends at the
+/// flush's deadline (the next `group_interval`), counted as a failure, instead of holding
+/// the notification pipeline for ever.
+#[test]
+fn a_server_that_stalls_fails_the_attempt_by_the_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            // Held open, silent.
+            if let Ok(mut v) = keep.lock() {
+                v.push(c);
+            }
+        }
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let am_file = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am_file,
+        format!(
+            "route:\n  receiver: mail\n  group_wait: 0s\n  group_interval: 2s\nreceivers:\n  - name: mail\n    email_configs:\n      - to: ops@example.org\n        from: am@example.org\n        smarthost: '{addr}'\n        require_tls: false\n"
+        ),
+    )
+    .expect("write");
+    let s = Server::start(
+        &dir.path().join("data"),
+        &[&format!("--alertmanager.config.file={}", am_file.display())],
+    );
+    assert_eq!(post_alerts(&s.url(""), &alert("x")), 200);
+    let failed = "alertmanager_notifications_failed_total{integration=\"email\"}";
+    assert!(
+        common::eventually(30, || metric(s.port, failed) >= 1.0),
+        "a stalled attempt was never given up"
+    );
+    assert!(
+        held.lock().map(|v| !v.is_empty()).unwrap_or(false),
+        "never connected"
+    );
+}
