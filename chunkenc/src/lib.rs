@@ -1,9 +1,9 @@
 //! Prometheus's chunk encodings (`tsdb/chunkenc`): [`xor`] (float samples) and
-//! [`histogram`] (native histograms: `FLOAT_HISTOGRAM` chunks written and read, integer
-//! `HISTOGRAM` chunks read only). Each one is bit for bit Prometheus's; decoding any bytes
-//! ends in a value or a [`ChunkError`], never a panic. Remote read's `STREAMED_XOR_CHUNKS`
-//! answers carry them, and the head keeps its native histogram samples in
-//! `FLOAT_HISTOGRAM` chunks.
+//! [`histogram`] (native histograms: integer `HISTOGRAM` and `FLOAT_HISTOGRAM` chunks,
+//! written and read). Each one is bit for bit Prometheus's; decoding any bytes ends in a
+//! value or a [`ChunkError`], never a panic. Remote read's `STREAMED_XOR_CHUNKS` answers
+//! carry them (`FLOAT_HISTOGRAM` from Strata's server), and the head keeps its native
+//! histogram samples in them (`HISTOGRAM` while the counts are whole).
 //!
 //! The crate also holds [`histogram_proto`], the native histogram message of the
 //! remote-write protos: the histogram chunk codec takes and gives that message (spans and

@@ -1,6 +1,9 @@
 //! The native histogram samples of one head series, compressed: in-order samples live in
-//! Prometheus's `FLOAT_HISTOGRAM` chunks ([`FloatHistogramEncoder`], bit for bit
-//! `tsdb/chunkenc/float_histogram.go`, reset and recode rules included), the rest (out of
+//! Prometheus's histogram chunks ([`FloatHistogramEncoder`], bit for bit
+//! `tsdb/chunkenc/histogram.go` and `float_histogram.go`, reset and recode rules
+//! included): a `HISTOGRAM` chunk (counts as varbit deltas of deltas) while the counts
+//! are whole, as client libraries send them, else a `FLOAT_HISTOGRAM` chunk (XOR-encoded
+//! counts). The rest (out of
 //! order, late in a block cut, or a sample no chunk can take) in a small sorted buffer
 //! beside them, as float samples are kept.
 //!
@@ -38,6 +41,7 @@ struct Sealed {
     min_t: i64,
     max_t: i64,
     samples: u16,
+    kind: Kind,
     bytes: Box<[u8]>,
 }
 
@@ -139,7 +143,7 @@ impl HistChunks {
                 }
             },
             Some(open) => {
-                let mut next = FloatHistogramEncoder::new();
+                let mut next = FloatHistogramEncoder::best();
                 match next.append_float(Some(&open), t, &h) {
                     Ok(_) => {
                         self.seal(*open);
@@ -152,7 +156,7 @@ impl HistChunks {
                 }
             }
             None => {
-                let mut first = FloatHistogramEncoder::new();
+                let mut first = FloatHistogramEncoder::best();
                 first
                     .append_float(None, t, &h)
                     .ok()
@@ -193,6 +197,7 @@ impl HistChunks {
             min_t,
             max_t,
             samples,
+            kind: e.kind(),
             bytes: e.finish().into_boxed_slice(),
         });
     }
@@ -228,14 +233,14 @@ impl HistChunks {
         let overlaps = |min: i64, max: i64| max >= mint && min <= maxt;
         for c in &self.sealed {
             if overlaps(c.min_t, c.max_t) {
-                decode_into(&c.bytes, mint, maxt, out);
+                decode_into(c.kind, &c.bytes, mint, maxt, out);
             }
         }
         if let Some(open) = &self.open
             && let Some((min, max)) = open.time_range()
             && overlaps(min, max)
         {
-            decode_into(open.bytes(), mint, maxt, out);
+            decode_into(open.kind(), open.bytes(), mint, maxt, out);
         }
     }
 
@@ -284,8 +289,8 @@ impl HistChunks {
 /// Decodes the chunk `bytes`, keeping the samples within `[mint, maxt]`. The chunk was
 /// written here: a decoding error cannot happen short of memory corruption, and ends the
 /// chunk's samples there.
-fn decode_into(bytes: &[u8], mint: i64, maxt: i64, out: &mut Vec<HistSample>) {
-    let Ok(decoded) = histogram::decode(Kind::Float, bytes) else {
+fn decode_into(kind: Kind, bytes: &[u8], mint: i64, maxt: i64, out: &mut Vec<HistSample>) {
+    let Ok(decoded) = histogram::decode(kind, bytes) else {
         tracing::error!("a head histogram chunk does not decode");
         return;
     };

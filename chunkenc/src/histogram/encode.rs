@@ -1,6 +1,8 @@
-//! The `FLOAT_HISTOGRAM` chunk encoder: Prometheus's `FloatHistogramAppender`
+//! The histogram chunk encoder: Prometheus's `FloatHistogramAppender`
 //! (`tsdb/chunkenc/float_histogram.go`, `histogram_meta.go`) bit for bit, recoding
-//! included. [`FloatHistogramEncoder::append`] is `AppendFloatHistogram(prev, t, h,
+//! included, and — for an encoder made by [`FloatHistogramEncoder::best`] — its
+//! `HistogramAppender` (`histogram.go`: whole counts as varbit deltas of deltas) for the
+//! chunks whose counts are whole. [`FloatHistogramEncoder::append`] is `AppendFloatHistogram(prev, t, h,
 //! appendOnly=false)`:
 //!
 //! - the first sample writes the layout (zero threshold, schema, spans, custom bounds)
@@ -483,10 +485,65 @@ struct Appendable {
     counter_reset: bool,
 }
 
-/// Builds one `FLOAT_HISTOGRAM` chunk as Prometheus's `FloatHistogramAppender` does.
+/// Whole numbers up to this are exact in an `f64`.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// Whether `v` is a whole count an integer chunk can hold (and read back bit for bit).
+fn whole(v: f64) -> bool {
+    (0.0..=MAX_EXACT).contains(&v) && (v as u64 as f64).to_bits() == v.to_bits()
+}
+
+impl Fh {
+    /// The chunk encoding that holds this histogram best: `HISTOGRAM` when every count
+    /// is whole (what client libraries send), else `FLOAT_HISTOGRAM`.
+    fn best_kind(&self) -> Kind {
+        if whole(self.count)
+            && whole(self.zero_count)
+            && self.p.iter().chain(&self.n).all(|v| whole(*v))
+        {
+            Kind::Integer
+        } else {
+            Kind::Float
+        }
+    }
+}
+
+/// The running values of a `HISTOGRAM` chunk (`HistogramAppender`'s) beyond the ones
+/// both kinds keep.
+#[derive(Debug, Clone, Default)]
+struct IntState {
+    cnt: i64,
+    zcnt: i64,
+    cnt_delta: i64,
+    zcnt_delta: i64,
+    /// Per bucket, positive then negative: its count less the bucket before's (the
+    /// integer form's bucket "delta"), and how much that changed at the last sample.
+    buckets: Vec<(i64, i64)>,
+}
+
+/// The integer form's bucket deltas of absolute counts (each less the one before).
+fn bucket_deltas(counts: &[f64]) -> impl Iterator<Item = i64> + '_ {
+    let mut prev = 0i64;
+    counts.iter().map(move |c| {
+        let v = *c as i64;
+        let d = v.wrapping_sub(prev);
+        prev = v;
+        d
+    })
+}
+
+/// Builds one `FLOAT_HISTOGRAM` chunk as Prometheus's `FloatHistogramAppender` does, or,
+/// made by [`FloatHistogramEncoder::best`], a chunk of whichever encoding holds its first
+/// sample best: a `HISTOGRAM` chunk (Prometheus's `HistogramAppender`: counts as varbit
+/// deltas of deltas, about two thirds of the bytes) when its counts are whole. A sample
+/// with other counts then starts a `FLOAT_HISTOGRAM` chunk.
 #[derive(Debug, Clone)]
 pub struct FloatHistogramEncoder {
     w: BitWriter,
+    kind: Kind,
+    /// Each new chunk takes the encoding that holds its first sample best.
+    best: bool,
+    int: Option<Box<IntState>>,
     num: u16,
     header: u8,
     schema: i32,
@@ -515,6 +572,9 @@ impl FloatHistogramEncoder {
     pub fn new() -> Self {
         FloatHistogramEncoder {
             w: BitWriter::new(vec![0; HEADER_BYTES]),
+            kind: Kind::Float,
+            best: false,
+            int: None,
             num: 0,
             header: 0,
             schema: 0,
@@ -531,6 +591,37 @@ impl FloatHistogramEncoder {
             p: Vec::new(),
             n: Vec::new(),
         }
+    }
+
+    /// An empty chunk whose encoding its first sample decides (and so on for the chunks
+    /// [`append`](Self::append) starts): `HISTOGRAM` for whole counts, else
+    /// `FLOAT_HISTOGRAM`.
+    pub fn best() -> Self {
+        FloatHistogramEncoder {
+            best: true,
+            ..FloatHistogramEncoder::new()
+        }
+    }
+
+    /// The chunk's encoding.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// An empty chunk of the same policy, for the sample `h` (its encoding as the policy
+    /// picks it).
+    fn next_for(&self, h: &Fh) -> FloatHistogramEncoder {
+        let mut next = if self.best {
+            FloatHistogramEncoder::best()
+        } else {
+            FloatHistogramEncoder::new()
+        };
+        next.kind = if self.best {
+            h.best_kind()
+        } else {
+            Kind::Float
+        };
+        next
     }
 
     /// Samples in the chunk.
@@ -577,6 +668,9 @@ impl FloatHistogramEncoder {
             + (self.p_spans.capacity() + self.n_spans.capacity())
                 * std::mem::size_of::<BucketSpan>()
             + self.custom_values.capacity() * 8
+            + self.int.as_ref().map_or(0, |s| {
+                std::mem::size_of::<IntState>() + s.buckets.capacity() * 16
+            })
     }
 
     /// The chunk's bytes so far.
@@ -624,6 +718,9 @@ impl FloatHistogramEncoder {
             return Err(ChunkError::Full);
         }
         if self.num == 0 {
+            if self.best {
+                self.kind = h.best_kind();
+            }
             self.append_raw(t, &h);
             if h.hint == CounterResetHint::Gauge {
                 self.set_header(GAUGE_HEADER);
@@ -638,10 +735,21 @@ impl FloatHistogramEncoder {
             }
             return Ok(None);
         }
+        if self.kind == Kind::Integer && h.best_kind() == Kind::Float {
+            // Counts an integer chunk cannot hold: a float chunk, as Prometheus starts
+            // one when the sample type changes (counter-reset header unknown; gauges stay
+            // gauges).
+            let mut next = self.next_for(&h);
+            if h.hint == CounterResetHint::Gauge {
+                next.set_header(GAUGE_HEADER);
+            }
+            next.append_raw(t, &h);
+            return Ok(Some(next));
+        }
         if h.hint != CounterResetHint::Gauge {
             let a = self.appendable(&h);
             if !a.ok || a.counter_reset {
-                let mut next = FloatHistogramEncoder::new();
+                let mut next = self.next_for(&h);
                 if a.counter_reset {
                     next.set_header(COUNTER_RESET_HEADER);
                 }
@@ -662,7 +770,7 @@ impl FloatHistogramEncoder {
         }
         let (a, p_merged, n_merged) = self.appendable_gauge(&h);
         if !a.ok {
-            let mut next = FloatHistogramEncoder::new();
+            let mut next = self.next_for(&h);
             next.set_header(GAUGE_HEADER);
             next.append_raw(t, &h);
             return Ok(Some(next));
@@ -792,7 +900,9 @@ impl FloatHistogramEncoder {
     ) -> Result<FloatHistogramEncoder, ChunkError> {
         let (np, nn) = (count_spans(p_spans), count_spans(n_spans));
         let mut out = FloatHistogramEncoder::new();
-        for m in decode(Kind::Float, self.w.bytes())? {
+        out.best = self.best;
+        out.kind = self.kind;
+        for m in decode(self.kind, self.w.bytes())? {
             let mut old = Fh::from_message(&m)?;
             old.p_spans = p_spans.to_vec();
             old.n_spans = n_spans.to_vec();
@@ -828,14 +938,34 @@ impl FloatHistogramEncoder {
             self.p = h.p.iter().map(|v| XorValue::fresh(*v)).collect();
             self.n = h.n.iter().map(|v| XorValue::fresh(*v)).collect();
             write_int(&mut self.w, t);
-            for v in [h.count, h.zero_count, h.sum]
-                .into_iter()
-                .chain(h.p.iter().copied())
-            {
-                self.w.write_bits(v.to_bits(), 64);
-            }
-            for v in &h.n {
-                self.w.write_bits(v.to_bits(), 64);
+            match self.kind {
+                Kind::Float => {
+                    for v in [h.count, h.zero_count, h.sum]
+                        .into_iter()
+                        .chain(h.p.iter().copied())
+                    {
+                        self.w.write_bits(v.to_bits(), 64);
+                    }
+                    for v in &h.n {
+                        self.w.write_bits(v.to_bits(), 64);
+                    }
+                }
+                Kind::Integer => {
+                    // `HistogramAppender.appendHistogram`, first sample.
+                    write_uint(&mut self.w, h.count as u64);
+                    write_uint(&mut self.w, h.zero_count as u64);
+                    self.w.write_bits(h.sum.to_bits(), 64);
+                    let mut st = IntState {
+                        cnt: h.count as i64,
+                        zcnt: h.zero_count as i64,
+                        ..IntState::default()
+                    };
+                    for d in bucket_deltas(&h.p).chain(bucket_deltas(&h.n)) {
+                        write_int(&mut self.w, d);
+                        st.buckets.push((d, 0));
+                    }
+                    self.int = Some(Box::new(st));
+                }
             }
             self.cnt.value = h.count;
             self.zcnt.value = h.zero_count;
@@ -844,14 +974,50 @@ impl FloatHistogramEncoder {
         } else {
             t_delta = t.wrapping_sub(self.t);
             write_int(&mut self.w, t_delta.wrapping_sub(self.t_delta));
-            write_xor(&mut self.w, &mut self.cnt, h.count);
-            write_xor(&mut self.w, &mut self.zcnt, h.zero_count);
-            write_xor(&mut self.w, &mut self.sum, h.sum);
-            for (old, v) in self.p.iter_mut().zip(&h.p) {
-                write_xor(&mut self.w, old, *v);
-            }
-            for (old, v) in self.n.iter_mut().zip(&h.n) {
-                write_xor(&mut self.w, old, *v);
+            match (self.kind, self.int.as_deref_mut()) {
+                (Kind::Integer, Some(st)) => {
+                    // `HistogramAppender.appendHistogram`, later samples: deltas of deltas
+                    // (none for the counts of a stale sample, and no buckets).
+                    let (c, z) = (h.count as i64, h.zero_count as i64);
+                    let (cd, zd) = (c.wrapping_sub(st.cnt), z.wrapping_sub(st.zcnt));
+                    let (c_dod, z_dod) = if is_stale(h.sum) {
+                        (0, 0)
+                    } else {
+                        (
+                            cd.wrapping_sub(st.cnt_delta),
+                            zd.wrapping_sub(st.zcnt_delta),
+                        )
+                    };
+                    write_int(&mut self.w, c_dod);
+                    write_int(&mut self.w, z_dod);
+                    write_xor(&mut self.w, &mut self.sum, h.sum);
+                    let deltas = bucket_deltas(&h.p).chain(bucket_deltas(&h.n));
+                    for (b, d) in st.buckets.iter_mut().zip(deltas) {
+                        let change = d.wrapping_sub(b.0);
+                        write_int(&mut self.w, change.wrapping_sub(b.1));
+                        *b = (d, change);
+                    }
+                    (st.cnt, st.zcnt, st.cnt_delta, st.zcnt_delta) = (c, z, cd, zd);
+                    self.cnt.value = h.count;
+                    self.zcnt.value = h.zero_count;
+                    for (old, v) in self.p.iter_mut().zip(&h.p) {
+                        old.value = *v;
+                    }
+                    for (old, v) in self.n.iter_mut().zip(&h.n) {
+                        old.value = *v;
+                    }
+                }
+                _ => {
+                    write_xor(&mut self.w, &mut self.cnt, h.count);
+                    write_xor(&mut self.w, &mut self.zcnt, h.zero_count);
+                    write_xor(&mut self.w, &mut self.sum, h.sum);
+                    for (old, v) in self.p.iter_mut().zip(&h.p) {
+                        write_xor(&mut self.w, old, *v);
+                    }
+                    for (old, v) in self.n.iter_mut().zip(&h.n) {
+                        write_xor(&mut self.w, old, *v);
+                    }
+                }
             }
         }
         self.t = t;

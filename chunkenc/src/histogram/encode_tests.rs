@@ -266,10 +266,45 @@ fn series(seed: u64, n: usize, gauge: bool, schema: i32) -> Vec<Generated> {
     out
 }
 
-/// The chunks of `samples` (cut only where the encoder says).
-fn encode_all(samples: &[Generated]) -> Vec<(Vec<u8>, Vec<usize>)> {
+/// `samples` with every count four times as large: the generator's counts are quarters,
+/// so these are whole (and compare as before: same resets, same appends).
+fn whole_counts(mut samples: Vec<Generated>) -> Vec<Generated> {
+    use crate::histogram_proto::{Count, ZeroCount};
+    for g in &mut samples {
+        let m = &mut g.message;
+        if let Some(Count::CountFloat(c)) = &mut m.count {
+            *c *= 4.0;
+        }
+        if let Some(ZeroCount::ZeroCountFloat(c)) = &mut m.zero_count {
+            *c *= 4.0;
+        }
+        for c in m
+            .positive_counts
+            .iter_mut()
+            .chain(m.negative_counts.iter_mut())
+        {
+            *c *= 4.0;
+        }
+        if let Some(w) = &mut g.want {
+            w.count *= 4.0;
+            w.zero_count *= 4.0;
+            for b in w.positive.iter_mut().chain(w.negative.iter_mut()) {
+                b.1 *= 4.0;
+            }
+        }
+    }
+    samples
+}
+
+/// The chunks of `samples` (cut only where the encoder says), with their encodings;
+/// `best`: each chunk in the encoding that holds its first sample best.
+fn encode_all(samples: &[Generated], best: bool) -> Vec<(Kind, Vec<u8>, Vec<usize>)> {
     let mut chunks = Vec::new();
-    let mut enc = FloatHistogramEncoder::new();
+    let mut enc = if best {
+        FloatHistogramEncoder::best()
+    } else {
+        FloatHistogramEncoder::new()
+    };
     let mut members = Vec::new();
     for (i, g) in samples.iter().enumerate() {
         match enc.append(None, g.t, &g.message).expect("append") {
@@ -287,12 +322,12 @@ fn encode_all(samples: &[Generated]) -> Vec<(Vec<u8>, Vec<usize>)> {
                 };
                 assert_eq!(next.counter_reset_header(), header, "sample {i}");
                 let done = std::mem::replace(&mut enc, next);
-                chunks.push((done.finish(), std::mem::take(&mut members)));
+                chunks.push((done.kind(), done.finish(), std::mem::take(&mut members)));
                 members.push(i);
             }
         }
     }
-    chunks.push((enc.finish(), members));
+    chunks.push((enc.kind(), enc.finish(), members));
     chunks
 }
 
@@ -303,9 +338,9 @@ fn populated(v: &[(i32, f64)]) -> Vec<(i32, u64)> {
         .collect()
 }
 
-fn check_round_trip(samples: &[Generated], gauge: bool) -> Result<(), TestCaseError> {
-    for (bytes, members) in encode_all(samples) {
-        let got = decode(Kind::Float, &bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+fn check_round_trip(samples: &[Generated], gauge: bool, best: bool) -> Result<(), TestCaseError> {
+    for (kind, bytes, members) in encode_all(samples, best) {
+        let got = decode(kind, &bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(got.len(), members.len());
         let header = counter_reset_header(&bytes);
         if gauge {
@@ -358,7 +393,20 @@ proptest! {
         schema in prop_oneof![-4i32..=8, Just(-53)],
     ) {
         let samples = series(seed, n, gauge, schema);
-        check_round_trip(&samples, gauge)?;
+        check_round_trip(&samples, gauge, false)?;
+    }
+
+    #[test]
+    fn random_whole_count_series_round_trip_through_integer_chunks(
+        seed in any::<u64>(),
+        n in 1usize..160,
+        gauge in any::<bool>(),
+        schema in prop_oneof![-4i32..=8, Just(-53)],
+    ) {
+        let samples = whole_counts(series(seed, n, gauge, schema));
+        let chunks = encode_all(&samples, true);
+        prop_assert!(chunks.iter().all(|c| c.0 == Kind::Integer));
+        check_round_trip(&samples, gauge, true)?;
     }
 }
 
@@ -478,4 +526,37 @@ fn the_sparse_form_encodes_as_its_message() {
         }
         assert_eq!(by_message.bytes(), by_float.bytes(), "k={k}");
     }
+}
+
+#[test]
+fn counts_that_are_not_whole_start_a_float_chunk() {
+    let h = |t: i64, c: f64| {
+        Histogram::from_float(
+            t,
+            &FloatHistogram {
+                schema: 0,
+                count: c,
+                sum: c,
+                positive: vec![(1, c)],
+                ..FloatHistogram::default()
+            },
+        )
+    };
+    let mut enc = FloatHistogramEncoder::best();
+    assert!(enc.append(None, 0, &h(0, 1.0)).expect("append").is_none());
+    assert!(enc.append(None, 1, &h(1, 2.0)).expect("append").is_none());
+    assert_eq!(enc.kind(), Kind::Integer);
+    let mut next = enc
+        .append(None, 2, &h(2, 2.5))
+        .expect("append")
+        .expect("a new chunk");
+    assert_eq!(next.kind(), Kind::Float);
+    assert_eq!(next.counter_reset_header(), CounterResetHint::Unknown);
+    // A float chunk takes whole counts too.
+    assert!(next.append(None, 3, &h(3, 3.0)).expect("append").is_none());
+    let got = decode(Kind::Float, next.bytes()).expect("decode");
+    assert_eq!(got.len(), 2);
+    let ints = decode(Kind::Integer, enc.bytes()).expect("decode");
+    assert_eq!(ints.len(), 2);
+    assert_eq!(ints[1].positive_counts, vec![2.0]);
 }

@@ -283,6 +283,21 @@ fn decodes_integer_histogram_chunks() {
             ]
         );
     }
+    assert_eq!(
+        reencoded(&got),
+        data,
+        "the encoder writes Prometheus's bytes"
+    );
+}
+
+/// `samples` appended to an encoder that picks the best encoding: its only chunk's bytes.
+fn reencoded(samples: &[Histogram]) -> Vec<u8> {
+    let mut enc = super::FloatHistogramEncoder::best();
+    for m in samples {
+        assert!(enc.append(None, m.timestamp, m).expect("append").is_none());
+    }
+    assert_eq!(enc.kind(), Kind::Integer, "whole counts: an integer chunk");
+    enc.finish()
 }
 
 #[test]
@@ -339,6 +354,16 @@ fn stale_samples_are_their_sum_only() {
             .all(|g| g.reset_hint == CounterResetHint::Gauge as i32)
     );
     assert_eq!(got[0].zero_threshold, 0.0);
+    // Read back, a stale sample says nothing of its kind: written as the gauge's marker.
+    let mut again = got.clone();
+    for g in &mut again[2..] {
+        g.reset_hint = CounterResetHint::Gauge as i32;
+    }
+    assert_eq!(
+        reencoded(&again),
+        data,
+        "the encoder writes Prometheus's bytes"
+    );
 }
 
 #[test]

@@ -130,10 +130,8 @@ fn compressed_far_below_decoded() {
     }
     let per_sample = c.heap_bytes() as f64 / 1_000.0;
     eprintln!("{per_sample} bytes per sample, {} decoded", decoded / 1_000);
-    assert!(
-        per_sample < 120.0,
-        "{per_sample} bytes per histogram sample"
-    );
+    // Integer chunks (whole counts): about 42 bytes a sample here.
+    assert!(per_sample < 50.0, "{per_sample} bytes per histogram sample");
     assert!(
         c.heap_bytes() * 10 < decoded,
         "{} vs {decoded} decoded",
