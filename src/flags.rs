@@ -145,6 +145,34 @@ pub(crate) struct Flags {
     /// `alerting.alertmanagers` of the configuration file.
     #[arg(long = "alertmanager.config.file")]
     pub(crate) alertmanager_config_file: Option<PathBuf>,
+    /// Listen address (HOST:PORT, UDP) of the notifier's cluster gossip: silences and the
+    /// notification log shared with the `--cluster.peer`s, each notification sent once by
+    /// the cluster. Empty (the default; Alertmanager's is 0.0.0.0:9094) disables
+    /// clustering.
+    #[arg(long = "cluster.listen-address", default_value = "")]
+    pub(crate) cluster_listen_address: String,
+    /// Address (HOST:PORT) peers reach this node's gossip on. Default: the listen address,
+    /// or when that is unspecified (0.0.0.0) the local address towards the first peer.
+    #[arg(long = "cluster.advertise-address")]
+    pub(crate) cluster_advertise_address: Option<String>,
+    /// Initial peers (HOST:PORT of their --cluster.listen-address; may be repeated).
+    #[arg(long = "cluster.peer")]
+    pub(crate) cluster_peer: Vec<String>,
+    /// Time to wait between peers to send notifications (a node at position n in the
+    /// member list waits n times this).
+    #[arg(long = "cluster.peer-timeout", default_value = "15s")]
+    pub(crate) cluster_peer_timeout: String,
+    /// Interval between sending gossip messages.
+    #[arg(long = "cluster.gossip-interval", default_value = "200ms")]
+    pub(crate) cluster_gossip_interval: String,
+    /// Interval between merges of every member's whole state (the changes are merged as
+    /// they arrive).
+    #[arg(long = "cluster.pushpull-interval", default_value = "1m")]
+    pub(crate) cluster_pushpull_interval: String,
+    /// Maximum time to wait for cluster connections to settle before evaluating
+    /// notifications.
+    #[arg(long = "cluster.settle-timeout", default_value = "1m")]
+    pub(crate) cluster_settle_timeout: String,
     /// Also serve the push gateway as a drop-in Pushgateway on this address (HOST:PORT):
     /// its whole API, with `/metrics` exposing the pushed groups.
     #[arg(long = "pushgateway.listen-address")]
@@ -340,6 +368,28 @@ impl Flags {
                 "alertmanager.notification-queue-capacity",
                 self.notification_queue_capacity.to_string(),
             ),
+            (
+                "cluster.listen-address",
+                self.cluster_listen_address.clone(),
+            ),
+            (
+                "cluster.advertise-address",
+                self.cluster_advertise_address.clone().unwrap_or_default(),
+            ),
+            ("cluster.peer", self.cluster_peer.join(",")),
+            ("cluster.peer-timeout", self.cluster_peer_timeout.clone()),
+            (
+                "cluster.gossip-interval",
+                self.cluster_gossip_interval.clone(),
+            ),
+            (
+                "cluster.pushpull-interval",
+                self.cluster_pushpull_interval.clone(),
+            ),
+            (
+                "cluster.settle-timeout",
+                self.cluster_settle_timeout.clone(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -438,6 +488,71 @@ impl Flags {
             }
         };
         url.trim_end_matches('/').to_owned()
+    }
+
+    /// The notifier's cluster settings (`None`: `--cluster.listen-address` is empty),
+    /// checked: durations parsed, addresses resolved.
+    pub(crate) fn cluster_options(
+        &self,
+    ) -> Result<Option<strata_alerting::notifier::cluster::ClusterOptions>, String> {
+        if self.cluster_listen_address.trim().is_empty() {
+            return Ok(None);
+        }
+        let dur = |name: &str, v: &str| {
+            Self::duration_ms(name, v).map(|ms| std::time::Duration::from_millis(ms as u64))
+        };
+        let opts = strata_alerting::notifier::cluster::ClusterOptions {
+            listen_address: self.cluster_listen_address.trim().to_owned(),
+            advertise_address: self.cluster_advertise_address.clone(),
+            peers: self.cluster_peer.clone(),
+            peer_timeout: dur("cluster.peer-timeout", &self.cluster_peer_timeout)?,
+            gossip_interval: dur("cluster.gossip-interval", &self.cluster_gossip_interval)?,
+            pushpull_interval: dur("cluster.pushpull-interval", &self.cluster_pushpull_interval)?,
+            settle_timeout: dur("cluster.settle-timeout", &self.cluster_settle_timeout)?,
+        };
+        opts.resolve().map_err(|e| e.to_string())?;
+        Ok(Some(opts))
+    }
+
+    /// The `--cluster.*` flags given a value other than their default while they cannot
+    /// act: clustering is off (no `--cluster.listen-address`), or there is no notifier to
+    /// cluster (no `--alertmanager.config.file`).
+    pub(crate) fn unacted_cluster_flags(&self) -> Vec<String> {
+        let enabled = !self.cluster_listen_address.trim().is_empty();
+        if enabled {
+            return if self.alertmanager_config_file.is_none() {
+                vec![
+                    "--cluster.listen-address has no effect without --alertmanager.config.file"
+                        .into(),
+                ]
+            } else {
+                Vec::new()
+            };
+        }
+        let set = [
+            (
+                "cluster.advertise-address",
+                self.cluster_advertise_address.is_some(),
+            ),
+            ("cluster.peer", !self.cluster_peer.is_empty()),
+            ("cluster.peer-timeout", self.cluster_peer_timeout != "15s"),
+            (
+                "cluster.gossip-interval",
+                self.cluster_gossip_interval != "200ms",
+            ),
+            (
+                "cluster.pushpull-interval",
+                self.cluster_pushpull_interval != "1m",
+            ),
+            (
+                "cluster.settle-timeout",
+                self.cluster_settle_timeout != "1m",
+            ),
+        ];
+        set.into_iter()
+            .filter(|(_, given)| *given)
+            .map(|(f, _)| format!("--{f} has no effect without --cluster.listen-address"))
+            .collect()
     }
 
     /// Lookback delta in ms (used by the query engine).

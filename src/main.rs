@@ -30,6 +30,15 @@ fn main() -> std::process::ExitCode {
     }
     let filter =
         EnvFilter::try_new(flags.log_level.as_str()).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The gossip library warns once per undecodable datagram: a peer sending garbage
+    // would flood the log. Its errors stay; all of it with --log.level=debug.
+    let filter = match flags.log_level.as_str() {
+        "debug" | "trace" => filter,
+        _ => match "chitchat=error".parse() {
+            Ok(d) => filter.add_directive(d),
+            Err(_) => filter,
+        },
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -67,6 +76,13 @@ async fn run(flags: Flags) -> Result<(), String> {
         None => strata_config::Config::default_embedded(addr.port()),
     };
     warn_unacted(&config);
+    for w in flags.unacted_cluster_flags() {
+        tracing::warn!("{w}");
+    }
+    let cluster = match &flags.alertmanager_config_file {
+        Some(_) => flags.cluster_options()?,
+        None => None,
+    };
     let mut opts = Options::new(&flags.tsdb_path);
     opts.retention_time_ms = flags.retention_time_ms()?;
     opts.retention_size_bytes = flags.retention_size_bytes()?;
@@ -231,6 +247,11 @@ async fn run(flags: Flags) -> Result<(), String> {
     sender.apply(&config)?;
     state.set_alert_sender(sender.clone());
     if let Some(n) = &notifier {
+        if let Some(c) = &cluster {
+            n.join_cluster(c, stop_rx.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         sender.set_notifier(Some(n.clone()));
         state.set_notifier(n.clone());
         tokio::spawn(n.clone().maintain(stop_rx.clone()));
@@ -350,6 +371,9 @@ async fn run(flags: Flags) -> Result<(), String> {
     scrape.shutdown().await;
     rules.shutdown().await;
     let _ = stop_tx.send(true);
+    if let Some(p) = notifier.as_ref().and_then(|n| n.cluster()) {
+        p.leave().await;
+    }
     let _ = server.await;
     let _ = sender_task.await;
     let _ = push_task.await;

@@ -76,7 +76,9 @@ fn status_endpoints() {
     assert_eq!(v["data"]["headStats"]["numSeries"], 14);
     // 14 series × 5 samples, and the heap bytes of their chunks.
     assert_eq!(v["data"]["headStats"]["numSamples"], 70);
-    let bytes = v["data"]["headStats"]["sampleBytes"].as_u64().expect("bytes");
+    let bytes = v["data"]["headStats"]["sampleBytes"]
+        .as_u64()
+        .expect("bytes");
     assert!(bytes > 0 && bytes < 70 * 64, "{bytes}");
     let top = v["data"]["seriesCountByMetricName"]
         .as_array()

@@ -1,7 +1,8 @@
 //! Alertmanager API v2 over the built-in notifier (`--alertmanager.config.file`): alerts,
-//! alert groups, silences, status and receivers in Alertmanager's shapes, so Prometheus
-//! servers can send alerts here and `amtool` works against it. Errors are a JSON string,
-//! as Alertmanager answers them. Without a notifier every route answers 503.
+//! alert groups, silences, status (with the notifier cluster's members, `--cluster.*`) and
+//! receivers in Alertmanager's shapes, so Prometheus servers can send alerts here and
+//! `amtool` works against it. Errors are a JSON string, as Alertmanager answers them.
+//! Without a notifier every route answers 503.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -178,11 +179,22 @@ pub(crate) struct AmStatus {
     version_info: VersionInfo,
 }
 
-/// Clustering is not used: `disabled`.
+/// `clusterStatus`: this node's name, `ready` or `settling` (`disabled` without
+/// `--cluster.listen-address`, then without a name) and the live members, this node
+/// included, sorted by name.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ClusterStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     status: String,
-    peers: Vec<String>,
+    peers: Vec<PeerStatus>,
+}
+
+/// `peerStatus`: a member's name and gossip address.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PeerStatus {
+    name: String,
+    address: String,
 }
 
 /// `{original}`: the configuration, secrets hidden.
@@ -639,16 +651,32 @@ pub(crate) async fn delete_silence(
     get,
     path = "/api/v2/status",
     tag = "alertmanager",
-    summary = "Notifier status: configuration, uptime, version",
+    summary = "Notifier status: cluster, configuration, uptime, version",
     responses((status = 200, description = "Status", body = AmStatus))
 )]
 pub(crate) async fn status(State(s): State<Arc<AppState>>) -> Result<Json<AmStatus>, AmError> {
     let n = notifier(&s)?;
-    Ok(Json(AmStatus {
-        cluster: ClusterStatus {
+    let cluster = match n.cluster() {
+        Some(p) => ClusterStatus {
+            name: Some(p.name().to_owned()),
+            status: p.status().to_owned(),
+            peers: p
+                .members()
+                .into_iter()
+                .map(|m| PeerStatus {
+                    name: m.name,
+                    address: m.address.to_string(),
+                })
+                .collect(),
+        },
+        None => ClusterStatus {
+            name: None,
             status: "disabled".into(),
             peers: Vec::new(),
         },
+    };
+    Ok(Json(AmStatus {
+        cluster,
         // The configuration re-marshalled with secrets as `<secret>`, as Alertmanager does.
         config: ConfigOriginal {
             original: n

@@ -415,6 +415,79 @@ fn notifier_metrics(o: &mut Out, s: &AppState) {
             .filter(|x| x.state(now) == strata_alerting::notifier::silences::SilenceState::Active)
             .count() as f64,
     );
+    cluster_metrics(o, n);
+}
+
+/// The notifier's cluster, with Alertmanager's names (`alertmanager_cluster_enabled` is 0
+/// without `--cluster.listen-address`, the others are then absent, as in Alertmanager).
+fn cluster_metrics(o: &mut Out, n: &strata_alerting::notifier::Notifier) {
+    let Some(p) = n.cluster() else {
+        o.metric(
+            "alertmanager_cluster_enabled",
+            "gauge",
+            "Indicates whether the clustering is enabled or not.",
+            0.0,
+        );
+        return;
+    };
+    use strata_alerting::notifier::cluster::ClusterMetrics;
+    let m = &p.metrics;
+    let get = |c| ClusterMetrics::get(c) as f64;
+    o.metric(
+        "alertmanager_cluster_enabled",
+        "gauge",
+        "Indicates whether the clustering is enabled or not.",
+        1.0,
+    );
+    o.metric(
+        "alertmanager_cluster_members",
+        "gauge",
+        "Number indicating current number of members in cluster.",
+        p.members().len() as f64,
+    );
+    o.metric(
+        "alertmanager_peer_position",
+        "gauge",
+        "Position the Alertmanager instance believes it's in. The position determines a peer's behavior in the cluster.",
+        p.position() as f64,
+    );
+    o.family(
+        "alertmanager_cluster_peer_info",
+        "gauge",
+        "A metric with a constant '1' value labeled by peer name.",
+        &[(
+            format!("peer=\"{}\"", strata_ingest::expfmt::escape(p.name(), true)),
+            1.0,
+        )],
+    );
+    o.metric(
+        "alertmanager_silences_gossip_messages_propagated_total",
+        "counter",
+        "Number of received gossip messages that have been further gossiped.",
+        get(&m.silences_propagated),
+    );
+    o.metric(
+        "alertmanager_nflog_gossip_messages_propagated_total",
+        "counter",
+        "Number of received gossip messages that have been further gossiped.",
+        get(&m.nflog_propagated),
+    );
+    o.family(
+        "strata_cluster_state_invalid_total",
+        "counter",
+        "Peers' gossiped silences and notification log entries refused as invalid.",
+        &[
+            ("state=\"silences\"".to_owned(), get(&m.silences_invalid)),
+            ("state=\"nflog\"".to_owned(), get(&m.nflog_invalid)),
+            ("state=\"unknown\"".to_owned(), get(&m.unknown_invalid)),
+        ],
+    );
+    o.metric(
+        "strata_cluster_state_oversized_total",
+        "counter",
+        "Local silences and notification log entries too large to gossip (kept locally).",
+        get(&m.oversized),
+    );
 }
 
 fn process_metrics(o: &mut Out, s: &AppState) {

@@ -9,17 +9,23 @@
 //! resolved) or `repeat_interval` has passed. Resolved alerts leave the group after a
 //! successful flush. A reload rebuilds the groups from the store; the notification log
 //! keeps the receivers from being paged twice.
+//!
+//! In a cluster ([`Notifier::join_cluster`]) a flush first waits for the gossip to settle
+//! (Alertmanager's `ClusterGossipSettleStage`), and each integration waits this node's
+//! turn (`ClusterWaitStage`: position × peer timeout) before the dedup against the
+//! notification log, which then holds what the nodes before it sent.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::notifier::alert::{Alert, LabelSet};
+use crate::notifier::cluster::{self, ClusterError, ClusterOptions, Peer};
 use crate::notifier::config::Config;
 use crate::notifier::group::{Group, group_labels, labels_string, sort_alerts};
 use crate::notifier::nflog::{self, Nflog};
@@ -104,8 +110,9 @@ pub struct Notifier {
     alerts: Mutex<HashMap<u64, Alert>>,
     groups: Mutex<HashMap<GroupId, GroupEntry>>,
     /// Silences.
-    pub silences: Silences,
-    nflog: Nflog,
+    pub silences: Arc<Silences>,
+    nflog: Arc<Nflog>,
+    cluster: OnceLock<Arc<Peer>>,
     /// `--web.external-url`.
     pub external_url: String,
     /// Start time (ms), `/api/v2/status` `uptime`.
@@ -135,12 +142,30 @@ impl Notifier {
             path: opts.config_file,
             alerts: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
-            silences,
-            nflog,
+            silences: Arc::new(silences),
+            nflog: Arc::new(nflog),
+            cluster: OnceLock::new(),
             external_url: opts.external_url,
             started_ms: now_ms(),
             metrics,
         }))
+    }
+
+    /// Joins the cluster of `opts`: silences and the notification log are gossiped with
+    /// the peers until `stop` turns true, and notifications wait for this node's turn.
+    pub async fn join_cluster(
+        &self,
+        opts: &ClusterOptions,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Arc<Peer>, ClusterError> {
+        let peer = cluster::join(opts, self.silences.clone(), self.nflog.clone(), stop).await?;
+        let _ = self.cluster.set(peer.clone());
+        Ok(peer)
+    }
+
+    /// This node in its cluster (`None`: clustering disabled).
+    pub fn cluster(&self) -> Option<&Arc<Peer>> {
+        self.cluster.get()
     }
 
     /// The current configuration.
@@ -268,6 +293,10 @@ impl Notifier {
 
     /// Notifies the receiver's integrations about the group, as the pipeline does.
     async fn flush(self: &Arc<Self>, g: &Arc<Group>) {
+        // Nothing is sent before the gossip settled (ClusterGossipSettleStage).
+        if let Some(c) = self.cluster() {
+            c.wait_ready().await;
+        }
         let now = now_ms();
         let alerts = g.snapshot();
         if alerts.is_empty() {
@@ -322,40 +351,48 @@ impl Notifier {
             .map(Alert::fingerprint)
             .collect();
         let keep = Arc::new(keep);
-        let deadline = tokio::time::Instant::now() + ms(g.timing.interval.max(5_000));
+        let (firing, resolved) = (Arc::new(firing), Arc::new(resolved));
+        // This node's turn in the cluster (ClusterWaitStage); the send's deadline is
+        // pushed back as much, as Alertmanager's timeout function does.
+        let wait = self.cluster().map_or(Duration::ZERO, |c| c.wait());
+        let deadline = tokio::time::Instant::now() + ms(g.timing.interval.max(5_000)) + wait;
         let mut tasks = JoinSet::new();
         for i in 0..integrations.len() {
-            let Some(integ) = integrations.get(i) else {
-                continue;
-            };
-            let key = format!("{}|{}/{}/{}", g.key, g.receiver, integ.name(), integ.index);
-            let entry = self.nflog.get(&key);
-            let send_resolved = integ.send_resolved();
-            if !nflog::needs_update(
-                entry.as_ref(),
-                &firing,
-                &resolved,
-                g.timing.repeat,
-                send_resolved,
-                now,
-            ) {
-                continue;
-            }
-            let mut log = nflog::Entry {
-                firing: firing.clone(),
-                resolved: resolved.clone(),
-                at: now,
-            };
-            let (me, g, loaded, keep, integrations) = (
+            let (me, g, loaded, keep, integrations, firing, resolved) = (
                 self.clone(),
                 g.clone(),
                 loaded.clone(),
                 keep.clone(),
                 integrations.clone(),
+                firing.clone(),
+                resolved.clone(),
             );
             tasks.spawn(async move {
                 let Some(integ) = integrations.get(i) else {
                     return true;
+                };
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                // DedupStage, after the wait: the log holds what the nodes before this one
+                // sent meanwhile.
+                let key = format!("{}|{}/{}/{}", g.key, g.receiver, integ.name(), integ.index);
+                let entry = me.nflog.get(&key);
+                let send_resolved = integ.send_resolved();
+                if !nflog::needs_update(
+                    entry.as_ref(),
+                    &firing,
+                    &resolved,
+                    g.timing.repeat,
+                    send_resolved,
+                    now,
+                ) {
+                    return true;
+                }
+                let mut log = nflog::Entry {
+                    firing: (*firing).clone(),
+                    resolved: (*resolved).clone(),
+                    at: now,
                 };
                 let sent: Vec<Alert> = if send_resolved {
                     keep.to_vec()

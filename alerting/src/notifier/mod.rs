@@ -4,9 +4,12 @@
 //! (aggregation groups), [`send`] (the receiver integrations — webhook, Slack,
 //! PagerDuty, email, … — with retries), [`render`] (notification templates), [`silences`] and [`nflog`] (persisted
 //! silences and notification log), [`alert`] (alerts with Alertmanager's fingerprint) and
-//! [`webhook`] (the webhook message). The HTTP API v2 over it lives in the api crate.
+//! [`webhook`] (the webhook message), [`cluster`] (high availability: silences and the
+//! notification log gossiped between notifiers, each notification sent once by the
+//! cluster). The HTTP API v2 over it lives in the api crate.
 
 pub mod alert;
+pub mod cluster;
 pub mod config;
 pub mod dispatch;
 pub mod group;

@@ -5,9 +5,14 @@
 //! the end may not be in the past; at least one matcher must not match the empty string).
 //! The set is persisted to one JSON file, rewritten atomically on every change, so a
 //! restart forgets nothing; expired silences are dropped after the retention (120 h).
+//!
+//! In a cluster every change is handed to the [`SilenceHook`] (which gossips it), and the
+//! peers' silences are [merged](Silences::merge) as Alertmanager merges them: by id, the
+//! later `updatedAt` winning, silences past their retention refused.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -102,8 +107,22 @@ pub enum SilenceError {
     Persist(String),
 }
 
+/// A changed silence, as handed to the [`SilenceHook`].
+#[derive(Clone, Copy, Debug)]
+pub enum SilenceChange<'a> {
+    /// Created, updated, expired or merged from a peer.
+    Set(&'a Silence),
+    /// Dropped after the retention (the id).
+    Removed(&'a str),
+}
+
+/// Called with every change, under the set's lock (it must be quick and must not call
+/// back into the set).
+pub type SilenceHook = Arc<dyn Fn(SilenceChange<'_>) + Send + Sync>;
+
+/// A silence as written to the file and gossiped to peers.
 #[derive(Serialize, Deserialize)]
-struct Stored {
+pub(crate) struct Stored {
     id: String,
     /// `(name, op, value)` with op `=`, `!=`, `=~`, `!~`.
     matchers: Vec<(String, String, String)>,
@@ -112,6 +131,46 @@ struct Stored {
     updated_at: i64,
     created_by: String,
     comment: String,
+}
+
+impl Stored {
+    /// The stored form of `s`.
+    pub(crate) fn of(s: &Silence) -> Stored {
+        Stored {
+            id: s.id.clone(),
+            matchers: s
+                .matchers
+                .iter()
+                .map(|m| (m.name.clone(), op_str(m.op).to_owned(), m.value.clone()))
+                .collect(),
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            updated_at: s.updated_at,
+            created_by: s.created_by.clone(),
+            comment: s.comment.clone(),
+        }
+    }
+
+    /// The silence, its matchers parsed (an error names the silence).
+    pub(crate) fn into_silence(self) -> Result<Silence, String> {
+        let mut matchers = Vec::with_capacity(self.matchers.len());
+        for (name, op, value) in &self.matchers {
+            let op =
+                op_parse(op).ok_or_else(|| format!("silence {}: bad operator {op:?}", self.id))?;
+            matchers.push(
+                Matcher::new(name, op, value).map_err(|e| format!("silence {}: {e}", self.id))?,
+            );
+        }
+        Ok(Silence {
+            id: self.id,
+            matchers,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            updated_at: self.updated_at,
+            created_by: self.created_by,
+            comment: self.comment,
+        })
+    }
 }
 
 fn op_str(op: MatchOp) -> &'static str {
@@ -138,6 +197,7 @@ pub struct Silences {
     all: Mutex<BTreeMap<String, Silence>>,
     path: Option<PathBuf>,
     retention_ms: i64,
+    hook: OnceLock<SilenceHook>,
 }
 
 impl Silences {
@@ -151,35 +211,68 @@ impl Silences {
             let list: Vec<Stored> =
                 serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
             for s in list {
-                let mut matchers = Vec::with_capacity(s.matchers.len());
-                for (name, op, value) in &s.matchers {
-                    let op = op_parse(op).ok_or_else(|| {
-                        format!("{}: silence {}: bad operator {op:?}", p.display(), s.id)
-                    })?;
-                    matchers.push(
-                        Matcher::new(name, op, value)
-                            .map_err(|e| format!("{}: silence {}: {e}", p.display(), s.id))?,
-                    );
-                }
-                all.insert(
-                    s.id.clone(),
-                    Silence {
-                        id: s.id,
-                        matchers,
-                        starts_at: s.starts_at,
-                        ends_at: s.ends_at,
-                        updated_at: s.updated_at,
-                        created_by: s.created_by,
-                        comment: s.comment,
-                    },
-                );
+                let s = s
+                    .into_silence()
+                    .map_err(|e| format!("{}: {e}", p.display()))?;
+                all.insert(s.id.clone(), s);
             }
         }
         Ok(Silences {
             all: Mutex::new(all),
             path,
             retention_ms,
+            hook: OnceLock::new(),
         })
+    }
+
+    /// Installs the change hook (once; later calls are ignored) and hands it every
+    /// silence held, so that what was loaded from the file is announced too.
+    pub fn set_hook(&self, hook: SilenceHook) {
+        let all = self.all.lock();
+        if self.hook.set(hook).is_ok() {
+            for s in all.values() {
+                self.changed(SilenceChange::Set(s));
+            }
+        }
+    }
+
+    fn changed(&self, c: SilenceChange<'_>) {
+        if let Some(h) = self.hook.get() {
+            h(c);
+        }
+    }
+
+    /// How long expired silences are kept (ms).
+    pub fn retention_ms(&self) -> i64 {
+        self.retention_ms
+    }
+
+    /// Merges silences received from peers: each replaces the one of its id when it is
+    /// newer (later `updatedAt`), or is added; silences expired longer than the retention
+    /// ago are refused. Merged silences are handed to the hook (so this node gossips them
+    /// on, as Alertmanager propagates what it merged) and persisted once. Returns how many
+    /// were merged.
+    pub fn merge(&self, incoming: Vec<Silence>, now: i64) -> Result<usize, SilenceError> {
+        let mut all = self.all.lock();
+        let mut n = 0;
+        for s in incoming {
+            if now - s.ends_at > self.retention_ms {
+                continue;
+            }
+            if all
+                .get(&s.id)
+                .is_some_and(|old| old.updated_at >= s.updated_at)
+            {
+                continue;
+            }
+            self.changed(SilenceChange::Set(&s));
+            all.insert(s.id.clone(), s);
+            n += 1;
+        }
+        if n > 0 {
+            self.persist(&all)?;
+        }
+        Ok(n)
     }
 
     /// Creates or updates a silence at `now` (ms); returns its id (new when an active
@@ -218,12 +311,14 @@ impl Silences {
                     s.starts_at = old.starts_at;
                 }
                 *old = s;
+                self.changed(SilenceChange::Set(old));
                 self.persist(&all)?;
                 return Ok(id);
             }
             if state != SilenceState::Expired {
                 old.ends_at = now;
                 old.updated_at = now;
+                self.changed(SilenceChange::Set(old));
             }
         }
         if s.starts_at < now {
@@ -231,6 +326,7 @@ impl Silences {
         }
         s.id = new_id();
         let id = s.id.clone();
+        self.changed(SilenceChange::Set(&s));
         all.insert(id.clone(), s);
         self.persist(&all)?;
         Ok(id)
@@ -255,6 +351,7 @@ impl Silences {
             SilenceState::Active => s.ends_at = now,
         }
         s.updated_at = now;
+        self.changed(SilenceChange::Set(s));
         self.persist(&all)
     }
 
@@ -282,7 +379,13 @@ impl Silences {
     pub fn gc(&self, now: i64) -> usize {
         let mut all = self.all.lock();
         let before = all.len();
-        all.retain(|_, s| now - s.ends_at <= self.retention_ms);
+        all.retain(|id, s| {
+            let keep = now - s.ends_at <= self.retention_ms;
+            if !keep {
+                self.changed(SilenceChange::Removed(id));
+            }
+            keep
+        });
         let n = before - all.len();
         if n > 0 {
             let _ = self.persist(&all);
@@ -294,22 +397,7 @@ impl Silences {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let list: Vec<Stored> = all
-            .values()
-            .map(|s| Stored {
-                id: s.id.clone(),
-                matchers: s
-                    .matchers
-                    .iter()
-                    .map(|m| (m.name.clone(), op_str(m.op).to_owned(), m.value.clone()))
-                    .collect(),
-                starts_at: s.starts_at,
-                ends_at: s.ends_at,
-                updated_at: s.updated_at,
-                created_by: s.created_by.clone(),
-                comment: s.comment.clone(),
-            })
-            .collect();
+        let list: Vec<Stored> = all.values().map(Stored::of).collect();
         let json = serde_json::to_vec(&list).map_err(|e| SilenceError::Persist(e.to_string()))?;
         strata_storage::write_atomic(path, &json)
             .map_err(|e| SilenceError::Persist(format!("{}: {e}", path.display())))
@@ -455,6 +543,52 @@ mod tests {
         let mut no_comment = input(r#"a="b""#, 0, 1000);
         no_comment.comment.clear();
         assert!(s.set(no_comment, 0).is_err());
+    }
+
+    #[test]
+    fn merge_keeps_the_newest_and_drops_what_retention_dropped() {
+        let changes = Arc::new(Mutex::new(Vec::new()));
+        let s = Silences::open(None, 10_000).unwrap();
+        let id = s.set(input(r#"a="b""#, 0, 5_000), 0).unwrap();
+        let c = changes.clone();
+        s.set_hook(Arc::new(move |ch| {
+            c.lock().push(match ch {
+                SilenceChange::Set(x) => format!("set {} {}", x.id, x.updated_at),
+                SilenceChange::Removed(id) => format!("removed {id}"),
+            })
+        }));
+        // The hook is handed what the set holds.
+        assert_eq!(*changes.lock(), vec![format!("set {id} 0")]);
+        let mut newer = s.get(&id).unwrap();
+        newer.ends_at = 1_000;
+        newer.updated_at = 1_000;
+        let mut older = newer.clone();
+        older.updated_at = 500;
+        older.ends_at = 9_000;
+        let mut gone = newer.clone();
+        gone.id = "gone".into();
+        gone.ends_at = -20_000;
+        let mut fresh = newer.clone();
+        fresh.id = "fresh".into();
+        assert_eq!(s.merge(vec![newer, gone, fresh], 2_000).unwrap(), 2);
+        assert_eq!(
+            s.get(&id).unwrap().ends_at,
+            1_000,
+            "the later updatedAt wins"
+        );
+        assert!(s.get("gone").is_none(), "past the retention");
+        assert_eq!(s.merge(vec![older], 2_000).unwrap(), 0, "older loses");
+        assert_eq!(s.gc(1_000 + 10_001), 2);
+        let seen = changes.lock().clone();
+        assert_eq!(
+            seen[1..],
+            [
+                format!("set {id} 1000"),
+                "set fresh 1000".to_owned(),
+                format!("removed {id}"),
+                "removed fresh".to_owned(),
+            ]
+        );
     }
 
     #[test]
