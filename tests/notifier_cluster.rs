@@ -15,20 +15,13 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, reqwest};
+use common::{Server, get_json, now_ms, reqwest};
 use serde_json::{Value, json};
 
 /// `--cluster.peer-timeout` of the test nodes: the third waits twice this.
 const PEER_TIMEOUT: Duration = Duration::from_secs(2);
 /// `group_wait` of the test route.
 const GROUP_WAIT: Duration = Duration::from_secs(1);
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 fn rfc3339(ms: i64) -> String {
     strata_grammar::format_rfc3339(ms, true)
@@ -43,15 +36,6 @@ fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
         std::thread::sleep(Duration::from_millis(100));
     }
     None
-}
-
-fn get_json(url: String) -> Value {
-    reqwest::blocking_client()
-        .get(url)
-        .send()
-        .ok()
-        .and_then(|r| serde_json::from_str(&r.text()).ok())
-        .unwrap_or(Value::Null)
 }
 
 fn post_json(url: String, body: &Value) -> (u16, String) {
@@ -196,7 +180,7 @@ fn add_silence(node: &Node, alertname: &str) -> String {
 }
 
 fn lists_silence(node: &Node, id: &str) -> bool {
-    get_json(node.url("/api/v2/silences"))
+    get_json(&node.url("/api/v2/silences"))
         .as_array()
         .is_some_and(|l| l.iter().any(|s| s["id"] == id))
 }
@@ -204,7 +188,7 @@ fn lists_silence(node: &Node, id: &str) -> bool {
 /// `/api/v2/status` `cluster` once it is ready with `n` peers.
 fn ready_with(node: &Node, n: usize, secs: u64) -> Option<Value> {
     poll(secs, || {
-        let c = get_json(node.url("/api/v2/status"))["cluster"].clone();
+        let c = get_json(&node.url("/api/v2/status"))["cluster"].clone();
         (c["status"] == "ready" && c["peers"].as_array().is_some_and(|p| p.len() == n)).then_some(c)
     })
 }
@@ -257,7 +241,7 @@ fn three_nodes_notify_once_share_silences_and_survive_a_dead_node() {
         let c = ready_with(n, 3, 30).unwrap_or_else(|| {
             panic!(
                 "not ready with 3 peers: {}",
-                get_json(n.url("/api/v2/status"))["cluster"]
+                get_json(&n.url("/api/v2/status"))["cluster"]
             )
         });
         let peers = c["peers"].as_array().expect("peers");
@@ -305,7 +289,7 @@ fn three_nodes_notify_once_share_silences_and_survive_a_dead_node() {
     );
     post_alert(&nodes[2], "OnlyOnThree");
     let muted = poll(15, || {
-        let alerts = get_json(nodes[2].url("/api/v2/alerts?filter=alertname%3D%22OnlyOnThree%22"));
+        let alerts = get_json(&nodes[2].url("/api/v2/alerts?filter=alertname%3D%22OnlyOnThree%22"));
         (alerts[0]["status"]["silencedBy"] == json!([silence])).then_some(())
     });
     assert!(muted.is_some(), "node 3 does not mute by node 1's silence");
@@ -350,11 +334,11 @@ fn three_nodes_notify_once_share_silences_and_survive_a_dead_node() {
         assert!(
             ready_with(n, 3, 30).is_some(),
             "not back to 3 peers: {}",
-            get_json(n.url("/api/v2/status"))["cluster"]
+            get_json(&n.url("/api/v2/status"))["cluster"]
         );
     }
-    let c = get_json(nodes[0].url("/api/v2/status"))["cluster"].clone();
-    let restarted = get_json(nodes[1].url("/api/v2/status"))["cluster"]["name"].clone();
+    let c = get_json(&nodes[0].url("/api/v2/status"))["cluster"].clone();
+    let restarted = get_json(&nodes[1].url("/api/v2/status"))["cluster"]["name"].clone();
     assert!(
         c["peers"]
             .as_array()
@@ -435,7 +419,7 @@ fn bad_cluster_flags_are_refused_and_flags_without_effect_warned_about() {
 
     // Without --cluster.listen-address the notifier reports clustering disabled.
     let s = Server::start(&dir.path().join("data"), &[&am]);
-    let c = get_json(s.url("/api/v2/status"))["cluster"].clone();
+    let c = get_json(&s.url("/api/v2/status"))["cluster"].clone();
     assert_eq!(c, json!({"status": "disabled", "peers": []}));
     let metrics = reqwest::blocking_client()
         .get(s.url("/metrics"))
