@@ -15,37 +15,13 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, get_json, now_ms, reqwest};
+use common::{Server, get_json, now_ms, poll, post_json, reqwest, rfc3339};
 use serde_json::{Value, json};
 
 /// `--cluster.peer-timeout` of the test nodes: the third waits twice this.
 const PEER_TIMEOUT: Duration = Duration::from_secs(2);
 /// `group_wait` of the test route.
 const GROUP_WAIT: Duration = Duration::from_secs(1);
-
-fn rfc3339(ms: i64) -> String {
-    strata_grammar::format_rfc3339(ms, true)
-}
-
-fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
-fn post_json(url: String, body: &Value) -> (u16, String) {
-    let r = reqwest::blocking_client()
-        .post(url, body.to_string().into_bytes())
-        .header("Content-Type", "application/json")
-        .send()
-        .expect("POST");
-    (r.status().as_u16(), r.text())
-}
 
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -161,7 +137,7 @@ fn post_alert(node: &Node, alertname: &str) {
         "startsAt": rfc3339(now_ms()),
         "endsAt": rfc3339(now_ms() + 3_600_000),
     }]);
-    let (code, body) = post_json(node.url("/api/v2/alerts"), &alert);
+    let (code, body) = post_json(&node.url("/api/v2/alerts"), &alert);
     assert_eq!(code, 200, "{body}");
 }
 
@@ -173,7 +149,7 @@ fn add_silence(node: &Node, alertname: &str) -> String {
         "createdBy": "ops",
         "comment": "maintenance",
     });
-    let (code, body) = post_json(node.url("/api/v2/silences"), &s);
+    let (code, body) = post_json(&node.url("/api/v2/silences"), &s);
     assert_eq!(code, 200, "{body}");
     let v: Value = serde_json::from_str(&body).expect("json");
     v["silenceID"].as_str().expect("silenceID").to_owned()

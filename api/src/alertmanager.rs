@@ -1,5 +1,5 @@
 //! Alertmanager API v2 over the built-in notifier (`--alertmanager.config.file`): alerts,
-//! alert groups, silences, status (with the notifier cluster's members, `--cluster.*`) and
+//! alert groups (with their acknowledgement, see [`crate::acks`]), silences, status (with the notifier cluster's members, `--cluster.*`) and
 //! receivers in Alertmanager's shapes, so Prometheus servers can send alerts here and
 //! `amtool` works against it. Errors are a JSON string, as Alertmanager answers them.
 //! Without a notifier every route answers 503.
@@ -22,10 +22,11 @@ use strata_grammar::format_rfc3339;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::acks::{GettableAck, gettable_ack};
 use crate::params::{Params, parse_time};
 
 /// An error answer: status and a JSON string.
-pub(crate) struct AmError(StatusCode, String);
+pub(crate) struct AmError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for AmError {
     fn into_response(self) -> Response {
@@ -44,11 +45,11 @@ impl From<SilenceError> for AmError {
     }
 }
 
-fn bad(msg: impl Into<String>) -> AmError {
+pub(crate) fn bad(msg: impl Into<String>) -> AmError {
     AmError(StatusCode::BAD_REQUEST, msg.into())
 }
 
-fn notifier(s: &AppState) -> Result<Arc<Notifier>, AmError> {
+pub(crate) fn notifier(s: &AppState) -> Result<Arc<Notifier>, AmError> {
     s.notifier.get().cloned().ok_or_else(|| {
         AmError(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -105,12 +106,18 @@ pub(crate) struct GettableAlert {
     labels: BTreeMap<String, String>,
 }
 
-/// One aggregation group.
+/// One aggregation group, with its key and (an extension) its active acknowledgement.
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct AlertGroup {
     labels: BTreeMap<String, String>,
     receiver: ReceiverName,
     alerts: Vec<GettableAlert>,
+    /// The dispatcher's group key (what `POST /api/v2/acks` takes).
+    group_key: String,
+    /// The acknowledgement in force (active and covering the group's firing alerts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acknowledgement: Option<GettableAck>,
 }
 
 /// A silence matcher.
@@ -215,11 +222,11 @@ pub(crate) struct VersionInfo {
     go_version: String,
 }
 
-fn ts(ms: i64) -> String {
+pub(crate) fn ts(ms: i64) -> String {
     format_rfc3339(ms, true)
 }
 
-fn parse_ts(field: &str, s: &str) -> Result<i64, AmError> {
+pub(crate) fn parse_ts(field: &str, s: &str) -> Result<i64, AmError> {
     parse_time(s).ok_or_else(|| bad(format!("{field}: {s:?} is not an RFC 3339 time")))
 }
 
@@ -233,7 +240,7 @@ fn filters(p: &Params) -> Result<Vec<Matcher>, AmError> {
     Ok(out)
 }
 
-fn flag(p: &Params, name: &str, default: bool) -> Result<bool, AmError> {
+pub(crate) fn flag(p: &Params, name: &str, default: bool) -> Result<bool, AmError> {
     match p.get(name).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some("true" | "1") => Ok(true),
@@ -462,13 +469,20 @@ pub(crate) async fn get_groups(
     let now = now_ms();
     let inh = n.inhibition(now);
     let mut out = Vec::new();
-    for (labels, receiver, alerts) in n.groups(now) {
+    for (group_key, labels, receiver, alerts) in n.groups(now) {
         if f.receiver
             .as_ref()
             .is_some_and(|re| !re.is_match(&receiver))
         {
             continue;
         }
+        // Shown while it holds: a group that changed since is no longer acknowledged.
+        let firing = n.notified_fingerprints(&alerts, now);
+        let acknowledgement = n
+            .acks
+            .active_for(&group_key, &receiver, now)
+            .filter(|a| a.covers(&firing, now))
+            .map(|a| gettable_ack(&a, now));
         let alerts: Vec<GettableAlert> = alerts
             .iter()
             .map(|a| gettable(&n, &inh, a, now))
@@ -477,10 +491,13 @@ pub(crate) async fn get_groups(
         if alerts.is_empty() {
             continue;
         }
+
         out.push(AlertGroup {
             labels,
             receiver: ReceiverName { name: receiver },
             alerts,
+            group_key,
+            acknowledgement,
         });
     }
     Ok(Json(out))

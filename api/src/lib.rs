@@ -3,6 +3,7 @@
 //! Handlers only translate HTTP to calls on storage/ingest/engine and back; they hold no
 //! logic of their own.
 
+mod acks;
 mod admin;
 mod alertmanager;
 mod body;
@@ -331,6 +332,8 @@ fn api_routes(admin: bool) -> OpenApiRouter<Arc<AppState>> {
             alertmanager::get_silence,
             alertmanager::delete_silence
         ))
+        .routes(routes!(acks::get_acks, acks::post_ack))
+        .routes(routes!(acks::delete_ack))
         .routes(routes!(alertmanager::status))
         .routes(routes!(alertmanager::receivers))
         .routes(routes!(status::buildinfo))

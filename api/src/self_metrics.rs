@@ -399,6 +399,18 @@ fn notifier_metrics(o: &mut Out, s: &AppState) {
         load(&m.invalid),
     );
     o.metric(
+        "strata_notifier_notifications_acknowledged_total",
+        "counter",
+        "Repeat notifications skipped because their alert group is acknowledged.",
+        load(&m.acknowledged),
+    );
+    o.metric(
+        "strata_notifier_acknowledgements_forwarded_total",
+        "counter",
+        "Acknowledgements delivered to PagerDuty and Opsgenie integrations.",
+        load(&m.acks_forwarded),
+    );
+    o.metric(
         "alertmanager_config_last_reload_successful",
         "gauge",
         "Whether the last configuration reload attempt was successful.",

@@ -21,6 +21,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../ui/index.html"),
     ),
     (
+        "acks.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/acks.js"),
+    ),
+    (
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../ui/app.js"),

@@ -1,8 +1,10 @@
-// Alerts, rules, targets, silences, status and service-discovery pages.
+// Alerts, rules, targets, silences (with the alert groups' acknowledgements, acks.js),
+// status and service-discovery pages.
 import {
   h, api, fetchJSON, replaceChildren, errorBox, loading, badge, labelBadges, ago, formatISO, formatSeconds,
   humanizeDuration, graphLink, parseDuration, formatDuration, parseTime, formatTime, formatSeries, useLocalTime,
 } from './util.js';
+import { ackSection } from './acks.js';
 
 // ---------- shared helpers ----------
 
@@ -442,6 +444,7 @@ export function renderSilences(root) {
   const params = new URLSearchParams(location.search);
   const formMsg = h('div', { class: 'form-msg' });
   const listEl = h('div', { class: 'silence-list' });
+  const acks = ackSection();
   const lsGet = (k) => { try { return localStorage.getItem(k) || ''; } catch { return ''; } };
 
   const fMatchers = h('input', { type: 'text', id: 'silence-matchers', name: 'matchers', class: 'mono', placeholder: '{alertname="Down", env=~"prod|staging"}', value: params.get('matchers') || params.get('filter') || '', required: true });
@@ -581,7 +584,8 @@ export function renderSilences(root) {
       groups.active.sort((a, b) => Date.parse(a.endsAt) - Date.parse(b.endsAt));
       groups.pending.sort((a, b) => Date.parse(a.startsAt) - Date.parse(b.startsAt));
       groups.expired.sort((a, b) => Date.parse(b.endsAt) - Date.parse(a.endsAt));
-      if (!form.isConnected) replaceChildren(ctx.body, form, listEl);
+      if (!form.isConnected) replaceChildren(ctx.body, form, listEl, acks.el);
+      acks.load();
       replaceChildren(listEl, ['active', 'pending', 'expired'].map((st) =>
         h('section', { class: 'card silence-group', 'data-state': st },
           h('div', { class: 'card-header' }, h('h2', null, st[0].toUpperCase() + st.slice(1) + ' ', h('span', { class: 'count' }, `(${groups[st].length})`))),

@@ -375,6 +375,33 @@ pub fn get_json(url: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
 }
 
+/// An Alertmanager API time: RFC 3339 with milliseconds, of `ms` since the epoch.
+pub fn rfc3339(ms: i64) -> String {
+    strata_grammar::format_rfc3339(ms, true)
+}
+
+/// The first `Some` of `f` (asked every 100 ms) within `secs`.
+pub fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// A POST of the JSON `body`: the status and the answer's text.
+pub fn post_json(url: &str, body: &serde_json::Value) -> (u16, String) {
+    let r = reqwest::blocking_client()
+        .post(url.to_string(), body.to_string().into_bytes())
+        .header("Content-Type", "application/json")
+        .send()
+        .expect("POST");
+    (r.status().as_u16(), r.text())
+}
+
 /// Waits until `f` holds (checked every 250 ms) or `secs` are up; whether it held.
 pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);

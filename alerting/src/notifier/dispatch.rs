@@ -10,6 +10,9 @@
 //! successful flush. A reload rebuilds the groups from the store; the notification log
 //! keeps the receivers from being paged twice.
 //!
+//! An acknowledged group ([`acknowledge`]) whose firing set is unchanged skips its repeat
+//! notifications (they are logged as if sent).
+//!
 //! In a cluster ([`Notifier::join_cluster`]) a flush first waits for the gossip to settle
 //! (Alertmanager's `ClusterGossipSettleStage`), and each integration waits this node's
 //! turn (`ClusterWaitStage`: position × peer timeout) before the dedup against the
@@ -24,6 +27,11 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use tokio::task::{JoinHandle, JoinSet};
 
+mod acknowledge;
+
+pub use acknowledge::{AckRequest, AckTarget};
+
+use crate::notifier::acks::{Acks, DEFAULT_ACK_RETENTION_MS};
 use crate::notifier::alert::{Alert, LabelSet};
 use crate::notifier::cluster::{self, ClusterError, ClusterOptions, Peer};
 use crate::notifier::config::Config;
@@ -96,6 +104,12 @@ pub struct NotifierMetrics {
     pub invalid: AtomicU64,
     /// `alertmanager_config_last_reload_successful` (1/0).
     pub reload_ok: AtomicU64,
+    /// `strata_notifier_notifications_acknowledged_total`: repeat notifications skipped
+    /// because the group is acknowledged.
+    pub acknowledged: AtomicU64,
+    /// `strata_notifier_acknowledgements_forwarded_total`: acknowledgements delivered to
+    /// PagerDuty / Opsgenie integrations.
+    pub acks_forwarded: AtomicU64,
 }
 
 type GroupId = (String, String);
@@ -111,6 +125,8 @@ pub struct Notifier {
     groups: Mutex<HashMap<GroupId, GroupEntry>>,
     /// Silences.
     pub silences: Arc<Silences>,
+    /// Acknowledgements of alert groups.
+    pub acks: Arc<Acks>,
     nflog: Arc<Nflog>,
     cluster: OnceLock<Arc<Peer>>,
     /// `--web.external-url`.
@@ -135,6 +151,10 @@ impl Notifier {
             Some(opts.state_dir.join("nflog.json")),
             DEFAULT_RETENTION_MS,
         )?;
+        let acks = Acks::open(
+            Some(opts.state_dir.join("acks.json")),
+            DEFAULT_ACK_RETENTION_MS,
+        )?;
         let metrics = NotifierMetrics::default();
         metrics.reload_ok.store(1, Ordering::Relaxed);
         Ok(Arc::new(Notifier {
@@ -143,6 +163,7 @@ impl Notifier {
             alerts: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
             silences: Arc::new(silences),
+            acks: Arc::new(acks),
             nflog: Arc::new(nflog),
             cluster: OnceLock::new(),
             external_url: opts.external_url,
@@ -389,6 +410,10 @@ impl Notifier {
                 ) {
                     return true;
                 }
+                // An acknowledged, unchanged group: the repeat is skipped but logged, so
+                // the count is one per repeat interval and the repeats resume one
+                // repeat interval after the acknowledgement ends.
+                let acked = me.ack_skips(&g, entry.as_ref(), &firing, &resolved, now);
                 let mut log = nflog::Entry {
                     firing: (*firing).clone(),
                     resolved: (*resolved).clone(),
@@ -399,7 +424,10 @@ impl Notifier {
                 } else {
                     keep.iter().filter(|a| !a.resolved(now)).cloned().collect()
                 };
-                if !sent.is_empty() {
+                if acked {
+                    me.metrics.acknowledged.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(receiver = %g.receiver, group = %g.key, "repeat skipped: acknowledged");
+                } else if !sent.is_empty() {
                     let n = Notification {
                         receiver: &g.receiver,
                         group_key: &g.key,
@@ -487,15 +515,17 @@ impl Notifier {
         out
     }
 
-    /// The aggregation groups: (labels, receiver, active alerts), in group-key order.
-    pub fn groups(&self, now: i64) -> Vec<(LabelSet, String, Vec<Alert>)> {
+    /// The aggregation groups: (group key, labels, receiver, active alerts), in group-key
+    /// order.
+    pub fn groups(&self, now: i64) -> Vec<(String, LabelSet, String, Vec<Alert>)> {
         let groups: Vec<Arc<Group>> = self
             .groups
             .lock()
             .values()
             .map(|(g, _)| g.clone())
             .collect();
-        let mut out: BTreeMap<(String, String), (LabelSet, String, Vec<Alert>)> = BTreeMap::new();
+        type Entry = (String, LabelSet, String, Vec<Alert>);
+        let mut out: BTreeMap<(String, String), Entry> = BTreeMap::new();
         for g in groups {
             let mut alerts: Vec<Alert> = g
                 .alerts
@@ -510,7 +540,7 @@ impl Notifier {
             sort_alerts(&mut alerts);
             out.insert(
                 (g.key.clone(), g.receiver.clone()),
-                (g.labels.clone(), g.receiver.clone(), alerts),
+                (g.key.clone(), g.labels.clone(), g.receiver.clone(), alerts),
             );
         }
         out.into_values().collect()
@@ -528,6 +558,7 @@ impl Notifier {
                 .lock()
                 .retain(|_, a| a.ends_at > now - RESOLVED_KEPT_MS);
             self.silences.gc(now);
+            self.acks.gc(now);
             self.nflog.gc(now);
         }
         let groups: Vec<GroupEntry> = self.groups.lock().drain().map(|(_, g)| g).collect();

@@ -435,7 +435,7 @@ fn validate(s: &SilenceInput, now: i64) -> Result<(), SilenceError> {
 }
 
 /// A random id in UUID format (from a ULID's 128 random-and-time bits).
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     let b = ulid::Ulid::new().to_bytes();
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(

@@ -1,7 +1,8 @@
 //! [`Integration`]: what one receiver integration (a `webhook_configs`, `email_configs`, …
 //! entry) declares — its Alertmanager name, `send_resolved`, its load-time checks with the
 //! `global` fallbacks, the HTTP client settings it sends through, and one delivery attempt
-//! with the retry classification of its failure. The entry's configuration type implements
+//! with the retry classification of its failure, and (for the integrations supporting it)
+//! one attempt at forwarding an acknowledgement. The entry's configuration type implements
 //! it; [`super::registry`] lists the types.
 
 use serde_yaml_ng::Value;
@@ -31,6 +32,27 @@ pub trait Integration: Send + Sync {
 
     /// One delivery attempt.
     async fn notify(&self, cx: &Context<'_>) -> Result<(), SendError>;
+
+    /// Whether the integration forwards acknowledgements of a group (PagerDuty, Opsgenie).
+    fn supports_ack(&self) -> bool {
+        false
+    }
+
+    /// One attempt at forwarding an acknowledgement of the notification's group.
+    async fn acknowledge(&self, _cx: &Context<'_>, _ack: &AckNotice<'_>) -> Result<(), SendError> {
+        Err(SendError::fatal(format!(
+            "{} does not support acknowledgements",
+            self.kind()
+        )))
+    }
+}
+
+/// An acknowledgement of a group, as forwarded to the integrations supporting it.
+pub struct AckNotice<'a> {
+    /// Who acknowledged.
+    pub user: &'a str,
+    /// The comment.
+    pub note: &'a str,
 }
 
 /// A configuration error of one integration entry: the field (relative to the entry, as

@@ -25,7 +25,7 @@ pub use email::{EmailConfig, check_smtp_tls, split_host_port};
 pub use googlechat::GoogleChatConfig;
 pub use http::USER_AGENT;
 pub use instance::Instance;
-pub use integration::{Context, FieldError, Integration, Notification, SendError};
+pub use integration::{AckNotice, Context, FieldError, Integration, Notification, SendError};
 pub use metrics::{KindCounters, SendMetrics};
 pub use msteamsv2::MsTeamsV2Config;
 pub use opsgenie::{OpsgenieConfig, OpsgenieResponder};

@@ -5,7 +5,8 @@
 //! labels plus `details`), source, responders, tags, note, priority, entity and actions;
 //! `update_alerts` also PUTs the message and description of the existing alert. When all
 //! are resolved, POST `{api_url}v2/alerts/{alias}/close?identifierType=alias` closes it.
-//! 5xx and 429 are retried.
+//! An acknowledgement of the group POSTs `{api_url}v2/alerts/{alias}/acknowledge?identifierType=alias`
+//! with `{user, note, source}`. 5xx and 429 are retried.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::check::inherit_http;
 use super::http::{Request, read_secret_file, send, truncate};
-use super::integration::{Context, FieldError, Integration, SendError};
+use super::integration::{AckNotice, Context, FieldError, Integration, SendError};
 use super::pagerduty::dedup_key;
 use crate::notifier::config::GlobalConfig;
 use crate::notifier::config::scalar::{string_map, url};
@@ -172,12 +173,7 @@ impl Integration for OpsgenieConfig {
         let r = |field: &str, text: &str| cx.render(field, text, &data);
         let alias = dedup_key(cx.n.group_key);
         let api = self.api_url.as_deref().unwrap_or_default();
-        let key = match (&self.api_key, &self.api_key_file) {
-            (Some(k), _) => r("api_key", k)?,
-            (None, Some(f)) => r("api_key_file", &read_secret_file(f)?)?.trim().to_owned(),
-            (None, None) => return Err(SendError::fatal("opsgenie without api_key")),
-        };
-        let auth = format!("GenieKey {key}");
+        let auth = self.auth(cx, &data)?;
         let mut requests: Vec<(reqwest::Method, String, Value)> = Vec::new();
         if cx.resolved() {
             requests.push((
@@ -217,9 +213,43 @@ impl Integration for OpsgenieConfig {
         }
         Ok(())
     }
+
+    fn supports_ack(&self) -> bool {
+        true
+    }
+
+    async fn acknowledge(&self, cx: &Context<'_>, ack: &AckNotice<'_>) -> Result<(), SendError> {
+        let data = cx.data();
+        let alias = dedup_key(cx.n.group_key);
+        let api = self.api_url.as_deref().unwrap_or_default();
+        let url = format!("{api}v2/alerts/{alias}/acknowledge?identifierType=alias");
+        let body = json!({
+            "user": ack.user,
+            "note": ack.note,
+            "source": cx.render("source", &self.source, &data)?,
+        });
+        let mut req = Request::post(&url, &body);
+        req.headers.push(("Authorization", self.auth(cx, &data)?));
+        send(cx.http()?, req).await.map(|_| ())
+    }
 }
 
 impl OpsgenieConfig {
+    /// The `Authorization` header value.
+    fn auth(
+        &self,
+        cx: &Context<'_>,
+        data: &crate::template::NotifyData,
+    ) -> Result<String, SendError> {
+        let r = |field: &str, text: &str| cx.render(field, text, data);
+        let key = match (&self.api_key, &self.api_key_file) {
+            (Some(k), _) => r("api_key", k)?,
+            (None, Some(f)) => r("api_key_file", &read_secret_file(f)?)?.trim().to_owned(),
+            (None, None) => return Err(SendError::fatal("opsgenie without api_key")),
+        };
+        Ok(format!("GenieKey {key}"))
+    }
+
     /// The body creating the alert.
     fn create_message(
         &self,

@@ -2,7 +2,8 @@
 //! alert of the group fires, `resolve` when all are resolved, with `dedup_key` the SHA-256
 //! of the group key so PagerDuty folds every notification of a group into one incident;
 //! summary, source, severity, class/component/group and `custom_details` from templates.
-//! `service_key` configurations use the Events API v1 the same way.
+//! `service_key` configurations use the Events API v1 the same way. An acknowledgement of
+//! the group is forwarded as `event_action: acknowledge` with the same `dedup_key`.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::http::{post_json, read_secret_file, truncate};
-use super::integration::{Context, FieldError, Integration, SendError};
+use super::integration::{AckNotice, Context, FieldError, Integration, SendError};
 use crate::notifier::config::scalar::{string_map, url};
 use crate::notifier::config::secret::{masked, secret};
 use crate::notifier::config::{DEFAULT_PAGERDUTY_URL, GlobalConfig};
@@ -152,6 +153,54 @@ impl Integration for PagerdutyConfig {
         let (body, url) = message(self, cx)?;
         post_json(cx.http()?, &url, &body, None).await.map(|_| ())
     }
+
+    fn supports_ack(&self) -> bool {
+        true
+    }
+
+    async fn acknowledge(&self, cx: &Context<'_>, ack: &AckNotice<'_>) -> Result<(), SendError> {
+        let (body, url) = ack_message(self, cx, ack)?;
+        post_json(cx.http()?, &url, &body, None).await.map(|_| ())
+    }
+}
+
+/// The acknowledge event (same `dedup_key` / `incident_key` as the trigger) and its URL.
+fn ack_message(
+    cfg: &PagerdutyConfig,
+    cx: &Context<'_>,
+    ack: &AckNotice<'_>,
+) -> Result<(Value, String), SendError> {
+    let key = dedup_key(cx.n.group_key);
+    let v1_key = match (&cfg.service_key, &cfg.service_key_file) {
+        (Some(k), _) => Some(k.clone()),
+        (None, Some(f)) => Some(read_secret_file(f)?),
+        (None, None) => None,
+    };
+    let what = format!("acknowledged by {}: {}", ack.user, ack.note);
+    if let Some(service_key) = v1_key {
+        let ev = json!({
+            "service_key": service_key,
+            "incident_key": key,
+            "event_type": "acknowledge",
+            "description": truncate(&what, MAX_SUMMARY),
+        });
+        return Ok((ev, EVENTS_V1_URL.to_owned()));
+    }
+    let routing_key = match (&cfg.routing_key, &cfg.routing_key_file) {
+        (Some(k), _) => k.clone(),
+        (None, Some(f)) => read_secret_file(f)?,
+        (None, None) => return Err(SendError::fatal("pagerduty without routing_key")),
+    };
+    let ev = json!({
+        "routing_key": routing_key,
+        "dedup_key": key,
+        "event_action": "acknowledge",
+    });
+    let url = cfg
+        .url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PAGERDUTY_URL.to_owned());
+    Ok((ev, url))
 }
 
 /// Exactly one key kind: `routing_key[_file]` (Events v2) or `service_key[_file]` (v1).
