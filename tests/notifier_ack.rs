@@ -7,8 +7,10 @@
 //! input is refused with 4xx.
 
 mod common;
+#[path = "common/http_stub.rs"]
+mod http_stub;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -92,33 +94,11 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Received>>) {
         return;
     };
     let mut r = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-        let mut len = 0usize;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        got.lock().expect("lock").push(Received { path, body });
+    while let Some(req) = http_stub::read_request(&mut r) {
+        got.lock().expect("lock").push(Received {
+            path: req.target,
+            body: req.body,
+        });
         let reply = r#"{"status":"success","message":"ok","result":"Request will be processed"}"#;
         let _ = w.write_all(
             format!(

@@ -7,8 +7,10 @@
 //! Bad cluster flags are refused, flags that cannot act are warned about.
 
 mod common;
+#[path = "common/http_stub.rs"]
+mod http_stub;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::Command;
@@ -68,32 +70,8 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<(Instant, Value)>>) {
         return;
     };
     let mut r = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut len = 0usize;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        got.lock().expect("lock").push((Instant::now(), body));
+    while let Some(req) = http_stub::read_request(&mut r) {
+        got.lock().expect("lock").push((Instant::now(), req.body));
         let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
     }
 }

@@ -7,8 +7,10 @@
 //! `send_resolved`. Bad entries are refused at load naming the field.
 
 mod common;
+#[path = "common/http_stub.rs"]
+mod http_stub;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -81,36 +83,13 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Got>>) {
         return;
     };
     let mut r = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut it = line.split_whitespace();
-        let method = it.next().unwrap_or("").to_owned();
-        let target = it.next().unwrap_or("").to_owned();
-        let mut headers = String::new();
-        let mut len = 0usize;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
-            }
-            headers.push_str(&h.to_ascii_lowercase());
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    while let Some(http_stub::Request {
+        method,
+        target,
+        headers,
+        body,
+    }) = http_stub::read_request(&mut r)
+    {
         let reply = if target.starts_with("/tg/") {
             r#"{"ok":true,"result":{"message_id":7,"date":0,"chat":{"id":-1001,"type":"group"}}}"#
         } else {
