@@ -512,8 +512,6 @@ impl Fh {
 /// both kinds keep.
 #[derive(Debug, Clone, Default)]
 struct IntState {
-    cnt: i64,
-    zcnt: i64,
     cnt_delta: i64,
     zcnt_delta: i64,
     /// Per bucket, positive then negative: its count less the bucket before's (the
@@ -955,11 +953,7 @@ impl FloatHistogramEncoder {
                     write_uint(&mut self.w, h.count as u64);
                     write_uint(&mut self.w, h.zero_count as u64);
                     self.w.write_bits(h.sum.to_bits(), 64);
-                    let mut st = IntState {
-                        cnt: h.count as i64,
-                        zcnt: h.zero_count as i64,
-                        ..IntState::default()
-                    };
+                    let mut st = IntState::default();
                     for d in bucket_deltas(&h.p).chain(bucket_deltas(&h.n)) {
                         write_int(&mut self.w, d);
                         st.buckets.push((d, 0));
@@ -978,8 +972,12 @@ impl FloatHistogramEncoder {
                 (Kind::Integer, Some(st)) => {
                     // `HistogramAppender.appendHistogram`, later samples: deltas of deltas
                     // (none for the counts of a stale sample, and no buckets).
+                    // The previous counts are the ones both kinds keep (whole here).
                     let (c, z) = (h.count as i64, h.zero_count as i64);
-                    let (cd, zd) = (c.wrapping_sub(st.cnt), z.wrapping_sub(st.zcnt));
+                    let (cd, zd) = (
+                        c.wrapping_sub(self.cnt.value as i64),
+                        z.wrapping_sub(self.zcnt.value as i64),
+                    );
                     let (c_dod, z_dod) = if is_stale(h.sum) {
                         (0, 0)
                     } else {
@@ -997,7 +995,7 @@ impl FloatHistogramEncoder {
                         write_int(&mut self.w, change.wrapping_sub(b.1));
                         *b = (d, change);
                     }
-                    (st.cnt, st.zcnt, st.cnt_delta, st.zcnt_delta) = (c, z, cd, zd);
+                    (st.cnt_delta, st.zcnt_delta) = (cd, zd);
                     self.cnt.value = h.count;
                     self.zcnt.value = h.zero_count;
                     for (old, v) in self.p.iter_mut().zip(&h.p) {
