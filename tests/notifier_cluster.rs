@@ -3,7 +3,7 @@
 //! `position × --cluster.peer-timeout` and find the first one's notification log entry);
 //! a silence made on one node mutes on another; with one node killed the other two still
 //! notify once, and the restarted node catches up the silences made meanwhile from its
-//! peers; `/api/v2/status`, `/metrics` and `amtool cluster show` report the members.
+//! peers; an alert group acknowledged on one node is acknowledged on every node; `/api/v2/status`, `/metrics` and `amtool cluster show` report the members.
 //! Bad cluster flags are refused, flags that cannot act are warned about.
 
 mod common;
@@ -139,6 +139,38 @@ fn lists_silence(node: &Node, id: &str) -> bool {
         .is_some_and(|l| l.iter().any(|s| s["id"] == id))
 }
 
+/// Acknowledges the group of `alertname` on `node`; returns the acknowledgement's id.
+fn acknowledge(node: &Node, alertname: &str) -> String {
+    let key = group_of(node, alertname)
+        .and_then(|g| g["groupKey"].as_str().map(str::to_owned))
+        .expect("group listed");
+    let body = json!({"groupKey": key, "createdBy": "alice", "comment": "on it",
+        "endsAt": rfc3339(now_ms() + 3_600_000)});
+    let (code, text) = post_json(&node.url("/api/v2/acks"), &body);
+    assert_eq!(code, 200, "{text}");
+    serde_json::from_str::<Value>(&text).expect("json")["ackID"]
+        .as_str()
+        .expect("ackID")
+        .to_owned()
+}
+
+/// The alert group of `alertname` on `node`, once listed.
+fn group_of(node: &Node, alertname: &str) -> Option<Value> {
+    poll(15, || {
+        let groups = get_json(&node.url("/api/v2/alerts/groups"));
+        groups
+            .as_array()?
+            .iter()
+            .find(|g| g["labels"]["alertname"] == alertname)
+            .cloned()
+    })
+}
+
+/// Whether `node`'s group of `alertname` carries the acknowledgement `id`.
+fn acknowledged_by(node: &Node, alertname: &str, id: &str) -> bool {
+    group_of(node, alertname).is_some_and(|g| g["acknowledgement"]["id"] == id)
+}
+
 /// `/api/v2/status` `cluster` once it is ready with `n` peers.
 fn ready_with(node: &Node, n: usize, secs: u64) -> Option<Value> {
     poll(secs, || {
@@ -258,6 +290,16 @@ fn three_nodes_notify_once_share_silences_and_survive_a_dead_node() {
         "a silenced alert was notified"
     );
 
+    // An acknowledgement made on node 1 holds on node 3 (its group there carries it).
+    let ack = acknowledge(&nodes[0], "Everywhere");
+    assert!(
+        poll(15, || acknowledged_by(&nodes[2], "Everywhere", &ack)
+            .then_some(()))
+        .is_some(),
+        "node 3's group does not carry node 1's acknowledgement: {}",
+        get_json(&nodes[2].url("/api/v2/acks"))
+    );
+
     // Garbage on a gossip port is dropped; the node stays a healthy member.
     let junk = UdpSocket::bind("127.0.0.1:0").expect("bind");
     for payload in [&b"\x00"[..], &[0xff; 1400][..], b"{\"not\":\"chitchat\"}"] {
@@ -282,6 +324,18 @@ fn three_nodes_notify_once_share_silences_and_survive_a_dead_node() {
         .then_some(()))
         .is_some(),
         "the restarted node did not catch up the silences"
+    );
+    // (Its alerts died with it; the acknowledgement comes back from the peers.)
+    assert!(
+        poll(20, || {
+            let acks = get_json(&nodes[1].url("/api/v2/acks?active=true"));
+            acks.as_array()?
+                .iter()
+                .any(|a| a["id"] == ack)
+                .then_some(())
+        })
+        .is_some(),
+        "the restarted node did not catch up the acknowledgement"
     );
     // The dead incarnation leaves the member list; the new one is in it.
     for n in &nodes {

@@ -484,13 +484,20 @@ fn cluster_metrics(o: &mut Out, n: &strata_alerting::notifier::Notifier) {
         "Number of received gossip messages that have been further gossiped.",
         get(&m.nflog_propagated),
     );
+    o.metric(
+        "strata_acks_gossip_messages_propagated_total",
+        "counter",
+        "Peers' acknowledgements of alert groups merged (and gossiped on).",
+        get(&m.acks_propagated),
+    );
     o.family(
         "strata_cluster_state_invalid_total",
         "counter",
-        "Peers' gossiped silences and notification log entries refused as invalid.",
+        "Peers' gossiped silences, notification log entries and acknowledgements refused as invalid.",
         &[
             ("state=\"silences\"".to_owned(), get(&m.silences_invalid)),
             ("state=\"nflog\"".to_owned(), get(&m.nflog_invalid)),
+            ("state=\"acks\"".to_owned(), get(&m.acks_invalid)),
             ("state=\"unknown\"".to_owned(), get(&m.unknown_invalid)),
         ],
     );

@@ -6,11 +6,13 @@
 //!
 //! Kept like silences: one JSON file rewritten atomically on every change (a restart
 //! forgets nothing), expired acknowledgements dropped after the retention, the number
-//! held bounded ([`MAX_ACKS`]). Acknowledgements are per node: they are not gossiped to
-//! the cluster peers.
+//! held bounded ([`MAX_ACKS`]). In a cluster they are gossiped like silences: every change
+//! goes to the [`AckHook`], and peers' acknowledgements are [`Acks::merge`]d, the later
+//! `updated_at` winning, so an acknowledgement made on one node holds on every node.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,11 @@ pub struct Acknowledgement {
     pub starts_at: i64,
     /// End (ms); moved to the expiry time when expired by hand.
     pub ends_at: i64,
+    /// Last change (ms): creation, or expiry by hand or by a newer acknowledgement of the
+    /// group. The later one wins when peers' copies are merged. (Files written before it
+    /// existed read it as `starts_at`.)
+    #[serde(default)]
+    pub updated_at: i64,
 }
 
 impl Acknowledgement {
@@ -98,11 +105,25 @@ pub enum AckError {
     Persist(String),
 }
 
+/// A changed acknowledgement, as handed to the [`AckHook`].
+#[derive(Clone, Copy, Debug)]
+pub enum AckChange<'a> {
+    /// Created, expired or merged from a peer.
+    Set(&'a Acknowledgement),
+    /// Dropped after the retention (the id).
+    Removed(&'a str),
+}
+
+/// Called with every change, under the set's lock (it must be quick and must not call
+/// back into the set).
+pub type AckHook = Arc<dyn Fn(AckChange<'_>) + Send + Sync>;
+
 /// The acknowledgements of this server.
 pub struct Acks {
     all: Mutex<BTreeMap<String, Acknowledgement>>,
     path: Option<PathBuf>,
     retention_ms: i64,
+    hook: OnceLock<AckHook>,
 }
 
 impl Acks {
@@ -115,7 +136,10 @@ impl Acks {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
             let list: Vec<Acknowledgement> =
                 serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-            for a in list {
+            for mut a in list {
+                if a.updated_at == 0 {
+                    a.updated_at = a.starts_at;
+                }
                 all.insert(a.id.clone(), a);
             }
         }
@@ -123,7 +147,60 @@ impl Acks {
             all: Mutex::new(all),
             path,
             retention_ms,
+            hook: OnceLock::new(),
         })
+    }
+
+    /// Installs the change hook (once; later calls are ignored) and hands it every
+    /// acknowledgement held.
+    pub fn set_hook(&self, hook: AckHook) {
+        let all = self.all.lock();
+        if self.hook.set(hook).is_ok() {
+            for a in all.values() {
+                self.changed(AckChange::Set(a));
+            }
+        }
+    }
+
+    fn changed(&self, c: AckChange<'_>) {
+        if let Some(h) = self.hook.get() {
+            h(c);
+        }
+    }
+
+    /// Merges acknowledgements received from peers: each replaces the one of its id when
+    /// it is newer (later `updated_at`; on a tie the earlier end, so an expiry wins), or
+    /// is added while fewer than [`MAX_ACKS`] are held; ones expired longer than the
+    /// retention ago are refused. Merged ones are handed to the hook (gossiped on) and
+    /// persisted once. Returns how many were merged.
+    pub fn merge(&self, incoming: Vec<Acknowledgement>, now: i64) -> Result<usize, AckError> {
+        let mut all = self.all.lock();
+        let mut n = 0;
+        for a in incoming {
+            if now - a.ends_at > self.retention_ms {
+                continue;
+            }
+            match all.get(&a.id) {
+                Some(old) if (old.updated_at, -old.ends_at) >= (a.updated_at, -a.ends_at) => {
+                    continue;
+                }
+                None if all.len() >= MAX_ACKS => {
+                    all.retain(|_, x| x.ends_at > now);
+                    if all.len() >= MAX_ACKS {
+                        tracing::warn!(id = %a.id, "a peer's acknowledgement not merged: {MAX_ACKS} held");
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            self.changed(AckChange::Set(&a));
+            all.insert(a.id.clone(), a);
+            n += 1;
+        }
+        if n > 0 {
+            self.persist(&all)?;
+        }
+        Ok(n)
     }
 
     /// Creates an acknowledgement at `now` (ms); an active one of the same group is
@@ -140,6 +217,10 @@ impl Acks {
         for a in all.values_mut() {
             if a.group_key == input.group_key && a.receiver == input.receiver && a.active(now) {
                 a.ends_at = now;
+                a.updated_at = now;
+                if let Some(h) = self.hook.get() {
+                    h(AckChange::Set(a));
+                }
             }
         }
         let ack = Acknowledgement {
@@ -151,7 +232,9 @@ impl Acks {
             comment: input.comment,
             starts_at: now,
             ends_at: input.ends_at,
+            updated_at: now,
         };
+        self.changed(AckChange::Set(&ack));
         all.insert(ack.id.clone(), ack.clone());
         self.persist(&all)?;
         Ok(ack)
@@ -169,6 +252,10 @@ impl Acks {
             )));
         }
         a.ends_at = now;
+        a.updated_at = now;
+        if let Some(h) = self.hook.get() {
+            h(AckChange::Set(a));
+        }
         self.persist(&all)
     }
 
@@ -196,7 +283,13 @@ impl Acks {
     pub fn gc(&self, now: i64) -> usize {
         let mut all = self.all.lock();
         let before = all.len();
-        all.retain(|_, a| now - a.ends_at <= self.retention_ms);
+        all.retain(|id, a| {
+            let keep = now - a.ends_at <= self.retention_ms;
+            if !keep {
+                self.changed(AckChange::Removed(id));
+            }
+            keep
+        });
         let n = before - all.len();
         if n > 0
             && let Err(e) = self.persist(&all)
@@ -314,6 +407,47 @@ mod tests {
         );
         // Expired ones make room.
         assert!(acks.create(input("more", &[1], 9000), 6000).is_ok());
+    }
+
+    #[test]
+    fn merge_keeps_the_newest_and_hooks_every_change() {
+        let acks = Acks::open(None, DEFAULT_ACK_RETENTION_MS).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let s = seen.clone();
+        acks.set_hook(Arc::new(move |c| {
+            s.lock().push(match c {
+                AckChange::Set(a) => format!("set {} {}", a.ends_at, a.updated_at),
+                AckChange::Removed(_) => "removed".into(),
+            });
+        }));
+        let a = acks.create(input("k", &[1], 5000), 1000).unwrap();
+        // A peer's older copy loses; its expiry (later update) wins; a tie keeps the
+        // earlier end.
+        let mut older = a.clone();
+        older.updated_at = 500;
+        older.ends_at = 9000;
+        assert_eq!(acks.merge(vec![older], 2000).unwrap(), 0);
+        let mut expired = a.clone();
+        expired.ends_at = 1500;
+        expired.updated_at = 1500;
+        assert_eq!(acks.merge(vec![expired.clone()], 2000).unwrap(), 1);
+        let mut tie = expired.clone();
+        tie.ends_at = 4000;
+        assert_eq!(acks.merge(vec![tie], 2000).unwrap(), 0);
+        assert_eq!(acks.get(&a.id).unwrap().ends_at, 1500);
+        // Past the retention: refused.
+        let mut old = a.clone();
+        old.id = "other".into();
+        assert_eq!(
+            acks.merge(vec![old], 5000 + DEFAULT_ACK_RETENTION_MS + 1)
+                .unwrap(),
+            0
+        );
+        acks.gc(1500 + DEFAULT_ACK_RETENTION_MS + 1);
+        assert_eq!(
+            *seen.lock(),
+            vec!["set 5000 1000", "set 1500 1500", "removed"]
+        );
     }
 
     #[test]

@@ -172,14 +172,19 @@ impl Notifier {
         }))
     }
 
-    /// Joins the cluster of `opts`: silences and the notification log are gossiped with
+    /// Joins the cluster of `opts`: silences, the notification log and acknowledgements are gossiped with
     /// the peers until `stop` turns true, and notifications wait for this node's turn.
     pub async fn join_cluster(
         &self,
         opts: &ClusterOptions,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Arc<Peer>, ClusterError> {
-        let peer = cluster::join(opts, self.silences.clone(), self.nflog.clone(), stop).await?;
+        let shared = cluster::Shared {
+            silences: self.silences.clone(),
+            nflog: self.nflog.clone(),
+            acks: self.acks.clone(),
+        };
+        let peer = cluster::join(opts, shared, stop).await?;
         let _ = self.cluster.set(peer.clone());
         Ok(peer)
     }

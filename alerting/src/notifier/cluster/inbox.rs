@@ -1,7 +1,7 @@
 //! The peers' gossiped state merged into this node's: whenever the live members or the
 //! version of a member's state change, the key-value pairs changed since last time are
-//! decoded and merged into the silences and the notification log (the newer wins, see
-//! [`Silences::merge`] and [`Nflog::merge`]). Every `--cluster.pushpull-interval` every
+//! decoded and merged into the silences, the notification log and the acknowledgements
+//! (the newer wins, see [`Silences::merge`], [`Nflog::merge`] and [`Acks::merge`]). Every `--cluster.pushpull-interval` every
 //! member's whole state is merged again, as Alertmanager's push-pull full state sync.
 //! Values that do not decode are logged and counted, never merged.
 
@@ -12,6 +12,7 @@ use std::time::Duration;
 use chitchat::{ChitchatId, NodeState};
 use tokio::sync::watch;
 
+use crate::notifier::acks::{Acknowledgement, Acks};
 use crate::notifier::cluster::metrics::ClusterMetrics;
 use crate::notifier::cluster::peer::{Member, Peer};
 use crate::notifier::cluster::wire::{self, Decoded};
@@ -25,6 +26,7 @@ pub(crate) struct Inbox {
     pub(crate) me: ChitchatId,
     pub(crate) silences: Arc<Silences>,
     pub(crate) nflog: Arc<Nflog>,
+    pub(crate) acks: Arc<Acks>,
     pub(crate) full_sync: Duration,
 }
 
@@ -99,16 +101,20 @@ impl Inbox {
         let m = &self.peer.metrics;
         let mut silences: Vec<Silence> = Vec::new();
         let mut entries: Vec<(String, Entry)> = Vec::new();
+        let mut acks: Vec<Acknowledgement> = Vec::new();
         let mut invalid = 0u64;
         for (k, v) in changed {
             match wire::decode(&k, &v, now) {
                 Ok(Decoded::Silence(s)) => silences.push(s),
                 Ok(Decoded::Nflog(k, e)) => entries.push((k, e)),
+                Ok(Decoded::Ack(a)) => acks.push(a),
                 Err(e) => {
                     let counter = if k.starts_with(wire::SILENCE_PREFIX) {
                         &m.silences_invalid
                     } else if k.starts_with(wire::NFLOG_PREFIX) {
                         &m.nflog_invalid
+                    } else if k.starts_with(wire::ACK_PREFIX) {
+                        &m.acks_invalid
                     } else {
                         &m.unknown_invalid
                     };
@@ -135,6 +141,12 @@ impl Inbox {
             match self.nflog.merge(entries, now) {
                 Ok(n) => ClusterMetrics::add(&m.nflog_propagated, n as u64),
                 Err(e) => tracing::warn!(error = %e, "merging peers' notification log"),
+            }
+        }
+        if !acks.is_empty() {
+            match self.acks.merge(acks, now) {
+                Ok(n) => ClusterMetrics::add(&m.acks_propagated, n as u64),
+                Err(e) => tracing::warn!(error = %e, "merging peers' acknowledgements"),
             }
         }
     }

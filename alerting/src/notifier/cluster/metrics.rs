@@ -12,11 +12,15 @@ pub struct ClusterMetrics {
     /// `alertmanager_nflog_gossip_messages_propagated_total`: peers' notification log
     /// entries merged.
     pub nflog_propagated: AtomicU64,
+    /// `strata_acks_gossip_messages_propagated_total`: peers' acknowledgements merged.
+    pub acks_propagated: AtomicU64,
     /// `strata_cluster_state_invalid_total{state="silences"}`: peers' values that did not
     /// decode or were refused (logged).
     pub silences_invalid: AtomicU64,
     /// `strata_cluster_state_invalid_total{state="nflog"}`.
     pub nflog_invalid: AtomicU64,
+    /// `strata_cluster_state_invalid_total{state="acks"}`.
+    pub acks_invalid: AtomicU64,
     /// `strata_cluster_state_invalid_total{state="unknown"}`: keys of neither kind.
     pub unknown_invalid: AtomicU64,
     /// `strata_cluster_state_oversized_total`: local silences or log entries too large to

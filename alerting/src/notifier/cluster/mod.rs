@@ -4,10 +4,11 @@
 //! node is notified once by the cluster.
 //!
 //! Semantics, from Alertmanager's `cluster`, `notify`, `silence` and `nflog` packages:
-//! - **State.** Every node gossips its silences and notification log entries (one
-//!   key-value pair each in its own gossiped state, [`wire`]) and merges every member's
-//!   ([`inbox`]): silences by id, the later `updatedAt` winning; log entries by
-//!   `<group key>|<receiver integration>`, the later timestamp winning. What a node merged
+//! - **State.** Every node gossips its silences, notification log entries and
+//!   acknowledgements (one key-value pair each in its own gossiped state, [`wire`]) and
+//!   merges every member's ([`inbox`]): silences and acknowledgements by id, the later
+//!   `updatedAt` winning; log entries by `<group key>|<receiver integration>`, the later
+//!   timestamp winning. What a node merged
 //!   it gossips on as its own, so a node that restarts (or joins) gets the whole state
 //!   from any live member, besides its own files in `<data>/alertmanager/`.
 //! - **Once per cluster.** A node waits `position × --cluster.peer-timeout` before it
@@ -67,6 +68,7 @@ pub use metrics::ClusterMetrics;
 pub use options::ClusterOptions;
 pub use peer::{Member, Peer};
 
+use crate::notifier::acks::{AckChange, Acks};
 use crate::notifier::nflog::{Nflog, NflogChange};
 use crate::notifier::silences::{SilenceChange, Silences};
 use crate::rules::group::now_ms;
@@ -85,12 +87,21 @@ pub const DEAD_NODE_GRACE: Duration = Duration::from_secs(3600);
 /// of it.
 const TOMBSTONE_GRACE: Duration = Duration::from_secs(3600);
 
-/// Joins (or founds) the cluster: starts the gossip, gossips `silences` and `nflog` and
-/// merges the peers' into them until `stop` turns true.
+/// The state a node shares with its peers.
+pub struct Shared {
+    /// Silences.
+    pub silences: Arc<Silences>,
+    /// The notification log.
+    pub nflog: Arc<Nflog>,
+    /// Acknowledgements of alert groups.
+    pub acks: Arc<Acks>,
+}
+
+/// Joins (or founds) the cluster: starts the gossip, gossips the `shared` state and
+/// merges the peers' into it until `stop` turns true.
 pub async fn join(
     opts: &ClusterOptions,
-    silences: Arc<Silences>,
-    nflog: Arc<Nflog>,
+    shared: Shared,
     stop: watch::Receiver<bool>,
 ) -> Result<Arc<Peer>, ClusterError> {
     let (listen, advertise) = opts.resolve()?;
@@ -128,14 +139,15 @@ pub async fn join(
     let ended = handle.termination_watcher();
     let peer = Arc::new(Peer::new(name, advertise, opts.peer_timeout, handle));
     tracing::info!(name = peer.name(), %listen, %advertise, peers = ?opts.peers, "joining the notifier cluster");
-    install_hooks(&peer, &silences, &nflog);
+    install_hooks(&peer, &shared);
     tokio::spawn(outbox::run(peer.outbox.clone(), chitchat, stop.clone()));
     tokio::spawn(
         inbox::Inbox {
             peer: peer.clone(),
             me,
-            silences,
-            nflog,
+            silences: shared.silences,
+            nflog: shared.nflog,
+            acks: shared.acks,
             full_sync: opts.pushpull_interval,
         }
         .run(live, stop.clone()),
@@ -149,11 +161,11 @@ pub async fn join(
     Ok(peer)
 }
 
-/// Routes local changes of silences and log into the peer's outbox (first every silence
-/// and entry held).
-fn install_hooks(peer: &Arc<Peer>, silences: &Silences, nflog: &Nflog) {
+/// Routes local changes of silences, log and acknowledgements into the peer's outbox
+/// (first everything held).
+fn install_hooks(peer: &Arc<Peer>, shared: &Shared) {
     let p = peer.clone();
-    silences.set_hook(Arc::new(move |c| match c {
+    shared.silences.set_hook(Arc::new(move |c| match c {
         SilenceChange::Set(s) => match wire::encode_silence(s) {
             Ok((k, v)) => p.outbox.set(k, v),
             Err(e) => {
@@ -164,7 +176,7 @@ fn install_hooks(peer: &Arc<Peer>, silences: &Silences, nflog: &Nflog) {
         SilenceChange::Removed(id) => p.outbox.remove(wire::silence_key(id)),
     }));
     let p = peer.clone();
-    nflog.set_hook(Arc::new(move |c| match c {
+    shared.nflog.set_hook(Arc::new(move |c| match c {
         NflogChange::Set(key, e) => match wire::encode_nflog(key, e) {
             Ok((k, v)) => p.outbox.set(k, v),
             Err(err) => {
@@ -173,5 +185,16 @@ fn install_hooks(peer: &Arc<Peer>, silences: &Silences, nflog: &Nflog) {
             }
         },
         NflogChange::Removed(key) => p.outbox.remove(wire::nflog_key(key)),
+    }));
+    let p = peer.clone();
+    shared.acks.set_hook(Arc::new(move |c| match c {
+        AckChange::Set(a) => match wire::encode_ack(a) {
+            Ok((k, v)) => p.outbox.set(k, v),
+            Err(e) => {
+                ClusterMetrics::add(&p.metrics.oversized, 1);
+                tracing::warn!(acknowledgement = %a.id, error = %e, "acknowledgement not gossiped");
+            }
+        },
+        AckChange::Removed(id) => p.outbox.remove(wire::ack_key(id)),
     }));
 }

@@ -1,4 +1,5 @@
-//! Two members on loopback: state made before and after joining reaches the other,
+//! Two members on loopback: state (silences, log entries, acknowledgements) made before
+//! and after joining reaches the other,
 //! membership and positions agree, and the gossip settles.
 
 #![allow(clippy::unwrap_used)]
@@ -9,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::*;
+use crate::notifier::acks::{AckInput, DEFAULT_ACK_RETENTION_MS};
 use crate::notifier::config::parse_matchers;
 use crate::notifier::nflog::Entry;
 use crate::notifier::silences::{DEFAULT_RETENTION_MS, SilenceInput, SilenceState};
@@ -29,7 +31,7 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_members_share_silences_and_the_notification_log() {
+async fn two_members_share_silences_the_notification_log_and_acknowledgements() {
     let (a, b) = (free_udp_port(), free_udp_port());
     let opts = |me: u16, peer: u16| ClusterOptions {
         peers: vec![format!("127.0.0.1:{peer}")],
@@ -42,9 +44,10 @@ async fn two_members_share_silences_and_the_notification_log() {
         (
             Arc::new(Silences::open(None, DEFAULT_RETENTION_MS).unwrap()),
             Arc::new(Nflog::open(None, DEFAULT_RETENTION_MS).unwrap()),
+            Arc::new(Acks::open(None, DEFAULT_ACK_RETENTION_MS).unwrap()),
         )
     };
-    let ((s1, l1), (s2, l2)) = (new(), new());
+    let ((s1, l1, a1), (s2, l2, a2)) = (new(), new());
     // Made before joining (as loaded from the files): announced at join.
     let early = s1
         .set(
@@ -60,10 +63,15 @@ async fn two_members_share_silences_and_the_notification_log() {
         )
         .unwrap();
     let (stop_tx, stop) = watch::channel(false);
-    let p1 = join(&opts(a, b), s1.clone(), l1.clone(), stop.clone())
+    let shared = |s: &Arc<Silences>, l: &Arc<Nflog>, k: &Arc<Acks>| Shared {
+        silences: s.clone(),
+        nflog: l.clone(),
+        acks: k.clone(),
+    };
+    let p1 = join(&opts(a, b), shared(&s1, &l1, &a1), stop.clone())
         .await
         .unwrap();
-    let p2 = join(&opts(b, a), s2.clone(), l2.clone(), stop.clone())
+    let p2 = join(&opts(b, a), shared(&s2, &l2, &a2), stop.clone())
         .await
         .unwrap();
 
@@ -103,6 +111,34 @@ async fn two_members_share_silences_and_the_notification_log() {
     })
     .await;
 
+    // Acknowledged on the first, held by the second; expired on the second, expired on
+    // the first.
+    let ack = a1
+        .create(
+            AckInput {
+                group_key: r#"{}:{alertname="Down"}"#.into(),
+                receiver: "hook".into(),
+                fingerprints: [42].into_iter().collect(),
+                created_by: "me".into(),
+                comment: "on it".into(),
+                ends_at: now_ms() + 3_600_000,
+            },
+            now_ms(),
+        )
+        .unwrap();
+    until("the acknowledgement reaches the second member", || {
+        a2.active_for(&ack.group_key, "hook", now_ms())
+            .map(|a| a.id)
+            == Some(ack.id.clone())
+    })
+    .await;
+    a2.expire(&ack.id, now_ms()).unwrap();
+    until("its expiry reaches the first member", || {
+        a1.active_for(&ack.group_key, "hook", now_ms()).is_none()
+    })
+    .await;
+    assert!(ClusterMetrics::get(&p1.metrics.acks_propagated) >= 1);
+
     until("the gossip settles", || p1.ready() && p2.ready()).await;
     assert_eq!(p1.status(), "ready");
     assert!(ClusterMetrics::get(&p2.metrics.silences_propagated) >= 1);
@@ -120,10 +156,15 @@ async fn a_taken_port_is_an_error_naming_it() {
     let (_tx, stop) = watch::channel(false);
     let s = Arc::new(Silences::open(None, DEFAULT_RETENTION_MS).unwrap());
     let l = Arc::new(Nflog::open(None, DEFAULT_RETENTION_MS).unwrap());
+    let k = Arc::new(Acks::open(None, DEFAULT_ACK_RETENTION_MS).unwrap());
+    let shared = Shared {
+        silences: s,
+        nflog: l,
+        acks: k,
+    };
     let e = join(
         &ClusterOptions::new(format!("127.0.0.1:{port}")),
-        s,
-        l,
+        shared,
         stop,
     )
     .await

@@ -3,7 +3,8 @@
 //!
 //! - `sil/<silence id>` → the silence as JSON (the form of `silences.json`);
 //! - `nfl/<xxh3-128 of the log key, hex>` → `{"key", "firing", "resolved", "at"}`, the
-//!   log key being `<group key>|<receiver>/<integration>/<index>`.
+//!   log key being `<group key>|<receiver>/<integration>/<index>`;
+//! - `ack/<acknowledgement id>` → the acknowledgement as JSON (the form of `acks.json`).
 //!
 //! A value is at most [`MAX_VALUE_BYTES`]: the gossip carries a node's state in UDP
 //! datagrams of at most 64 KiB, and a pair larger than a datagram could never be sent (it
@@ -13,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::notifier::acks::{self, Acknowledgement};
 use crate::notifier::nflog::Entry;
 use crate::notifier::silences::{Silence, Stored};
 
@@ -28,6 +30,9 @@ pub(crate) const SILENCE_PREFIX: &str = "sil/";
 /// Prefix of notification log keys.
 pub(crate) const NFLOG_PREFIX: &str = "nfl/";
 
+/// Prefix of acknowledgement keys.
+pub(crate) const ACK_PREFIX: &str = "ack/";
+
 /// Why a gossiped pair was not encoded or was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -37,8 +42,8 @@ pub enum WireError {
         /// Its size.
         bytes: usize,
     },
-    /// Neither a silence nor a log key.
-    #[error("key {0:?} is neither a silence nor a notification log key")]
+    /// Not a silence, log or acknowledgement key.
+    #[error("key {0:?} is not a silence, notification log or acknowledgement key")]
     UnknownKey(String),
     /// Not the JSON expected.
     #[error("invalid JSON: {0}")]
@@ -55,6 +60,8 @@ pub(crate) enum Decoded {
     Silence(Silence),
     /// A notification log entry with its key.
     Nflog(String, Entry),
+    /// An acknowledgement.
+    Ack(Acknowledgement),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -88,6 +95,17 @@ fn bounded(value: String) -> Result<String, WireError> {
 pub(crate) fn encode_silence(s: &Silence) -> Result<(String, String), WireError> {
     let value = bounded(serde_json::to_string(&Stored::of(s))?)?;
     Ok((silence_key(&s.id), value))
+}
+
+/// The gossip key of an acknowledgement.
+pub(crate) fn ack_key(id: &str) -> String {
+    format!("{ACK_PREFIX}{id}")
+}
+
+/// `(key, value)` of an acknowledgement.
+pub(crate) fn encode_ack(a: &Acknowledgement) -> Result<(String, String), WireError> {
+    let value = bounded(serde_json::to_string(a)?)?;
+    Ok((ack_key(&a.id), value))
 }
 
 /// `(key, value)` of a notification log entry.
@@ -128,7 +146,42 @@ pub(crate) fn decode(key: &str, value: &str, now: i64) -> Result<Decoded, WireEr
         }
         return Ok(Decoded::Nflog(v.key, v.entry));
     }
+    if let Some(id) = key.strip_prefix(ACK_PREFIX) {
+        let a: Acknowledgement = serde_json::from_str(value)?;
+        check_ack(id, &a, now)?;
+        return Ok(Decoded::Ack(a));
+    }
     Err(WireError::UnknownKey(key.chars().take(64).collect()))
+}
+
+fn check_ack(id: &str, a: &Acknowledgement, now: i64) -> Result<(), WireError> {
+    let bad = |why: String| Err(WireError::Invalid(format!("acknowledgement {id:?}: {why}")));
+    if a.id != id {
+        return bad(format!("the value is acknowledgement {:?}", a.id));
+    }
+    if !is_id(id) {
+        return bad("not an acknowledgement id".into());
+    }
+    if a.fingerprints.is_empty() {
+        return bad("no fingerprints".into());
+    }
+    if a.created_by.chars().count() > acks::MAX_AUTHOR
+        || a.comment.chars().count() > acks::MAX_COMMENT
+    {
+        return bad("author or comment too long".into());
+    }
+    if a.ends_at < a.starts_at || a.ends_at - a.starts_at > acks::MAX_DURATION_MS {
+        return bad("not a valid time range".into());
+    }
+    if a.updated_at > now + MAX_CLOCK_SKEW_MS || a.starts_at > now + MAX_CLOCK_SKEW_MS {
+        return bad("updated ahead of this node's clock".into());
+    }
+    Ok(())
+}
+
+/// A silence or acknowledgement id: a UUID's alphabet, at most 64 bytes.
+fn is_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn check_silence(id: &str, s: &Silence, now: i64) -> Result<(), WireError> {
@@ -136,8 +189,7 @@ fn check_silence(id: &str, s: &Silence, now: i64) -> Result<(), WireError> {
     if s.id != id {
         return bad(format!("the value is silence {:?}", s.id));
     }
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
+    if !is_id(id) {
         return bad("not a silence id".into());
     }
     if s.matchers.is_empty() {
@@ -216,6 +268,51 @@ mod tests {
         future.updated_at = now + MAX_CLOCK_SKEW_MS + 1;
         let (k, v) = encode_silence(&future).unwrap();
         assert!(matches!(decode(&k, &v, now), Err(WireError::Invalid(_))));
+    }
+
+    fn ack(id: &str) -> Acknowledgement {
+        Acknowledgement {
+            id: id.into(),
+            group_key: r#"{}:{alertname="Down"}"#.into(),
+            receiver: "hook".into(),
+            fingerprints: [3, 9].into_iter().collect(),
+            created_by: "me".into(),
+            comment: "on it".into(),
+            starts_at: 1_000,
+            ends_at: 9_000,
+            updated_at: 1_000,
+        }
+    }
+
+    #[test]
+    fn acknowledgements_round_trip_and_garbage_is_refused() {
+        let a = ack("0190a1b2-c3d4");
+        let (k, v) = encode_ack(&a).unwrap();
+        assert_eq!(k, "ack/0190a1b2-c3d4");
+        let Decoded::Ack(back) = decode(&k, &v, 2_000).unwrap() else {
+            panic!("not an acknowledgement");
+        };
+        assert_eq!(back, a);
+        let mut bad = Vec::new();
+        let mut x = ack("0190a1b2-c3d4");
+        x.fingerprints.clear();
+        bad.push(x);
+        let mut x = ack("0190a1b2-c3d4");
+        x.ends_at = 0;
+        bad.push(x);
+        let mut x = ack("0190a1b2-c3d4");
+        x.updated_at = 2_000 + MAX_CLOCK_SKEW_MS + 1;
+        bad.push(x);
+        let mut x = ack("0190a1b2-c3d4");
+        x.comment = "c".repeat(acks::MAX_COMMENT + 1);
+        bad.push(x);
+        for x in bad {
+            let (k, v) = encode_ack(&x).unwrap();
+            assert!(matches!(decode(&k, &v, 2_000), Err(WireError::Invalid(_))));
+        }
+        assert!(decode("ack/other", &v, 2_000).is_err());
+        assert!(decode("ack/a b", &v, 2_000).is_err());
+        assert!(decode(&k, "{}", 2_000).is_err());
     }
 
     #[test]
