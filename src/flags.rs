@@ -173,6 +173,11 @@ pub(crate) struct Flags {
     /// notifications.
     #[arg(long = "cluster.settle-timeout", default_value = "1m")]
     pub(crate) cluster_settle_timeout: String,
+    /// File holding the cluster's shared key (at least 16 bytes; a Strata extension):
+    /// gossiped silences, notification log entries, acknowledgements and members are
+    /// authenticated with HMAC-SHA256 under it, and nodes without it are ignored.
+    #[arg(long = "cluster.key-file")]
+    pub(crate) cluster_key_file: Option<PathBuf>,
     /// Also serve the push gateway as a drop-in Pushgateway on this address (HOST:PORT):
     /// its whole API, with `/metrics` exposing the pushed groups.
     #[arg(long = "pushgateway.listen-address")]
@@ -390,6 +395,7 @@ impl Flags {
                 "cluster.settle-timeout",
                 self.cluster_settle_timeout.clone(),
             ),
+            ("cluster.key-file", opt(&self.cluster_key_file)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -509,8 +515,10 @@ impl Flags {
             gossip_interval: dur("cluster.gossip-interval", &self.cluster_gossip_interval)?,
             pushpull_interval: dur("cluster.pushpull-interval", &self.cluster_pushpull_interval)?,
             settle_timeout: dur("cluster.settle-timeout", &self.cluster_settle_timeout)?,
+            key_file: self.cluster_key_file.clone(),
         };
         opts.resolve().map_err(|e| e.to_string())?;
+        opts.seal().map_err(|e| e.to_string())?;
         Ok(Some(opts))
     }
 
@@ -548,6 +556,7 @@ impl Flags {
                 "cluster.settle-timeout",
                 self.cluster_settle_timeout != "1m",
             ),
+            ("cluster.key-file", self.cluster_key_file.is_some()),
         ];
         set.into_iter()
             .filter(|(_, given)| *given)

@@ -4,7 +4,8 @@
 //! a silence made on one node mutes on another; with one node killed the other two still
 //! notify once, and the restarted node catches up the silences made meanwhile from its
 //! peers; an alert group acknowledged on one node is acknowledged on every node; `/api/v2/status`, `/metrics` and `amtool cluster show` report the members.
-//! Bad cluster flags are refused, flags that cannot act are warned about.
+//! With `--cluster.key-file`, a node holding another key is no member and its silences
+//! are not merged. Bad cluster flags are refused, flags that cannot act are warned about.
 
 mod common;
 #[path = "common/http_stub.rs"]
@@ -93,6 +94,10 @@ impl Node {
 }
 
 fn start_node(data: &Path, am: &str, gossip: u16, peers: &[u16]) -> Server {
+    start_node_with(data, am, gossip, peers, &[])
+}
+
+fn start_node_with(data: &Path, am: &str, gossip: u16, peers: &[u16], extra: &[String]) -> Server {
     let mut args = vec![
         am.to_owned(),
         format!("--cluster.listen-address=127.0.0.1:{gossip}"),
@@ -105,6 +110,7 @@ fn start_node(data: &Path, am: &str, gossip: u16, peers: &[u16]) -> Server {
             .iter()
             .map(|p| format!("--cluster.peer=127.0.0.1:{p}")),
     );
+    args.extend(extra.iter().cloned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Server::start(data, &args)
 }
@@ -391,6 +397,98 @@ fn three_nodes_notify_once_share_silences_and_survive_a_dead_node() {
 }
 
 #[test]
+fn a_cluster_key_keeps_nodes_without_it_out() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &cfg,
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+    )
+    .expect("write config");
+    let am = format!("--alertmanager.config.file={}", cfg.display());
+    let (key, other) = (dir.path().join("key"), dir.path().join("other-key"));
+    std::fs::write(&key, "the-shared-cluster-secret\n").expect("write key");
+    std::fs::write(&other, "somebody-else's-secret-key\n").expect("write key");
+    let short = dir.path().join("short-key");
+    std::fs::write(&short, "short\n").expect("write key");
+    let with = |k: &Path| vec![format!("--cluster.key-file={}", k.display())];
+    let gossip: Vec<u16> = (0..3).map(|_| free_udp_port()).collect();
+    let data = |i: usize| dir.path().join(format!("node{i}"));
+    // Nodes 1 and 2 share the key; node 3 holds another one and knows both.
+    let nodes: Vec<Node> = [
+        (vec![gossip[1]], with(&key)),
+        (vec![gossip[0]], with(&key)),
+        (vec![gossip[0], gossip[1]], with(&other)),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (peers, extra))| Node {
+        gossip: gossip[i],
+        server: Some(start_node_with(&data(i), &am, gossip[i], &peers, &extra)),
+    })
+    .collect();
+    for n in &nodes[..2] {
+        assert!(
+            ready_with(n, 2, 30).is_some(),
+            "the keyed nodes are not two members: {}",
+            get_json(&n.url("/api/v2/status"))["cluster"]
+        );
+    }
+    assert!(
+        ready_with(&nodes[2], 1, 30).is_some(),
+        "the stranger sees members"
+    );
+    let strangers = poll(15, || {
+        let m = reqwest::blocking_client()
+            .get(nodes[0].url("/metrics"))
+            .send()
+            .ok()?
+            .text();
+        m.contains("strata_cluster_unauthenticated_members 1")
+            .then_some(())
+    });
+    assert!(strangers.is_some(), "node 1 does not count the stranger");
+
+    // The stranger's silence is made first; node 2's reaches node 1, the stranger's not.
+    let foreign = add_silence(&nodes[2], "Foreign");
+    let shared = add_silence(&nodes[1], "Shared");
+    assert!(
+        poll(15, || lists_silence(&nodes[0], &shared).then_some(())).is_some(),
+        "node 2's silence does not reach node 1"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !lists_silence(&nodes[0], &foreign),
+        "a stranger's silence was merged"
+    );
+    assert!(
+        !lists_silence(&nodes[2], &shared),
+        "the stranger merged a keyed silence"
+    );
+
+    // A key shorter than 16 bytes is refused at start, naming the flag.
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg(&am)
+        .arg(format!("--storage.tsdb.path={}", data(3).display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .arg("--cluster.listen-address=127.0.0.1:9094")
+        .args(with(&short))
+        .output()
+        .expect("run strata");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--cluster.key-file") && err.contains("16 bytes"),
+        "{err}"
+    );
+    for mut n in nodes {
+        if let Some(s) = n.server.take() {
+            s.stop();
+        }
+    }
+}
+
+#[test]
 fn bad_cluster_flags_are_refused_and_flags_without_effect_warned_about() {
     let dir = tempfile::tempdir().expect("tmp");
     let cfg = dir.path().join("alertmanager.yml");
@@ -408,6 +506,7 @@ fn bad_cluster_flags_are_refused_and_flags_without_effect_warned_about() {
         ("--cluster.peer", "--cluster.peer=no-port"),
         ("--cluster.peer-timeout", "--cluster.peer-timeout=soon"),
         ("--cluster.gossip-interval", "--cluster.gossip-interval=0s"),
+        ("--cluster.key-file", "--cluster.key-file=/nonexistent/key"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_strata"))
             .arg(&am)

@@ -504,8 +504,14 @@ fn cluster_metrics(o: &mut Out, n: &strata_alerting::notifier::Notifier) {
     o.metric(
         "strata_cluster_state_oversized_total",
         "counter",
-        "Local silences and notification log entries too large to gossip (kept locally).",
+        "Local silences, notification log entries and acknowledgements too large to gossip (kept locally).",
         get(&m.oversized),
+    );
+    o.metric(
+        "strata_cluster_unauthenticated_members",
+        "gauge",
+        "Nodes gossiping with this one whose member token does not verify with --cluster.key-file (not members).",
+        get(&m.unauthenticated_members),
     );
 }
 

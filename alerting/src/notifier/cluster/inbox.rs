@@ -3,7 +3,9 @@
 //! decoded and merged into the silences, the notification log and the acknowledgements
 //! (the newer wins, see [`Silences::merge`], [`Nflog::merge`] and [`Acks::merge`]). Every `--cluster.pushpull-interval` every
 //! member's whole state is merged again, as Alertmanager's push-pull full state sync.
-//! Values that do not decode are logged and counted, never merged.
+//! Values that do not decode are logged and counted, never merged. With a cluster key,
+//! only nodes whose member token verifies are members, and only values whose MAC
+//! verifies are merged ([`Seal`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use tokio::sync::watch;
 use crate::notifier::acks::{Acknowledgement, Acks};
 use crate::notifier::cluster::metrics::ClusterMetrics;
 use crate::notifier::cluster::peer::{Member, Peer};
+use crate::notifier::cluster::seal::{self, Seal};
 use crate::notifier::cluster::wire::{self, Decoded};
 use crate::notifier::nflog::{Entry, Nflog};
 use crate::notifier::silences::{Silence, Silences};
@@ -27,6 +30,7 @@ pub(crate) struct Inbox {
     pub(crate) silences: Arc<Silences>,
     pub(crate) nflog: Arc<Nflog>,
     pub(crate) acks: Arc<Acks>,
+    pub(crate) seal: Option<Arc<Seal>>,
     pub(crate) full_sync: Duration,
 }
 
@@ -69,7 +73,22 @@ impl Inbox {
         let mut members = Vec::with_capacity(states.len());
         let mut changed = Vec::new();
         seen.retain(|id, _| states.contains_key(id));
+        let mut strangers = 0;
         for (id, state) in states {
+            if *id != self.me
+                && let Some(seal) = &self.seal
+                && !state.get(seal::MEMBER_KEY).is_some_and(|t| {
+                    seal.is_member(
+                        t,
+                        &id.node_id,
+                        id.generation_id,
+                        &id.gossip_advertise_addr.to_string(),
+                    )
+                })
+            {
+                strangers += 1;
+                continue;
+            }
             members.push(Member {
                 name: id.node_id.to_string(),
                 address: id.gossip_advertise_addr,
@@ -87,12 +106,16 @@ impl Inbox {
                 continue;
             }
             for (k, v) in state.key_values_including_deleted() {
-                if v.version > from && !v.is_deleted() {
+                if v.version > from && !v.is_deleted() && k != seal::MEMBER_KEY {
                     changed.push((k.to_owned(), v.value.clone()));
                 }
             }
             seen.insert(id.clone(), max);
         }
+        self.peer
+            .metrics
+            .unauthenticated_members
+            .store(strangers, std::sync::atomic::Ordering::Relaxed);
         (members, changed)
     }
 
@@ -104,7 +127,11 @@ impl Inbox {
         let mut acks: Vec<Acknowledgement> = Vec::new();
         let mut invalid = 0u64;
         for (k, v) in changed {
-            match wire::decode(&k, &v, now) {
+            let opened = match &self.seal {
+                Some(s) => s.open(&k, &v).map_err(wire::WireError::from),
+                None => Ok(v.as_str()),
+            };
+            match opened.and_then(|v| wire::decode(&k, v, now)) {
                 Ok(Decoded::Silence(s)) => silences.push(s),
                 Ok(Decoded::Nflog(k, e)) => entries.push((k, e)),
                 Ok(Decoded::Ack(a)) => acks.push(a),

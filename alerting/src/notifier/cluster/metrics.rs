@@ -26,6 +26,9 @@ pub struct ClusterMetrics {
     /// `strata_cluster_state_oversized_total`: local silences or log entries too large to
     /// gossip (kept here, not shared; logged).
     pub oversized: AtomicU64,
+    /// `strata_cluster_unauthenticated_members`: nodes gossiping with this one whose
+    /// member token does not verify with the cluster key (not counted as members).
+    pub unauthenticated_members: AtomicU64,
 }
 
 impl ClusterMetrics {

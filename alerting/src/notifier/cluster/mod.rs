@@ -49,6 +49,7 @@ mod metrics;
 pub mod options;
 mod outbox;
 mod peer;
+pub mod seal;
 pub mod settle;
 #[cfg(test)]
 mod tests;
@@ -105,8 +106,16 @@ pub async fn join(
     stop: watch::Receiver<bool>,
 ) -> Result<Arc<Peer>, ClusterError> {
     let (listen, advertise) = opts.resolve()?;
+    let seal = opts.seal()?.map(Arc::new);
     let name = ulid::Ulid::new().to_string();
     let generation = u64::try_from(now_ms()).unwrap_or(0);
+    let initial = match &seal {
+        Some(s) => vec![(
+            seal::MEMBER_KEY.to_owned(),
+            s.member_token(&name, generation, &advertise.to_string()),
+        )],
+        None => Vec::new(),
+    };
     let me = ChitchatId::new(name.clone(), generation, advertise);
     let gossip = opts.gossip_interval;
     let config = ChitchatConfig {
@@ -128,7 +137,7 @@ pub async fn join(
         extra_liveness_predicate: None,
         protocol_version: ProtocolVersion::V0,
     };
-    let handle = spawn_chitchat(config, Vec::new(), &UdpTransport)
+    let handle = spawn_chitchat(config, initial, &UdpTransport)
         .await
         .map_err(|e| ClusterError::Start {
             addr: listen,
@@ -138,9 +147,14 @@ pub async fn join(
     let live = chitchat.lock().await.live_nodes_watcher();
     let ended = handle.termination_watcher();
     let peer = Arc::new(Peer::new(name, advertise, opts.peer_timeout, handle));
-    tracing::info!(name = peer.name(), %listen, %advertise, peers = ?opts.peers, "joining the notifier cluster");
+    tracing::info!(name = peer.name(), %listen, %advertise, peers = ?opts.peers, authenticated = seal.is_some(), "joining the notifier cluster");
     install_hooks(&peer, &shared);
-    tokio::spawn(outbox::run(peer.outbox.clone(), chitchat, stop.clone()));
+    tokio::spawn(outbox::run(
+        peer.outbox.clone(),
+        chitchat,
+        seal.clone(),
+        stop.clone(),
+    ));
     tokio::spawn(
         inbox::Inbox {
             peer: peer.clone(),
@@ -148,6 +162,7 @@ pub async fn join(
             silences: shared.silences,
             nflog: shared.nflog,
             acks: shared.acks,
+            seal,
             full_sync: opts.pushpull_interval,
         }
         .run(live, stop.clone()),

@@ -3,9 +3,11 @@
 //! or deduced as Alertmanager does when listening on an unspecified address).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::notifier::cluster::ClusterError;
+use crate::notifier::cluster::seal::Seal;
 
 /// `--cluster.peer-timeout` default: the wait between peers' sends.
 pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(15);
@@ -33,6 +35,9 @@ pub struct ClusterOptions {
     /// `--cluster.settle-timeout`: the longest notifications wait for the gossip to
     /// settle after start.
     pub settle_timeout: Duration,
+    /// `--cluster.key-file` (a Strata extension): the shared key gossiped values and
+    /// members are authenticated with (see [`Seal`]).
+    pub key_file: Option<PathBuf>,
 }
 
 impl ClusterOptions {
@@ -46,7 +51,13 @@ impl ClusterOptions {
             gossip_interval: DEFAULT_GOSSIP_INTERVAL,
             pushpull_interval: DEFAULT_PUSHPULL_INTERVAL,
             settle_timeout: DEFAULT_PUSHPULL_INTERVAL,
+            key_file: None,
         }
+    }
+
+    /// The shared key of `--cluster.key-file`, read and checked (`None`: no key).
+    pub fn seal(&self) -> Result<Option<Seal>, ClusterError> {
+        self.key_file.as_deref().map(Seal::read).transpose()
     }
 
     /// Checks the settings and resolves (listen, advertise) addresses.

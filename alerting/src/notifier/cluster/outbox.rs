@@ -1,7 +1,8 @@
 //! Local changes on their way into this node's gossiped state: the silences' and the
 //! log's hooks queue `key → value` (or a removal) here, one pending change per key, so the
-//! queue is never larger than the state itself; [`run`] applies them to the chitchat state,
-//! from where the gossip carries them to the peers.
+//! queue is never larger than the state itself; [`run`] applies them to the chitchat state
+//! (sealed with the cluster key when there is one, see [`Seal`]), from where the gossip
+//! carries them to the peers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use std::sync::Arc;
 use chitchat::Chitchat;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
+
+use crate::notifier::cluster::seal::Seal;
 
 /// Pending changes of this node's gossiped state.
 #[derive(Default)]
@@ -39,6 +42,7 @@ impl Outbox {
 pub(crate) async fn run(
     outbox: Arc<Outbox>,
     chitchat: Arc<tokio::sync::Mutex<Chitchat>>,
+    seal: Option<Arc<Seal>>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -48,7 +52,13 @@ pub(crate) async fn run(
             let state = c.self_node_state();
             for (key, value) in batch {
                 match value {
-                    Some(v) => state.set(key, v),
+                    Some(v) => {
+                        let v = match &seal {
+                            Some(s) => s.seal(&key, &v),
+                            None => v,
+                        };
+                        state.set(key, v);
+                    }
                     None if state.get(&key).is_some() => state.delete(&key),
                     None => {}
                 }

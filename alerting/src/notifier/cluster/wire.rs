@@ -48,6 +48,9 @@ pub enum WireError {
     /// Not the JSON expected.
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Not authenticated with the cluster key.
+    #[error("{0}")]
+    Seal(#[from] crate::notifier::cluster::seal::SealError),
     /// Decoded, but not acceptable.
     #[error("{0}")]
     Invalid(String),
