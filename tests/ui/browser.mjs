@@ -235,6 +235,32 @@ await attempt('silences page', async () => {
   check('silences: expired after Expire', (await count('tr.silence-row[data-state="active"]')) === 0);
 });
 
+// 10b. Acknowledgements: acknowledge the firing group from the silences page, see it
+// acknowledged there and in the API, expire it.
+await attempt('acknowledgements', async () => {
+  await page.reload();
+  const open = 'tr.ack-group-row[data-acked="false"] .ack-btn';
+  await page.waitForSelector(open, { timeout: 20000 });
+  await page.locator(open).first().click();
+  await page.fill('tr.ack-group-row .ack-creator', 'ui-test');
+  await page.fill('tr.ack-group-row .ack-comment', 'looking into it');
+  await page.fill('tr.ack-group-row .ack-duration', '1h');
+  await page.click('tr.ack-group-row .ack-submit');
+  await page.waitForSelector('tr.ack-group-row[data-acked="true"]', { timeout: 10000 });
+  const row = await page.locator('tr.ack-group-row[data-acked="true"]').first().textContent();
+  check('acks: group shows who acknowledged it', /Acknowledged by ui-test/.test(row || ''), row);
+  const listed = await page.locator('tr.ack-row').first().textContent();
+  check('acks: listed with its comment', /looking into it/.test(listed || ''), listed);
+  const api = await page.evaluate(async () => (await fetch('/api/v2/acks?active=true')).json());
+  check('acks: the API has it',
+    Array.isArray(api) && api.length === 1 && api[0].createdBy === 'ui-test' && api[0].receiver === 'none',
+    JSON.stringify(api));
+  await shot('acks.png');
+  await page.locator('tr.ack-row .ack-expire-btn').first().click();
+  await page.waitForSelector('tr.ack-group-row[data-acked="false"]', { timeout: 10000 });
+  check('acks: expired after Expire', (await count('tr.ack-row')) === 0);
+});
+
 // 11. Status: build, flags, config and TSDB stats.
 await attempt('status page', async () => {
   await page.click('#navbar a.nav-link[href="/status"]');
