@@ -360,7 +360,9 @@ fn three_nodes_notify_once_share_silences_and_survive_a_dead_node() {
         "{c}"
     );
 
-    // (4) amtool reads the same (its extended output lists the peers).
+    // (4) amtool reads the same (its extended output lists the peers), and a silence it
+    // adds through node 1 is queried through node 3 and expired there, which ends it on
+    // node 1.
     let amtool = "/usr/bin/amtool";
     if Path::new(amtool).exists() {
         let o = Command::new(amtool)
@@ -383,6 +385,43 @@ fn three_nodes_notify_once_share_silences_and_survive_a_dead_node() {
                 assert!(out.contains(v), "amtool does not list {v}: {out}");
             }
         }
+        let am_on = |node: &Node, args: &[&str]| {
+            let o = Command::new(amtool)
+                .arg(format!("--alertmanager.url={}", node.url("")))
+                .args(args)
+                .output()
+                .expect("run amtool");
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8_lossy(&o.stdout).trim().to_owned()
+        };
+        let id = am_on(
+            &nodes[0],
+            &[
+                "silence",
+                "add",
+                "alertname=ByAmtool",
+                "--comment=deploy",
+                "--author=ops",
+                "--duration=1h",
+            ],
+        );
+        let found = poll(15, || {
+            let q = am_on(&nodes[2], &["silence", "query", "-q", "alertname=ByAmtool"]);
+            (q == id).then_some(())
+        });
+        assert!(
+            found.is_some(),
+            "amtool on node 3 does not find node 1's silence {id}"
+        );
+        am_on(&nodes[2], &["silence", "expire", &id]);
+        let ended = poll(15, || {
+            let q = am_on(&nodes[0], &["silence", "query", "-q", "alertname=ByAmtool"]);
+            q.is_empty().then_some(())
+        });
+        assert!(
+            ended.is_some(),
+            "the expiry on node 3 does not end the silence on node 1"
+        );
     } else {
         eprintln!(
             "SKIP amtool cluster show: amtool is not installed (Debian prometheus-alertmanager)"
