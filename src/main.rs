@@ -4,6 +4,7 @@
 
 mod alloc;
 mod flags;
+mod retention;
 mod sql_cli;
 mod tools;
 
@@ -104,6 +105,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         opts.exemplar_ooo_window_ms = w as i64;
     }
     opts.max_exemplars = max_exemplars(&config);
+    retention::apply(&config, &mut opts)?;
     let notifier = match &flags.alertmanager_config_file {
         Some(p) => Some(
             Notifier::open(NotifierOptions {
@@ -493,6 +495,7 @@ fn reload_fn(
                 RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
             let readers = remote_readers(&config)?;
             warn_unacted(&config);
+            retention::check_reload(&config, s.db.options())?;
             let am = match &s.notifier {
                 Some(n) => Some(
                     n.load_config()

@@ -464,12 +464,14 @@ async fn codec_round_trip(
             end,
             interval: step,
             lookback: 300_000,
+            max_source_resolution: strata_engine::AUTO_RESOLUTION,
         },
         None => strata_engine::QueryParams {
             start: at,
             end: at,
             interval: 0,
             lookback: 300_000,
+            max_source_resolution: strata_engine::AUTO_RESOLUTION,
         },
     };
     ROUND_TRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

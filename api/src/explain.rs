@@ -16,7 +16,7 @@ use crate::error::ApiError;
 #[allow(unused_imports)]
 use crate::openapi::*;
 use crate::params::Params;
-use crate::query::{QueryError, now_ms, query_param, range_params, time_param};
+use crate::query::{QueryError, now_ms, query_param, range_params, resolution_param, time_param};
 
 /// `GET|POST /api/v1/explain`.
 #[utoipa::path(
@@ -52,6 +52,7 @@ pub(crate) async fn explain(State(st): State<Arc<AppState>>, p: Params) -> Respo
                 end,
                 interval: step,
                 lookback,
+                max_source_resolution: resolution_param(&p)?,
             }
         } else {
             let t = time_param(&p, "time", Some(now_ms()))?;
@@ -60,6 +61,7 @@ pub(crate) async fn explain(State(st): State<Arc<AppState>>, p: Params) -> Respo
                 end: t,
                 interval: 0,
                 lookback,
+                max_source_resolution: resolution_param(&p)?,
             }
         };
         Ok::<_, ApiError>((engine, q, params, analyze))

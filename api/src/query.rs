@@ -139,6 +139,24 @@ fn lookback_param(p: &Params) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// `max_source_resolution` (Thanos's parameter): the coarsest downsampled resolution a
+/// query may read: `auto` (the default: whatever gives the same answer), `0s`/`raw`
+/// (raw data only), `5m` or `1h`.
+pub(crate) fn resolution_param(p: &Params) -> Result<i64, ApiError> {
+    match p.get("max_source_resolution") {
+        None | Some("" | "auto") => Ok(strata_engine::AUTO_RESOLUTION),
+        Some("raw") => Ok(0),
+        Some(s) => parse_duration(s)
+            .ok()
+            .filter(|ms| *ms >= 0)
+            .ok_or_else(|| {
+                ApiError::BadData(format!(
+                    "invalid parameter \"max_source_resolution\": {s:?} is not auto, raw or a duration (0s, 5m, 1h)"
+                ))
+            }),
+    }
+}
+
 pub(crate) fn query_param(p: &Params) -> Result<String, ApiError> {
     Ok(p.get("query").unwrap_or("").to_string())
 }
@@ -154,7 +172,8 @@ pub(crate) fn query_param(p: &Params) -> Result<String, ApiError> {
         ("time" = Option<String>, Query, description = "Evaluation time: RFC 3339 or Unix seconds (default: now)"),
         ("timeout" = Option<String>, Query, description = "Evaluation timeout (capped by --query.timeout)"),
         ("limit" = Option<i64>, Query, description = "Maximum number of returned items (0: no limit)"),
-        ("lookback_delta" = Option<String>, Query, description = "Lookback delta for this query")
+        ("lookback_delta" = Option<String>, Query, description = "Lookback delta for this query"),
+        ("max_source_resolution" = Option<String>, Query, description = "Coarsest downsampled resolution the query may read: auto (default), 0s/raw, 5m or 1h")
     ),
     responses(
         (status = 200, description = "Success", body = QueryResponse),
@@ -170,15 +189,16 @@ pub(crate) async fn query(State(st): State<Arc<AppState>>, p: Params) -> Respons
         let lookback = lookback_param(&p)?;
         let limit = p.limit()?;
         let q = query_param(&p)?;
+        let res = resolution_param(&p)?;
         let engine = st.engine()?;
-        Ok::<_, ApiError>((engine, q, t, timeout, lookback, limit))
+        Ok::<_, ApiError>((engine, q, t, timeout, lookback, limit, res))
     }
     .await;
-    let (engine, q, t, timeout, lookback, limit) = match r {
+    let (engine, q, t, timeout, lookback, limit, res) = match r {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    match engine.instant(&q, t, lookback, timeout).await {
+    match engine.instant_at(&q, t, lookback, timeout, res).await {
         Ok(out) => render(out, limit),
         Err(e) => QueryError(e).into_response(),
     }
@@ -221,7 +241,8 @@ pub(crate) fn range_params(p: &Params) -> Result<(i64, i64, i64), ApiError> {
         ("step" = String, Query, description = "Resolution: duration or float seconds (at most 11,000 points per series)"),
         ("timeout" = Option<String>, Query, description = "Evaluation timeout (capped by --query.timeout)"),
         ("limit" = Option<i64>, Query, description = "Maximum number of returned items (0: no limit)"),
-        ("lookback_delta" = Option<String>, Query, description = "Lookback delta for this query")
+        ("lookback_delta" = Option<String>, Query, description = "Lookback delta for this query"),
+        ("max_source_resolution" = Option<String>, Query, description = "Coarsest downsampled resolution the query may read: auto (default), 0s/raw, 5m or 1h")
     ),
     responses(
         (status = 200, description = "Success", body = QueryResponse),
@@ -238,14 +259,21 @@ pub(crate) async fn query_range(State(st): State<Arc<AppState>>, p: Params) -> R
         let limit = p.limit()?;
         let q = query_param(&p)?;
         let engine = st.engine()?;
-        Ok::<_, ApiError>((engine, q, start, end, step, timeout, lookback, limit))
+        let params = strata_engine::QueryParams {
+            start,
+            end,
+            interval: step,
+            lookback: lookback.unwrap_or(engine.options().lookback),
+            max_source_resolution: resolution_param(&p)?,
+        };
+        Ok::<_, ApiError>((engine, q, params, timeout, limit))
     }
     .await;
-    let (engine, q, start, end, step, timeout, lookback, limit) = match r {
+    let (engine, q, params, timeout, limit) = match r {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    match engine.range(&q, start, end, step, lookback, timeout).await {
+    match engine.range_params(&q, params, timeout).await {
         Ok(out) => render(out, limit),
         Err(e) => QueryError(e).into_response(),
     }

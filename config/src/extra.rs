@@ -1,6 +1,7 @@
-//! The smaller top-level sections: `storage` (TSDB out-of-order window and
-//! retention, exemplar buffer), `tracing`, `otlp` and `runtime`. They are
-//! parsed and validated strictly; acting on them is up to other crates.
+//! The smaller top-level sections: `storage` (TSDB out-of-order window,
+//! retention, downsampling and per-series retention rules, exemplar buffer),
+//! `tracing`, `otlp` and `runtime`. They are parsed and validated strictly;
+//! acting on them is up to other crates.
 
 use std::collections::BTreeMap;
 
@@ -35,16 +36,211 @@ impl StorageConfig {
 }
 
 /// `storage.tsdb`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TsdbConfig {
     /// `out_of_order_time_window` (0 = out-of-order ingestion disabled).
-    #[serde(default, skip_serializing_if = "Duration::is_zero_ref")]
+    #[serde(skip_serializing_if = "Duration::is_zero_ref")]
     pub out_of_order_time_window: Duration,
     /// `retention`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retention: Option<TsdbRetentionConfig>,
+    /// `downsample` (Strata extension): absent = no downsampling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downsample: Option<DownsampleConfig>,
+    /// `retention_rules` (Strata extension): per-series retention overrides,
+    /// the first rule with a matching selector wins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retention_rules: Vec<RetentionRule>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTsdbConfig {
+    #[serde(default)]
+    out_of_order_time_window: Duration,
+    #[serde(default)]
+    retention: Option<TsdbRetentionConfig>,
+    #[serde(default)]
+    downsample: Option<DownsampleConfig>,
+    #[serde(default)]
+    retention_rules: Option<Vec<Option<RetentionRule>>>,
+}
+
+impl TryFrom<RawTsdbConfig> for TsdbConfig {
+    type Error = String;
+    fn try_from(r: RawTsdbConfig) -> Result<Self, String> {
+        let retention_rules = r
+            .retention_rules
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                rule.ok_or_else(|| format!("retention_rules[{i}]: empty or null retention rule"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if r.downsample.is_none() {
+            for (i, rule) in retention_rules.iter().enumerate() {
+                for (field, value) in [
+                    ("retention_5m", rule.retention_5m),
+                    ("retention_1h", rule.retention_1h),
+                ] {
+                    if value.is_some() {
+                        return Err(format!(
+                            "retention_rules[{i}].{field} requires downsample to be configured"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(TsdbConfig {
+            out_of_order_time_window: r.out_of_order_time_window,
+            retention: r.retention,
+            downsample: r.downsample,
+            retention_rules,
+        })
+    }
+}
+deserialize_via!(TsdbConfig, RawTsdbConfig);
+
+/// A duration that must be greater than 0 when given (`0s` is rejected at
+/// the scalar, not read as "forever").
+struct PositiveDuration(Duration);
+
+impl PositiveDuration {
+    fn parse(s: &str) -> Result<Self, String> {
+        let d = Duration::parse(s)?;
+        if d.is_zero() {
+            return Err(format!("duration must be greater than 0, got {s:?}"));
+        }
+        Ok(PositiveDuration(d))
+    }
+}
+
+impl<'de> Deserialize<'de> for PositiveDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::de::parse_str(d, "a duration greater than 0", PositiveDuration::parse)
+    }
+}
+
+/// `storage.tsdb.downsample` (Strata extension): blocks whose data is older
+/// than `after` gain 5m and 1h resolutions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DownsampleConfig {
+    /// `after` (required, greater than 0): age of data before it is downsampled.
+    pub after: Duration,
+    /// `retention_5m` (greater than 0 when given): how long 5m data is
+    /// kept; absent = as long as raw data (the server decides).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_5m: Option<Duration>,
+    /// `retention_1h` (greater than 0 when given): how long 1h data is
+    /// kept; absent = as long as raw data (the server decides).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_1h: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDownsampleConfig {
+    after: PositiveDuration,
+    #[serde(default)]
+    retention_5m: Option<PositiveDuration>,
+    #[serde(default)]
+    retention_1h: Option<PositiveDuration>,
+}
+
+impl TryFrom<RawDownsampleConfig> for DownsampleConfig {
+    type Error = String;
+    fn try_from(r: RawDownsampleConfig) -> Result<Self, String> {
+        Ok(DownsampleConfig {
+            after: r.after.0,
+            retention_5m: r.retention_5m.map(|d| d.0),
+            retention_1h: r.retention_1h.map(|d| d.0),
+        })
+    }
+}
+deserialize_via!(DownsampleConfig, RawDownsampleConfig);
+
+/// One entry of `storage.tsdb.retention_rules` (Strata extension): the
+/// retentions of the series matching any of `matchers`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RetentionRule {
+    /// `matchers` (required, non-empty): PromQL series selectors
+    /// (`up{job="x"}`, `{__name__=~"debug_.*"}`), kept as written; a series
+    /// matching any of them matches the rule. Each is checked at load time
+    /// to be a plain vector selector (no range, `offset` or `@`) with at
+    /// least one matcher that does not match the empty string.
+    pub matchers: Vec<String>,
+    /// `raw` (greater than 0 when given): retention of raw samples; absent =
+    /// the global raw retention.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Duration>,
+    /// `retention_5m` (greater than 0 when given; requires `downsample`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_5m: Option<Duration>,
+    /// `retention_1h` (greater than 0 when given; requires `downsample`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_1h: Option<Duration>,
+}
+
+/// A series selector checked with the PromQL grammar, kept as written.
+struct Selector(String);
+
+impl Selector {
+    fn parse(s: &str) -> Result<Self, String> {
+        // `parse` also applies Prometheus's rule that a selector needs at
+        // least one matcher not matching the empty string.
+        let expr =
+            strata_grammar::parse(s).map_err(|e| format!("invalid series selector {s:?}: {e}"))?;
+        match expr {
+            strata_grammar::Expr::VectorSelector(vs)
+                if vs.offset.is_none() && vs.at.is_none() && !vs.anchored && !vs.smoothed =>
+            {
+                Ok(Selector(s.to_owned()))
+            }
+            _ => Err(format!(
+                "invalid series selector {s:?}: expected a metric name and/or {{label matchers}} \
+                 without range, offset or @ modifier"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Selector {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::de::parse_str(d, "a PromQL series selector", Selector::parse)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetentionRule {
+    matchers: Vec<Selector>,
+    #[serde(default)]
+    raw: Option<PositiveDuration>,
+    #[serde(default)]
+    retention_5m: Option<PositiveDuration>,
+    #[serde(default)]
+    retention_1h: Option<PositiveDuration>,
+}
+
+impl TryFrom<RawRetentionRule> for RetentionRule {
+    type Error = String;
+    fn try_from(r: RawRetentionRule) -> Result<Self, String> {
+        if r.matchers.is_empty() {
+            return Err("a retention rule must have at least one selector in matchers".into());
+        }
+        if r.raw.is_none() && r.retention_5m.is_none() && r.retention_1h.is_none() {
+            return Err("a retention rule must set raw, retention_5m or retention_1h".into());
+        }
+        Ok(RetentionRule {
+            matchers: r.matchers.into_iter().map(|m| m.0).collect(),
+            raw: r.raw.map(|d| d.0),
+            retention_5m: r.retention_5m.map(|d| d.0),
+            retention_1h: r.retention_1h.map(|d| d.0),
+        })
+    }
+}
+deserialize_via!(RetentionRule, RawRetentionRule);
 
 /// `storage.tsdb.retention`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

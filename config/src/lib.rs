@@ -52,8 +52,8 @@ pub use discovery::{
 pub use duration::Duration;
 pub use error::{ConfigError, Position};
 pub use extra::{
-    ExemplarsConfig, OtlpConfig, RuntimeConfig, StorageConfig, TracingClientType, TracingConfig,
-    TsdbConfig, TsdbRetentionConfig,
+    DownsampleConfig, ExemplarsConfig, OtlpConfig, RetentionRule, RuntimeConfig, StorageConfig,
+    TracingClientType, TracingConfig, TsdbConfig, TsdbRetentionConfig,
 };
 pub use global::{
     DEFAULT_EVALUATION_INTERVAL, DEFAULT_SCRAPE_INTERVAL, DEFAULT_SCRAPE_TIMEOUT, GlobalConfig,

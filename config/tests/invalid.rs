@@ -319,3 +319,146 @@ scrape_configs:
         "config.yml:5:5: scrape_configs[0].relabel_configs (job \"a\"): \"foo.bar\" is invalid 'target_label' for replace action",
     );
 }
+
+#[test]
+fn downsample_after_missing_or_zero() {
+    check(
+        "storage:\n  tsdb:\n    downsample:\n      retention_5m: 90d\n",
+        "config.yml:4:7: storage.tsdb.downsample: missing field `after`",
+    );
+    check(
+        "storage:\n  tsdb:\n    downsample:\n      after: 0s\n",
+        "config.yml:4:14: storage.tsdb.downsample.after: duration must be greater than 0, got \"0s\"",
+    );
+    check(
+        "storage:\n  tsdb:\n    downsample:\n      after: 0\n",
+        "config.yml:4:14: storage.tsdb.downsample.after: duration must be greater than 0, got \"0\"",
+    );
+}
+
+#[test]
+fn downsample_zero_retentions() {
+    check(
+        "storage:\n  tsdb:\n    downsample:\n      after: 40h\n      retention_5m: 0s\n",
+        "config.yml:5:21: storage.tsdb.downsample.retention_5m: duration must be greater than 0, got \"0s\"",
+    );
+    check(
+        "storage:\n  tsdb:\n    downsample:\n      after: 40h\n      retention_1h: 0s\n",
+        "config.yml:5:21: storage.tsdb.downsample.retention_1h: duration must be greater than 0, got \"0s\"",
+    );
+    check_prefix(
+        "storage:\n  tsdb:\n    downsample:\n      after: 40h\n      retention_2h: 1d\n",
+        "config.yml:5:7: storage.tsdb.downsample: unknown field `retention_2h`, expected one of `after`",
+    );
+}
+
+#[test]
+fn retention_rule_zero_durations() {
+    let rule = |field: &str| {
+        format!(
+            "storage:\n  tsdb:\n    downsample:\n      after: 1d\n    retention_rules:\n      - matchers: [up]\n        {field}: 0s\n"
+        )
+    };
+    for (field, col) in [("raw", 14), ("retention_5m", 23), ("retention_1h", 23)] {
+        check(
+            &rule(field),
+            &format!(
+                "config.yml:7:{col}: storage.tsdb.retention_rules[0].{field}: duration must be greater than 0, got \"0s\""
+            ),
+        );
+    }
+}
+
+#[test]
+fn retention_rule_without_retention() {
+    let text = "\
+storage:
+  tsdb:
+    retention_rules:
+      - matchers: [up]
+        raw: 1d
+      - matchers: ['{job=\"x\"}']
+";
+    check(
+        text,
+        "config.yml:6:9: storage.tsdb.retention_rules[1]: a retention rule must set raw, retention_5m or retention_1h",
+    );
+}
+
+#[test]
+fn retention_rule_matchers_missing_or_empty() {
+    check(
+        "storage:\n  tsdb:\n    retention_rules:\n      - raw: 1d\n",
+        "config.yml:4:9: storage.tsdb.retention_rules[0]: missing field `matchers`",
+    );
+    check(
+        "storage:\n  tsdb:\n    retention_rules:\n      - matchers: []\n        raw: 1d\n",
+        "config.yml:4:9: storage.tsdb.retention_rules[0]: a retention rule must have at least one selector in matchers",
+    );
+    check(
+        "storage:\n  tsdb:\n    retention_rules:\n      -\n",
+        "config.yml:3:5: storage.tsdb: retention_rules[0]: empty or null retention rule",
+    );
+}
+
+#[test]
+fn retention_rule_invalid_selectors() {
+    let text = |sel: &str| {
+        format!(
+            "storage:\n  tsdb:\n    retention_rules:\n      - matchers:\n          - up\n          - '{sel}'\n        raw: 1d\n"
+        )
+    };
+    let not_selector =
+        "expected a metric name and/or {label matchers} without range, offset or @ modifier";
+    for (sel, why) in [
+        (
+            "{job=\"\"}",
+            "1:1: parse error: vector selector must contain at least one non-empty matcher",
+        ),
+        (
+            "{job=~\".*\"}",
+            "1:1: parse error: vector selector must contain at least one non-empty matcher",
+        ),
+        (
+            "up{",
+            "1:3: parse error: unexpected end of input inside braces",
+        ),
+        ("up[5m]", not_selector),
+        ("up offset 5m", not_selector),
+        ("up @ 100", not_selector),
+        ("sum(up)", not_selector),
+        ("(up)", not_selector),
+    ] {
+        check(
+            &text(sel),
+            &format!(
+                "config.yml:6:13: storage.tsdb.retention_rules[0].matchers[1]: invalid series selector {sel:?}: {why}"
+            ),
+        );
+    }
+}
+
+#[test]
+fn retention_rule_downsampled_retention_requires_downsample() {
+    let text = "\
+storage:
+  tsdb:
+    retention_rules:
+      - matchers: [up]
+        raw: 1d
+      - matchers: [x]
+        retention_5m: 1d
+";
+    check(
+        text,
+        "config.yml:3:5: storage.tsdb: retention_rules[1].retention_5m requires downsample to be configured",
+    );
+    check(
+        "storage:\n  tsdb:\n    retention_rules:\n      - matchers: [up]\n        retention_1h: 1d\n",
+        "config.yml:3:5: storage.tsdb: retention_rules[0].retention_1h requires downsample to be configured",
+    );
+    check_prefix(
+        "storage:\n  tsdb:\n    retention_rules:\n      - matchers: [up]\n        raw: 1d\n        keep: 1d\n",
+        "config.yml:6:9: storage.tsdb.retention_rules[0]: unknown field `keep`, expected one of `matchers`",
+    );
+}

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use strata_config::{
-    ByteSize, Config, Duration, KubernetesRole, NameEscapingScheme, NameValidationScheme,
-    RelabelAction, ScrapeProtocol,
+    ByteSize, Config, DownsampleConfig, Duration, KubernetesRole, NameEscapingScheme,
+    NameValidationScheme, RelabelAction, RetentionRule, ScrapeProtocol,
 };
 
 fn testdata(name: &str) -> std::path::PathBuf {
@@ -440,4 +440,114 @@ fn external_labels_expand_environment() {
     let region = std::env::var(var).unwrap_or_default();
     assert_eq!(c.global.external_labels["region"], format!("{region}-x"));
     assert_eq!(c.global.external_labels["cost"], "$5");
+}
+
+#[test]
+fn tsdb_downsample_and_retention_rules() {
+    let text = r#"
+storage:
+  tsdb:
+    out_of_order_time_window: 10m
+    downsample:
+      after: 40h
+      retention_5m: 90d
+      retention_1h: 1y
+    retention_rules:
+      - matchers: ['{__name__=~"debug_.*"}', 'up{job="x"}']
+        raw: 2d
+        retention_5m: 30d
+        retention_1h: 400d
+      - matchers: [node_cpu_seconds_total, '{"utf8.name", env!="dev"}']
+        raw: 7d
+      - matchers: ['{job="batch"}']
+        retention_1h: 2y
+"#;
+    let c = Config::from_yaml_str(text, "t.yml").unwrap_or_else(|e| panic!("{e}"));
+    let day = |d: u64| secs(d * 86_400);
+    let tsdb = c.storage.tsdb.as_ref().expect("tsdb");
+    assert_eq!(tsdb.out_of_order_time_window, secs(600));
+    assert_eq!(
+        tsdb.downsample,
+        Some(DownsampleConfig {
+            after: secs(40 * 3600),
+            retention_5m: Some(day(90)),
+            retention_1h: Some(day(365)),
+        })
+    );
+    assert_eq!(
+        tsdb.retention_rules,
+        [
+            RetentionRule {
+                matchers: vec![r#"{__name__=~"debug_.*"}"#.into(), r#"up{job="x"}"#.into()],
+                raw: Some(day(2)),
+                retention_5m: Some(day(30)),
+                retention_1h: Some(day(400)),
+            },
+            RetentionRule {
+                matchers: vec![
+                    "node_cpu_seconds_total".into(),
+                    r#"{"utf8.name", env!="dev"}"#.into()
+                ],
+                raw: Some(day(7)),
+                retention_5m: None,
+                retention_1h: None,
+            },
+            RetentionRule {
+                matchers: vec![r#"{job="batch"}"#.into()],
+                raw: None,
+                retention_5m: None,
+                retention_1h: Some(day(730)),
+            },
+        ]
+    );
+
+    // /api/v1/status/config shows the new settings.
+    let yaml = c.to_yaml().expect("serialize");
+    for want in [
+        "    downsample:\n      after: 1d16h\n      retention_5m: 90d\n      retention_1h: 1y\n",
+        "    retention_rules:\n    - matchers:\n      - '{__name__=~\"debug_.*\"}'\n      - up{job=\"x\"}\n      raw: 2d\n      retention_5m: 30d\n      retention_1h: 400d\n",
+        "    - matchers:\n      - '{job=\"batch\"}'\n      retention_1h: 2y\n",
+    ] {
+        assert!(yaml.contains(want), "missing {want:?} in\n{yaml}");
+    }
+    assert_round_trip(&c);
+}
+
+#[test]
+fn tsdb_downsample_optional_parts() {
+    let c = Config::from_yaml_str(
+        "storage:\n  tsdb:\n    downsample:\n      after: 2h\n      retention_5m:\n",
+        "t.yml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let tsdb = c.storage.tsdb.as_ref().expect("tsdb");
+    assert_eq!(
+        tsdb.downsample,
+        Some(DownsampleConfig {
+            after: secs(7200),
+            retention_5m: None,
+            retention_1h: None,
+        })
+    );
+    assert!(tsdb.retention_rules.is_empty());
+    let yaml = c.to_yaml().expect("serialize");
+    assert!(
+        yaml.contains("storage:\n  tsdb:\n    downsample:\n      after: 2h\notlp:"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("retention_rules"), "{yaml}");
+    assert_round_trip(&c);
+
+    // Neither setting: nothing new is serialized.
+    let c = Config::from_yaml_str(
+        "storage:\n  tsdb:\n    out_of_order_time_window: 5m\n",
+        "t.yml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let yaml = c.to_yaml().expect("serialize");
+    assert!(
+        !yaml.contains("downsample") && !yaml.contains("retention_rules"),
+        "{yaml}"
+    );
+    assert!(!c.storage.is_empty());
 }

@@ -48,7 +48,7 @@ use strata_grammar::{Expr, ValueType};
 use strata_storage::Db;
 
 pub use error::{EngineError, Result};
-pub use model::{Annotations, QueryParams};
+pub use model::{AUTO_RESOLUTION, Annotations, QueryParams};
 pub use result::{PromValue, Sample, Series};
 
 use crate::memory::Budget;
@@ -210,12 +210,27 @@ impl Engine {
         lookback: Option<i64>,
         timeout: Option<Duration>,
     ) -> Result<QueryOutcome> {
+        self.instant_at(q, t, lookback, timeout, AUTO_RESOLUTION)
+            .await
+    }
+
+    /// As [`Engine::instant`], reading downsampled data no coarser than
+    /// `max_source_resolution` (ms; 0: raw data only).
+    pub async fn instant_at(
+        &self,
+        q: &str,
+        t: i64,
+        lookback: Option<i64>,
+        timeout: Option<Duration>,
+        max_source_resolution: i64,
+    ) -> Result<QueryOutcome> {
         let expr = self.parsed.parse(q)?;
         let p = QueryParams {
             start: t,
             end: t,
             interval: 0,
             lookback: lookback.unwrap_or(self.opts.lookback),
+            max_source_resolution,
         };
         self.run_text(expr, Some(q), p, timeout).await
     }
@@ -230,6 +245,24 @@ impl Engine {
         lookback: Option<i64>,
         timeout: Option<Duration>,
     ) -> Result<QueryOutcome> {
+        let p = QueryParams {
+            start,
+            end,
+            interval: step,
+            lookback: lookback.unwrap_or(self.opts.lookback),
+            max_source_resolution: AUTO_RESOLUTION,
+        };
+        self.range_params(q, p, timeout).await
+    }
+
+    /// Evaluates `q` over the range of `p` (`p.interval` > 0).
+    pub async fn range_params(
+        &self,
+        q: &str,
+        p: QueryParams,
+        timeout: Option<Duration>,
+    ) -> Result<QueryOutcome> {
+        let (start, end, step) = (p.start, p.end, p.interval);
         let expr = self.parsed.parse(q)?;
         if step > 0 && end.saturating_sub(start) / step > MAX_POINTS_PER_SERIES {
             return Err(EngineError::BadData(
@@ -244,12 +277,6 @@ impl Engine {
             )
             .replace('"', "\"")));
         }
-        let p = QueryParams {
-            start,
-            end,
-            interval: step,
-            lookback: lookback.unwrap_or(self.opts.lookback),
-        };
         self.run_text(expr, Some(q), p, timeout).await
     }
 
@@ -386,6 +413,7 @@ impl Engine {
             end: t,
             interval: 0,
             lookback: self.opts.lookback,
+            max_source_resolution: AUTO_RESOLUTION,
         };
         self.explain_params(q, p, false).await
     }

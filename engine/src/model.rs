@@ -81,7 +81,13 @@ pub struct QueryParams {
     pub interval: i64,
     /// Lookback delta (ms).
     pub lookback: i64,
+    /// The coarsest downsampled resolution (ms) range functions may read
+    /// (`max_source_resolution`): 0 reads raw data only, [`AUTO_RESOLUTION`] any.
+    pub max_source_resolution: i64,
 }
+
+/// `max_source_resolution=auto`: whatever resolution gives the same answer.
+pub const AUTO_RESOLUTION: i64 = i64::MAX;
 
 impl QueryParams {
     /// The top-level grid.

@@ -196,6 +196,7 @@ async fn explain_analyze_shows_per_operator_metrics() {
         end: 300_000,
         interval: 60_000,
         lookback: 300_000,
+        max_source_resolution: strata_engine::AUTO_RESOLUTION,
     };
     let text = engine
         .explain_params(
@@ -260,6 +261,7 @@ async fn aggregations_split_into_partial_and_final_over_parts() {
         end: 300_000,
         interval: 30_000,
         lookback: 300_000,
+        max_source_resolution: strata_engine::AUTO_RESOLUTION,
     };
     let q = "sum(rate(x_total[1m]))";
     let text = parted.explain_params(q, p, true).await.expect("explain");

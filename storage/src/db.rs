@@ -82,6 +82,10 @@ pub struct DbMetrics {
     pub compaction_failures: AtomicU64,
     pub checkpoints: AtomicU64,
     pub blocks_removed_by_retention: AtomicU64,
+    /// Raw blocks downsampled (one per resolution).
+    pub downsampled_blocks: AtomicU64,
+    /// Blocks rewritten without series past their retention rule.
+    pub retention_rule_rewrites: AtomicU64,
 }
 
 /// A time-series database.
@@ -93,6 +97,8 @@ pub struct Db {
     /// Appends hold it shared; head truncation and WAL rotation hold it exclusively.
     gate: RwLock<()>,
     pub(crate) blocks: RwLock<Vec<Arc<Block>>>,
+    /// Downsampled blocks (see [`crate::downsample`]), by resolution then time.
+    pub(crate) downsampled: RwLock<Vec<Arc<Block>>>,
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) blocks_root: Path,
     pub(crate) maintenance: tokio::sync::Mutex<()>,
@@ -147,6 +153,12 @@ impl Db {
         let blocks_root = Path::from("blocks");
         let pool = Arc::new(LabelPool::default());
         let blocks = open_blocks(&store, &blocks_root, &pool, &opts).await?;
+        let mut downsampled = Vec::new();
+        for res in crate::downsample::RESOLUTIONS {
+            downsampled
+                .extend(open_blocks(&store, &crate::downsample::root(res), &pool, &opts).await?);
+        }
+        downsampled.sort_by_key(|x| (x.meta.resolution, x.meta.min_time, x.meta.max_time));
         let head = Head::new(pool.clone());
         let exemplars = ExemplarStore::new(opts.max_exemplars, opts.exemplar_ooo_window_ms);
         let wal_dir = opts.dir.join("wal");
@@ -179,6 +191,7 @@ impl Db {
             wal,
             gate: RwLock::new(()),
             blocks: RwLock::new(blocks),
+            downsampled: RwLock::new(downsampled),
             store,
             blocks_root,
             maintenance: tokio::sync::Mutex::new(()),
@@ -329,6 +342,24 @@ impl Db {
                 .collect();
             b.add_tombstones(t).await?;
         }
+        // A downsampled window holding a deleted sample is deleted whole: windows
+        // `(end − res, end]` with an end in `(mint, maxt + res]`.
+        for b in self.downsampled_blocks() {
+            let res = b.meta.resolution;
+            if !b.overlaps(mint, maxt) {
+                continue;
+            }
+            let t: Vec<Tombstone> = b
+                .select(matchers)
+                .iter()
+                .map(|id| Tombstone {
+                    series_id: id,
+                    min_time: mint.saturating_add(1),
+                    max_time: maxt.saturating_add(res),
+                })
+                .collect();
+            b.add_tombstones(t).await?;
+        }
         Ok(())
     }
 
@@ -361,6 +392,7 @@ impl Db {
             self.cut(boundary).await?;
         }
         self.compact().await?;
+        self.downsample().await?;
         self.apply_retention().await?;
         // Label sets become garbage only when head series or blocks go away.
         if changes() != before {
@@ -533,43 +565,33 @@ impl Db {
     }
 
     async fn apply_retention(&self) -> Result<()> {
+        self.apply_time_retention().await?;
+        let Some(limit) = self.opts.retention_size_bytes else {
+            return Ok(());
+        };
         let blocks = self.blocks();
         let mut drop: Vec<Arc<Block>> = Vec::new();
-        if let Some(ret) = self.opts.retention_time_ms {
-            // Relative to the newest sample, never to a time past the wall clock.
-            let cutoff = self.retention_reference().saturating_sub(ret);
-            drop.extend(blocks.iter().filter(|b| b.meta.max_time <= cutoff).cloned());
-        }
-        if let Some(limit) = self.opts.retention_size_bytes {
-            let mut total: u64 =
-                blocks.iter().map(|b| b.size_bytes).sum::<u64>() + self.wal.disk_bytes();
-            for b in &blocks {
-                if total <= limit {
-                    break;
-                }
-                total = total.saturating_sub(b.size_bytes);
-                if !drop.iter().any(|d| Arc::ptr_eq(d, b)) {
-                    drop.push(b.clone());
-                }
+        let mut total: u64 =
+            blocks.iter().map(|b| b.size_bytes).sum::<u64>() + self.wal.disk_bytes();
+        for b in &blocks {
+            if total <= limit {
+                break;
             }
+            total = total.saturating_sub(b.size_bytes);
+            drop.push(b.clone());
         }
-        if drop.is_empty() {
-            return Ok(());
-        }
-        self.publish(Vec::new(), &drop);
-        for b in &drop {
-            tracing::info!(block = %b.meta.ulid, "block removed by retention");
-            b.delete().await?;
-            self.metrics
-                .blocks_removed_by_retention
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
+        self.drop_blocks(&drop).await
     }
 
     /// Bytes of blocks + WAL.
     pub fn disk_bytes(&self) -> u64 {
-        self.blocks().iter().map(|b| b.size_bytes).sum::<u64>() + self.wal.disk_bytes()
+        self.blocks().iter().map(|b| b.size_bytes).sum::<u64>()
+            + self
+                .downsampled_blocks()
+                .iter()
+                .map(|b| b.size_bytes)
+                .sum::<u64>()
+            + self.wal.disk_bytes()
     }
 }
 

@@ -13,6 +13,7 @@
 //! blocks/<ULID>/series.parquet                series_id, metric, labels (map), hash, row range
 //! blocks/<ULID>/samples.parquet               series_id, timestamp, value (sorted by both)
 //! blocks/<ULID>/tombstones.json               deleted intervals, until compaction
+//! downsampled/{5m,1h}/<ULID>/…                 downsampled blocks (see [`downsample`])
 //! ```
 //! Deviation from the agreed design: on a graceful stop the whole head is written to blocks
 //! and the WAL emptied, so a stopped server's data directory is plain Parquet only (and
@@ -22,6 +23,7 @@ pub mod block;
 mod chunk;
 mod compact;
 pub mod db;
+pub mod downsample;
 mod durable;
 pub mod error;
 pub mod exemplars;
@@ -57,6 +59,6 @@ pub use exemplars::{Exemplar, ExemplarError, ExemplarStore, SeriesExemplars};
 pub use external::ExternalSource;
 pub use labels::{Label, LabelPool, Labels, METRIC_NAME};
 pub use matcher::{LabelMatcher, MatchOp, Matcher};
-pub use options::Options;
+pub use options::{DownsampleOptions, Options, RetentionRule};
 pub use read::{ReadCharge, SeriesRange, Unbounded};
 pub use series::Rejection;

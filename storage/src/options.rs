@@ -38,6 +38,47 @@ pub struct Options {
     /// How far behind a series' newest exemplar an exemplar may be (Prometheus uses the
     /// TSDB's `out_of_order_time_window`, 0 unless configured).
     pub exemplar_ooo_window_ms: i64,
+    /// `storage.tsdb.downsample` (`None`: no downsampling).
+    pub downsample: Option<DownsampleOptions>,
+    /// `storage.tsdb.retention_rules`, first match wins.
+    pub retention_rules: Vec<RetentionRule>,
+}
+
+/// When blocks are downsampled and how long each resolution is kept.
+#[derive(Debug, Clone)]
+pub struct DownsampleOptions {
+    /// A raw block is downsampled once its newest sample is this much older than the
+    /// newest data.
+    pub after_ms: i64,
+    /// Retention of the 5m resolution (`None`: the raw retention).
+    pub retention_5m_ms: Option<i64>,
+    /// Retention of the 1h resolution (`None`: the raw retention).
+    pub retention_1h_ms: Option<i64>,
+}
+
+/// A retention rule: the series any of `selectors` match are kept this long at each
+/// resolution (`None`: the default of that resolution).
+#[derive(Debug, Clone)]
+pub struct RetentionRule {
+    /// Series selectors (each a conjunction of matchers); a series matching any matches.
+    pub selectors: Vec<Vec<crate::matcher::Matcher>>,
+    /// Raw retention.
+    pub raw_ms: Option<i64>,
+    /// 5m retention.
+    pub retention_5m_ms: Option<i64>,
+    /// 1h retention.
+    pub retention_1h_ms: Option<i64>,
+}
+
+impl RetentionRule {
+    /// The rule's retention at resolution `res` (0: raw).
+    pub fn at(&self, res: i64) -> Option<i64> {
+        match res {
+            0 => self.raw_ms,
+            crate::downsample::RES_5M => self.retention_5m_ms,
+            _ => self.retention_1h_ms,
+        }
+    }
 }
 
 impl Options {
@@ -55,6 +96,23 @@ impl Options {
             read_only: false,
             max_exemplars: 100_000,
             exemplar_ooo_window_ms: 0,
+            downsample: None,
+            retention_rules: Vec::new(),
+        }
+    }
+
+    /// Default retention at resolution `res` (0: raw): the raw retention unless the
+    /// downsampling options set one.
+    pub fn retention_at(&self, res: i64) -> Option<i64> {
+        let ds = self.downsample.as_ref();
+        match res {
+            0 => self.retention_time_ms,
+            crate::downsample::RES_5M => ds
+                .and_then(|d| d.retention_5m_ms)
+                .or(self.retention_time_ms),
+            _ => ds
+                .and_then(|d| d.retention_1h_ms)
+                .or(self.retention_time_ms),
         }
     }
 

@@ -441,6 +441,7 @@ pub async fn query(engine: &Engine, expr: &Expr, t: i64) -> Result<Vec<(Labels, 
         end: t,
         interval: 0,
         lookback: engine.options().lookback,
+        max_source_resolution: strata_engine::AUTO_RESOLUTION,
     };
     match engine.run(expr, p, None).await {
         Ok(o) => match o.value {

@@ -12,6 +12,7 @@ mod absent;
 mod aggregate;
 pub mod aggregation;
 pub mod codec;
+mod downsampled;
 mod info;
 mod join;
 mod map;
@@ -98,7 +99,7 @@ async fn build(
         }
         PromOp::Range { .. } => {
             let drop_name = window::RangeKernel::drops_name(&op);
-            let scan = window::plan_scan(ctx, &children, drop_name).await?;
+            let scan = window::plan_range_scan(ctx, &children, &op, drop_name).await?;
             family(op, children, ctx, scan, Mode::Single)
         }
         PromOp::Aggregate {

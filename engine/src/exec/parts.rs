@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use strata_storage::{Labels, Matcher, SeriesRange, SeriesSamples};
 
-use super::select::storage_matchers;
+use super::select::{RangeSpec, storage_matchers};
 use crate::error::Result;
 use crate::memory::SAMPLE_BYTES;
 use crate::model::{QueryContext, Rows};
@@ -80,9 +80,14 @@ impl Selection {
         mint: i64,
         maxt: i64,
         drop_name: bool,
+        res: i64,
     ) -> Result<Selection> {
         let ms = Arc::new(storage_matchers(matchers)?);
-        let labels = ctx.db.series(&ms, mint, maxt).await?;
+        let labels = if res > 0 {
+            ctx.db.series_at(&ms, mint, maxt, res).await?
+        } else {
+            ctx.db.series(&ms, mint, maxt).await?
+        };
         let ids = ctx.registry.intern_all(&labels, drop_name);
         let workers = tokio::runtime::Handle::current()
             .metrics()
@@ -121,11 +126,22 @@ pub(crate) struct Scan {
     sel: tokio::sync::OnceCell<Selection>,
     /// Histogram hints re-derived as for statistics ([`super::stats_hints`]).
     stats_only: bool,
+    /// Read as aggregates at this resolution for this range function
+    /// ([`super::downsampled`]).
+    downsampled: Option<(i64, RangeSpec)>,
 }
 
 impl std::fmt::Debug for Scan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} parts", self.parts)
+        write!(f, "{} parts", self.parts)?;
+        if let Some((res, _)) = &self.downsampled {
+            write!(
+                f,
+                " at {} resolution",
+                strata_storage::downsample::resolution_name(*res)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -138,10 +154,22 @@ impl Scan {
         maxt: i64,
         drop_name: bool,
     ) -> Result<Scan> {
+        Scan::plan_at(ctx, matchers, mint, maxt, drop_name, 0).await
+    }
+
+    /// As [`Scan::plan`], listing the series with data raw or at resolution `res`.
+    pub(super) async fn plan_at(
+        ctx: &QueryContext,
+        matchers: &[strata_vocab::LabelMatcher],
+        mint: i64,
+        maxt: i64,
+        drop_name: bool,
+        res: i64,
+    ) -> Result<Scan> {
         let sel = if mint > maxt {
             None
         } else {
-            Some(Selection::plan(ctx, matchers, mint, maxt, drop_name).await?)
+            Some(Selection::plan(ctx, matchers, mint, maxt, drop_name, res).await?)
         };
         Ok(Scan {
             matchers: matchers.to_vec(),
@@ -153,6 +181,7 @@ impl Scan {
                 tokio::sync::OnceCell::new_with(Some(s))
             }),
             stats_only: false,
+            downsampled: None,
         })
     }
 
@@ -172,7 +201,14 @@ impl Scan {
             parts: parts.max(1),
             sel: tokio::sync::OnceCell::new(),
             stats_only: false,
+            downsampled: None,
         }
+    }
+
+    /// The same scan, read as aggregates at `res` for the range function `spec`.
+    pub(super) fn downsampled(mut self, res: i64, spec: RangeSpec) -> Scan {
+        self.downsampled = Some((res, spec));
+        self
     }
 
     /// The same scan, read for its histograms' statistics only when `yes`.
@@ -234,6 +270,7 @@ impl Scan {
             known: sel.known.clone(),
             drop_name: self.drop_name,
             stats_only: self.stats_only,
+            downsampled: self.downsampled.clone(),
         }))
     }
 
@@ -263,11 +300,17 @@ pub(super) struct Part {
     known: Arc<Interned>,
     drop_name: bool,
     stats_only: bool,
+    downsampled: Option<(i64, RangeSpec)>,
 }
 
 impl Part {
     /// The part's rows through `kernel`, and the number of series read.
     pub(super) async fn run(self, room: Room, kernel: Arc<SeriesKernel>) -> Result<(Rows, usize)> {
+        if let Some((res, spec)) = &self.downsampled
+            && let Some(done) = self.run_downsampled(*res, spec).await?
+        {
+            return Ok(done);
+        }
         let (series, raw) = self.read().await?;
         let n = series.len();
         // Room for the most the kernel can emit; rows are charged as they are written.
@@ -287,6 +330,80 @@ impl Part {
             return Err(e);
         }
         Ok((out, n))
+    }
+
+    /// The part's rows from aggregates at `res` (`None`: histograms are involved, the
+    /// part reads raw data).
+    async fn run_downsampled(&self, res: i64, spec: &RangeSpec) -> Result<Option<(Rows, usize)>> {
+        let ctx = self.ctx.clone();
+        let charge = crate::memory::ReadBudget::new(&ctx.budget);
+        let r = ctx
+            .db
+            .select_aggregates(
+                &self.ms,
+                super::downsampled::window_ends(spec, res),
+                res,
+                Some(&self.range),
+                &charge,
+            )
+            .await;
+        let (got, taken) = charge.finish(r)?;
+        let Some(series) = got else {
+            ctx.budget.release(taken, SAMPLE_BYTES);
+            return Ok(None);
+        };
+        let n = series.len();
+        let mut out = Rows::with_room(&ctx.budget, n.saturating_mul(spec.grid.len()));
+        let mut k = self.first_known();
+        let mut r = Ok(());
+        for (i, s) in series.into_iter().enumerate() {
+            if i % 256 == 0
+                && let Err(e) = ctx.check_deadline()
+            {
+                r = Err(e);
+                break;
+            }
+            let ids = self.ids_of(s.labels, &mut k);
+            if let Err(e) = super::downsampled::eval_series(&ctx, ids, &s.windows, spec, &mut out) {
+                r = Err(e);
+                break;
+            }
+        }
+        ctx.budget.release(taken, SAMPLE_BYTES);
+        if let Err(e) = r.and_then(|()| out.settle(&ctx.budget)) {
+            out.release_to(&ctx.budget);
+            return Err(e);
+        }
+        super::downsampled::note(&ctx, res);
+        Ok(Some((out, n)))
+    }
+
+    /// Where the part's series start among the known ones.
+    fn first_known(&self) -> usize {
+        self.range
+            .after
+            .as_ref()
+            .map_or(0, |a| self.known.labels.partition_point(|l| l <= a))
+    }
+
+    /// The ids (and output id) of `labels`, looked up from `*k` on (series come in label
+    /// order), interned when the series appeared after the listing.
+    fn ids_of(&self, labels: Labels, k: &mut usize) -> (u32, u32) {
+        let known = &self.known.labels;
+        while *k < known.len() && known[*k] < labels {
+            *k += 1;
+        }
+        if *k < known.len() && known[*k] == labels {
+            return self.known.ids[*k];
+        }
+        // Created after the series were listed.
+        let id = self.ctx.registry.intern(labels, false);
+        let out_id = if self.drop_name {
+            self.ctx.registry.with_drop_name(id)
+        } else {
+            id
+        };
+        (id, out_id)
     }
 
     /// The part's series with their samples and how many there are, charged to the
@@ -309,13 +426,8 @@ impl Part {
         mut f: impl FnMut(u32, u32, &[(i64, f64)], &[HistSample]) -> Result<()>,
     ) -> Result<()> {
         let ctx = &self.ctx;
-        let known = &self.known.labels;
         // Both lists are in label order: walk them together.
-        let mut k = self
-            .range
-            .after
-            .as_ref()
-            .map_or(0, |a| known.partition_point(|l| l <= a));
+        let mut k = self.first_known();
         for (n, ser) in series.into_iter().enumerate() {
             if n % 256 == 0 {
                 ctx.check_deadline()?;
@@ -323,21 +435,7 @@ impl Part {
             if ser.is_empty() {
                 continue;
             }
-            while k < known.len() && known[k] < ser.labels {
-                k += 1;
-            }
-            let (id, out_id) = if k < known.len() && known[k] == ser.labels {
-                self.known.ids[k]
-            } else {
-                // Created after the series were listed.
-                let id = ctx.registry.intern(ser.labels, false);
-                let out_id = if self.drop_name {
-                    ctx.registry.with_drop_name(id)
-                } else {
-                    id
-                };
-                (id, out_id)
-            };
+            let (id, out_id) = self.ids_of(ser.labels.clone(), &mut k);
             if self.stats_only && !ser.histograms.is_empty() {
                 f(
                     id,

@@ -536,29 +536,34 @@ fn range_one(
         }
     }
     if s.counter_check && out.len() > before {
-        let meta = ctx.registry.get(id);
-        let name = meta.labels.metric_name();
-        if ctx.type_and_unit_labels {
-            // The type the exposition declared, not the name, says what a counter is.
-            let t = meta.labels.get("__type__").unwrap_or("");
-            if !name.is_empty() && t != "counter" && t != "histogram" {
-                ctx.info(format!(
-                    "PromQL info: metric might not be a counter, __type__ label is not set to \"counter\" or \"histogram\", got {t:?}: {name:?}{}",
-                    s.pos
-                ));
-            }
-        } else if !name.is_empty()
-            && !["_total", "_sum", "_count", "_bucket"]
-                .iter()
-                .any(|x| name.ends_with(x))
-        {
+        counter_note(ctx, id, s);
+    }
+    Ok(())
+}
+
+/// The "might not be a counter" info of `rate`/`increase` over series `id`.
+pub(super) fn counter_note(ctx: &QueryContext, id: u32, s: &RangeSpec) {
+    let meta = ctx.registry.get(id);
+    let name = meta.labels.metric_name();
+    if ctx.type_and_unit_labels {
+        // The type the exposition declared, not the name, says what a counter is.
+        let t = meta.labels.get("__type__").unwrap_or("");
+        if !name.is_empty() && t != "counter" && t != "histogram" {
             ctx.info(format!(
-                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{}",
+                "PromQL info: metric might not be a counter, __type__ label is not set to \"counter\" or \"histogram\", got {t:?}: {name:?}{}",
                 s.pos
             ));
         }
+    } else if !name.is_empty()
+        && !["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|x| name.ends_with(x))
+    {
+        ctx.info(format!(
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{}",
+            s.pos
+        ));
     }
-    Ok(())
 }
 
 /// A range function over one series holding histograms: floats go through

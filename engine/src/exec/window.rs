@@ -94,6 +94,34 @@ pub(super) async fn plan_scan(
     }
 }
 
+/// Plans the scan of the selector below a range node: at a downsampled resolution when
+/// its function, range and steps allow ([`super::downsampled::choose`]).
+pub(super) async fn plan_range_scan(
+    ctx: &QueryContext,
+    children: &[Arc<dyn ExecutionPlan>],
+    op: &PromOp,
+    drop_name: bool,
+) -> Result<Option<Arc<Scan>>> {
+    let Some((m, mint, maxt, stats_only)) = selector_input(children).and_then(SelectorKernel::spec)
+    else {
+        return Ok(None);
+    };
+    let res = match (RangeKernel::new(op.clone(), None), stats_only) {
+        (Some(k), false) => {
+            super::downsampled::choose(ctx, &k.spec, mint, maxt).map(|r| (r, k.spec))
+        }
+        _ => None,
+    };
+    let Some((res, spec)) = res else {
+        return plan_scan(ctx, children, drop_name).await;
+    };
+    Ok(Some(Arc::new(
+        Scan::plan_at(ctx, m, mint, maxt, drop_name, res)
+            .await?
+            .downsampled(res, spec),
+    )))
+}
+
 /// A scan of `parts` parts of the selector below a decoded read node, listed when read.
 pub(super) fn later_scan(
     children: &[Arc<dyn ExecutionPlan>],

@@ -255,18 +255,39 @@ fn extrapolated_rate(
             }
         }
     }
+    Some(extrapolate(
+        (ts[0], vals[0]),
+        (ts[n - 1], n),
+        r,
+        w,
+        is_counter,
+        is_rate,
+    ))
+}
+
+/// The extrapolation of `extrapolatedRate`: the increase `r` (resets corrected) seen
+/// between the first sample `(t, v)` and the last one (time, sample count) of window `w`,
+/// extrapolated to the window's edges. Shared by the raw and the downsampled reads.
+pub fn extrapolate(
+    (t0, v0): (i64, f64),
+    (t1, n): (i64, usize),
+    r: f64,
+    w: &Window,
+    is_counter: bool,
+    is_rate: bool,
+) -> f64 {
     let range_start = w.lo;
     let range_end = w.hi;
-    let mut ds = (ts[0] - range_start) as f64 / 1e3;
-    let mut de = (range_end - ts[n - 1]) as f64 / 1e3;
-    let si = (ts[n - 1] - ts[0]) as f64 / 1e3;
+    let mut ds = (t0 - range_start) as f64 / 1e3;
+    let mut de = (range_end - t1) as f64 / 1e3;
+    let si = (t1 - t0) as f64 / 1e3;
     let avg = si / (n - 1) as f64;
     let thr = avg * 1.1;
     if ds >= thr {
         ds = avg / 2.0;
     }
-    if is_counter && r > 0.0 && vals[0] >= 0.0 {
-        let dz = si * (vals[0] / r);
+    if is_counter && r > 0.0 && v0 >= 0.0 {
+        let dz = si * (v0 / r);
         if dz < ds {
             ds = dz;
         }
@@ -278,7 +299,7 @@ fn extrapolated_rate(
     if is_rate {
         f /= (range_end - range_start) as f64 / 1e3;
     }
-    Some(r * f)
+    r * f
 }
 
 /// Prometheus 3.x `extendedRate`: `rate`/`increase`/`delta` over an `anchored` or

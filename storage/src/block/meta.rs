@@ -15,6 +15,15 @@ pub struct BlockMeta {
     pub stats: BlockStats,
     pub compaction: Compaction,
     pub version: u32,
+    /// Downsampling resolution (ms) of a downsampled block (`downsampled/<5m|1h>/`); 0
+    /// (absent) for raw blocks. A downsampled block's time range is that of the raw
+    /// samples it was made from.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub resolution: i64,
+}
+
+fn is_zero_i64(v: &i64) -> bool {
+    *v == 0
 }
 
 /// Counts of a block.

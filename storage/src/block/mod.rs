@@ -7,6 +7,7 @@
 // `AsyncFileReader`; it is still what DataFusion 55 itself uses.
 #![allow(deprecated)]
 
+mod aggregates;
 pub mod histograms;
 #[cfg(unix)]
 mod local;
@@ -64,7 +65,7 @@ pub struct Block {
     tombstones: RwLock<Vec<Tombstone>>,
 }
 
-fn block_err(dir: &Path, reason: impl Into<String>) -> StorageError {
+pub(crate) fn block_err(dir: &Path, reason: impl Into<String>) -> StorageError {
     StorageError::Block {
         block: dir.to_string(),
         reason: reason.into(),
@@ -435,7 +436,8 @@ impl Block {
                 .and_then(|f| f.sync_all())
                 .map_err(|e| StorageError::io("fsync", &p, e))?;
         }
-        for d in [&dir, &root.join("blocks")] {
+        let parent = dir.parent().map(std::path::Path::to_path_buf);
+        for d in std::iter::once(&dir).chain(parent.as_ref()) {
             std::fs::File::open(d)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| StorageError::io("fsync", d, e))?;

@@ -237,6 +237,7 @@ impl BlockWriter {
                 },
             },
             version: 1,
+            resolution: 0,
         };
         Ok(Some(EncodedBlock {
             meta,
@@ -247,7 +248,7 @@ impl BlockWriter {
     }
 }
 
-fn encode_series(series: &[(Labels, u64, u32)]) -> Result<Vec<u8>> {
+pub(crate) fn encode_series(series: &[(Labels, u64, u32)]) -> Result<Vec<u8>> {
     let n = series.len();
     let mut ids = UInt32Builder::with_capacity(n);
     let mut metric = StringBuilder::new();
