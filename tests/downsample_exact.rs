@@ -44,8 +44,9 @@ fn series(g: &Gen, i: usize) -> SeriesSamples {
     let mut skip = vec![false; n];
     for &(at, len) in &g.gaps {
         let s = (at as usize * n) / 65_536;
-        for k in s..(s + len as usize).min(n) {
-            skip[k] = true;
+        let e = (s + len as usize).min(n);
+        if s < e {
+            skip[s..e].fill(true);
         }
     }
     let (mut v, mut out) = (0.0f64, Vec::with_capacity(n));

@@ -233,6 +233,36 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
             "Blocks removed by retention.",
             load(&m.blocks_removed_by_retention),
         );
+        o.metric(
+            "strata_tsdb_downsampled_blocks_created_total",
+            "counter",
+            "Downsampled blocks written (one per raw block and resolution).",
+            load(&m.downsampled_blocks),
+        );
+        o.metric(
+            "strata_tsdb_retention_rule_rewrites_total",
+            "counter",
+            "Blocks rewritten without the series past their retention rule.",
+            load(&m.retention_rule_rewrites),
+        );
+        let ds = db.downsampled_blocks();
+        o.family(
+            "strata_tsdb_downsampled_blocks",
+            "gauge",
+            "Downsampled blocks held, by resolution.",
+            &strata_storage::downsample::RESOLUTIONS
+                .iter()
+                .map(|&r| {
+                    (
+                        format!(
+                            "resolution=\"{}\"",
+                            strata_storage::downsample::resolution_name(r)
+                        ),
+                        ds.iter().filter(|b| b.meta.resolution == r).count() as f64,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
         let min = h.min_time();
         let max = h.max_time();
         if min != i64::MAX {

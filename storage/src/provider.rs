@@ -1,5 +1,5 @@
 //! DataFusion `TableProvider`s over head + blocks: `samples` (metric, labels, timestamp,
-//! value) and `series` (metric, labels). Equality on `metric` and bounds on `timestamp`
+//! value), `series` (metric, labels), and the downsampled `samples_5m`/`samples_1h`. Equality on `metric` and bounds on `timestamp`
 //! are pushed down to the postings and the time range of the read (reported as inexact, so
 //! DataFusion still filters exactly).
 
@@ -382,8 +382,11 @@ impl TableProvider for SeriesTable {
     }
 }
 
+mod downsampled;
 pub mod metric;
 mod scan;
+
+pub use downsampled::{DownsampledTable, downsampled_table_schema};
 
 #[cfg(test)]
 mod tests;

@@ -345,6 +345,7 @@ impl Part {
                 res,
                 Some(&self.range),
                 &charge,
+                false,
             )
             .await;
         let (got, taken) = charge.finish(r)?;

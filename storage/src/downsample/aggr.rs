@@ -49,7 +49,11 @@ pub struct Aggregate {
 /// `res` not below `t`.
 pub fn window_end(t: i64, res: i64) -> i64 {
     let r = t.rem_euclid(res);
-    if r == 0 { t } else { t - r + res }
+    if r == 0 {
+        t
+    } else {
+        t.saturating_sub(r).saturating_add(res)
+    }
 }
 
 /// `(sum, compensation)` plus `v`, as PromQL's `kahanSumInc`.

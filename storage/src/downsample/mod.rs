@@ -94,6 +94,21 @@ impl Db {
         !self.downsampled_at(res, mint, maxt).is_empty()
     }
 
+    /// The window ends at `res` of all data, raw and downsampled at `res`.
+    pub fn time_span_at(&self, res: i64) -> Option<(i64, i64)> {
+        let mut span = self.time_span();
+        for b in self
+            .downsampled
+            .read()
+            .iter()
+            .filter(|b| b.meta.resolution == res)
+        {
+            let (lo, hi) = (b.meta.min_time, b.meta.max_time - 1);
+            span = Some(span.map_or((lo, hi), |(a, z)| (a.min(lo), z.max(hi))));
+        }
+        span.map(|(lo, hi)| (window_end(lo, res), window_end(hi, res)))
+    }
+
     /// Series matching `matchers` with data in `[mint, maxt]`, raw or at `res`, sorted.
     pub async fn series_at(
         &self,
@@ -118,7 +133,8 @@ impl Db {
     /// The aggregates at resolution `res` of the series matching `matchers` (in `range`)
     /// for the windows ending in `[first_end, last_end]` (multiples of `res`), sorted by
     /// labels: from the downsampled blocks where they cover the time, from raw samples
-    /// elsewhere. `None` when histograms are involved (the caller reads raw data).
+    /// elsewhere. `None` when histograms are involved (the caller reads raw data), unless
+    /// `skip_histograms`: then histogram samples are left out.
     pub async fn select_aggregates(
         &self,
         matchers: &[Matcher],
@@ -126,11 +142,12 @@ impl Db {
         res: i64,
         range: Option<&SeriesRange>,
         charge: &dyn ReadCharge,
+        skip_histograms: bool,
     ) -> Result<Option<Vec<SeriesAggregates>>> {
         // The raw samples these windows hold.
         let (lo, hi) = (first_end.saturating_sub(res).saturating_add(1), last_end);
         let blocks = self.downsampled_at(res, lo, hi);
-        if blocks.iter().any(|b| b.meta.stats.num_histograms > 0) {
+        if !skip_histograms && blocks.iter().any(|b| b.meta.stats.num_histograms > 0) {
             return Ok(None);
         }
         let mut runs: BTreeMap<Labels, Vec<Vec<Aggregate>>> = BTreeMap::new();
@@ -152,7 +169,7 @@ impl Db {
         }
         for (a, z) in uncovered(lo, hi, &mut covered) {
             for s in self.select_charged(matchers, a, z, range, charge).await? {
-                if !s.histograms.is_empty() {
+                if !s.histograms.is_empty() && !skip_histograms {
                     return Ok(None);
                 }
                 let w = aggregate(&s.samples, res);

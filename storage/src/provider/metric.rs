@@ -294,7 +294,8 @@ fn label_column(
     )?))
 }
 
-/// The SQL session's default schema: the fixed tables (`samples`, `series`) and a table
+/// The SQL session's default schema: the fixed tables (`samples`, `series`, `histograms`,
+/// `samples_5m`, `samples_1h`) and a table
 /// for every metric name (a metric named like a fixed table is shadowed by it).
 #[derive(Debug)]
 pub struct MetricSchema {
@@ -325,6 +326,20 @@ impl MetricSchema {
             (
                 "histograms".to_owned(),
                 Arc::new(super::HistogramsTable::new(db.clone())) as Arc<dyn TableProvider>,
+            ),
+            (
+                "samples_5m".to_owned(),
+                Arc::new(super::DownsampledTable::new(
+                    db.clone(),
+                    crate::downsample::RES_5M,
+                )) as Arc<dyn TableProvider>,
+            ),
+            (
+                "samples_1h".to_owned(),
+                Arc::new(super::DownsampledTable::new(
+                    db.clone(),
+                    crate::downsample::RES_1H,
+                )) as Arc<dyn TableProvider>,
             ),
         ]
         .into();

@@ -44,6 +44,21 @@ const INTERVAL_MS: i64 = 15_000;
 pub(crate) type BuildBatch =
     dyn Fn(Vec<SeriesSamples>, &SchemaRef) -> DfResult<RecordBatch> + Send + Sync;
 
+/// Turns one read's series aggregates (windows ending within the read's window) into a
+/// batch of the scan's projected schema.
+pub(crate) type BuildAggregates = dyn Fn(Vec<crate::downsample::SeriesAggregates>, &SchemaRef) -> DfResult<RecordBatch>
+    + Send
+    + Sync;
+
+/// What a scan reads.
+#[derive(Clone)]
+enum Source {
+    /// Raw samples.
+    Raw(Arc<BuildBatch>),
+    /// Aggregates at a resolution (downsampled blocks, raw samples elsewhere).
+    Aggregates(i64, Arc<BuildAggregates>),
+}
+
 /// A table scan that reads storage a part at a time.
 pub(crate) struct PartsScan {
     db: Arc<Db>,
@@ -52,7 +67,7 @@ pub(crate) struct PartsScan {
     maxt: i64,
     table: &'static str,
     schema: SchemaRef,
-    build: Arc<BuildBatch>,
+    source: Source,
     props: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
     /// The reads, planned when the scan is (the label ranges tile the whole label order,
@@ -74,18 +89,68 @@ impl PartsScan {
         schema: SchemaRef,
         build: Arc<BuildBatch>,
     ) -> crate::Result<Self> {
+        Self::of(
+            db,
+            matchers,
+            (mint, maxt),
+            table,
+            schema,
+            Source::Raw(build),
+        )
+        .await
+    }
+
+    /// A scan of the aggregates at resolution `res` of the windows ending in `[mint,
+    /// maxt]` of the series `matchers` select.
+    pub(crate) async fn aggregates(
+        db: Arc<Db>,
+        matchers: Vec<Matcher>,
+        (mint, maxt): (i64, i64),
+        table: &'static str,
+        schema: SchemaRef,
+        (res, build): (i64, Arc<BuildAggregates>),
+    ) -> crate::Result<Self> {
+        Self::of(
+            db,
+            matchers,
+            (mint, maxt),
+            table,
+            schema,
+            Source::Aggregates(res, build),
+        )
+        .await
+    }
+
+    async fn of(
+        db: Arc<Db>,
+        matchers: Vec<Matcher>,
+        (mint, maxt): (i64, i64),
+        table: &'static str,
+        schema: SchemaRef,
+        source: Source,
+    ) -> crate::Result<Self> {
+        let res = match &source {
+            Source::Raw(_) => 0,
+            Source::Aggregates(r, _) => *r,
+        };
         let labels = if mint > maxt {
             Vec::new()
+        } else if res > 0 {
+            db.series_at(&matchers, mint.saturating_sub(res), maxt, res)
+                .await?
         } else {
             db.series(&matchers, mint, maxt).await?
         };
-        let (lo, hi) = db.time_span().unwrap_or((mint, maxt));
+        let (lo, hi) = match res {
+            0 => db.time_span().unwrap_or((mint, maxt)),
+            _ => db.time_span_at(res).unwrap_or((mint, maxt)),
+        };
         let (lo, hi) = (mint.max(lo), maxt.min(hi));
         let reads = plan_reads(&labels, lo, hi);
         let per_series = if lo > hi {
             0
         } else {
-            (hi.saturating_sub(lo) / INTERVAL_MS).saturating_add(1)
+            (hi.saturating_sub(lo) / INTERVAL_MS.max(res)).saturating_add(1)
         };
         let estimate =
             usize::try_from(per_series.saturating_mul(labels.len() as i64)).unwrap_or(usize::MAX);
@@ -102,7 +167,7 @@ impl PartsScan {
             maxt,
             table,
             schema,
-            build,
+            source,
             props,
             metrics: ExecutionPlanMetricsSet::new(),
             reads: Arc::new(reads),
@@ -263,16 +328,16 @@ impl ExecutionPlan for PartsScan {
             MemoryConsumer::new(format!("StrataScan[{}]", self.table)).register(task.memory_pool()),
         ));
         let (db, ms) = (self.db.clone(), self.matchers.clone());
-        let (schema, build) = (self.schema.clone(), self.build.clone());
+        let (schema, source) = (self.schema.clone(), self.source.clone());
         // The reads were planned with the scan; they are made as the consumer pulls.
         let reads: Vec<Read> = self.reads.as_ref().clone();
         let batches = futures::stream::iter(reads)
             .then(move |read| {
-                let (db, ms, schema, build, reservation, baseline) = (
+                let (db, ms, schema, source, reservation, baseline) = (
                     db.clone(),
                     ms.clone(),
                     schema.clone(),
-                    build.clone(),
+                    source.clone(),
                     reservation.clone(),
                     baseline.clone(),
                 );
@@ -282,11 +347,23 @@ impl ExecutionPlan for PartsScan {
                         reservation: &reservation,
                         refusal: std::sync::Mutex::new(None),
                     };
-                    let r = db
-                        .select_charged(&ms, read.mint, read.maxt, Some(&read.range), &charge)
-                        .await;
+                    let r = match &source {
+                        Source::Raw(build) => db
+                            .select_charged(&ms, read.mint, read.maxt, Some(&read.range), &charge)
+                            .await
+                            .map(|series| build(series, &schema)),
+                        Source::Aggregates(res, build) => {
+                            let ends = (
+                                crate::downsample::window_end(read.mint, *res),
+                                read.maxt.saturating_sub(read.maxt.rem_euclid(*res)),
+                            );
+                            db.select_aggregates(&ms, ends, *res, Some(&read.range), &charge, true)
+                                .await
+                                .map(|series| build(series.unwrap_or_default(), &schema))
+                        }
+                    };
                     let batch = match r {
-                        Ok(series) => build(series, &schema),
+                        Ok(batch) => batch,
                         Err(crate::StorageError::ReadRefused) => Err(charge
                             .refusal
                             .into_inner()
