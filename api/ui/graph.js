@@ -868,10 +868,15 @@ function histText(hv) {
   return `{count: ${hv.count}, sum: ${hv.sum}}`;
 }
 
+// The query's warnings and infos (an info says, e.g., which downsampled resolution
+// answered).
 function warningsOf(data) {
-  const w = data && data.__warnings;
-  if (!w || !w.length) return null;
-  return h('div', { class: 'warning' }, w.map((x) => h('div', null, 'Warning: ' + x)));
+  const w = (data && data.__warnings) || [];
+  const i = (data && data.__infos) || [];
+  if (!w.length && !i.length) return null;
+  return h('div', null,
+    w.length ? h('div', { class: 'warning' }, w.map((x) => h('div', null, 'Warning: ' + x))) : null,
+    i.length ? h('div', { class: 'query-info muted' }, i.map((x) => h('div', null, 'Info: ' + x))) : null);
 }
 
 // ---------- Page ----------

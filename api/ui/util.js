@@ -135,6 +135,13 @@ export async function fetchJSON(path, opts = {}) {
         /* ignore */
       }
     }
+    if (body.infos && d && typeof d === 'object') {
+      try {
+        Object.defineProperty(d, '__infos', { value: body.infos, enumerable: false });
+      } catch {
+        /* ignore */
+      }
+    }
     return d;
   }
   if (body === null && text) throw new ApiError('Invalid JSON response from server', resp.status);
