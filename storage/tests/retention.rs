@@ -133,3 +133,127 @@ async fn a_block_removed_under_a_running_query_stays_readable_by_it() {
     assert_eq!(before, after);
     assert!(!after.is_empty());
 }
+
+mod rules {
+    //! Retention rules per series, as a property: series of a rule lose exactly their
+    //! samples in blocks wholly older than the rule's cutoff (block-granular, as the time
+    //! retention); the other series keep everything the default retention keeps; a rule
+    //! longer than the default keeps its series' old blocks; downsampled blocks follow the
+    //! same rules.
+    use proptest::prelude::*;
+    use strata_storage::{
+        Appender, Db, DownsampleOptions, Labels, MatchOp, Matcher, Options, RetentionRule,
+        SeriesSamples,
+    };
+
+    const BLOCK: i64 = 1_000;
+
+    fn series(name: &str, i: u32, to: i64) -> SeriesSamples {
+        SeriesSamples::floats(
+            Labels::from_pairs([("__name__", name.to_string()), ("i", i.to_string())]),
+            (0..to).step_by(50).map(|t| (t, (t / 50) as f64)).collect(),
+        )
+    }
+
+    async fn oldest(db: &Db, name: &str) -> Option<i64> {
+        let m = Matcher::new(MatchOp::Equal, "__name__", name).expect("matcher");
+        let r = db.select(&[m], i64::MIN, i64::MAX).await.expect("select");
+        r.iter()
+            .filter_map(|s| s.samples.first().map(|x| x.0))
+            .min()
+    }
+
+    async fn run(short: i64, long: i64, default: i64, slices: i64) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut o = Options::new(dir.path());
+        o.block_range_ms = BLOCK;
+        o.ooo_window_ms = 0;
+        o.max_future_ms = None;
+        o.retention_time_ms = Some(default);
+        o.downsample = Some(DownsampleOptions {
+            after_ms: 2 * BLOCK,
+            retention_5m_ms: None,
+            retention_1h_ms: None,
+        });
+        let sel = |re: &str| vec![Matcher::new(MatchOp::Regex, "__name__", re).expect("re")];
+        o.retention_rules = vec![
+            RetentionRule {
+                selectors: vec![sel("debug_.*")],
+                raw_ms: Some(short),
+                retention_5m_ms: Some(short),
+                retention_1h_ms: Some(short),
+            },
+            RetentionRule {
+                selectors: vec![sel("slo_.*")],
+                raw_ms: Some(long),
+                retention_5m_ms: None,
+                retention_1h_ms: None,
+            },
+        ];
+        let db = Db::open(o).await.expect("open");
+        for k in 1..=slices {
+            let to = k * BLOCK;
+            let mut b = Vec::new();
+            for (name, i) in [("debug_x", 0), ("debug_x", 1), ("slo_y", 0), ("other", 0)] {
+                let all = series(name, i, to);
+                let fresh: Vec<(i64, f64)> = all
+                    .samples
+                    .into_iter()
+                    .filter(|x| x.0 >= to - BLOCK)
+                    .collect();
+                b.push(SeriesSamples::floats(all.labels, fresh));
+            }
+            db.append(&b).expect("append");
+            db.maintain().await.expect("maintain");
+        }
+        let newest = slices * BLOCK - 50;
+        // Block-granular cutoffs: what is kept starts in the block holding the cutoff (or
+        // later), what is gone was wholly older.
+        for (name, ret) in [("debug_x", short), ("slo_y", long), ("other", default)] {
+            let cutoff = newest - ret;
+            let first = oldest(&db, name).await.expect("series kept");
+            if cutoff <= 0 {
+                assert_eq!(first, 0, "{name}: dropped data inside its retention");
+                continue;
+            }
+            assert!(
+                first <= cutoff,
+                "{name}: dropped data inside its retention (first {first}, cutoff {cutoff})"
+            );
+            // Blocks are at most 3 ranges wide after compaction (max range = 10% of the
+            // longest retention here, or more): a kept block ends after the cutoff.
+            for b in db.blocks() {
+                let m = Matcher::new(MatchOp::Equal, "__name__", name).expect("m");
+                if !b.select(&[m]).is_empty() {
+                    assert!(
+                        b.meta.max_time > cutoff,
+                        "{name}: a wholly expired raw block kept it"
+                    );
+                }
+            }
+        }
+        // Downsampled blocks: the rule's series are gone from wholly expired ones.
+        let cutoff = newest - short;
+        for b in db.downsampled_blocks() {
+            let m = Matcher::new(MatchOp::Equal, "__name__", "debug_x").expect("m");
+            if b.meta.max_time <= cutoff {
+                assert!(
+                    b.select(&[m]).is_empty(),
+                    "an expired downsampled block kept debug_x"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+        #[test]
+        fn rules_remove_exactly_their_series_old_blocks(
+            short in 1i64..8, long in 10i64..30, default in 4i64..12, slices in 12i64..30,
+        ) {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+            rt.block_on(run(short * BLOCK, long * BLOCK, default * BLOCK, slices));
+        }
+    }
+}
