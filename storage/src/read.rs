@@ -269,8 +269,8 @@ impl Db {
         (lo <= hi).then_some((lo, hi))
     }
 
-    /// Label sets of the series matching `matchers` that have samples in `[mint, maxt]`
-    /// (head series count when the head overlaps the range).
+    /// Label sets of the series matching `matchers` that have samples in `[mint, maxt]`,
+    /// raw or downsampled (head series count when the head overlaps the range).
     pub async fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
         let mut v: Vec<Labels> = Vec::new();
         if self.head.min_time() <= maxt && mint <= self.head.max_time() {
@@ -284,7 +284,15 @@ impl Db {
                     .map(|s| s.labels.clone()),
             );
         }
-        for b in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
+        // Downsampled blocks too: a series whose raw data retention removed is still
+        // listed (series and label APIs, selections at a downsampled resolution).
+        let ds = self.downsampled_blocks();
+        for b in self
+            .blocks()
+            .iter()
+            .chain(ds.iter())
+            .filter(|b| b.overlaps(mint, maxt))
+        {
             v.extend(
                 b.select(matchers)
                     .iter()

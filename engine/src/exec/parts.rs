@@ -80,14 +80,10 @@ impl Selection {
         mint: i64,
         maxt: i64,
         drop_name: bool,
-        res: i64,
     ) -> Result<Selection> {
         let ms = Arc::new(storage_matchers(matchers)?);
-        let labels = if res > 0 {
-            ctx.db.series_at(&ms, mint, maxt, res).await?
-        } else {
-            ctx.db.series(&ms, mint, maxt).await?
-        };
+        // Raw or downsampled: a scan at a resolution reads series whose raw data is gone.
+        let labels = ctx.db.series(&ms, mint, maxt).await?;
         let ids = ctx.registry.intern_all(&labels, drop_name);
         let workers = tokio::runtime::Handle::current()
             .metrics()
@@ -154,22 +150,10 @@ impl Scan {
         maxt: i64,
         drop_name: bool,
     ) -> Result<Scan> {
-        Scan::plan_at(ctx, matchers, mint, maxt, drop_name, 0).await
-    }
-
-    /// As [`Scan::plan`], listing the series with data raw or at resolution `res`.
-    pub(super) async fn plan_at(
-        ctx: &QueryContext,
-        matchers: &[strata_vocab::LabelMatcher],
-        mint: i64,
-        maxt: i64,
-        drop_name: bool,
-        res: i64,
-    ) -> Result<Scan> {
         let sel = if mint > maxt {
             None
         } else {
-            Some(Selection::plan(ctx, matchers, mint, maxt, drop_name, res).await?)
+            Some(Selection::plan(ctx, matchers, mint, maxt, drop_name).await?)
         };
         Ok(Scan {
             matchers: matchers.to_vec(),

@@ -116,7 +116,7 @@ pub(super) async fn plan_range_scan(
         return plan_scan(ctx, children, drop_name).await;
     };
     Ok(Some(Arc::new(
-        Scan::plan_at(ctx, m, mint, maxt, drop_name, res)
+        Scan::plan(ctx, m, mint, maxt, drop_name)
             .await?
             .downsampled(res, spec),
     )))

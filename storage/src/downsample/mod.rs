@@ -25,6 +25,7 @@
 //! sample. Size-based retention counts and removes raw blocks only.
 
 mod aggr;
+pub mod compact;
 pub mod retention;
 pub mod writer;
 
@@ -52,7 +53,7 @@ pub const RES_1H: i64 = 3_600_000;
 pub const RESOLUTIONS: [i64; 2] = [RES_5M, RES_1H];
 
 /// Series listed per downsampling batch.
-const BATCH: usize = 512;
+pub(crate) const BATCH: usize = 512;
 
 /// The directory name of a resolution.
 pub fn resolution_name(res: i64) -> &'static str {
@@ -107,27 +108,6 @@ impl Db {
             span = Some(span.map_or((lo, hi), |(a, z)| (a.min(lo), z.max(hi))));
         }
         span.map(|(lo, hi)| (window_end(lo, res), window_end(hi, res)))
-    }
-
-    /// Series matching `matchers` with data in `[mint, maxt]`, raw or at `res`, sorted.
-    pub async fn series_at(
-        &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-        res: i64,
-    ) -> Result<Vec<Labels>> {
-        let mut v = self.series(matchers, mint, maxt).await?;
-        for b in self.downsampled_at(res, mint, maxt) {
-            v.extend(
-                b.select(matchers)
-                    .iter()
-                    .map(|id| b.series()[id as usize].labels.clone()),
-            );
-        }
-        v.sort_unstable();
-        v.dedup();
-        Ok(v)
     }
 
     /// The aggregates at resolution `res` of the series matching `matchers` (in `range`)
@@ -188,11 +168,38 @@ impl Db {
         ))
     }
 
-    /// Downsamples every raw block old enough that is not yet covered at each resolution.
+    /// Whether downsampling still owes `b` a downsampled block: downsampling is on, `b` is
+    /// old enough and some resolution does not cover all its sources yet. Retention keeps
+    /// such a block until it is downsampled.
+    pub(crate) fn awaits_downsampling(&self, b: &Block, reference: i64) -> bool {
+        let Some(opts) = &self.opts.downsample else {
+            return false;
+        };
+        if b.meta.max_time > reference.saturating_sub(opts.after_ms) {
+            // Not old enough yet: raw retention shorter than `after` is warned about at
+            // start; such blocks go by retention undownsampled.
+            return false;
+        }
+        let ds = self.downsampled.read();
+        RESOLUTIONS.iter().any(|&res| {
+            b.meta.compaction.sources.iter().any(|s| {
+                !ds.iter()
+                    .any(|d| d.meta.resolution == res && d.meta.compaction.sources.contains(s))
+            })
+        })
+    }
+
+    /// Downsamples every raw block old enough that is not yet covered at each resolution,
+    /// then merges the downsampled blocks of complete windows ([`compact`]).
     pub(crate) async fn downsample(&self) -> Result<()> {
         let Some(opts) = self.opts.downsample.clone() else {
             return Ok(());
         };
+        self.downsample_blocks(&opts).await?;
+        self.compact_downsampled(opts.after_ms).await
+    }
+
+    async fn downsample_blocks(&self, opts: &crate::options::DownsampleOptions) -> Result<()> {
         let reference = self.retention_reference();
         for b in self.blocks() {
             if b.meta.max_time > reference.saturating_sub(opts.after_ms) {

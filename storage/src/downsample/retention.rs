@@ -79,6 +79,11 @@ impl Db {
         let reference = self.retention_reference();
         let mut drop: Vec<Arc<Block>> = Vec::new();
         for b in self.blocks() {
+            // Not before it is downsampled (the newest data may have moved since the
+            // downsampling pass of this maintenance).
+            if self.awaits_downsampling(&b, reference) {
+                continue;
+            }
             match self.verdict(&b, 0, reference) {
                 Verdict::Keep => {}
                 Verdict::Drop => drop.push(b),

@@ -136,8 +136,7 @@ impl PartsScan {
         let labels = if mint > maxt {
             Vec::new()
         } else if res > 0 {
-            db.series_at(&matchers, mint.saturating_sub(res), maxt, res)
-                .await?
+            db.series(&matchers, mint.saturating_sub(res), maxt).await?
         } else {
             db.series(&matchers, mint, maxt).await?
         };
