@@ -146,7 +146,14 @@ fn thirty_days_downsampled_answer_as_raw_and_retention_rules_apply() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("data");
     let cfg = config(dir.path());
-    let s = Server::start(&data, &[&cfg, "--storage.tsdb.retention.time=60d"]);
+    let s = Server::start(
+        &data,
+        &[
+            &cfg,
+            "--storage.tsdb.retention.time=60d",
+            "--web.enable-admin-api",
+        ],
+    );
     let end = (common::now_ms() - HOUR) / HOUR * HOUR;
     let start = end - 32 * DAY;
     load(&s, start, end);
@@ -260,9 +267,40 @@ fn thirty_days_downsampled_answer_as_raw_and_retention_rules_apply() {
         "samples_1h counts differ from raw samples"
     );
     assert_eq!(ds_count, (3 * DAY / STEP * 3) as f64);
+
+    // 4. Deleting a series deletes its downsampled windows too.
+    let del = reqwest::blocking_client()
+        .post(
+            s.url(&format!(
+                "/api/v1/admin/tsdb/delete_series?match[]={}",
+                enc(r#"dsx_requests_total{job="db"}"#)
+            )),
+            Vec::new(),
+        )
+        .send()
+        .expect("delete");
+    assert_eq!(del.status().as_u16(), 204, "{}", del.text());
+    let after = range(&s, q, span, "");
+    assert!(
+        after["infos"].to_string().contains("downsampled data"),
+        "{after}"
+    );
+    let jobs: Vec<&str> = after["data"]["result"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x["metric"]["job"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        jobs,
+        vec!["api"],
+        "a deleted series is still answered: {after}"
+    );
     s.stop();
 
-    // 4. pyarrow reads the downsampled blocks: one row per series and window.
+    // 5. pyarrow reads the downsampled blocks: one row per series and window.
     let probe = Command::new("python3")
         .args(["-c", "import pyarrow.parquet"])
         .status();
