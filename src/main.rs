@@ -229,6 +229,17 @@ async fn run(flags: Flags) -> Result<(), String> {
     let db = Db::open(opts.clone())
         .await
         .map_err(|e| format!("opening storage: {e}"))?;
+    // The push gateway's store needs no storage: in place before the server says it is
+    // ready, so a push right after readiness is not refused.
+    let push_file = flags
+        .pushgateway_persistence_file
+        .clone()
+        .unwrap_or_else(|| flags.tsdb_path.join("pushgateway.json"));
+    let push_store = strata_ingest::pushgateway::PushStore::open(
+        Some(push_file),
+        Flags::duration_ms("pushgateway.group-ttl", &flags.pushgateway_group_ttl)?,
+    )?;
+    state.set_pushgateway(push_store.clone());
     state.set_ready(db.clone());
     db.set_external(remote_readers(&config)?);
 
@@ -286,15 +297,6 @@ async fn run(flags: Flags) -> Result<(), String> {
     rules.apply(&config, rule_files).await;
     state.set_rule_manager(rules.clone());
 
-    let push_file = flags
-        .pushgateway_persistence_file
-        .clone()
-        .unwrap_or_else(|| flags.tsdb_path.join("pushgateway.json"));
-    let push_store = strata_ingest::pushgateway::PushStore::open(
-        Some(push_file),
-        Flags::duration_ms("pushgateway.group-ttl", &flags.pushgateway_group_ttl)?,
-    )?;
-    state.set_pushgateway(push_store.clone());
     let persist_every = Flags::duration_ms(
         "pushgateway.persistence.interval",
         &flags.pushgateway_persistence_interval,

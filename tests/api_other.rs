@@ -106,6 +106,28 @@ fn federate_exposes_the_newest_samples() {
     );
     assert!(text.contains(&line), "{text}");
     assert!(!text.contains("test_metric_0"), "{text}");
+    // A series without `instance` gets `instance=""`, as Prometheus's federation adds it.
+    let body = common::rw1::encode(&common::rw1::WriteRequest {
+        timeseries: vec![common::rw1::TimeSeries {
+            labels: vec![
+                common::rw1::label("__name__", "no_instance"),
+                common::rw1::label("job", "x"),
+            ],
+            samples: vec![strata_ingest::remote_write::Sample {
+                value: 7.0,
+                timestamp: now - 5_000,
+            }],
+            ..Default::default()
+        }],
+    });
+    assert_eq!(post_write(s.port, body).expect("post"), 204);
+    let text = blocking_client()
+        .get(s.url(&format!("/federate?match[]={}", enc("no_instance"))))
+        .send()
+        .expect("federate")
+        .text();
+    let line = format!("no_instance{{instance=\"\",job=\"x\"}} 7 {}", now - 5_000);
+    assert!(text.contains(&line), "{text}");
     let r = blocking_client()
         .get(s.url(&format!("/federate?match[]={}", enc("{bad"))))
         .send()

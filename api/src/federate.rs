@@ -146,6 +146,11 @@ pub(crate) async fn federate(
             for (k, v) in &s.info.external_labels {
                 labels.entry(label_name(utf8, k)).or_insert(v.as_str());
             }
+            // As Prometheus: `instance` is always among the global labels, empty unless
+            // an external label sets it, so a series lacking it gets `instance=""`.
+            labels
+                .entry(std::borrow::Cow::Borrowed("instance"))
+                .or_insert("");
             let mut text = String::new();
             expfmt::write_series(&mut text, &name, labels.iter().map(|(k, v)| (&**k, *v)));
             let m = proto::Metric {
