@@ -786,8 +786,11 @@ class Panel {
     let stepS = this.opts.step_input ? (parseDuration(this.opts.step_input) || 0) / 1000 : 0;
     if (!(stepS > 0)) stepS = Math.max(Math.floor(rangeMs / 1000 / 250), 1);
     this.stepInput.placeholder = `Res. (${stepS}s)`;
-    const start = (startMs / 1000).toFixed(3);
-    const end = (endMs / 1000).toFixed(3);
+    // Start and end on the step's grid, as Grafana aligns them: the steps stay put from
+    // one refresh to the next, and a 1h step lands on whole hours (downsampled windows).
+    const stepMs = stepS * 1000;
+    const start = ((Math.floor(startMs / stepMs) * stepMs) / 1000).toFixed(3);
+    const end = ((Math.floor(endMs / stepMs) * stepMs) / 1000).toFixed(3);
     // Exemplars are asked for alongside the range query; their failure is only a warning.
     const exemplarsP = this.opts.show_exemplars
       ? api('query_exemplars', { query: expr, start, end }, { signal: ctrl.signal }).then(
