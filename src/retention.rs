@@ -1,8 +1,7 @@
 //! `storage.tsdb.downsample` and `storage.tsdb.retention_rules` of the configuration file
 //! as storage options (read at start; see the README's "Downsampling and retention").
 
-use strata_grammar::{Expr, MatchOp as GMatchOp};
-use strata_storage::{DownsampleOptions, METRIC_NAME, MatchOp, Matcher, Options, RetentionRule};
+use strata_storage::{DownsampleOptions, Options, RetentionRule};
 
 /// Sets `opts.downsample` and `opts.retention_rules` from `config`; errors name the field.
 pub(crate) fn apply(config: &strata_config::Config, opts: &mut Options) -> Result<(), String> {
@@ -41,7 +40,7 @@ pub(crate) fn apply(config: &strata_config::Config, opts: &mut Options) -> Resul
             .matchers
             .iter()
             .map(|s| {
-                selector(s)
+                strata_api::parse_selector(s)
                     .map_err(|e| format!("storage.tsdb.retention_rules[{i}].matchers: {s:?}: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -72,25 +71,4 @@ pub(crate) fn check_reload(
         );
     }
     Ok(())
-}
-
-/// A series selector's matchers (the configuration crate checked its form).
-fn selector(s: &str) -> Result<Vec<Matcher>, String> {
-    let Expr::VectorSelector(vs) = strata_grammar::parse(s).map_err(|e| e.to_string())? else {
-        return Err("not a series selector".into());
-    };
-    let mut out = Vec::with_capacity(vs.matchers.len() + 1);
-    if let Some(name) = &vs.name {
-        out.push(Matcher::equal(METRIC_NAME, name.clone()));
-    }
-    for m in &vs.matchers {
-        let op = match m.op {
-            GMatchOp::Equal => MatchOp::Equal,
-            GMatchOp::NotEqual => MatchOp::NotEqual,
-            GMatchOp::Regex => MatchOp::Regex,
-            GMatchOp::NotRegex => MatchOp::NotRegex,
-        };
-        out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| e.to_string())?);
-    }
-    Ok(out)
 }

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::{Server, enc, post_write, reqwest};
+use common::{Server, enc, post_write, reqwest, sql_json};
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::arrow::ipc::reader::StreamReader;
@@ -56,18 +56,6 @@ fn load(port: u16) {
         metadata: vec![],
     });
     assert_eq!(post_write(port, body).expect("write"), 204);
-}
-
-fn sql_json(s: &Server, q: &str) -> Value {
-    let r = reqwest::blocking_client()
-        .post(
-            s.url("/api/v1/sql"),
-            format!("query={}", enc(q)).into_bytes(),
-        )
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .send()
-        .expect("POST");
-    serde_json::from_str(&r.text()).expect("JSON")
 }
 
 fn promql(s: &Server, q: &str, t: i64) -> Vec<Value> {

@@ -46,6 +46,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::ApiError;
+pub use params::parse_selector;
 pub use strata_engine::EngineOptions;
 
 /// Build information shown on `/metrics` and the status endpoints.

@@ -194,7 +194,7 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
 }
 
 /// A series selector (`up{job="x"}`) → storage matchers.
-pub(crate) fn parse_selector(s: &str) -> Result<Vec<Matcher>, ApiError> {
+pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, ApiError> {
     let expr = strata_grammar::parse(s).map_err(|e| ApiError::BadData(e.to_string()))?;
     let Expr::VectorSelector(vs) = expr else {
         return Err(ApiError::BadData(format!(

@@ -327,35 +327,21 @@ impl Db {
             wal::encode_tombstones(&mut framed, &logged);
             self.wal.write(&framed)?;
         }
-        for b in self.blocks() {
+        // A downsampled window holding a deleted sample is deleted whole: the windows
+        // `(end − res, end]` with an end in `[mint, maxt + res − 1]`.
+        let ds = self.downsampled_blocks();
+        for b in self.blocks().iter().chain(ds.iter()) {
             if !b.overlaps(mint, maxt) {
                 continue;
             }
+            let widen = (b.meta.resolution - 1).max(0);
             let t: Vec<Tombstone> = b
                 .select(matchers)
                 .iter()
                 .map(|id| Tombstone {
                     series_id: id,
                     min_time: mint,
-                    max_time: maxt,
-                })
-                .collect();
-            b.add_tombstones(t).await?;
-        }
-        // A downsampled window holding a deleted sample is deleted whole: windows
-        // `(end − res, end]` with an end in `(mint, maxt + res]`.
-        for b in self.downsampled_blocks() {
-            let res = b.meta.resolution;
-            if !b.overlaps(mint, maxt) {
-                continue;
-            }
-            let t: Vec<Tombstone> = b
-                .select(matchers)
-                .iter()
-                .map(|id| Tombstone {
-                    series_id: id,
-                    min_time: mint.saturating_add(1),
-                    max_time: maxt.saturating_add(res),
+                    max_time: maxt.saturating_add(widen),
                 })
                 .collect();
             b.add_tombstones(t).await?;

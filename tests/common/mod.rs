@@ -520,3 +520,17 @@ pub mod rw1 {
         }
     }
 }
+
+/// `POST /api/v1/sql` with `q` as the form field `query`: the JSON answer.
+#[allow(dead_code)]
+pub fn sql_json(s: &Server, q: &str) -> serde_json::Value {
+    let r = reqwest::blocking_client()
+        .post(
+            s.url("/api/v1/sql"),
+            format!("query={}", enc(q)).into_bytes(),
+        )
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send()
+        .expect("POST");
+    serde_json::from_str(&r.text()).expect("JSON")
+}

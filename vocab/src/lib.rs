@@ -17,5 +17,6 @@ pub mod name;
 pub mod pattern;
 pub mod quote;
 
+pub use histogram::kahan::kahan_inc;
 pub use histogram::{CounterResetHint, FloatHistogram};
 pub use matcher::{LabelMatcher, MatchOp};

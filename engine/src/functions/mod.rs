@@ -8,19 +8,7 @@ pub mod native;
 pub mod range;
 pub mod table;
 
-/// Kahan-Babuška compensated summation step (Prometheus `kahanSumInc`).
-#[inline]
-pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
+pub use strata_vocab::kahan_inc;
 
 /// Prometheus `quantile`: linear interpolation over the sorted values, NaN first.
 pub fn quantile(q: f64, values: &mut [f64]) -> f64 {

@@ -16,6 +16,8 @@
 //! but not the sample count and edge samples `rate`'s extrapolation reads.
 //! Stale markers are not samples of a range and are skipped.
 
+use strata_vocab::kahan_inc;
+
 use crate::is_stale;
 
 /// One series' aggregate over one window.
@@ -54,19 +56,6 @@ pub fn window_end(t: i64, res: i64) -> i64 {
     } else {
         t.saturating_sub(r).saturating_add(res)
     }
-}
-
-/// `(sum, compensation)` plus `v`, as PromQL's `kahanSumInc`.
-fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
 }
 
 fn compensated(s: f64, c: f64) -> f64 {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use super::{Aggregate, AggregateWriter, BATCH, RES_1H, merge_runs, resolution_name, root};
+use super::{Aggregate, AggregateWriter, BATCH, RES_1H, merge_runs, resolution_name};
 use crate::block::Block;
 use crate::db::Db;
 use crate::error::{Result, StorageError};
@@ -115,16 +115,7 @@ impl Db {
                     .max()
                     .unwrap_or(1)
                     + 1;
-                let d = Block::write(
-                    self.store.clone(),
-                    &root(res),
-                    enc,
-                    self.pool(),
-                    Some(&self.opts.dir),
-                )
-                .await?;
-                tokio::task::block_in_place(|| d.fsync_local(&self.opts.dir))?;
-                vec![Arc::new(d)]
+                vec![self.write_downsampled(enc).await?]
             }
             None => Vec::new(),
         };

@@ -282,6 +282,21 @@ impl Db {
         };
         // Marks what was left out, so reads of this time go to raw data for histograms.
         enc.meta.stats.num_histograms = hists;
+        let d = self.write_downsampled(enc).await?;
+        tracing::info!(block = %b.meta.ulid, downsampled = %d.meta.ulid, resolution = resolution_name(res), "downsampled block");
+        self.metrics
+            .downsampled_blocks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Some(d))
+    }
+
+    /// Writes an encoded downsampled block (resolution from its meta) and opens it,
+    /// durable before it is published.
+    pub(crate) async fn write_downsampled(
+        &self,
+        enc: crate::block::EncodedBlock,
+    ) -> Result<Arc<Block>> {
+        let res = enc.meta.resolution;
         let d = Block::write(
             self.store.clone(),
             &root(res),
@@ -291,11 +306,7 @@ impl Db {
         )
         .await?;
         tokio::task::block_in_place(|| d.fsync_local(&self.opts.dir))?;
-        tracing::info!(block = %b.meta.ulid, downsampled = %d.meta.ulid, resolution = resolution_name(res), "downsampled block");
-        self.metrics
-            .downsampled_blocks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Some(Arc::new(d)))
+        Ok(Arc::new(d))
     }
 
     /// Replaces `old` downsampled blocks by `new` ones.

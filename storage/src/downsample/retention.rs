@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use roaring::RoaringBitmap;
 
-use super::{AggregateWriter, root};
+use super::AggregateWriter;
 use crate::block::{Block, Tombstone};
 use crate::db::Db;
 use crate::error::{Result, StorageError};
@@ -172,16 +172,7 @@ impl Db {
         let new = match enc {
             Some(mut enc) => {
                 enc.meta.stats.num_histograms = hists;
-                let d = Block::write(
-                    self.store.clone(),
-                    &root(res),
-                    enc,
-                    self.pool(),
-                    Some(&self.opts.dir),
-                )
-                .await?;
-                tokio::task::block_in_place(|| d.fsync_local(&self.opts.dir))?;
-                vec![Arc::new(d)]
+                vec![self.write_downsampled(enc).await?]
             }
             None => Vec::new(),
         };

@@ -6,8 +6,9 @@
 use super::FloatHistogram;
 use super::ops::{Combined, Incompatible, bounds_match};
 
-/// `kahansum.Inc`: adds `inc` to `sum` with compensation `c`.
-fn inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+/// `kahansum.Inc`: adds `inc` to `sum` with compensation `c` (Kahan–Neumaier), returning
+/// the new sum and compensation; the one PromQL's float sums use too.
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
     let c = if t.is_infinite() {
         0.0
@@ -67,10 +68,10 @@ impl KahanSum {
         self.c.reduce_resolution(schema);
         let mut o = o.clone();
         o.reduce_resolution(schema);
-        (self.sum.count, self.c.count) = inc(o.count, self.sum.count, self.c.count);
-        (self.sum.sum, self.c.sum) = inc(o.sum, self.sum.sum, self.c.sum);
+        (self.sum.count, self.c.count) = kahan_inc(o.count, self.sum.count, self.c.count);
+        (self.sum.sum, self.c.sum) = kahan_inc(o.sum, self.sum.sum, self.c.sum);
         (self.sum.zero_count, self.c.zero_count) =
-            inc(o.zero_count, self.sum.zero_count, self.c.zero_count);
+            kahan_inc(o.zero_count, self.sum.zero_count, self.c.zero_count);
         add_buckets(&mut self.sum.positive, &mut self.c.positive, &o.positive);
         add_buckets(&mut self.sum.negative, &mut self.c.negative, &o.negative);
         Ok(Combined {
@@ -126,7 +127,7 @@ fn add_buckets(sum: &mut Vec<(i32, f64)>, c: &mut Vec<(i32, f64)>, o: &[(i32, f6
                 ck
             }
         };
-        (sum[k].1, c[ck].1) = inc(v, sum[k].1, c[ck].1);
+        (sum[k].1, c[ck].1) = kahan_inc(v, sum[k].1, c[ck].1);
     }
 }
 

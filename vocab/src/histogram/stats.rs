@@ -14,6 +14,7 @@
 //! Go's (on amd64) to the last bit; results still inherit the bucket bounds of
 //! [`FloatHistogram::bound`].
 
+use super::kahan::kahan_inc;
 use super::{Bucket, FloatHistogram};
 
 /// An info-level annotation raised by [`quantile`] or [`fraction`] beside its result.
@@ -330,19 +331,6 @@ pub fn variance(h: &FloatHistogram) -> f64 {
     }
     variance += c_variance;
     variance / h.count
-}
-
-/// `kahansum.Inc`: Kahan–Neumaier summation step, returning the new sum and compensation.
-fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
 }
 
 /// `h` trimmed at `rhs` (`FloatHistogram.TrimBuckets` on a copy), PromQL's `h </ rhs` when
