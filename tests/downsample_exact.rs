@@ -263,7 +263,29 @@ async fn check(gens: Vec<Gen>) {
             }
         }
     }
-    drop((engine, short_engine));
+    // A downsampled read is bounded like a raw one: windows count against max_samples.
+    let small = Engine::new(
+        db.clone(),
+        EngineOptions {
+            max_samples: 500,
+            ..EngineOptions::default()
+        },
+    );
+    let q = format!("count_over_time({name}[1h])");
+    let p = QueryParams {
+        start,
+        end,
+        interval: 3_600_000,
+        lookback: 300_000,
+        max_source_resolution: strata_engine::AUTO_RESOLUTION,
+    };
+    let e = small.range_params(&q, p, None).await.err();
+    assert!(
+        e.as_ref()
+            .is_some_and(|e| e.to_string().contains("too many samples")),
+        "{q} with max_samples 500: {e:?}"
+    );
+    drop((engine, short_engine, small));
 }
 
 fn gens_of(counter: bool) -> impl Strategy<Value = Gen> {

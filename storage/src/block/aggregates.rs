@@ -16,10 +16,15 @@ use super::{Block, block_err, meta};
 use crate::downsample::Aggregate;
 use crate::error::{Result, StorageError};
 
+/// What one window weighs against a read's bound, in raw samples (16 bytes each): an
+/// [`Aggregate`] is 72 bytes.
+pub(crate) const AGGREGATE_WEIGHT: usize = 5;
+
 impl Block {
     /// The aggregates of the given series whose window ends lie in `[mint, maxt]`,
     /// tombstones applied (by window end), per series in id order (series without any
-    /// are omitted). Only for downsampled blocks (`meta.resolution > 0`).
+    /// are omitted), each window charged as [`AGGREGATE_WEIGHT`] samples. Only for
+    /// downsampled blocks (`meta.resolution > 0`).
     pub async fn read_aggregates(
         &self,
         ids: &RoaringBitmap,
@@ -104,7 +109,7 @@ impl Block {
                 if end[k] < mint || end[k] > maxt {
                     continue;
                 }
-                if !charge.charge(1) {
+                if !charge.charge(AGGREGATE_WEIGHT) {
                     return Err(StorageError::ReadRefused);
                 }
                 acc.push(Aggregate {
