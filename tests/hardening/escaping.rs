@@ -79,6 +79,9 @@ fn parse_back(text: &str) -> (Vec<(Series, f64, Option<i64>)>, usize) {
             } => {
                 let (name, mut labels) =
                     parse_series(series).unwrap_or_else(|e| panic!("{e} in:\n{text}"));
+                // Federation adds `instance=""` to series without one, as Prometheus does:
+                // not part of what was written.
+                labels.retain(|(n, v)| !(n == "instance" && v.is_empty()));
                 labels.sort();
                 samples.push(((name, labels), value, timestamp));
             }
@@ -139,9 +142,10 @@ fn federate_writes_hostile_names_and_values_so_they_parse_back_unchanged() {
         .collect();
     assert_eq!(got, want, "federated:\n{text}");
     assert_eq!(types, series.len(), "one # TYPE per family:\n{text}");
-    // The exact form Prometheus 3.x writes: quoted names inside the braces.
+    // The exact form Prometheus 3.x writes: quoted names inside the braces (and
+    // `instance=""` added to a series without one).
     assert!(
-        text.contains("# TYPE \"my.metric\" untyped\n{\"my.metric\",\"a b\"=\"} 1 2\\nfake_metric 1\",\"back\\\\slash\"=\"c\\\\d\",\"label.with.dot\"=\"v\",ok=\"plain\",\"quote\\\"d\"=\"a\\\"b\",\"{brace}\"=\"}\",\"名前\"=\"ü\"} 0.5 "),
+        text.contains("# TYPE \"my.metric\" untyped\n{\"my.metric\",\"a b\"=\"} 1 2\\nfake_metric 1\",\"back\\\\slash\"=\"c\\\\d\",instance=\"\",\"label.with.dot\"=\"v\",ok=\"plain\",\"quote\\\"d\"=\"a\\\"b\",\"{brace}\"=\"}\",\"名前\"=\"ü\"} 0.5 "),
         "{text}"
     );
     assert!(
@@ -199,7 +203,7 @@ fn federate_escapes_names_with_underscores_for_a_client_without_utf8() {
     assert_eq!(code, 204);
     let text = federate_accepting(&s, "text/plain;version=0.0.4;q=1,*/*;q=0.1");
     assert!(
-        text.contains(r#"my_metric{a_b="c",label_x="v\"q"}"#),
+        text.contains(r#"my_metric{a_b="c",instance="",label_x="v\"q"}"#),
         "{text}"
     );
     let (got, _) = parse_back(&text);
