@@ -240,6 +240,33 @@ async fn run(flags: Flags) -> Result<(), String> {
         Flags::duration_ms("pushgateway.group-ttl", &flags.pushgateway_group_ttl)?,
     )?;
     state.set_pushgateway(push_store.clone());
+    // Its port answers before the server says it is ready, as the store is in place.
+    let push_server = match &flags.pushgateway_listen_address {
+        Some(a) => {
+            let paddr: SocketAddr = a
+                .parse()
+                .map_err(|e| format!("--pushgateway.listen-address={a}: {e}"))?;
+            let l = tokio::net::TcpListener::bind(paddr)
+                .await
+                .map_err(|e| format!("cannot listen on {paddr}: {e}"))?;
+            tracing::info!(addr = %paddr, "push gateway listening");
+            let mut app = strata_api::pushgateway::pushgateway_router(state.clone());
+            if let Some(w) = &web {
+                app = strata_api::with_security(app, strata_api::web_config::WebSecurity::new(w));
+            }
+            let mut st = stop_rx.clone();
+            Some(tokio::spawn(strata_api::serve::serve(
+                l,
+                None,
+                app,
+                serve_opts.clone(),
+                async move {
+                    let _ = st.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        None => None,
+    };
     state.set_ready(db.clone());
     db.set_external(remote_readers(&config)?);
 
@@ -314,32 +341,6 @@ async fn run(flags: Flags) -> Result<(), String> {
         push_interval.clone(),
         stop_rx.clone(),
     ));
-    let push_server = match &flags.pushgateway_listen_address {
-        Some(a) => {
-            let paddr: SocketAddr = a
-                .parse()
-                .map_err(|e| format!("--pushgateway.listen-address={a}: {e}"))?;
-            let l = tokio::net::TcpListener::bind(paddr)
-                .await
-                .map_err(|e| format!("cannot listen on {paddr}: {e}"))?;
-            tracing::info!(addr = %paddr, "push gateway listening");
-            let mut app = strata_api::pushgateway::pushgateway_router(state.clone());
-            if let Some(w) = &web {
-                app = strata_api::with_security(app, strata_api::web_config::WebSecurity::new(w));
-            }
-            let mut st = stop_rx.clone();
-            Some(tokio::spawn(strata_api::serve::serve(
-                l,
-                None,
-                app,
-                serve_opts.clone(),
-                async move {
-                    let _ = st.wait_for(|s| *s).await;
-                },
-            )))
-        }
-        None => None,
-    };
 
     let reload = reload_fn(
         flags.config_file.clone(),
