@@ -227,14 +227,6 @@ fn thirty_days_downsampled_answer_as_raw_and_retention_rules_apply() {
     // 2. The retention rule: debug_ series lost their raw blocks older than 2 days (block
     // granular: a block goes once all of it is older), the other series kept all theirs,
     // and the debug series' downsampled data remains.
-    let oldest = |m: &str| {
-        sql_number(
-            &s,
-            &format!(
-                "SELECT CAST(min(timestamp) AS BIGINT) AS v FROM samples WHERE metric = '{m}'"
-            ),
-        ) as i64
-    };
     assert_eq!(
         oldest("dsx_requests_total"),
         start,

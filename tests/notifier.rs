@@ -14,9 +14,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Server, free_port, reqwest};
+use common::{Server, free_port, poll, reqwest};
 use serde_json::{Value, json};
 use strata_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest, encode};
 
@@ -38,17 +38,6 @@ fn now_ms() -> i64 {
 
 fn rfc3339(ms: i64) -> String {
     strata_grammar::format_rfc3339(ms, true)
-}
-
-fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
 }
 
 fn wait_http(url: &str) -> bool {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, enc, free_port, reqwest};
+use common::{Server, enc, free_port, poll, reqwest};
 use serde_json::Value;
 use strata_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest, encode};
 
@@ -87,17 +87,6 @@ fn query(port: u16, q: &str) -> Vec<Value> {
 fn alerts(port: u16) -> Vec<Value> {
     let j = get_json(format!("http://127.0.0.1:{port}/api/v1/alerts"));
     j["data"]["alerts"].as_array().cloned().unwrap_or_default()
-}
-
-fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
 }
 
 /// Pushes `input{job, instance}` = the current value every 500 ms until dropped.

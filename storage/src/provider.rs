@@ -233,6 +233,18 @@ impl TableProvider for SamplesTable {
 type BatchFn =
     fn(&[crate::db::SeriesSamples], &[usize], &SchemaRef) -> datafusion::error::Result<RecordBatch>;
 
+/// The schema a scan of `full` produces for `projection`, and the column numbers it keeps.
+fn projected(
+    full: &SchemaRef,
+    projection: Option<&Vec<usize>>,
+) -> datafusion::error::Result<(SchemaRef, Vec<usize>)> {
+    let cols: Vec<usize> = match projection {
+        Some(c) => c.clone(),
+        None => (0..full.fields().len()).collect(),
+    };
+    Ok((Arc::new(full.project(&cols)?), cols))
+}
+
 /// A scan of one-row-per-sample table `name` (schema `full`): the filters narrow the read
 /// (metric, time range), which is cut into parts and turned into batches by `batch`.
 async fn scan_samples(
@@ -244,14 +256,7 @@ async fn scan_samples(
     batch: BatchFn,
 ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
     let p = Pushdown::from_filters(filters);
-    let schema = match projection {
-        Some(cols) => Arc::new(full.project(cols)?),
-        None => full.clone(),
-    };
-    let cols: Vec<usize> = match projection {
-        Some(c) => c.clone(),
-        None => (0..full.fields().len()).collect(),
-    };
+    let (schema, cols) = projected(&full, projection)?;
     let build =
         move |data: Vec<crate::db::SeriesSamples>, schema: &SchemaRef| batch(&data, &cols, schema);
     Ok(Arc::new(

@@ -2,12 +2,9 @@
 //! per series and window, the window's end as `timestamp`, its last value as `value` (so a
 //! plain reader sees one sample per window) and the aggregates in further columns.
 
-use std::ops::Range;
-
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{Float64Type, TimestampMillisecondType, UInt32Type};
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::RowSelection;
 use datafusion::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use futures::TryStreamExt;
 use roaring::RoaringBitmap;
@@ -36,10 +33,7 @@ impl Block {
         if res <= 0 {
             return Err(block_err(&self.dir, "not a downsampled block"));
         }
-        let wanted: Vec<u32> = ids
-            .iter()
-            .filter(|i| (*i as usize) < self.series.len())
-            .collect();
+        let wanted = self.wanted(ids);
         let (first_end, last_end) = (
             crate::downsample::window_end(self.meta.min_time, res),
             crate::downsample::window_end(self.meta.max_time - 1, res),
@@ -47,15 +41,7 @@ impl Block {
         if wanted.is_empty() || maxt < first_end || mint > last_end {
             return Ok(Vec::new());
         }
-        let ranges: Vec<Range<usize>> = wanted
-            .iter()
-            .map(|&i| {
-                let s = &self.series[i as usize];
-                s.row_offset as usize..(s.row_offset + s.num_samples as u64) as usize
-            })
-            .collect();
-        let total = self.meta.stats.num_samples as usize;
-        let selection = RowSelection::from_consecutive_ranges(ranges.iter().cloned(), total);
+        let (ranges, selection) = self.rows_of(&wanted);
         let mask = ProjectionMask::roots(self.samples_meta.parquet_schema(), 1..=10);
         let mut stream = ParquetRecordBatchStreamBuilder::new_with_metadata(
             self.samples_reader(),

@@ -232,6 +232,27 @@ impl Block {
         self.meta.min_time <= maxt && mint < self.meta.max_time
     }
 
+    /// The ids of `ids` that are series of this block, in order.
+    fn wanted(&self, ids: &RoaringBitmap) -> Vec<u32> {
+        ids.iter()
+            .filter(|i| (*i as usize) < self.series.len())
+            .collect()
+    }
+
+    /// The `samples.parquet` row range of each of `wanted`, and their row selection.
+    fn rows_of(&self, wanted: &[u32]) -> (Vec<Range<usize>>, RowSelection) {
+        let ranges: Vec<Range<usize>> = wanted
+            .iter()
+            .map(|&i| {
+                let s = &self.series[i as usize];
+                s.row_offset as usize..(s.row_offset + s.num_samples as u64) as usize
+            })
+            .collect();
+        let total = self.meta.stats.num_samples as usize;
+        let selection = RowSelection::from_consecutive_ranges(ranges.iter().cloned(), total);
+        (ranges, selection)
+    }
+
     /// Samples of the given series within `[mint, maxt]`, tombstones applied, per series
     /// in id order (series with no sample left are omitted).
     pub async fn read(
@@ -253,22 +274,11 @@ impl Block {
         maxt: i64,
         charge: &dyn crate::read::ReadCharge,
     ) -> Result<Vec<(u32, Vec<(i64, f64)>)>> {
-        let wanted: Vec<u32> = ids
-            .iter()
-            .filter(|i| (*i as usize) < self.series.len())
-            .collect();
+        let wanted = self.wanted(ids);
         if wanted.is_empty() || !self.overlaps(mint, maxt) {
             return Ok(Vec::new());
         }
-        let ranges: Vec<Range<usize>> = wanted
-            .iter()
-            .map(|&i| {
-                let s = &self.series[i as usize];
-                s.row_offset as usize..(s.row_offset + s.num_samples as u64) as usize
-            })
-            .collect();
-        let total = self.meta.stats.num_samples as usize;
-        let selection = RowSelection::from_consecutive_ranges(ranges.iter().cloned(), total);
+        let (ranges, selection) = self.rows_of(&wanted);
         let reader = self.samples_reader();
         let mask = ProjectionMask::roots(self.samples_meta.parquet_schema(), [1, 2]);
         let stream =

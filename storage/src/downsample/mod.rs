@@ -172,21 +172,34 @@ impl Db {
     /// old enough and some resolution does not cover all its sources yet. Retention keeps
     /// such a block until it is downsampled.
     pub(crate) fn awaits_downsampling(&self, b: &Block, reference: i64) -> bool {
-        let Some(opts) = &self.opts.downsample else {
-            return false;
-        };
-        if b.meta.max_time > reference.saturating_sub(opts.after_ms) {
+        match &self.opts.downsample {
             // Not old enough yet: raw retention shorter than `after` is warned about at
             // start; such blocks go by retention undownsampled.
-            return false;
+            Some(opts) if b.meta.max_time <= reference.saturating_sub(opts.after_ms) => {
+                !self.uncovered_at(b).is_empty()
+            }
+            _ => false,
         }
+    }
+
+    /// The resolutions whose downsampled blocks do not cover all of `b`'s sources yet.
+    fn uncovered_at(&self, b: &Block) -> Vec<i64> {
         let ds = self.downsampled.read();
-        RESOLUTIONS.iter().any(|&res| {
-            b.meta.compaction.sources.iter().any(|s| {
-                !ds.iter()
-                    .any(|d| d.meta.resolution == res && d.meta.compaction.sources.contains(s))
+        RESOLUTIONS
+            .into_iter()
+            .filter(|&res| {
+                let done: BTreeSet<&str> = ds
+                    .iter()
+                    .filter(|d| d.meta.resolution == res)
+                    .flat_map(|d| d.meta.compaction.sources.iter().map(String::as_str))
+                    .collect();
+                !b.meta
+                    .compaction
+                    .sources
+                    .iter()
+                    .all(|s| done.contains(s.as_str()))
             })
-        })
+            .collect()
     }
 
     /// Downsamples every raw block old enough that is not yet covered at each resolution,
@@ -212,32 +225,22 @@ impl Db {
                 .iter()
                 .map(String::as_str)
                 .collect();
-            for res in RESOLUTIONS {
-                let existing: Vec<Arc<Block>> = self
+            for res in self.uncovered_at(&b) {
+                let made = self.downsample_block(&b, res).await?;
+                // Blocks of this block's sources are superseded by the new one.
+                let old: Vec<Arc<Block>> = self
                     .downsampled
                     .read()
                     .iter()
-                    .filter(|d| d.meta.resolution == res)
-                    .cloned()
-                    .collect();
-                let done: BTreeSet<&str> = existing
-                    .iter()
-                    .flat_map(|d| d.meta.compaction.sources.iter().map(String::as_str))
-                    .collect();
-                if sources.is_subset(&done) {
-                    continue;
-                }
-                let made = self.downsample_block(&b, res).await?;
-                // Blocks of this block's sources are superseded by the new one.
-                let old: Vec<Arc<Block>> = existing
-                    .into_iter()
                     .filter(|d| {
-                        d.meta
-                            .compaction
-                            .sources
-                            .iter()
-                            .all(|s| sources.contains(s.as_str()))
+                        d.meta.resolution == res
+                            && d.meta
+                                .compaction
+                                .sources
+                                .iter()
+                                .all(|s| sources.contains(s.as_str()))
                     })
+                    .cloned()
                     .collect();
                 self.publish_downsampled(made.into_iter().collect(), &old);
                 for d in &old {

@@ -18,9 +18,9 @@ use datafusion::datasource::TableType;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::{Pushdown, append_labels, matchers, pushdown_all, storage_err};
+use super::{Pushdown, append_labels, matchers, projected, pushdown_all, storage_err};
 use crate::db::Db;
-use crate::downsample::{SeriesAggregates, resolution_name};
+use crate::downsample::SeriesAggregates;
 
 /// Schema of the `samples_5m` and `samples_1h` tables.
 pub fn downsampled_table_schema() -> SchemaRef {
@@ -39,6 +39,15 @@ pub fn downsampled_table_schema() -> SchemaRef {
         Field::new("last_value", DataType::Float64, false),
         Field::new("counter_correction", DataType::Float64, false),
     ]))
+}
+
+/// The table of resolution `res`: `samples_5m` or `samples_1h`.
+pub(super) fn table_name(res: i64) -> &'static str {
+    if res == crate::downsample::RES_1H {
+        "samples_1h"
+    } else {
+        "samples_5m"
+    }
 }
 
 /// One resolution's table.
@@ -80,23 +89,10 @@ impl TableProvider for DownsampledTable {
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let p = Pushdown::from_filters(filters);
-        let full = downsampled_table_schema();
-        let schema = match projection {
-            Some(cols) => Arc::new(full.project(cols)?),
-            None => full.clone(),
-        };
-        let cols: Vec<usize> = match projection {
-            Some(c) => c.clone(),
-            None => (0..full.fields().len()).collect(),
-        };
+        let (schema, cols) = projected(&downsampled_table_schema(), projection)?;
         let build =
             move |data: Vec<SeriesAggregates>, schema: &SchemaRef| batch(&data, &cols, schema);
-        let table = if self.res == crate::downsample::RES_1H {
-            "samples_1h"
-        } else {
-            "samples_5m"
-        };
-        debug_assert_eq!(&table[8..], resolution_name(self.res));
+        let table = table_name(self.res);
         Ok(Arc::new(
             super::scan::PartsScan::aggregates(
                 self.db.clone(),

@@ -205,11 +205,7 @@ impl TableProvider for MetricTable {
         for f in filters {
             self.classify(f, &mut matchers, &mut range);
         }
-        let cols: Vec<usize> = match projection {
-            Some(p) => p.clone(),
-            None => (0..self.schema.fields().len()).collect(),
-        };
-        let schema = Arc::new(self.schema.project(&cols)?);
+        let (schema, cols) = super::projected(&self.schema, projection)?;
         let labels = self.labels.clone();
         let build = move |mut data: Vec<crate::db::SeriesSamples>, schema: &SchemaRef| {
             // Staleness markers are not data (PromQL drops them too).
@@ -327,22 +323,15 @@ impl MetricSchema {
                 "histograms".to_owned(),
                 Arc::new(super::HistogramsTable::new(db.clone())) as Arc<dyn TableProvider>,
             ),
-            (
-                "samples_5m".to_owned(),
-                Arc::new(super::DownsampledTable::new(
-                    db.clone(),
-                    crate::downsample::RES_5M,
-                )) as Arc<dyn TableProvider>,
-            ),
-            (
-                "samples_1h".to_owned(),
-                Arc::new(super::DownsampledTable::new(
-                    db.clone(),
-                    crate::downsample::RES_1H,
-                )) as Arc<dyn TableProvider>,
-            ),
         ]
-        .into();
+        .into_iter()
+        .chain(crate::downsample::RESOLUTIONS.map(|res| {
+            (
+                super::downsampled::table_name(res).to_owned(),
+                Arc::new(super::DownsampledTable::new(db.clone(), res)) as Arc<dyn TableProvider>,
+            )
+        }))
+        .collect();
         Ok(MetricSchema {
             db,
             names: names.into_iter().collect(),
