@@ -407,6 +407,19 @@ mod tests {
         );
         // Expired ones make room.
         assert!(acks.create(input("more", &[1], 9000), 6000).is_ok());
+        // Peers' acknowledgements are held to the same bound: while the active ones
+        // fill it, a new one is not merged.
+        let full = Acks::open(None, DEFAULT_ACK_RETENTION_MS).unwrap();
+        for i in 0..MAX_ACKS {
+            full.create(input(&format!("k{i}"), &[1], 50_000), 1000)
+                .unwrap();
+        }
+        let mut peer = acks.list()[0].clone();
+        peer.id = "from-a-peer".into();
+        peer.ends_at = 50_000;
+        peer.updated_at = 2000;
+        assert_eq!(full.merge(vec![peer], 2000).unwrap(), 0);
+        assert_eq!(full.list().len(), MAX_ACKS);
     }
 
     #[test]

@@ -169,5 +169,8 @@ mod tests {
         std::fs::write(&p, "  a-long-enough-shared-secret\n").unwrap();
         assert!(Seal::read(&p).is_ok());
         assert!(Seal::read(&dir.path().join("missing")).is_err());
+        std::fs::write(&p, "k".repeat(MAX_KEY_FILE_BYTES as usize + 1)).unwrap();
+        let e = Seal::read(&p).unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
     }
 }
