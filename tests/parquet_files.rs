@@ -41,7 +41,17 @@ fn blocks_open_with_plain_parquet_readers() {
             let b = b.expect("batch");
             assert_eq!(b.schema().field(0).name(), "series_id");
             assert_eq!(b.schema().field(1).name(), "timestamp");
-            assert_eq!(b.schema().field(2).name(), "value");
+            let schema = b.schema();
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            assert_eq!(
+                names[2..],
+                [
+                    "value_mantissa",
+                    "value_shift",
+                    "value_exponent",
+                    "value_float"
+                ]
+            );
             let ids = b
                 .column(0)
                 .as_any()
@@ -93,8 +103,22 @@ fn blocks_open_with_plain_parquet_readers() {
          s = pq.read_table(glob.glob('{0}/blocks/*/series.parquet')[0]).to_pylist()[0]\n\
          assert s['metric'].startswith('test_metric_'), s\n\
          assert dict(s['labels'])['job'] == 'crash', s\n\
+         import pyarrow as pa, os\n\
+         m = lambda r: r['value_mantissa'] * 2 ** r['value_shift']\n\
+         dec = lambda r: r['value_float'] if r['value_exponent'] == -128 else (m(r) * 10 ** r['value_exponent'] if r['value_exponent'] >= 0 else m(r) / 10 ** -r['value_exponent'])\n\
+         checked = 0\n\
+         want = lambda inst, r: inst[r['series_id']] * 1000 + (r['timestamp'] - {1}) % 900000 // 15000\n\
+         for d in glob.glob('{0}/blocks/*/'): \
+         inst = {{x['series_id']: int(dict(x['labels'])['instance'][5:]) for x in pq.read_table(d + 'series.parquet').to_pylist()}}; \
+         v = pq.read_table(d + 'samples.parquet'); \
+         v = v.set_column(1, 'timestamp', v['timestamp'].cast(pa.int64())).to_pylist(); \
+         bad = [(r, want(inst, r)) for r in v if dec(r) != want(inst, r)]; \
+         assert not bad, bad[:3]; \
+         checked += len(v)\n\
+         assert checked == t, (checked, t)\n\
          print(t)",
-        dir.path().display()
+        dir.path().display(),
+        T0
     );
     let out = Command::new("python3")
         .args(["-c", &script])

@@ -11,7 +11,9 @@
 //!                                             histograms, exemplars)
 //! blocks/<ULID>/meta.json                     time range, counts, compaction lineage
 //! blocks/<ULID>/series.parquet                series_id, metric, labels (map), hash, row range
-//! blocks/<ULID>/samples.parquet               series_id, timestamp, value (sorted by both)
+//! blocks/<ULID>/samples.parquet               series_id, timestamp, the value as a decimal
+//!                                             (value_mantissa, value_shift, value_exponent)
+//!                                             or value_float; sorted by series and time
 //! blocks/<ULID>/tombstones.json               deleted intervals, until compaction
 //! downsampled/{5m,1h}/<ULID>/…                 downsampled blocks (see [`downsample`])
 //! ```
