@@ -545,27 +545,96 @@ pub(crate) fn render_json(out: &QueryOutcome, limit: Option<usize>) -> String {
             s.push(']');
         }
     }
-    s.push('}');
-    let list = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-    if !out.notes.warnings.is_empty() {
-        s.push_str(",\"warnings\":");
-        s.push_str(&list(&out.notes.warnings));
-    }
-    if !out.notes.infos.is_empty() {
-        s.push_str(",\"infos\":");
-        s.push_str(&list(&out.notes.infos));
-    }
-    s.push('}');
+    write_tail(&out.notes, &mut s);
     s
 }
 
+/// What follows the result: the end of `data`, warnings and infos, the end.
+fn write_tail(notes: &strata_engine::Annotations, s: &mut String) {
+    s.push('}');
+    let list = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    if !notes.warnings.is_empty() {
+        s.push_str(",\"warnings\":");
+        s.push_str(&list(&notes.warnings));
+    }
+    if !notes.infos.is_empty() {
+        s.push_str(",\"infos\":");
+        s.push_str(&list(&notes.infos));
+    }
+    s.push('}');
+}
+
+/// Points from which a matrix is sent as it is rendered, in chunks.
+const STREAM_POINTS: usize = 200_000;
+/// Bytes of JSON after which a chunk of a streamed matrix is sent.
+const STREAM_CHUNK_BYTES: usize = 1 << 20;
+
 fn render(out: QueryOutcome, limit: Option<usize>) -> Response {
+    let large = match &out.value {
+        PromValue::Matrix(m) => {
+            m.iter()
+                .map(|s| s.points.len() + 8 * s.histograms.len())
+                .sum::<usize>()
+                >= STREAM_POINTS
+        }
+        _ => false,
+    };
+    if large {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            axum::body::Body::from_stream(matrix_chunks(out, limit)),
+        )
+            .into_response();
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
         render_json(&out, limit),
     )
         .into_response()
+}
+
+/// A matrix result's JSON in chunks of about a megabyte, rendered as the client takes
+/// them: the same text as [`render_json`], without ever holding all of it (101 MB for
+/// 4,500 series × 720 points) next to the result.
+fn matrix_chunks(
+    out: QueryOutcome,
+    limit: Option<usize>,
+) -> impl futures::Stream<Item = Result<String, std::convert::Infallible>> + Send {
+    let n = match &out.value {
+        PromValue::Matrix(m) => m.len().min(limit.unwrap_or(usize::MAX)),
+        _ => 0,
+    };
+    let head = "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[";
+    let mut s = String::with_capacity(STREAM_CHUNK_BYTES + (1 << 16));
+    s.push_str(head);
+    // The outcome (and its memory reservation) lives until the last chunk is sent.
+    // State: the outcome, the next series, the chunk being filled, whether all is sent.
+    futures::stream::unfold(
+        (out, 0usize, s, false),
+        move |(out, mut i, mut s, done)| async move {
+            if done {
+                return None;
+            }
+            if let PromValue::Matrix(series) = &out.value {
+                while i < n && s.len() < STREAM_CHUNK_BYTES {
+                    if i > 0 {
+                        s.push(',');
+                    }
+                    write_series_list(&series[i..i + 1], &mut s);
+                    i += 1;
+                }
+            }
+            let last = i >= n;
+            if last {
+                s.push(']');
+                write_tail(&out.notes, &mut s);
+            }
+            let next = String::with_capacity(if last { 0 } else { s.capacity() });
+            Some((Ok(std::mem::replace(&mut s, next)), (out, i, s, last)))
+        },
+    )
 }
 
 #[cfg(test)]
@@ -587,6 +656,32 @@ mod tests {
             let mut out = String::new();
             write_json_str(s, &mut out);
             assert_eq!(Some(out), serde_json::to_string(s).ok(), "{s:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_streamed_matrix_is_the_same_json() {
+        use futures::StreamExt;
+        let m: Vec<strata_engine::Series> = (0..3001)
+            .map(|i| strata_engine::Series {
+                histograms: Vec::new(),
+                labels: Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]),
+                points: (0..100)
+                    .map(|k| (k * 15_000, (i * k) as f64 / 7.0))
+                    .collect(),
+            })
+            .collect();
+        for limit in [None, Some(2000)] {
+            let mut notes = strata_engine::Annotations::default();
+            notes.infos.push("an info".into());
+            let out = QueryOutcome::new(PromValue::Matrix(m.clone()), notes);
+            let whole = render_json(&out, limit);
+            let chunks: Vec<String> = matrix_chunks(out, limit)
+                .map(|c| c.unwrap_or_default())
+                .collect()
+                .await;
+            assert!(chunks.len() > 2, "{} chunks", chunks.len());
+            assert_eq!(chunks.concat(), whole);
         }
     }
 

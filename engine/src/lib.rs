@@ -138,6 +138,17 @@ pub struct QueryOutcome {
     _render: Option<Arc<datafusion::execution::memory_pool::MemoryReservation>>,
 }
 
+impl QueryOutcome {
+    /// An answer that holds no room in a memory pool.
+    pub fn new(value: PromValue, notes: Annotations) -> QueryOutcome {
+        QueryOutcome {
+            value,
+            notes,
+            _render: None,
+        }
+    }
+}
+
 /// What [`Engine::codec_round_trip`] saw: the encoded plan's size, the plan before and
 /// after decoding (as EXPLAIN prints them), and the decoded plan's answer.
 #[derive(Debug)]

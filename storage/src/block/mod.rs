@@ -78,7 +78,7 @@ pub(crate) fn block_err(dir: &Path, reason: impl Into<String>) -> StorageError {
 
 impl Block {
     /// Writes an encoded block under `root` and opens it (`local`: see [`Block::open`]).
-    pub(crate) async fn write(
+    pub async fn write(
         store: Arc<dyn ObjectStore>,
         root: &Path,
         b: EncodedBlock,
@@ -632,6 +632,67 @@ mod tests {
 
     fn series() -> impl Strategy<Value = Vec<Vec<f64>>> {
         proptest::collection::vec(proptest::collection::vec(value(), 1..300), 1..12)
+    }
+
+    /// A block written before values were decimals: `samples.parquet` with one float64
+    /// `value` column, `meta.json` version 1.
+    #[tokio::test]
+    async fn version_1_blocks_are_still_read() {
+        use datafusion::arrow::array::{ArrayRef, Float64Array, TimestampMillisecondArray};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        use datafusion::arrow::record_batch::RecordBatch;
+        use datafusion::parquet::arrow::ArrowWriter;
+
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("series_id", DataType::UInt32, false),
+            Field::new(
+                "timestamp",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("value", DataType::Float64, false),
+        ]));
+        let vals = [1.5, f64::from_bits(0x7ff0_0000_0000_0002), -0.0, 7.0];
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from(vec![0, 0, 1, 1])),
+            Arc::new(
+                TimestampMillisecondArray::from(vec![1000, 2000, 1000, 3000]).with_timezone("UTC"),
+            ),
+            Arc::new(Float64Array::from(vals.to_vec())),
+        ];
+        let mut w = ArrowWriter::try_new(Vec::new(), schema.clone(), None).unwrap();
+        w.write(&RecordBatch::try_new(schema, cols).unwrap())
+            .unwrap();
+        let samples = w.into_inner().unwrap();
+        let l = |i: &str| Labels::from_pairs([("__name__", "m"), ("i", i)]);
+        let series = writer::encode_series(&[(l("a"), 0, 2), (l("b"), 2, 2)]).unwrap();
+        let meta = r#"{"ulid":"old","minTime":1000,"maxTime":3001,"stats":{"numSamples":4,"numSeries":2},"compaction":{"level":1,"sources":["old"]},"version":1}"#.to_string();
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let dir = Path::from("blocks/old");
+        for (f, b) in [
+            ("samples.parquet", samples),
+            ("series.parquet", series),
+            ("meta.json", meta.into_bytes()),
+        ] {
+            store.put(&dir.clone().join(f), b.into()).await.unwrap();
+        }
+        let b = Block::open(store, dir, &LabelPool::default(), None)
+            .await
+            .unwrap();
+        let ids: RoaringBitmap = [0u32, 1].into_iter().collect();
+        let got = b.read(&ids, 0, 5000).await.unwrap();
+        let bits: Vec<(u32, Vec<(i64, u64)>)> = got
+            .into_iter()
+            .map(|(id, s)| (id, s.iter().map(|x| (x.0, x.1.to_bits())).collect()))
+            .collect();
+        let v = |i: usize| vals[i].to_bits();
+        assert_eq!(
+            bits,
+            vec![
+                (0, vec![(1000, v(0)), (2000, v(1))]),
+                (1, vec![(1000, v(2)), (3000, v(3))])
+            ]
+        );
     }
 
     proptest! {
