@@ -39,6 +39,11 @@ pub const FLOAT_EXPONENT: i8 = i8::MIN;
 /// encoding (a corrupt file).
 #[inline]
 pub fn decode(mantissa: i64, shift: i8, exponent: i8) -> Option<f64> {
+    if shift == 0 && exponent == 0 {
+        // Integers, most monitoring values.
+        return (-MANTISSA_LIMIT < mantissa && mantissa < MANTISSA_LIMIT)
+            .then_some(mantissa as f64);
+    }
     // `shift` < 53 and `|mantissa| < 2^(53 - shift)`: the shifted mantissa is below 2^53.
     let room = MANTISSA_LIMIT.checked_shr(u32::try_from(shift).ok()?)?;
     if !(-room < mantissa && mantissa < room) {

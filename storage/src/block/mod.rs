@@ -60,6 +60,9 @@ pub struct Block {
     /// Whether `samples.parquet` stores values as decimals (version 2) or as one float
     /// column (version 1, and downsampled blocks).
     decimal_values: bool,
+    /// Whether any row of a version 2 `samples.parquet` keeps its value as a float (else
+    /// `value_float`, all zeros, is not read).
+    float_rows: bool,
     samples_size: u64,
     /// `samples.parquet` held open, when the block is in the local data directory.
     #[cfg(unix)]
@@ -184,6 +187,7 @@ impl Block {
             .schema()
             .column_with_name("value_mantissa")
             .is_some();
+        let float_rows = decimal_values && has_float_rows(samples_meta.metadata());
         #[cfg(unix)]
         let local = match local {
             Some(root) => {
@@ -203,6 +207,7 @@ impl Block {
             postings,
             samples_meta,
             decimal_values,
+            float_rows,
             samples_size: head.size,
             #[cfg(unix)]
             local,
@@ -290,13 +295,16 @@ impl Block {
         let (ranges, selection) = self.rows_of(&wanted);
         let reader = self.samples_reader();
         let projection = if self.decimal_values {
-            vec![
+            let mut p = vec![
                 writer::col::TIMESTAMP,
                 writer::col::MANTISSA,
                 writer::col::SHIFT,
                 writer::col::EXPONENT,
-                writer::col::FLOAT,
-            ]
+            ];
+            if self.float_rows {
+                p.push(writer::col::FLOAT);
+            }
+            p
         } else {
             vec![1, 2]
         };
@@ -504,8 +512,26 @@ impl Block {
     }
 }
 
+/// Whether a version 2 `samples.parquet` may hold rows whose value is a float: some row
+/// group's `value_exponent` reaches -128, or has no statistics.
+fn has_float_rows(meta: &datafusion::parquet::file::metadata::ParquetMetaData) -> bool {
+    use datafusion::parquet::file::statistics::Statistics;
+    meta.row_groups().iter().any(|rg| {
+        match rg
+            .columns()
+            .get(writer::col::EXPONENT)
+            .and_then(|c| c.statistics())
+        {
+            Some(Statistics::Int32(s)) => s
+                .min_opt()
+                .is_none_or(|m| *m <= i32::from(decimal::FLOAT_EXPONENT)),
+            _ => true,
+        }
+    })
+}
+
 /// The values of a batch of (`timestamp`, `value_mantissa`, `value_shift`,
-/// `value_exponent`, `value_float`) rows of a version 2 `samples.parquet`, into `out`.
+/// `value_exponent`[, `value_float`]) rows of a version 2 `samples.parquet`, into `out`.
 fn decode_values(
     b: &datafusion::arrow::record_batch::RecordBatch,
     out: &mut Vec<f64>,
@@ -524,14 +550,18 @@ fn decode_values(
         .column(3)
         .as_primitive_opt::<Int8Type>()
         .ok_or(unexpected)?;
-    let f = b
-        .column(4)
-        .as_primitive_opt::<Float64Type>()
-        .ok_or(unexpected)?;
     let bad = "samples.parquet has a value outside the decimal encoding";
     out.clear();
     out.reserve(b.num_rows());
     let rows = m.values().iter().zip(s.values()).zip(e.values());
+    // Without the float column (no row keeps a float), a row marked float is corruption.
+    let Some(f) = b.columns().get(4) else {
+        for ((&m, &s), &e) in rows {
+            out.push(decimal::decode(m, s, e).ok_or(bad)?);
+        }
+        return Ok(());
+    };
+    let f = f.as_primitive_opt::<Float64Type>().ok_or(unexpected)?;
     for (((&m, &s), &e), &f) in rows.zip(f.values()) {
         out.push(if e == decimal::FLOAT_EXPONENT {
             f
@@ -630,8 +660,19 @@ mod tests {
         ]
     }
 
+    fn decimal() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            (-100_000i64..100_000).prop_map(|m| m as f64 / 1000.0),
+            (0u64..1 << 30).prop_map(|p| (p * 4096) as f64),
+        ]
+    }
+
+    /// Series of any values, or of decimals only (then `value_float` is not read).
     fn series() -> impl Strategy<Value = Vec<Vec<f64>>> {
-        proptest::collection::vec(proptest::collection::vec(value(), 1..300), 1..12)
+        prop_oneof![
+            proptest::collection::vec(proptest::collection::vec(value(), 1..300), 1..12),
+            proptest::collection::vec(proptest::collection::vec(decimal(), 1..300), 1..12),
+        ]
     }
 
     /// A block written before values were decimals: `samples.parquet` with one float64
@@ -717,6 +758,10 @@ mod tests {
                 let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
                 let pool = LabelPool::default();
                 let b = Block::write(store, &Path::from("blocks"), enc, &pool, None).await.unwrap();
+                let floats = all
+                    .iter()
+                    .any(|v| decimal::encode_series(v).mantissas.iter().any(Option::is_none));
+                prop_assert_eq!(b.float_rows, floats);
                 let ids: RoaringBitmap = (0..all.len() as u32).collect();
                 let (mint, maxt) = (lo * 1000, (lo + len) * 1000);
                 let got = b.read(&ids, mint, maxt).await.unwrap();
