@@ -55,6 +55,10 @@ pub(super) enum Room {
 const MIN_PART_SERIES: usize = 16;
 /// Estimated samples (see [`read_parts`]) worth a part of their own.
 const PART_WORK: usize = 50_000;
+/// Estimated samples a part reads at once (16 MB of raw samples).
+const SLICE_SAMPLES: usize = 1 << 20;
+/// Fewest series of a slice.
+const MIN_SLICE_SERIES: usize = 256;
 
 /// The series of a selection, sorted, with their ids.
 pub(super) struct Interned {
@@ -295,20 +299,26 @@ impl Part {
         {
             return Ok(done);
         }
-        let (series, raw) = self.read().await?;
-        let n = series.len();
         // Room for the most the kernel can emit; rows are charged as they are written.
         let bound = match room {
-            Room::Steps(n) => series.len().saturating_mul(n),
-            Room::Samples => raw,
+            Room::Steps(n) => self.known_series().saturating_mul(n),
+            Room::Samples => 0,
         };
         let ctx = self.ctx.clone();
         let mut out = Rows::with_room(&ctx.budget, bound);
         let mut sc = Scratch::default();
-        self.walk(series, |id, out_id, samples, hists| {
-            kernel(&ctx, id, out_id, samples, hists, &mut sc, &mut out)
-        })?;
-        ctx.budget.release(raw, SAMPLE_BYTES);
+        let n = self
+            .each_series(|id, out_id, samples, hists| {
+                kernel(&ctx, id, out_id, samples, hists, &mut sc, &mut out)
+            })
+            .await;
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                out.release_to(&ctx.budget);
+                return Err(e);
+            }
+        };
         if let Err(e) = out.settle(&ctx.budget) {
             out.release_to(&ctx.budget);
             return Err(e);
@@ -391,28 +401,76 @@ impl Part {
         (id, out_id)
     }
 
-    /// The part's series with their samples and how many there are, charged to the
-    /// query's budget (given back by the caller once walked).
-    pub(super) async fn read(&self) -> Result<(Vec<SeriesSamples>, usize)> {
-        // Charged as storage decodes, so a part too large for the limits stops early.
-        let charge = crate::memory::ReadBudget::new(&self.ctx.budget);
-        let r = self
-            .ctx
-            .db
-            .select_charged(&self.ms, self.mint, self.maxt, Some(&self.range), &charge)
-            .await;
-        charge.finish(r)
+    /// The known series of the part.
+    fn known(&self) -> &[Labels] {
+        let known = &self.known.labels;
+        let hi = match &self.range.upto {
+            Some(u) => known.partition_point(|l| l <= u),
+            None => known.len(),
+        };
+        &known[self.first_known().min(hi)..hi]
+    }
+
+    fn known_series(&self) -> usize {
+        self.known().len()
+    }
+
+    /// The part cut into label sub-ranges of about [`SLICE_SAMPLES`] estimated samples and
+    /// at least [`MIN_SLICE_SERIES`] series, tiling it exactly (series created after the listing fall in one of them).
+    fn slices(&self) -> Vec<SeriesRange> {
+        let mine = self.known();
+        let per_series = 20 + (self.maxt.saturating_sub(self.mint) / 15_000).max(0) as usize;
+        // Every slice lists the selection in the head and each block again: not too many.
+        let n = (mine.len().saturating_mul(per_series) / SLICE_SAMPLES)
+            .min(mine.len() / MIN_SLICE_SERIES)
+            .max(1);
+        let mut v = SeriesRange::split(mine, n);
+        match (v.first_mut(), n) {
+            (Some(first), 2..) => first.after = self.range.after.clone(),
+            _ => return vec![self.range.clone()],
+        }
+        if let Some(last) = v.last_mut() {
+            last.upto = self.range.upto.clone();
+        }
+        v
+    }
+
+    /// Reads the part slice by slice and calls `f` with each series' id, output id and
+    /// samples, in label order; the number of series read. A slice's samples are charged
+    /// to the query's budget while they are walked, so a part holds one slice of raw
+    /// samples at a time (a quarter of a 24h selection was 100 MB).
+    pub(super) async fn each_series(
+        &self,
+        mut f: impl FnMut(u32, u32, &[(i64, f64)], &[HistSample]) -> Result<()>,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for r in self.slices() {
+            // Charged as storage decodes, so a slice too large for the limits stops early.
+            let charge = crate::memory::ReadBudget::new(&self.ctx.budget);
+            let got = self
+                .ctx
+                .db
+                .select_charged(&self.ms, self.mint, self.maxt, Some(&r), &charge)
+                .await;
+            let (series, raw) = charge.finish(got)?;
+            n += series.len();
+            let walked = self.walk(series, r.after.as_ref(), &mut f);
+            self.ctx.budget.release(raw, SAMPLE_BYTES);
+            walked?;
+        }
+        Ok(n)
     }
 
     /// Calls `f` with each series' id, output id and samples, in label order.
-    pub(super) fn walk(
+    fn walk(
         &self,
         series: Vec<SeriesSamples>,
+        after: Option<&Labels>,
         mut f: impl FnMut(u32, u32, &[(i64, f64)], &[HistSample]) -> Result<()>,
     ) -> Result<()> {
         let ctx = &self.ctx;
         // Both lists are in label order: walk them together.
-        let mut k = self.first_known();
+        let mut k = after.map_or(0, |a| self.known.labels.partition_point(|l| l <= a));
         for (n, ser) in series.into_iter().enumerate() {
             if n % 256 == 0 {
                 ctx.check_deadline()?;

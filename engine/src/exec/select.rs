@@ -410,32 +410,31 @@ pub(super) async fn fold_part(
     s: &InstantSpec,
     fold: &mut super::aggregate::Fold<'_>,
 ) -> Result<usize> {
-    let (series, raw) = part.read().await?;
-    let n = series.len();
     let mut sc = Scratch::default();
     let mut one = Rows::charged(&ctx.budget, s.grid.len())?;
-    let r = part.walk(series, |id, _out_id, samples, hists| {
-        sc.split(samples);
-        one.clear();
-        if hists.is_empty() {
-            instant_one(&ctx.budget, id, &sc.ts, &sc.vals, s, &mut one)?;
-        } else {
-            instant_mixed(ctx, id, &sc.ts, &sc.vals, hists, s, &mut one)?;
-        }
-        if !one.is_empty() {
-            let g = fold.group_of(id);
-            for k in 0..one.len() {
-                match one.hist(k) {
-                    Some(h) => fold.add_hist_to_group(g, one.ts[k], h)?,
-                    None => fold.add_to_group(g, one.ts[k], one.vals[k])?,
+    let r = part
+        .each_series(|id, _out_id, samples, hists| {
+            sc.split(samples);
+            one.clear();
+            if hists.is_empty() {
+                instant_one(&ctx.budget, id, &sc.ts, &sc.vals, s, &mut one)?;
+            } else {
+                instant_mixed(ctx, id, &sc.ts, &sc.vals, hists, s, &mut one)?;
+            }
+            if !one.is_empty() {
+                let g = fold.group_of(id);
+                for k in 0..one.len() {
+                    match one.hist(k) {
+                        Some(h) => fold.add_hist_to_group(g, one.ts[k], h)?,
+                        None => fold.add_to_group(g, one.ts[k], one.vals[k])?,
+                    }
                 }
             }
-        }
-        Ok(())
-    });
-    ctx.budget.release(raw, SAMPLE_BYTES);
+            Ok(())
+        })
+        .await;
     one.release_to(&ctx.budget);
-    r.map(|()| n)
+    r
 }
 
 /// The range function over the windows `(ref − range, ref]` of one series (stale markers

@@ -3,7 +3,7 @@
 //! `samples.parquet` (sorted by series then time), and `meta.json` last, so a block without
 //! `meta.json` is an unfinished write.
 //!
-//! `samples.parquet` (block `version` 2) has five columns:
+//! `samples.parquet` (block `version` 2) has six columns:
 //!
 //! | column | type | holds |
 //! | --- | --- | --- |
@@ -16,10 +16,11 @@
 //!
 //! so the value is `value_float` where `value_exponent = -128`, else `m * 10^value_exponent`
 //! (as `m / 10^-value_exponent` for a negative exponent) with the integer `m =
-//! value_mantissa * 2^value_shift`, bit-exact. Where the value is a float the mantissa repeats the previous row's, so deltas
-//! stay small. Every column is non-null: a nullable column's writer cuts pages at its own
-//! batch size, not where this writer ends them. Version 1 blocks (one float64 `value`
-//! column) are still read.
+//! value_mantissa * 2^value_shift`, bit-exact. Where the value is a float the mantissa
+//! repeats the previous row's, so deltas stay small. Every column is non-null: a nullable
+//! column's writer cuts pages at its own batch size, not where this writer ends them.
+//! Readers skip `value_float` when no row group's `value_exponent` reaches -128. Version 1
+//! blocks (one float64 `value` column) are still read.
 //!
 //! Encodings: `DELTA_BINARY_PACKED` for ids, timestamps (regular scrapes give zero
 //! delta-of-deltas), mantissas (consecutive values of a series differ by small integers),
