@@ -497,7 +497,11 @@ async fn codec_round_trip(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promql_scripts() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/promql");
+    let dir = Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("tests/promql");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("tests/promql")
         .filter_map(|e| e.ok().map(|e| e.path()))

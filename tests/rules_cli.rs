@@ -8,7 +8,13 @@ use std::process::{Command, Output};
 fn strata(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules"))
+        .current_dir(
+            Path::new(
+                &std::env::var("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+            )
+            .join("tests/rules"),
+        )
         .output()
         .expect("run strata")
 }
@@ -46,7 +52,13 @@ fn promtool_agrees_on_the_unit_test_files() {
     ] {
         let o = Command::new("promtool")
             .args(["test", "rules", f])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules"))
+            .current_dir(
+                Path::new(
+                    &std::env::var("CARGO_MANIFEST_DIR")
+                        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+                )
+                .join("tests/rules"),
+            )
             .output()
             .expect("run promtool");
         assert_eq!(o.status.success(), ok, "promtool on {f}: {}", stdout(&o));
@@ -96,7 +108,11 @@ fn check_rules_counts_rules_and_names_file_and_line_of_errors() {
 fn check_config_checks_the_rule_files_it_lists() {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules/alerts.yml"),
+        Path::new(
+            &std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+        )
+        .join("tests/rules/alerts.yml"),
         dir.path().join("alerts.rules.yml"),
     )
     .expect("copy");

@@ -133,7 +133,13 @@ fn load_exemplars(port: u16) {
 
 #[test]
 fn ui_in_headless_chromium() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a test binary built from another checkout of the same sources
+    // (a shared target directory) must still find this checkout's files.
+    let root = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    );
+    let root = root.as_path();
     let script = root.join("tests/ui/browser.mjs");
     let chromium = Path::new("/usr/bin/chromium");
     let node_ok = Command::new("node")

@@ -447,7 +447,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn histogram_fixture_passes() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/rules/histograms_test.yml");
+        let path = Path::new(
+            &std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+        )
+        .join("../tests/rules/histograms_test.yml");
         let failures = run_file(&path).await.expect("runs");
         assert!(failures.is_empty(), "{failures:#?}");
     }
