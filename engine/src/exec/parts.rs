@@ -416,7 +416,8 @@ impl Part {
     }
 
     /// The part cut into label sub-ranges of about [`SLICE_SAMPLES`] estimated samples and
-    /// at least [`MIN_SLICE_SERIES`] series, tiling it exactly (series created after the listing fall in one of them).
+    /// at least [`MIN_SLICE_SERIES`] series, tiling it exactly (series created after the
+    /// listing fall in one of them).
     fn slices(&self) -> Vec<SeriesRange> {
         let mine = self.known();
         let per_series = 20 + (self.maxt.saturating_sub(self.mint) / 15_000).max(0) as usize;
