@@ -60,6 +60,12 @@ const SLICE_SAMPLES: usize = 1 << 20;
 /// Fewest series of a slice.
 const MIN_SLICE_SERIES: usize = 256;
 
+/// Estimated work of one series over `[mint, maxt]`: samples at a 15s interval plus a
+/// per-series cost (labels, lookups).
+fn per_series_work(mint: i64, maxt: i64) -> usize {
+    20 + (maxt.saturating_sub(mint) / 15_000).max(0) as usize
+}
+
 /// The series of a selection, sorted, with their ids.
 pub(super) struct Interned {
     pub(super) labels: Vec<Labels>,
@@ -93,9 +99,7 @@ impl Selection {
             .metrics()
             .num_workers()
             .max(1);
-        // Work estimate: samples at a 15s interval plus a per-series cost (labels, lookups).
-        let per_series = 20 + (maxt.saturating_sub(mint) / 15_000).max(0) as usize;
-        let parts = (labels.len().saturating_mul(per_series) / PART_WORK)
+        let parts = (labels.len().saturating_mul(per_series_work(mint, maxt)) / PART_WORK)
             .min(labels.len() / MIN_PART_SERIES)
             .min(2 * workers)
             .max(1);
@@ -420,7 +424,7 @@ impl Part {
     /// listing fall in one of them).
     fn slices(&self) -> Vec<SeriesRange> {
         let mine = self.known();
-        let per_series = 20 + (self.maxt.saturating_sub(self.mint) / 15_000).max(0) as usize;
+        let per_series = per_series_work(self.mint, self.maxt);
         // Every slice lists the selection in the head and each block again: not too many.
         let n = (mine.len().saturating_mul(per_series) / SLICE_SAMPLES)
             .min(mine.len() / MIN_SLICE_SERIES)

@@ -352,19 +352,22 @@ impl Block {
                     "samples.parquet has unexpected column types",
                 ));
             };
-            if self.decimal_values {
+            // Version 1 values are read in place; version 2 values are decoded.
+            let v: &[f64] = if self.decimal_values {
                 decode_values(&b, &mut decoded).map_err(|e| block_err(&self.dir, e))?;
+                &decoded
             } else {
-                let Some(v) = b.column(1).as_primitive_opt::<Float64Type>() else {
-                    return Err(block_err(
-                        &self.dir,
-                        "samples.parquet has unexpected column types",
-                    ));
-                };
-                decoded.clear();
-                decoded.extend_from_slice(v.values());
-            }
-            let (t, v) = (t.values(), &decoded[..]);
+                match b.column(1).as_primitive_opt::<Float64Type>() {
+                    Some(v) => v.values(),
+                    None => {
+                        return Err(block_err(
+                            &self.dir,
+                            "samples.parquet has unexpected column types",
+                        ));
+                    }
+                }
+            };
+            let t = t.values();
             let mut pos = 0usize;
             while pos < t.len() {
                 while left == 0 {

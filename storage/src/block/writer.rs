@@ -186,7 +186,7 @@ impl Pending {
             exps: Int8Builder::with_capacity(WRITE_BATCH_ROWS),
             floats: Float64Builder::with_capacity(WRITE_BATCH_ROWS),
             rows: 0,
-            mantissas: Int64Builder::with_capacity(WRITE_BATCH_ROWS),
+            mantissas: Int64Builder::with_capacity(SHARED_MANTISSA_ROWS + OWN_PAGE_ROWS),
             mantissa_rows: 0,
         }
     }
