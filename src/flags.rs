@@ -18,6 +18,17 @@ pub(crate) struct Flags {
     /// size limit is set).
     #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
     pub(crate) retention_time: String,
+    /// Object storage for blocks, in Thanos's format (`type: S3` or `FILESYSTEM`): the node
+    /// uploads its blocks and reads its history back from the bucket; the local data
+    /// directory keeps the recent blocks (bounded by the retention flags).
+    #[arg(long = "objstore.config-file")]
+    pub(crate) objstore_config_file: Option<PathBuf>,
+    /// Bound of the cache of pages read from object storage.
+    #[arg(long = "objstore.cache-size", default_value = "256MB")]
+    pub(crate) objstore_cache_size: String,
+    /// How often the node lists the bucket for its blocks.
+    #[arg(long = "objstore.sync-interval", default_value = "1m")]
+    pub(crate) objstore_sync_interval: String,
     /// Maximum number of bytes blocks and WAL may use (e.g. 512MB, 10GB). Oldest blocks go first.
     #[arg(long = "storage.tsdb.retention.size")]
     pub(crate) retention_size: Option<String>,
@@ -220,6 +231,10 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: crate::sql_cli::SqlFormat,
     },
+    /// Compact the bucket (`--objstore.config-file`): merge blocks, apply retention,
+    /// delete replaced blocks. One compactor at a time: a lease in the bucket decides, and
+    /// a compactor that finds it held exits with status 3.
+    Compact(crate::compact_cmd::CompactArgs),
 }
 
 /// `strata check ...`.

@@ -3,6 +3,7 @@
 //! logic of its own beyond that.
 
 mod alloc;
+mod compact_cmd;
 mod flags;
 mod retention;
 mod sql_cli;
@@ -106,6 +107,25 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     opts.max_exemplars = max_exemplars(&config);
     retention::apply(&config, &mut opts)?;
+    if let Some(p) = &flags.objstore_config_file {
+        let (spec, prefix) = bucket_spec(p).map_err(|e| format!("--objstore.config-file: {e}"))?;
+        opts.bucket = Some(strata_storage::bucket::node::BucketOptions {
+            spec,
+            prefix,
+            external_labels: config
+                .global
+                .external_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            cache_bytes: Flags::byte_size("objstore.cache-size", &flags.objstore_cache_size)?
+                as u64,
+            sync_interval: Duration::from_millis(
+                Flags::duration_ms("objstore.sync-interval", &flags.objstore_sync_interval)?
+                    .max(1000) as u64,
+            ),
+        });
+    }
     let notifier = match &flags.alertmanager_config_file {
         Some(p) => Some(
             Notifier::open(NotifierOptions {
@@ -626,4 +646,41 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The bucket of a Thanos object storage file, and its prefix (its unacted keys warned).
+fn bucket_spec(
+    path: &std::path::Path,
+) -> Result<(strata_storage::bucket::BucketSpec, String), String> {
+    use strata_config::BucketConfig;
+    use strata_storage::bucket::BucketSpec;
+    let c = strata_config::ObjstoreConfig::load(path).map_err(|e| e.to_string())?;
+    for k in &c.unacted {
+        tracing::warn!(file = %path.display(), "objstore {k} is accepted but has no effect in Strata");
+    }
+    let spec = match c.bucket {
+        BucketConfig::S3(s) => BucketSpec::S3 {
+            bucket: s.bucket,
+            endpoint: s.endpoint,
+            region: s.region,
+            access_key: s.access_key,
+            secret_key: s.secret_key.expose().to_owned(),
+            session_token: s.session_token.expose().to_owned(),
+            insecure: s.insecure,
+            virtual_hosted: s.virtual_hosted,
+            max_retries: s.max_retries,
+        },
+        BucketConfig::Filesystem { directory } => BucketSpec::Filesystem { directory },
+    };
+    Ok((spec, c.prefix))
+}
+
+/// The bucket of `--objstore.config-file`, its reads cached up to `cache_bytes`.
+pub(crate) fn open_bucket(
+    path: &std::path::Path,
+    cache_bytes: u64,
+) -> Result<strata_storage::bucket::Bucket, String> {
+    let (spec, prefix) = bucket_spec(path)?;
+    strata_storage::bucket::Bucket::open(&spec, &prefix, cache_bytes)
+        .map_err(|e| format!("--objstore.config-file={}: {e}", path.display()))
 }

@@ -23,6 +23,7 @@ pub(crate) fn run(cmd: Command) -> u8 {
         Command::Check(Check::AlertmanagerConfig { files }) => check_am_config(&files),
         Command::Test(Test::Rules { files }) => test_rules(&files),
         Command::Sql { query, dir, format } => crate::sql_cli::run(dir, query, format),
+        Command::Compact(args) => crate::compact_cmd::run(args),
     }
 }
 

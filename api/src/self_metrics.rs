@@ -245,6 +245,46 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
             "Blocks rewritten without the series past their retention rule.",
             load(&m.retention_rule_rewrites),
         );
+        if let Some(bucket) = db.bucket() {
+            // Thanos sidecar's and store gateway's names.
+            o.metric(
+                "thanos_shipper_uploads_total",
+                "counter",
+                "Blocks uploaded to object storage.",
+                load(&m.blocks_uploaded),
+            );
+            o.metric(
+                "strata_objstore_failures_total",
+                "counter",
+                "Uploads or bucket listings that failed (retried at the next maintenance).",
+                load(&m.bucket_failures),
+            );
+            o.metric(
+                "strata_objstore_blocks_loaded",
+                "gauge",
+                "Blocks of this node read from object storage (not held locally).",
+                db.bucket_blocks().len() as f64,
+            );
+            let c = bucket.cache();
+            o.metric(
+                "strata_objstore_cache_bytes",
+                "gauge",
+                "Bytes held by the cache of pages read from object storage.",
+                c.bytes() as f64,
+            );
+            o.metric(
+                "strata_objstore_cache_hits_total",
+                "counter",
+                "Page reads answered from the cache.",
+                load(&c.hits),
+            );
+            o.metric(
+                "strata_objstore_cache_misses_total",
+                "counter",
+                "Page reads that went to object storage.",
+                load(&c.misses),
+            );
+        }
         let ds = db.downsampled_blocks();
         o.family(
             "strata_tsdb_downsampled_blocks",

@@ -35,6 +35,7 @@ mod global;
 mod http_client;
 mod labels;
 mod locate;
+mod objstore;
 mod relabel;
 mod remote;
 mod scrape;
@@ -63,6 +64,7 @@ pub use http_client::{
     TlsVersion,
 };
 pub use labels::{LabelSet, NameEscapingScheme, NameValidationScheme};
+pub use objstore::{BucketConfig, ObjstoreConfig, S3Config};
 pub use relabel::{
     DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR, RelabelAction, RelabelConfig,
     RelabelRegex,

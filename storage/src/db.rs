@@ -86,6 +86,10 @@ pub struct DbMetrics {
     pub downsampled_blocks: AtomicU64,
     /// Blocks rewritten without series past their retention rule.
     pub retention_rule_rewrites: AtomicU64,
+    /// Blocks uploaded to object storage.
+    pub blocks_uploaded: AtomicU64,
+    /// Uploads or bucket listings that failed (retried at the next maintenance).
+    pub bucket_failures: AtomicU64,
 }
 
 /// A time-series database.
@@ -118,6 +122,8 @@ pub struct Db {
     external: parking_lot::RwLock<Option<std::sync::Arc<dyn crate::external::ExternalSource>>>,
     /// The newest exemplars of all series (see [`crate::exemplars`]).
     pub exemplars: ExemplarStore,
+    /// Object storage, when configured (see [`crate::bucket::node`]).
+    pub(crate) bucket: Option<crate::bucket::node::NodeBucket>,
 }
 
 /// What happened to a batch of exemplars.
@@ -184,7 +190,11 @@ impl Db {
             .map(|b| b.meta.max_time - 1)
             .max()
             .unwrap_or(i64::MIN);
-        Ok(Arc::new(Db {
+        let bucket = match &opts.bucket {
+            Some(o) => Some(crate::bucket::node::NodeBucket::open(o, &opts.dir)?),
+            None => None,
+        };
+        let db = Arc::new(Db {
             opts,
             head,
             pool,
@@ -203,7 +213,15 @@ impl Db {
             external: parking_lot::RwLock::new(None),
             blocks_max_t: std::sync::atomic::AtomicI64::new(blocks_max_t),
             exemplars,
-        }))
+            bucket,
+        });
+        // The node's history in the bucket is readable from the start; an unreachable
+        // bucket is retried by maintenance.
+        if let Err(e) = db.sync_bucket(true).await {
+            db.metrics.bucket_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "cannot list the bucket; retrying at the next maintenance");
+        }
+        Ok(db)
     }
 
     /// Whether the last WAL write failed (disk full, I/O error): appends are refused with
@@ -379,6 +397,7 @@ impl Db {
         }
         self.compact().await?;
         self.downsample().await?;
+        self.bucket_round().await;
         self.apply_retention().await?;
         // Label sets become garbage only when head series or blocks go away.
         if changes() != before {
@@ -405,7 +424,37 @@ impl Db {
             self.cut(boundary).await?;
         }
         self.compact().await?;
+        // Shipped before the node stops, within a bound (the rest goes at the next start).
+        if self.bucket.is_some()
+            && tokio::time::timeout(std::time::Duration::from_secs(60), self.bucket_round())
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                "uploading blocks at shutdown took over 60s; the rest is uploaded at the next start"
+            );
+        }
         self.wal.sync()
+    }
+
+    /// Ships the blocks not uploaded yet and refreshes the bucket view; failures are
+    /// logged and counted, and retried at the next maintenance.
+    async fn bucket_round(&self) {
+        if self.bucket.is_none() {
+            return;
+        }
+        let shipped = match self.ship().await {
+            Ok(n) => n,
+            Err(e) => {
+                self.metrics.bucket_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "uploading blocks to the bucket failed; retrying at the next maintenance");
+                0
+            }
+        };
+        if let Err(e) = self.sync_bucket(shipped > 0).await {
+            self.metrics.bucket_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "listing the bucket failed; retrying at the next maintenance");
+        }
     }
 
     /// Moves every head sample older than `boundary` (aligned to the block range) into

@@ -54,6 +54,12 @@ pub enum StorageError {
         #[source]
         source: serde_json::Error,
     },
+    /// Another compactor holds the bucket's lease.
+    #[error("another compactor ({holder}) holds the bucket's lease until {until_ms} (unix ms)")]
+    LeaseHeld { holder: String, until_ms: i64 },
+    /// The compactor's lease expired and was taken by another compactor meanwhile.
+    #[error("the bucket's compactor lease was lost to another compactor")]
+    LeaseLost,
     /// A background task that panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),

@@ -22,6 +22,7 @@
 //! smaller than a WAL would make it).
 
 pub mod block;
+pub mod bucket;
 mod chunk;
 mod compact;
 pub mod db;

@@ -42,6 +42,9 @@ pub struct Options {
     pub downsample: Option<DownsampleOptions>,
     /// `storage.tsdb.retention_rules`, first match wins.
     pub retention_rules: Vec<RetentionRule>,
+    /// Object storage the node ships its blocks to and reads its history from
+    /// (`--objstore.config-file`).
+    pub bucket: Option<crate::bucket::node::BucketOptions>,
 }
 
 /// When blocks are downsampled and how long each resolution is kept.
@@ -98,6 +101,7 @@ impl Options {
             exemplar_ooo_window_ms: 0,
             downsample: None,
             retention_rules: Vec::new(),
+            bucket: None,
         }
     }
 

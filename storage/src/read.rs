@@ -216,7 +216,7 @@ impl Db {
     /// no sort), else by ULID (the order that makes the oldest write win on a duplicate).
     fn blocks_for(&self, mint: i64, maxt: i64) -> Vec<Arc<Block>> {
         let mut blocks: Vec<Arc<Block>> = self
-            .blocks()
+            .readable_blocks()
             .into_iter()
             .filter(|b| b.overlaps(mint, maxt))
             .collect();
@@ -259,7 +259,7 @@ impl Db {
 
     /// Oldest and newest sample times held (head and blocks), or `None` when empty.
     pub fn time_span(&self) -> Option<(i64, i64)> {
-        let blocks = self.blocks();
+        let blocks = self.readable_blocks();
         let mut lo = self.head.min_time();
         let mut hi = self.head.max_time();
         for b in &blocks {
@@ -288,7 +288,7 @@ impl Db {
         // listed (series and label APIs, selections at a downsampled resolution).
         let ds = self.downsampled_blocks();
         for b in self
-            .blocks()
+            .readable_blocks()
             .iter()
             .chain(ds.iter())
             .filter(|b| b.overlaps(mint, maxt))

@@ -20,6 +20,33 @@ pub struct BlockMeta {
     /// samples it was made from.
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub resolution: i64,
+    /// Where the block came from, in the bucket's copy only (Thanos's `thanos` section):
+    /// the external labels of the node that wrote it, so nodes sharing a bucket tell
+    /// their blocks apart and a querier can label and deduplicate them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thanos: Option<ThanosMeta>,
+}
+
+/// The `thanos` section of a bucket block's `meta.json` (the fields Thanos's tools read).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ThanosMeta {
+    /// The external labels of the node that wrote the block.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `downsample.resolution` (0: raw).
+    #[serde(default)]
+    pub downsample: Downsample,
+    /// What uploaded it: `sidecar` for a node's own blocks, `compactor` for merges.
+    #[serde(default)]
+    pub source: String,
+}
+
+/// Thanos's `downsample` section.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Downsample {
+    /// Milliseconds.
+    #[serde(default)]
+    pub resolution: i64,
 }
 
 fn is_zero_i64(v: &i64) -> bool {

@@ -70,6 +70,8 @@ pub struct Block {
     /// Bytes of all files of the block.
     pub size_bytes: u64,
     tombstones: RwLock<Vec<Tombstone>>,
+    /// The page cache, for a block read from object storage.
+    cache: Option<Arc<crate::bucket::cache::RangeCache>>,
 }
 
 pub(crate) fn block_err(dir: &Path, reason: impl Into<String>) -> StorageError {
@@ -213,7 +215,14 @@ impl Block {
             local,
             size_bytes,
             tombstones: RwLock::new(tombstones),
+            cache: None,
         })
+    }
+
+    /// The block, its file reads going through `cache` (a block in object storage).
+    pub(crate) fn with_cache(mut self, cache: Arc<crate::bucket::cache::RangeCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// The block directory.
@@ -428,12 +437,11 @@ impl Block {
         if self.meta.stats.num_histograms == 0 || ids.is_empty() || !self.overlaps(mint, maxt) {
             return Ok(Vec::new());
         }
-        let bytes = self
-            .store
-            .get(&self.dir.clone().join(histograms::FILE))
-            .await?
-            .bytes()
-            .await?;
+        let path = self.dir.clone().join(histograms::FILE);
+        let bytes = match &self.cache {
+            Some(c) => crate::bucket::cache::get_whole(c, &*self.store, &path).await?,
+            None => self.store.get(&path).await?.bytes().await?,
+        };
         let tombs = self.tombstones.read().clone();
         histograms::read(bytes, ids, mint, maxt, &tombs, charge).map_err(|e| match e {
             StorageError::ReadRefused => e,
@@ -446,6 +454,14 @@ impl Block {
         #[cfg(unix)]
         if let Some(l) = &self.local {
             return Box::new(l.clone());
+        }
+        if let Some(cache) = &self.cache {
+            return Box::new(crate::bucket::cache::CachedReader {
+                store: self.store.clone(),
+                path: self.dir.clone().join("samples.parquet"),
+                meta: self.samples_meta.metadata().clone(),
+                cache: cache.clone(),
+            });
         }
         Box::new(
             ParquetObjectReader::new(self.store.clone(), self.dir.clone().join("samples.parquet"))

@@ -446,6 +446,7 @@ impl BlockWriter {
             },
             version: SAMPLES_VERSION,
             resolution: 0,
+            thanos: None,
         };
         Ok(Some(EncodedBlock {
             meta,

@@ -132,11 +132,17 @@ impl Db {
 
     /// Removes raw blocks (retention).
     pub(crate) async fn drop_blocks(&self, drop: &[Arc<Block>]) -> Result<()> {
+        // Not before they are in the bucket, when there is one.
+        let drop: Vec<Arc<Block>> = drop
+            .iter()
+            .filter(|b| self.may_remove(b))
+            .cloned()
+            .collect();
         if drop.is_empty() {
             return Ok(());
         }
-        self.publish(Vec::new(), drop);
-        for b in drop {
+        self.publish(Vec::new(), &drop);
+        for b in &drop {
             tracing::info!(block = %b.meta.ulid, "block removed by retention");
             b.delete().await?;
             self.metrics

@@ -207,6 +207,7 @@ impl AggregateWriter {
             compaction: Compaction { level: 1, sources },
             version: 1,
             resolution: res,
+            thanos: None,
         };
         Ok(Some(EncodedBlock {
             meta,

@@ -1,0 +1,346 @@
+//! Blocks in object storage, against a real S3 server (moto's, started here):
+//! a node uploads its blocks with its external labels, pyarrow reads them from the bucket,
+//! a node whose data directory is gone answers the old range from the bucket, and of two
+//! compactors started at once only one compacts.
+//!
+//! Skipped (and said so) when `moto_server` (PyPI `moto[server]`) is not installed.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::{Server, eventually, free_port, get_json, now_ms, reqwest};
+
+const BUCKET: &str = "strata-blocks";
+
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A moto S3 server with an empty bucket, or `None` (skip) when moto is not installed.
+fn moto() -> Option<Moto> {
+    if !common::installed("moto_server") {
+        eprintln!("skipping: moto_server (PyPI moto[server]) is not installed");
+        return None;
+    }
+    for _ in 0..5 {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn moto_server");
+        let m = Moto { child, port };
+        let up = eventually(20, || {
+            reqwest::blocking_client()
+                .request(
+                    "PUT",
+                    format!("http://127.0.0.1:{port}/{BUCKET}"),
+                    Vec::new(),
+                )
+                .send()
+                .is_ok_and(|r| r.status().as_u16() == 200)
+        });
+        if up {
+            return Some(m);
+        }
+    }
+    panic!("moto_server did not start");
+}
+
+fn bucket_file(dir: &Path, port: u16) -> String {
+    let p = dir.join("bucket.yml");
+    std::fs::write(
+        &p,
+        format!(
+            "type: S3\nconfig:\n  bucket: {BUCKET}\n  endpoint: 127.0.0.1:{port}\n  access_key: test\n  secret_key: test\n  insecure: true\n"
+        ),
+    )
+    .expect("write bucket.yml");
+    p.display().to_string()
+}
+
+fn config_file(dir: &Path, replica: &str) -> String {
+    let p = dir.join(format!("prometheus-{replica}.yml"));
+    std::fs::write(
+        &p,
+        format!(
+            "global:\n  scrape_interval: 15s\n  external_labels:\n    cluster: c1\n    replica: {replica}\n"
+        ),
+    )
+    .expect("write config");
+    p.display().to_string()
+}
+
+/// `series` series, one sample a minute over `[t0, t1)`, written in slices.
+fn write(port: u16, series: usize, t0: i64, t1: i64) {
+    let per = ((t1 - t0) / 60_000) as usize;
+    let mut k = 0;
+    while k < per {
+        let n = 60.min(per - k);
+        let body = common::write_body(0..series, t0 + k as i64 * 60_000, n, 60_000);
+        assert_eq!(common::post_write(port, body).expect("write"), 204);
+        k += n;
+    }
+}
+
+fn metric(s: &Server, name: &str) -> f64 {
+    let text = reqwest::blocking_client()
+        .get(s.url("/metrics"))
+        .send()
+        .map(|r| r.text())
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Samples of all series over the last 13h as the server sees them.
+fn count(s: &Server, at: i64) -> f64 {
+    let v = get_json(&s.url(&format!(
+        "/api/v1/query?query=sum(count_over_time({{job=%22crash%22}}[13h]))&time={}",
+        at as f64 / 1000.0
+    )));
+    v["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn query_range(s: &Server, start: i64, end: i64) -> serde_json::Value {
+    let v = get_json(&s.url(&format!(
+        "/api/v1/query_range?query={}&start={}&end={}&step=60",
+        common::enc("{job=\"crash\"}"),
+        start as f64 / 1000.0,
+        end as f64 / 1000.0
+    )));
+    assert_eq!(v["status"], "success", "{v}");
+    v["data"]["result"].clone()
+}
+
+/// Python with pyarrow lists the bucket, checks every block's meta.json and reads its
+/// samples.parquet from S3; prints `blocks rows`.
+fn pyarrow_read(port: u16) -> Option<(u64, u64)> {
+    let probe = Command::new("python3")
+        .args(["-c", "import pyarrow.fs, pyarrow.parquet"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipping the pyarrow check: python3 with pyarrow is not installed");
+        return None;
+    }
+    let script = format!(
+        r#"
+import json, pyarrow.fs as fs, pyarrow.parquet as pq
+s3 = fs.S3FileSystem(endpoint_override="127.0.0.1:{port}", scheme="http", access_key="test", secret_key="test", region="us-east-1")
+metas = {{}}
+for d in s3.get_file_info(fs.FileSelector("{BUCKET}")):
+    if d.type != fs.FileType.Directory:
+        continue
+    with s3.open_input_file(d.path + "/meta.json") as f:
+        metas[d.path] = json.load(f)
+# A block whose compaction sources another block holds as well is superseded by it.
+src = {{p: set(m["compaction"]["sources"]) for p, m in metas.items()}}
+live = [p for p in metas if not any(q != p and src[p] <= src[q] and (src[p] < src[q] or metas[q]["ulid"] > metas[p]["ulid"]) for q in metas)]
+blocks = rows = 0
+for p in live:
+    meta = metas[p]
+    assert meta["thanos"]["labels"] == {{"cluster": "c1", "replica": "a"}}, meta
+    t = pq.read_table(p + "/samples.parquet", filesystem=s3)
+    assert t.num_rows == meta["stats"]["numSamples"], (t.num_rows, meta)
+    assert t.column_names[:3] == ["series_id", "timestamp", "value_mantissa"], t.column_names
+    blocks += 1
+    rows += t.num_rows
+print(blocks, rows)
+"#
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "pyarrow failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text
+        .split_whitespace()
+        .map(|x| x.parse::<u64>().unwrap_or(0));
+    Some((it.next()?, it.next()?))
+}
+
+#[test]
+fn blocks_reach_the_bucket_and_a_node_without_its_data_answers_from_it() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = bucket_file(dir.path(), moto.port);
+    let cfg = config_file(dir.path(), "a");
+    let data = dir.path().join("data");
+    let flags = [
+        format!("--objstore.config-file={bucket}"),
+        format!("--config.file={cfg}"),
+        "--objstore.sync-interval=1s".to_owned(),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = Server::start(&data, &flags);
+    let now = now_ms();
+    let t0 = (now - 12 * 3_600_000) / 60_000 * 60_000;
+    let series = 20;
+    write(s.port, series, t0, now);
+    let total = count(&s, now);
+    assert!(total > 0.0);
+    // The head spans 12h: maintenance cuts blocks, and ships them.
+    assert!(
+        eventually(60, || metric(&s, "thanos_shipper_uploads_total") >= 2.0),
+        "no block uploaded"
+    );
+    let old = query_range(&s, t0, t0 + 3 * 3_600_000);
+    assert_eq!(old.as_array().map(Vec::len), Some(series));
+    // A graceful stop writes the rest of the head to blocks and ships them too.
+    s.stop();
+    if let Some((blocks, rows)) = pyarrow_read(moto.port) {
+        eprintln!("pyarrow read {rows} samples in {blocks} blocks from the bucket");
+        assert!(blocks >= 1, "{blocks} blocks");
+        assert_eq!(rows as f64, total, "every sample is in the bucket");
+    }
+    // The data directory is lost; a node with the same external labels reads it all back.
+    std::fs::remove_dir_all(&data).expect("remove data");
+    let s = Server::start(&data, &flags);
+    assert_eq!(count(&s, now), total);
+    assert_eq!(query_range(&s, t0, t0 + 3 * 3_600_000), old);
+    assert!(metric(&s, "strata_objstore_blocks_loaded") >= 1.0);
+    // Read twice: the second read of the same pages is served by the cache.
+    let misses = metric(&s, "strata_objstore_cache_misses_total");
+    assert_eq!(query_range(&s, t0, t0 + 3 * 3_600_000), old);
+    assert_eq!(metric(&s, "strata_objstore_cache_misses_total"), misses);
+    assert!(metric(&s, "strata_objstore_cache_hits_total") > 0.0);
+    // A node with other external labels does not take this node's blocks for its own.
+    s.stop();
+    let cfg_b = config_file(dir.path(), "b");
+    let data_b = dir.path().join("data-b");
+    let s = Server::start(
+        &data_b,
+        &[
+            &format!("--objstore.config-file={bucket}"),
+            &format!("--config.file={cfg_b}"),
+        ],
+    );
+    assert_eq!(count(&s, now), 0.0);
+    s.stop();
+}
+
+#[test]
+fn two_compactors_started_at_once_never_both_compact() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = bucket_file(dir.path(), moto.port);
+    let cfg = config_file(dir.path(), "a");
+    let data = dir.path().join("data");
+    // 20h retention: the node's own blocks stay 2h (its compaction goes up to a tenth of
+    // retention), so the bucket gets level-1 blocks to compact.
+    let flags = [
+        format!("--objstore.config-file={bucket}"),
+        format!("--config.file={cfg}"),
+        "--objstore.sync-interval=1s".to_owned(),
+        "--storage.tsdb.retention.time=20h".to_owned(),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = Server::start(&data, &flags);
+    let now = now_ms();
+    let t0 = (now - 12 * 3_600_000) / 60_000 * 60_000;
+    write(s.port, 10, t0, now);
+    let total = count(&s, now);
+    s.stop();
+    let compact = || {
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args([
+                "compact",
+                &format!("--objstore.config-file={bucket}"),
+                "--delete-delay=0s",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn strata compact")
+    };
+    let (a, b) = (compact(), compact());
+    let outs = [
+        a.wait_with_output().expect("wait"),
+        b.wait_with_output().expect("wait"),
+    ];
+    let mut compactions = 0;
+    let mut ran = 0;
+    for o in &outs {
+        match o.status.code() {
+            Some(0) => {
+                ran += 1;
+                let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("report JSON");
+                compactions += r["compactions"].as_u64().unwrap_or(0);
+            }
+            Some(3) => assert!(
+                String::from_utf8_lossy(&o.stderr).contains("holds the bucket's lease"),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            other => panic!(
+                "strata compact exited with {other:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        }
+    }
+    assert!(ran >= 1);
+    // The 6h windows the data covers were merged once, not once per compactor.
+    assert!(compactions >= 1, "nothing compacted");
+    eprintln!("{ran} compactor(s) ran, {compactions} compaction(s)");
+    let again = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "compact",
+            &format!("--objstore.config-file={bucket}"),
+            "--delete-delay=0s",
+        ])
+        .output()
+        .expect("strata compact");
+    assert!(again.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&again.stdout).expect("report JSON");
+    assert_eq!(r["compactions"], 0, "{r}");
+    assert_eq!(r["marked_superseded"], 0, "{r}");
+    // Every sample is still there, read from the compacted bucket by a fresh node.
+    std::fs::remove_dir_all(&data).expect("remove data");
+    let s = Server::start(&data, &flags);
+    assert_eq!(count(&s, now), total);
+    s.stop();
+    // A held lease: the compactor says so and exits with 3.
+    let lease = format!(
+        "{{\"holder\":\"other\",\"acquired\":{},\"expires\":{}}}",
+        now_ms(),
+        now_ms() + 600_000
+    );
+    let put = reqwest::blocking_client()
+        .request(
+            "PUT",
+            format!(
+                "http://127.0.0.1:{}/{BUCKET}/compactor-lease.json",
+                moto.port
+            ),
+            lease.into_bytes(),
+        )
+        .send()
+        .expect("put lease");
+    assert_eq!(put.status().as_u16(), 200);
+    let held = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["compact", &format!("--objstore.config-file={bucket}")])
+        .output()
+        .expect("strata compact");
+    assert_eq!(held.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&held.stderr).contains("other"));
+}
