@@ -23,6 +23,11 @@ pub(crate) struct Flags {
     /// directory keeps the recent blocks (bounded by the retention flags).
     #[arg(long = "objstore.config-file")]
     pub(crate) objstore_config_file: Option<PathBuf>,
+    /// A label that tells HA replicas apart (repeatable; Thanos's flag): series differing
+    /// only in these labels are merged at query time — one replica's samples, its gaps
+    /// filled from the others — and returned without them.
+    #[arg(long = "query.replica-label")]
+    pub(crate) query_replica_label: Vec<String>,
     /// Bound of the cache of pages read from object storage.
     #[arg(long = "objstore.cache-size", default_value = "256MB")]
     pub(crate) objstore_cache_size: String,
@@ -235,6 +240,10 @@ pub(crate) enum Command {
     /// delete replaced blocks. One compactor at a time: a lease in the bucket decides, and
     /// a compactor that finds it held exits with status 3.
     Compact(crate::compact_cmd::CompactArgs),
+    /// The front door of a sharded, replicated ingest tier: remote writes forwarded to the
+    /// ingesters (`strata` nodes) by a hash ring, acknowledged once a majority of each
+    /// series' ingesters has it.
+    Distributor(crate::distributor_cmd::DistributorArgs),
 }
 
 /// `strata check ...`.
@@ -333,6 +342,13 @@ impl Flags {
                 self.query_max_concurrency.to_string(),
             ),
             ("query.max-memory", self.query_max_memory.clone()),
+            ("query.replica-label", self.query_replica_label.join(",")),
+            ("objstore.config-file", opt(&self.objstore_config_file)),
+            ("objstore.cache-size", self.objstore_cache_size.clone()),
+            (
+                "objstore.sync-interval",
+                self.objstore_sync_interval.clone(),
+            ),
             (
                 "query.max-memory-per-query",
                 self.query_max_memory_per_query.clone(),

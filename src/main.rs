@@ -4,6 +4,7 @@
 
 mod alloc;
 mod compact_cmd;
+mod distributor_cmd;
 mod flags;
 mod retention;
 mod sql_cli;
@@ -107,6 +108,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     opts.max_exemplars = max_exemplars(&config);
     retention::apply(&config, &mut opts)?;
+    opts.replica_labels = flags.query_replica_label.clone();
     if let Some(p) = &flags.objstore_config_file {
         let (spec, prefix) = bucket_spec(p).map_err(|e| format!("--objstore.config-file: {e}"))?;
         opts.bucket = Some(strata_storage::bucket::node::BucketOptions {

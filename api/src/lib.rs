@@ -7,6 +7,7 @@ mod acks;
 mod admin;
 mod alertmanager;
 mod body;
+mod distributor;
 mod error;
 mod exemplars;
 mod explain;
@@ -45,6 +46,7 @@ use strata_storage::Db;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use distributor::distributor_router;
 pub use error::ApiError;
 pub use params::parse_selector;
 pub use strata_engine::EngineOptions;

@@ -10,6 +10,7 @@
 //! parsed as text 0.0.4 (Prometheus 3 fails it unless `fallback_scrape_protocol` is set).
 
 pub mod discovery;
+pub mod distributor;
 pub mod error;
 pub mod expfmt;
 pub mod exposition;

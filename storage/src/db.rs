@@ -124,6 +124,8 @@ pub struct Db {
     pub exemplars: ExemplarStore,
     /// Object storage, when configured (see [`crate::bucket::node`]).
     pub(crate) bucket: Option<crate::bucket::node::NodeBucket>,
+    /// HA replica labels merged at read time.
+    pub(crate) replicas: crate::dedup::ReplicaLabels,
 }
 
 /// What happened to a batch of exemplars.
@@ -194,6 +196,7 @@ impl Db {
             Some(o) => Some(crate::bucket::node::NodeBucket::open(o, &opts.dir)?),
             None => None,
         };
+        let replicas = crate::dedup::ReplicaLabels::new(opts.replica_labels.clone());
         let db = Arc::new(Db {
             opts,
             head,
@@ -214,6 +217,7 @@ impl Db {
             blocks_max_t: std::sync::atomic::AtomicI64::new(blocks_max_t),
             exemplars,
             bucket,
+            replicas,
         });
         // The node's history in the bucket is readable from the start; an unreachable
         // bucket is retried by maintenance.

@@ -26,6 +26,7 @@ pub mod bucket;
 mod chunk;
 mod compact;
 pub mod db;
+pub mod dedup;
 pub mod downsample;
 mod durable;
 pub mod error;

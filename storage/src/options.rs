@@ -45,6 +45,9 @@ pub struct Options {
     /// Object storage the node ships its blocks to and reads its history from
     /// (`--objstore.config-file`).
     pub bucket: Option<crate::bucket::node::BucketOptions>,
+    /// `--query.replica-label`: series differing only in these labels are HA replicas of one
+    /// series, merged at read time (see [`crate::dedup`]).
+    pub replica_labels: Vec<String>,
 }
 
 /// When blocks are downsampled and how long each resolution is kept.
@@ -102,6 +105,7 @@ impl Options {
             downsample: None,
             retention_rules: Vec::new(),
             bucket: None,
+            replica_labels: Vec::new(),
         }
     }
 

@@ -114,12 +114,17 @@ impl Db {
             .select_local(matchers, mint, maxt, range, charge)
             .await?;
         if let Some(ext) = self.external() {
-            let got = ext
+            let mut got = ext
                 .select(matchers, mint, maxt, self.time_span().map(|s| s.0))
                 .await;
-            crate::external::merge(&mut out, got, range, charge)?;
+            if self.replicas.active() {
+                got.retain(|s| self.replicas.in_range(range, &s.labels));
+                crate::external::merge(&mut out, got, None, charge)?;
+            } else {
+                crate::external::merge(&mut out, got, range, charge)?;
+            }
         }
-        Ok(out)
+        Ok(self.replicas.merge(out))
     }
 
     /// The local part of [`Db::select_charged`]: head and blocks.
@@ -137,7 +142,7 @@ impl Db {
         // then head: the first sample of a timestamp wins.
         let mut head: Vec<HeadSeries> = Vec::new();
         for s in self.head.select(matchers) {
-            if range.is_some_and(|r| !r.contains(&s.labels)) {
+            if !self.replicas.in_range(range, &s.labels) {
                 continue;
             }
             let mut v = Vec::new();
@@ -243,7 +248,16 @@ impl Db {
             let seq = seq as u32;
             let mut ids = b.select(matchers);
             if let Some(r) = range {
-                ids &= id_range(&b, r);
+                if self.replicas.active() {
+                    // Ranges are of deduplicated labels: not contiguous in the block.
+                    let s = b.series();
+                    ids = ids
+                        .iter()
+                        .filter(|&i| self.replicas.in_range(Some(r), &s[i as usize].labels))
+                        .collect();
+                } else {
+                    ids &= id_range(&b, r);
+                }
             }
             for (id, v) in b.read_charged(&ids, mint, maxt, charge).await? {
                 let labels = b.series()[id as usize].labels.clone();
@@ -304,6 +318,11 @@ impl Db {
                 .select(matchers, mint, maxt, self.time_span().map(|s| s.0))
                 .await;
             v.extend(crate::external::labels(&got));
+        }
+        if self.replicas.active() {
+            for l in &mut v {
+                *l = self.replicas.key(l);
+            }
         }
         // Label sets are pooled, so a series in several places compares equal at once.
         v.sort_unstable();

@@ -97,7 +97,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, IngestError> {
 }
 
 /// Decompresses a snappy block, refusing one that would exceed [`MAX_DECOMPRESSED`].
-pub(crate) fn decompress(body: &[u8]) -> Result<Vec<u8>, IngestError> {
+pub fn decompress(body: &[u8]) -> Result<Vec<u8>, IngestError> {
     let len = snap::raw::decompress_len(body).map_err(|e| IngestError::Snappy(e.to_string()))?;
     if len > MAX_DECOMPRESSED {
         return Err(IngestError::TooLarge {

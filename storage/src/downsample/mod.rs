@@ -92,7 +92,8 @@ impl Db {
 
     /// Whether downsampled blocks of `res` hold any of `[mint, maxt]`.
     pub fn has_downsampled(&self, res: i64, mint: i64, maxt: i64) -> bool {
-        !self.downsampled_at(res, mint, maxt).is_empty()
+        // Downsampled windows of replicas cannot be merged as raw samples are: raw reads.
+        !self.replicas.active() && !self.downsampled_at(res, mint, maxt).is_empty()
     }
 
     /// The window ends at `res` of all data, raw and downsampled at `res`.

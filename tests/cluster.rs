@@ -1,0 +1,210 @@
+//! Several nodes on one machine: HA replicas deduplicated by a querier
+//! (`--query.replica-label`), and the front door (`strata distributor`) replicating remote
+//! writes to ingesters so that an acknowledged sample survives kill -9 of any one of them.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::{Exporter, Server, eventually, free_port, get_json, now_ms, reqwest};
+
+/// A querier: a node that stores nothing itself and reads `nodes` by remote read.
+fn querier(dir: &Path, name: &str, nodes: &[u16], extra: &[&str]) -> Server {
+    let mut cfg = String::from("global:\n  scrape_interval: 15s\nremote_read:\n");
+    for p in nodes {
+        cfg.push_str(&format!(
+            "  - url: http://127.0.0.1:{p}/api/v1/read\n    read_recent: true\n    remote_timeout: 2s\n"
+        ));
+    }
+    let f = dir.join(format!("{name}.yml"));
+    std::fs::write(&f, cfg).expect("write config");
+    let mut args = vec![format!("--config.file={}", f.display())];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(&dir.join(format!("{name}-data")), &args)
+}
+
+fn result(s: &Server, q: &str, at: f64) -> Vec<serde_json::Value> {
+    let v = get_json(&s.url(&format!("/api/v1/query?query={}&time={at}", common::enc(q))));
+    assert_eq!(v["status"], "success", "{q}: {v}");
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+fn value(r: &[serde_json::Value]) -> f64 {
+    r.first()
+        .and_then(|x| x["value"][1].as_str())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_querier_deduplicates_replicas_and_a_killed_replica_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = Exporter::start("# TYPE ha_test_requests counter\nha_test_requests 42\n");
+    let replica = |name: &str| {
+        let f = dir.path().join(format!("{name}.yml"));
+        std::fs::write(
+            &f,
+            format!(
+                "global:\n  scrape_interval: 1s\n  external_labels:\n    replica: {name}\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{}']\n",
+                exporter.addr()
+            ),
+        )
+        .expect("write config");
+        Server::start(
+            &dir.path().join(format!("{name}-data")),
+            &[&format!("--config.file={}", f.display())],
+        )
+    };
+    let a = replica("a");
+    let b = replica("b");
+    let q = querier(
+        dir.path(),
+        "querier",
+        &[a.port, b.port],
+        &["--query.replica-label=replica"],
+    );
+    let raw = querier(dir.path(), "raw", &[a.port, b.port], &[]);
+    // Both replicas scrape for a while.
+    assert!(eventually(30, || {
+        value(&result(
+            &q,
+            "count_over_time(ha_test_requests[30s])",
+            now_ms() as f64 / 1000.0,
+        )) >= 8.0
+    }));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let both = now_ms() as f64 / 1000.0;
+    // Without deduplication the querier sees two series, one per replica.
+    let r = result(&raw, "ha_test_requests", both);
+    assert_eq!(r.len(), 2, "{r:?}");
+    // With it: one series, without the replica label, one sample per scrape interval.
+    let r = result(&q, "ha_test_requests", both);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0]["metric"].get("replica").is_none(), "{r:?}");
+    let per_8s = value(&result(&q, "count_over_time(ha_test_requests[8s])", both));
+    assert!(
+        (6.0..=10.0).contains(&per_8s),
+        "{per_8s} samples in 8s at 1s"
+    );
+    // Replica a dies mid-stream; b goes on.
+    a.kill9();
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let after = now_ms() as f64 / 1000.0;
+    let r = result(&q, "ha_test_requests", after);
+    assert_eq!(r.len(), 1, "{r:?}");
+    // Complete: a sample every second through the kill, and still none doubled.
+    let v = get_json(&q.url(&format!(
+        "/api/v1/query_range?query={}&start={}&end={after}&step=1",
+        common::enc("count_over_time(ha_test_requests[3s])"),
+        both - 4.0
+    )));
+    let points = v["data"]["result"][0]["values"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(points.len() >= 12, "{v}");
+    for p in &points {
+        let n: f64 = p[1].as_str().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+        assert!(
+            (2.0..=4.0).contains(&n),
+            "{n} samples in 3s at {}: {v}",
+            p[0]
+        );
+    }
+    drop(b);
+}
+
+struct Distributor {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Distributor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn distributor(ingesters: &[u16], rf: usize) -> Distributor {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+        cmd.arg("distributor")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--distributor.replication-factor={rf}"))
+            .arg("--distributor.remote-timeout=5s")
+            .arg("--log.level=warn");
+        for p in ingesters {
+            cmd.arg(format!("--distributor.ingester=http://127.0.0.1:{p}"));
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn distributor");
+        let mut d = Distributor { child, port };
+        let up = eventually(20, || {
+            if let Ok(Some(_)) = d.child.try_wait() {
+                return true;
+            }
+            reqwest::blocking_client()
+                .get(format!("http://127.0.0.1:{port}/-/ready"))
+                .send()
+                .is_ok_and(|r| r.status().as_u16() == 200)
+        });
+        if up && d.child.try_wait().is_ok_and(|s| s.is_none()) {
+            return d;
+        }
+    }
+    panic!("the distributor did not start");
+}
+
+#[test]
+fn an_acknowledged_write_survives_kill9_of_any_single_ingester() {
+    for victim in 0..3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ingesters: Vec<Server> = (0..3)
+            .map(|i| Server::start(&dir.path().join(format!("ingester-{i}")), &[]))
+            .collect();
+        let ports: Vec<u16> = ingesters.iter().map(|s| s.port).collect();
+        let d = distributor(&ports, 3);
+        let t0 = now_ms() - 600_000;
+        let mut acked = 0u64;
+        let mut ingesters: Vec<Option<Server>> = ingesters.into_iter().map(Some).collect();
+        for i in 0..30 {
+            if i == 12 {
+                ingesters[victim].take().expect("victim").kill9();
+            }
+            let body = common::write_body(0..20, t0 + i * 1000, 1, 1000);
+            match common::post_write(d.port, body).expect("write") {
+                204 => acked += 20,
+                s => panic!("write {i} answered {s} with one ingester down (quorum 2 of 3)"),
+            }
+        }
+        // Every acknowledged sample is readable from the two survivors, each once.
+        let survivors: Vec<u16> = (0..3).filter(|&i| i != victim).map(|i| ports[i]).collect();
+        let q = querier(dir.path(), "querier", &survivors, &[]);
+        let at = (t0 + 40_000) as f64 / 1000.0;
+        let n = value(&result(&q, "sum(count_over_time({job=\"crash\"}[2m]))", at));
+        assert_eq!(n, acked as f64, "victim {victim}");
+        // A second ingester down: no quorum, so no acknowledgement (503, retried by senders).
+        let second = (victim + 1) % 3;
+        ingesters[second].take().expect("second").kill9();
+        let body = common::write_body(0..20, t0 + 31_000, 1, 1000);
+        assert_eq!(common::post_write(d.port, body).expect("write"), 503);
+        // A malformed body is the sender's error.
+        assert_eq!(
+            common::post_write(d.port, b"not snappy".to_vec()).expect("write"),
+            400
+        );
+        let m = reqwest::blocking_client()
+            .get(format!("http://127.0.0.1:{}/metrics", d.port))
+            .send()
+            .expect("metrics")
+            .text();
+        assert!(m.contains("strata_distributor_unavailable_total 1"), "{m}");
+    }
+}
