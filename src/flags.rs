@@ -23,6 +23,19 @@ pub(crate) struct Flags {
     /// directory keeps the recent blocks (bounded by the retention flags).
     #[arg(long = "objstore.config-file")]
     pub(crate) objstore_config_file: Option<PathBuf>,
+    /// Makes this node a front door and querier of an ingest tier: an ingester's base URL
+    /// (`http://host:port` of a `strata` node), repeated per ingester. Remote writes are
+    /// forwarded to each series' `--distributor.replication-factor` ingesters by a hash
+    /// ring and acknowledged once a majority has them in its WAL; queries read the
+    /// ingesters (remote read) beside local data.
+    #[arg(long = "distributor.ingester")]
+    pub(crate) distributor_ingester: Vec<String>,
+    /// Ingesters each series is written to (with `--distributor.ingester`).
+    #[arg(long = "distributor.replication-factor", default_value_t = 3)]
+    pub(crate) distributor_replication_factor: usize,
+    /// Bound of one forward or read to an ingester (with `--distributor.ingester`).
+    #[arg(long = "distributor.remote-timeout", default_value = "30s")]
+    pub(crate) distributor_remote_timeout: String,
     /// A label that tells HA replicas apart (repeatable; Thanos's flag): series differing
     /// only in these labels are merged at query time — one replica's samples, its gaps
     /// filled from the others — and returned without them.
@@ -240,10 +253,6 @@ pub(crate) enum Command {
     /// delete replaced blocks. One compactor at a time: a lease in the bucket decides, and
     /// a compactor that finds it held exits with status 3.
     Compact(crate::compact_cmd::CompactArgs),
-    /// The front door of a sharded, replicated ingest tier: remote writes forwarded to the
-    /// ingesters (`strata` nodes) by a hash ring, acknowledged once a majority of each
-    /// series' ingesters has it.
-    Distributor(crate::distributor_cmd::DistributorArgs),
 }
 
 /// `strata check ...`.
@@ -343,6 +352,15 @@ impl Flags {
             ),
             ("query.max-memory", self.query_max_memory.clone()),
             ("query.replica-label", self.query_replica_label.join(",")),
+            ("distributor.ingester", self.distributor_ingester.join(",")),
+            (
+                "distributor.replication-factor",
+                self.distributor_replication_factor.to_string(),
+            ),
+            (
+                "distributor.remote-timeout",
+                self.distributor_remote_timeout.clone(),
+            ),
             ("objstore.config-file", opt(&self.objstore_config_file)),
             ("objstore.cache-size", self.objstore_cache_size.clone()),
             (

@@ -4,7 +4,6 @@
 
 mod alloc;
 mod compact_cmd;
-mod distributor_cmd;
 mod flags;
 mod retention;
 mod sql_cli;
@@ -290,7 +289,11 @@ async fn run(flags: Flags) -> Result<(), String> {
         None => None,
     };
     state.set_ready(db.clone());
-    db.set_external(remote_readers(&config)?);
+    let ingesters = Ingesters::from_flags(&flags)?;
+    if let Some(d) = &ingesters.distributor {
+        state.set_distributor(d.clone());
+    }
+    db.set_external(remote_readers(&config, &ingesters)?);
 
     let scrape =
         ScrapeManager::new(db.clone()).with_type_and_unit_labels(flags.type_and_unit_labels()?);
@@ -375,6 +378,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             push_interval,
             remote: remote.clone(),
             db: db.clone(),
+            ingesters: ingesters.clone(),
         },
         state.clone(),
     );
@@ -450,14 +454,14 @@ fn warn_unacted(config: &strata_config::Config) {
 /// entries).
 fn remote_readers(
     config: &strata_config::Config,
+    ingesters: &Ingesters,
 ) -> Result<Option<Arc<dyn strata_storage::ExternalSource>>, String> {
+    let mut remote_read = config.remote_read.clone();
+    remote_read.extend(ingesters.remote_read.iter().cloned());
     Ok(
-        strata_remote::read::RemoteReaders::new(
-            &config.remote_read,
-            &config.global.external_labels,
-        )
-        .map_err(|e| e.to_string())?
-        .map(|r| r as Arc<dyn strata_storage::ExternalSource>),
+        strata_remote::read::RemoteReaders::new(&remote_read, &config.global.external_labels)
+            .map_err(|e| e.to_string())?
+            .map(|r| r as Arc<dyn strata_storage::ExternalSource>),
     )
 }
 
@@ -495,6 +499,7 @@ struct Services {
     push_interval: Arc<std::sync::atomic::AtomicI64>,
     remote: Arc<strata_remote::write::RemoteWrite>,
     db: Arc<Db>,
+    ingesters: Ingesters,
 }
 
 /// Reloads the configuration: the file and its rule files are parsed and checked in full
@@ -518,7 +523,7 @@ fn reload_fn(
             };
             let rule_files =
                 RuleManager::load(&config).map_err(|e| format!("loading rules: {e}"))?;
-            let readers = remote_readers(&config)?;
+            let readers = remote_readers(&config, &s.ingesters)?;
             warn_unacted(&config);
             retention::check_reload(&config, s.db.options())?;
             let am = match &s.notifier {
@@ -685,4 +690,63 @@ pub(crate) fn open_bucket(
     let (spec, prefix) = bucket_spec(path)?;
     strata_storage::bucket::Bucket::open(&spec, &prefix, cache_bytes)
         .map_err(|e| format!("--objstore.config-file={}: {e}", path.display()))
+}
+
+/// The ingest tier behind a front door (`--distributor.*`): the forwarding of writes, and
+/// a remote-read entry per ingester (`read_recent`, external labels not filtered) for queries.
+#[derive(Clone, Default)]
+struct Ingesters {
+    distributor: Option<Arc<strata_ingest::distributor::Distributor>>,
+    remote_read: Vec<strata_config::RemoteReadConfig>,
+}
+
+impl Ingesters {
+    fn from_flags(flags: &Flags) -> Result<Ingesters, String> {
+        if flags.distributor_ingester.is_empty() {
+            return Ok(Ingesters::default());
+        }
+        let timeout = Flags::duration_ms(
+            "distributor.remote-timeout",
+            &flags.distributor_remote_timeout,
+        )?
+        .max(1);
+        if flags.distributor_replication_factor == 0 {
+            return Err("--distributor.replication-factor must be at least 1".into());
+        }
+        let mut yaml = String::from("remote_read:\n");
+        for (i, u) in flags.distributor_ingester.iter().enumerate() {
+            let u = u.trim_end_matches('/');
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(format!(
+                    "--distributor.ingester={u}: give a base URL, http://host:port"
+                ));
+            }
+            yaml.push_str(&format!(
+                "  - url: \"{u}/api/v1/read\"\n    name: ingester-{i}\n    read_recent: true\n    filter_external_labels: false\n    remote_timeout: {timeout}ms\n"
+            ));
+        }
+        let parsed = strata_config::Config::from_yaml_str(&yaml, "--distributor.ingester")
+            .map_err(|e| e.to_string())?;
+        let remote_read = parsed.remote_read;
+        if flags.distributor_replication_factor > flags.distributor_ingester.len() {
+            tracing::warn!(
+                replication_factor = flags.distributor_replication_factor,
+                ingesters = flags.distributor_ingester.len(),
+                "fewer ingesters than the replication factor: every series goes to every ingester"
+            );
+        }
+        let d = strata_ingest::distributor::Distributor::new(
+            &strata_ingest::distributor::DistributorOptions {
+                ingesters: flags.distributor_ingester.clone(),
+                replication_factor: flags.distributor_replication_factor,
+                timeout: Duration::from_millis(timeout as u64),
+            },
+        )?;
+        tracing::info!(ingesters = ?flags.distributor_ingester, replication_factor = d.ring().replication_factor(),
+            quorum = d.ring().quorum(), "front door: remote writes go to the ingesters");
+        Ok(Ingesters {
+            distributor: Some(Arc::new(d)),
+            remote_read,
+        })
+    }
 }

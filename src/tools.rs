@@ -24,7 +24,6 @@ pub(crate) fn run(cmd: Command) -> u8 {
         Command::Test(Test::Rules { files }) => test_rules(&files),
         Command::Sql { query, dir, format } => crate::sql_cli::run(dir, query, format),
         Command::Compact(args) => crate::compact_cmd::run(args),
-        Command::Distributor(args) => crate::distributor_cmd::run(args),
     }
 }
 

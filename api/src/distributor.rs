@@ -1,44 +1,23 @@
-//! The front door's HTTP side (`strata distributor`): `POST /api/v1/write` (remote write
-//! 1.0, forwarded by [`strata_ingest::distributor`]), `/-/healthy`, `/-/ready` and
-//! `/metrics`. Remote write 2.0 is refused with 415 (its symbol tables would have to be
-//! rebuilt per ingester; senders then use 1.0).
-//!
-//! Bounded as the node's own endpoint: `max_concurrency` requests are read and forwarded at
-//! once (503 with `Retry-After` after waiting 10 s for a slot), bodies up to the
-//! remote-write limit (413).
+//! `POST /api/v1/write` of a front door (`--distributor.ingester`): remote write 1.0
+//! forwarded by [`strata_ingest::distributor`] to the ingesters, 204 once a majority of
+//! every series' ingesters has it, 400 when an ingester refused the data or the body is
+//! malformed, 503 (with `Retry-After`) when series are short of their quorum. Remote write
+//! 2.0 is refused with 415 (its symbol tables would have to be rebuilt per ingester;
+//! senders then use 1.0). Bounded as the node's own endpoint: its request slots and body
+//! limit.
 
 use std::fmt::Write;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use strata_ingest::distributor::{Distributor, DistributorError};
-use tokio::sync::Semaphore;
 
-struct FrontDoor {
-    d: Distributor,
-    slots: Semaphore,
-}
+use crate::AppState;
 
-/// The front door's routes.
-pub fn distributor_router(d: Distributor, max_concurrency: usize) -> Router {
-    let st = Arc::new(FrontDoor {
-        d,
-        slots: Semaphore::new(max_concurrency.max(1)),
-    });
-    Router::new()
-        .route("/api/v1/write", post(write))
-        .route("/-/healthy", get(|| async { "Healthy.\n" }))
-        .route("/-/ready", get(|| async { "Ready.\n" }))
-        .route("/metrics", get(metrics))
-        .with_state(st)
-}
-
-async fn write(State(st): State<Arc<FrontDoor>>, req: Request) -> Response {
+/// Forwards one remote-write request.
+pub(crate) async fn forward(s: &AppState, d: &Distributor, req: Request) -> Response {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -48,7 +27,7 @@ async fn write(State(st): State<Arc<FrontDoor>>, req: Request) -> Response {
     if ct.contains(strata_ingest::remote_write::v2::PROTO) {
         return (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the distributor accepts remote write 1.0 (prometheus.WriteRequest) only\n",
+            "this front door forwards remote write 1.0 (prometheus.WriteRequest) only\n",
         )
             .into_response();
     }
@@ -64,7 +43,7 @@ async fn write(State(st): State<Arc<FrontDoor>>, req: Request) -> Response {
         )
             .into_response();
     }
-    let _slot = match crate::body::slot(&st.slots, "remote-write").await {
+    let _slot = match crate::body::slot(&s.write_slots, "remote-write").await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -72,14 +51,13 @@ async fn write(State(st): State<Arc<FrontDoor>>, req: Request) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match st.d.push(&body).await {
+    match d.push(&body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e @ (DistributorError::Malformed(_) | DistributorError::Body(_))) => {
-            (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
-        }
-        Err(e @ DistributorError::Refused { .. }) => {
-            (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
-        }
+        Err(
+            e @ (DistributorError::Malformed(_)
+            | DistributorError::Body(_)
+            | DistributorError::Refused { .. }),
+        ) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
         Err(e @ DistributorError::Unavailable { .. }) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "1")],
@@ -89,9 +67,9 @@ async fn write(State(st): State<Arc<FrontDoor>>, req: Request) -> Response {
     }
 }
 
-async fn metrics(State(st): State<Arc<FrontDoor>>) -> Response {
-    let m = &st.d.metrics;
-    let mut o = String::new();
+/// The front door's counters in the exposition format.
+pub(crate) fn metrics(d: &Distributor, o: &mut String) {
+    let m = &d.metrics;
     let mut c = |name: &str, help: &str, v: u64| {
         let _ = write!(
             o,
@@ -100,7 +78,7 @@ async fn metrics(State(st): State<Arc<FrontDoor>>) -> Response {
     };
     c(
         "strata_distributor_requests_total",
-        "Remote-write requests received.",
+        "Remote-write requests received by the front door.",
         m.requests.load(Ordering::Relaxed),
     );
     c(
@@ -126,21 +104,13 @@ async fn metrics(State(st): State<Arc<FrontDoor>>) -> Response {
         let _ = writeln!(
             o,
             "strata_distributor_forward_failures_total{{ingester={:?}}} {}",
-            st.d.urls()[i],
+            d.urls()[i],
             f.load(Ordering::Relaxed)
         );
     }
     let _ = writeln!(
         o,
         "# HELP strata_distributor_replication_factor Replicas per series.\n# TYPE strata_distributor_replication_factor gauge\nstrata_distributor_replication_factor {}",
-        st.d.ring().replication_factor()
+        d.ring().replication_factor()
     );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        o,
-    )
-        .into_response()
 }

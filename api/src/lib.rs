@@ -46,7 +46,6 @@ use strata_storage::Db;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use distributor::distributor_router;
 pub use error::ApiError;
 pub use params::parse_selector;
 pub use strata_engine::EngineOptions;
@@ -113,6 +112,8 @@ pub struct AppState {
     rules: OnceLock<Arc<RuleManager>>,
     pub(crate) sender: OnceLock<Arc<Sender>>,
     pub(crate) remote_write: OnceLock<Arc<strata_remote::write::RemoteWrite>>,
+    /// The front door's forwarding of remote writes to ingesters, when this node is one.
+    pub(crate) distributor: OnceLock<Arc<strata_ingest::distributor::Distributor>>,
     pub(crate) pushgateway: OnceLock<Arc<strata_ingest::pushgateway::PushStore>>,
     pub(crate) notifier: OnceLock<Arc<strata_alerting::notifier::Notifier>>,
     reload: OnceLock<ReloadFn>,
@@ -157,6 +158,7 @@ impl AppState {
             rules: OnceLock::new(),
             sender: OnceLock::new(),
             remote_write: OnceLock::new(),
+            distributor: OnceLock::new(),
             pushgateway: OnceLock::new(),
             notifier: OnceLock::new(),
             reload: OnceLock::new(),
@@ -208,6 +210,11 @@ impl AppState {
     /// Hands over the remote-write queues (`/metrics`).
     pub fn set_remote_write(&self, r: Arc<strata_remote::write::RemoteWrite>) {
         let _ = self.remote_write.set(r);
+    }
+
+    /// Makes this node a front door: `POST /api/v1/write` forwards to the ingesters.
+    pub fn set_distributor(&self, d: Arc<strata_ingest::distributor::Distributor>) {
+        let _ = self.distributor.set(d);
     }
 
     /// Hands over the Alertmanager sender (`/api/v1/alertmanagers`, `/metrics`).

@@ -61,6 +61,9 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
     if let Some(r) = s.remote_write.get() {
         r.render_metrics(&mut o.0);
     }
+    if let Some(d) = s.distributor.get() {
+        crate::distributor::metrics(d, &mut o.0);
+    }
     rule_metrics(&mut o, &s);
     notifier_metrics(&mut o, &s);
     o.metric(

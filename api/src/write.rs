@@ -41,6 +41,9 @@ use crate::openapi::*;
     )
 )]
 pub(crate) async fn remote_write(State(s): State<Arc<AppState>>, req: Request) -> Response {
+    if let Some(d) = s.distributor.get() {
+        return crate::distributor::forward(&s, d, req).await;
+    }
     let version = match negotiate(&req) {
         Ok(v) => v,
         Err(msg) => {
