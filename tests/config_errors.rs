@@ -104,3 +104,46 @@ fn accepted_settings_without_effect_are_warned_about() {
         assert!(!seen.contains(acted), "{acted}: {seen}");
     }
 }
+
+/// A bad object storage file (`--objstore.config-file`, Thanos's format) stops the binary
+/// at start naming file, line and field; the compactor refuses it the same way.
+#[test]
+fn bad_objstore_file_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cases = [
+        (
+            "type: S3\nconfig:\n  bucket: m\n  endpoint: 127.0.0.1:9000\n  secret: x\n",
+            "bucket.yml:5:",
+            "secret",
+        ),
+        (
+            "type: GCS\nconfig:\n  bucket: m\n",
+            "bucket.yml:1:",
+            "does not support",
+        ),
+    ];
+    for (text, at, word) in cases {
+        let bucket = dir.path().join("bucket.yml");
+        std::fs::write(&bucket, text).expect("write bucket.yml");
+        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg(format!("--objstore.config-file={}", bucket.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .output()
+            .expect("run strata");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(at) && err.contains(word), "{err}");
+        assert!(!dir.path().join("data").exists(), "data dir created");
+        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["compact", &format!("--objstore.config-file={}", bucket.display())])
+            .output()
+            .expect("run strata compact");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(at) && err.contains(word), "{err}");
+    }
+}
