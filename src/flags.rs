@@ -44,6 +44,11 @@ pub(crate) struct Flags {
     /// Bound of the cache of pages read from object storage.
     #[arg(long = "objstore.cache-size", default_value = "256MB")]
     pub(crate) objstore_cache_size: String,
+    /// Read every block of the bucket, not only this node's own: a store / querier over
+    /// the history of all nodes (their series carry their external labels; merge HA
+    /// replicas with --query.replica-label).
+    #[arg(long = "objstore.read-all-blocks")]
+    pub(crate) objstore_read_all_blocks: bool,
     /// How often the node lists the bucket for its blocks.
     #[arg(long = "objstore.sync-interval", default_value = "1m")]
     pub(crate) objstore_sync_interval: String,
@@ -366,6 +371,10 @@ impl Flags {
             (
                 "objstore.sync-interval",
                 self.objstore_sync_interval.clone(),
+            ),
+            (
+                "objstore.read-all-blocks",
+                self.objstore_read_all_blocks.to_string(),
             ),
             (
                 "query.max-memory-per-query",

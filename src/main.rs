@@ -125,6 +125,7 @@ async fn run(flags: Flags) -> Result<(), String> {
                 Flags::duration_ms("objstore.sync-interval", &flags.objstore_sync_interval)?
                     .max(1000) as u64,
             ),
+            read_all: flags.objstore_read_all_blocks,
         });
     }
     let notifier = match &flags.alertmanager_config_file {
@@ -185,6 +186,39 @@ async fn run(flags: Flags) -> Result<(), String> {
         enable_otlp_receiver: flags.enable_otlp_receiver,
         otlp_delta_to_cumulative: flags.otlp_delta_to_cumulative(),
     };
+    if flags.objstore_config_file.is_none() {
+        for (set, f) in [
+            (flags.objstore_read_all_blocks, "--objstore.read-all-blocks"),
+            (
+                flags.objstore_cache_size != "256MB",
+                "--objstore.cache-size",
+            ),
+            (
+                flags.objstore_sync_interval != "1m",
+                "--objstore.sync-interval",
+            ),
+        ] {
+            if set {
+                tracing::warn!("{f} has no effect without --objstore.config-file");
+            }
+        }
+    }
+    if flags.distributor_ingester.is_empty() {
+        for (set, f) in [
+            (
+                flags.distributor_replication_factor != 3,
+                "--distributor.replication-factor",
+            ),
+            (
+                flags.distributor_remote_timeout != "30s",
+                "--distributor.remote-timeout",
+            ),
+        ] {
+            if set {
+                tracing::warn!("{f} has no effect without --distributor.ingester");
+            }
+        }
+    }
     if flags.otlp_delta_to_cumulative() && !flags.enable_otlp_receiver {
         tracing::warn!(
             "--enable-feature=otlp-deltatocumulative has no effect without --web.enable-otlp-receiver"

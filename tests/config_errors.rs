@@ -139,7 +139,10 @@ fn bad_objstore_file_is_reported_with_file_and_line() {
         assert!(err.contains(at) && err.contains(word), "{err}");
         assert!(!dir.path().join("data").exists(), "data dir created");
         let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["compact", &format!("--objstore.config-file={}", bucket.display())])
+            .args([
+                "compact",
+                &format!("--objstore.config-file={}", bucket.display()),
+            ])
             .output()
             .expect("run strata compact");
         assert_eq!(out.status.code(), Some(1));

@@ -1,6 +1,7 @@
 //! Blocks in object storage, against a real S3 server (moto's, started here):
 //! a node uploads its blocks with its external labels, pyarrow reads them from the bucket,
-//! a node whose data directory is gone answers the old range from the bucket, and of two
+//! a node whose data directory is gone answers the old range from the bucket, a store
+//! reads every node's blocks with their external labels (replicas merged), and of two
 //! compactors started at once only one compacts.
 //!
 //! Skipped (and said so) when `moto_server` (PyPI `moto[server]`) is not installed.
@@ -236,6 +237,34 @@ fn blocks_reach_the_bucket_and_a_node_without_its_data_answers_from_it() {
         ],
     );
     assert_eq!(count(&s, now), 0.0);
+    // Replica b gets the same data and ships it too.
+    write(s.port, series, t0, now);
+    s.stop();
+    // A store over the whole bucket: every node's blocks, their series labelled with the
+    // node's external labels; with --query.replica-label the two replicas are one.
+    let store = |data: &str, extra: &[&str]| {
+        let mut args = vec![
+            format!("--objstore.config-file={bucket}"),
+            "--objstore.read-all-blocks".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Server::start(&dir.path().join(data), &args)
+    };
+    let s = store("store-raw", &[]);
+    assert_eq!(count(&s, now), 2.0 * total);
+    let r = get_json(&s.url(&format!(
+        "/api/v1/query?query=count+by+(cluster,replica)({{job=%22crash%22}})&time={}",
+        now as f64 / 1000.0 - 60.0
+    )));
+    assert_eq!(r["data"]["result"].as_array().map(Vec::len), Some(2), "{r}");
+    assert_eq!(r["data"]["result"][0]["metric"]["cluster"], "c1", "{r}");
+    s.stop();
+    let s = store("store-dedup", &["--query.replica-label=replica"]);
+    assert_eq!(count(&s, now), total);
+    let r = query_range(&s, t0, t0 + 3 * 3_600_000);
+    assert_eq!(r.as_array().map(Vec::len), Some(series));
+    assert!(r[0]["metric"].get("replica").is_none() && r[0]["metric"]["cluster"] == "c1");
     s.stop();
 }
 

@@ -398,6 +398,11 @@ pub(crate) fn merge_kinds(
 /// Block-local ids of the series in `r` (a block's series are sorted by labels).
 fn id_range(b: &Block, r: &SeriesRange) -> RoaringBitmap {
     let s = b.series();
+    if !b.labels_sorted() {
+        return (0..s.len() as u32)
+            .filter(|&i| r.contains(&s[i as usize].labels))
+            .collect();
+    }
     let lo = r
         .after
         .as_ref()

@@ -72,6 +72,8 @@ pub struct Block {
     tombstones: RwLock<Vec<Tombstone>>,
     /// The page cache, for a block read from object storage.
     cache: Option<Arc<crate::bucket::cache::RangeCache>>,
+    /// Whether `series` is in label order (not always once external labels were added).
+    sorted: bool,
 }
 
 pub(crate) fn block_err(dir: &Path, reason: impl Into<String>) -> StorageError {
@@ -216,7 +218,49 @@ impl Block {
             size_bytes,
             tombstones: RwLock::new(tombstones),
             cache: None,
+            sorted: true,
         })
+    }
+
+    /// The block with `external` labels added to every series that lacks them (another
+    /// node's block read by a store: its series carry that node's external labels, as
+    /// Prometheus's and Thanos's external labels are added where a series lacks them).
+    pub(crate) fn with_external_labels(
+        mut self,
+        external: &std::collections::BTreeMap<String, String>,
+        pool: &LabelPool,
+    ) -> Self {
+        if external.is_empty() {
+            return self;
+        }
+        let ext: Vec<crate::labels::Label> = external
+            .iter()
+            .map(|(k, v)| crate::labels::Label {
+                name: Arc::from(k.as_str()),
+                value: Arc::from(v.as_str()),
+            })
+            .collect();
+        for s in &mut self.series {
+            let mut v: Vec<crate::labels::Label> = s.labels.iter().cloned().collect();
+            for e in &ext {
+                if s.labels.get(&e.name).is_none() {
+                    v.push(e.clone());
+                }
+            }
+            s.labels = pool.intern(Labels::from_labels(v));
+        }
+        let mut postings = Postings::default();
+        for (i, s) in self.series.iter().enumerate() {
+            postings.add(i as u32, &s.labels);
+        }
+        self.postings = postings;
+        self.sorted = self.series.is_sorted_by(|a, b| a.labels <= b.labels);
+        self
+    }
+
+    /// Whether the series are in label order (block-local ids then follow it).
+    pub fn labels_sorted(&self) -> bool {
+        self.sorted
     }
 
     /// The block, its file reads going through `cache` (a block in object storage).

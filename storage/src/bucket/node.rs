@@ -39,6 +39,9 @@ pub struct BucketOptions {
     pub cache_bytes: u64,
     /// How often the node lists the bucket.
     pub sync_interval: Duration,
+    /// Read every block of the bucket, not only the node's own (a store / querier over
+    /// the history of all nodes): other nodes' series get their external labels.
+    pub read_all: bool,
 }
 
 /// The node's bucket state.
@@ -52,6 +55,7 @@ pub(crate) struct NodeBucket {
     sync_interval: Duration,
     /// Blocks retention would have removed but that are not uploaded yet (warned once).
     held: Mutex<HashSet<String>>,
+    read_all: bool,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -87,6 +91,7 @@ impl NodeBucket {
             last_sync: Mutex::new(None),
             sync_interval: o.sync_interval,
             held: Mutex::new(HashSet::new()),
+            read_all: o.read_all,
         })
     }
 
@@ -184,7 +189,7 @@ impl Db {
                     && m.thanos
                         .as_ref()
                         .is_none_or(|t| t.downsample.resolution == 0)
-                    && block_labels(m) == nb.labels
+                    && (nb.read_all || block_labels(m) == nb.labels)
             })
             .map(|(m, _)| m)
             .collect();
@@ -193,10 +198,11 @@ impl Db {
         let mut next = Vec::new();
         for i in live(&own) {
             let m = own[i];
-            if m.compaction
-                .sources
-                .iter()
-                .all(|s| local_sources.contains(s.as_str()))
+            if block_labels(m) == nb.labels
+                && m.compaction
+                    .sources
+                    .iter()
+                    .all(|s| local_sources.contains(s.as_str()))
             {
                 continue;
             }
@@ -205,7 +211,15 @@ impl Db {
                 continue;
             }
             match nb.bucket.open_block(&m.ulid, self.pool()).await {
-                Ok(b) => next.push(Arc::new(b)),
+                Ok(b) => {
+                    let labels = block_labels(m);
+                    let b = if labels == nb.labels {
+                        b
+                    } else {
+                        b.with_external_labels(&labels, self.pool())
+                    };
+                    next.push(Arc::new(b))
+                }
                 Err(e) => {
                     tracing::warn!(block = %m.ulid, error = %e, "cannot open bucket block; skipped");
                 }
@@ -236,11 +250,13 @@ impl Db {
         let local = self.local_sources();
         view.into_iter()
             .filter(|b| {
-                !b.meta
-                    .compaction
-                    .sources
-                    .iter()
-                    .all(|s| local.contains(s.as_str()))
+                block_labels(&b.meta) != nb.labels
+                    || !b
+                        .meta
+                        .compaction
+                        .sources
+                        .iter()
+                        .all(|s| local.contains(s.as_str()))
             })
             .collect()
     }
