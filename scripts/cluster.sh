@@ -29,7 +29,9 @@ ours() {
   local pid=$1 port=$2 dir=$3
   for _ in $(seq 1200); do
     kill -0 "$pid" 2>/dev/null || return 1
-    curl -sf "http://127.0.0.1:$port/api/v1/status/flags" 2>/dev/null | grep -qF "\"$dir\"" && return 0
+    # Ours (its flags name our data directory), and ready (its storage is open).
+    curl -sf "http://127.0.0.1:$port/api/v1/status/flags" 2>/dev/null | grep -qF "\"$dir\"" \
+      && curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && return 0
     sleep 0.05
   done
   return 1
@@ -51,7 +53,7 @@ for i in 1 2 3; do
   for attempt in 1 2 3 4 5; do
     p=$(free_port)
     "$bin" --config.file="$data/ingester-$i.yml" --storage.tsdb.path="$data/ingester-$i" \
-      --web.listen-address="127.0.0.1:$p" --log.level=warn "${objstore[@]}" &
+      --web.listen-address="127.0.0.1:$p" --log.level="${STRATA_LOG_LEVEL:-warn}" "${objstore[@]}" &
     pid=$!
     if ours "$pid" "$p" "$data/ingester-$i"; then break; fi
     kill "$pid" 2>/dev/null || true
@@ -62,7 +64,7 @@ for i in 1 2 3; do
 done
 
 "$bin" --config.file="$cfg" --storage.tsdb.path="$data/front-door" \
-  --web.listen-address="127.0.0.1:$port" --log.level=warn \
+  --web.listen-address="127.0.0.1:$port" --log.level="${STRATA_LOG_LEVEL:-warn}" \
   --distributor.replication-factor=3 --query.replica-label=ingester "${ingesters[@]}" &
 pids+=($!)
 wait -n

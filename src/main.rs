@@ -322,12 +322,14 @@ async fn run(flags: Flags) -> Result<(), String> {
         }
         None => None,
     };
-    state.set_ready(db.clone());
+    // Writes are forwarded and reads see the ingesters and remote reads before the node
+    // says it is ready.
     let ingesters = Ingesters::from_flags(&flags)?;
     if let Some(d) = &ingesters.distributor {
         state.set_distributor(d.clone());
     }
     db.set_external(remote_readers(&config, &ingesters)?);
+    state.set_ready(db.clone());
 
     let scrape =
         ScrapeManager::new(db.clone()).with_type_and_unit_labels(flags.type_and_unit_labels()?);

@@ -221,9 +221,16 @@ impl Db {
         });
         // The node's history in the bucket is readable from the start; an unreachable
         // bucket is retried by maintenance.
-        if let Err(e) = db.sync_bucket(true).await {
-            db.metrics.bucket_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "cannot list the bucket; retrying at the next maintenance");
+        match tokio::time::timeout(std::time::Duration::from_secs(10), db.sync_bucket(true)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                db.metrics.bucket_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "cannot list the bucket; retrying at the next maintenance");
+            }
+            Err(_) => {
+                db.metrics.bucket_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("listing the bucket took over 10s; retrying at the next maintenance");
+            }
         }
         Ok(db)
     }

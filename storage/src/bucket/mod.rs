@@ -128,12 +128,14 @@ impl Bucket {
                 if !session_token.is_empty() {
                     b = b.with_token(session_token);
                 }
-                if *max_retries > 0 {
-                    b = b.with_retry(object_store::RetryConfig {
-                        max_retries: *max_retries,
-                        ..Default::default()
-                    });
-                }
+                // Retries within 30 s (object_store's default is 3 min): a bucket that is
+                // down must not hold maintenance, or a node's start, for long; what
+                // failed is retried at the next maintenance.
+                b = b.with_retry(object_store::RetryConfig {
+                    max_retries: if *max_retries > 0 { *max_retries } else { 10 },
+                    retry_timeout: std::time::Duration::from_secs(30),
+                    ..Default::default()
+                });
                 Arc::new(b.build()?)
             }
             BucketSpec::Filesystem { directory } => {
