@@ -7,8 +7,9 @@
 # Starts a local S3 server (moto_server, when installed) with a bucket, three ingesters
 # (`strata` nodes with external label ingester=1|2|3, shipping their blocks to the bucket),
 # and the front door on 127.0.0.1:PORT with CONFIG: remote writes go to all three ingesters
-# (replication factor 3, acknowledged on 2), queries read them and merge the replicas
-# (--query.replica-label=ingester). Everything stops when this script is stopped.
+# (replication factor 3, acknowledged on 2; STRATA_CLUSTER_RF=1 shards without replicas),
+# queries read them and merge the replicas (--query.replica-label=ingester). Everything
+# stops when this script is stopped; the nodes' CPU time is then in DATA_DIR/cluster-cpu.txt.
 #
 # With promqltest.py:
 #   python3 ../shared/conformance/promqltest.py --target remote-write \
@@ -19,7 +20,9 @@ set -euo pipefail
 bin=$1 cfg=$2 data=$3 port=$4
 mkdir -p "$data"
 pids=()
-stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+# On the way out: stop every node, then record the CPU time they used (the shell's
+# `times`: its children's user and system time) in DATA_DIR/cluster-cpu.txt.
+stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; times >"$data/cluster-cpu.txt"; }
 trap stop EXIT
 trap 'exit 0' INT TERM
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -65,6 +68,6 @@ done
 
 "$bin" --config.file="$cfg" --storage.tsdb.path="$data/front-door" \
   --web.listen-address="127.0.0.1:$port" --log.level="${STRATA_LOG_LEVEL:-warn}" \
-  --distributor.replication-factor=3 --query.replica-label=ingester "${ingesters[@]}" &
+  --distributor.replication-factor="${STRATA_CLUSTER_RF:-3}" --query.replica-label=ingester "${ingesters[@]}" &
 pids+=($!)
 wait -n

@@ -153,9 +153,8 @@ fn an_acknowledged_write_survives_kill9_of_any_single_ingester() {
         }
         // Every acknowledged sample is readable through the front door (from the two
         // survivors), each once.
-        let q = &d;
         let at = (t0 + 40_000) as f64 / 1000.0;
-        let n = value(&result(&q, "sum(count_over_time({job=\"crash\"}[2m]))", at));
+        let n = value(&result(&d, "sum(count_over_time({job=\"crash\"}[2m]))", at));
         assert_eq!(n, acked as f64, "victim {victim}");
         // A second ingester down: no quorum, so no acknowledgement (503, retried by senders).
         let second = (victim + 1) % 3;

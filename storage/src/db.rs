@@ -229,7 +229,9 @@ impl Db {
             }
             Err(_) => {
                 db.metrics.bucket_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("listing the bucket took over 10s; retrying at the next maintenance");
+                tracing::warn!(
+                    "listing the bucket took over 10s; retrying at the next maintenance"
+                );
             }
         }
         Ok(db)
