@@ -329,7 +329,6 @@ async fn run(flags: Flags) -> Result<(), String> {
         state.set_distributor(d.clone());
     }
     db.set_external(remote_readers(&config, &ingesters)?);
-    state.set_ready(db.clone());
 
     let scrape =
         ScrapeManager::new(db.clone()).with_type_and_unit_labels(flags.type_and_unit_labels()?);
@@ -343,6 +342,9 @@ async fn run(flags: Flags) -> Result<(), String> {
         let st = state.clone();
         remote.set_metadata_source(Arc::new(move || st.metadata_list()));
     }
+    // Ready once the remote-write queues follow the WAL: a queue sends what is written
+    // from its start on, so a sample accepted after readiness is never skipped.
+    state.set_ready(db.clone());
 
     let sender = Sender::new(flags.notification_queue_capacity);
     sender.apply(&config)?;

@@ -83,6 +83,17 @@ fn config_file(dir: &Path, replica: &str) -> String {
     p.display().to_string()
 }
 
+/// A node's flags: the bucket, its configuration, a 1s bucket sync, and `extra`.
+fn node_flags(bucket: &str, cfg: &str, extra: &[&str]) -> Vec<String> {
+    let mut v = vec![
+        format!("--objstore.config-file={bucket}"),
+        format!("--config.file={cfg}"),
+        "--objstore.sync-interval=1s".to_owned(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
 /// `series` series, one sample a minute over `[t0, t1)`, written in slices.
 fn write(port: u16, series: usize, t0: i64, t1: i64) {
     let per = ((t1 - t0) / 60_000) as usize;
@@ -187,11 +198,7 @@ fn blocks_reach_the_bucket_and_a_node_without_its_data_answers_from_it() {
     let bucket = bucket_file(dir.path(), moto.port);
     let cfg = config_file(dir.path(), "a");
     let data = dir.path().join("data");
-    let flags = [
-        format!("--objstore.config-file={bucket}"),
-        format!("--config.file={cfg}"),
-        "--objstore.sync-interval=1s".to_owned(),
-    ];
+    let flags = node_flags(&bucket, &cfg, &[]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let s = Server::start(&data, &flags);
     let now = now_ms();
@@ -277,12 +284,7 @@ fn two_compactors_started_at_once_never_both_compact() {
     let data = dir.path().join("data");
     // 20h retention: the node's own blocks stay 2h (its compaction goes up to a tenth of
     // retention), so the bucket gets level-1 blocks to compact.
-    let flags = [
-        format!("--objstore.config-file={bucket}"),
-        format!("--config.file={cfg}"),
-        "--objstore.sync-interval=1s".to_owned(),
-        "--storage.tsdb.retention.time=20h".to_owned(),
-    ];
+    let flags = node_flags(&bucket, &cfg, &["--storage.tsdb.retention.time=20h"]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let s = Server::start(&data, &flags);
     let now = now_ms();

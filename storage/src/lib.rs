@@ -16,7 +16,11 @@
 //!                                             or value_float; sorted by series and time
 //! blocks/<ULID>/tombstones.json               deleted intervals, until compaction
 //! downsampled/{5m,1h}/<ULID>/…                 downsampled blocks (see [`downsample`])
+//! shipper.json                                blocks uploaded to object storage ([`bucket`])
 //! ```
+//! With object storage configured, blocks are also uploaded to a bucket in Thanos's layout
+//! and the node's older blocks are read back from it ([`bucket`]); HA replicas are merged
+//! at read time by their replica labels ([`dedup`]).
 //! Deviation from the agreed design: on a graceful stop the whole head is written to blocks
 //! and the WAL emptied, so a stopped server's data directory is plain Parquet only (and
 //! smaller than a WAL would make it).

@@ -85,6 +85,10 @@ pub struct Bucket {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) cache: Arc<RangeCache>,
     describe: String,
+    /// `meta.json` of the blocks seen (immutable once uploaded), and whether each is
+    /// marked for deletion (a mark is never taken back): a listing asks the store only
+    /// for new blocks' metas and unmarked blocks' marks.
+    known: Arc<parking_lot::Mutex<std::collections::HashMap<String, (BlockMeta, bool)>>>,
 }
 
 impl std::fmt::Debug for Bucket {
@@ -157,6 +161,7 @@ impl Bucket {
                 "{spec:?}{}{prefix}",
                 if prefix.is_empty() { "" } else { "/" }
             ),
+            known: Default::default(),
         })
     }
 
@@ -174,22 +179,34 @@ impl Bucket {
     pub async fn metas(&self) -> Result<Vec<(BlockMeta, bool)>> {
         let listing = self.store.list_with_delimiter(None).await?;
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for dir in listing.common_prefixes {
             let Some(name) = dir.filename() else { continue };
             if ulid::Ulid::from_string(name).is_err() {
                 continue;
             }
-            let meta = match self.store.get(&dir.clone().join("meta.json")).await {
-                Ok(r) => r.bytes().await?,
-                // Still being uploaded (or an interrupted upload).
-                Err(object_store::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let meta: BlockMeta = match serde_json::from_slice(&meta) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(block = %dir, error = %e, "bucket block with an unreadable meta.json; skipped");
+            seen.insert(name.to_owned());
+            let known = self.known.lock().get(name).cloned();
+            let meta = match known {
+                Some((meta, true)) => {
+                    out.push((meta, true));
                     continue;
+                }
+                Some((meta, false)) => meta,
+                None => {
+                    let bytes = match self.store.get(&dir.clone().join("meta.json")).await {
+                        Ok(r) => r.bytes().await?,
+                        // Still being uploaded (or an interrupted upload).
+                        Err(object_store::Error::NotFound { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    match serde_json::from_slice::<BlockMeta>(&bytes) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!(block = %dir, error = %e, "bucket block with an unreadable meta.json; skipped");
+                            continue;
+                        }
+                    }
                 }
             };
             let marked = match self.store.head(&dir.clone().join(DELETION_MARK)).await {
@@ -197,8 +214,12 @@ impl Bucket {
                 Err(object_store::Error::NotFound { .. }) => false,
                 Err(e) => return Err(e.into()),
             };
+            self.known
+                .lock()
+                .insert(name.to_owned(), (meta.clone(), marked));
             out.push((meta, marked));
         }
+        self.known.lock().retain(|k, _| seen.contains(k));
         out.sort_by_key(|(m, _)| (m.min_time, m.max_time));
         Ok(out)
     }

@@ -247,17 +247,22 @@ impl RemoteReaders {
             }
         }
         let mut merged: BTreeMap<Labels, SeriesSamples> = BTreeMap::new();
-        for e in &self.entries {
+        // Every remote asked at once: a query waits for the slowest, not for their sum.
+        let asked = self.entries.iter().filter(|e| {
             let required = e.required.iter().all(|(n, v)| {
                 matchers
                     .iter()
                     .any(|m| m.op == MatchOp::Equal && m.name == *n && m.value == *v)
             });
             let covered = !e.read_recent && local_oldest.is_some_and(|o| mint >= o);
-            if !required || covered {
-                continue;
-            }
-            match self.ask(e, matchers, mint, maxt).await {
+            required && !covered
+        });
+        let answers = futures::future::join_all(
+            asked.map(|e| async move { (e, self.ask(e, matchers, mint, maxt).await) }),
+        )
+        .await;
+        for (e, answer) in answers {
+            match answer {
                 Ok(series) => {
                     for s in series {
                         let e = merged.entry(s.labels).or_default();
