@@ -156,6 +156,25 @@ fn an_acknowledged_write_survives_kill9_of_any_single_ingester() {
         let at = (t0 + 40_000) as f64 / 1000.0;
         let n = value(&result(&d, "sum(count_over_time({job=\"crash\"}[2m]))", at));
         assert_eq!(n, acked as f64, "victim {victim}");
+        // A request of metadata only reaches the ingesters too.
+        let meta = strata_ingest::remote_write::WriteRequest {
+            timeseries: Vec::new(),
+            metadata: vec![strata_ingest::remote_write::MetricMetadata {
+                r#type: 1,
+                metric_family_name: "test_metric_0".into(),
+                help: "Written through the front door.".into(),
+                unit: String::new(),
+            }],
+        };
+        let body = strata_ingest::remote_write::encode(&meta);
+        assert_eq!(common::post_write(d.port, body).expect("write"), 204);
+        for s in ingesters.iter().flatten() {
+            let m = get_json(&s.url("/api/v1/metadata?metric=test_metric_0"));
+            assert_eq!(
+                m["data"]["test_metric_0"][0]["help"], "Written through the front door.",
+                "{m}"
+            );
+        }
         // A second ingester down: no quorum, so no acknowledgement (503, retried by senders).
         let second = (victim + 1) % 3;
         ingesters[second].take().expect("second").kill9();

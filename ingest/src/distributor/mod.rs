@@ -6,7 +6,8 @@
 //! minority of its ingesters.
 //!
 //! - Series are forwarded as the bytes they came in ([`wire`]): native histograms,
-//!   exemplars and metadata pass through untouched.
+//!   exemplars and metadata pass through untouched. Metadata goes with the series to their
+//!   ingesters; a request of metadata only goes to every ingester (a majority must take it).
 //! - A series short of its quorum fails the request: 400 with the ingester's reason when
 //!   one of its ingesters refused the data (a client error: Prometheus drops the batch, as
 //!   it would against one server), else 503, which senders retry; a retry re-sends to
@@ -137,11 +138,14 @@ impl Distributor {
             }
             owners.push(o.clone());
         }
+        // A request of metadata only (Prometheus sends metadata in requests of its own)
+        // goes to every ingester, acknowledged by a majority of them.
+        let metadata_only = split.series.is_empty() && !split.metadata.is_empty();
         let sends = per.iter().enumerate().map(|(ing, idx)| {
             let raw = &raw;
             let split = &split;
             async move {
-                if idx.is_empty() {
+                if idx.is_empty() && !metadata_only {
                     return Answer::Ok;
                 }
                 let body = wire::frame(
@@ -176,6 +180,19 @@ impl Distributor {
                     Answer::Refused(m) if refused.is_none() => refused = Some((i, m.clone())),
                     Answer::Failed(m) if failed.is_none() => failed = Some((i, m.clone())),
                     _ => {}
+                }
+            }
+        }
+        if metadata_only {
+            let acks = answers.iter().filter(|a| matches!(a, Answer::Ok)).count();
+            if acks < self.urls.len() / 2 + 1 {
+                short = 1;
+                for (i, a) in answers.iter().enumerate() {
+                    match a {
+                        Answer::Refused(m) if refused.is_none() => refused = Some((i, m.clone())),
+                        Answer::Failed(m) if failed.is_none() => failed = Some((i, m.clone())),
+                        _ => {}
+                    }
                 }
             }
         }
