@@ -375,3 +375,52 @@ fn two_compactors_started_at_once_never_both_compact() {
     assert_eq!(held.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&held.stderr).contains("other"));
 }
+
+/// A bucket that is down neither stops a node from starting and ingesting nor loses
+/// blocks: uploads are retried until it is back.
+#[test]
+fn a_bucket_down_at_start_gets_the_blocks_once_it_is_back() {
+    if !common::installed("moto_server") {
+        eprintln!("skipping: moto_server (PyPI moto[server]) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let bucket = bucket_file(dir.path(), port);
+    let cfg = config_file(dir.path(), "a");
+    let flags = node_flags(&bucket, &cfg, &[]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = Server::start(&dir.path().join("data"), &flags);
+    let now = now_ms();
+    let t0 = (now - 12 * 3_600_000) / 60_000 * 60_000;
+    write(s.port, 5, t0, now);
+    assert!(
+        eventually(90, || metric(&s, "strata_objstore_failures_total") >= 1.0),
+        "no failed upload counted"
+    );
+    assert_eq!(metric(&s, "thanos_shipper_uploads_total"), 0.0);
+    // The bucket comes up on its address: the blocks follow.
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn moto_server");
+    let _moto = Moto { child, port };
+    assert!(eventually(20, || {
+        reqwest::blocking_client()
+            .request(
+                "PUT",
+                format!("http://127.0.0.1:{port}/{BUCKET}"),
+                Vec::new(),
+            )
+            .send()
+            .is_ok_and(|r| r.status().as_u16() == 200)
+    }));
+    assert!(
+        eventually(120, || metric(&s, "thanos_shipper_uploads_total") >= 1.0),
+        "blocks not uploaded once the bucket was back"
+    );
+    assert!(count(&s, now) > 0.0);
+    s.stop();
+}
