@@ -39,13 +39,7 @@ pub(crate) struct CompactArgs {
 
 /// Runs the compactor; returns the exit status.
 pub(crate) fn run(args: CompactArgs) -> u8 {
-    let filter = tracing_subscriber::EnvFilter::try_new(args.log_level.as_str())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+    crate::init_tracing(&args.log_level, true);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

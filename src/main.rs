@@ -30,21 +30,7 @@ fn main() -> std::process::ExitCode {
     if let Some(cmd) = flags.command.take() {
         return std::process::ExitCode::from(tools::run(cmd));
     }
-    let filter =
-        EnvFilter::try_new(flags.log_level.as_str()).unwrap_or_else(|_| EnvFilter::new("info"));
-    // The gossip library warns once per undecodable datagram: a peer sending garbage
-    // would flood the log. Its errors stay; all of it with --log.level=debug.
-    let filter = match flags.log_level.as_str() {
-        "debug" | "trace" => filter,
-        _ => match "chitchat=error".parse() {
-            Ok(d) => filter.add_directive(d),
-            Err(_) => filter,
-        },
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    init_tracing(&flags.log_level, false);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,6 +48,29 @@ fn main() -> std::process::ExitCode {
             eprintln!("strata: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Logging at `level` (`--log.level`): to stdout for the server, as before; to stderr for
+/// tools whose stdout is their output.
+pub(crate) fn init_tracing(level: &str, to_stderr: bool) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The gossip library warns once per undecodable datagram: a peer sending garbage
+    // would flood the log. Its errors stay; all of it with --log.level=debug.
+    let filter = match level {
+        "debug" | "trace" => filter,
+        _ => match "chitchat=error".parse() {
+            Ok(d) => filter.add_directive(d),
+            Err(_) => filter,
+        },
+    };
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if to_stderr {
+        fmt.with_writer(std::io::stderr).init();
+    } else {
+        fmt.init();
     }
 }
 

@@ -34,29 +34,33 @@ fn moto() -> Option<Moto> {
         return None;
     }
     for _ in 0..5 {
-        let port = free_port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn moto_server");
-        let m = Moto { child, port };
-        let up = eventually(20, || {
-            reqwest::blocking_client()
-                .request(
-                    "PUT",
-                    format!("http://127.0.0.1:{port}/{BUCKET}"),
-                    Vec::new(),
-                )
-                .send()
-                .is_ok_and(|r| r.status().as_u16() == 200)
-        });
-        if up {
+        if let Some(m) = moto_on(free_port()) {
             return Some(m);
         }
     }
     panic!("moto_server did not start");
+}
+
+/// moto on `port` with an empty bucket, once it answers (`None`: it did not within 20 s).
+fn moto_on(port: u16) -> Option<Moto> {
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn moto_server");
+    let m = Moto { child, port };
+    let up = eventually(20, || {
+        reqwest::blocking_client()
+            .request(
+                "PUT",
+                format!("http://127.0.0.1:{port}/{BUCKET}"),
+                Vec::new(),
+            )
+            .send()
+            .is_ok_and(|r| r.status().as_u16() == 200)
+    });
+    up.then_some(m)
 }
 
 fn bucket_file(dir: &Path, port: u16) -> String {
@@ -400,23 +404,7 @@ fn a_bucket_down_at_start_gets_the_blocks_once_it_is_back() {
     );
     assert_eq!(metric(&s, "thanos_shipper_uploads_total"), 0.0);
     // The bucket comes up on its address: the blocks follow.
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn moto_server");
-    let _moto = Moto { child, port };
-    assert!(eventually(20, || {
-        reqwest::blocking_client()
-            .request(
-                "PUT",
-                format!("http://127.0.0.1:{port}/{BUCKET}"),
-                Vec::new(),
-            )
-            .send()
-            .is_ok_and(|r| r.status().as_u16() == 200)
-    }));
+    let _moto = moto_on(port).expect("moto_server did not start");
     assert!(
         eventually(120, || metric(&s, "thanos_shipper_uploads_total") >= 1.0),
         "blocks not uploaded once the bucket was back"

@@ -18,30 +18,18 @@ use crate::AppState;
 
 /// Forwards one remote-write request.
 pub(crate) async fn forward(s: &AppState, d: &Distributor, req: Request) -> Response {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    if ct.contains(strata_ingest::remote_write::v2::PROTO) {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "this front door forwards remote write 1.0 (prometheus.WriteRequest) only\n",
-        )
-            .into_response();
-    }
-    let enc = req
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("snappy");
-    if !enc.eq_ignore_ascii_case("snappy") {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Encoding {enc:?}; only snappy is supported\n"),
-        )
-            .into_response();
+    match crate::write::negotiate(&req) {
+        Ok(crate::write::Version::V1) => {}
+        Ok(crate::write::Version::V2) => {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "this front door forwards remote write 1.0 (prometheus.WriteRequest) only\n",
+            )
+                .into_response();
+        }
+        Err(msg) => {
+            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{msg}\n")).into_response();
+        }
     }
     let _slot = match crate::body::slot(&s.write_slots, "remote-write").await {
         Ok(p) => p,

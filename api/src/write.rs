@@ -164,7 +164,7 @@ pub(crate) async fn append(
 
 /// The protocol of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Version {
+pub(crate) enum Version {
     V1,
     V2,
 }
@@ -172,7 +172,7 @@ enum Version {
 /// The protocol a request's `Content-Type` names, or why it is not one Strata takes
 /// (Remote Write 2.0 specification: 415 Unsupported Media Type). No `Content-Type` and no
 /// `Content-Encoding` are 1.0 and snappy, as Prometheus takes them from older senders.
-fn negotiate(req: &Request) -> Result<Version, String> {
+pub(crate) fn negotiate(req: &Request) -> Result<Version, String> {
     let header_text = |h: header::HeaderName| {
         req.headers()
             .get(h)

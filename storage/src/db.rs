@@ -411,7 +411,22 @@ impl Db {
         self.compact().await?;
         self.downsample().await?;
         self.bucket_round().await;
+        let removed = self
+            .metrics
+            .blocks_removed_by_retention
+            .load(Ordering::Relaxed);
         self.apply_retention().await?;
+        // The range retention removed locally is read from the bucket from now on.
+        if self
+            .metrics
+            .blocks_removed_by_retention
+            .load(Ordering::Relaxed)
+            != removed
+            && let Err(e) = self.sync_bucket(true).await
+        {
+            self.metrics.bucket_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "listing the bucket failed; retrying at the next maintenance");
+        }
         // Label sets become garbage only when head series or blocks go away.
         if changes() != before {
             self.pool.gc();
@@ -1026,7 +1041,7 @@ impl Db {
 }
 
 /// The wall clock in milliseconds since the epoch.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -24,6 +24,7 @@ use super::{Bucket, block_labels, live};
 use crate::block::Block;
 use crate::block::meta::{BlockMeta, Downsample, ThanosMeta};
 use crate::compact::{Output, merge_blocks, plan};
+use crate::db::now_ms;
 use crate::error::{Result, StorageError};
 use crate::labels::LabelPool;
 use crate::options::DEFAULT_BLOCK_RANGE_MS;
@@ -56,13 +57,6 @@ pub struct CompactReport {
     pub marked_retention: usize,
     /// Blocks deleted (marked longer than the delete delay).
     pub deleted: usize,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// One compaction pass over `bucket`; fails with [`StorageError::LeaseHeld`] when another

@@ -18,6 +18,7 @@ use std::time::Duration;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 
+use crate::db::now_ms;
 use crate::error::{Result, StorageError};
 
 /// The lease object, at the bucket's root.
@@ -39,13 +40,6 @@ pub struct Lease {
     ttl: Duration,
     version: UpdateVersion,
     acquired: i64,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn path() -> Path {

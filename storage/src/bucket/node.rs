@@ -238,27 +238,15 @@ impl Db {
             .collect()
     }
 
-    /// The bucket blocks a read includes: the node's own whose data no local block holds.
+    /// The bucket blocks a read includes (made by [`Db::sync_bucket`]): the node's own, or
+    /// every node's with `read_all`, whose data no local block holds.
     pub fn bucket_blocks(&self) -> Vec<Arc<Block>> {
         let Some(nb) = &self.bucket else {
             return Vec::new();
         };
-        let view = nb.view.read().clone();
-        if view.is_empty() {
-            return view;
-        }
-        let local = self.local_sources();
-        view.into_iter()
-            .filter(|b| {
-                block_labels(&b.meta) != nb.labels
-                    || !b
-                        .meta
-                        .compaction
-                        .sources
-                        .iter()
-                        .all(|s| local.contains(s.as_str()))
-            })
-            .collect()
+        // Blocks held locally were left out when the view was made, and a block that
+        // leaves the local directory (retention) brings a new view at once.
+        nb.view.read().clone()
     }
 
     /// The bucket, when one is configured.
