@@ -180,6 +180,11 @@ fn an_acknowledged_write_survives_kill9_of_any_single_ingester() {
         ingesters[second].take().expect("second").kill9();
         let body = common::write_body(0..20, t0 + 31_000, 1, 1000);
         assert_eq!(common::post_write(d.port, body).expect("write"), 503);
+        // A body past the remote-write limit is refused before it is read on (413).
+        if victim == 0 {
+            let big = vec![0u8; strata_ingest::remote_write::MAX_DECOMPRESSED + 1];
+            assert_eq!(common::post_write(d.port, big).expect("write"), 413);
+        }
         // A malformed body is the sender's error.
         assert_eq!(
             common::post_write(d.port, b"not snappy".to_vec()).expect("write"),

@@ -150,3 +150,64 @@ fn bad_objstore_file_is_reported_with_file_and_line() {
         assert!(err.contains(at) && err.contains(word), "{err}");
     }
 }
+
+/// Object storage and front-door flags that cannot act, and Thanos bucket keys Strata does
+/// not act on, are warned about at start (the server still starts).
+#[test]
+fn cluster_flags_and_bucket_keys_without_effect_are_warned_about() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tmp");
+    let bucket = dir.path().join("bucket.yml");
+    std::fs::write(
+        &bucket,
+        "type: S3\nconfig:\n  bucket: b\n  endpoint: 127.0.0.1:1\n  insecure: true\n  part_size: 1000\n",
+    )
+    .expect("write bucket.yml");
+    let run = |args: &[String], wanted: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(args)
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run strata");
+        let log = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(log).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut seen = String::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !wanted.iter().all(|w| seen.contains(w)) && std::time::Instant::now() < deadline {
+            if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                seen.push_str(&l);
+                seen.push('\n');
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        for w in wanted {
+            assert!(seen.contains(w), "no warning {w:?} in:\n{seen}");
+        }
+    };
+    run(
+        &[
+            "--objstore.read-all-blocks".into(),
+            "--distributor.replication-factor=2".into(),
+        ],
+        &[
+            "--objstore.read-all-blocks has no effect without --objstore.config-file",
+            "--distributor.replication-factor has no effect without --distributor.ingester",
+        ],
+    );
+    run(
+        &[format!("--objstore.config-file={}", bucket.display())],
+        &["objstore config.part_size is accepted but has no effect"],
+    );
+}
