@@ -8,8 +8,12 @@
 # (`strata` nodes with external label ingester=1|2|3, shipping their blocks to the bucket),
 # and the front door on 127.0.0.1:PORT with CONFIG: remote writes go to all three ingesters
 # (replication factor 3, acknowledged on 2; STRATA_CLUSTER_RF=1 shards without replicas),
-# queries read them and merge the replicas (--query.replica-label=ingester). Everything
-# stops when this script is stopped; the nodes' CPU time is then in DATA_DIR/cluster-cpu.txt.
+# PromQL queries run on the ingesters' workers (--distributed.listen-address on each,
+# --distributed.worker on the front door), each series read from the ingester it was
+# written to first; STRATA_CLUSTER_DISTRIBUTED=0 reads the ingesters by remote read instead
+# and merges the replicas (--query.replica-label=ingester). STRATA_CLUSTER_NODES (1-3,
+# default 3) sets the number of ingesters. Everything stops when this script is stopped;
+# the nodes' CPU time is then in DATA_DIR/cluster-cpu.txt.
 #
 # With promqltest.py:
 #   python3 ../shared/conformance/promqltest.py --target remote-write \
@@ -51,12 +55,14 @@ if command -v moto_server >/dev/null 2>&1; then
 fi
 
 ingesters=()
-for i in 1 2 3; do
+workers=()
+for i in $(seq "${STRATA_CLUSTER_NODES:-3}"); do
   printf 'global:\n  scrape_interval: 1m\n  external_labels:\n    ingester: "%s"\n' "$i" >"$data/ingester-$i.yml"
   for attempt in 1 2 3 4 5; do
-    p=$(free_port)
+    p=$(free_port) wp=$(free_port)
     "$bin" --config.file="$data/ingester-$i.yml" --storage.tsdb.path="$data/ingester-$i" \
-      --web.listen-address="127.0.0.1:$p" --log.level="${STRATA_LOG_LEVEL:-warn}" "${objstore[@]}" &
+      --web.listen-address="127.0.0.1:$p" --log.level="${STRATA_LOG_LEVEL:-warn}" "${objstore[@]}" \
+      --distributed.listen-address="127.0.0.1:$wp" &
     pid=$!
     if ours "$pid" "$p" "$data/ingester-$i"; then break; fi
     kill "$pid" 2>/dev/null || true
@@ -64,10 +70,12 @@ for i in 1 2 3; do
   done
   pids+=("$pid")
   ingesters+=(--distributor.ingester="http://127.0.0.1:$p")
+  workers+=(--distributed.worker="http://127.0.0.1:$wp")
 done
+[ "${STRATA_CLUSTER_DISTRIBUTED:-1}" = 0 ] && workers=()
 
 "$bin" --config.file="$cfg" --storage.tsdb.path="$data/front-door" \
   --web.listen-address="127.0.0.1:$port" --log.level="${STRATA_LOG_LEVEL:-warn}" \
-  --distributor.replication-factor="${STRATA_CLUSTER_RF:-3}" --query.replica-label=ingester "${ingesters[@]}" &
+  --distributor.replication-factor="${STRATA_CLUSTER_RF:-3}" --query.replica-label=ingester "${ingesters[@]}" "${workers[@]}" &
 pids+=($!)
 wait -n

@@ -36,6 +36,19 @@ pub(crate) struct Flags {
     /// Bound of one forward or read to an ingester (with `--distributor.ingester`).
     #[arg(long = "distributor.remote-timeout", default_value = "30s")]
     pub(crate) distributor_remote_timeout: String,
+    /// Runs this node's worker of distributed queries (Arrow Flight over gRPC, on a port
+    /// of its own, `host:port`): a querier with `--distributed.worker` sends it the reads
+    /// and partial aggregations of its PromQL queries, run over this node's storage. Give
+    /// it an address only the cluster reaches.
+    #[arg(long = "distributed.listen-address")]
+    pub(crate) distributed_listen_address: Option<String>,
+    /// With `--distributor.ingester`: the worker (`http://host:port` of its
+    /// `--distributed.listen-address`) of each ingester, repeated in the same order.
+    /// PromQL queries then run on the ingesters, each series read once, from the ingester
+    /// the front door wrote it to first; the querier merges. When a worker cannot answer,
+    /// the query is answered by remote reads of the ingesters.
+    #[arg(long = "distributed.worker")]
+    pub(crate) distributed_worker: Vec<String>,
     /// A label that tells HA replicas apart (repeatable; Thanos's flag): series differing
     /// only in these labels are merged at query time — one replica's samples, its gaps
     /// filled from the others — and returned without them.
@@ -358,6 +371,11 @@ impl Flags {
             ("query.max-memory", self.query_max_memory.clone()),
             ("query.replica-label", self.query_replica_label.join(",")),
             ("distributor.ingester", self.distributor_ingester.join(",")),
+            (
+                "distributed.listen-address",
+                self.distributed_listen_address.clone().unwrap_or_default(),
+            ),
+            ("distributed.worker", self.distributed_worker.join(",")),
             (
                 "distributor.replication-factor",
                 self.distributor_replication_factor.to_string(),

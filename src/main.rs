@@ -331,6 +331,20 @@ async fn run(flags: Flags) -> Result<(), String> {
         }
         None => None,
     };
+    // Bound now, so that a port in use stops the start; it serves once the engine is made.
+    let worker = match &flags.distributed_listen_address {
+        Some(a) => {
+            let waddr: SocketAddr = a
+                .parse()
+                .map_err(|e| format!("--distributed.listen-address={a}: {e}"))?;
+            let w = strata_engine::distributed::BoundWorker::bind(waddr)
+                .await
+                .map_err(|e| format!("cannot listen on {waddr}: {e}"))?;
+            tracing::info!(addr = %w.local_addr(), "worker of distributed queries listening");
+            Some(w)
+        }
+        None => None,
+    };
     // Writes are forwarded and reads see the ingesters and remote reads before the node
     // says it is ready.
     let ingesters = Ingesters::from_flags(&flags)?;
@@ -353,7 +367,22 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     // Ready once the remote-write queues follow the WAL: a queue sends what is written
     // from its start on, so a sample accepted after readiness is never skipped.
-    state.set_ready(db.clone());
+    let engine = state.set_ready_with(db.clone(), |e| cluster_engine(e, &flags))?;
+    let worker_task = match worker {
+        Some(w) => {
+            let env = engine.worker_env();
+            let mut st = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                let stop = async move {
+                    let _ = st.wait_for(|s| *s).await;
+                };
+                if let Err(e) = w.serve(env, stop).await {
+                    tracing::error!(error = %e, "the worker of distributed queries stopped");
+                }
+            }))
+        }
+        None => None,
+    };
 
     let sender = Sender::new(flags.notification_queue_capacity);
     sender.apply(&config)?;
@@ -453,6 +482,9 @@ async fn run(flags: Flags) -> Result<(), String> {
         p.leave().await;
     }
     let _ = server.await;
+    if let Some(w) = worker_task {
+        let _ = w.await;
+    }
     let _ = sender_task.await;
     let _ = push_task.await;
     if let Some(p) = push_server {
@@ -737,6 +769,34 @@ pub(crate) fn open_bucket(
     let (spec, prefix) = bucket_spec(path)?;
     strata_storage::bucket::Bucket::open(&spec, &prefix, cache_bytes)
         .map_err(|e| format!("--objstore.config-file={}: {e}", path.display()))
+}
+
+/// The engine, distributing its queries over `--distributed.worker` when given.
+fn cluster_engine(
+    e: strata_engine::Engine,
+    flags: &Flags,
+) -> Result<strata_engine::Engine, String> {
+    if flags.distributed_worker.is_empty() {
+        return Ok(e);
+    }
+    if flags.distributor_ingester.is_empty() {
+        return Err("--distributed.worker needs --distributor.ingester: one worker per ingester, in the same order".into());
+    }
+    let workers = flags
+        .distributed_worker
+        .iter()
+        .map(|w| {
+            url::Url::parse(w)
+                .ok()
+                .filter(|u| u.scheme() == "http" && u.host().is_some() && u.port().is_some())
+                .ok_or_else(|| format!("--distributed.worker={w}: give http://host:port"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let e = e
+        .with_cluster(flags.distributor_ingester.clone(), workers)
+        .map_err(|e| e.to_string())?;
+    tracing::info!(workers = ?flags.distributed_worker, "querier: PromQL queries run on the ingesters' workers");
+    Ok(e)
 }
 
 /// The ingest tier behind a front door (`--distributor.*`): the forwarding of writes, and

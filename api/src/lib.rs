@@ -180,11 +180,21 @@ impl AppState {
 
     /// Hands over the opened storage and marks the server ready (WAL replay is done).
     pub fn set_ready(&self, db: Arc<Db>) {
-        let _ = self
-            .engine
-            .set(Arc::new(Engine::new(db.clone(), self.info.engine.clone())));
+        let _ = self.set_ready_with(db, Ok::<_, std::convert::Infallible>);
+    }
+
+    /// As [`AppState::set_ready`], the engine made by `make` from the one over `db` (a
+    /// querier distributes its queries); the engine.
+    pub fn set_ready_with<E>(
+        &self,
+        db: Arc<Db>,
+        make: impl FnOnce(Engine) -> Result<Engine, E>,
+    ) -> Result<Arc<Engine>, E> {
+        let engine = Arc::new(make(Engine::new(db.clone(), self.info.engine.clone()))?);
+        let _ = self.engine.set(engine.clone());
         let _ = self.db.set(db);
         self.ready.store(true, Ordering::Release);
+        Ok(engine)
     }
 
     /// Sets the configuration's `otlp` section (at start and reload).

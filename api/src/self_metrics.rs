@@ -64,6 +64,20 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
     if let Some(d) = s.distributor.get() {
         crate::distributor::metrics(d, &mut o.0);
     }
+    if let Some(c) = s.engine.get().and_then(|e| e.coordinator()) {
+        o.metric(
+            "strata_distributed_queries_total",
+            "counter",
+            "PromQL queries run across the cluster's workers.",
+            c.queries.load(Ordering::Relaxed) as f64,
+        );
+        o.metric(
+            "strata_distributed_fallbacks_total",
+            "counter",
+            "Distributed PromQL queries the workers could not answer, answered by remote reads of the ingesters instead.",
+            c.fallbacks.load(Ordering::Relaxed) as f64,
+        );
+    }
     rule_metrics(&mut o, &s);
     notifier_metrics(&mut o, &s);
     o.metric(

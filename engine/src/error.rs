@@ -64,6 +64,20 @@ impl EngineError {
         }
     }
 
+    /// Whether the query was refused for its own sake — its text, its parameters, a limit
+    /// it reached — rather than for a failure of the node or the cluster running it.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Parse(_)
+                | EngineError::BadData(_)
+                | EngineError::TooManySamples
+                | EngineError::OutOfMemory { .. }
+                | EngineError::ResultTooLarge { .. }
+                | EngineError::Timeout
+        )
+    }
+
     /// Wraps this error so it can travel through DataFusion.
     pub(crate) fn into_df(self) -> DataFusionError {
         DataFusionError::External(Box::new(self))

@@ -25,6 +25,7 @@
 //!   as Prometheus does for float samples.
 
 pub mod compute;
+pub mod distributed;
 pub mod error;
 pub mod exec;
 pub mod functions;
@@ -176,6 +177,8 @@ pub struct Engine {
     slots: tokio::sync::Semaphore,
     started: Arc<std::sync::atomic::AtomicU64>,
     parsed: parse_cache::ParseCache,
+    /// The cluster queries are distributed over, when this node is a querier of one.
+    coordinator: Option<Arc<distributed::Coordinator>>,
 }
 
 impl Engine {
@@ -194,6 +197,39 @@ impl Engine {
             slots,
             started: Arc::default(),
             parsed: Default::default(),
+            coordinator: None,
+        }
+    }
+
+    /// The same engine, distributing its PromQL queries over the workers of `members`
+    /// (the ingesters as the front door names them; `workers[i]` is the worker of
+    /// `members[i]`).
+    pub fn with_cluster(
+        mut self,
+        members: Vec<String>,
+        workers: Vec<url::Url>,
+    ) -> std::result::Result<Engine, datafusion::error::DataFusionError> {
+        let parts = self.opts.selection_parts.unwrap_or(2);
+        self.coordinator = Some(Arc::new(distributed::Coordinator::new(
+            members,
+            workers,
+            parts,
+            self.runtime.clone(),
+        )?));
+        Ok(self)
+    }
+
+    /// The cluster queries are distributed over, if any.
+    pub fn coordinator(&self) -> Option<&Arc<distributed::Coordinator>> {
+        self.coordinator.as_ref()
+    }
+
+    /// What this node's worker runs distributed tasks with: its storage, limits, memory.
+    pub fn worker_env(&self) -> distributed::WorkerEnv {
+        distributed::WorkerEnv {
+            db: self.db.clone(),
+            opts: self.opts.clone(),
+            runtime: self.runtime.clone(),
         }
     }
 
@@ -332,7 +368,7 @@ impl Engine {
         p: QueryParams,
         deadline: std::time::Instant,
     ) -> Result<QueryOutcome> {
-        let ctx = self.context(p, deadline);
+        let mut ctx = self.context(p, deadline);
         let planner = Planner::new(p, self.opts.default_subquery_step, text.map(str::to_string))
             .with_max_samples(self.opts.max_samples)
             .for_query(&expr);
@@ -359,9 +395,37 @@ impl Engine {
             }
             Planned::Str(s) => PromValue::Str { t: p.start, s },
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
-                let (ctx, session) = (ctx.clone(), self.session.clone());
-                let work = async move { evaluate(&ctx, &session, &plan, &expr, p).await };
-                self.compute.run(work).await?
+                let plan = Arc::new(plan);
+                let mut done = None;
+                if let Some(c) = &self.coordinator {
+                    let dctx = self.distributed_context(p, deadline, c);
+                    let (d, c2, plan2, expr2) =
+                        (dctx.clone(), c.clone(), plan.clone(), expr.clone());
+                    let session = self.session.clone();
+                    let work = async move {
+                        evaluate_distributed(&d, &c2, &session.0, &plan2, &expr2, p).await
+                    };
+                    match self.compute.run(work).await {
+                        Ok(v) => {
+                            ctx = dctx;
+                            done = Some(v);
+                        }
+                        Err(e) if !e.is_limit() => {
+                            c.fallbacks
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::warn!(error = %e, "distributed query failed; answered from this node");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                match done {
+                    Some(v) => v,
+                    None => {
+                        let (ctx, session) = (ctx.clone(), self.session.clone());
+                        let work = async move { evaluate(&ctx, &session, &plan, &expr, p).await };
+                        self.compute.run(work).await?
+                    }
+                }
             }
         };
         let notes = ctx.notes.lock().clone();
@@ -498,21 +562,73 @@ impl Engine {
     }
 
     fn context(&self, p: QueryParams, deadline: std::time::Instant) -> Arc<QueryContext> {
-        Arc::new(QueryContext {
-            db: self.db.clone(),
-            registry: SeriesRegistry::default(),
-            params: p,
-            budget: Budget::new(
-                &memory::query_pool(&self.runtime.memory_pool, self.opts.per_query_memory()),
-                self.opts.max_samples,
-                "PromQL query",
-            ),
-            notes: Mutex::new(Annotations::default()),
+        Arc::new(query_context(
+            &self.db,
+            &self.opts,
+            &self.runtime,
+            p,
             deadline,
-            type_and_unit_labels: self.opts.type_and_unit_labels,
-            parts: self.opts.selection_parts,
-        })
+            None,
+        ))
     }
+
+    /// The context of a query planned for the cluster of `c`.
+    fn distributed_context(
+        &self,
+        p: QueryParams,
+        deadline: std::time::Instant,
+        c: &distributed::Coordinator,
+    ) -> Arc<QueryContext> {
+        let mut ctx = query_context(&self.db, &self.opts, &self.runtime, p, deadline, None);
+        ctx.layout = Some(c.layout());
+        Arc::new(ctx)
+    }
+}
+
+/// The context of a query over `db` with the engine's limits; `shard` when it runs one
+/// task of a distributed query.
+pub(crate) fn query_context(
+    db: &Arc<Db>,
+    opts: &EngineOptions,
+    runtime: &Arc<RuntimeEnv>,
+    p: QueryParams,
+    deadline: std::time::Instant,
+    shard: Option<Arc<distributed::Shard>>,
+) -> QueryContext {
+    QueryContext {
+        db: db.clone(),
+        registry: SeriesRegistry::default(),
+        params: p,
+        budget: Budget::new(
+            &memory::query_pool(&runtime.memory_pool, opts.per_query_memory()),
+            opts.max_samples,
+            "PromQL query",
+        ),
+        notes: Mutex::new(Annotations::default()),
+        deadline,
+        type_and_unit_labels: opts.type_and_unit_labels,
+        parts: opts.selection_parts,
+        layout: None,
+        shard,
+    }
+}
+
+/// Runs a plan across the cluster of `c` and shapes its rows as the query's value.
+async fn evaluate_distributed(
+    ctx: &Arc<QueryContext>,
+    c: &distributed::Coordinator,
+    state: &SessionState,
+    plan: &datafusion::logical_expr::LogicalPlan,
+    expr: &Expr,
+    p: QueryParams,
+) -> Result<PromValue> {
+    let exec = physical(ctx, plan, state).await?;
+    let exec = c
+        .distribute(exec, ctx)
+        .await
+        .map_err(EngineError::from_df)?;
+    let rows = exec::gather(ctx.clone(), exec, c.task()).await?;
+    shape(ctx, rows, expr, p)
 }
 
 async fn physical(

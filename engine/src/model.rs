@@ -71,7 +71,7 @@ impl Grid {
 }
 
 /// Query-wide parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueryParams {
     /// Query start (ms).
     pub start: i64,
@@ -209,6 +209,11 @@ pub struct QueryContext {
     /// Label-range parts every selection is cut into, if fixed
     /// ([`EngineOptions::selection_parts`](crate::EngineOptions::selection_parts)).
     pub parts: Option<usize>,
+    /// The cluster the query is planned for, when it runs distributed (this node is its
+    /// coordinator): selections are not listed here, and reads run on the workers.
+    pub layout: Option<Arc<crate::distributed::Layout>>,
+    /// The series this node reads, when it runs a task of a distributed query.
+    pub shard: Option<Arc<crate::distributed::Shard>>,
 }
 
 impl QueryContext {
@@ -219,6 +224,12 @@ impl QueryContext {
             return Err(EngineError::Timeout);
         }
         Ok(())
+    }
+
+    /// Whether this node reads the series `labels` (every series, unless it runs one task
+    /// of a distributed query).
+    pub fn owns(&self, labels: &Labels) -> bool {
+        self.shard.as_ref().is_none_or(|s| s.owns(labels))
     }
 
     /// Records a warning.
@@ -239,7 +250,7 @@ impl QueryContext {
 }
 
 /// Warnings and infos of a query.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Annotations {
     /// `warnings`.
     pub warnings: Vec<String>,

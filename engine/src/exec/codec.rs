@@ -31,6 +31,24 @@ pub struct Wire {
     pub mode: Mode,
 }
 
+/// The wire form of a PromQL node, and the query it belongs to.
+pub(crate) fn wire_and_context(
+    plan: &Arc<dyn ExecutionPlan>,
+) -> Option<(Wire, &Arc<QueryContext>)> {
+    fn ctx<K: Kernel>(plan: &Arc<dyn ExecutionPlan>) -> Option<&Arc<QueryContext>> {
+        as_op::<K>(plan).map(|n| n.ctx())
+    }
+    let c = ctx::<window::InstantKernel>(plan)
+        .or_else(|| ctx::<window::RangeKernel>(plan))
+        .or_else(|| ctx::<AggregateKernel>(plan))
+        .or_else(|| ctx::<window::SelectorKernel>(plan))
+        .or_else(|| ctx::<map::MapKernel>(plan))
+        .or_else(|| ctx::<join::JoinKernel>(plan))
+        .or_else(|| ctx::<info::InfoKernel>(plan))
+        .or_else(|| ctx::<absent::StepKernel>(plan))?;
+    Some((wire_of(plan)?, c))
+}
+
 /// The wire form of a PromQL node.
 fn wire_of(plan: &Arc<dyn ExecutionPlan>) -> Option<Wire> {
     fn plain<K: Kernel>(plan: &Arc<dyn ExecutionPlan>) -> Option<Wire> {

@@ -20,7 +20,7 @@ pub(crate) mod node;
 mod parts;
 mod select;
 mod stats_hints;
-mod window;
+pub(crate) mod window;
 
 use std::fmt;
 use std::sync::Arc;
@@ -108,7 +108,8 @@ async fn build(
             without,
             ..
         } if AggregateKernel::splits(&op)
-            && window::splits_into_groups(&children, grouping, *without, grid.len()) =>
+            && (distributed_read(ctx, &children)
+                || window::splits_into_groups(&children, grouping, *without, grid.len())) =>
         {
             let partial = exec(
                 AggregateKernel {
@@ -129,6 +130,25 @@ async fn build(
         }
         _ => family(op, children, ctx, None, Mode::Single),
     })
+}
+
+/// Whether `plan` is a node the distributed planner sends to the workers: a read of a
+/// selection (with the functions fused into it), a selector read on its own, or a partial
+/// aggregation over a read of a selection.
+pub(crate) fn runs_on_workers(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    if window::scan_of(plan).is_some() || node::as_op::<window::SelectorKernel>(plan).is_some() {
+        return true;
+    }
+    node::as_op::<AggregateKernel>(plan).is_some_and(|n| {
+        n.kernel().mode == Mode::Partial
+            && matches!(plan.children()[..], [c] if window::scan_of(c).is_some())
+    })
+}
+
+/// Whether `children` is one read of a selection planned for a distributed query: an
+/// aggregation over it splits, so that its partial aggregations run on the workers.
+fn distributed_read(ctx: &QueryContext, children: &[Arc<dyn ExecutionPlan>]) -> bool {
+    ctx.layout.is_some() && matches!(children, [c] if window::scan_of(c).is_some())
 }
 
 /// The node of `op`'s family over `children`; a read node reads `scan`, an aggregation
@@ -164,7 +184,7 @@ fn family(
 
 /// The node of a decoded operator (see [`codec`]): a read over a selector lists its
 /// selection when first run, cut into `parts` parts.
-fn rebuild(
+pub(crate) fn rebuild(
     op: PromOp,
     children: Vec<Arc<dyn ExecutionPlan>>,
     ctx: &Arc<QueryContext>,

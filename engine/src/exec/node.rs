@@ -284,6 +284,11 @@ impl<K: Kernel> OpExec<K> {
     pub(crate) fn kernel(&self) -> &Arc<K> {
         &self.kernel
     }
+
+    /// The query the node belongs to.
+    pub(crate) fn ctx(&self) -> &Arc<QueryContext> {
+        &self.ctx
+    }
 }
 
 /// The node of kernel type `K` at `plan`, if it is one.

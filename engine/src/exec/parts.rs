@@ -228,7 +228,10 @@ impl Scan {
             .sel
             .get_or_try_init(|| async {
                 let ms = Arc::new(storage_matchers(&self.matchers)?);
-                let labels = ctx.db.series(&ms, self.mint, self.maxt).await?;
+                let mut labels = ctx.db.series(&ms, self.mint, self.maxt).await?;
+                if ctx.shard.is_some() {
+                    labels.retain(|l| ctx.owns(l));
+                }
                 let ids = ctx.registry.intern_all(&labels, self.drop_name);
                 let ranges = SeriesRange::split(&labels, self.parts);
                 Ok::<_, crate::error::EngineError>(Selection {
@@ -356,6 +359,9 @@ impl Part {
         let mut k = self.first_known();
         let mut r = Ok(());
         for (i, s) in series.into_iter().enumerate() {
+            if !ctx.owns(&s.labels) {
+                continue;
+            }
             if i % 256 == 0
                 && let Err(e) = ctx.check_deadline()
             {
@@ -480,7 +486,7 @@ impl Part {
             if n % 256 == 0 {
                 ctx.check_deadline()?;
             }
-            if ser.is_empty() {
+            if ser.is_empty() || !ctx.owns(&ser.labels) {
                 continue;
             }
             let (id, out_id) = self.ids_of(ser.labels.clone(), &mut k);

@@ -85,6 +85,13 @@ pub(super) async fn plan_scan(
     drop_name: bool,
 ) -> Result<Option<Arc<Scan>>> {
     match selector_input(children).and_then(SelectorKernel::spec) {
+        // A distributed query: the workers list the selection when they read it.
+        Some((m, mint, maxt, stats_only)) if ctx.layout.is_some() => {
+            let parts = ctx.layout.as_ref().map_or(1, |l| l.parts);
+            Ok(Some(Arc::new(
+                Scan::later(m, mint, maxt, drop_name, parts).stats_only(stats_only),
+            )))
+        }
         Some((m, mint, maxt, stats_only)) => Ok(Some(Arc::new(
             Scan::plan(ctx, m, mint, maxt, drop_name)
                 .await?
@@ -107,6 +114,8 @@ pub(super) async fn plan_range_scan(
         return Ok(None);
     };
     let res = match (RangeKernel::new(op.clone(), None), stats_only) {
+        // Downsampled blocks are not read by distributed queries (see `crate::distributed`).
+        _ if ctx.layout.is_some() => None,
         (Some(k), false) => {
             super::downsampled::choose(ctx, &k.spec, mint, maxt).map(|r| (r, k.spec))
         }
@@ -330,7 +339,7 @@ impl Kernel for RangeKernel {
 }
 
 /// The scan of a read node, if it reads a selection itself.
-fn scan_of(plan: &Arc<dyn ExecutionPlan>) -> Option<&Arc<Scan>> {
+pub(super) fn scan_of(plan: &Arc<dyn ExecutionPlan>) -> Option<&Arc<Scan>> {
     as_op::<InstantKernel>(plan)
         .and_then(|n| n.kernel().scan.as_ref())
         .or_else(|| as_op::<RangeKernel>(plan).and_then(|n| n.kernel().scan.as_ref()))

@@ -15,7 +15,7 @@
 //! - Bounded: the body (decompressed at most [`crate::remote_write::MAX_DECOMPRESSED`]),
 //!   requests in flight (the HTTP layer's slots), and each forward (`timeout`).
 
-pub mod ring;
+pub use strata_ring as ring;
 pub mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};

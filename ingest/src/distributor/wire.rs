@@ -6,7 +6,6 @@
 use std::ops::Range;
 
 use prost::Message;
-use xxhash_rust::xxh3::Xxh3;
 
 use super::DistributorError;
 use crate::remote_write::Label;
@@ -76,15 +75,7 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, u8, Range<usize>)>, DistributorError> 
 /// The hash of a label set (labels sorted by name; the order they arrive in does not
 /// matter).
 pub fn labels_hash(labels: &mut [Label]) -> u64 {
-    labels.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut h = Xxh3::new();
-    for l in labels.iter() {
-        h.update(l.name.as_bytes());
-        h.update(&[0xff]);
-        h.update(l.value.as_bytes());
-        h.update(&[0xff]);
-    }
-    h.digest()
+    strata_ring::labels_hash(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
 }
 
 /// Cuts a decompressed `WriteRequest`.
