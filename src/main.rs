@@ -367,7 +367,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     // Ready once the remote-write queues follow the WAL: a queue sends what is written
     // from its start on, so a sample accepted after readiness is never skipped.
-    let engine = state.set_ready_with(db.clone(), |e| cluster_engine(e, &flags))?;
+    let engine = state.set_ready_with(db.clone(), |e| cluster_engine(e, &flags, &ingesters))?;
     let worker_task = match worker {
         Some(w) => {
             let env = engine.worker_env();
@@ -775,6 +775,7 @@ pub(crate) fn open_bucket(
 fn cluster_engine(
     e: strata_engine::Engine,
     flags: &Flags,
+    ingesters: &Ingesters,
 ) -> Result<strata_engine::Engine, String> {
     if flags.distributed_worker.is_empty() {
         return Ok(e);
@@ -795,6 +796,10 @@ fn cluster_engine(
     let e = e
         .with_cluster(flags.distributor_ingester.clone(), workers)
         .map_err(|e| e.to_string())?;
+    if let (Some(c), Some(d)) = (e.coordinator(), &ingesters.distributor) {
+        let d = d.clone();
+        c.set_gaps(Arc::new(move |mint, maxt| d.gaps().overlaps(mint, maxt)));
+    }
     tracing::info!(workers = ?flags.distributed_worker, "querier: PromQL queries run on the ingesters' workers");
     Ok(e)
 }
@@ -847,6 +852,7 @@ impl Ingesters {
                 ingesters: flags.distributor_ingester.clone(),
                 replication_factor: flags.distributor_replication_factor,
                 timeout: Duration::from_millis(timeout as u64),
+                gaps_file: Some(flags.tsdb_path.join("distributor-gaps.json")),
             },
         )?;
         tracing::info!(ingesters = ?flags.distributor_ingester, replication_factor = d.ring().replication_factor(),

@@ -1,13 +1,14 @@
 //! Several nodes on one machine: HA replicas deduplicated by a querier
 //! (`--query.replica-label`), and a front door (`--distributor.ingester`) replicating remote
 //! writes to ingesters so that an acknowledged sample survives kill -9 of any one of them,
-//! and answering queries from the ingesters.
+//! and answering queries from the ingesters — by running them on the ingesters' workers
+//! (`--distributed.worker`), or by remote reads.
 
 mod common;
 
 use std::path::Path;
 
-use common::{Exporter, Server, eventually, get_json, now_ms, reqwest};
+use common::{Exporter, Server, eventually, free_port, get_json, now_ms, reqwest};
 
 /// A querier: a node that stores nothing itself and reads `nodes` by remote read.
 fn querier(dir: &Path, name: &str, nodes: &[u16], extra: &[&str]) -> Server {
@@ -118,12 +119,20 @@ fn a_querier_deduplicates_replicas_and_a_killed_replica_loses_nothing() {
 
 /// A front door (and querier) over `ingesters`.
 fn front_door(dir: &Path, ingesters: &[u16], rf: usize) -> Server {
+    front_door_with(dir, ingesters, rf, &[])
+}
+
+/// A front door over `ingesters` whose queries run on their `workers`.
+fn front_door_with(dir: &Path, ingesters: &[u16], rf: usize, workers: &[u16]) -> Server {
     let mut args = vec![
         format!("--distributor.replication-factor={rf}"),
         "--distributor.remote-timeout=5s".to_owned(),
     ];
     for p in ingesters {
         args.push(format!("--distributor.ingester=http://127.0.0.1:{p}"));
+    }
+    for p in workers {
+        args.push(format!("--distributed.worker=http://127.0.0.1:{p}"));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Server::start(&dir.join("front-door"), &args)
@@ -197,4 +206,72 @@ fn an_acknowledged_write_survives_kill9_of_any_single_ingester() {
             .text();
         assert!(m.contains("strata_distributor_unavailable_total 1"), "{m}");
     }
+}
+
+fn counter(s: &Server, name: &str) -> f64 {
+    let m = reqwest::blocking_client()
+        .get(s.url("/metrics"))
+        .send()
+        .expect("metrics")
+        .text();
+    m.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from\n{m}"))
+}
+
+#[test]
+fn a_front_door_runs_queries_on_the_ingesters_workers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workers: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut ingesters: Vec<Option<Server>> = workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            Some(Server::start(
+                &dir.path().join(format!("ingester-{i}")),
+                &[&format!("--distributed.listen-address=127.0.0.1:{w}")],
+            ))
+        })
+        .collect();
+    let ports: Vec<u16> = ingesters.iter().flatten().map(|s| s.port).collect();
+    let d = front_door_with(dir.path(), &ports, 3, &workers);
+    let t0 = now_ms() - 600_000;
+    let write = |i: i64| {
+        let body = common::write_body(0..20, t0 + i * 1000, 1, 1000);
+        assert_eq!(
+            common::post_write(d.port, body).expect("write"),
+            204,
+            "write {i}"
+        );
+    };
+    for i in 0..30 {
+        write(i);
+    }
+    let at = (t0 + 40_000) as f64 / 1000.0;
+    let count = |q: &str| value(&result(&d, q, at));
+    // Every ingester holds every series (replication factor 3), and each is read once.
+    assert_eq!(count("sum(count_over_time({job=\"crash\"}[2m]))"), 600.0);
+    assert_eq!(count("count(count by (__name__) ({job=\"crash\"}))"), 7.0);
+    assert_eq!(count("max(test_metric_3)"), 17_000.0);
+    let r = result(&d, "sum by (instance) (rate(test_metric_0[1m]))", at);
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert!(counter(&d, "strata_distributed_queries_total") >= 4.0);
+    assert_eq!(counter(&d, "strata_distributed_fallbacks_total"), 0.0);
+    // An ingester killed: its worker is gone, and queries are answered by remote reads
+    // of the two left, counted.
+    ingesters[1].take().expect("ingester").kill9();
+    assert_eq!(count("sum(count_over_time({job=\"crash\"}[2m]))"), 600.0);
+    assert!(counter(&d, "strata_distributed_fallbacks_total") >= 1.0);
+    // Writes go on (quorum 2 of 3); the dead ingester misses them, so a query over them
+    // reads every replica, and sees them all.
+    for i in 30..35 {
+        write(i);
+    }
+    let at = (t0 + 45_000) as f64 / 1000.0;
+    let n = value(&result(&d, "sum(count_over_time({job=\"crash\"}[2m]))", at));
+    assert_eq!(n, 700.0);
+    let gaps = std::fs::read_to_string(dir.path().join("front-door/distributor-gaps.json"))
+        .expect("the gaps are kept");
+    assert!(gaps.contains(&(t0 + 30_000).to_string()), "{gaps}");
+    assert!(counter(&d, "strata_distributed_replica_reads_total") >= 1.0);
 }

@@ -77,6 +77,12 @@ pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse
             "Distributed PromQL queries the workers could not answer, answered by remote reads of the ingesters instead.",
             c.fallbacks.load(Ordering::Relaxed) as f64,
         );
+        o.metric(
+            "strata_distributed_replica_reads_total",
+            "counter",
+            "PromQL queries over samples an ingester may lack (a forward to it failed), answered from every replica by remote read.",
+            c.incomplete.load(Ordering::Relaxed) as f64,
+        );
     }
     rule_metrics(&mut o, &s);
     notifier_metrics(&mut o, &s);

@@ -406,10 +406,11 @@ impl Engine {
                         evaluate_distributed(&d, &c2, &session.0, &plan2, &expr2, p).await
                     };
                     match self.compute.run(work).await {
-                        Ok(v) => {
+                        Ok(Some(v)) => {
                             ctx = dctx;
                             done = Some(v);
                         }
+                        Ok(None) => {}
                         Err(e) if !e.is_limit() => {
                             c.fallbacks
                                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -613,7 +614,8 @@ pub(crate) fn query_context(
     }
 }
 
-/// Runs a plan across the cluster of `c` and shapes its rows as the query's value.
+/// Runs a plan across the cluster of `c` and shapes its rows as the query's value (`None`:
+/// the query must read every replica, see [`distributed::Coordinator::set_gaps`]).
 async fn evaluate_distributed(
     ctx: &Arc<QueryContext>,
     c: &distributed::Coordinator,
@@ -621,14 +623,17 @@ async fn evaluate_distributed(
     plan: &datafusion::logical_expr::LogicalPlan,
     expr: &Expr,
     p: QueryParams,
-) -> Result<PromValue> {
+) -> Result<Option<PromValue>> {
     let exec = physical(ctx, plan, state).await?;
-    let exec = c
+    let Some(exec) = c
         .distribute(exec, ctx)
         .await
-        .map_err(EngineError::from_df)?;
+        .map_err(EngineError::from_df)?
+    else {
+        return Ok(None);
+    };
     let rows = exec::gather(ctx.clone(), exec, c.task()).await?;
-    shape(ctx, rows, expr, p)
+    shape(ctx, rows, expr, p).map(Some)
 }
 
 async fn physical(

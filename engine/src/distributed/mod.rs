@@ -63,7 +63,15 @@ pub struct Coordinator {
     pub queries: AtomicU64,
     /// Queries answered the single-node way because the workers could not.
     pub fallbacks: AtomicU64,
+    /// Queries answered from every replica because an ingester may lack samples they read.
+    pub incomplete: AtomicU64,
+    /// Whether some ingester may lack samples in a span of sample times (the front door's
+    /// failed forwards).
+    gaps: std::sync::OnceLock<GapCheck>,
 }
+
+/// Whether some ingester may lack samples in `[mint, maxt]`.
+pub type GapCheck = Arc<dyn Fn(i64, i64) -> bool + Send + Sync>;
 
 /// The workers' URLs.
 #[derive(Clone)]
@@ -120,7 +128,14 @@ impl Coordinator {
             task,
             queries: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
+            incomplete: AtomicU64::new(0),
+            gaps: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets how to tell whether an ingester may lack samples of a query (once).
+    pub fn set_gaps(&self, check: GapCheck) {
+        let _ = self.gaps.set(check);
     }
 
     /// The layout queries are planned for.
@@ -133,12 +148,19 @@ impl Coordinator {
         self.task.clone()
     }
 
-    /// `plan` (planned with [`Layout`]) with its worker stages placed, ready to run.
+    /// `plan` (planned with [`Layout`]) with its worker stages placed, ready to run;
+    /// `None` when an ingester may lack samples it reads (then every replica must be read).
     pub(crate) async fn distribute(
         &self,
         plan: Arc<dyn ExecutionPlan>,
         ctx: &Arc<QueryContext>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+    ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+        if let (Some(gaps), Some((mint, maxt))) = (self.gaps.get(), crate::exec::read_span(&plan))
+            && gaps(mint, maxt)
+        {
+            self.incomplete.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
         self.queries.fetch_add(1, Ordering::Relaxed);
         let placed = place(plan, ctx, self.layout.tasks)?;
         if placed.properties().partitioning.partition_count() != 1 {
@@ -153,6 +175,7 @@ impl Coordinator {
             .query_planner()
             .create_physical_plan(&logical, &self.state)
             .await
+            .map(Some)
     }
 }
 

@@ -145,6 +145,20 @@ pub(crate) fn runs_on_workers(plan: &Arc<dyn ExecutionPlan>) -> bool {
     })
 }
 
+/// The span of sample times every read of `plan` covers (`None`: it reads nothing).
+pub(crate) fn read_span(plan: &Arc<dyn ExecutionPlan>) -> Option<(i64, i64)> {
+    let own = window::scan_of(plan).map(|s| s.span()).or_else(|| {
+        node::as_op::<window::SelectorKernel>(plan)
+            .and_then(|n| n.kernel().spec())
+            .map(|(_, mint, maxt, _)| (mint, maxt))
+    });
+    plan.children()
+        .into_iter()
+        .filter_map(read_span)
+        .chain(own)
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+}
+
 /// Whether `children` is one read of a selection planned for a distributed query: an
 /// aggregation over it splits, so that its partial aggregations run on the workers.
 fn distributed_read(ctx: &QueryContext, children: &[Arc<dyn ExecutionPlan>]) -> bool {

@@ -209,6 +209,11 @@ impl Scan {
         self
     }
 
+    /// The sample times it reads.
+    pub(super) fn span(&self) -> (i64, i64) {
+        (self.mint, self.maxt)
+    }
+
     /// The number of parts.
     pub(super) fn parts(&self) -> usize {
         self.parts

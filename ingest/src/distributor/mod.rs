@@ -15,6 +15,7 @@
 //! - Bounded: the body (decompressed at most [`crate::remote_write::MAX_DECOMPRESSED`]),
 //!   requests in flight (the HTTP layer's slots), and each forward (`timeout`).
 
+pub mod gaps;
 pub use strata_ring as ring;
 pub mod wire;
 
@@ -52,6 +53,8 @@ pub struct DistributorOptions {
     pub replication_factor: usize,
     /// Bound of one forward.
     pub timeout: Duration,
+    /// Where the spans of samples each ingester missed are kept ([`gaps`]).
+    pub gaps_file: Option<std::path::PathBuf>,
 }
 
 /// Counters (on the front door's `/metrics`).
@@ -71,6 +74,7 @@ pub struct Distributor {
     urls: Vec<String>,
     client: reqwest::Client,
     timeout: Duration,
+    gaps: gaps::Gaps,
     pub metrics: DistributorMetrics,
 }
 
@@ -100,6 +104,7 @@ impl Distributor {
                 .collect(),
             client,
             timeout: o.timeout,
+            gaps: gaps::Gaps::new(&o.ingesters, o.gaps_file.clone()),
             metrics: DistributorMetrics {
                 forward_failures: o.ingesters.iter().map(|_| AtomicU64::new(0)).collect(),
                 ..Default::default()
@@ -110,6 +115,11 @@ impl Distributor {
     /// The ring.
     pub fn ring(&self) -> &Ring {
         &self.ring
+    }
+
+    /// The spans of samples each ingester may lack (forwards to it that failed).
+    pub fn gaps(&self) -> &gaps::Gaps {
+        &self.gaps
     }
 
     /// The ingesters' write URLs.
@@ -160,6 +170,18 @@ impl Distributor {
         for (i, a) in answers.iter().enumerate() {
             if !matches!(a, Answer::Ok) {
                 self.metrics.forward_failures[i].fetch_add(1, Ordering::Relaxed);
+                // The ingester lacks these samples (if the others took them).
+                let span = per[i]
+                    .iter()
+                    .filter_map(|&k| {
+                        wire::time_span(&raw[split.series[k].1.clone()])
+                            .ok()
+                            .flatten()
+                    })
+                    .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
+                if let Some(span) = span {
+                    self.gaps.record(i, span);
+                }
             }
         }
         let quorum = self.ring.quorum();

@@ -106,6 +106,28 @@ pub fn split(buf: &[u8]) -> Result<Split, DistributorError> {
     Ok(out)
 }
 
+/// The span of the sample timestamps of one `TimeSeries` payload: its float samples
+/// (field 2, timestamp field 2) and native histograms (field 4, timestamp field 15).
+pub fn time_span(ts: &[u8]) -> Result<Option<(i64, i64)>, DistributorError> {
+    let mut span: Option<(i64, i64)> = None;
+    for (t, w, r) in fields(ts)? {
+        let want = match (t, w) {
+            (2, 2) => 2,
+            (4, 2) => 15,
+            _ => continue,
+        };
+        let msg = &ts[r];
+        for (f, fw, fr) in fields(msg)? {
+            if (f, fw) == (want, 0) {
+                let mut at = fr.start;
+                let v = varint(msg, &mut at)? as i64;
+                span = Some(span.map_or((v, v), |(a, b)| (a.min(v), b.max(v))));
+            }
+        }
+    }
+    Ok(span)
+}
+
 /// A `WriteRequest` of the given series and metadata payloads of `buf`, snappy-compressed.
 pub fn frame<'a>(
     buf: &[u8],
@@ -184,6 +206,21 @@ mod tests {
         let back = crate::remote_write::decode(&body).unwrap();
         assert_eq!(back.timeseries, vec![ts(1), ts(3)]);
         assert_eq!(back.metadata, req.metadata);
+        // The span of a series' sample times (negative ones included).
+        let mut t = ts(2);
+        t.samples.push(Sample {
+            value: 1.0,
+            timestamp: -5,
+        });
+        t.samples.push(Sample {
+            value: 1.0,
+            timestamp: 7_000_000_000_000,
+        });
+        assert_eq!(
+            time_span(&t.encode_to_vec()).unwrap(),
+            Some((-5, 7_000_000_000_000))
+        );
+        assert_eq!(time_span(&[]).unwrap(), None);
         // Garbage is refused.
         assert!(split(&[0x0a, 0x05, 0x01]).is_err());
         assert!(split(&[0x0a, 0x00]).is_err());
