@@ -331,6 +331,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         }
         None => None,
     };
+    let workers = distributed_workers(&flags)?;
     // Bound now, so that a port in use stops the start; it serves once the engine is made.
     let worker = match &flags.distributed_listen_address {
         Some(a) => {
@@ -367,7 +368,9 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     // Ready once the remote-write queues follow the WAL: a queue sends what is written
     // from its start on, so a sample accepted after readiness is never skipped.
-    let engine = state.set_ready_with(db.clone(), |e| cluster_engine(e, &flags, &ingesters))?;
+    let engine = state.set_ready_with(db.clone(), |e| {
+        cluster_engine(e, &flags, &ingesters, workers)
+    })?;
     let worker_task = match worker {
         Some(w) => {
             let env = engine.worker_env();
@@ -771,17 +774,10 @@ pub(crate) fn open_bucket(
         .map_err(|e| format!("--objstore.config-file={}: {e}", path.display()))
 }
 
-/// The engine, distributing its queries over `--distributed.worker` when given.
-fn cluster_engine(
-    e: strata_engine::Engine,
-    flags: &Flags,
-    ingesters: &Ingesters,
-) -> Result<strata_engine::Engine, String> {
+/// The workers of `--distributed.worker`, checked against `--distributor.ingester`.
+fn distributed_workers(flags: &Flags) -> Result<Vec<url::Url>, String> {
     if flags.distributed_worker.is_empty() {
-        return Ok(e);
-    }
-    if flags.distributor_ingester.is_empty() {
-        return Err("--distributed.worker needs --distributor.ingester: one worker per ingester, in the same order".into());
+        return Ok(Vec::new());
     }
     let workers = flags
         .distributed_worker
@@ -793,6 +789,26 @@ fn cluster_engine(
                 .ok_or_else(|| format!("--distributed.worker={w}: give http://host:port"))
         })
         .collect::<Result<Vec<_>, String>>()?;
+    if workers.len() != flags.distributor_ingester.len() {
+        return Err(format!(
+            "{} --distributed.worker for {} --distributor.ingester: give one worker per ingester, in the same order",
+            workers.len(),
+            flags.distributor_ingester.len()
+        ));
+    }
+    Ok(workers)
+}
+
+/// The engine, distributing its queries over `workers` when there are any.
+fn cluster_engine(
+    e: strata_engine::Engine,
+    flags: &Flags,
+    ingesters: &Ingesters,
+    workers: Vec<url::Url>,
+) -> Result<strata_engine::Engine, String> {
+    if workers.is_empty() {
+        return Ok(e);
+    }
     let e = e
         .with_cluster(flags.distributor_ingester.clone(), workers)
         .map_err(|e| e.to_string())?;

@@ -42,6 +42,41 @@ fn bad_flag_values_are_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--storage.tsdb.retention.time"));
 }
 
+#[test]
+fn bad_distributed_query_flags_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (args, wanted) in [
+        (
+            vec!["--distributed.worker=http://127.0.0.1:1"],
+            "1 --distributed.worker for 0 --distributor.ingester",
+        ),
+        (
+            vec![
+                "--distributor.ingester=http://127.0.0.1:1",
+                "--distributed.worker=127.0.0.1:2",
+            ],
+            "--distributed.worker=127.0.0.1:2: give http://host:port",
+        ),
+        (
+            vec!["--distributed.listen-address=nowhere"],
+            "--distributed.listen-address=nowhere",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(&args)
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .output()
+            .expect("run strata");
+        assert!(!out.status.success(), "{args:?} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(wanted), "{args:?}: {err}");
+    }
+}
+
 /// Settings that are accepted but have no effect yet are warned about in the log at start
 /// (the server still starts); settings that act are not.
 #[test]
