@@ -407,6 +407,10 @@ impl Engine {
                     };
                     match self.compute.run(work).await {
                         Ok(Some(v)) => {
+                            // The planner's notes are on the first context.
+                            let planned = ctx.notes.lock().clone();
+                            planned.warnings.into_iter().for_each(|w| dctx.warn(w));
+                            planned.infos.into_iter().for_each(|i| dctx.info(i));
                             ctx = dctx;
                             done = Some(v);
                         }

@@ -297,6 +297,30 @@ async fn warnings_of_the_workers_reach_the_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_planners_warnings_stay_with_a_distributed_answer() {
+    let all = dataset();
+    let c = cluster(&all, 1).await;
+    let (_e, empty) = db(&[]).await;
+    let querier = Engine::new(empty, EngineOptions::default())
+        .with_cluster(c.members.clone(), c.workers.clone())
+        .expect("cluster");
+    let out = querier
+        .range("sort(mem_bytes)", HOUR / 2, HOUR, 60_000, None, None)
+        .await
+        .expect("query");
+    assert!(
+        out.notes
+            .warnings
+            .iter()
+            .any(|w| w.contains("sort is ineffective")),
+        "{:?}",
+        out.notes
+    );
+    let coord = querier.coordinator().expect("coordinator");
+    assert_eq!(coord.queries.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_and_ingesters_must_pair_up() {
     let (_e, empty) = db(&[]).await;
     let err = Engine::new(empty, EngineOptions::default())
