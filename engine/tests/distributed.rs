@@ -36,7 +36,7 @@ fn dataset() -> Vec<SeriesSamples> {
                     ("__name__", "http_requests_total"),
                     ("job", job),
                     ("instance", inst.as_str()),
-                    ("code", if seed % 3 == 0 { "500" } else { "200" }),
+                    ("code", if seed.is_multiple_of(3) { "500" } else { "200" }),
                 ]),
                 samples: counter,
             });
