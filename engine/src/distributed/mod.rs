@@ -120,6 +120,8 @@ impl Coordinator {
             .with_distributed_worker_resolver(Workers(workers))
             .with_distributed_user_codec(codec::DistCodec::coordinator())
             .with_distributed_route_tasks_handler(route)
+            // Workers' operator metrics are not shown (EXPLAIN ANALYZE runs on one node).
+            .with_distributed_metrics_collection(false)?
             .build();
         let task = state.task_ctx();
         Ok(Coordinator {
