@@ -232,6 +232,15 @@ impl QueryContext {
         self.shard.as_ref().is_none_or(|s| s.owns(labels))
     }
 
+    /// The storage filter of the series this node reads, when it runs one task of a
+    /// distributed query.
+    pub fn series_filter(&self) -> Option<strata_storage::SeriesFilter> {
+        let shard = self.shard.clone()?;
+        Some(strata_storage::SeriesFilter(Arc::new(move |l| {
+            shard.owns(l)
+        })))
+    }
+
     /// Records a warning.
     pub fn warn(&self, msg: String) {
         let mut n = self.notes.lock();

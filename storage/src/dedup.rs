@@ -48,7 +48,7 @@ impl ReplicaLabels {
     pub fn in_range(&self, range: Option<&SeriesRange>, l: &Labels) -> bool {
         match range {
             None => true,
-            Some(r) if self.active() => r.contains(&self.key(l)),
+            Some(r) if self.active() => r.in_bounds(&self.key(l)) && r.keeps(l),
             Some(r) => r.contains(l),
         }
     }

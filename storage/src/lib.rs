@@ -68,5 +68,5 @@ pub use external::ExternalSource;
 pub use labels::{Label, LabelPool, Labels, METRIC_NAME};
 pub use matcher::{LabelMatcher, MatchOp, Matcher};
 pub use options::{DownsampleOptions, Options, RetentionRule};
-pub use read::{ReadCharge, SeriesRange, Unbounded};
+pub use read::{ReadCharge, SeriesFilter, SeriesRange, Unbounded};
 pub use series::Rejection;

@@ -41,16 +41,39 @@ impl ReadCharge for Unbounded {
 /// A range of label sets in [`Labels`] order: after `after` (exclusive) up to `upto`
 /// (inclusive); an absent bound is open. The ranges of one [`SeriesRange::split`] tile the
 /// whole order, so a series that appears between the split and the read is in exactly one.
+/// `keep`, when set, narrows the range to the series it accepts (a distributed query's
+/// share of the series): such series are skipped before their samples are read.
 #[derive(Clone, Debug, Default)]
 pub struct SeriesRange {
     pub after: Option<Labels>,
     pub upto: Option<Labels>,
+    pub keep: Option<SeriesFilter>,
+}
+
+/// A predicate on series labels (see [`SeriesRange::keep`]).
+#[derive(Clone)]
+pub struct SeriesFilter(pub std::sync::Arc<dyn Fn(&Labels) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for SeriesFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeriesFilter")
+    }
 }
 
 impl SeriesRange {
     /// Whether `l` lies in the range.
     pub fn contains(&self, l: &Labels) -> bool {
+        self.in_bounds(l) && self.keeps(l)
+    }
+
+    /// Whether `l` lies between the bounds (whatever `keep` says).
+    pub fn in_bounds(&self, l: &Labels) -> bool {
         self.after.as_ref().is_none_or(|a| l > a) && self.upto.as_ref().is_none_or(|u| l <= u)
+    }
+
+    /// Whether `keep` accepts `l` (or there is none).
+    pub fn keeps(&self, l: &Labels) -> bool {
+        self.keep.as_ref().is_none_or(|k| (k.0)(l))
     }
 
     /// Cuts the order into at most `parts` ranges holding about equal shares of `labels`
@@ -66,6 +89,7 @@ impl SeriesRange {
             out.push(SeriesRange {
                 after: out.last().and_then(|r| r.upto.clone()),
                 upto: Some(labels[b - 1].clone()),
+                keep: None,
             });
         }
         if let Some(last) = out.last_mut() {
@@ -257,6 +281,13 @@ impl Db {
                         .collect();
                 } else {
                     ids &= id_range(&b, r);
+                    if r.keep.is_some() {
+                        let s = b.series();
+                        ids = ids
+                            .iter()
+                            .filter(|&i| r.keeps(&s[i as usize].labels))
+                            .collect();
+                    }
                 }
             }
             for (id, v) in b.read_charged(&ids, mint, maxt, charge).await? {

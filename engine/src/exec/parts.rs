@@ -254,13 +254,15 @@ impl Scan {
         let Some(sel) = self.selection(ctx).await? else {
             return Ok(None);
         };
-        let range = match sel.ranges.len() {
+        let mut range = match sel.ranges.len() {
             0 | 1 if p == 0 => SeriesRange::default(),
             _ => match sel.ranges.get(p) {
                 Some(r) => r.clone(),
                 None => return Ok(None),
             },
         };
+        // A task of a distributed query: storage skips the other tasks' series.
+        range.keep = ctx.series_filter();
         Ok(Some(Part {
             ctx: ctx.clone(),
             ms: sel.ms.clone(),
@@ -447,6 +449,9 @@ impl Part {
         }
         if let Some(last) = v.last_mut() {
             last.upto = self.range.upto.clone();
+        }
+        for r in &mut v {
+            r.keep = self.range.keep.clone();
         }
         v
     }

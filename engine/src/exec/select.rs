@@ -71,7 +71,15 @@ async fn read(
         return Ok((Vec::new(), 0));
     }
     let charge = crate::memory::ReadBudget::new(&ctx.budget);
-    let r = ctx.db.select_charged(&ms, mint, maxt, None, &charge).await;
+    // A task of a distributed query reads its own series only.
+    let mine = ctx.series_filter().map(|keep| strata_storage::SeriesRange {
+        keep: Some(keep),
+        ..Default::default()
+    });
+    let r = ctx
+        .db
+        .select_charged(&ms, mint, maxt, mine.as_ref(), &charge)
+        .await;
     charge.finish(r)
 }
 
