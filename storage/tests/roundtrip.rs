@@ -94,6 +94,27 @@ async fn all(db: &Db) -> Vec<SeriesSamples> {
         }
         assert_eq!(joined, whole, "select in {parts} parts");
     }
+    // Read with a filter (a distributed query's share): exactly the series it keeps,
+    // from the head and the blocks alike.
+    let even = strata_storage::SeriesFilter(Arc::new(|l: &Labels| {
+        l.get("i")
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|i| i % 2 == 0)
+    }));
+    let kept = SeriesRange {
+        keep: Some(even.clone()),
+        ..Default::default()
+    };
+    let got = db
+        .select_in(&m, i64::MIN, i64::MAX, Some(&kept))
+        .await
+        .expect("select_in");
+    let want: Vec<SeriesSamples> = whole
+        .iter()
+        .filter(|s| (even.0)(&s.labels))
+        .cloned()
+        .collect();
+    assert_eq!(got, want, "select with a filter");
     whole
 }
 
