@@ -12,8 +12,9 @@
 # --distributed.worker on the front door), each series read from the ingester it was
 # written to first; STRATA_CLUSTER_DISTRIBUTED=0 reads the ingesters by remote read instead
 # and merges the replicas (--query.replica-label=ingester). STRATA_CLUSTER_NODES (1-3,
-# default 3) sets the number of ingesters. Everything stops when this script is stopped;
-# the nodes' CPU time is then in DATA_DIR/cluster-cpu.txt.
+# default 3) sets the number of ingesters; STRATA_CLUSTER_NO_BUCKET=1 leaves the bucket
+# out. Everything stops when this script is stopped; the nodes' CPU time is then in
+# DATA_DIR/cluster-cpu.txt.
 #
 # With promqltest.py:
 #   python3 ../shared/conformance/promqltest.py --target remote-write \
@@ -45,7 +46,7 @@ ours() {
 }
 
 objstore=()
-if command -v moto_server >/dev/null 2>&1; then
+if [ "${STRATA_CLUSTER_NO_BUCKET:-0}" != 1 ] && command -v moto_server >/dev/null 2>&1; then
   mp=$(free_port)
   moto_server -H 127.0.0.1 -p "$mp" >"$data/moto.log" 2>&1 &
   pids+=($!)
