@@ -4,12 +4,13 @@
 For each setting (the single node, then scripts/cluster.sh with 1, 2 and 3 ingesters whose
 workers run the scan, replication factor 1 unless --rf), loads the same data through remote
 write (--series series x --hours at 15 s, one metric name per 100 series), then runs the
-full scan `sum(count_over_time({__name__=~"scan_.*"}[<hours>h]))` --runs times, checking the
-count, and reports the median wall time, samples/s, and the CPU time all the setting's
+full scan `sum(<function>({__name__=~"scan_.*"}[<hours>h]))` --runs times (--function
+count_over_time, which reads no values, or sum_over_time, which decodes every one), checking
+the count (or that every setting's sum is the single node's), and reports the median wall time, samples/s, and the CPU time all the setting's
 strata processes spent per million samples scanned (from /proc, summed over the runs).
 
     python3 benches/cluster_scan.py --strata $CARGO_TARGET_DIR/release/strata [--series 2000]
-        [--hours 24] [--runs 5] [--nodes 1,2,3] [--rf 1]
+        [--hours 24] [--runs 5] [--nodes 1,2,3] [--rf 1] [--function sum_over_time]
 
 Needs cramjam (snappy). On a 2-core machine three nodes share two cores: the CPU per sample
 says what the work costs, the wall time what this machine makes of it.
@@ -153,7 +154,7 @@ def ready(base, proc, secs=300):
     raise RuntimeError("not ready")
 
 
-def run(label, cmd, env, data, args, end_ms):
+def run(label, cmd, env, data, args, end_ms, expected):
     port = free_port()
     cfg = os.path.join(data, "prometheus.yml")
     with open(cfg, "w") as f:
@@ -170,18 +171,22 @@ def run(label, cmd, env, data, args, end_ms):
         t = time.monotonic()
         n = load(base, args.series, args.hours, end_ms)
         load_s = time.monotonic() - t
-        q = 'sum(count_over_time({__name__=~"scan_.*"}[%dh]))' % args.hours
-        query(base, q, end_ms)  # warm-up
+        q = 'sum(%s({__name__=~"scan_.*"}[%dh]))' % (args.function, args.hours)
+        _, want = query(base, q, end_ms)  # warm-up
+        if args.function == "count_over_time":
+            want = n
+        elif expected.setdefault("sum", want) != want and abs(want / expected["sum"] - 1) > 1e-9:
+            raise RuntimeError("%s: sum %s, the first setting's %s" % (label, want, expected["sum"]))
         times = []
         cpu0 = cpu_of(os.path.join(data, "d"))
         for _ in range(args.runs):
             dt, got = query(base, q, end_ms)
-            if got != n:
-                raise RuntimeError("%s: counted %s of %s samples" % (label, got, n))
+            if abs(got - want) > 1e-9 * abs(want):
+                raise RuntimeError("%s: got %s, want %s" % (label, got, want))
             times.append(dt)
         cpu = cpu_of(os.path.join(data, "d")) - cpu0
         med = statistics.median(times)
-        return {"setting": label, "samples": n, "load_s": round(load_s, 2), "scan_median_s": round(med, 4),
+        return {"setting": label, "query": q, "samples": n, "load_s": round(load_s, 2), "scan_median_s": round(med, 4),
                 "samples_per_s": round(n / med), "cpu_s_per_million_samples": round(cpu / args.runs / n * 1e6, 4),
                 "runs": [round(x, 4) for x in times]}
     finally:
@@ -200,6 +205,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--nodes", default="1,2,3")
     ap.add_argument("--rf", type=int, default=1)
+    ap.add_argument("--function", default="count_over_time", choices=["count_over_time", "sum_over_time"])
     ap.add_argument("--end", type=int, default=1795593600, help="unix s of the last sample")
     ap.add_argument("--no-single", action="store_true")
     args = ap.parse_args()
@@ -216,10 +222,11 @@ def main():
                          {"STRATA_CLUSTER_NODES": str(n), "STRATA_CLUSTER_RF": str(min(args.rf, n)),
                           "STRATA_CLUSTER_NO_BUCKET": "1"}))
     out = []
+    expected = {}
     for label, cmd, extra in settings:
         data = tempfile.mkdtemp(prefix="strata-scan-")
         try:
-            r = run(label, cmd, dict(os.environ, **extra), data, args, end_ms)
+            r = run(label, cmd, dict(os.environ, **extra), data, args, end_ms, expected)
         finally:
             shutil.rmtree(data, ignore_errors=True)
         print(json.dumps(r), flush=True)
