@@ -5,8 +5,9 @@ For each setting (the single node, then scripts/cluster.sh with 1, 2 and 3 inges
 workers run the scan, replication factor 1 unless --rf), loads the same data through remote
 write (--series series x --hours at 15 s, one metric name per 100 series), then runs the
 full scan `sum(<function>({__name__=~"scan_.*"}[<hours>h]))` --runs times (--function
-count_over_time, which reads no values, or sum_over_time, which decodes every one), checking
-the count (or that every setting's sum is the single node's), and reports the median wall time, samples/s, and the CPU time all the setting's
+count_over_time, which reads no values; sum_over_time; quantile_over_time, which decodes and
+sorts every value), checking the count (or that every setting's answer is the single
+node's), and reports the median wall time, samples/s, and the CPU time all the setting's
 strata processes spent per million samples scanned (from /proc, summed over the runs).
 
     python3 benches/cluster_scan.py --strata $CARGO_TARGET_DIR/release/strata [--series 2000]
@@ -171,7 +172,8 @@ def run(label, cmd, env, data, args, end_ms, expected):
         t = time.monotonic()
         n = load(base, args.series, args.hours, end_ms)
         load_s = time.monotonic() - t
-        q = 'sum(%s({__name__=~"scan_.*"}[%dh]))' % (args.function, args.hours)
+        arg = "0.5, " if args.function == "quantile_over_time" else ""
+        q = 'sum(%s(%s{__name__=~"scan_.*"}[%dh]))' % (args.function, arg, args.hours)
         _, want = query(base, q, end_ms)  # warm-up
         if args.function == "count_over_time":
             want = n
@@ -205,7 +207,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--nodes", default="1,2,3")
     ap.add_argument("--rf", type=int, default=1)
-    ap.add_argument("--function", default="count_over_time", choices=["count_over_time", "sum_over_time"])
+    ap.add_argument("--function", default="count_over_time", choices=["count_over_time", "sum_over_time", "quantile_over_time"])
     ap.add_argument("--end", type=int, default=1795593600, help="unix s of the last sample")
     ap.add_argument("--no-single", action="store_true")
     args = ap.parse_args()

@@ -815,6 +815,13 @@ fn cluster_engine(
     if let (Some(c), Some(d)) = (e.coordinator(), &ingesters.distributor) {
         let d = d.clone();
         c.set_gaps(Arc::new(move |mint, maxt| d.gaps().overlaps(mint, maxt)));
+        c.set_attempt_timeout(Duration::from_millis(
+            Flags::duration_ms(
+                "distributor.remote-timeout",
+                &flags.distributor_remote_timeout,
+            )?
+            .max(1) as u64,
+        ));
     }
     tracing::info!(workers = ?flags.distributed_worker, "querier: PromQL queries run on the ingesters' workers");
     Ok(e)

@@ -405,7 +405,12 @@ impl Engine {
                     let work = async move {
                         evaluate_distributed(&d, &c2, &session.0, &plan2, &expr2, p).await
                     };
-                    match self.compute.run(work).await {
+                    let attempt = tokio::time::timeout(c.attempt_timeout(), self.compute.run(work));
+                    match attempt.await.unwrap_or_else(|_| {
+                        Err(EngineError::Exec(
+                            "the workers did not answer in time".into(),
+                        ))
+                    }) {
                         Ok(Some(v)) => {
                             // The planner's notes are on the first context.
                             let planned = ctx.notes.lock().clone();

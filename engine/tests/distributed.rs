@@ -277,6 +277,42 @@ async fn a_worker_down_is_answered_from_the_querier_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_hangs_costs_the_attempt_timeout_then_the_query_is_answered() {
+    let all = dataset();
+    let mut c = cluster(&all, 3).await;
+    // Worker 2 replaced by a port that accepts connections and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    c.workers[2] =
+        url::Url::parse(&format!("http://{}", hang.local_addr().expect("addr"))).expect("url");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = hang.accept().await {
+            held.push(s);
+        }
+    });
+    let (_d, full) = db(&all).await;
+    let single = Engine::new(full.clone(), EngineOptions::default());
+    let querier = Engine::new(full, EngineOptions::default())
+        .with_cluster(c.members.clone(), c.workers.clone())
+        .expect("cluster");
+    let coord = querier.coordinator().expect("coordinator");
+    coord.set_attempt_timeout(std::time::Duration::from_millis(500));
+    let q = "sum by (job) (rate(http_requests_total[5m]))";
+    let t = std::time::Instant::now();
+    let got = querier.instant(q, HOUR, None, None).await.expect(q);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t.elapsed()
+    );
+    let want = single.instant(q, HOUR, None, None).await.expect(q);
+    same(q, &got.value, &want.value);
+    assert_eq!(coord.fallbacks.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warnings_of_the_workers_reach_the_answer() {
     let all = dataset();
     let c = cluster(&all, 1).await;

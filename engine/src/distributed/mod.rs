@@ -68,7 +68,12 @@ pub struct Coordinator {
     /// Whether some ingester may lack samples in a span of sample times (the front door's
     /// failed forwards).
     gaps: std::sync::OnceLock<GapCheck>,
+    /// How long the workers have to answer before the query is answered the other way (ms).
+    attempt_ms: AtomicU64,
 }
+
+/// How long the workers have to answer by default: `--distributor.remote-timeout`'s default.
+pub const DEFAULT_ATTEMPT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Whether some ingester may lack samples in `[mint, maxt]`.
 pub type GapCheck = Arc<dyn Fn(i64, i64) -> bool + Send + Sync>;
@@ -132,7 +137,20 @@ impl Coordinator {
             fallbacks: AtomicU64::new(0),
             incomplete: AtomicU64::new(0),
             gaps: std::sync::OnceLock::new(),
+            attempt_ms: AtomicU64::new(DEFAULT_ATTEMPT.as_millis() as u64),
         })
+    }
+
+    /// Sets how long the workers have to answer a query (a worker that hangs costs that
+    /// long, then the query is answered by remote reads).
+    pub fn set_attempt_timeout(&self, d: std::time::Duration) {
+        self.attempt_ms
+            .store(d.as_millis().max(1) as u64, Ordering::Relaxed);
+    }
+
+    /// How long the workers have to answer a query.
+    pub fn attempt_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.attempt_ms.load(Ordering::Relaxed))
     }
 
     /// Sets how to tell whether an ingester may lack samples of a query (once).
