@@ -1,7 +1,7 @@
 //! The codec of a distributed query's worker stages: each PromQL node travels as the JSON
 //! of [`exec::codec::Wire`](crate::exec::codec::Wire) with the query it belongs to
 //! ([`QueryWire`]: its parameters, the time it has left, the ring and the read stage's
-//! task count), and [`ExportExec`] as that query alone. On a worker the first node
+//! task count), and the stage head ([`ExchangeExec::export`]) as that query alone. On a worker the first node
 //! decoded makes the task's [`QueryContext`] — this node's storage, its own memory pool
 //! and limits, the task's [`Shard`](super::Shard) — and every node of the stage runs in it.
 
@@ -13,7 +13,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_distributed::DistributedTaskContext;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
-use super::exchange::ExportExec;
+use super::exchange::ExchangeExec;
 use super::worker::WorkerEnv;
 use crate::exec::codec::{Wire, wire_and_context};
 use crate::model::{QueryContext, QueryParams};
@@ -128,7 +128,7 @@ impl PhysicalExtensionCodec for DistCodec {
             Node::Export { query } => {
                 let ctx = self.context(&query, task)?;
                 match inputs {
-                    [input] => Ok(Arc::new(ExportExec::new(input.clone(), ctx))),
+                    [input] => Ok(Arc::new(ExchangeExec::export(input.clone(), ctx))),
                     _ => Err(DataFusionError::Plan("PromExport takes one input".into())),
                 }
             }
@@ -142,7 +142,7 @@ impl PhysicalExtensionCodec for DistCodec {
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<()> {
         let any: &dyn std::any::Any = node.as_ref();
-        let n = if let Some(e) = any.downcast_ref::<ExportExec>() {
+        let n = if let Some(e) = any.downcast_ref::<ExchangeExec>().filter(|e| e.is_export()) {
             Node::Export {
                 query: QueryWire::of(e.ctx())?,
             }

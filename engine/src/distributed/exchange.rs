@@ -1,8 +1,9 @@
-//! The two ends of a stage boundary of a distributed query. PromQL relations name their
-//! series by ids of a per-query registry ([`crate::model::SeriesRegistry`]), and each node
-//! of the cluster has its own: [`ExportExec`], the head of a worker's stage, adds a
-//! `labels` column that carries a series' label set on the first row of that series in
-//! each batch (null on the others), and [`ImportExec`], on the coordinator, interns those
+//! The two ends of a stage boundary of a distributed query ([`ExchangeExec`]). PromQL
+//! relations name their series by ids of a per-query registry
+//! ([`crate::model::SeriesRegistry`]), and each node of the cluster has its own: the export
+//! ([`ExchangeExec::export`]), head of a worker's stage, adds a `labels` column that
+//! carries a series' label set on the first row of that series in each batch (null on the
+//! others), and the import ([`ExchangeExec::import`]), on the coordinator, interns those
 //! label sets in the query's registry, rewrites the ids and drops the column. Every batch
 //! is self-contained, so batches of any worker and partition can arrive in any order.
 //! The warnings and infos a worker's operators note follow its last batch as one row of
@@ -29,7 +30,7 @@ use strata_storage::{Label, Labels};
 
 use crate::model::{QueryContext, SeriesMeta};
 
-/// The name of the column [`ExportExec`] adds.
+/// The name of the column an export adds.
 const LABELS: &str = "labels";
 
 /// The series id of the row that carries a task's notes (no registry gets this far).
@@ -44,16 +45,28 @@ fn properties(schema: SchemaRef, partitions: usize) -> Arc<PlanProperties> {
     ))
 }
 
-/// The head of a worker's stage: its input's batches with the label sets of their series.
-pub(crate) struct ExportExec {
+/// Which end of a boundary a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    /// The head of a worker's stage: its input's batches with the label sets of their
+    /// series (and, last, its notes).
+    Export,
+    /// The coordinator's end: every partition of its input (a network boundary over
+    /// exports) as one partition, series ids those of the query's registry.
+    Import,
+}
+
+/// One end of a stage boundary ([`Side`]).
+pub(crate) struct ExchangeExec {
+    side: Side,
     input: Arc<dyn ExecutionPlan>,
     ctx: Arc<QueryContext>,
     props: Arc<PlanProperties>,
 }
 
-impl ExportExec {
+impl ExchangeExec {
     /// The export of `input`, whose series ids are those of `ctx`.
-    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, ctx: Arc<QueryContext>) -> Self {
+    pub(crate) fn export(input: Arc<dyn ExecutionPlan>, ctx: Arc<QueryContext>) -> Self {
         let mut fields: Vec<Field> = input
             .schema()
             .fields()
@@ -65,30 +78,106 @@ impl ExportExec {
             Arc::new(Schema::new(fields)),
             input.properties().partitioning.partition_count(),
         );
-        ExportExec { input, ctx, props }
+        ExchangeExec {
+            side: Side::Export,
+            input,
+            ctx,
+            props,
+        }
+    }
+
+    /// The import of `input` (exports' batches) into `ctx`.
+    pub(crate) fn import(input: Arc<dyn ExecutionPlan>, ctx: Arc<QueryContext>) -> Self {
+        let schema = input.schema();
+        let n = schema.fields().len().saturating_sub(1);
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .take(n)
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let props = properties(Arc::new(Schema::new(fields)), 1);
+        ExchangeExec {
+            side: Side::Import,
+            input,
+            ctx,
+            props,
+        }
+    }
+
+    /// Whether it is the head of a worker's stage.
+    pub(crate) fn is_export(&self) -> bool {
+        self.side == Side::Export
     }
 
     /// The query it belongs to.
     pub(crate) fn ctx(&self) -> &Arc<QueryContext> {
         &self.ctx
     }
+
+    fn execute_export(
+        &self,
+        partition: usize,
+        task: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, task)?;
+        let (ctx, schema) = (self.ctx.clone(), self.schema());
+        let (c, out) = (ctx.clone(), schema.clone());
+        let stream = input.map(move |b| b.and_then(|b| export(&c, &out, b)));
+        // Then the notes, once the operators are done.
+        let out = schema.clone();
+        let notes = futures::stream::once(async move { notes_row(&ctx, &out) })
+            .filter_map(|r| async move { r.transpose() });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            stream.chain(notes),
+        )))
+    }
+
+    fn execute_import(
+        &self,
+        partition: usize,
+        task: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "PromImport has one partition, asked for {partition}"
+            )));
+        }
+        // Every partition at once: each is a task on some worker, running as it is read.
+        let n = self.input.properties().partitioning.partition_count();
+        let streams = (0..n)
+            .map(|p| self.input.execute(p, task.clone()))
+            .collect::<DfResult<Vec<_>>>()?;
+        let (ctx, schema) = (self.ctx.clone(), self.schema());
+        let out = schema.clone();
+        let stream = futures::stream::select_all(streams)
+            .map(move |b| b.and_then(|b| import(&ctx, &out, b)));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
 }
 
-impl fmt::Debug for ExportExec {
+impl fmt::Debug for ExchangeExec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PromExport")
+        f.write_str(self.name())
     }
 }
 
-impl DisplayAs for ExportExec {
+impl DisplayAs for ExchangeExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("PromExport: series ids with their labels")
+        match self.side {
+            Side::Export => f.write_str("PromExport: series ids with their labels"),
+            Side::Import => f.write_str("PromImport: the workers' series in this query's ids"),
+        }
     }
 }
 
-impl ExecutionPlan for ExportExec {
+impl ExecutionPlan for ExchangeExec {
     fn name(&self) -> &str {
-        "PromExport"
+        match self.side {
+            Side::Export => "PromExport",
+            Side::Import => "PromImport",
+        }
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -110,12 +199,16 @@ impl ExecutionPlan for ExportExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        match <[_; 1]>::try_from(children) {
-            Ok([input]) => Ok(Arc::new(ExportExec::new(input, self.ctx.clone()))),
-            Err(_) => Err(DataFusionError::Internal(
-                "PromExport takes one input".into(),
-            )),
-        }
+        let Ok([input]) = <[_; 1]>::try_from(children) else {
+            return Err(DataFusionError::Internal(format!(
+                "{} takes one input",
+                self.name()
+            )));
+        };
+        Ok(Arc::new(match self.side {
+            Side::Export => ExchangeExec::export(input, self.ctx.clone()),
+            Side::Import => ExchangeExec::import(input, self.ctx.clone()),
+        }))
     }
 
     fn execute(
@@ -123,18 +216,10 @@ impl ExecutionPlan for ExportExec {
         partition: usize,
         task: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, task)?;
-        let (ctx, schema) = (self.ctx.clone(), self.schema());
-        let (c, out) = (ctx.clone(), schema.clone());
-        let stream = input.map(move |b| b.and_then(|b| export(&c, &out, b)));
-        // Then the notes, once the operators are done.
-        let out = schema.clone();
-        let notes = futures::stream::once(async move { notes_row(&ctx, &out) })
-            .filter_map(|r| async move { r.transpose() });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            schema,
-            stream.chain(notes),
-        )))
+        match self.side {
+            Side::Export => self.execute_export(partition, task),
+            Side::Import => self.execute_import(partition, task),
+        }
     }
 }
 
@@ -238,97 +323,6 @@ fn decode(mut b: &[u8]) -> DfResult<SeriesMeta> {
         labels: Labels::from_labels(labels),
         drop_name: flag != 0,
     })
-}
-
-/// The coordinator's end: every partition of its input (a network boundary over
-/// [`ExportExec`]s) as one partition, series ids those of the query's registry.
-pub(crate) struct ImportExec {
-    input: Arc<dyn ExecutionPlan>,
-    ctx: Arc<QueryContext>,
-    props: Arc<PlanProperties>,
-}
-
-impl ImportExec {
-    /// The import of `input` into `ctx`.
-    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, ctx: Arc<QueryContext>) -> Self {
-        let schema = input.schema();
-        let n = schema.fields().len().saturating_sub(1);
-        let fields: Vec<Field> = schema
-            .fields()
-            .iter()
-            .take(n)
-            .map(|f| f.as_ref().clone())
-            .collect();
-        let props = properties(Arc::new(Schema::new(fields)), 1);
-        ImportExec { input, ctx, props }
-    }
-}
-
-impl fmt::Debug for ImportExec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PromImport")
-    }
-}
-
-impl DisplayAs for ImportExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("PromImport: the workers' series in this query's ids")
-    }
-}
-
-impl ExecutionPlan for ImportExec {
-    fn name(&self) -> &str {
-        "PromImport"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.props
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
-    ) -> DfResult<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        match <[_; 1]>::try_from(children) {
-            Ok([input]) => Ok(Arc::new(ImportExec::new(input, self.ctx.clone()))),
-            Err(_) => Err(DataFusionError::Internal(
-                "PromImport takes one input".into(),
-            )),
-        }
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        task: Arc<TaskContext>,
-    ) -> DfResult<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!(
-                "PromImport has one partition, asked for {partition}"
-            )));
-        }
-        // Every partition at once: each is a task on some worker, running as it is read.
-        let n = self.input.properties().partitioning.partition_count();
-        let streams = (0..n)
-            .map(|p| self.input.execute(p, task.clone()))
-            .collect::<DfResult<Vec<_>>>()?;
-        let (ctx, schema) = (self.ctx.clone(), self.schema());
-        let out = schema.clone();
-        let stream = futures::stream::select_all(streams)
-            .map(move |b| b.and_then(|b| import(&ctx, &out, b)));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
-    }
 }
 
 /// `batch` (with a labels column) with its ids interned in `ctx`'s registry.

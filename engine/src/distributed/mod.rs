@@ -50,7 +50,7 @@ use url::Url;
 pub use shard::{Layout, Shard};
 pub use worker::{BoundWorker, WorkerEnv};
 
-use exchange::{ExportExec, ImportExec};
+use exchange::ExchangeExec;
 
 use crate::model::QueryContext;
 
@@ -207,9 +207,9 @@ fn place(
     tasks: usize,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
     if crate::exec::runs_on_workers(&plan) {
-        let export = Arc::new(ExportExec::new(plan, ctx.clone()));
+        let export = Arc::new(ExchangeExec::export(plan, ctx.clone()));
         let network = Arc::new(NetworkCoalesceExec::try_new(export, tasks, 1)?);
-        return Ok(Arc::new(ImportExec::new(network, ctx.clone())));
+        return Ok(Arc::new(ExchangeExec::import(network, ctx.clone())));
     }
     let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
     if children.is_empty() {

@@ -1,7 +1,7 @@
 //! A node's worker: `datafusion-distributed`'s Arrow Flight service on its own gRPC port
 //! (`--distributed.listen-address`), running the stages coordinators send over this
 //! node's storage. Each task's session decodes with [`DistCodec`] and accepts only what a
-//! coordinator of this engine sends — PromQL operators under one [`ExportExec`] — so the
+//! coordinator of this engine sends — PromQL operators under one export — so the
 //! port cannot be used to run arbitrary DataFusion plans (file scans, say) on the node.
 //! Memory is the engine's (`--query.max-memory`, one query's share per task), time the
 //! query's own and at most `--query.timeout`, and a request at most
@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use strata_storage::Db;
 
 use super::codec::{DistCodec, QueryWire};
-use super::exchange::ExportExec;
+use super::exchange::ExchangeExec;
 use super::shard::Shard;
 use crate::EngineOptions;
 use crate::model::QueryContext;
@@ -51,15 +51,17 @@ impl WorkerEnv {
     }
 }
 
-/// Refuses a stage that is not PromQL operators under one [`ExportExec`].
+/// Refuses a stage that is not PromQL operators under one export.
 fn only_promql(ev: WorkerPlanRewriteEvent) -> DfResult<WorkerPlanRewriteEventResponse> {
     fn promql(plan: &Arc<dyn ExecutionPlan>) -> bool {
         crate::exec::codec::wire_and_context(plan).is_some()
             && plan.children().into_iter().all(promql)
     }
     let any: &dyn std::any::Any = ev.plan.as_ref();
-    let ok =
-        any.downcast_ref::<ExportExec>().is_some() && ev.plan.children().into_iter().all(promql);
+    let ok = any
+        .downcast_ref::<ExchangeExec>()
+        .is_some_and(ExchangeExec::is_export)
+        && ev.plan.children().into_iter().all(promql);
     if !ok {
         return Err(DataFusionError::Plan(format!(
             "this worker runs PromQL stages only, not {}",
@@ -183,7 +185,7 @@ mod tests {
         let err = rewrite(empty.clone()).err().expect("refused");
         assert!(err.to_string().contains("PromQL stages only"), "{err}");
         // …even under an export.
-        let export: Arc<dyn ExecutionPlan> = Arc::new(ExportExec::new(empty, ctx.clone()));
+        let export: Arc<dyn ExecutionPlan> = Arc::new(ExchangeExec::export(empty, ctx.clone()));
         assert!(rewrite(export).is_err());
         // An export of a PromQL operator runs.
         let op = crate::exec::rebuild(
@@ -199,7 +201,7 @@ mod tests {
             None,
             crate::exec::aggregation::Mode::Single,
         );
-        let export: Arc<dyn ExecutionPlan> = Arc::new(ExportExec::new(op, ctx));
+        let export: Arc<dyn ExecutionPlan> = Arc::new(ExchangeExec::export(op, ctx));
         assert!(rewrite(export).is_ok());
     }
 }
