@@ -12,6 +12,9 @@
 //! `--query.max-samples` and the memory pool (`--query.max-memory`) that PromQL and SQL
 //! share; queries run on the engine's own runtime ([`compute`]), not the server's.
 //!
+//! A querier in front of a cluster runs the reads and partial aggregations of its plans on
+//! the nodes holding the series, through `datafusion-distributed` ([`distributed`]).
+//!
 //! Semantics are Prometheus 3.x's: left-open lookback and range windows, 3.x rate
 //! extrapolation, delayed `__name__` removal, Kahan summation, Go float formatting.
 //!
