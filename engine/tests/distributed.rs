@@ -135,6 +135,15 @@ async fn cluster(all: &[SeriesSamples], rf: usize) -> Cluster {
     }
 }
 
+/// A querier over the cluster `c` whose own storage holds `own`.
+async fn querier(c: &Cluster, own: &[SeriesSamples]) -> (tempfile::TempDir, Engine) {
+    let (dir, db) = db(own).await;
+    let e = Engine::new(db, EngineOptions::default())
+        .with_cluster(c.members.clone(), c.workers.clone())
+        .expect("cluster");
+    (dir, e)
+}
+
 const QUERIES: &[&str] = &[
     "http_requests_total",
     "rate(http_requests_total[5m])",
@@ -223,10 +232,7 @@ async fn a_querier_without_data_answers_as_one_node_holding_everything() {
     let single = Engine::new(full, EngineOptions::default());
     for rf in [1, 3] {
         let c = cluster(&all, rf).await;
-        let (_e, empty) = db(&[]).await;
-        let querier = Engine::new(empty, EngineOptions::default())
-            .with_cluster(c.members.clone(), c.workers.clone())
-            .expect("cluster");
+        let (_e, querier) = querier(&c, &[]).await;
         compare(&single, &querier).await;
         let coord = querier.coordinator().expect("coordinator");
         assert!(coord.queries.load(Ordering::Relaxed) >= QUERIES.len() as u64);
@@ -262,10 +268,8 @@ async fn a_worker_down_is_answered_from_the_querier_and_counted() {
     let mut c = cluster(&all, 3).await;
     // The querier's own storage stands for its remote reads of the ingesters.
     let (_d, full) = db(&all).await;
-    let single = Engine::new(full.clone(), EngineOptions::default());
-    let querier = Engine::new(full, EngineOptions::default())
-        .with_cluster(c.members.clone(), c.workers.clone())
-        .expect("cluster");
+    let single = Engine::new(full, EngineOptions::default());
+    let (_q, querier) = querier(&c, &all).await;
     let q = "sum by (job) (rate(http_requests_total[5m]))";
     let _ = c.stop.remove(1).send(());
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -293,10 +297,8 @@ async fn a_worker_that_hangs_costs_the_attempt_timeout_then_the_query_is_answere
         }
     });
     let (_d, full) = db(&all).await;
-    let single = Engine::new(full.clone(), EngineOptions::default());
-    let querier = Engine::new(full, EngineOptions::default())
-        .with_cluster(c.members.clone(), c.workers.clone())
-        .expect("cluster");
+    let single = Engine::new(full, EngineOptions::default());
+    let (_q, querier) = querier(&c, &all).await;
     let coord = querier.coordinator().expect("coordinator");
     coord.set_attempt_timeout(std::time::Duration::from_millis(500));
     let q = "sum by (job) (rate(http_requests_total[5m]))";
@@ -316,10 +318,7 @@ async fn a_worker_that_hangs_costs_the_attempt_timeout_then_the_query_is_answere
 async fn warnings_of_the_workers_reach_the_answer() {
     let all = dataset();
     let c = cluster(&all, 1).await;
-    let (_e, empty) = db(&[]).await;
-    let querier = Engine::new(empty, EngineOptions::default())
-        .with_cluster(c.members.clone(), c.workers.clone())
-        .expect("cluster");
+    let (_e, querier) = querier(&c, &[]).await;
     // `mem_bytes` is not a counter: rate() says so.
     let out = querier
         .instant("sum(rate(mem_bytes[5m]))", HOUR, None, None)
@@ -336,10 +335,7 @@ async fn warnings_of_the_workers_reach_the_answer() {
 async fn the_planners_warnings_stay_with_a_distributed_answer() {
     let all = dataset();
     let c = cluster(&all, 1).await;
-    let (_e, empty) = db(&[]).await;
-    let querier = Engine::new(empty, EngineOptions::default())
-        .with_cluster(c.members.clone(), c.workers.clone())
-        .expect("cluster");
+    let (_e, querier) = querier(&c, &[]).await;
     let out = querier
         .range("sort(mem_bytes)", HOUR / 2, HOUR, 60_000, None, None)
         .await
