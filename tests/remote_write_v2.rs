@@ -335,3 +335,80 @@ fn unsupported_types_encodings_and_bad_bodies_are_refused() {
     assert_eq!(v["data"]["result"].as_array().map(Vec::len), Some(0), "{v}");
     s.stop();
 }
+
+/// A front door (`--distributor.ingester`) forwards 2.0 to each series' ingesters — the
+/// symbols table whole, the series as they came (exemplars, metadata) — and answers with
+/// the request's written counts once every series has its quorum.
+#[test]
+fn a_front_door_forwards_v2_to_the_ingesters() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ingesters: Vec<Server> = (0..3)
+        .map(|i| Server::start(&tmp.path().join(format!("ingester-{i}")), &[]))
+        .collect();
+    let mut args = vec!["--distributor.replication-factor=2".to_string()];
+    for s in &ingesters {
+        args.push(format!(
+            "--distributor.ingester=http://127.0.0.1:{}",
+            s.port
+        ));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let front = Server::start(&tmp.path().join("front"), &args);
+    let t0 = now_ms() / 1000 * 1000 - 60_000;
+    let mut a = series(6, t0, 3);
+    a.metadata = Some(Metadata {
+        r#type: 1,
+        help_ref: 8,
+        unit_ref: 9,
+    });
+    a.exemplars = vec![Exemplar {
+        labels_refs: vec![10, 11],
+        value: 1.0,
+        timestamp: t0,
+    }];
+    let req = Request {
+        symbols: symbols(),
+        timeseries: vec![a, series(7, t0, 4)],
+    };
+    let (status, text, counts) = post(
+        front.port,
+        snappy(&req.encode_to_vec()),
+        Some(V2),
+        Some("snappy"),
+    );
+    assert_eq!(status, 204, "{text}");
+    assert_eq!(counts, [7, 0, 1]);
+    // Each series on two of the three ingesters, with its labels resolved.
+    let held: f64 = ingesters
+        .iter()
+        .map(|s| {
+            let v = query(
+                s,
+                "sum(count_over_time(v2_requests_total{job=\"api\"}[5m]))",
+            );
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0.0)
+        })
+        .sum();
+    assert_eq!(held, 14.0);
+    // Read back through the front door: each sample once.
+    let v = query(
+        &front,
+        "sum(count_over_time(v2_requests_total{job=\"api\"}[5m]))",
+    );
+    assert_eq!(v["data"]["result"][0]["value"][1], "7", "{v}");
+    // A reference outside the table: the sender's error.
+    let mut bad = req.clone();
+    bad.timeseries[0].labels_refs.push(99);
+    bad.timeseries[0].labels_refs.push(1);
+    let (status, text, _) = post(
+        front.port,
+        snappy(&bad.encode_to_vec()),
+        Some(V2),
+        Some("snappy"),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("symbols table"), "{text}");
+}

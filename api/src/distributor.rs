@@ -2,9 +2,9 @@
 //! forwarded by [`strata_ingest::distributor`] to the ingesters, 204 once a majority of
 //! every series' ingesters has it, 400 when an ingester refused the data or the body is
 //! malformed, 503 (with `Retry-After`) when series are short of their quorum. Remote write
-//! 2.0 is refused with 415 (its symbol tables would have to be rebuilt per ingester;
-//! senders then use 1.0). Bounded as the node's own endpoint: its request slots and body
-//! limit.
+//! 2.0 likewise (each ingester gets the whole symbols table and its series), the 204
+//! carrying `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written` of the whole
+//! request. Bounded as the node's own endpoint: its request slots and body limit.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -18,19 +18,13 @@ use crate::AppState;
 
 /// Forwards one remote-write request.
 pub(crate) async fn forward(s: &AppState, d: &Distributor, req: Request) -> Response {
-    match crate::write::negotiate(&req) {
-        Ok(crate::write::Version::V1) => {}
-        Ok(crate::write::Version::V2) => {
-            return (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "this front door forwards remote write 1.0 (prometheus.WriteRequest) only\n",
-            )
-                .into_response();
-        }
+    let v2 = match crate::write::negotiate(&req) {
+        Ok(crate::write::Version::V1) => false,
+        Ok(crate::write::Version::V2) => true,
         Err(msg) => {
             return (StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{msg}\n")).into_response();
         }
-    }
+    };
     let _slot = match crate::body::slot(&s.write_slots, "remote-write").await {
         Ok(p) => p,
         Err(r) => return r,
@@ -39,8 +33,15 @@ pub(crate) async fn forward(s: &AppState, d: &Distributor, req: Request) -> Resp
         Ok(b) => b,
         Err(r) => return r,
     };
-    match d.push(&body).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    let pushed = match v2 {
+        true => d.push_v2(&body).await.map(Some),
+        false => d.push(&body).await.map(|()| None),
+    };
+    match pushed {
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Some(written)) => {
+            crate::write::with_written(StatusCode::NO_CONTENT.into_response(), written)
+        }
         Err(
             e @ (DistributorError::Malformed(_)
             | DistributorError::Body(_)

@@ -216,7 +216,7 @@ fn v2_answer(status: StatusCode, text: String, written: (usize, usize, usize)) -
 }
 
 /// `r` with the 2.0 written-count headers.
-fn with_written(mut r: Response, written: (usize, usize, usize)) -> Response {
+pub(crate) fn with_written(mut r: Response, written: (usize, usize, usize)) -> Response {
     let h = r.headers_mut();
     for (name, n) in [
         ("x-prometheus-remote-write-samples-written", written.0),

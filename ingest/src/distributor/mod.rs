@@ -134,14 +134,60 @@ impl Distributor {
         let raw = crate::remote_write::decompress(body)
             .map_err(|e| DistributorError::Body(e.to_string()))?;
         let split = wire::split(&raw)?;
+        self.forward(
+            &raw,
+            &split.series,
+            !split.metadata.is_empty(),
+            false,
+            |idx| {
+                wire::frame(
+                    &raw,
+                    idx.iter().map(|&i| &split.series[i].1),
+                    &split.metadata,
+                )
+            },
+        )
+        .await
+    }
+
+    /// Forwards a snappy-compressed remote-write 2.0 body (each ingester gets the whole
+    /// symbols table and its series, as they came); when every series has its quorum, the
+    /// float samples, histograms and exemplars the request carried.
+    pub async fn push_v2(&self, body: &[u8]) -> Result<(usize, usize, usize), DistributorError> {
+        self.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        let raw = crate::remote_write::decompress(body)
+            .map_err(|e| DistributorError::Body(e.to_string()))?;
+        let split = wire::split_v2(&raw)?;
+        self.forward(&raw, &split.series, false, true, |idx| {
+            wire::frame_v2(
+                &raw,
+                &split.symbols,
+                idx.iter().map(|&i| &split.series[i].1),
+            )
+        })
+        .await?;
+        Ok(split.written)
+    }
+
+    /// Sends each ingester the request `frame` makes of its series (indexes into `series`)
+    /// and checks every series' quorum; a request of metadata only (`metadata`, no series)
+    /// goes to every ingester.
+    async fn forward(
+        &self,
+        raw: &[u8],
+        series: &[(u64, std::ops::Range<usize>)],
+        metadata: bool,
+        v2: bool,
+        frame: impl Fn(&[usize]) -> Vec<u8>,
+    ) -> Result<(), DistributorError> {
         self.metrics
             .series
-            .fetch_add(split.series.len() as u64, Ordering::Relaxed);
+            .fetch_add(series.len() as u64, Ordering::Relaxed);
         // Per series its owners; per ingester its series.
-        let mut owners: Vec<Vec<usize>> = Vec::with_capacity(split.series.len());
+        let mut owners: Vec<Vec<usize>> = Vec::with_capacity(series.len());
         let mut per: Vec<Vec<usize>> = vec![Vec::new(); self.urls.len()];
         let mut o = Vec::new();
-        for (i, (h, _)) in split.series.iter().enumerate() {
+        for (i, (h, _)) in series.iter().enumerate() {
             self.ring.owners(*h, &mut o);
             for &ing in &o {
                 per[ing].push(i);
@@ -150,21 +196,13 @@ impl Distributor {
         }
         // A request of metadata only (Prometheus sends metadata in requests of its own)
         // goes to every ingester, acknowledged by a majority of them.
-        let metadata_only = split.series.is_empty() && !split.metadata.is_empty();
-        let sends = per.iter().enumerate().map(|(ing, idx)| {
-            let raw = &raw;
-            let split = &split;
-            async move {
-                if idx.is_empty() && !metadata_only {
-                    return Answer::Ok;
-                }
-                let body = wire::frame(
-                    raw,
-                    idx.iter().map(|&i| &split.series[i].1),
-                    &split.metadata,
-                );
-                self.send(ing, body).await
+        let metadata_only = series.is_empty() && metadata;
+        let frame = &frame;
+        let sends = per.iter().enumerate().map(|(ing, idx)| async move {
+            if idx.is_empty() && !metadata_only {
+                return Answer::Ok;
             }
+            self.send(ing, frame(idx), v2).await
         });
         let answers = futures::future::join_all(sends).await;
         for (i, a) in answers.iter().enumerate() {
@@ -174,7 +212,7 @@ impl Distributor {
                 let span = per[i]
                     .iter()
                     .filter_map(|&k| {
-                        wire::time_span(&raw[split.series[k].1.clone()])
+                        wire::time_span(&raw[series[k].1.clone()], v2)
                             .ok()
                             .flatten()
                     })
@@ -239,13 +277,21 @@ impl Distributor {
         })
     }
 
-    async fn send(&self, ing: usize, body: Vec<u8>) -> Answer {
+    async fn send(&self, ing: usize, body: Vec<u8>, v2: bool) -> Answer {
+        let (content_type, version) = if v2 {
+            (
+                "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                "2.0.0",
+            )
+        } else {
+            ("application/x-protobuf", "0.1.0")
+        };
         let r = self
             .client
             .post(&self.urls[ing])
             .header("Content-Encoding", "snappy")
-            .header("Content-Type", "application/x-protobuf")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .header("Content-Type", content_type)
+            .header("X-Prometheus-Remote-Write-Version", version)
             .timeout(self.timeout)
             .body(body)
             .send()

@@ -106,14 +106,16 @@ pub fn split(buf: &[u8]) -> Result<Split, DistributorError> {
     Ok(out)
 }
 
-/// The span of the sample timestamps of one `TimeSeries` payload: its float samples
-/// (field 2, timestamp field 2) and native histograms (field 4, timestamp field 15).
-pub fn time_span(ts: &[u8]) -> Result<Option<(i64, i64)>, DistributorError> {
+/// The span of the sample timestamps of one `TimeSeries` payload (2.0's when `v2`): its
+/// float samples (field 2, timestamp field 2) and native histograms (field 4 in 1.0, 3 in
+/// 2.0; timestamp field 15).
+pub fn time_span(ts: &[u8], v2: bool) -> Result<Option<(i64, i64)>, DistributorError> {
+    let histograms = if v2 { 3 } else { 4 };
     let mut span: Option<(i64, i64)> = None;
     for (t, w, r) in fields(ts)? {
         let want = match (t, w) {
             (2, 2) => 2,
-            (4, 2) => 15,
+            (h, 2) if h == histograms => 15,
             _ => continue,
         };
         let msg = &ts[r];
@@ -128,6 +130,106 @@ pub fn time_span(ts: &[u8]) -> Result<Option<(i64, i64)>, DistributorError> {
     Ok(span)
 }
 
+/// A remote-write 2.0 `Request` cut into its fields: the symbols table (kept whole, so
+/// that series are forwarded as the bytes they came in, their references unchanged) and
+/// each `TimeSeries` with the hash of its resolved labels.
+#[derive(Debug, Default)]
+pub struct SplitV2 {
+    /// The byte ranges of the `symbols` entries, in order.
+    pub symbols: Vec<Range<usize>>,
+    /// Per `TimeSeries`: the hash of its labels and the byte range of its payload.
+    pub series: Vec<(u64, Range<usize>)>,
+    /// Float samples, native histograms and exemplars the request carries.
+    pub written: (usize, usize, usize),
+}
+
+/// Cuts a decompressed 2.0 `Request`.
+pub fn split_v2(buf: &[u8]) -> Result<SplitV2, DistributorError> {
+    let mut out = SplitV2::default();
+    let mut series = Vec::new();
+    for (tag, wt, r) in fields(buf)? {
+        match (tag, wt) {
+            (4, 2) => out.symbols.push(r),
+            (5, 2) => series.push(r),
+            _ => {}
+        }
+    }
+    let symbol = |i: u64| -> Result<&str, DistributorError> {
+        let r = usize::try_from(i)
+            .ok()
+            .and_then(|i| out.symbols.get(i))
+            .ok_or(DistributorError::Malformed(
+                "a label reference outside the symbols table",
+            ))?;
+        std::str::from_utf8(&buf[r.clone()])
+            .map_err(|_| DistributorError::Malformed("a symbol that is not UTF-8"))
+    };
+    if out.symbols.first().is_some_and(|r| !r.is_empty()) {
+        return Err(DistributorError::Malformed(
+            "the symbols table must start with an empty string",
+        ));
+    }
+    for r in series {
+        let ts = &buf[r.clone()];
+        let mut refs: Vec<u64> = Vec::new();
+        for (t, w, fr) in fields(ts)? {
+            match (t, w) {
+                (1, 2) => {
+                    let mut at = fr.start;
+                    while at < fr.end {
+                        refs.push(varint(ts, &mut at)?);
+                    }
+                }
+                (1, 0) => {
+                    let mut at = fr.start;
+                    refs.push(varint(ts, &mut at)?);
+                }
+                (2, 2) => out.written.0 += 1,
+                (3, 2) => out.written.1 += 1,
+                (4, 2) => out.written.2 += 1,
+                _ => {}
+            }
+        }
+        if refs.is_empty() || !refs.len().is_multiple_of(2) {
+            return Err(DistributorError::Malformed(
+                "a series without label reference pairs",
+            ));
+        }
+        let mut pairs = Vec::with_capacity(refs.len() / 2);
+        for p in refs.chunks(2) {
+            pairs.push((symbol(p[0])?, symbol(p[1])?));
+        }
+        out.series.push((strata_ring::labels_hash(pairs), r));
+    }
+    Ok(out)
+}
+
+/// A 2.0 `Request` of the whole symbols table and the given series of `buf`,
+/// snappy-compressed.
+pub fn frame_v2<'a>(
+    buf: &[u8],
+    symbols: &[Range<usize>],
+    series: impl Iterator<Item = &'a Range<usize>>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in symbols {
+        put(&mut out, 4, buf, r);
+    }
+    for r in series {
+        put(&mut out, 5, buf, r);
+    }
+    snap::raw::Encoder::new()
+        .compress_vec(&out)
+        .unwrap_or_default()
+}
+
+/// Appends field `tag` with the payload `buf[r]`.
+fn put(out: &mut Vec<u8>, tag: u32, buf: &[u8], r: &Range<usize>) {
+    prost::encoding::encode_key(tag, prost::encoding::WireType::LengthDelimited, out);
+    prost::encoding::encode_varint(r.len() as u64, out);
+    out.extend_from_slice(&buf[r.clone()]);
+}
+
 /// A `WriteRequest` of the given series and metadata payloads of `buf`, snappy-compressed.
 pub fn frame<'a>(
     buf: &[u8],
@@ -135,20 +237,11 @@ pub fn frame<'a>(
     metadata: &[Range<usize>],
 ) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut put = |tag: u64, r: &Range<usize>| {
-        prost::encoding::encode_key(
-            tag as u32,
-            prost::encoding::WireType::LengthDelimited,
-            &mut out,
-        );
-        prost::encoding::encode_varint(r.len() as u64, &mut out);
-        out.extend_from_slice(&buf[r.clone()]);
-    };
     for r in series {
-        put(1, r);
+        put(&mut out, 1, buf, r);
     }
     for r in metadata {
-        put(3, r);
+        put(&mut out, 3, buf, r);
     }
     snap::raw::Encoder::new()
         .compress_vec(&out)
@@ -217,10 +310,56 @@ mod tests {
             timestamp: 7_000_000_000_000,
         });
         assert_eq!(
-            time_span(&t.encode_to_vec()).unwrap(),
+            time_span(&t.encode_to_vec(), false).unwrap(),
             Some((-5, 7_000_000_000_000))
         );
-        assert_eq!(time_span(&[]).unwrap(), None);
+        assert_eq!(time_span(&[], false).unwrap(), None);
+        // 2.0: the symbols table kept whole, series as they came, labels hashed resolved.
+        let mut sy = crate::remote_write::v2::Symbols::default();
+        let v2 = |i: usize, sy: &mut crate::remote_write::v2::Symbols| {
+            crate::remote_write::v2::TimeSeries {
+                labels_refs: vec![
+                    sy.get("__name__"),
+                    sy.get(&format!("m{i}")),
+                    sy.get("job"),
+                    sy.get("x"),
+                ],
+                samples: vec![Sample {
+                    value: 1.0,
+                    timestamp: 5,
+                }],
+                histograms: vec![],
+                exemplars: vec![],
+                metadata: None,
+            }
+        };
+        let series: Vec<_> = (0..4).map(|i| v2(i, &mut sy)).collect();
+        let req2 = crate::remote_write::v2::Request {
+            symbols: sy.into_list(),
+            timeseries: series.clone(),
+        };
+        let raw2 = req2.encode_to_vec();
+        let s2 = split_v2(&raw2).unwrap();
+        assert_eq!(s2.series.len(), 4);
+        assert_eq!(s2.written, (4, 0, 0));
+        assert_eq!(s2.series[3].0, labels_hash(&mut ts(3).labels));
+        let body = frame_v2(&raw2, &s2.symbols, [&s2.series[2].1].into_iter());
+        let back = crate::remote_write::v2::Request::decode(
+            &snap::raw::Decoder::new().decompress_vec(&body).unwrap()[..],
+        )
+        .unwrap();
+        assert_eq!(back.symbols, req2.symbols);
+        assert_eq!(back.timeseries, vec![series[2].clone()]);
+        // References outside the table, odd ones, a table not starting empty: refused.
+        let mut bad = req2.clone();
+        bad.timeseries[0].labels_refs.push(99);
+        bad.timeseries[0].labels_refs.push(1);
+        assert!(split_v2(&bad.encode_to_vec()).is_err());
+        bad.timeseries[0].labels_refs.pop();
+        assert!(split_v2(&bad.encode_to_vec()).is_err());
+        let mut bad = req2.clone();
+        bad.symbols[0] = "x".into();
+        assert!(split_v2(&bad.encode_to_vec()).is_err());
         // Garbage is refused.
         assert!(split(&[0x0a, 0x05, 0x01]).is_err());
         assert!(split(&[0x0a, 0x00]).is_err());
