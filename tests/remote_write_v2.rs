@@ -141,11 +141,8 @@ fn series(instance: u32, t0: i64, n: usize) -> TimeSeries {
     }
 }
 
-#[test]
-fn a_v2_request_is_stored_and_answered_with_written_counts() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let s = Server::start(tmp.path(), &[]);
-    let t0 = now_ms() / 1000 * 1000 - 60_000;
+/// Two series of 3 and 4 samples from `t0`, the first with metadata and an exemplar.
+fn two_series(t0: i64) -> Request {
     let mut a = series(6, t0, 3);
     a.metadata = Some(Metadata {
         r#type: 1,
@@ -157,10 +154,18 @@ fn a_v2_request_is_stored_and_answered_with_written_counts() {
         value: 1.0,
         timestamp: t0,
     }];
-    let req = Request {
+    Request {
         symbols: symbols(),
         timeseries: vec![a, series(7, t0, 4)],
-    };
+    }
+}
+
+#[test]
+fn a_v2_request_is_stored_and_answered_with_written_counts() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = Server::start(tmp.path(), &[]);
+    let t0 = now_ms() / 1000 * 1000 - 60_000;
+    let req = two_series(t0);
     let (status, text, counts) = post(
         s.port,
         snappy(&req.encode_to_vec()),
@@ -355,21 +360,7 @@ fn a_front_door_forwards_v2_to_the_ingesters() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let front = Server::start(&tmp.path().join("front"), &args);
     let t0 = now_ms() / 1000 * 1000 - 60_000;
-    let mut a = series(6, t0, 3);
-    a.metadata = Some(Metadata {
-        r#type: 1,
-        help_ref: 8,
-        unit_ref: 9,
-    });
-    a.exemplars = vec![Exemplar {
-        labels_refs: vec![10, 11],
-        value: 1.0,
-        timestamp: t0,
-    }];
-    let req = Request {
-        symbols: symbols(),
-        timeseries: vec![a, series(7, t0, 4)],
-    };
+    let req = two_series(t0);
     let (status, text, counts) = post(
         front.port,
         snappy(&req.encode_to_vec()),
