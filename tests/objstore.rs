@@ -412,3 +412,45 @@ fn a_bucket_down_at_start_gets_the_blocks_once_it_is_back() {
     assert!(count(&s, now) > 0.0);
     s.stop();
 }
+
+/// A deletion (`delete_series`) reaches the bucket: a node that lost its data directory
+/// reads the history back from the bucket without the deleted series.
+#[test]
+fn a_deletion_reaches_the_bucket() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = bucket_file(dir.path(), moto.port);
+    let cfg = config_file(dir.path(), "a");
+    let data = dir.path().join("data");
+    let flags = node_flags(&bucket, &cfg, &["--web.enable-admin-api"]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = Server::start(&data, &flags);
+    let now = now_ms();
+    let t0 = (now - 12 * 3_600_000) / 60_000 * 60_000;
+    let series = 20;
+    write(s.port, series, t0, now);
+    let total = count(&s, now);
+    assert!(
+        eventually(60, || metric(&s, "thanos_shipper_uploads_total") >= 2.0),
+        "no block uploaded"
+    );
+    let r = reqwest::blocking_client()
+        .post(
+            s.url(&format!(
+                "/api/v1/admin/tsdb/delete_series?match[]={}",
+                common::enc("{instance=\"host-3\"}")
+            )),
+            Vec::new(),
+        )
+        .send()
+        .expect("delete");
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text());
+    let left = total - total / series as f64;
+    assert_eq!(count(&s, now), left);
+    s.stop();
+    // The local copies are gone: what the bucket holds has the deletion.
+    std::fs::remove_dir_all(&data).expect("remove data");
+    let s = Server::start(&data, &flags);
+    assert_eq!(count(&s, now), left);
+    s.stop();
+}

@@ -377,7 +377,8 @@ impl Db {
                 .collect();
             b.add_tombstones(t).await?;
         }
-        Ok(())
+        // The bucket's copies, and the bucket blocks reads include.
+        self.delete_in_bucket(matchers, mint, maxt).await
     }
 
     /// Resolves when appends have made the head big enough for a block cut.

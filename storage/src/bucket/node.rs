@@ -10,9 +10,9 @@
 //!   same external labels), not marked for deletion, not superseded. Only those whose
 //!   compaction sources are not all in local blocks are opened and read: the local copy
 //!   is the cache of recent blocks, bounded by the local retention flags.
-//! - Downsampled blocks stay local. A deletion recorded against a block already shipped
-//!   reaches the bucket when the block is rewritten (compaction, `clean_tombstones`),
-//!   whose new block supersedes the old one.
+//! - Downsampled blocks stay local. A deletion (`delete_series`) is written to the bucket
+//!   as well: the tombstones of every live bucket block it touches, so a block read back
+//!   after local retention keeps it, and the compactor's merges leave the samples out.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
@@ -65,6 +65,26 @@ struct ShipperFile {
 }
 
 impl NodeBucket {
+    /// The raw, unmarked blocks of `metas` this node reads: its own, or every node's with
+    /// `read_all`.
+    fn own<'a>(
+        &self,
+        metas: &'a [(crate::block::BlockMeta, bool)],
+    ) -> Vec<&'a crate::block::BlockMeta> {
+        metas
+            .iter()
+            .filter(|(m, marked)| {
+                !marked
+                    && m.resolution == 0
+                    && m.thanos
+                        .as_ref()
+                        .is_none_or(|t| t.downsample.resolution == 0)
+                    && (self.read_all || block_labels(m) == self.labels)
+            })
+            .map(|(m, _)| m)
+            .collect()
+    }
+
     /// Connects (no request yet) and reads `shipper.json` from `dir`.
     pub(crate) fn open(o: &BucketOptions, dir: &std::path::Path) -> Result<NodeBucket> {
         let bucket = Bucket::open(&o.spec, &o.prefix, o.cache_bytes)?;
@@ -181,18 +201,7 @@ impl Db {
             *last = Some(Instant::now());
         }
         let metas = nb.bucket.metas().await?;
-        let own: Vec<&crate::block::BlockMeta> = metas
-            .iter()
-            .filter(|(m, marked)| {
-                !marked
-                    && m.resolution == 0
-                    && m.thanos
-                        .as_ref()
-                        .is_none_or(|t| t.downsample.resolution == 0)
-                    && (nb.read_all || block_labels(m) == nb.labels)
-            })
-            .map(|(m, _)| m)
-            .collect();
+        let own = nb.own(&metas);
         let local_sources = self.local_sources();
         let current = nb.view.read().clone();
         let mut next = Vec::new();
@@ -210,16 +219,8 @@ impl Db {
                 next.push(b.clone());
                 continue;
             }
-            match nb.bucket.open_block(&m.ulid, self.pool()).await {
-                Ok(b) => {
-                    let labels = block_labels(m);
-                    let b = if labels == nb.labels {
-                        b
-                    } else {
-                        b.with_external_labels(&labels, self.pool())
-                    };
-                    next.push(Arc::new(b))
-                }
+            match self.open_bucket_block(nb, m).await {
+                Ok(b) => next.push(Arc::new(b)),
                 Err(e) => {
                     tracing::warn!(block = %m.ulid, error = %e, "cannot open bucket block; skipped");
                 }
@@ -227,6 +228,63 @@ impl Db {
         }
         next.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
         *nb.view.write() = next;
+        Ok(())
+    }
+
+    /// Opens the bucket block of `m`, its series carrying its node's external labels when
+    /// they are not this node's.
+    async fn open_bucket_block(
+        &self,
+        nb: &NodeBucket,
+        m: &crate::block::BlockMeta,
+    ) -> Result<Block> {
+        let b = nb.bucket.open_block(&m.ulid, self.pool()).await?;
+        let labels = block_labels(m);
+        Ok(if labels == nb.labels {
+            b
+        } else {
+            b.with_external_labels(&labels, self.pool())
+        })
+    }
+
+    /// Records a deletion in the bucket: every live raw block of the node's (every node's
+    /// with `read_all`) overlapping `[mint, maxt]` gets tombstones for the series `matchers`
+    /// select, in its `tombstones.json` — the blocks reads see now, and those hidden
+    /// behind local copies (the shipped copies and their compactions), which reads see once
+    /// local retention removes those copies. Blocks the compactor makes later from them
+    /// leave the deleted samples out.
+    pub(crate) async fn delete_in_bucket(
+        &self,
+        matchers: &[crate::matcher::Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<()> {
+        let Some(nb) = &self.bucket else {
+            return Ok(());
+        };
+        let metas = nb.bucket.metas().await?;
+        let own = nb.own(&metas);
+        let view = nb.view.read().clone();
+        for i in live(&own) {
+            let m = own[i];
+            if !(m.min_time <= maxt && mint < m.max_time) {
+                continue;
+            }
+            let b = match view.iter().find(|b| b.meta.ulid == m.ulid) {
+                Some(b) => b.clone(),
+                None => Arc::new(self.open_bucket_block(nb, m).await?),
+            };
+            let t: Vec<crate::block::meta::Tombstone> = b
+                .select(matchers)
+                .iter()
+                .map(|id| crate::block::meta::Tombstone {
+                    series_id: id,
+                    min_time: mint,
+                    max_time: maxt,
+                })
+                .collect();
+            b.add_tombstones(t).await?;
+        }
         Ok(())
     }
 
