@@ -399,40 +399,18 @@ impl Engine {
             Planned::Str(s) => PromValue::Str { t: p.start, s },
             Planned::Scalar(plan) | Planned::Vector(plan) | Planned::Matrix(plan) => {
                 let plan = Arc::new(plan);
-                let mut done = None;
-                if let Some(c) = &self.coordinator {
-                    let dctx = self.distributed_context(p, deadline, c);
-                    let (d, c2, plan2, expr2) =
-                        (dctx.clone(), c.clone(), plan.clone(), expr.clone());
-                    let session = self.session.clone();
-                    let work = async move {
-                        evaluate_distributed(&d, &c2, &session.0, &plan2, &expr2, p).await
-                    };
-                    let attempt = tokio::time::timeout(c.attempt_timeout(), self.compute.run(work));
-                    match attempt.await.unwrap_or_else(|_| {
-                        Err(EngineError::Exec(
-                            "the workers did not answer in time".into(),
-                        ))
-                    }) {
-                        Ok(Some(v)) => {
-                            // The planner's notes are on the first context.
-                            let planned = ctx.notes.lock().clone();
-                            planned.warnings.into_iter().for_each(|w| dctx.warn(w));
-                            planned.infos.into_iter().for_each(|i| dctx.info(i));
-                            ctx = dctx;
-                            done = Some(v);
-                        }
-                        Ok(None) => {}
-                        Err(e) if !e.is_limit() => {
-                            c.fallbacks
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            tracing::warn!(error = %e, "distributed query failed; answered from this node");
-                        }
-                        Err(e) => return Err(e),
+                let distributed = match &self.coordinator {
+                    Some(c) => {
+                        self.try_distributed(c, &ctx, &plan, &expr, deadline)
+                            .await?
                     }
-                }
-                match done {
-                    Some(v) => v,
+                    None => None,
+                };
+                match distributed {
+                    Some((v, dctx)) => {
+                        ctx = dctx;
+                        v
+                    }
                     None => {
                         let (ctx, session) = (ctx.clone(), self.session.clone());
                         let work = async move { evaluate(&ctx, &session, &plan, &expr, p).await };
@@ -585,16 +563,43 @@ impl Engine {
         ))
     }
 
-    /// The context of a query planned for the cluster of `c`.
-    fn distributed_context(
+    /// `plan` run across the cluster of `c`, with the context it ran in (which starts with
+    /// the notes of `ctx`, the planner's); `None` when the query must be answered here:
+    /// it reads samples an ingester may lack, or the workers did not answer (counted). A
+    /// query refused for its own sake ([`EngineError::is_limit`]) is refused.
+    async fn try_distributed(
         &self,
-        p: QueryParams,
+        c: &Arc<distributed::Coordinator>,
+        ctx: &QueryContext,
+        plan: &Arc<datafusion::logical_expr::LogicalPlan>,
+        expr: &Arc<Expr>,
         deadline: std::time::Instant,
-        c: &distributed::Coordinator,
-    ) -> Arc<QueryContext> {
-        let mut ctx = query_context(&self.db, &self.opts, &self.runtime, p, deadline, None);
-        ctx.layout = Some(c.layout());
-        Arc::new(ctx)
+    ) -> Result<Option<(PromValue, Arc<QueryContext>)>> {
+        let p = ctx.params;
+        let mut d = query_context(&self.db, &self.opts, &self.runtime, p, deadline, None);
+        d.layout = Some(c.layout());
+        d.notes = Mutex::new(ctx.notes.lock().clone());
+        let d = Arc::new(d);
+        let (d2, c2, plan, expr) = (d.clone(), c.clone(), plan.clone(), expr.clone());
+        let session = self.session.clone();
+        let work = async move { evaluate_distributed(&d2, &c2, &session.0, &plan, &expr, p).await };
+        let answered = tokio::time::timeout(c.attempt_timeout(), self.compute.run(work))
+            .await
+            .unwrap_or_else(|_| {
+                Err(EngineError::Exec(
+                    "the workers did not answer in time".into(),
+                ))
+            });
+        match answered {
+            Ok(v) => Ok(v.map(|v| (v, d))),
+            Err(e) if e.is_limit() => Err(e),
+            Err(e) => {
+                c.fallbacks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(error = %e, "distributed query failed; answered from this node");
+                Ok(None)
+            }
+        }
     }
 }
 

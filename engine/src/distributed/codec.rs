@@ -15,7 +15,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 
 use super::exchange::ExchangeExec;
 use super::worker::WorkerEnv;
-use crate::exec::codec::{Wire, wire_and_context};
+use crate::exec::codec::{Wire, wire_of};
 use crate::model::{QueryContext, QueryParams};
 
 /// What a worker needs to know of the query a stage belongs to.
@@ -146,7 +146,7 @@ impl PhysicalExtensionCodec for DistCodec {
             Node::Export {
                 query: QueryWire::of(e.ctx())?,
             }
-        } else if let Some((wire, ctx)) = wire_and_context(&node) {
+        } else if let Some((wire, ctx)) = wire_of(&node) {
             Node::Op {
                 wire,
                 query: QueryWire::of(ctx)?,

@@ -175,7 +175,8 @@ impl Coordinator {
         plan: Arc<dyn ExecutionPlan>,
         ctx: &Arc<QueryContext>,
     ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
-        if let (Some(gaps), Some((mint, maxt))) = (self.gaps.get(), crate::exec::read_span(&plan))
+        if let Some(gaps) = self.gaps.get()
+            && let Some((mint, maxt)) = crate::exec::read_span(&plan)
             && gaps(mint, maxt)
         {
             self.incomplete.fetch_add(1, Ordering::Relaxed);

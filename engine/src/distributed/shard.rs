@@ -36,12 +36,13 @@ impl Layout {
 
     /// The member task `task` reads for.
     pub fn member_of(&self, task: usize) -> usize {
-        task / self.tasks_per_member()
+        task / tasks_per_member(self.tasks, self.members.len())
     }
+}
 
-    fn tasks_per_member(&self) -> usize {
-        (self.tasks / self.members.len().max(1)).max(1)
-    }
+/// Tasks per member when `tasks` tasks read for `members` members.
+fn tasks_per_member(tasks: usize, members: usize) -> usize {
+    (tasks / members.max(1)).max(1)
 }
 
 /// The series one task of a distributed query reads.
@@ -56,15 +57,10 @@ pub struct Shard {
 impl Shard {
     /// The shard of task `task` of `tasks` over the ring of `members`.
     pub fn new(members: &[String], tasks: usize, task: usize) -> Shard {
-        let layout = Layout {
-            members: members.to_vec(),
-            tasks,
-            parts: 1,
-        };
-        let per = layout.tasks_per_member();
+        let per = tasks_per_member(tasks, members.len());
         Shard {
             ring: Ring::new(members, 1),
-            member: layout.member_of(task),
+            member: task / per,
             slice: (task % per) as u64,
             slices: per as u64,
         }

@@ -54,8 +54,7 @@ impl WorkerEnv {
 /// Refuses a stage that is not PromQL operators under one export.
 fn only_promql(ev: WorkerPlanRewriteEvent) -> DfResult<WorkerPlanRewriteEventResponse> {
     fn promql(plan: &Arc<dyn ExecutionPlan>) -> bool {
-        crate::exec::codec::wire_and_context(plan).is_some()
-            && plan.children().into_iter().all(promql)
+        crate::exec::codec::wire_of(plan).is_some() && plan.children().into_iter().all(promql)
     }
     let any: &dyn std::any::Any = ev.plan.as_ref();
     let ok = any

@@ -32,55 +32,43 @@ pub struct Wire {
 }
 
 /// The wire form of a PromQL node, and the query it belongs to.
-pub(crate) fn wire_and_context(
-    plan: &Arc<dyn ExecutionPlan>,
-) -> Option<(Wire, &Arc<QueryContext>)> {
-    fn ctx<K: Kernel>(plan: &Arc<dyn ExecutionPlan>) -> Option<&Arc<QueryContext>> {
-        as_op::<K>(plan).map(|n| n.ctx())
-    }
-    let c = ctx::<window::InstantKernel>(plan)
-        .or_else(|| ctx::<window::RangeKernel>(plan))
-        .or_else(|| ctx::<AggregateKernel>(plan))
-        .or_else(|| ctx::<window::SelectorKernel>(plan))
-        .or_else(|| ctx::<map::MapKernel>(plan))
-        .or_else(|| ctx::<join::JoinKernel>(plan))
-        .or_else(|| ctx::<info::InfoKernel>(plan))
-        .or_else(|| ctx::<absent::StepKernel>(plan))?;
-    Some((wire_of(plan)?, c))
-}
-
-/// The wire form of a PromQL node.
-fn wire_of(plan: &Arc<dyn ExecutionPlan>) -> Option<Wire> {
-    fn plain<K: Kernel>(plan: &Arc<dyn ExecutionPlan>) -> Option<Wire> {
-        as_op::<K>(plan).map(|n| Wire {
-            op: n.kernel().op().clone(),
-            parts: None,
-            mode: Mode::Single,
+pub(crate) fn wire_of(plan: &Arc<dyn ExecutionPlan>) -> Option<(Wire, &Arc<QueryContext>)> {
+    fn plain<K: Kernel>(plan: &Arc<dyn ExecutionPlan>) -> Option<(Wire, &Arc<QueryContext>)> {
+        as_op::<K>(plan).map(|n| {
+            let wire = Wire {
+                op: n.kernel().op().clone(),
+                parts: None,
+                mode: Mode::Single,
+            };
+            (wire, n.ctx())
         })
     }
     if let Some(n) = as_op::<window::InstantKernel>(plan) {
         let k = n.kernel();
-        return Some(Wire {
+        let wire = Wire {
             op: k.op.clone(),
             parts: k.scan.as_ref().map(|s| s.parts()),
             mode: Mode::Single,
-        });
+        };
+        return Some((wire, n.ctx()));
     }
     if let Some(n) = as_op::<window::RangeKernel>(plan) {
         let k = n.kernel();
-        return Some(Wire {
+        let wire = Wire {
             op: k.op.clone(),
             parts: k.scan.as_ref().map(|s| s.parts()),
             mode: Mode::Single,
-        });
+        };
+        return Some((wire, n.ctx()));
     }
     if let Some(n) = as_op::<AggregateKernel>(plan) {
         let k = n.kernel();
-        return Some(Wire {
+        let wire = Wire {
             op: k.op.clone(),
             parts: None,
             mode: k.mode,
-        });
+        };
+        return Some((wire, n.ctx()));
     }
     plain::<window::SelectorKernel>(plan)
         .or_else(|| plain::<map::MapKernel>(plan))
@@ -133,7 +121,7 @@ impl PhysicalExtensionCodec for PromCodec {
         buf: &mut Vec<u8>,
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<()> {
-        let Some(w) = wire_of(&node) else {
+        let Some((w, _)) = wire_of(&node) else {
             return Err(DataFusionError::NotImplemented(format!(
                 "no codec for {}",
                 node.name()

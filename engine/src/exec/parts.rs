@@ -366,9 +366,6 @@ impl Part {
         let mut k = self.first_known();
         let mut r = Ok(());
         for (i, s) in series.into_iter().enumerate() {
-            if !ctx.owns(&s.labels) {
-                continue;
-            }
             if i % 256 == 0
                 && let Err(e) = ctx.check_deadline()
             {
@@ -496,7 +493,7 @@ impl Part {
             if n % 256 == 0 {
                 ctx.check_deadline()?;
             }
-            if ser.is_empty() || !ctx.owns(&ser.labels) {
+            if ser.is_empty() {
                 continue;
             }
             let (id, out_id) = self.ids_of(ser.labels.clone(), &mut k);

@@ -92,9 +92,6 @@ pub(super) async fn selector(
     stats_only: bool,
 ) -> Result<Rows> {
     let (mut series, charged) = read(ctx, matchers, mint, maxt).await?;
-    if ctx.shard.is_some() {
-        series.retain(|s| ctx.owns(&s.labels));
-    }
     if stats_only {
         for s in &mut series {
             if !s.histograms.is_empty() {
