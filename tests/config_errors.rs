@@ -77,31 +77,17 @@ fn bad_distributed_query_flags_are_refused() {
     }
 }
 
-/// Settings that are accepted but have no effect yet are warned about in the log at start
-/// (the server still starts); settings that act are not.
-#[test]
-fn accepted_settings_without_effect_are_warned_about() {
+/// The log (standard output) of strata started with `args` on a free port, read until every
+/// line of `wanted` has appeared (at most 30 s); the server is then stopped.
+fn log_until(args: &[String], wanted: &[&str]) -> String {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().expect("tmp");
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        "global:\n  scrape_interval: 15s\n  scrape_native_histograms: true\n  convert_classic_histograms_to_nhcb: true\notlp:\n  promote_scope_metadata: true\nremote_read:\n  - url: http://127.0.0.1:1/api/v1/read\n    chunked_read_limit: 1000\n",
-    )
-    .expect("write config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
+        .args(args)
         .arg("--web.listen-address=127.0.0.1:0")
-        .arg("--storage.remote.read-max-bytes-in-frame=1000")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run strata");
-    // The log goes to standard output.
     let log = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -109,11 +95,6 @@ fn accepted_settings_without_effect_are_warned_about() {
             let _ = tx.send(line);
         }
     });
-    // "starting Strata" is logged after every warning about settings.
-    let wanted = [
-        "otlp.promote_scope_metadata has no effect",
-        "starting Strata",
-    ];
     let mut seen = String::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !wanted.iter().all(|w| seen.contains(w)) && std::time::Instant::now() < deadline {
@@ -124,6 +105,33 @@ fn accepted_settings_without_effect_are_warned_about() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    seen
+}
+
+/// Settings that are accepted but have no effect yet are warned about in the log at start
+/// (the server still starts); settings that act are not.
+#[test]
+fn accepted_settings_without_effect_are_warned_about() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "global:\n  scrape_interval: 15s\n  scrape_native_histograms: true\n  convert_classic_histograms_to_nhcb: true\notlp:\n  promote_scope_metadata: true\nremote_read:\n  - url: http://127.0.0.1:1/api/v1/read\n    chunked_read_limit: 1000\n",
+    )
+    .expect("write config");
+    // "starting Strata" is logged after every warning about settings.
+    let wanted = [
+        "otlp.promote_scope_metadata has no effect",
+        "starting Strata",
+    ];
+    let seen = log_until(
+        &[
+            format!("--config.file={}", cfg.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            "--storage.remote.read-max-bytes-in-frame=1000".into(),
+        ],
+        &wanted,
+    );
     for w in wanted {
         assert!(seen.contains(w), "no warning {w:?} in:\n{seen}");
     }
@@ -190,7 +198,6 @@ fn bad_objstore_file_is_reported_with_file_and_line() {
 /// not act on, are warned about at start (the server still starts).
 #[test]
 fn cluster_flags_and_bucket_keys_without_effect_are_warned_about() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("tmp");
     let bucket = dir.path().join("bucket.yml");
     std::fs::write(
@@ -199,34 +206,12 @@ fn cluster_flags_and_bucket_keys_without_effect_are_warned_about() {
     )
     .expect("write bucket.yml");
     let run = |args: &[String], wanted: &[&str]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(args)
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg("--web.listen-address=127.0.0.1:0")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("run strata");
-        let log = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(log).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut seen = String::new();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !wanted.iter().all(|w| seen.contains(w)) && std::time::Instant::now() < deadline {
-            if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
-                seen.push_str(&l);
-                seen.push('\n');
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        let mut args = args.to_vec();
+        args.push(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ));
+        let seen = log_until(&args, wanted);
         for w in wanted {
             assert!(seen.contains(w), "no warning {w:?} in:\n{seen}");
         }

@@ -195,21 +195,58 @@ print(blocks, rows)
     Some((it.next()?, it.next()?))
 }
 
-#[test]
-fn blocks_reach_the_bucket_and_a_node_without_its_data_answers_from_it() {
-    let Some(moto) = moto() else { return };
+/// A node over the bucket of `moto` (external labels of replica "a") given `extra` flags,
+/// written `series` series over the last 12h.
+struct Written {
+    dir: tempfile::TempDir,
+    bucket: String,
+    data: std::path::PathBuf,
+    flags: Vec<String>,
+    server: Server,
+    now: i64,
+    t0: i64,
+    /// The samples the node counts.
+    total: f64,
+}
+
+fn written_node(moto: &Moto, series: usize, extra: &[&str]) -> Written {
     let dir = tempfile::tempdir().expect("tempdir");
     let bucket = bucket_file(dir.path(), moto.port);
     let cfg = config_file(dir.path(), "a");
     let data = dir.path().join("data");
-    let flags = node_flags(&bucket, &cfg, &[]);
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let s = Server::start(&data, &flags);
+    let flags = node_flags(&bucket, &cfg, extra);
+    let server = Server::start(&data, &flags.iter().map(String::as_str).collect::<Vec<_>>());
     let now = now_ms();
     let t0 = (now - 12 * 3_600_000) / 60_000 * 60_000;
+    write(server.port, series, t0, now);
+    let total = count(&server, now);
+    Written {
+        dir,
+        bucket,
+        data,
+        flags,
+        server,
+        now,
+        t0,
+        total,
+    }
+}
+
+#[test]
+fn blocks_reach_the_bucket_and_a_node_without_its_data_answers_from_it() {
+    let Some(moto) = moto() else { return };
     let series = 20;
-    write(s.port, series, t0, now);
-    let total = count(&s, now);
+    let Written {
+        dir,
+        bucket,
+        data,
+        flags,
+        server: s,
+        now,
+        t0,
+        total,
+    } = written_node(&moto, series, &[]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     assert!(total > 0.0);
     // The head spans 12h: maintenance cuts blocks, and ships them.
     assert!(
@@ -282,20 +319,12 @@ fn blocks_reach_the_bucket_and_a_node_without_its_data_answers_from_it() {
 #[test]
 fn two_compactors_started_at_once_never_both_compact() {
     let Some(moto) = moto() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bucket = bucket_file(dir.path(), moto.port);
-    let cfg = config_file(dir.path(), "a");
-    let data = dir.path().join("data");
     // 20h retention: the node's own blocks stay 2h (its compaction goes up to a tenth of
     // retention), so the bucket gets level-1 blocks to compact.
-    let flags = node_flags(&bucket, &cfg, &["--storage.tsdb.retention.time=20h"]);
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let s = Server::start(&data, &flags);
-    let now = now_ms();
-    let t0 = (now - 12 * 3_600_000) / 60_000 * 60_000;
-    write(s.port, 10, t0, now);
-    let total = count(&s, now);
-    s.stop();
+    let w = written_node(&moto, 10, &["--storage.tsdb.retention.time=20h"]);
+    let (bucket, data, now, total) = (&w.bucket, &w.data, w.now, w.total);
+    let flags: Vec<&str> = w.flags.iter().map(String::as_str).collect();
+    w.server.stop();
     let compact = || {
         Command::new(env!("CARGO_BIN_EXE_strata"))
             .args([
@@ -418,18 +447,10 @@ fn a_bucket_down_at_start_gets_the_blocks_once_it_is_back() {
 #[test]
 fn a_deletion_reaches_the_bucket() {
     let Some(moto) = moto() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bucket = bucket_file(dir.path(), moto.port);
-    let cfg = config_file(dir.path(), "a");
-    let data = dir.path().join("data");
-    let flags = node_flags(&bucket, &cfg, &["--web.enable-admin-api"]);
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let s = Server::start(&data, &flags);
-    let now = now_ms();
-    let t0 = (now - 12 * 3_600_000) / 60_000 * 60_000;
     let series = 20;
-    write(s.port, series, t0, now);
-    let total = count(&s, now);
+    let w = written_node(&moto, series, &["--web.enable-admin-api"]);
+    let (s, now, total, data) = (w.server, w.now, w.total, w.data);
+    let flags: Vec<&str> = w.flags.iter().map(String::as_str).collect();
     assert!(
         eventually(60, || metric(&s, "thanos_shipper_uploads_total") >= 2.0),
         "no block uploaded"
