@@ -379,8 +379,8 @@ fn two_compactors_started_at_once_never_both_compact() {
     assert_eq!(r["compactions"], 0, "{r}");
     assert_eq!(r["marked_superseded"], 0, "{r}");
     // Every sample is still there, read from the compacted bucket by a fresh node.
-    std::fs::remove_dir_all(&data).expect("remove data");
-    let s = Server::start(&data, &flags);
+    std::fs::remove_dir_all(data).expect("remove data");
+    let s = Server::start(data, &flags);
     assert_eq!(count(&s, now), total);
     s.stop();
     // A held lease: the compactor says so and exits with 3.
