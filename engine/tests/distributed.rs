@@ -92,6 +92,11 @@ struct Cluster {
 }
 
 async fn cluster(all: &[SeriesSamples], rf: usize) -> Cluster {
+    cluster_with(all, rf, EngineOptions::default()).await
+}
+
+/// As [`cluster`], the nodes' engines with `opts` (their limits).
+async fn cluster_with(all: &[SeriesSamples], rf: usize, opts: EngineOptions) -> Cluster {
     let members: Vec<String> = (0..3)
         .map(|i| format!("http://ingester-{i}:9090"))
         .collect();
@@ -110,7 +115,7 @@ async fn cluster(all: &[SeriesSamples], rf: usize) -> Cluster {
     let (mut dirs, mut workers, mut stop) = (Vec::new(), Vec::new(), Vec::new());
     for part in per {
         let (dir, db) = db(&part).await;
-        let engine = Engine::new(db, EngineOptions::default());
+        let engine = Engine::new(db, opts.clone());
         let bound = BoundWorker::bind("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("bind");
@@ -311,6 +316,31 @@ async fn a_worker_that_hangs_costs_the_attempt_timeout_then_the_query_is_answere
     );
     let want = single.instant(q, HOUR, None, None).await.expect(q);
     same(q, &got.value, &want.value);
+    assert_eq!(coord.fallbacks.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_holds_a_task_to_its_own_limits() {
+    let all = dataset();
+    let opts = EngineOptions {
+        max_samples: 1000,
+        ..EngineOptions::default()
+    };
+    let c = cluster_with(&all, 1, opts).await;
+    let (_e, querier) = querier(&c, &[]).await;
+    // Each worker holds a third of 24 × 241 samples of `mem_bytes` per hour: past 1000.
+    let q = "sum(max_over_time(mem_bytes[1h]))";
+    let _ = querier.instant(q, HOUR, None, None).await;
+    let coord = querier.coordinator().expect("coordinator");
+    assert_eq!(coord.queries.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        coord.fallbacks.load(Ordering::Relaxed),
+        1,
+        "the workers refused it"
+    );
+    // A query within the limit runs on them.
+    let small = "sum(mem_bytes)";
+    querier.instant(small, HOUR, None, None).await.expect(small);
     assert_eq!(coord.fallbacks.load(Ordering::Relaxed), 1);
 }
 
