@@ -13,7 +13,7 @@ strata processes spent per million samples scanned (from /proc, summed over the 
     python3 benches/cluster_scan.py --strata $CARGO_TARGET_DIR/release/strata [--series 2000]
         [--hours 24] [--runs 5] [--nodes 1,2,3] [--rf 1] [--function sum_over_time]
 
-Needs cramjam (snappy). On a 2-core machine three nodes share two cores: the CPU per sample
+Needs cramjam and requests (through soak.py's remote-write encoder). On a 2-core machine three nodes share two cores: the CPU per sample
 says what the work costs, the wall time what this machine makes of it.
 """
 import argparse
@@ -21,9 +21,7 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -31,51 +29,15 @@ import time
 import urllib.parse
 import urllib.request
 
-import cramjam
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from soak import free_port, write_request  # noqa: E402  (the soak bench's remote-write encoder)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STEP_MS = 15_000
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def varint(n):
-    out = bytearray()
-    n &= (1 << 64) - 1
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field(tag, wt, payload):
-    key = varint((tag << 3) | wt)
-    if wt == 2:
-        return key + varint(len(payload)) + payload
-    return key + payload
-
-
-def series_msg(labels, samples):
-    out = b""
-    for name, value in sorted(labels.items()):
-        out += field(1, 2, field(1, 2, name.encode()) + field(2, 2, value.encode()))
-    for t, v in samples:
-        out += field(2, 2, field(1, 1, struct.pack("<d", v)) + field(2, 0, varint(t)))
-    return out
-
-
 def write(base, body):
-    req = urllib.request.Request(base + "/api/v1/write", data=bytes(cramjam.snappy.compress_raw(body)),
+    req = urllib.request.Request(base + "/api/v1/write", data=body,
                                  headers={"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
                                           "X-Prometheus-Remote-Write-Version": "0.1.0"})
     for _ in range(50):
@@ -98,13 +60,13 @@ def load(base, series, hours, end_ms):
     per_req = 240  # one hour
     for k0 in range(0, n, per_req):
         for s0 in range(0, series, 500):
-            body = b""
+            batch = []
             for s in range(s0, min(series, s0 + 500)):
                 labels = {"__name__": "scan_%d" % (s // 100), "instance": "host-%d" % s, "job": "scan"}
                 samples = [(start + k * STEP_MS, float(k % 1000)) for k in range(k0, min(n, k0 + per_req))]
                 total += len(samples)
-                body += field(1, 2, series_msg(labels, samples))
-            write(base, body)
+                batch.append((labels, samples))
+            write(base, write_request(batch))
     return total
 
 
